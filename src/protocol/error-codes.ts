@@ -1,0 +1,36 @@
+/**
+ * Stable error codes. They appear in `error` frames (`payload.code`) and in log lines (`code`),
+ * and README.md lists them: clients and operators match on them, so a code is never renamed.
+ */
+export const ErrorCode = {
+  /** The frame is not valid JSON text (or was a binary frame where text was expected). */
+  invalidJson: 'invalid_json',
+  /** The frame is JSON but not an object with a string `type`. */
+  missingType: 'missing_type',
+  /** No handler exists for this `type` on the receiving side. */
+  unknownType: 'unknown_type',
+  /** A field is missing or has the wrong type; the message names the field. */
+  invalidPayload: 'invalid_payload',
+  /** A handler failed unexpectedly; the connection stays up. */
+  internalError: 'internal_error',
+  /** The device named in a request has never been registered with the hub. */
+  unknownDevice: 'unknown_device',
+  /** The device is registered but has no live connection right now. */
+  deviceOffline: 'device_offline',
+  /** A subscription id that does not exist (or belongs to another client). */
+  unknownSubscription: 'unknown_subscription',
+  /** A device said it was someone other than its credentials say. */
+  deviceMismatch: 'device_mismatch',
+  /** The hub refused the agent's credentials (HTTP 401/403 at the upgrade). Log code. */
+  authRejected: 'auth_rejected',
+  /** The TLS handshake failed (untrusted or invalid certificate). Log code. */
+  tlsError: 'tls_error',
+  /** A dial did not complete within the dial timeout. Log code. */
+  dialTimeout: 'dial_timeout',
+  /** The link was silent longer than the heartbeat allows and was terminated. Log code. */
+  heartbeatTimeout: 'heartbeat_timeout',
+  /** A configuration value is invalid; the process exits with code 78. Log code. */
+  configInvalid: 'config_invalid',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -1,0 +1,82 @@
+import { ErrorCode } from './error-codes.js';
+import { isPlainObject, string, type Validator } from './schema.js';
+
+/** Validators for one direction of traffic: one per message type that side accepts. */
+export type ValidatorSet = Record<string, Validator<Record<string, unknown>>>;
+
+export interface ParsedFrame {
+  type: string;
+  payload: Record<string, unknown>;
+  request_id?: string;
+  /** The whole decoded object, for the few envelope fields a receiver may read (seq, ts, channel). */
+  raw: Record<string, unknown>;
+}
+
+export interface FrameError {
+  code: ErrorCode;
+  message: string;
+  /** Echoed back so the peer can tell which of its requests failed. */
+  request_id?: string;
+  /** The frame's type, when it had one (a receiver must not answer an `error` with an error). */
+  type?: string;
+}
+
+export type ParseResult = { ok: true; frame: ParsedFrame } | { ok: false; error: FrameError };
+
+const requestIdValidator = string({ minLength: 1, maxLength: 200 });
+
+/**
+ * Decodes and validates one text frame against the validator for its `type`.
+ * Never throws: anything a peer sends becomes either a typed frame or a FrameError naming what
+ * was wrong.
+ */
+export function parseFrame(data: string, validators: ValidatorSet): ParseResult {
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(data);
+  } catch (err) {
+    return failure(ErrorCode.invalidJson, `frame is not valid JSON: ${(err as Error).message}`);
+  }
+  if (!isPlainObject(decoded)) {
+    return failure(ErrorCode.missingType, 'frame must be a JSON object with a string "type"');
+  }
+  const { type, request_id: requestId } = decoded;
+  let echoId: string | undefined;
+  if (requestId !== undefined) {
+    const r = requestIdValidator(requestId, 'request_id');
+    if (!r.ok) return failure(ErrorCode.invalidPayload, r.error);
+    echoId = r.value;
+  }
+  if (typeof type !== 'string' || type.length === 0) {
+    return failure(ErrorCode.missingType, 'frame has no string "type"', echoId);
+  }
+  const validate = Object.hasOwn(validators, type) ? validators[type] : undefined;
+  if (!validate) {
+    return failure(ErrorCode.unknownType, `unknown message type "${clip(type)}"`, echoId, type);
+  }
+  const payload = decoded.payload ?? {};
+  const r = validate(payload, 'payload');
+  if (!r.ok) return failure(ErrorCode.invalidPayload, `${type}: ${r.error}`, echoId, type);
+  const frame: ParsedFrame = { type, payload: r.value, raw: decoded };
+  if (echoId !== undefined) frame.request_id = echoId;
+  return { ok: true, frame };
+}
+
+function failure(code: ErrorCode, message: string, requestId?: string, type?: string): ParseResult {
+  const error: FrameError = { code, message };
+  if (requestId !== undefined) error.request_id = requestId;
+  if (type !== undefined) error.type = type;
+  return { ok: false, error };
+}
+
+function clip(text: string): string {
+  return text.length > 60 ? `${text.slice(0, 60)}…` : text;
+}
+
+/** Turns a ws message into text; binary frames are refused where a JSON text frame is expected. */
+export function frameText(data: Buffer | ArrayBuffer | Buffer[], isBinary: boolean): string | null {
+  if (isBinary) return null;
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}

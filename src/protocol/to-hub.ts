@@ -1,0 +1,60 @@
+/** Messages an agent sends to the hub, one validator each (the hub validates every frame). */
+import { deviceId, errorCode, errorText, isoTimestamp, streamName } from './fields.js';
+import { MAX_FRAME_BYTES } from './message.js';
+import {
+  anyObject,
+  array,
+  literal,
+  nullable,
+  number,
+  object,
+  optional,
+  string,
+  type Infer,
+} from './schema.js';
+import type { ValidatorSet } from './parse.js';
+
+export const helloPayload = object({
+  device_id: deviceId(),
+  agent_version: string({ maxLength: 64 }),
+  protocol: number({ integer: true, min: 1 }),
+  hostname: optional(string({ maxLength: 255 })),
+  os: optional(string({ maxLength: 255 })),
+  kernel: optional(string({ maxLength: 255 })),
+  arch: optional(string({ maxLength: 64 })),
+  model: optional(string({ maxLength: 255 })),
+  serial: optional(string({ maxLength: 255 })),
+  capabilities: array(string({ maxLength: 128 }), { maxItems: 256 }),
+});
+export type HelloPayload = Infer<typeof helloPayload>;
+
+export const telemetryPayload = object({
+  device_id: optional(deviceId()),
+  stream: streamName(),
+  ts: isoTimestamp(),
+  value: number(),
+});
+export type TelemetryPayload = Infer<typeof telemetryPayload>;
+
+/** One piece of a running command's output (completed by the commands capability). */
+export const commandOutputPayload = object({
+  chunk: string({ maxLength: MAX_FRAME_BYTES }),
+  fd: literal('stdout', 'stderr'),
+});
+
+/** The end of a command; `exit_code` is null when it died by a signal. */
+export const commandDonePayload = object({
+  exit_code: nullable(number({ integer: true })),
+});
+
+export const toHubValidators: ValidatorSet = {
+  hello: helloPayload,
+  telemetry: telemetryPayload,
+  command_output: commandOutputPayload,
+  command_done: commandDonePayload,
+  error: object({ code: errorCode(), message: errorText() }),
+  status: anyObject(),
+};
+
+/** The agent's hello must come first; everything else is refused until it has. */
+export const HELLO = 'hello';
