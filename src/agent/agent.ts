@@ -1,0 +1,203 @@
+import type { Logger } from 'pino';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { Channel, errorMessage, type AgentMessage } from '../protocol/message.js';
+import type { FrameError } from '../protocol/parse.js';
+import { errorPayload, welcomePayload } from '../protocol/to-agent.js';
+import type { Clock } from '../time/clock.js';
+import type { BackoffOptions, RandomSource } from './backoff.js';
+import { Connection, type SocketFactory, type TlsMaterial } from './connection.js';
+import type { Inventory } from './inventory.js';
+import { MemoryOutbox, type Outbox } from './outbox.js';
+import { Router } from './router.js';
+import { describeStatus, type ConnectionStatus } from './status.js';
+
+/**
+ * The agent: one connection, one outbox, one router, and the features (telemetry, commands,
+ * local apps, …) that plug into them. Features never see the socket: they receive messages
+ * through router handlers and send through `emit`, which stamps `channel` and `ts` and queues.
+ */
+export interface AgentContext {
+  readonly deviceId: string;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly outbox: Outbox;
+  readonly router: Router;
+  emit(type: string, channel: string, payload: Record<string, unknown>, requestId?: string): void;
+  status(): ConnectionStatus;
+  onStatus(listener: (status: ConnectionStatus) => void): () => void;
+}
+
+export interface Feature {
+  readonly name: string;
+  /** Strings announced in `hello.capabilities`, e.g. "telemetry:cpu" or "commands". */
+  capabilities(): string[];
+  start(context: AgentContext): void | Promise<void>;
+  /** Ends everything the feature runs; called once on shutdown, before the link closes. */
+  stop(): Promise<void>;
+}
+
+export interface AgentOptions {
+  deviceId: string;
+  serverUrl: string;
+  token: string;
+  tls: TlsMaterial;
+  heartbeat: { intervalMs: number; timeoutMs: number };
+  backoff: BackoffOptions;
+  dialTimeoutMs: number;
+  closeTimeoutMs: number;
+  outbox: { maxMessages: number; highWaterBytes: number };
+  version: string;
+  inventory: Inventory;
+  clock: Clock;
+  random: RandomSource;
+  createSocket: SocketFactory;
+  logger: Logger;
+}
+
+/** How long shutdown waits for queued messages to reach the socket before closing it. */
+const FLUSH_TIMEOUT_MS = 1_000;
+
+export class Agent {
+  readonly #o: AgentOptions;
+  readonly #features: Feature[];
+  readonly #outbox: MemoryOutbox;
+  readonly #router: Router;
+  readonly #connection: Connection;
+  readonly #statusListeners = new Set<(status: ConnectionStatus) => void>();
+  readonly #context: AgentContext;
+
+  constructor(options: AgentOptions, features: Feature[] = []) {
+    this.#o = options;
+    this.#features = features;
+    const { logger } = options;
+    this.#outbox = new MemoryOutbox({
+      ...options.outbox,
+      onDrop: (message, total) => {
+        // First drop, then every thousandth: visible without flooding the log.
+        if (total === 1 || total % 1000 === 0) {
+          logger.warn({ code: 'outbox_full', dropped: total, type: message.type }, 'outbox full: dropping oldest messages');
+        }
+      },
+    });
+    this.#router = new Router((error) => this.#onBadFrame(error));
+    this.#connection = new Connection({
+      url: options.serverUrl,
+      deviceId: options.deviceId,
+      token: options.token,
+      tls: options.tls,
+      heartbeat: options.heartbeat,
+      backoff: options.backoff,
+      dialTimeoutMs: options.dialTimeoutMs,
+      closeTimeoutMs: options.closeTimeoutMs,
+      userAgent: `iottly-agent/${options.version}`,
+      clock: options.clock,
+      random: options.random,
+      createSocket: options.createSocket,
+      logger,
+      hello: () => this.#hello(),
+      onFrame: (text) => this.#router.dispatch(text),
+      onStatus: (status) => this.#onStatus(status),
+      onOnline: (sink) => this.#outbox.attach(sink),
+      onOffline: () => this.#outbox.detach(),
+    });
+    this.#context = {
+      deviceId: options.deviceId,
+      clock: options.clock,
+      logger,
+      outbox: this.#outbox,
+      router: this.#router,
+      emit: (type, channel, payload, requestId) => this.emit(type, channel, payload, requestId),
+      status: () => this.#connection.status,
+      onStatus: (listener) => {
+        this.#statusListeners.add(listener);
+        return () => this.#statusListeners.delete(listener);
+      },
+    };
+    this.#registerCoreHandlers();
+  }
+
+  get context(): AgentContext {
+    return this.#context;
+  }
+
+  get status(): ConnectionStatus {
+    return this.#connection.status;
+  }
+
+  async start(): Promise<void> {
+    for (const feature of this.#features) await feature.start(this.#context);
+    this.#connection.start();
+  }
+
+  /** Ends features, gives queued messages a moment to leave, then closes the link with 1000. */
+  async stop(): Promise<void> {
+    const results = await Promise.allSettled(this.#features.map((feature) => feature.stop()));
+    for (const [i, result] of results.entries()) {
+      if (result.status === 'rejected') {
+        this.#o.logger.error({ err: result.reason, feature: this.#features[i]?.name }, 'feature failed to stop');
+      }
+    }
+    await this.#flush();
+    await this.#connection.stop();
+  }
+
+  emit(type: string, channel: string, payload: Record<string, unknown>, requestId?: string): void {
+    const message: AgentMessage = { type, channel, ts: this.#o.clock.date().toISOString(), payload };
+    if (requestId !== undefined) message.request_id = requestId;
+    this.#outbox.enqueue(message);
+  }
+
+  #hello(): Record<string, unknown> {
+    const capabilities = this.#features.flatMap((feature) => feature.capabilities());
+    return {
+      device_id: this.#o.deviceId,
+      agent_version: this.#o.version,
+      ...this.#o.inventory,
+      capabilities,
+    };
+  }
+
+  #registerCoreHandlers(): void {
+    const { logger } = this.#o;
+    this.#router.register('welcome', welcomePayload, (payload) => {
+      if (payload.device_id !== this.#o.deviceId) {
+        logger.error(
+          { code: ErrorCode.deviceMismatch, expected: this.#o.deviceId, got: payload.device_id },
+          'hub welcomed a different device id; staying connected but check the configuration',
+        );
+      }
+      this.#connection.markWelcomed();
+    });
+    this.#router.register('error', errorPayload, (payload, frame) => {
+      logger.warn({ code: payload.code, request_id: frame.request_id }, `hub reported an error: ${payload.message}`);
+    });
+  }
+
+  /** A frame the router could not take: log it and tell the hub, unless it was itself an error. */
+  #onBadFrame(error: FrameError): void {
+    this.#o.logger.warn({ code: error.code, request_id: error.request_id }, `bad frame from hub: ${error.message}`);
+    if (error.type === 'error') return; // never answer an error with an error: that can loop
+    const reply = errorMessage(error.code, error.message, error.request_id);
+    this.emit(reply.type, Channel.errors, reply.payload, reply.request_id);
+  }
+
+  #onStatus(status: ConnectionStatus): void {
+    const level = status.kind === 'backoff' ? 'warn' : 'info';
+    this.#o.logger[level]({ status }, `connection ${describeStatus(status)}`);
+    for (const listener of this.#statusListeners) listener(status);
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#connection.status.kind !== 'online' || !this.#outbox.isBackedUp()) return;
+    const { clock } = this.#o;
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clock.clearTimeout(timer);
+        unsubscribe();
+        resolve();
+      };
+      const timer = clock.setTimeout(done, FLUSH_TIMEOUT_MS);
+      const unsubscribe = this.#outbox.onDrain(done);
+    });
+  }
+}

@@ -1,0 +1,290 @@
+import type { ClientOptions } from 'ws';
+import WebSocket from 'ws';
+import type { Logger } from 'pino';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { MAX_FRAME_BYTES, PROTOCOL_VERSION, encode, type Message } from '../protocol/message.js';
+import type { Clock, TimerHandle } from '../time/clock.js';
+import {
+  authRejectedDelay,
+  backoffDelay,
+  restartDelay,
+  type BackoffOptions,
+  type RandomSource,
+} from './backoff.js';
+import { Heartbeat } from './heartbeat.js';
+import type { OutboxSink } from './outbox.js';
+import type { ConnectionStatus } from './status.js';
+
+/**
+ * The agent's one link to the hub, as an explicit state machine:
+ *
+ *     idle ─start()─▶ connecting ─open─▶ handshaking ─welcome─▶ online
+ *                        ▲   │                │                    │
+ *                        │   └──── close / error / timeout ────────┤
+ *                        │                    ▼                    │
+ *                        └──── timer ──── backoff ◀────────────────┘
+ *     any ─stop()─▶ stopping ─close (or close timer → terminate)─▶ stopped
+ *
+ * Exactly one socket exists at a time, and a new dial starts only from the back-off timer, so
+ * there is never more than one dial in flight. The attempt counter resets only on `welcome`: a
+ * hub that accepts and then drops us keeps backing off instead of looping.
+ */
+export type SocketFactory = (url: string, options: ClientOptions) => WebSocket;
+
+export const createWebSocket: SocketFactory = (url, options) => new WebSocket(url, options);
+
+export interface TlsMaterial {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
+export interface ConnectionOptions {
+  url: string;
+  deviceId: string;
+  token: string;
+  tls: TlsMaterial;
+  heartbeat: { intervalMs: number; timeoutMs: number };
+  backoff: BackoffOptions;
+  /** Longest wait from starting a dial to the hub's `welcome`. */
+  dialTimeoutMs: number;
+  /** How long a graceful close may take before the socket is terminated. */
+  closeTimeoutMs: number;
+  userAgent: string;
+  clock: Clock;
+  random: RandomSource;
+  createSocket: SocketFactory;
+  logger: Logger;
+  /** The hello to send on every connect (read fresh, so capabilities can change). */
+  hello: () => Record<string, unknown>;
+  /** Every text frame from the hub, for the router. */
+  onFrame: (text: string) => void;
+  onStatus: (status: ConnectionStatus) => void;
+  /** The link is usable (welcome received): a sink for the outbox. */
+  onOnline: (sink: OutboxSink) => void;
+  onOffline: () => void;
+}
+
+interface Failure {
+  code: string;
+  message: string;
+}
+
+const CLOSE_NORMAL = 1000;
+const CLOSE_GOING_AWAY = 1001;
+
+export class Connection {
+  readonly #o: ConnectionOptions;
+  #status: ConnectionStatus = { kind: 'idle' };
+  #socket: WebSocket | null = null;
+  #heartbeat: Heartbeat | null = null;
+  #attempt = 0;
+  #failure: Failure | null = null;
+  #lastAuthRejected = false;
+  #welcomed = false;
+  #dialTimer: TimerHandle | null = null;
+  #retryTimer: TimerHandle | null = null;
+  #closeTimer: TimerHandle | null = null;
+  #stopped: Promise<void> | null = null;
+  #resolveStopped: (() => void) | null = null;
+
+  constructor(options: ConnectionOptions) {
+    this.#o = options;
+  }
+
+  get status(): ConnectionStatus {
+    return this.#status;
+  }
+
+  start(): void {
+    if (this.#status.kind !== 'idle') throw new Error(`cannot start a connection that is ${this.#status.kind}`);
+    this.#dial();
+  }
+
+  /** Sends a frame outside the outbox (protocol-level replies such as errors before welcome). */
+  sendDirect(message: Message): void {
+    if (this.#socket?.readyState === WebSocket.OPEN) this.#socket.send(encode(message));
+  }
+
+  /** Called by the welcome handler: the hub accepted us, the link is usable. */
+  markWelcomed(): void {
+    if (this.#status.kind !== 'handshaking' || !this.#socket) return;
+    const socket = this.#socket;
+    this.#clearDialTimer();
+    this.#welcomed = true;
+    this.#attempt = 0;
+    this.#lastAuthRejected = false;
+    this.#setStatus({ kind: 'online', since: this.#o.clock.date().toISOString(), url: this.#o.url });
+    this.#o.onOnline({
+      send: (frame, written) => socket.send(frame, () => written()),
+      bufferedAmount: () => socket.bufferedAmount,
+    });
+  }
+
+  /**
+   * Closes the link with 1000 and stops reconnecting. Resolves once the socket is closed, or
+   * terminated after `closeTimeoutMs`.
+   */
+  stop(): Promise<void> {
+    if (this.#stopped) return this.#stopped;
+    this.#stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
+    this.#clearRetryTimer();
+    this.#clearDialTimer();
+    const socket = this.#socket;
+    if (!socket) {
+      this.#finishStop();
+      return this.#stopped;
+    }
+    this.#setStatus({ kind: 'stopping' });
+    this.#closeTimer = this.#o.clock.setTimeout(() => socket.terminate(), this.#o.closeTimeoutMs);
+    if (socket.readyState === WebSocket.OPEN) socket.close(CLOSE_NORMAL, 'agent shutdown');
+    else socket.terminate();
+    return this.#stopped;
+  }
+
+  #dial(): void {
+    const { url, token, deviceId, tls, clock, logger } = this.#o;
+    this.#failure = null;
+    this.#welcomed = false;
+    this.#setStatus({ kind: 'connecting', attempt: this.#attempt, url });
+    const socket = this.#o.createSocket(url, {
+      headers: {
+        Authorization: `Bearer ${token}`,
+        'X-Iottly-Device-Id': deviceId,
+        'User-Agent': this.#o.userAgent,
+      },
+      handshakeTimeout: this.#o.dialTimeoutMs,
+      maxPayload: MAX_FRAME_BYTES,
+      perMessageDeflate: false,
+      followRedirects: false,
+      ...(tls.ca ? { ca: tls.ca } : {}),
+      ...(tls.cert ? { cert: tls.cert } : {}),
+      ...(tls.key ? { key: tls.key } : {}),
+      rejectUnauthorized: true,
+    });
+    this.#socket = socket;
+    this.#dialTimer = clock.setTimeout(() => {
+      this.#fail(ErrorCode.dialTimeout, `no welcome within ${this.#o.dialTimeoutMs} ms`);
+      socket.terminate();
+    }, this.#o.dialTimeoutMs);
+
+    socket.on('unexpected-response', (_req, res) => {
+      const status = res.statusCode ?? 0;
+      if (status === 401 || status === 403) {
+        this.#fail(ErrorCode.authRejected, `hub refused the credentials (HTTP ${status})`);
+      } else {
+        this.#fail('http_error', `hub answered the upgrade with HTTP ${status}`);
+      }
+      res.resume();
+      socket.terminate();
+    });
+    socket.on('open', () => {
+      this.#setStatus({ kind: 'handshaking', url });
+      this.#heartbeat = new Heartbeat({
+        ...this.#o.heartbeat,
+        clock,
+        sendPing: () => socket.ping(),
+        onStale: () => {
+          this.#fail(ErrorCode.heartbeatTimeout, 'no traffic from the hub within heartbeat interval + timeout');
+          socket.terminate();
+        },
+      });
+      this.#heartbeat.start();
+      socket.send(
+        encode({
+          type: 'hello',
+          payload: { ...this.#o.hello(), protocol: PROTOCOL_VERSION },
+        }),
+      );
+    });
+    socket.on('message', (data, isBinary) => {
+      this.#heartbeat?.touch();
+      if (isBinary) {
+        logger.warn({ code: ErrorCode.invalidJson }, 'binary frame from hub ignored');
+        return;
+      }
+      this.#o.onFrame(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8'));
+    });
+    socket.on('ping', () => this.#heartbeat?.touch());
+    socket.on('pong', () => this.#heartbeat?.touch());
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      if (isTlsError(err)) this.#fail(ErrorCode.tlsError, `TLS: ${err.message}`);
+      else this.#fail(err.code ?? 'socket_error', err.message);
+    });
+    socket.on('close', (code, reason) => this.#onClose(socket, code, reason.toString()));
+  }
+
+  /** Keeps the first cause of a failed link: later events are its consequences. */
+  #fail(code: string, message: string): void {
+    this.#failure ??= { code, message };
+  }
+
+  #onClose(socket: WebSocket, code: number, reason: string): void {
+    if (socket !== this.#socket) return;
+    this.#socket = null;
+    this.#heartbeat?.stop();
+    this.#heartbeat = null;
+    this.#clearDialTimer();
+    const wasWelcomed = this.#welcomed;
+    this.#welcomed = false;
+    if (wasWelcomed) this.#o.onOffline();
+
+    if (this.#stopped) {
+      this.#finishStop();
+      return;
+    }
+
+    const failure = this.#failure ?? { code: `closed_${code}`, message: reason || `closed with code ${code}` };
+    const { backoff, random, logger } = this.#o;
+    let delayMs: number;
+    if (failure.code === ErrorCode.authRejected) {
+      // Log once per streak of refusals: the operator needs to know, the log does not need 1000 copies.
+      if (!this.#lastAuthRejected) logger.error({ code: failure.code }, failure.message);
+      this.#lastAuthRejected = true;
+      delayMs = authRejectedDelay(backoff, random);
+    } else if (code === CLOSE_GOING_AWAY && wasWelcomed && !this.#failure) {
+      logger.info({ code: 'hub_restart' }, 'hub is restarting (close 1001)');
+      delayMs = restartDelay(backoff, random);
+    } else {
+      logger.warn({ code: failure.code, closeCode: code }, `link lost: ${failure.message}`);
+      delayMs = backoffDelay(this.#attempt, backoff, random);
+    }
+    if (!wasWelcomed) this.#attempt++;
+    this.#setStatus({ kind: 'backoff', attempt: this.#attempt, delayMs, reason: failure.code });
+    this.#retryTimer = this.#o.clock.setTimeout(() => {
+      this.#retryTimer = null;
+      this.#dial();
+    }, delayMs);
+  }
+
+  #finishStop(): void {
+    if (this.#closeTimer) this.#o.clock.clearTimeout(this.#closeTimer);
+    this.#closeTimer = null;
+    this.#setStatus({ kind: 'stopped' });
+    this.#resolveStopped?.();
+  }
+
+  #setStatus(status: ConnectionStatus): void {
+    this.#status = status;
+    this.#o.onStatus(status);
+  }
+
+  #clearDialTimer(): void {
+    if (this.#dialTimer) this.#o.clock.clearTimeout(this.#dialTimer);
+    this.#dialTimer = null;
+  }
+
+  #clearRetryTimer(): void {
+    if (this.#retryTimer) this.#o.clock.clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+  }
+}
+
+function isTlsError(err: NodeJS.ErrnoException): boolean {
+  const code = err.code ?? '';
+  return (
+    code.startsWith('ERR_TLS') ||
+    code.startsWith('ERR_SSL') ||
+    /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER/.test(code)
+  );
+}

@@ -1,0 +1,45 @@
+import type { Logger } from 'pino';
+import type { AgentConfig } from '../config/load.js';
+import type { RunSecrets } from '../config/resolve.js';
+import { systemClock, type Clock } from '../time/clock.js';
+import { AGENT_VERSION } from '../version.js';
+import { Agent, type Feature } from './agent.js';
+import type { RandomSource } from './backoff.js';
+import { createWebSocket, type SocketFactory } from './connection.js';
+import type { Inventory } from './inventory.js';
+
+/** Builds an Agent from validated configuration; the side effects come in as dependencies. */
+export interface AgentDependencies {
+  logger: Logger;
+  inventory: Inventory;
+  clock?: Clock;
+  random?: RandomSource;
+  createSocket?: SocketFactory;
+  features?: Feature[];
+}
+
+export function createAgent(config: AgentConfig, secrets: RunSecrets, deps: AgentDependencies): Agent {
+  return new Agent(
+    {
+      deviceId: config.device.id,
+      serverUrl: config.server.url,
+      token: secrets.token,
+      tls: secrets.tls,
+      heartbeat: config.heartbeat,
+      backoff: {
+        initialDelayMs: config.reconnect.initialDelayMs,
+        maxDelayMs: config.reconnect.maxDelayMs,
+      },
+      dialTimeoutMs: config.reconnect.dialTimeoutMs,
+      closeTimeoutMs: Math.min(2_000, config.shutdown.timeoutMs),
+      outbox: config.outbox,
+      version: AGENT_VERSION,
+      inventory: deps.inventory,
+      clock: deps.clock ?? systemClock,
+      random: deps.random ?? Math.random,
+      createSocket: deps.createSocket ?? createWebSocket,
+      logger: deps.logger,
+    },
+    deps.features ?? [],
+  );
+}

@@ -1,0 +1,52 @@
+import os from 'node:os';
+import si from 'systeminformation';
+
+/**
+ * What the device is, for `hello`: read once at start-up. systeminformation spawns helpers
+ * (dmidecode, cat /proc/cpuinfo, …), which is fine once and never on a per-sample path.
+ * It is bounded by a timeout so a hung helper cannot delay the connection; on timeout or error
+ * the fields Node itself knows are used.
+ */
+export interface Inventory {
+  hostname: string;
+  os: string;
+  kernel: string;
+  arch: string;
+  model?: string;
+  serial?: string;
+}
+
+export type InventoryReader = () => Promise<Inventory>;
+
+const UNKNOWN = new Set(['', '-', 'Default string', 'To Be Filled By O.E.M.', 'System Serial Number']);
+
+export function basicInventory(): Inventory {
+  return { hostname: os.hostname(), os: `${os.type()} ${os.release()}`, kernel: os.release(), arch: os.arch() };
+}
+
+export async function readInventory(timeoutMs = 5_000): Promise<Inventory> {
+  const fallback = basicInventory();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), timeoutMs);
+  });
+  try {
+    const found = await Promise.race([Promise.all([si.osInfo(), si.system()]), timeout]);
+    if (!found) return fallback;
+    const [osInfo, system] = found;
+    const inventory: Inventory = {
+      hostname: osInfo.hostname || fallback.hostname,
+      os: [osInfo.distro, osInfo.release].filter(Boolean).join(' ') || fallback.os,
+      kernel: osInfo.kernel || fallback.kernel,
+      arch: osInfo.arch || fallback.arch,
+    };
+    const model = [system.manufacturer, system.model].filter((v) => !UNKNOWN.has(v)).join(' ');
+    if (model) inventory.model = model;
+    if (!UNKNOWN.has(system.serial)) inventory.serial = system.serial;
+    return inventory;
+  } catch {
+    return fallback;
+  } finally {
+    clearTimeout(timer);
+  }
+}

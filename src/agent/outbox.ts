@@ -1,0 +1,117 @@
+import type { AgentMessage } from '../protocol/message.js';
+
+/**
+ * The one way out for every message the agent produces. Producers enqueue and never touch the
+ * socket; the connection attaches a sink while the link is up. Order is kept: nothing is sent
+ * before what was enqueued earlier.
+ *
+ * This implementation keeps messages in memory, bounded by count (oldest dropped first, with a
+ * count). Acknowledged delivery replaces it behind the same interface.
+ */
+export interface OutboxSink {
+  /** Writes one frame; `written` runs once the socket has taken it. */
+  send(frame: string, written: () => void): void;
+  /** Bytes the socket holds but has not yet written to the network. */
+  bufferedAmount(): number;
+}
+
+export interface OutboxStats {
+  depth: number;
+  dropped: number;
+  sent: number;
+}
+
+export interface Outbox {
+  enqueue(message: AgentMessage): void;
+  attach(sink: OutboxSink): void;
+  detach(): void;
+  /** True while the link is down or backed up: streaming producers should pause. */
+  isBackedUp(): boolean;
+  /** Runs `listener` each time the outbox goes from backed up to able to take more. */
+  onDrain(listener: () => void): () => void;
+  stats(): OutboxStats;
+}
+
+export interface MemoryOutboxOptions {
+  maxMessages: number;
+  /** Above this many buffered socket bytes the outbox stops writing until the socket drains. */
+  highWaterBytes: number;
+  onDrop?: (message: AgentMessage, total: number) => void;
+}
+
+export class MemoryOutbox implements Outbox {
+  readonly #options: MemoryOutboxOptions;
+  #queue: string[] = [];
+  #head = 0;
+  #sink: OutboxSink | null = null;
+  #dropped = 0;
+  #sent = 0;
+  #wasBackedUp = true;
+  readonly #drainListeners = new Set<() => void>();
+
+  constructor(options: MemoryOutboxOptions) {
+    this.#options = options;
+  }
+
+  enqueue(message: AgentMessage): void {
+    if (this.#depth() >= this.#options.maxMessages) {
+      this.#head++;
+      this.#dropped++;
+      this.#options.onDrop?.(message, this.#dropped);
+    }
+    this.#queue.push(JSON.stringify(message));
+    this.#flush();
+  }
+
+  attach(sink: OutboxSink): void {
+    this.#sink = sink;
+    this.#flush();
+  }
+
+  detach(): void {
+    this.#sink = null;
+    this.#wasBackedUp = true;
+  }
+
+  isBackedUp(): boolean {
+    const sink = this.#sink;
+    if (!sink) return true;
+    return this.#depth() > 0 || sink.bufferedAmount() >= this.#options.highWaterBytes;
+  }
+
+  onDrain(listener: () => void): () => void {
+    this.#drainListeners.add(listener);
+    return () => this.#drainListeners.delete(listener);
+  }
+
+  stats(): OutboxStats {
+    return { depth: this.#depth(), dropped: this.#dropped, sent: this.#sent };
+  }
+
+  #depth(): number {
+    return this.#queue.length - this.#head;
+  }
+
+  #flush(): void {
+    const sink = this.#sink;
+    if (!sink) return;
+    while (this.#head < this.#queue.length && sink.bufferedAmount() < this.#options.highWaterBytes) {
+      const frame = this.#queue[this.#head] as string;
+      this.#head++;
+      this.#sent++;
+      sink.send(frame, () => this.#flush());
+    }
+    this.#compact();
+    const backedUp = this.isBackedUp();
+    if (this.#wasBackedUp && !backedUp) for (const listener of this.#drainListeners) listener();
+    this.#wasBackedUp = backedUp;
+  }
+
+  /** Drops the consumed prefix now and then, so the array does not grow for ever. */
+  #compact(): void {
+    if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+}
