@@ -1,0 +1,79 @@
+import convict from 'convict';
+
+/**
+ * Strict formats for convict. Convict's built-in numeric coercion is `parseInt`, which turns
+ * "30s" into 30 without complaint; ours leave anything that is not exactly a number as it is, so
+ * validation rejects it and names the key.
+ */
+function strictInteger(value: unknown): unknown {
+  return typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+}
+
+function integerFormat(name: string, min: number, max: number): void {
+  convict.addFormat({
+    name,
+    coerce: strictInteger,
+    validate(value: unknown) {
+      if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+        throw new Error(`must be an integer from ${min} to ${max}`);
+      }
+    },
+  });
+}
+
+export const Format = {
+  /** A duration in milliseconds, 1 ms to 1 day. */
+  ms: 'duration-ms',
+  /** A count or size, 1 to 2^40. */
+  positiveInt: 'positive-int',
+  /** A WebSocket URL, ws:// or wss://. */
+  wsUrl: 'ws-url',
+  /** A path to a file, or empty for none. */
+  optionalPath: 'optional-path',
+  /** A non-empty string. */
+  requiredString: 'required-string',
+  /** A boolean, from JSON true/false or the strings "true"/"false". */
+  strictBoolean: 'strict-boolean',
+} as const;
+
+let registered = false;
+
+/** Registers the formats with convict (its format table is process-wide); safe to call twice. */
+export function registerFormats(): void {
+  if (registered) return;
+  registered = true;
+  integerFormat(Format.ms, 1, 86_400_000);
+  integerFormat(Format.positiveInt, 1, 2 ** 40);
+  convict.addFormat({
+    name: Format.wsUrl,
+    validate(value: unknown) {
+      if (value === '') return; // unset; `run` requires it separately with a clearer message
+      let url: URL;
+      try {
+        url = new URL(String(value));
+      } catch {
+        throw new Error('must be a ws:// or wss:// URL');
+      }
+      if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new Error('must be a ws:// or wss:// URL');
+    },
+  });
+  convict.addFormat({
+    name: Format.optionalPath,
+    validate(value: unknown) {
+      if (typeof value !== 'string') throw new Error('must be a file path (string)');
+    },
+  });
+  convict.addFormat({
+    name: Format.requiredString,
+    validate(value: unknown) {
+      if (typeof value !== 'string') throw new Error('must be a string');
+    },
+  });
+  convict.addFormat({
+    name: Format.strictBoolean,
+    coerce: (value: unknown) => (value === 'true' ? true : value === 'false' ? false : value),
+    validate(value: unknown) {
+      if (typeof value !== 'boolean') throw new Error('must be true or false');
+    },
+  });
+}

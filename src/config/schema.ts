@@ -1,0 +1,168 @@
+import { Format } from './formats.js';
+
+/**
+ * Every configuration key: doc, default and format. README.md's table is this file in prose.
+ * Environment and flag names are derived from the key (see `envName`, `flagName`), so they
+ * cannot drift from it.
+ */
+export const DEFAULT_CONFIG_PATH = '/etc/iottly-agent/config.json';
+
+export const Defaults = {
+  heartbeatIntervalMs: 30_000,
+  heartbeatTimeoutMs: 10_000,
+  reconnectInitialDelayMs: 1_000,
+  reconnectMaxDelayMs: 30_000,
+  dialTimeoutMs: 15_000,
+  closeTimeoutMs: 2_000,
+  outboxMaxMessages: 10_000,
+  outboxHighWaterBytes: 1 << 20,
+} as const;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export interface SchemaLeaf {
+  doc: string;
+  format: string | string[];
+  default: unknown;
+  sensitive?: boolean;
+}
+export interface SchemaTree {
+  [key: string]: SchemaLeaf | SchemaTree;
+}
+
+export const schema = {
+  server: {
+    url: {
+      doc: 'URL of the hub\'s device endpoint, e.g. wss://hub.example.com/v1/device.',
+      format: Format.wsUrl,
+      default: '',
+    },
+  },
+  device: {
+    id: {
+      doc: 'This device\'s id on the platform (letters, digits, . _ : -).',
+      format: Format.requiredString,
+      default: '',
+    },
+  },
+  auth: {
+    token: {
+      doc: 'Device token sent as "Authorization: Bearer". Prefer auth.tokenFile in production.',
+      format: Format.requiredString,
+      default: '',
+      sensitive: true,
+    },
+    tokenFile: {
+      doc: 'File holding the device token (read at start-up; trailing white space ignored).',
+      format: Format.optionalPath,
+      default: '',
+    },
+  },
+  tls: {
+    ca: {
+      doc: 'PEM file of the CA certificates to trust for wss:// (a private CA); when set, it replaces the system store.',
+      format: Format.optionalPath,
+      default: '',
+    },
+    cert: {
+      doc: 'PEM client certificate for mutual TLS (with tls.key).',
+      format: Format.optionalPath,
+      default: '',
+    },
+    key: {
+      doc: 'PEM private key for mutual TLS (with tls.cert).',
+      format: Format.optionalPath,
+      default: '',
+      sensitive: true,
+    },
+  },
+  heartbeat: {
+    intervalMs: {
+      doc: 'Quiet time after which the agent pings the hub.',
+      format: Format.ms,
+      default: Defaults.heartbeatIntervalMs,
+    },
+    timeoutMs: {
+      doc: 'Extra time, after intervalMs of silence, before the link is declared dead and terminated.',
+      format: Format.ms,
+      default: Defaults.heartbeatTimeoutMs,
+    },
+  },
+  reconnect: {
+    initialDelayMs: {
+      doc: 'First reconnect delay; doubles per failed attempt (with jitter).',
+      format: Format.ms,
+      default: Defaults.reconnectInitialDelayMs,
+    },
+    maxDelayMs: {
+      doc: 'Largest reconnect delay; also the delay after the hub refused the credentials.',
+      format: Format.ms,
+      default: Defaults.reconnectMaxDelayMs,
+    },
+    dialTimeoutMs: {
+      doc: 'Longest time from starting a connection to the hub\'s welcome before it is aborted.',
+      format: Format.ms,
+      default: Defaults.dialTimeoutMs,
+    },
+  },
+  outbox: {
+    maxMessages: {
+      doc: 'Messages held while the link is down; beyond this the oldest are dropped and counted.',
+      format: Format.positiveInt,
+      default: Defaults.outboxMaxMessages,
+    },
+    highWaterBytes: {
+      doc: 'Socket bytes in flight above which the outbox stops writing and producers pause.',
+      format: Format.positiveInt,
+      default: Defaults.outboxHighWaterBytes,
+    },
+  },
+  log: {
+    level: {
+      doc: 'Log level: fatal, error, warn, info, debug, trace or silent.',
+      format: LOG_LEVELS,
+      default: 'info',
+    },
+  },
+  shutdown: {
+    timeoutMs: {
+      doc: 'Longest graceful shutdown on SIGTERM/SIGINT before the process exits anyway.',
+      format: Format.ms,
+      default: 5_000,
+    },
+  },
+} satisfies SchemaTree;
+
+/** `heartbeat.intervalMs` → `IOTTLY_HEARTBEAT_INTERVAL_MS`. */
+export function envName(key: string): string {
+  return `IOTTLY_${key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase()}`;
+}
+
+/** `heartbeat.intervalMs` → `heartbeat-interval-ms` (used as `--heartbeat-interval-ms`). */
+export function flagName(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, '$1-$2').replace(/\./g, '-').toLowerCase();
+}
+
+/** Every leaf key, as dotted paths, in schema order. */
+export function leafKeys(tree: SchemaTree = schema, prefix = ''): string[] {
+  const keys: string[] = [];
+  for (const [name, node] of Object.entries(tree)) {
+    const key = prefix ? `${prefix}.${name}` : name;
+    if (isLeaf(node)) keys.push(key);
+    else keys.push(...leafKeys(node, key));
+  }
+  return keys;
+}
+
+export function leafAt(key: string, tree: SchemaTree = schema): SchemaLeaf | undefined {
+  let node: SchemaLeaf | SchemaTree | undefined = tree;
+  for (const part of key.split('.')) {
+    if (!node || isLeaf(node)) return undefined;
+    node = (node as SchemaTree)[part];
+  }
+  return node && isLeaf(node) ? node : undefined;
+}
+
+function isLeaf(node: SchemaLeaf | SchemaTree): node is SchemaLeaf {
+  return typeof (node as SchemaLeaf).doc === 'string' && 'default' in node;
+}

@@ -1,0 +1,53 @@
+import { pino, type DestinationStream, type Logger } from 'pino';
+import pretty from 'pino-pretty';
+
+/**
+ * pino JSON logs to stdout. Secrets are kept out in two layers: nothing logs a token or key on
+ * purpose, and these paths are censored in case an object holding one is ever logged whole.
+ * (A pino transport would run in a worker thread, which a single-executable build cannot load;
+ * pretty printing therefore runs as a plain synchronous stream.)
+ */
+export const REDACT_PATHS = [
+  'token',
+  '*.token',
+  'auth.token',
+  'config.auth.token',
+  'apiKey',
+  'api_key',
+  '*.api_key',
+  'authorization',
+  'Authorization',
+  'headers.authorization',
+  'headers.Authorization',
+  'req.headers.authorization',
+  '*.headers.authorization',
+  'tls.key',
+  'config.tls.key',
+];
+
+export interface LoggerOptions {
+  level: string;
+  /** Human-readable lines (the demo); JSON otherwise. */
+  pretty?: boolean;
+  destination?: DestinationStream;
+  name?: string;
+}
+
+export function createLogger(options: LoggerOptions): Logger {
+  const destination =
+    options.destination ??
+    (options.pretty
+      ? pretty({ colorize: process.stdout.isTTY ?? false, sync: true, ignore: 'pid,hostname' })
+      : pino.destination({ fd: 1, sync: true }));
+  return pino(
+    {
+      level: options.level,
+      ...(options.name ? { name: options.name } : {}),
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+}
