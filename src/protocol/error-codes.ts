@@ -21,6 +21,16 @@ export const ErrorCode = {
   unknownSubscription: 'unknown_subscription',
   /** A device said it was someone other than its credentials say. */
   deviceMismatch: 'device_mismatch',
+  /** A device link sent something other than `hello` as its first frame. */
+  helloRequired: 'hello_required',
+  /** Missing or wrong API key or device token (HTTP 401, also at a WebSocket upgrade). */
+  unauthorized: 'unauthorized',
+  /** No such HTTP endpoint (HTTP 404). */
+  notFound: 'not_found',
+  /** The endpoint exists but not for this HTTP method (HTTP 405). */
+  methodNotAllowed: 'method_not_allowed',
+  /** A WebSocket endpoint was requested without a WebSocket upgrade (HTTP 426). */
+  upgradeRequired: 'upgrade_required',
   /** The hub refused the agent's credentials (HTTP 401/403 at the upgrade). Log code. */
   authRejected: 'auth_rejected',
   /** The TLS handshake failed (untrusted or invalid certificate). Log code. */

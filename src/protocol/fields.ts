@@ -5,6 +5,7 @@ export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 
 export const deviceId = () => string({ pattern: DEVICE_ID_PATTERN });
 export const streamName = () => string({ pattern: /^[A-Za-z0-9._-]{1,64}$/ });
-export const isoTimestamp = () => string({ pattern: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/ });
+export const isoTimestamp = () =>
+  string({ pattern: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/ });
 export const errorCode = () => string({ minLength: 1, maxLength: 100 });
 export const errorText = () => string({ maxLength: 10_000 });

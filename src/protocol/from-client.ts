@@ -12,7 +12,9 @@ export const subscribePayload = object({
 });
 export type SubscribePayload = Infer<typeof subscribePayload>;
 
-export const unsubscribePayload = object({ subscription_id: string({ minLength: 1, maxLength: 100 }) });
+export const unsubscribePayload = object({
+  subscription_id: string({ minLength: 1, maxLength: 100 }),
+});
 
 /**
  * The hub routes a command on `device_id` alone and relays the whole payload; the agent, which

@@ -44,7 +44,15 @@ export function parseFrame(data: string, validators: ValidatorSet): ParseResult 
   let echoId: string | undefined;
   if (requestId !== undefined) {
     const r = requestIdValidator(requestId, 'request_id');
-    if (!r.ok) return failure(ErrorCode.invalidPayload, r.error);
+    if (!r.ok) {
+      // Name the type even here, so that a malformed `error` frame is still never answered.
+      return failure(
+        ErrorCode.invalidPayload,
+        r.error,
+        undefined,
+        typeof type === 'string' ? type : undefined,
+      );
+    }
     echoId = r.value;
   }
   if (typeof type !== 'string' || type.length === 0) {

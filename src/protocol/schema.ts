@@ -88,7 +88,10 @@ export function array<T>(item: Validator<T>, options: { maxItems?: number } = {}
 }
 
 /** A JSON object whose values are all of one kind (e.g. environment variables). */
-export function record<T>(item: Validator<T>, options: { maxKeys?: number } = {}): Validator<Record<string, T>> {
+export function record<T>(
+  item: Validator<T>,
+  options: { maxKeys?: number } = {},
+): Validator<Record<string, T>> {
   const { maxKeys = 1000 } = options;
   return (value, path) => {
     if (!isPlainObject(value)) return fail(path, 'object', value);
@@ -123,7 +126,9 @@ export function optional<T>(inner: Validator<T>): Optional<T> {
 }
 
 type Shape = Record<string, Validator<unknown>>;
-type RequiredKeys<S extends Shape> = { [K in keyof S]: S[K] extends Optional<unknown> ? never : K }[keyof S];
+type RequiredKeys<S extends Shape> = {
+  [K in keyof S]: S[K] extends Optional<unknown> ? never : K;
+}[keyof S];
 type OptionalKeys<S extends Shape> = Exclude<keyof S, RequiredKeys<S>>;
 export type ObjectOf<S extends Shape> = { [K in RequiredKeys<S>]: Infer<S[K]> } & {
   [K in OptionalKeys<S>]?: Exclude<Infer<S[K]>, undefined>;

@@ -1,0 +1,302 @@
+import type { Logger } from 'pino';
+import { ErrorCode } from '../protocol/error-codes.js';
+import type { SubscribePayload } from '../protocol/from-client.js';
+import { errorMessage, type Message } from '../protocol/message.js';
+import type { FrameError, ParsedFrame } from '../protocol/parse.js';
+import { isPlainObject } from '../protocol/schema.js';
+import type { HelloPayload, TelemetryPayload } from '../protocol/to-hub.js';
+import type { Clock } from '../time/clock.js';
+import { DeviceRegistry } from './device-registry.js';
+import type { IdSource } from './ids.js';
+import type { ClientEvents, ClientLink, DeviceEvents, DeviceLink } from './links.js';
+import { RequestRoutes, isFinalReply, isReply, type Route } from './request-routes.js';
+import { SubscriptionRegistry } from './subscriptions.js';
+
+/**
+ * The hub's routing, free of sockets: which devices are online, who subscribed to what, which
+ * client is waiting for which device's replies. Sessions report events here; the broker answers
+ * through their links.
+ *
+ * Client requests are dispatched by `type` from a handler table (the frame was validated by
+ * the session already); device frames likewise.
+ */
+export const CLOSE_REPLACED = 4000;
+
+export interface BrokerOptions {
+  knownDeviceIds: Iterable<string>;
+  clock: Clock;
+  logger: Logger;
+  ids: IdSource;
+}
+
+type ClientHandler = (client: ClientLink, frame: ParsedFrame) => void;
+type DeviceHandler = (device: DeviceLink, frame: ParsedFrame) => void;
+
+export class Broker implements DeviceEvents, ClientEvents {
+  readonly devices: DeviceRegistry<DeviceLink>;
+  readonly subscriptions: SubscriptionRegistry<ClientLink>;
+  readonly routes: RequestRoutes<ClientLink, DeviceLink>;
+  readonly #logger: Logger;
+
+  readonly #clientHandlers: Record<string, ClientHandler> = {
+    subscribe: (client, frame) => this.#subscribe(client, frame),
+    unsubscribe: (client, frame) => this.#unsubscribe(client, frame),
+    command: (client, frame) => this.#command(client, frame),
+  };
+
+  readonly #deviceHandlers: Record<string, DeviceHandler> = {
+    telemetry: (device, frame) => this.#telemetry(device, frame),
+    command_output: (device, frame) => this.#reply(device, frame),
+    command_done: (device, frame) => this.#reply(device, frame),
+    error: (device, frame) => this.#reply(device, frame),
+    status: () => {},
+  };
+
+  constructor(options: BrokerOptions) {
+    this.#logger = options.logger;
+    this.devices = new DeviceRegistry(options.knownDeviceIds, options.clock);
+    this.subscriptions = new SubscriptionRegistry(options.ids);
+    this.routes = new RequestRoutes(options.ids);
+  }
+
+  // ── devices ──────────────────────────────────────────────────────────────────────────────
+
+  deviceAttached(link: DeviceLink): void {
+    const previous = this.devices.attach(link);
+    this.#logger.info(
+      { deviceId: link.deviceId, replacing: previous !== null },
+      'device connected',
+    );
+    if (previous) void previous.close(CLOSE_REPLACED, 'replaced by a new connection');
+  }
+
+  deviceReady(link: DeviceLink, hello: HelloPayload): void {
+    this.devices.markReady(link, hello);
+    this.#logger.info(
+      { deviceId: link.deviceId, agentVersion: hello.agent_version },
+      'device online',
+    );
+  }
+
+  deviceSeen(link: DeviceLink): void {
+    this.devices.touch(link);
+  }
+
+  deviceFrame(link: DeviceLink, frame: ParsedFrame): void {
+    const handler = Object.hasOwn(this.#deviceHandlers, frame.type)
+      ? this.#deviceHandlers[frame.type]
+      : undefined;
+    if (handler) handler(link, frame);
+    else
+      link.refuse(
+        frameError(ErrorCode.unknownType, `the hub does not handle "${frame.type}"`, frame),
+      );
+  }
+
+  deviceClosed(link: DeviceLink, code: number, reason: string): void {
+    const wasCurrent = this.devices.detach(link);
+    this.#logger.info(
+      { deviceId: link.deviceId, code, reason, replaced: !wasCurrent },
+      'device disconnected',
+    );
+    for (const route of this.routes.closeForDevice(link)) {
+      route.client.send(
+        errorMessage(ErrorCode.deviceOffline, 'device disconnected', route.clientRequestId),
+      );
+    }
+  }
+
+  #telemetry(device: DeviceLink, frame: ParsedFrame): void {
+    const { device_id, stream, ts, value } = frame.payload as TelemetryPayload;
+    if (device_id !== undefined && device_id !== device.deviceId) {
+      device.refuse(
+        frameError(
+          ErrorCode.deviceMismatch,
+          `telemetry names device "${device_id}" on the link of "${device.deviceId}"`,
+          frame,
+        ),
+      );
+      return;
+    }
+    for (const subscription of this.subscriptions.matching(device.deviceId, stream)) {
+      subscription.client.send({
+        type: 'telemetry',
+        payload: {
+          subscription_id: subscription.id,
+          device_id: device.deviceId,
+          stream,
+          ts,
+          value,
+        },
+      });
+    }
+  }
+
+  /** A device frame that answers a routed request: relayed to the client that made it. */
+  #reply(device: DeviceLink, frame: ParsedFrame): void {
+    if (frame.request_id === undefined) {
+      if (frame.type === 'error') {
+        const { code } = frame.payload as { code: string };
+        this.#logger.warn({ deviceId: device.deviceId, code }, 'device reported an error');
+        return;
+      }
+      device.refuse(
+        frameError(ErrorCode.invalidPayload, `${frame.type}: request_id is required`, frame),
+      );
+      return;
+    }
+    const route = this.routes.get(frame.request_id);
+    if (!route || route.device !== device || !isReply(route.kind, frame.type)) {
+      // Usually the client left or the request already ended; nothing is waiting for this.
+      this.#logger.debug(
+        { deviceId: device.deviceId, type: frame.type },
+        'reply to no open request dropped',
+      );
+      return;
+    }
+    route.client.send(
+      withRequestId({ type: frame.type, payload: originalPayload(frame) }, route.clientRequestId),
+    );
+    if (isFinalReply(route.kind, frame.type)) this.routes.close(route.id);
+  }
+
+  // ── clients ──────────────────────────────────────────────────────────────────────────────
+
+  clientAttached(link: ClientLink): void {
+    this.#logger.info({ clientId: link.id }, 'stream client connected');
+  }
+
+  clientFrame(link: ClientLink, frame: ParsedFrame): void {
+    const handler = Object.hasOwn(this.#clientHandlers, frame.type)
+      ? this.#clientHandlers[frame.type]
+      : undefined;
+    if (handler) handler(link, frame);
+    else
+      link.refuse(frameError(ErrorCode.unknownType, `unknown message type "${frame.type}"`, frame));
+  }
+
+  clientClosed(link: ClientLink, code: number, reason: string): void {
+    const subscriptions = this.subscriptions.removeClient(link);
+    const routes = this.routes.closeForClient(link);
+    for (const route of routes) this.#abandon(route);
+    this.#logger.info(
+      {
+        clientId: link.id,
+        code,
+        reason,
+        subscriptions: subscriptions.length,
+        pending: routes.length,
+      },
+      'stream client disconnected',
+    );
+  }
+
+  #subscribe(client: ClientLink, frame: ParsedFrame): void {
+    const { device_id, streams } = frame.payload as SubscribePayload;
+    if (!this.devices.isKnown(device_id)) {
+      client.refuse(frameError(ErrorCode.unknownDevice, `unknown device "${device_id}"`, frame));
+      return;
+    }
+    if (streams.length === 0) {
+      client.refuse(
+        frameError(
+          ErrorCode.invalidPayload,
+          'subscribe: payload.streams: expected at least one stream',
+          frame,
+        ),
+      );
+      return;
+    }
+    const subscription = this.subscriptions.add(client, device_id, streams);
+    client.send(
+      withRequestId(
+        { type: 'subscribed', payload: { subscription_id: subscription.id } },
+        frame.request_id,
+      ),
+    );
+  }
+
+  #unsubscribe(client: ClientLink, frame: ParsedFrame): void {
+    const { subscription_id } = frame.payload as { subscription_id: string };
+    if (!this.subscriptions.remove(client, subscription_id)) {
+      client.refuse(
+        frameError(
+          ErrorCode.unknownSubscription,
+          `no subscription "${subscription_id}" on this connection`,
+          frame,
+        ),
+      );
+      return;
+    }
+    client.send(
+      withRequestId({ type: 'unsubscribed', payload: { subscription_id } }, frame.request_id),
+    );
+  }
+
+  /** Forwards the client's whole payload to the agent under a hub request_id. */
+  #command(client: ClientLink, frame: ParsedFrame): void {
+    const { device_id } = frame.payload as { device_id: string };
+    if (!this.devices.isKnown(device_id)) {
+      client.refuse(frameError(ErrorCode.unknownDevice, `unknown device "${device_id}"`, frame));
+      return;
+    }
+    const device = this.devices.onlineLink(device_id);
+    if (!device) {
+      client.refuse(
+        frameError(ErrorCode.deviceOffline, `device "${device_id}" is not connected`, frame),
+      );
+      return;
+    }
+    if (
+      frame.request_id !== undefined &&
+      this.routes.findByClientRequest(client, frame.request_id)
+    ) {
+      client.refuse(
+        frameError(
+          ErrorCode.invalidPayload,
+          `request_id "${frame.request_id}" is already in use by a pending request`,
+          frame,
+        ),
+      );
+      return;
+    }
+    const route = this.routes.open('command', client, frame.request_id, device);
+    if (!device.send({ type: 'command', request_id: route.id, payload: originalPayload(frame) })) {
+      this.routes.close(route.id);
+      client.refuse(
+        frameError(ErrorCode.deviceOffline, `device "${device_id}" is not connected`, frame),
+      );
+    }
+  }
+
+  /**
+   * The client of an open request went away. Nothing tells the agent yet; `command_cancel`
+   * will, from here.
+   */
+  #abandon(route: Route<ClientLink, DeviceLink>): void {
+    this.#logger.debug(
+      { deviceId: route.device.deviceId, kind: route.kind },
+      'request abandoned by its client',
+    );
+  }
+}
+
+function frameError(code: ErrorCode, message: string, frame: ParsedFrame): FrameError {
+  const error: FrameError = { code, message, type: frame.type };
+  if (frame.request_id !== undefined) error.request_id = frame.request_id;
+  return error;
+}
+
+function withRequestId(message: Message, requestId: string | undefined): Message {
+  if (requestId !== undefined) message.request_id = requestId;
+  return message;
+}
+
+/**
+ * The payload as the sender wrote it: a relay passes on fields it does not know itself (the
+ * validators only vouch for the ones it routes on). Envelope fields (`channel`, `ts`, `seq`)
+ * stay behind.
+ */
+function originalPayload(frame: ParsedFrame): Record<string, unknown> {
+  return isPlainObject(frame.raw.payload) ? frame.raw.payload : frame.payload;
+}

@@ -1,0 +1,99 @@
+import type { Logger } from 'pino';
+import type WebSocket from 'ws';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { fromClientValidators } from '../protocol/from-client.js';
+import { errorMessage, type Message } from '../protocol/message.js';
+import { parseFrame, type FrameError } from '../protocol/parse.js';
+import type { Clock } from '../time/clock.js';
+import type { ClientEvents, ClientLink } from './links.js';
+import { PeerSocket } from './peer-socket.js';
+
+/**
+ * One backend client on `/v1/stream` (already authenticated by API key). Every frame is
+ * validated with `fromClientValidators` and handed to the broker; a bad frame, or a handler
+ * that throws, is answered with an `error` frame carrying the request's `request_id`, and the
+ * connection stays up.
+ */
+export interface ClientSessionOptions {
+  socket: WebSocket;
+  id: string;
+  clock: Clock;
+  logger: Logger;
+  pingIntervalMs: number;
+  pongTimeoutMs: number;
+  closeTimeoutMs: number;
+  events: ClientEvents;
+}
+
+export class ClientSession implements ClientLink {
+  readonly id: string;
+  readonly #o: ClientSessionOptions;
+  readonly #peer: PeerSocket;
+
+  constructor(options: ClientSessionOptions) {
+    this.#o = options;
+    this.id = options.id;
+    this.#peer = new PeerSocket({
+      socket: options.socket,
+      clock: options.clock,
+      logger: options.logger,
+      pingIntervalMs: options.pingIntervalMs,
+      pongTimeoutMs: options.pongTimeoutMs,
+      closeTimeoutMs: options.closeTimeoutMs,
+      onText: (text) => this.#onText(text),
+      onBinary: () =>
+        this.refuse({
+          code: ErrorCode.invalidJson,
+          message: 'binary frames are not accepted; send JSON text',
+        }),
+      onActivity: () => {},
+      onClose: (code, reason) => options.events.clientClosed(this, code, reason),
+    });
+  }
+
+  get closed(): Promise<void> {
+    return this.#peer.closed;
+  }
+
+  send(message: Message): boolean {
+    return this.#peer.send(message);
+  }
+
+  refuse(error: FrameError): void {
+    this.#o.logger.debug({ code: error.code, type: error.type }, 'request refused');
+    if (error.type === 'error') return; // never answer an error with an error: that can loop
+    this.#peer.send(errorMessage(error.code, error.message, error.request_id));
+  }
+
+  close(code: number, reason: string): Promise<void> {
+    return this.#peer.close(code, reason);
+  }
+
+  #onText(text: string): void {
+    const result = parseFrame(text, fromClientValidators);
+    if (!result.ok) {
+      this.#o.logger.warn(
+        { code: result.error.code, type: result.error.type },
+        'bad frame from client',
+      );
+      this.refuse(result.error);
+      return;
+    }
+    const { frame } = result;
+    try {
+      this.#o.events.clientFrame(this, frame);
+    } catch (err) {
+      this.#o.logger.error(
+        { code: ErrorCode.internalError, err, type: frame.type },
+        'client frame handler failed',
+      );
+      const error: FrameError = {
+        code: ErrorCode.internalError,
+        message: `${frame.type}: internal error`,
+        type: frame.type,
+      };
+      if (frame.request_id !== undefined) error.request_id = frame.request_id;
+      this.refuse(error);
+    }
+  }
+}

@@ -1,0 +1,152 @@
+import type { Logger } from 'pino';
+import type WebSocket from 'ws';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { PROTOCOL_VERSION, errorMessage, type Message } from '../protocol/message.js';
+import { parseFrame, type FrameError, type ParsedFrame } from '../protocol/parse.js';
+import { HELLO, toHubValidators, type HelloPayload } from '../protocol/to-hub.js';
+import { isoNow, type Clock } from '../time/clock.js';
+import type { DeviceEvents, DeviceLink } from './links.js';
+import { PeerSocket } from './peer-socket.js';
+
+/**
+ * One agent's link on `/v1/device`, already authenticated as `deviceId`:
+ *
+ *     awaiting_hello ──hello (same device_id)──▶ ready ──▶ closed
+ *        │    ├─ hello naming another device → error device_mismatch, close 1008
+ *        │    └─ any other frame → error hello_required (the link stays up)
+ *        └───────────────── socket closes ─────────────────────▲
+ *
+ * Every frame is validated with `toHubValidators`; a bad frame is answered with an `error`
+ * frame (an `error` frame never is) and the link stays up.
+ */
+export type DevicePhase = 'awaiting_hello' | 'ready' | 'closed';
+
+export const CLOSE_POLICY_VIOLATION = 1008;
+
+export interface DeviceSessionOptions {
+  socket: WebSocket;
+  deviceId: string;
+  clock: Clock;
+  logger: Logger;
+  pingIntervalMs: number;
+  pongTimeoutMs: number;
+  closeTimeoutMs: number;
+  events: DeviceEvents;
+}
+
+export class DeviceSession implements DeviceLink {
+  readonly deviceId: string;
+  readonly #o: DeviceSessionOptions;
+  readonly #logger: Logger;
+  readonly #peer: PeerSocket;
+  #phase: DevicePhase = 'awaiting_hello';
+
+  constructor(options: DeviceSessionOptions) {
+    this.#o = options;
+    this.deviceId = options.deviceId;
+    this.#logger = options.logger;
+    this.#peer = new PeerSocket({
+      socket: options.socket,
+      clock: options.clock,
+      logger: options.logger,
+      pingIntervalMs: options.pingIntervalMs,
+      pongTimeoutMs: options.pongTimeoutMs,
+      closeTimeoutMs: options.closeTimeoutMs,
+      onText: (text) => this.#onText(text),
+      onBinary: () =>
+        this.refuse({
+          code: ErrorCode.invalidJson,
+          message: 'binary frames are not accepted; send JSON text',
+        }),
+      onActivity: () => options.events.deviceSeen(this),
+      onClose: (code, reason) => {
+        this.#phase = 'closed';
+        options.events.deviceClosed(this, code, reason);
+      },
+    });
+  }
+
+  get phase(): DevicePhase {
+    return this.#phase;
+  }
+
+  get closed(): Promise<void> {
+    return this.#peer.closed;
+  }
+
+  send(message: Message): boolean {
+    return this.#peer.send(message);
+  }
+
+  refuse(error: FrameError): void {
+    this.#logger.warn({ code: error.code, type: error.type }, 'bad frame from device');
+    if (error.type === 'error') return; // never answer an error with an error: that can loop
+    this.#peer.send(errorMessage(error.code, error.message, error.request_id));
+  }
+
+  close(code: number, reason: string): Promise<void> {
+    return this.#peer.close(code, reason);
+  }
+
+  #onText(text: string): void {
+    const result = parseFrame(text, toHubValidators);
+    if (!result.ok) {
+      this.refuse(result.error);
+      return;
+    }
+    const { frame } = result;
+    try {
+      if (frame.type === HELLO) this.#onHello(frame);
+      else if (this.#phase === 'ready') this.#o.events.deviceFrame(this, frame);
+      else
+        this.refuse(
+          failure(
+            ErrorCode.helloRequired,
+            `the first frame must be "hello", got "${frame.type}"`,
+            frame,
+          ),
+        );
+    } catch (err) {
+      this.#logger.error(
+        { code: ErrorCode.internalError, err, type: frame.type },
+        'device frame handler failed',
+      );
+      this.refuse(failure(ErrorCode.internalError, `${frame.type}: internal error`, frame));
+    }
+  }
+
+  /** `hello` opens the session; a repeated one (same device) refreshes what the hub knows. */
+  #onHello(frame: ParsedFrame): void {
+    // toHubValidators.hello is helloPayload, so the payload has its shape.
+    const hello = frame.payload as HelloPayload;
+    if (hello.device_id !== this.deviceId) {
+      this.refuse(
+        failure(
+          ErrorCode.deviceMismatch,
+          `hello names device "${hello.device_id}" but the credentials are those of "${this.deviceId}"`,
+          frame,
+        ),
+      );
+      void this.close(CLOSE_POLICY_VIOLATION, 'device_id does not match the credentials');
+      return;
+    }
+    this.#phase = 'ready';
+    this.#o.events.deviceReady(this, hello);
+    const welcome: Message = {
+      type: 'welcome',
+      payload: {
+        device_id: this.deviceId,
+        server_time: isoNow(this.#o.clock),
+        protocol: PROTOCOL_VERSION,
+      },
+    };
+    if (frame.request_id !== undefined) welcome.request_id = frame.request_id;
+    this.#peer.send(welcome);
+  }
+}
+
+function failure(code: ErrorCode, message: string, frame: ParsedFrame): FrameError {
+  const error: FrameError = { code, message, type: frame.type };
+  if (frame.request_id !== undefined) error.request_id = frame.request_id;
+  return error;
+}

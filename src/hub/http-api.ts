@@ -1,0 +1,92 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { presentedApiKey, type ApiKeys } from './auth.js';
+import type { DeviceSummary } from './device-registry.js';
+import { errorBody, sendJson } from './http-reply.js';
+
+/**
+ * The hub's plain HTTP endpoints:
+ *
+ *     GET /healthz      200 {"ok":true}, no auth (for probes)
+ *     GET /v1/devices   the devices as JSON; API key as `Authorization: Bearer` or `?api_key=`
+ *
+ * `/v1/device` and `/v1/stream` answer 426 without a WebSocket upgrade; anything else is 404.
+ * Errors are `{ "error": { "code", "message" } }`.
+ */
+export const DEVICE_PATH = '/v1/device';
+export const STREAM_PATH = '/v1/stream';
+export const DEVICES_PATH = '/v1/devices';
+export const HEALTH_PATH = '/healthz';
+
+export interface HttpApiOptions {
+  apiKeys: ApiKeys;
+  devices: () => DeviceSummary[];
+  logger: Logger;
+}
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export function createHttpApi({ apiKeys, devices, logger }: HttpApiOptions): RequestHandler {
+  return (req, res) => {
+    const url = requestUrl(req);
+    const read = req.method === 'GET' || req.method === 'HEAD';
+    switch (url.pathname) {
+      case HEALTH_PATH:
+        if (!read) return methodNotAllowed(res);
+        return sendJson(res, 200, { ok: true });
+      case DEVICES_PATH:
+        if (!read) return methodNotAllowed(res);
+        if (!apiKeys.verify(presentedApiKey(req.headers, url))) {
+          logger.warn(
+            { code: ErrorCode.unauthorized, path: url.pathname },
+            'API request refused: missing or wrong API key',
+          );
+          return sendJson(
+            res,
+            401,
+            errorBody(ErrorCode.unauthorized, 'a valid API key is required'),
+            {
+              'WWW-Authenticate': 'Bearer',
+            },
+          );
+        }
+        return sendJson(res, 200, devices());
+      case DEVICE_PATH:
+      case STREAM_PATH:
+        return sendJson(
+          res,
+          426,
+          errorBody(ErrorCode.upgradeRequired, 'this endpoint speaks WebSocket only'),
+          {
+            Upgrade: 'websocket',
+            Connection: 'Upgrade',
+          },
+        );
+      default:
+        return sendJson(
+          res,
+          404,
+          errorBody(
+            ErrorCode.notFound,
+            `no such endpoint: ${req.method} ${url.pathname.slice(0, 200)}`,
+          ),
+        );
+    }
+  };
+}
+
+function methodNotAllowed(res: ServerResponse): void {
+  sendJson(res, 405, errorBody(ErrorCode.methodNotAllowed, 'only GET is allowed here'), {
+    Allow: 'GET, HEAD',
+  });
+}
+
+/** The request's URL; only the path and query are the client's, the base is a placeholder. */
+export function requestUrl(req: IncomingMessage): URL {
+  try {
+    return new URL(req.url ?? '/', 'http://hub.invalid');
+  } catch {
+    return new URL('http://hub.invalid/');
+  }
+}

@@ -1,0 +1,175 @@
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { UsageError } from '../cli/usage-error.js';
+import { DEVICE_ID_PATTERN } from '../protocol/fields.js';
+import {
+  DEFAULT_HOST,
+  DEFAULT_PING_INTERVAL_MS,
+  DEFAULT_PONG_TIMEOUT_MS,
+  DEFAULT_PORT,
+} from './hub.js';
+
+export { UsageError };
+
+/**
+ * Flags of `iottly-agent hub`. Bad flags throw a UsageError whose one-line message names the
+ * flag and what was expected.
+ *
+ *     --host HOST                 interface to listen on (127.0.0.1)
+ *     --port PORT                 TCP port, 0 = any free one (0)
+ *     --api-key KEY               an accepted API key (repeatable; one is generated if none)
+ *     --device-token ID=TOKEN     a device allowed to connect (repeatable)
+ *     --ping-interval-ms MS       (30000)
+ *     --pong-timeout-ms MS        (10000)
+ *     --tls-cert FILE --tls-key FILE   serve https/wss (both or neither)
+ *     --log-level LEVEL           fatal|error|warn|info|debug|trace|silent (info)
+ */
+export interface HubCliOptions {
+  host: string;
+  port: number;
+  apiKeys: string[];
+  /** No --api-key was given: `apiKeys` holds one generated key, which the CLI prints. */
+  apiKeyGenerated: boolean;
+  deviceTokens: Map<string, string>;
+  pingIntervalMs: number;
+  pongTimeoutMs: number;
+  tls: { certPath: string; keyPath: string } | null;
+  logLevel: string;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export const DEFAULT_LOG_LEVEL = 'info';
+
+/** A fresh development API key: `ik_dev_` and 144 random bits. */
+export function generateApiKey(): string {
+  return `ik_dev_${randomBytes(18).toString('base64url')}`;
+}
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export function parseHubArgs(
+  argv: string[],
+  generateKey: () => string = generateApiKey,
+): HubCliOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        host: { type: 'string' },
+        port: { type: 'string' },
+        'api-key': { type: 'string', multiple: true },
+        'device-token': { type: 'string', multiple: true },
+        'ping-interval-ms': { type: 'string' },
+        'pong-timeout-ms': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'log-level': { type: 'string' },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError(`hub: ${firstLine((err as Error).message)}`);
+  }
+
+  const host = values.host ?? DEFAULT_HOST;
+  if (host.trim() === '')
+    throw new UsageError('--host: expected a host name or address, got an empty string');
+
+  const apiKeys = values['api-key'] ?? [];
+  for (const key of apiKeys) {
+    if (key.length === 0) throw new UsageError('--api-key: expected a non-empty key');
+  }
+  const apiKeyGenerated = apiKeys.length === 0;
+  if (apiKeyGenerated) apiKeys.push(generateKey());
+
+  const deviceTokens = new Map<string, string>();
+  for (const entry of values['device-token'] ?? []) {
+    const [deviceId, token] = splitDeviceToken(entry);
+    if (deviceTokens.has(deviceId))
+      throw new UsageError(`--device-token: device "${deviceId}" is given twice`);
+    deviceTokens.set(deviceId, token);
+  }
+  const tokens = [...deviceTokens.values()];
+  if (new Set(tokens).size !== tokens.length) {
+    throw new UsageError('--device-token: expected a different token for every device');
+  }
+
+  const certPath = values['tls-cert'];
+  const keyPath = values['tls-key'];
+  if ((certPath === undefined) !== (keyPath === undefined)) {
+    throw new UsageError('--tls-cert and --tls-key: expected both (for https/wss) or neither');
+  }
+  if (certPath === '' || keyPath === '')
+    throw new UsageError('--tls-cert/--tls-key: expected a file path');
+
+  const logLevel = values['log-level'] ?? DEFAULT_LOG_LEVEL;
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new UsageError(
+      `--log-level: expected one of ${LOG_LEVELS.join(', ')}, got "${clip(logLevel)}"`,
+    );
+  }
+
+  return {
+    host,
+    port: integer('--port', values.port, DEFAULT_PORT, 0, 65_535),
+    apiKeys,
+    apiKeyGenerated,
+    deviceTokens,
+    pingIntervalMs: integer(
+      '--ping-interval-ms',
+      values['ping-interval-ms'],
+      DEFAULT_PING_INTERVAL_MS,
+      1,
+      MAX_TIMER_MS,
+    ),
+    pongTimeoutMs: integer(
+      '--pong-timeout-ms',
+      values['pong-timeout-ms'],
+      DEFAULT_PONG_TIMEOUT_MS,
+      1,
+      MAX_TIMER_MS,
+    ),
+    tls: certPath !== undefined && keyPath !== undefined ? { certPath, keyPath } : null,
+    logLevel,
+  };
+}
+
+function splitDeviceToken(entry: string): [string, string] {
+  const eq = entry.indexOf('=');
+  if (eq < 0) throw new UsageError('--device-token: expected DEVICE_ID=TOKEN, got no "="');
+  const deviceId = entry.slice(0, eq);
+  const token = entry.slice(eq + 1);
+  if (!DEVICE_ID_PATTERN.test(deviceId)) {
+    throw new UsageError(
+      `--device-token: expected a device id matching ${DEVICE_ID_PATTERN}, got "${clip(deviceId)}"`,
+    );
+  }
+  if (token.length === 0)
+    throw new UsageError(`--device-token: expected a non-empty token for "${deviceId}"`);
+  return [deviceId, token];
+}
+
+function integer(
+  flag: string,
+  text: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (text === undefined) return fallback;
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`${flag}: expected an integer from ${min} to ${max}, got "${clip(text)}"`);
+  }
+  return value;
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0]?.split('. To specify')[0] ?? message;
+}
+
+function clip(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}

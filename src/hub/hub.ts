@@ -1,0 +1,312 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { MAX_FRAME_BYTES } from '../protocol/message.js';
+import { systemClock, type Clock } from '../time/clock.js';
+import { ApiKeys, DeviceCredentials, presentedApiKey } from './auth.js';
+import { Broker } from './broker.js';
+import { ClientSession } from './client-session.js';
+import { summary, type DeviceRecord } from './device-registry.js';
+import { DeviceSession } from './device-session.js';
+import { DEVICE_PATH, STREAM_PATH, createHttpApi, requestUrl } from './http-api.js';
+import { rejectUpgrade } from './http-reply.js';
+import { randomIds, uniqueId, type IdSource } from './ids.js';
+import type { StreamsChangedListener } from './subscriptions.js';
+
+/**
+ * The reference hub: the cloud side an agent talks to, in one process and in memory, for
+ * development, demos and tests.
+ *
+ *     GET  /healthz      liveness probe
+ *     GET  /v1/devices   known devices (API key)
+ *     WS   /v1/device    agents (device token)
+ *     WS   /v1/stream    the platform's backend API (API key)
+ *
+ * Lifecycle: idle ─start()─▶ listening ─stop()─▶ stopping ─▶ stopped. Credentials are checked
+ * before the upgrade completes: a refused peer gets an HTTP 401 and never an open WebSocket.
+ * `stop()` closes every WebSocket with 1001 "server restart" (terminating those that do not
+ * finish within `closeTimeoutMs`), then the HTTP server.
+ */
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_PORT = 0;
+export const DEFAULT_PING_INTERVAL_MS = 30_000;
+export const DEFAULT_PONG_TIMEOUT_MS = 10_000;
+export const DEFAULT_CLOSE_TIMEOUT_MS = 1_000;
+
+const CLOSE_GOING_AWAY = 1001;
+
+export interface HubOptions {
+  /** Interface to listen on (default 127.0.0.1). */
+  host?: string;
+  /** TCP port; 0 (the default) takes any free one, see `start()`. */
+  port?: number;
+  /** Keys accepted on `/v1/stream` and `/v1/devices`. */
+  apiKeys: readonly string[];
+  /** Device id → token: the devices allowed on `/v1/device`. */
+  deviceTokens: ReadonlyMap<string, string>;
+  pingIntervalMs?: number;
+  pongTimeoutMs?: number;
+  /** How long a graceful WebSocket close may take before the socket is terminated. */
+  closeTimeoutMs?: number;
+  /** Serve https/wss instead of http/ws. */
+  tls?: { cert: Buffer; key: Buffer };
+  logger: Logger;
+  clock?: Clock;
+  ids?: IdSource;
+}
+
+export type HubState = 'idle' | 'starting' | 'listening' | 'stopping' | 'stopped';
+
+interface Session {
+  close(code: number, reason: string): Promise<void>;
+}
+
+export class Hub {
+  readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #ids: IdSource;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #timing: { pingIntervalMs: number; pongTimeoutMs: number; closeTimeoutMs: number };
+  readonly #tls: boolean;
+  readonly #apiKeys: ApiKeys;
+  readonly #credentials: DeviceCredentials;
+  readonly #broker: Broker;
+  readonly #server: Server;
+  readonly #wss: WebSocketServer;
+  readonly #sessions = new Set<Session>();
+  readonly #clientIds = new Set<string>();
+  #state: HubState = 'idle';
+  #starting: Promise<unknown> | null = null;
+  #stopping: Promise<void> | null = null;
+
+  constructor(options: HubOptions) {
+    this.#logger = options.logger;
+    this.#clock = options.clock ?? systemClock;
+    this.#ids = options.ids ?? randomIds;
+    this.#host = options.host ?? DEFAULT_HOST;
+    this.#port = options.port ?? DEFAULT_PORT;
+    this.#timing = {
+      pingIntervalMs: positive(
+        'pingIntervalMs',
+        options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
+      ),
+      pongTimeoutMs: positive('pongTimeoutMs', options.pongTimeoutMs ?? DEFAULT_PONG_TIMEOUT_MS),
+      closeTimeoutMs: positive(
+        'closeTimeoutMs',
+        options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
+      ),
+    };
+    if (!Number.isInteger(this.#port) || this.#port < 0 || this.#port > 65_535) {
+      throw new RangeError(`port: expected an integer in [0, 65535], got ${this.#port}`);
+    }
+    this.#apiKeys = new ApiKeys(options.apiKeys);
+    this.#credentials = new DeviceCredentials(options.deviceTokens);
+    this.#broker = new Broker({
+      knownDeviceIds: this.#credentials.deviceIds(),
+      clock: this.#clock,
+      logger: this.#logger,
+      ids: this.#ids,
+    });
+    const api = createHttpApi({
+      apiKeys: this.#apiKeys,
+      devices: () => this.devices().map(summary),
+      logger: this.#logger,
+    });
+    this.#tls = options.tls !== undefined;
+    this.#server = options.tls
+      ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, api)
+      : createHttpServer(api);
+    this.#server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.#onUpgrade(req, socket, head),
+    );
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      maxPayload: MAX_FRAME_BYTES,
+      perMessageDeflate: false,
+    });
+  }
+
+  get state(): HubState {
+    return this.#state;
+  }
+
+  /** Listens; resolves with the base URL (`http://host:port`, or https with TLS) and the port. */
+  start(): Promise<{ url: string; port: number }> {
+    if (this.#state !== 'idle')
+      return Promise.reject(new Error(`cannot start a hub that is ${this.#state}`));
+    this.#state = 'starting';
+    const starting = new Promise<{ url: string; port: number }>((resolve, reject) => {
+      const onError = (err: Error): void => {
+        this.#state = 'stopped';
+        reject(err);
+      };
+      this.#server.once('error', onError);
+      this.#server.listen(this.#port, this.#host, () => {
+        this.#server.off('error', onError);
+        this.#server.on('error', (err) => this.#logger.error({ err }, 'hub server error'));
+        this.#state = 'listening';
+        const { port } = this.#server.address() as AddressInfo;
+        const url = `${this.#tls ? 'https' : 'http'}://${hostForUrl(this.#host)}:${port}`;
+        this.#logger.info({ url }, 'hub listening');
+        resolve({ url, port });
+      });
+    });
+    this.#starting = starting;
+    return starting;
+  }
+
+  /**
+   * Closes every WebSocket with 1001 "server restart" and the HTTP server; bounded by
+   * `closeTimeoutMs` for peers that do not finish the close handshake. Idempotent.
+   */
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  /** Every known device (with a token, or ever connected), ordered by id. */
+  devices(): DeviceRecord[] {
+    return this.#broker.devices.records();
+  }
+
+  device(deviceId: string): DeviceRecord | undefined {
+    return this.#broker.devices.record(deviceId);
+  }
+
+  /** Open subscriptions, for tests and diagnostics. */
+  subscriptions(): { id: string; clientId: string; deviceId: string; streams: string[] }[] {
+    return this.#broker.subscriptions.list().map((s) => ({
+      id: s.id,
+      clientId: s.client.id,
+      deviceId: s.deviceId,
+      streams: [...s.streams],
+    }));
+  }
+
+  /** How many forwarded requests still wait for their device's final reply. */
+  pendingRequests(): number {
+    return this.#broker.routes.size;
+  }
+
+  /** Hears every change of the set of streams clients want from a device. */
+  onStreamsChanged(listener: StreamsChangedListener): () => void {
+    return this.#broker.subscriptions.onStreamsChanged(listener);
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#state === 'starting') await this.#starting?.catch(() => {});
+    const wasListening = this.#state === 'listening';
+    this.#state = 'stopping';
+    if (wasListening) {
+      const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      this.#server.closeIdleConnections();
+      await Promise.all(
+        [...this.#sessions].map((s) => s.close(CLOSE_GOING_AWAY, 'server restart')),
+      );
+      this.#server.closeAllConnections();
+      await serverClosed;
+    }
+    this.#state = 'stopped';
+    this.#logger.info('hub stopped');
+  }
+
+  #onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', (err) =>
+      this.#logger.debug({ err: err.message }, 'socket error during upgrade'),
+    );
+    if (this.#state !== 'listening') {
+      socket.destroy();
+      return;
+    }
+    const url = requestUrl(req);
+    const remote = req.socket.remoteAddress;
+    if (url.pathname === DEVICE_PATH) {
+      const auth = this.#credentials.authenticate(req.headers);
+      if (!auth.ok) {
+        this.#logger.warn(
+          { code: ErrorCode.unauthorized, endpoint: DEVICE_PATH, remote, reason: auth.reason },
+          'device refused',
+        );
+        rejectUpgrade(socket, 401, ErrorCode.unauthorized, 'missing or wrong device credentials', {
+          'WWW-Authenticate': 'Bearer',
+        });
+        return;
+      }
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#acceptDevice(ws, auth.deviceId));
+    } else if (url.pathname === STREAM_PATH) {
+      if (!this.#apiKeys.verify(presentedApiKey(req.headers, url))) {
+        this.#logger.warn(
+          { code: ErrorCode.unauthorized, endpoint: STREAM_PATH, remote },
+          'stream client refused',
+        );
+        rejectUpgrade(socket, 401, ErrorCode.unauthorized, 'a valid API key is required', {
+          'WWW-Authenticate': 'Bearer',
+        });
+        return;
+      }
+      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#acceptClient(ws));
+    } else {
+      rejectUpgrade(socket, 404, ErrorCode.notFound, 'no WebSocket endpoint here');
+    }
+  }
+
+  #acceptDevice(ws: WebSocket, deviceId: string): void {
+    if (this.#state !== 'listening') {
+      ws.terminate();
+      return;
+    }
+    const session = new DeviceSession({
+      socket: ws,
+      deviceId,
+      clock: this.#clock,
+      logger: this.#logger.child({ deviceId }),
+      ...this.#timing,
+      events: this.#broker,
+    });
+    this.#track(session);
+    this.#broker.deviceAttached(session);
+  }
+
+  #acceptClient(ws: WebSocket): void {
+    if (this.#state !== 'listening') {
+      ws.terminate();
+      return;
+    }
+    const id = uniqueId(this.#ids, 'cl', (candidate) => this.#clientIds.has(candidate));
+    this.#clientIds.add(id);
+    const session = new ClientSession({
+      socket: ws,
+      id,
+      clock: this.#clock,
+      logger: this.#logger.child({ clientId: id }),
+      ...this.#timing,
+      events: this.#broker,
+    });
+    this.#track(session);
+    void session.closed.then(() => this.#clientIds.delete(id));
+    this.#broker.clientAttached(session);
+  }
+
+  #track(session: Session & { closed: Promise<void> }): void {
+    this.#sessions.add(session);
+    void session.closed.then(() => this.#sessions.delete(session));
+  }
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0 || value > 2 ** 31 - 1) {
+    throw new RangeError(`${name}: expected a positive integer of milliseconds, got ${value}`);
+  }
+  return value;
+}
+
+/** IPv6 literals go in brackets in a URL. */
+export function hostForUrl(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}

@@ -1,0 +1,44 @@
+import type { Message } from '../protocol/message.js';
+import type { FrameError, ParsedFrame } from '../protocol/parse.js';
+import type { HelloPayload } from '../protocol/to-hub.js';
+
+/**
+ * What the broker sees of a connection, and what a connection tells the broker. The sessions
+ * (sockets) implement the links; the broker (routing) implements the events. Either side can
+ * be replaced by a fake in unit tests.
+ */
+export interface Link {
+  /** Sends a frame; false when the link is no longer open (the frame is dropped). */
+  send(message: Message): boolean;
+  /** Answers a bad or failed request with an `error` frame (never an `error` with an error). */
+  refuse(error: FrameError): void;
+}
+
+export interface DeviceLink extends Link {
+  readonly deviceId: string;
+  /** Closes the link gracefully (terminated if the close does not complete in time). */
+  close(code: number, reason: string): Promise<void>;
+}
+
+export interface ClientLink extends Link {
+  /** An id for logs and accessors; not sent to anyone. */
+  readonly id: string;
+}
+
+export interface DeviceEvents {
+  /** Authenticated and upgraded, before `hello`. */
+  deviceAttached(link: DeviceLink): void;
+  /** `hello` accepted; `welcome` is sent right after this returns. */
+  deviceReady(link: DeviceLink, hello: HelloPayload): void;
+  /** Any traffic (frame, ping, pong): for `last_seen`. */
+  deviceSeen(link: DeviceLink): void;
+  /** A valid frame after `hello` (other than another `hello`). */
+  deviceFrame(link: DeviceLink, frame: ParsedFrame): void;
+  deviceClosed(link: DeviceLink, code: number, reason: string): void;
+}
+
+export interface ClientEvents {
+  clientAttached(link: ClientLink): void;
+  clientFrame(link: ClientLink, frame: ParsedFrame): void;
+  clientClosed(link: ClientLink, code: number, reason: string): void;
+}

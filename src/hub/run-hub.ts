@@ -1,0 +1,103 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../time/clock.js';
+import { UsageError, type HubCliOptions } from './hub-args.js';
+import { Hub } from './hub.js';
+import type { IdSource } from './ids.js';
+
+/**
+ * Runs the hub for `iottly-agent hub`: reads the TLS files, starts listening, prints where,
+ * and stops on SIGTERM or SIGINT. Exit codes stay with the CLI: `done` resolves once the hub
+ * has stopped, for whatever reason, and the caller exits 0.
+ */
+export interface SignalSource {
+  once(signal: 'SIGTERM' | 'SIGINT', listener: () => void): unknown;
+  off(signal: 'SIGTERM' | 'SIGINT', listener: () => void): unknown;
+}
+
+export interface RunHubDependencies {
+  logger: Logger;
+  clock: Clock;
+  readFile: (path: string) => Buffer;
+  stdout: { write(text: string): unknown };
+  /** Where SIGTERM/SIGINT come from (default: this process). */
+  signals?: SignalSource;
+  ids?: IdSource;
+}
+
+export interface RunningHub {
+  hub: Hub;
+  /** `http://host:port` (https with TLS). */
+  url: string;
+  port: number;
+  /** Stops the hub (idempotent; a signal does the same). */
+  stop(): Promise<void>;
+  /** Resolves once the hub has stopped. */
+  done: Promise<void>;
+}
+
+const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+export async function runHub(
+  options: HubCliOptions,
+  deps: RunHubDependencies,
+): Promise<RunningHub> {
+  const { logger, clock, stdout } = deps;
+  const signals = deps.signals ?? process;
+  const tls = options.tls
+    ? {
+        cert: read(deps, '--tls-cert', options.tls.certPath),
+        key: read(deps, '--tls-key', options.tls.keyPath),
+      }
+    : undefined;
+  const hub = new Hub({
+    host: options.host,
+    port: options.port,
+    apiKeys: options.apiKeys,
+    deviceTokens: options.deviceTokens,
+    pingIntervalMs: options.pingIntervalMs,
+    pongTimeoutMs: options.pongTimeoutMs,
+    logger,
+    clock,
+    ...(tls ? { tls } : {}),
+    ...(deps.ids ? { ids: deps.ids } : {}),
+  });
+  const { url, port } = await hub.start();
+
+  const ws = url.replace(/^http/, 'ws');
+  stdout.write(
+    `iottly hub listening on ${url} (devices: ${ws}/v1/device, stream: ${ws}/v1/stream)\n`,
+  );
+  if (options.apiKeyGenerated) {
+    stdout.write(`api key (generated; choose one with --api-key): ${options.apiKeys[0] ?? ''}\n`);
+  }
+
+  let resolveDone: () => void = () => {};
+  const done = new Promise<void>((resolve) => (resolveDone = resolve));
+  let stopping: Promise<void> | null = null;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      for (const signal of SIGNALS) signals.off(signal, onSignal);
+      try {
+        await hub.stop();
+      } finally {
+        resolveDone();
+      }
+    })();
+    return stopping;
+  };
+  const onSignal = (): void => {
+    logger.info('signal received: stopping the hub');
+    void stop();
+  };
+  for (const signal of SIGNALS) signals.once(signal, onSignal);
+
+  return { hub, url, port, stop, done };
+}
+
+function read(deps: RunHubDependencies, flag: string, path: string): Buffer {
+  try {
+    return deps.readFile(path);
+  } catch (err) {
+    throw new UsageError(`${flag}: cannot read "${path}": ${(err as Error).message}`);
+  }
+}

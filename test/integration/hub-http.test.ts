@@ -1,0 +1,127 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { ErrorCode } from '../../src/protocol/error-codes.js';
+import {
+  API_KEY,
+  DEVICE_ID,
+  DEVICE_TOKEN,
+  OTHER_DEVICE_ID,
+  connectClient,
+  connectDevice,
+  expectRefused,
+  startHub,
+  waitFor,
+  type TestHub,
+} from '../helpers/ws.js';
+
+describe('hub HTTP', () => {
+  let t: TestHub;
+  before(async () => (t = await startHub()));
+  after(() => t.stop());
+
+  it('GET /healthz answers without auth', async () => {
+    const res = await fetch(`${t.url}/healthz`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { ok: true });
+  });
+
+  it('GET /v1/devices needs an API key', async () => {
+    for (const init of [{}, { headers: { Authorization: 'Bearer wrong' } }]) {
+      const res = await fetch(`${t.url}/v1/devices`, init);
+      assert.equal(res.status, 401);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, ErrorCode.unauthorized);
+      assert.equal(typeof body.error.message, 'string');
+    }
+    assert.equal((await fetch(`${t.url}/v1/devices?api_key=wrong`)).status, 401);
+  });
+
+  it('GET /v1/devices lists every device with a token, online or not', async () => {
+    const device = await connectDevice(t.wsUrl);
+    for (const url of [`${t.url}/v1/devices?api_key=${API_KEY}`, `${t.url}/v1/devices`]) {
+      const res = await fetch(url, {
+        headers: url.includes('api_key') ? {} : { Authorization: `Bearer ${API_KEY}` },
+      });
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+      const devices = (await res.json()) as Record<string, unknown>[];
+      assert.deepEqual(
+        devices.map((d) => Object.keys(d).sort()),
+        [
+          ['agent_version', 'connected', 'connected_since', 'device_id', 'last_seen'],
+          ['agent_version', 'connected', 'connected_since', 'device_id', 'last_seen'],
+        ],
+      );
+      const [online, offline] = devices;
+      assert.equal(online?.device_id, DEVICE_ID);
+      assert.equal(online?.connected, true);
+      assert.equal(online?.agent_version, '0.1.0-test');
+      assert.match(
+        String(online?.connected_since),
+        /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/,
+      );
+      assert.match(String(online?.last_seen), /Z$/);
+      assert.deepEqual(offline, {
+        device_id: OTHER_DEVICE_ID,
+        connected: false,
+        connected_since: null,
+        last_seen: null,
+        agent_version: null,
+      });
+    }
+    device.ws.close();
+    await waitFor(() => t.hub.device(DEVICE_ID)?.connected === false);
+    const devices = (await (
+      await fetch(`${t.url}/v1/devices?api_key=${API_KEY}`)
+    ).json()) as Record<string, unknown>[];
+    assert.equal(devices[0]?.connected, false);
+    assert.equal(devices[0]?.connected_since, null);
+    assert.notEqual(devices[0]?.last_seen, null, 'last_seen survives the disconnect');
+  });
+
+  it('answers unknown paths 404, wrong methods 405 and plain HTTP on WebSocket paths 426, in JSON', async () => {
+    const cases: [string, RequestInit, number, string][] = [
+      ['/nope', {}, 404, ErrorCode.notFound],
+      ['/v1/devices', { method: 'POST' }, 405, ErrorCode.methodNotAllowed],
+      ['/v1/stream', {}, 426, ErrorCode.upgradeRequired],
+    ];
+    for (const [path, init, status, code] of cases) {
+      const res = await fetch(`${t.url}${path}`, init);
+      assert.equal(res.status, status, path);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, code);
+    }
+  });
+});
+
+describe('hub logs', () => {
+  it('log refusals and connections at trace level without any token or API key', async () => {
+    const lines: string[] = [];
+    const t = await startHub({
+      logger: pino({ level: 'trace' }, { write: (line: string) => lines.push(line) }),
+    });
+    await expectRefused(`${t.wsUrl}/v1/device`, {
+      headers: { Authorization: 'Bearer wrong-secret-token' },
+    });
+    await expectRefused(`${t.wsUrl}/v1/stream?api_key=wrong-secret-key`);
+    await fetch(`${t.url}/v1/devices?api_key=wrong-secret-key`);
+    const device = await connectDevice(t.wsUrl);
+    const client = await connectClient(t.wsUrl);
+    client.send({ type: 'subscribe', payload: { device_id: DEVICE_ID, streams: [] } });
+    await client.inbox.nextOfType('error');
+    await t.stop();
+    await Promise.all([device.closed, client.closed]);
+
+    const text = lines.join('');
+    for (const secret of ['wrong-secret-token', 'wrong-secret-key', DEVICE_TOKEN, API_KEY]) {
+      assert.ok(!text.includes(secret), `a log line contains ${secret}`);
+    }
+    const messages = lines.map((line) => JSON.parse(line) as { msg: string; code?: string });
+    assert.ok(
+      messages.some((m) => m.msg === 'device refused' && m.code === ErrorCode.unauthorized),
+    );
+    assert.ok(messages.some((m) => m.msg === 'stream client refused'));
+    assert.ok(messages.some((m) => m.msg === 'device connected'));
+    assert.ok(messages.some((m) => m.msg === 'device disconnected'));
+  });
+});

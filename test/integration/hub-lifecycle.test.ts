@@ -1,0 +1,218 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { EventEmitter, once } from 'node:events';
+import { readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import { parseHubArgs } from '../../src/hub/hub-args.js';
+import { Hub } from '../../src/hub/hub.js';
+import { runHub } from '../../src/hub/run-hub.js';
+import { systemClock } from '../../src/time/clock.js';
+import { makePki } from '../helpers/certs.js';
+import {
+  API_KEY,
+  DEVICE_ID,
+  DEVICE_TOKEN,
+  connect,
+  connectClient,
+  connectDevice,
+  expectRefused,
+  startHub,
+} from '../helpers/ws.js';
+
+describe('hub liveness', () => {
+  it('terminates a device and a client that do not answer pings', async () => {
+    const t = await startHub({ pingIntervalMs: 40, pongTimeoutMs: 40 });
+    const device = await connectDevice(t.wsUrl, DEVICE_ID, DEVICE_TOKEN, { autoPong: false });
+    const client = await connectClient(t.wsUrl, { autoPong: false });
+    await once(client.ws, 'ping');
+    assert.equal((await device.closed).code, 1006, 'terminated, not closed');
+    assert.equal((await client.closed).code, 1006);
+    assert.equal(t.hub.device(DEVICE_ID)?.connected, false);
+    await t.stop();
+  });
+
+  it('keeps peers that answer, and counts any traffic as an answer', async () => {
+    const t = await startHub({ pingIntervalMs: 25, pongTimeoutMs: 50 });
+    const device = await connectDevice(t.wsUrl); // answers pings (ws default)
+    const chatty = await connectClient(t.wsUrl, { autoPong: false });
+    let pings = 0;
+    chatty.ws.on('ping', () => {
+      pings++;
+      chatty.send({ type: 'subscribe', payload: { device_id: DEVICE_ID, streams: ['cpu'] } });
+    });
+    for (let i = 0; i < 5; i++) await once(device.ws, 'ping');
+    await once(chatty.ws, 'ping');
+    assert.ok(pings >= 2);
+    assert.equal(device.ws.readyState, device.ws.OPEN);
+    assert.equal(chatty.ws.readyState, chatty.ws.OPEN);
+    await t.stop();
+  });
+});
+
+describe('hub stop()', () => {
+  it('closes every WebSocket with 1001 "server restart" and refuses new ones', async () => {
+    const t = await startHub();
+    const device = await connectDevice(t.wsUrl);
+    const client = await connectClient(t.wsUrl);
+    await t.stop();
+    assert.deepEqual(await device.closed, { code: 1001, reason: 'server restart' });
+    assert.deepEqual(await client.closed, { code: 1001, reason: 'server restart' });
+    assert.equal(t.hub.state, 'stopped');
+    await assert.rejects(connectClient(t.wsUrl));
+    await t.stop(); // idempotent
+  });
+
+  it('terminates a peer that never completes the close handshake', async () => {
+    const t = await startHub({ closeTimeoutMs: 50 });
+    const socket = await rawUpgrade(t.url, { Authorization: `Bearer ${DEVICE_TOKEN}` });
+    const socketClosed = once(socket, 'close');
+    socket.resume(); // read and ignore everything, including the close frame
+    const started = Date.now();
+    await t.stop();
+    await socketClosed;
+    assert.ok(Date.now() - started < 1_000, "stop() is bounded by closeTimeoutMs, not ws's 30 s");
+  });
+
+  it('stops a hub that never started', async () => {
+    const hub = new Hub({
+      apiKeys: [API_KEY],
+      deviceTokens: new Map(),
+      logger: pino({ level: 'silent' }),
+    });
+    await hub.stop();
+    assert.equal(hub.state, 'stopped');
+    await assert.rejects(hub.start(), /cannot start a hub that is stopped/);
+  });
+});
+
+/** A WebSocket upgrade done by hand: the socket answers nothing, like a hung peer. */
+function rawUpgrade(base: string, headers: Record<string, string>): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}/v1/device`, {
+      headers: {
+        Connection: 'Upgrade',
+        Upgrade: 'websocket',
+        'Sec-WebSocket-Version': '13',
+        'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==',
+        ...headers,
+      },
+    });
+    req.on('upgrade', (_res, socket) => resolve(socket));
+    req.on('response', (res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('runHub', () => {
+  const silent = pino({ level: 'silent' });
+
+  it('prints where it listens and the generated key, and stops on SIGTERM', async () => {
+    const options = parseHubArgs(
+      ['--device-token', `${DEVICE_ID}=${DEVICE_TOKEN}`],
+      () => 'ik_dev_generated',
+    );
+    const out: string[] = [];
+    const signals = new EventEmitter();
+    const handle = await runHub(options, {
+      logger: silent,
+      clock: systemClock,
+      readFile: () => assert.fail('no TLS files to read'),
+      stdout: { write: (text: string) => out.push(text) },
+      signals,
+    });
+    const ws = handle.url.replace('http', 'ws');
+    assert.deepEqual(out, [
+      `iottly hub listening on ${handle.url} (devices: ${ws}/v1/device, stream: ${ws}/v1/stream)\n`,
+      'api key (generated; choose one with --api-key): ik_dev_generated\n',
+    ]);
+    assert.match(handle.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const client = await connect(`${ws}/v1/stream?api_key=ik_dev_generated`);
+    signals.emit('SIGTERM');
+    await handle.done;
+    assert.equal((await client.closed).code, 1001);
+    assert.equal(signals.listenerCount('SIGTERM') + signals.listenerCount('SIGINT'), 0);
+  });
+
+  it('prints no key line for a given key; stop() removes the signal handlers', async () => {
+    const options = parseHubArgs(['--api-key', API_KEY]);
+    const out: string[] = [];
+    const signals = new EventEmitter();
+    const handle = await runHub(options, {
+      logger: silent,
+      clock: systemClock,
+      readFile: () => Buffer.alloc(0),
+      stdout: { write: (text: string) => out.push(text) },
+      signals,
+    });
+    assert.equal(out.length, 1);
+    await handle.stop();
+    await handle.done;
+    assert.equal(signals.listenerCount('SIGINT'), 0);
+  });
+
+  it('names the flag when a TLS file cannot be read', async () => {
+    const options = parseHubArgs(['--tls-cert', '/nope/cert.pem', '--tls-key', '/nope/key.pem']);
+    await assert.rejects(
+      runHub(options, {
+        logger: silent,
+        clock: systemClock,
+        readFile: (path) => readFileSync(path),
+        stdout: { write: () => true },
+        signals: new EventEmitter(),
+      }),
+      (err: Error & { code?: string }) =>
+        err.code === 'usage' && /^--tls-cert: cannot read/.test(err.message),
+    );
+  });
+
+  it(
+    'serves https/wss with --tls-cert/--tls-key',
+    { skip: !hasOpenssl() && 'openssl not found' },
+    async () => {
+      const pki = makePki();
+      try {
+        const options = parseHubArgs([
+          '--api-key',
+          API_KEY,
+          '--device-token',
+          `${DEVICE_ID}=${DEVICE_TOKEN}`,
+          '--tls-cert',
+          pki.certPath,
+          '--tls-key',
+          pki.keyPath,
+        ]);
+        const out: string[] = [];
+        const handle = await runHub(options, {
+          logger: silent,
+          clock: systemClock,
+          readFile: (path) => readFileSync(path),
+          stdout: { write: (text: string) => out.push(text) },
+          signals: new EventEmitter(),
+        });
+        assert.match(handle.url, /^https:\/\/127\.0\.0\.1:\d+$/);
+        assert.match(out[0] ?? '', /devices: wss:\/\/127\.0\.0\.1:\d+\/v1\/device/);
+        const ca = readFileSync(pki.caPath);
+        const wss = handle.url.replace('https', 'wss');
+        const device = await connectDevice(wss, DEVICE_ID, DEVICE_TOKEN, { ca });
+        assert.equal((await expectRefused(`${wss}/v1/device`, { ca })).status, 401);
+        await handle.stop();
+        assert.equal((await device.closed).code, 1001);
+      } finally {
+        rmSync(pki.dir, { recursive: true, force: true });
+      }
+    },
+  );
+});
+
+function hasOpenssl(): boolean {
+  try {
+    execFileSync('openssl', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}

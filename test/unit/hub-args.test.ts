@@ -1,0 +1,105 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { UsageError, parseHubArgs } from '../../src/hub/hub-args.js';
+
+const fixedKey = () => 'ik_dev_fixed';
+
+function usage(argv: string[], pattern: RegExp): void {
+  assert.throws(
+    () => parseHubArgs(argv, fixedKey),
+    (err: unknown) => {
+      assert.ok(err instanceof UsageError);
+      assert.equal(err.code, 'usage');
+      assert.match(err.message, pattern);
+      assert.ok(!err.message.includes('\n'), 'one line');
+      return true;
+    },
+  );
+}
+
+describe('parseHubArgs', () => {
+  it('has defaults and generates an API key when none is given', () => {
+    assert.deepEqual(parseHubArgs([], fixedKey), {
+      host: '127.0.0.1',
+      port: 0,
+      apiKeys: ['ik_dev_fixed'],
+      apiKeyGenerated: true,
+      deviceTokens: new Map(),
+      pingIntervalMs: 30_000,
+      pongTimeoutMs: 10_000,
+      tls: null,
+      logLevel: 'info',
+    });
+  });
+
+  it('generates keys of the documented form', () => {
+    const [key] = parseHubArgs([]).apiKeys;
+    assert.match(key ?? '', /^ik_dev_[A-Za-z0-9_-]{24}$/);
+    assert.notEqual(parseHubArgs([]).apiKeys[0], key);
+  });
+
+  it('reads every flag; --api-key and --device-token repeat', () => {
+    const options = parseHubArgs([
+      '--host',
+      '0.0.0.0',
+      '--port',
+      '8080',
+      '--api-key',
+      'k1',
+      '--api-key',
+      'k2',
+      '--device-token',
+      'dev-1=t=with=equals',
+      '--device-token',
+      'dev-2=t2',
+      '--ping-interval-ms',
+      '1000',
+      '--pong-timeout-ms',
+      '500',
+      '--tls-cert',
+      'cert.pem',
+      '--tls-key',
+      'key.pem',
+      '--log-level',
+      'debug',
+    ]);
+    assert.deepEqual(options, {
+      host: '0.0.0.0',
+      port: 8080,
+      apiKeys: ['k1', 'k2'],
+      apiKeyGenerated: false,
+      deviceTokens: new Map([
+        ['dev-1', 't=with=equals'],
+        ['dev-2', 't2'],
+      ]),
+      pingIntervalMs: 1000,
+      pongTimeoutMs: 500,
+      tls: { certPath: 'cert.pem', keyPath: 'key.pem' },
+      logLevel: 'debug',
+    });
+  });
+
+  it('refuses bad flags with a one-line UsageError naming the flag', () => {
+    usage(['--bogus'], /--bogus/);
+    usage(['--port'], /--port/);
+    usage(['extra'], /extra/);
+    usage(['--port', '70000'], /^--port: expected an integer from 0 to 65535, got "70000"$/);
+    usage(['--port', '12ab'], /^--port: /);
+    usage(['--port', '-1'], /--port/);
+    usage(['--ping-interval-ms', '0'], /^--ping-interval-ms: expected an integer from 1/);
+    usage(['--pong-timeout-ms', '1.5'], /^--pong-timeout-ms: /);
+    usage(['--device-token', 'dev-1'], /^--device-token: expected DEVICE_ID=TOKEN/);
+    usage(['--device-token', 'bad id=t'], /^--device-token: expected a device id matching/);
+    usage(['--device-token', 'dev-1='], /^--device-token: expected a non-empty token for "dev-1"$/);
+    usage(['--device-token', 'a=t', '--device-token', 'a=u'], /device "a" is given twice/);
+    usage(['--device-token', 'a=t', '--device-token', 'b=t'], /a different token for every device/);
+    usage(['--api-key', ''], /^--api-key: /);
+    usage(['--host', ''], /^--host: /);
+    usage(['--tls-cert', 'c.pem'], /--tls-cert and --tls-key: expected both/);
+    usage(['--tls-key', 'k.pem'], /--tls-cert and --tls-key: expected both/);
+    usage(
+      ['--log-level', 'loud'],
+      /^--log-level: expected one of fatal, error, warn, info, debug, trace, silent, got "loud"$/,
+    );
+  });
+});

@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Broker, CLOSE_REPLACED } from '../../src/hub/broker.js';
+import type { ClientLink, DeviceLink } from '../../src/hub/links.js';
+import { ErrorCode } from '../../src/protocol/error-codes.js';
+import type { Message } from '../../src/protocol/message.js';
+import type { FrameError, ParsedFrame } from '../../src/protocol/parse.js';
+import type { HelloPayload } from '../../src/protocol/to-hub.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+
+class FakeLink {
+  readonly sent: Message[] = [];
+  readonly refused: FrameError[] = [];
+  readonly closes: [number, string][] = [];
+  open = true;
+
+  send(message: Message): boolean {
+    if (this.open) this.sent.push(message);
+    return this.open;
+  }
+
+  refuse(error: FrameError): void {
+    this.refused.push(error);
+  }
+
+  close(code: number, reason: string): Promise<void> {
+    this.closes.push([code, reason]);
+    return Promise.resolve();
+  }
+}
+
+class FakeDevice extends FakeLink implements DeviceLink {
+  constructor(readonly deviceId: string) {
+    super();
+  }
+}
+
+class FakeClient extends FakeLink implements ClientLink {
+  constructor(readonly id: string) {
+    super();
+  }
+}
+
+function frame(
+  type: string,
+  payload: Record<string, unknown>,
+  requestId?: string,
+  raw: Record<string, unknown> = {},
+): ParsedFrame {
+  const f: ParsedFrame = { type, payload, raw: { type, payload, ...raw } };
+  if (requestId !== undefined) f.request_id = requestId;
+  return f;
+}
+
+const hello = {
+  device_id: 'dev',
+  agent_version: '1',
+  protocol: 1,
+  capabilities: [],
+} as HelloPayload;
+
+describe('Broker', () => {
+  let broker: Broker;
+  let n: number;
+
+  beforeEach(() => {
+    n = 0;
+    broker = new Broker({
+      knownDeviceIds: ['dev', 'idle'],
+      clock: new FakeClock(),
+      logger: pino({ level: 'silent' }),
+      ids: (prefix) => `${prefix}_${++n}`,
+    });
+  });
+
+  function online(deviceId = 'dev'): FakeDevice {
+    const device = new FakeDevice(deviceId);
+    broker.deviceAttached(device);
+    broker.deviceReady(device, { ...hello, device_id: deviceId });
+    return device;
+  }
+
+  it('closes a replaced device link with 4000', () => {
+    const first = online();
+    const second = online();
+    assert.deepEqual(first.closes, [[CLOSE_REPLACED, 'replaced by a new connection']]);
+    assert.deepEqual(second.closes, []);
+  });
+
+  it('refuses telemetry that names another device', () => {
+    const device = online();
+    broker.deviceFrame(
+      device,
+      frame('telemetry', { device_id: 'idle', stream: 'cpu', ts: 't', value: 1 }, 'r'),
+    );
+    assert.equal(device.refused[0]?.code, ErrorCode.deviceMismatch);
+    assert.equal(device.refused[0]?.request_id, 'r');
+  });
+
+  it('relays the client’s original payload and the agent’s, without envelope fields', () => {
+    const device = online();
+    const client = new FakeClient('c');
+    const original = { device_id: 'dev', command: 'ls', future_field: { x: 1 } };
+    broker.clientFrame(
+      client,
+      frame('command', { device_id: 'dev' }, 'cmd', { payload: original }),
+    );
+    assert.deepEqual(device.sent, [{ type: 'command', request_id: 'req_1', payload: original }]);
+
+    broker.deviceFrame(
+      device,
+      frame('command_done', { exit_code: 0 }, 'req_1', {
+        channel: 'commands',
+        ts: 't',
+        seq: 1,
+        payload: { exit_code: 0, extra: true },
+      }),
+    );
+    assert.deepEqual(client.sent, [
+      { type: 'command_done', request_id: 'cmd', payload: { exit_code: 0, extra: true } },
+    ]);
+  });
+
+  it('drops replies from a device that is not the route’s, or to ended routes', () => {
+    const device = online();
+    const other = online('idle');
+    const client = new FakeClient('c');
+    broker.clientFrame(client, frame('command', { device_id: 'dev' }, 'cmd'));
+    broker.deviceFrame(other, frame('command_done', { exit_code: 0 }, 'req_1'));
+    assert.deepEqual(client.sent, []);
+    broker.deviceFrame(device, frame('command_done', { exit_code: 0 }, 'req_1'));
+    broker.deviceFrame(device, frame('command_done', { exit_code: 0 }, 'req_1'));
+    assert.equal(client.sent.length, 1);
+  });
+
+  it('asks the device for a request_id on command replies, and never answers its errors', () => {
+    const device = online();
+    broker.deviceFrame(device, frame('command_output', { chunk: 'x', fd: 'stdout' }));
+    assert.equal(device.refused[0]?.code, ErrorCode.invalidPayload);
+    broker.deviceFrame(device, frame('error', { code: 'x', message: 'y' }));
+    assert.equal(device.refused.length, 1);
+    assert.deepEqual(device.sent, []);
+  });
+
+  it('answers device_offline when the device link cannot take the command', () => {
+    const device = online();
+    device.open = false;
+    const client = new FakeClient('c');
+    broker.clientFrame(client, frame('command', { device_id: 'dev' }, 'cmd'));
+    assert.equal(client.refused[0]?.code, ErrorCode.deviceOffline);
+    assert.equal(broker.routes.size, 0);
+  });
+
+  it('refuses a subscription without streams', () => {
+    const client = new FakeClient('c');
+    broker.clientFrame(client, frame('subscribe', { device_id: 'dev', streams: [] }, 's'));
+    assert.equal(client.refused[0]?.code, ErrorCode.invalidPayload);
+    assert.deepEqual(broker.subscriptions.list(), []);
+  });
+
+  it('answers subscribe/unsubscribe without request_id when the client sent none', () => {
+    const client = new FakeClient('c');
+    broker.clientFrame(client, frame('subscribe', { device_id: 'idle', streams: ['cpu'] }));
+    broker.clientFrame(client, frame('unsubscribe', { subscription_id: 'sub_1' }));
+    assert.deepEqual(client.sent, [
+      { type: 'subscribed', payload: { subscription_id: 'sub_1' } },
+      { type: 'unsubscribed', payload: { subscription_id: 'sub_1' } },
+    ]);
+  });
+});
