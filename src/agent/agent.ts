@@ -75,7 +75,10 @@ export class Agent {
       onDrop: (message, total) => {
         // First drop, then every thousandth: visible without flooding the log.
         if (total === 1 || total % 1000 === 0) {
-          logger.warn({ code: 'outbox_full', dropped: total, type: message.type }, 'outbox full: dropping oldest messages');
+          logger.warn(
+            { code: 'outbox_full', dropped: total, type: message.type },
+            'outbox full: dropping oldest messages',
+          );
         }
       },
     });
@@ -95,7 +98,14 @@ export class Agent {
       createSocket: options.createSocket,
       logger,
       hello: () => this.#hello(),
-      onFrame: (text) => this.#router.dispatch(text),
+      onFrame: (text) => {
+        if (text === null)
+          this.#onBadFrame({
+            code: ErrorCode.invalidJson,
+            message: 'binary frames are not accepted',
+          });
+        else this.#router.dispatch(text);
+      },
       onStatus: (status) => this.#onStatus(status),
       onOnline: (sink) => this.#outbox.attach(sink),
       onOffline: () => this.#outbox.detach(),
@@ -134,7 +144,10 @@ export class Agent {
     const results = await Promise.allSettled(this.#features.map((feature) => feature.stop()));
     for (const [i, result] of results.entries()) {
       if (result.status === 'rejected') {
-        this.#o.logger.error({ err: result.reason, feature: this.#features[i]?.name }, 'feature failed to stop');
+        this.#o.logger.error(
+          { err: result.reason, feature: this.#features[i]?.name },
+          'feature failed to stop',
+        );
       }
     }
     await this.#flush();
@@ -142,7 +155,12 @@ export class Agent {
   }
 
   emit(type: string, channel: string, payload: Record<string, unknown>, requestId?: string): void {
-    const message: AgentMessage = { type, channel, ts: this.#o.clock.date().toISOString(), payload };
+    const message: AgentMessage = {
+      type,
+      channel,
+      ts: this.#o.clock.date().toISOString(),
+      payload,
+    };
     if (requestId !== undefined) message.request_id = requestId;
     this.#outbox.enqueue(message);
   }
@@ -169,13 +187,19 @@ export class Agent {
       this.#connection.markWelcomed();
     });
     this.#router.register('error', errorPayload, (payload, frame) => {
-      logger.warn({ code: payload.code, request_id: frame.request_id }, `hub reported an error: ${payload.message}`);
+      logger.warn(
+        { code: payload.code, request_id: frame.request_id },
+        `hub reported an error: ${payload.message}`,
+      );
     });
   }
 
   /** A frame the router could not take: log it and tell the hub, unless it was itself an error. */
   #onBadFrame(error: FrameError): void {
-    this.#o.logger.warn({ code: error.code, request_id: error.request_id }, `bad frame from hub: ${error.message}`);
+    this.#o.logger.warn(
+      { code: error.code, request_id: error.request_id },
+      `bad frame from hub: ${error.message}`,
+    );
     if (error.type === 'error') return; // never answer an error with an error: that can loop
     const reply = errorMessage(error.code, error.message, error.request_id);
     this.emit(reply.type, Channel.errors, reply.payload, reply.request_id);

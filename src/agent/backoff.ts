@@ -15,13 +15,20 @@ export interface BackoffOptions {
 export type RandomSource = () => number;
 
 /** The un-jittered ceiling for the given attempt (0 = first retry). */
-export function backoffCeiling(attempt: number, { initialDelayMs, maxDelayMs }: BackoffOptions): number {
+export function backoffCeiling(
+  attempt: number,
+  { initialDelayMs, maxDelayMs }: BackoffOptions,
+): number {
   // 2 ** 40 overflows no double and is far past any sane cap, so clamp the exponent first.
   const exponent = Math.min(Math.max(attempt, 0), 40);
   return Math.min(maxDelayMs, initialDelayMs * 2 ** exponent);
 }
 
-export function backoffDelay(attempt: number, options: BackoffOptions, random: RandomSource): number {
+export function backoffDelay(
+  attempt: number,
+  options: BackoffOptions,
+  random: RandomSource,
+): number {
   const ceiling = backoffCeiling(attempt, options);
   return Math.round(ceiling / 2 + random() * (ceiling / 2));
 }

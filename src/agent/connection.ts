@@ -2,7 +2,8 @@ import type { ClientOptions } from 'ws';
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { ErrorCode } from '../protocol/error-codes.js';
-import { MAX_FRAME_BYTES, PROTOCOL_VERSION, encode, type Message } from '../protocol/message.js';
+import { MAX_FRAME_BYTES, PROTOCOL_VERSION, encode } from '../protocol/message.js';
+import { frameText } from '../protocol/parse.js';
 import type { Clock, TimerHandle } from '../time/clock.js';
 import {
   authRejectedDelay,
@@ -57,8 +58,8 @@ export interface ConnectionOptions {
   logger: Logger;
   /** The hello to send on every connect (read fresh, so capabilities can change). */
   hello: () => Record<string, unknown>;
-  /** Every text frame from the hub, for the router. */
-  onFrame: (text: string) => void;
+  /** Every frame from the hub, for the router: its text, or null for a binary frame. */
+  onFrame: (text: string | null) => void;
   onStatus: (status: ConnectionStatus) => void;
   /** The link is usable (welcome received): a sink for the outbox. */
   onOnline: (sink: OutboxSink) => void;
@@ -97,13 +98,9 @@ export class Connection {
   }
 
   start(): void {
-    if (this.#status.kind !== 'idle') throw new Error(`cannot start a connection that is ${this.#status.kind}`);
+    if (this.#status.kind !== 'idle')
+      throw new Error(`cannot start a connection that is ${this.#status.kind}`);
     this.#dial();
-  }
-
-  /** Sends a frame outside the outbox (protocol-level replies such as errors before welcome). */
-  sendDirect(message: Message): void {
-    if (this.#socket?.readyState === WebSocket.OPEN) this.#socket.send(encode(message));
   }
 
   /** Called by the welcome handler: the hub accepted us, the link is usable. */
@@ -114,7 +111,11 @@ export class Connection {
     this.#welcomed = true;
     this.#attempt = 0;
     this.#lastAuthRejected = false;
-    this.#setStatus({ kind: 'online', since: this.#o.clock.date().toISOString(), url: this.#o.url });
+    this.#setStatus({
+      kind: 'online',
+      since: this.#o.clock.date().toISOString(),
+      url: this.#o.url,
+    });
     this.#o.onOnline({
       send: (frame, written) => socket.send(frame, () => written()),
       bufferedAmount: () => socket.bufferedAmount,
@@ -143,7 +144,7 @@ export class Connection {
   }
 
   #dial(): void {
-    const { url, token, deviceId, tls, clock, logger } = this.#o;
+    const { url, token, deviceId, tls, clock } = this.#o;
     this.#failure = null;
     this.#welcomed = false;
     this.#setStatus({ kind: 'connecting', attempt: this.#attempt, url });
@@ -185,7 +186,10 @@ export class Connection {
         clock,
         sendPing: () => socket.ping(),
         onStale: () => {
-          this.#fail(ErrorCode.heartbeatTimeout, 'no traffic from the hub within heartbeat interval + timeout');
+          this.#fail(
+            ErrorCode.heartbeatTimeout,
+            'no traffic from the hub within heartbeat interval + timeout',
+          );
           socket.terminate();
         },
       });
@@ -199,11 +203,7 @@ export class Connection {
     });
     socket.on('message', (data, isBinary) => {
       this.#heartbeat?.touch();
-      if (isBinary) {
-        logger.warn({ code: ErrorCode.invalidJson }, 'binary frame from hub ignored');
-        return;
-      }
-      this.#o.onFrame(Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data as ArrayBuffer).toString('utf8'));
+      this.#o.onFrame(frameText(data, isBinary));
     });
     socket.on('ping', () => this.#heartbeat?.touch());
     socket.on('pong', () => this.#heartbeat?.touch());
@@ -234,7 +234,10 @@ export class Connection {
       return;
     }
 
-    const failure = this.#failure ?? { code: `closed_${code}`, message: reason || `closed with code ${code}` };
+    const failure = this.#failure ?? {
+      code: `closed_${code}`,
+      message: reason || `closed with code ${code}`,
+    };
     const { backoff, random, logger } = this.#o;
     let delayMs: number;
     if (failure.code === ErrorCode.authRejected) {

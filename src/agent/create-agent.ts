@@ -18,7 +18,11 @@ export interface AgentDependencies {
   features?: Feature[];
 }
 
-export function createAgent(config: AgentConfig, secrets: RunSecrets, deps: AgentDependencies): Agent {
+export function createAgent(
+  config: AgentConfig,
+  secrets: RunSecrets,
+  deps: AgentDependencies,
+): Agent {
   return new Agent(
     {
       deviceId: config.device.id,

@@ -18,10 +18,21 @@ export interface Inventory {
 
 export type InventoryReader = () => Promise<Inventory>;
 
-const UNKNOWN = new Set(['', '-', 'Default string', 'To Be Filled By O.E.M.', 'System Serial Number']);
+const UNKNOWN = new Set([
+  '',
+  '-',
+  'Default string',
+  'To Be Filled By O.E.M.',
+  'System Serial Number',
+]);
 
 export function basicInventory(): Inventory {
-  return { hostname: os.hostname(), os: `${os.type()} ${os.release()}`, kernel: os.release(), arch: os.arch() };
+  return {
+    hostname: os.hostname(),
+    os: `${os.type()} ${os.release()}`,
+    kernel: os.release(),
+    arch: os.arch(),
+  };
 }
 
 export async function readInventory(timeoutMs = 5_000): Promise<Inventory> {

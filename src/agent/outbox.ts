@@ -95,7 +95,10 @@ export class MemoryOutbox implements Outbox {
   #flush(): void {
     const sink = this.#sink;
     if (!sink) return;
-    while (this.#head < this.#queue.length && sink.bufferedAmount() < this.#options.highWaterBytes) {
+    while (
+      this.#head < this.#queue.length &&
+      sink.bufferedAmount() < this.#options.highWaterBytes
+    ) {
       const frame = this.#queue[this.#head] as string;
       this.#head++;
       this.#sent++;

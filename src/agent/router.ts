@@ -1,5 +1,10 @@
 import { ErrorCode } from '../protocol/error-codes.js';
-import { parseFrame, type FrameError, type ParsedFrame, type ValidatorSet } from '../protocol/parse.js';
+import {
+  parseFrame,
+  type FrameError,
+  type ParsedFrame,
+  type ValidatorSet,
+} from '../protocol/parse.js';
 import type { Validator } from '../protocol/schema.js';
 
 /**
@@ -18,7 +23,11 @@ export class Router {
     this.#onError = onError;
   }
 
-  register<P extends Record<string, unknown>>(type: string, validate: Validator<P>, handler: Handler<P>): void {
+  register<P extends Record<string, unknown>>(
+    type: string,
+    validate: Validator<P>,
+    handler: Handler<P>,
+  ): void {
     if (this.#handlers.has(type)) throw new Error(`a handler for "${type}" is already registered`);
     this.#validators[type] = validate;
     this.#handlers.set(type, handler as Handler<Record<string, unknown>>);

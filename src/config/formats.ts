@@ -54,7 +54,8 @@ export function registerFormats(): void {
       } catch {
         throw new Error('must be a ws:// or wss:// URL');
       }
-      if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new Error('must be a ws:// or wss:// URL');
+      if (url.protocol !== 'ws:' && url.protocol !== 'wss:')
+        throw new Error('must be a ws:// or wss:// URL');
     },
   });
   convict.addFormat({

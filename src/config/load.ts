@@ -17,7 +17,13 @@ import { describe } from '../protocol/schema.js';
  * flags. Validated once, here; a bad value becomes a ConfigError whose lines each name the key,
  * where the value came from and what was expected.
  */
-type Widen<T> = T extends string ? string : T extends number ? number : T extends boolean ? boolean : T;
+type Widen<T> = T extends string
+  ? string
+  : T extends number
+    ? number
+    : T extends boolean
+      ? boolean
+      : T;
 type ConfigOf<T> = {
   [K in keyof T]: T[K] extends SchemaLeaf ? Widen<T[K]['default']> : ConfigOf<T[K]>;
 };
@@ -91,7 +97,10 @@ export function loadConfig(sources: ConfigSources): LoadedConfig {
   };
 }
 
-function readConfigFile(sources: ConfigSources): { path: string | null; values: Record<string, unknown> } {
+function readConfigFile(sources: ConfigSources): {
+  path: string | null;
+  values: Record<string, unknown>;
+} {
   const explicit = sources.configPath !== undefined;
   const path = sources.configPath ?? DEFAULT_CONFIG_PATH;
   let text: string;
@@ -100,7 +109,9 @@ function readConfigFile(sources: ConfigSources): { path: string | null; values: 
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (!explicit && code === 'ENOENT') return { path: null, values: {} };
-    throw new ConfigError([`config file ${path}: cannot read it (${code ?? (err as Error).message})`]);
+    throw new ConfigError([
+      `config file ${path}: cannot read it (${code ?? (err as Error).message})`,
+    ]);
   }
   let values: unknown;
   try {
@@ -115,10 +126,15 @@ function readConfigFile(sources: ConfigSources): { path: string | null; values: 
 }
 
 /** Rewrites convict's messages so each names the key's source and hides secret values. */
-function explain(message: string, sourceOf: (key: string) => string, filePath: string | null): string[] {
+function explain(
+  message: string,
+  sourceOf: (key: string) => string,
+  filePath: string | null,
+): string[] {
   return message.split('\n').map((line) => {
     const undeclared = /^configuration param '(.+)' not declared in the schema$/.exec(line);
-    if (undeclared) return `${undeclared[1]}: unknown configuration key (from file ${filePath ?? '?'})`;
+    if (undeclared)
+      return `${undeclared[1]}: unknown configuration key (from file ${filePath ?? '?'})`;
     const match = /^([\w.]+): (.*?)(?:: value was (.*))?$/.exec(line);
     if (!match) return line;
     const [, key = '', expected = '', value] = match;

@@ -11,20 +11,27 @@ export interface RunSecrets {
   tls: TlsMaterial;
 }
 
-export function resolveRunSecrets(loaded: LoadedConfig, readFile: (path: string) => Buffer): RunSecrets {
+export function resolveRunSecrets(
+  loaded: LoadedConfig,
+  readFile: (path: string) => Buffer,
+): RunSecrets {
   const { config, sourceOf } = loaded;
   const problems: string[] = [];
   const problem = (key: string, text: string): void => {
     problems.push(`${key} (from ${sourceOf(key)}): ${text}`);
   };
 
-  if (config.server.url === '') problem('server.url', 'required: the hub URL, e.g. wss://hub.example.com/v1/device');
-  if (config.device.id === '') problem('device.id', 'required: this device\'s id');
+  if (config.server.url === '')
+    problem('server.url', 'required: the hub URL, e.g. wss://hub.example.com/v1/device');
+  if (config.device.id === '') problem('device.id', "required: this device's id");
   else if (!DEVICE_ID_PATTERN.test(config.device.id)) {
     problem('device.id', `must be 1-128 of letters, digits, . _ : - (got "${config.device.id}")`);
   }
   if (config.reconnect.maxDelayMs < config.reconnect.initialDelayMs) {
-    problem('reconnect.maxDelayMs', `must be at least reconnect.initialDelayMs (${config.reconnect.initialDelayMs})`);
+    problem(
+      'reconnect.maxDelayMs',
+      `must be at least reconnect.initialDelayMs (${config.reconnect.initialDelayMs})`,
+    );
   }
 
   const read = (key: string, path: string): Buffer | undefined => {
@@ -32,16 +39,21 @@ export function resolveRunSecrets(loaded: LoadedConfig, readFile: (path: string)
     try {
       return readFile(path);
     } catch (err) {
-      problem(key, `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+      problem(
+        key,
+        `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`,
+      );
       return undefined;
     }
   };
 
   let token = config.auth.token;
   if (config.auth.tokenFile !== '') {
-    if (token !== '') problem('auth.tokenFile', 'set either auth.token or auth.tokenFile, not both');
+    if (token !== '')
+      problem('auth.tokenFile', 'set either auth.token or auth.tokenFile, not both');
     token = read('auth.tokenFile', config.auth.tokenFile)?.toString('utf8').trim() ?? '';
-    if (token === '' && problems.length === 0) problem('auth.tokenFile', `${config.auth.tokenFile} is empty`);
+    if (token === '' && problems.length === 0)
+      problem('auth.tokenFile', `${config.auth.tokenFile} is empty`);
   } else if (token === '') {
     problem('auth.token', 'required: the device token (or set auth.tokenFile)');
   }
@@ -55,7 +67,10 @@ export function resolveRunSecrets(loaded: LoadedConfig, readFile: (path: string)
   if (cert) tls.cert = cert;
   if (key) tls.key = key;
   if ((config.tls.cert === '') !== (config.tls.key === '')) {
-    problem(config.tls.cert === '' ? 'tls.cert' : 'tls.key', 'tls.cert and tls.key go together (mutual TLS)');
+    problem(
+      config.tls.cert === '' ? 'tls.cert' : 'tls.key',
+      'tls.cert and tls.key go together (mutual TLS)',
+    );
   }
   const usesTls = config.tls.ca !== '' || config.tls.cert !== '';
   if (usesTls && config.server.url.startsWith('ws://')) {

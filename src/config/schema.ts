@@ -33,14 +33,14 @@ export interface SchemaTree {
 export const schema = {
   server: {
     url: {
-      doc: 'URL of the hub\'s device endpoint, e.g. wss://hub.example.com/v1/device.',
+      doc: "URL of the hub's device endpoint, e.g. wss://hub.example.com/v1/device.",
       format: Format.wsUrl,
       default: '',
     },
   },
   device: {
     id: {
-      doc: 'This device\'s id on the platform (letters, digits, . _ : -).',
+      doc: "This device's id on the platform (letters, digits, . _ : -).",
       format: Format.requiredString,
       default: '',
     },
@@ -100,7 +100,7 @@ export const schema = {
       default: Defaults.reconnectMaxDelayMs,
     },
     dialTimeoutMs: {
-      doc: 'Longest time from starting a connection to the hub\'s welcome before it is aborted.',
+      doc: "Longest time from starting a connection to the hub's welcome before it is aborted.",
       format: Format.ms,
       default: Defaults.dialTimeoutMs,
     },
@@ -135,12 +135,18 @@ export const schema = {
 
 /** `heartbeat.intervalMs` → `IOTTLY_HEARTBEAT_INTERVAL_MS`. */
 export function envName(key: string): string {
-  return `IOTTLY_${key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/\./g, '_').toUpperCase()}`;
+  return `IOTTLY_${key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/\./g, '_')
+    .toUpperCase()}`;
 }
 
 /** `heartbeat.intervalMs` → `heartbeat-interval-ms` (used as `--heartbeat-interval-ms`). */
 export function flagName(key: string): string {
-  return key.replace(/([a-z0-9])([A-Z])/g, '$1-$2').replace(/\./g, '-').toLowerCase();
+  return key
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .replace(/\./g, '-')
+    .toLowerCase();
 }
 
 /** Every leaf key, as dotted paths, in schema order. */

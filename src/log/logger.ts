@@ -37,7 +37,11 @@ export function createLogger(options: LoggerOptions): Logger {
   const destination =
     options.destination ??
     (options.pretty
-      ? pretty({ colorize: process.stdout.isTTY ?? false, sync: true, ignore: 'pid,hostname' })
+      ? pretty({
+          colorize: process.stdout.isTTY ?? false,
+          sync: true,
+          ignore: 'pid,hostname,status',
+        })
       : pino.destination({ fd: 1, sync: true }));
   return pino(
     {
