@@ -1,0 +1,10 @@
+/** Process exit codes (sysexits.h where one fits); README lists them, systemd keys off 78. */
+export const ExitCode = {
+  ok: 0,
+  /** The command line could not be understood. */
+  usage: 64,
+  /** An unexpected internal failure (a bug): systemd restarts the agent. */
+  software: 70,
+  /** The configuration is invalid: restarting cannot help (RestartPreventExitStatus=78). */
+  config: 78,
+} as const;

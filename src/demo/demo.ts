@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import { createAgent } from '../agent/create-agent.js';
+import { readInventory } from '../agent/inventory.js';
+import { ExitCode } from '../cli/exit-codes.js';
+import { loadConfig } from '../config/load.js';
+import { Hub } from '../hub/hub.js';
+import { createLogger } from '../log/logger.js';
+import { systemClock } from '../time/clock.js';
+
+/**
+ * `iottly-agent demo` (what `npm start` runs): a reference hub and an agent in one process on
+ * loopback, with human-readable logs, until Ctrl-C. Everything is generated fresh: nothing to
+ * configure, nothing written to disk.
+ */
+export interface DemoOptions {
+  stopSignal: Promise<NodeJS.Signals>;
+  stdout?: NodeJS.WritableStream;
+}
+
+const DEMO_DEVICE = 'demo-device';
+
+export async function runDemo({
+  stopSignal,
+  stdout = process.stdout,
+}: DemoOptions): Promise<number> {
+  const apiKey = `ik_demo_${randomBytes(12).toString('base64url')}`;
+  const token = randomBytes(18).toString('base64url');
+  const hubLogger = createLogger({ level: 'info', pretty: true, name: 'hub' });
+  const agentLogger = createLogger({ level: 'info', pretty: true, name: 'agent' });
+
+  const hub = new Hub({
+    host: '127.0.0.1',
+    port: 0,
+    apiKeys: [apiKey],
+    deviceTokens: new Map([[DEMO_DEVICE, token]]),
+    pingIntervalMs: 30_000,
+    pongTimeoutMs: 10_000,
+    logger: hubLogger,
+    clock: systemClock,
+  });
+  const { url } = await hub.start();
+  const wsUrl = url.replace(/^http/, 'ws');
+
+  const { config } = loadConfig({
+    configPath: undefined,
+    env: {},
+    flags: { 'server.url': `${wsUrl}/v1/device`, 'device.id': DEMO_DEVICE, 'auth.token': token },
+    readFile: () => {
+      throw Object.assign(new Error('the demo reads no file'), { code: 'ENOENT' });
+    },
+  });
+  const agent = createAgent(
+    config,
+    { token, tls: {} },
+    { logger: agentLogger, inventory: await readInventory() },
+  );
+  await agent.start();
+
+  stdout.write(
+    [
+      '',
+      `  iottly demo: hub on ${url}, device "${DEMO_DEVICE}" connecting`,
+      `  devices:  curl -s -H 'Authorization: Bearer ${apiKey}' ${url}/v1/devices`,
+      `  stream:   ${wsUrl}/v1/stream?api_key=${apiKey}`,
+      '  Ctrl-C to stop.',
+      '',
+      '',
+    ].join('\n'),
+  );
+
+  await stopSignal;
+  await agent.stop();
+  await hub.stop();
+  return ExitCode.ok;
+}
