@@ -25,8 +25,14 @@ describe('backoff', () => {
   it('jitters within [ceiling/2, ceiling]', () => {
     for (const attempt of [0, 3, 10]) {
       const ceiling = backoffCeiling(attempt, options);
-      assert.equal(backoffDelay(attempt, options, () => 0), ceiling / 2);
-      assert.equal(backoffDelay(attempt, options, () => 0.999999), ceiling);
+      assert.equal(
+        backoffDelay(attempt, options, () => 0),
+        ceiling / 2,
+      );
+      assert.equal(
+        backoffDelay(attempt, options, () => 0.999999),
+        ceiling,
+      );
       for (let i = 0; i < 200; i++) {
         const d = backoffDelay(attempt, options, Math.random);
         assert.ok(d >= ceiling / 2 && d <= ceiling, `${d} outside [${ceiling / 2}, ${ceiling}]`);
@@ -35,17 +41,31 @@ describe('backoff', () => {
   });
 
   it('spreads a fleet: 1000 random draws are not all alike', () => {
-    const delays = new Set(Array.from({ length: 1000 }, () => backoffDelay(5, options, Math.random)));
+    const delays = new Set(
+      Array.from({ length: 1000 }, () => backoffDelay(5, options, Math.random)),
+    );
     assert.ok(delays.size > 500);
   });
 
   it('waits about the initial delay after a hub restart', () => {
-    assert.equal(restartDelay(options, () => 0), 500);
-    assert.equal(restartDelay(options, () => 0.999999), 1500);
+    assert.equal(
+      restartDelay(options, () => 0),
+      500,
+    );
+    assert.equal(
+      restartDelay(options, () => 0.999999),
+      1500,
+    );
   });
 
   it('waits near the maximum after the hub refused the credentials', () => {
-    assert.equal(authRejectedDelay(options, () => 0), 22_500);
-    assert.equal(authRejectedDelay(options, () => 0.999999), 30_000);
+    assert.equal(
+      authRejectedDelay(options, () => 0),
+      22_500,
+    );
+    assert.equal(
+      authRejectedDelay(options, () => 0.999999),
+      30_000,
+    );
   });
 });

@@ -72,7 +72,11 @@ describe('loadConfig', () => {
 
   it('applies defaults < file < env < flags', () => {
     const readFile = files({
-      '/etc/iottly-agent/config.json': JSON.stringify({ heartbeat: { intervalMs: 1000, timeoutMs: 2000 }, reconnect: { initialDelayMs: 10 }, log: { level: 'debug' } }),
+      '/etc/iottly-agent/config.json': JSON.stringify({
+        heartbeat: { intervalMs: 1000, timeoutMs: 2000 },
+        reconnect: { initialDelayMs: 10 },
+        log: { level: 'debug' },
+      }),
     });
     const { config, sourceOf } = load({
       readFile,
@@ -92,73 +96,129 @@ describe('loadConfig', () => {
 
   it('names key, value, source and expectation of a bad value', () => {
     const env = { IOTTLY_HEARTBEAT_INTERVAL_MS: '30s' };
-    assert.deepEqual(problemsOf(() => load({ env })), [
-      'heartbeat.intervalMs = "30s" (from env IOTTLY_HEARTBEAT_INTERVAL_MS): must be an integer from 1 to 86400000',
-    ]);
+    assert.deepEqual(
+      problemsOf(() => load({ env })),
+      [
+        'heartbeat.intervalMs = "30s" (from env IOTTLY_HEARTBEAT_INTERVAL_MS): must be an integer from 1 to 86400000',
+      ],
+    );
     const fromFile = problemsOf(() =>
-      load({ configPath: '/c.json', readFile: files({ '/c.json': '{"reconnect":{"maxDelayMs":-1},"log":{"level":"loud"}}' }) }),
+      load({
+        configPath: '/c.json',
+        readFile: files({ '/c.json': '{"reconnect":{"maxDelayMs":-1},"log":{"level":"loud"}}' }),
+      }),
     );
     assert.equal(fromFile.length, 2);
-    assert.match(fromFile.join('\n'), /reconnect\.maxDelayMs = -1 \(from file \/c\.json\): must be an integer/);
-    assert.match(fromFile.join('\n'), /log\.level = "loud" \(from file \/c\.json\): must be one of the possible values/);
+    assert.match(
+      fromFile.join('\n'),
+      /reconnect\.maxDelayMs = -1 \(from file \/c\.json\): must be an integer/,
+    );
+    assert.match(
+      fromFile.join('\n'),
+      /log\.level = "loud" \(from file \/c\.json\): must be one of the possible values/,
+    );
     const fromFlag = problemsOf(() => load({ flags: { 'server.url': 'http://example.com' } }));
-    assert.match(fromFlag[0] ?? '', /server\.url = "http:\/\/example\.com" \(from flag --server-url\): must be a ws:\/\/ or wss:\/\/ URL/);
+    assert.match(
+      fromFlag[0] ?? '',
+      /server\.url = "http:\/\/example\.com" \(from flag --server-url\): must be a ws:\/\/ or wss:\/\/ URL/,
+    );
   });
 
   it('rejects unknown keys in the file (typos) and files that are not JSON objects', () => {
     const typo = problemsOf(() =>
-      load({ configPath: '/c.json', readFile: files({ '/c.json': '{"heartbeat":{"intervalMS":5}}' }) }),
+      load({
+        configPath: '/c.json',
+        readFile: files({ '/c.json': '{"heartbeat":{"intervalMS":5}}' }),
+      }),
     );
-    assert.match(typo[0] ?? '', /heartbeat\.intervalMS: unknown configuration key \(from file \/c\.json\)/);
     assert.match(
-      problemsOf(() => load({ configPath: '/c.json', readFile: files({ '/c.json': '{oops' }) }))[0] ?? '',
+      typo[0] ?? '',
+      /heartbeat\.intervalMS: unknown configuration key \(from file \/c\.json\)/,
+    );
+    assert.match(
+      problemsOf(() =>
+        load({ configPath: '/c.json', readFile: files({ '/c.json': '{oops' }) }),
+      )[0] ?? '',
       /config file \/c\.json: not valid JSON/,
     );
     assert.match(
-      problemsOf(() => load({ configPath: '/c.json', readFile: files({ '/c.json': '[]' }) }))[0] ?? '',
+      problemsOf(() => load({ configPath: '/c.json', readFile: files({ '/c.json': '[]' }) }))[0] ??
+        '',
       /expected a JSON object, got array/,
     );
   });
 
   it('never prints a secret value in an error or in the redacted view', () => {
     const secret = 'tok-SECRET-123';
-    const loaded = load({ env: { IOTTLY_AUTH_TOKEN: secret, IOTTLY_SERVER_URL: 'ws://h/v1/device', IOTTLY_DEVICE_ID: 'd' } });
+    const loaded = load({
+      env: {
+        IOTTLY_AUTH_TOKEN: secret,
+        IOTTLY_SERVER_URL: 'ws://h/v1/device',
+        IOTTLY_DEVICE_ID: 'd',
+      },
+    });
     assert.equal(loaded.config.auth.token, secret);
     assert.ok(!JSON.stringify(loaded.redacted()).includes(secret));
     assert.equal(loaded.redacted().auth.token, '[redacted]');
-    const bad = problemsOf(() => load({ configPath: '/c.json', readFile: files({ '/c.json': JSON.stringify({ auth: { token: 12345 } }) }) }));
+    const bad = problemsOf(() =>
+      load({
+        configPath: '/c.json',
+        readFile: files({ '/c.json': JSON.stringify({ auth: { token: 12345 } }) }),
+      }),
+    );
     assert.ok(!bad.join('\n').includes('12345'), bad.join('\n'));
   });
 });
 
 describe('resolveRunSecrets', () => {
   const base = { IOTTLY_SERVER_URL: 'ws://127.0.0.1:1/v1/device', IOTTLY_DEVICE_ID: 'dev1' };
-  const readBuffer = (map: Record<string, string>) => (path: string) => Buffer.from(files(map)(path));
+  const readBuffer = (map: Record<string, string>) => (path: string) =>
+    Buffer.from(files(map)(path));
 
   it('requires url, device id and a token, naming each', () => {
     const problems = problemsOf(() => resolveRunSecrets(load(), readBuffer({})));
-    assert.deepEqual(problems.map((p) => p.split(' ')[0]), ['server.url', 'device.id', 'auth.token']);
+    assert.deepEqual(
+      problems.map((p) => p.split(' ')[0]),
+      ['server.url', 'device.id', 'auth.token'],
+    );
   });
 
   it('reads the token file and trims it', () => {
     const loaded = load({ env: { ...base, IOTTLY_AUTH_TOKEN_FILE: '/run/token' } });
     assert.equal(resolveRunSecrets(loaded, readBuffer({ '/run/token': 'abc\n' })).token, 'abc');
     const missing = problemsOf(() => resolveRunSecrets(loaded, readBuffer({})));
-    assert.match(missing[0] ?? '', /auth\.tokenFile \(from env IOTTLY_AUTH_TOKEN_FILE\): cannot read \/run\/token/);
+    assert.match(
+      missing[0] ?? '',
+      /auth\.tokenFile \(from env IOTTLY_AUTH_TOKEN_FILE\): cannot read \/run\/token/,
+    );
   });
 
   it('refuses both token and token file, half a client certificate, and TLS files with ws://', () => {
-    const loaded = load({ env: { ...base, IOTTLY_AUTH_TOKEN: 't', IOTTLY_AUTH_TOKEN_FILE: '/f', IOTTLY_TLS_CERT: '/c' } });
-    const problems = problemsOf(() => resolveRunSecrets(loaded, readBuffer({ '/f': 'x', '/c': 'pem' })));
+    const loaded = load({
+      env: { ...base, IOTTLY_AUTH_TOKEN: 't', IOTTLY_AUTH_TOKEN_FILE: '/f', IOTTLY_TLS_CERT: '/c' },
+    });
+    const problems = problemsOf(() =>
+      resolveRunSecrets(loaded, readBuffer({ '/f': 'x', '/c': 'pem' })),
+    );
     assert.match(problems.join('\n'), /not both/);
     assert.match(problems.join('\n'), /tls\.key .*go together/);
     assert.match(problems.join('\n'), /URL is ws:\/\//);
   });
 
   it('refuses a bad device id and a max delay below the initial delay', () => {
-    const loaded = load({ env: { ...base, IOTTLY_AUTH_TOKEN: 't', IOTTLY_DEVICE_ID: 'has space', IOTTLY_RECONNECT_MAX_DELAY_MS: '10' } });
+    const loaded = load({
+      env: {
+        ...base,
+        IOTTLY_AUTH_TOKEN: 't',
+        IOTTLY_DEVICE_ID: 'has space',
+        IOTTLY_RECONNECT_MAX_DELAY_MS: '10',
+      },
+    });
     const problems = problemsOf(() => resolveRunSecrets(loaded, readBuffer({})));
     assert.match(problems.join('\n'), /device\.id \(from env IOTTLY_DEVICE_ID\): must be 1-128/);
-    assert.match(problems.join('\n'), /reconnect\.maxDelayMs \(from env IOTTLY_RECONNECT_MAX_DELAY_MS\): must be at least/);
+    assert.match(
+      problems.join('\n'),
+      /reconnect\.maxDelayMs \(from env IOTTLY_RECONNECT_MAX_DELAY_MS\): must be at least/,
+    );
   });
 });

@@ -27,7 +27,11 @@ class FakeSocket extends EventEmitter {
     this.emit('open');
   }
   welcome(): void {
-    this.emit('message', Buffer.from(JSON.stringify({ type: 'welcome', payload: { device_id: 'dev1' } })), false);
+    this.emit(
+      'message',
+      Buffer.from(JSON.stringify({ type: 'welcome', payload: { device_id: 'dev1' } })),
+      false,
+    );
   }
   serverClose(code: number): void {
     this.readyState = WebSocket.CLOSED;
@@ -69,14 +73,15 @@ function setup(random = () => 0.5) {
     logger: pino({ level: 'silent' }),
     hello: () => ({ device_id: 'dev1' }),
     onFrame: (text) => {
-      if (JSON.parse(text).type === 'welcome') connection.markWelcomed();
+      if (text && JSON.parse(text).type === 'welcome') connection.markWelcomed();
     },
     onStatus: (s) => statuses.push(s),
     onOnline: () => online++,
     onOffline: () => online--,
   });
   const last = () => sockets[sockets.length - 1] as FakeSocket;
-  const backoffs = () => statuses.filter((s) => s.kind === 'backoff').map((s) => (s as { delayMs: number }).delayMs);
+  const backoffs = () =>
+    statuses.filter((s) => s.kind === 'backoff').map((s) => (s as { delayMs: number }).delayMs);
   return { clock, sockets, statuses, connection, last, backoffs, online: () => online };
 }
 

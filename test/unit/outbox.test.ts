@@ -3,7 +3,12 @@ import { describe, it } from 'node:test';
 import { MemoryOutbox, type OutboxSink } from '../../src/agent/outbox.js';
 import type { AgentMessage } from '../../src/protocol/message.js';
 
-const msg = (n: number): AgentMessage => ({ type: 't', channel: 'c', ts: '2026-01-01T00:00:00.000Z', payload: { n } });
+const msg = (n: number): AgentMessage => ({
+  type: 't',
+  channel: 'c',
+  ts: '2026-01-01T00:00:00.000Z',
+  payload: { n },
+});
 
 /** A sink that holds written frames "in the socket" until the test releases them. */
 class SlowSink implements OutboxSink {
@@ -28,7 +33,8 @@ class SlowSink implements OutboxSink {
   }
 }
 
-const numbers = (sink: SlowSink) => sink.frames.map((f) => (JSON.parse(f) as AgentMessage<{ n: number }>).payload.n);
+const numbers = (sink: SlowSink) =>
+  sink.frames.map((f) => (JSON.parse(f) as AgentMessage<{ n: number }>).payload.n);
 
 describe('MemoryOutbox', () => {
   it('holds messages while detached and sends them in order once attached', () => {
@@ -45,7 +51,11 @@ describe('MemoryOutbox', () => {
 
   it('drops the oldest beyond its bound and counts them', () => {
     const drops: number[] = [];
-    const outbox = new MemoryOutbox({ maxMessages: 3, highWaterBytes: 1 << 20, onDrop: (_m, total) => drops.push(total) });
+    const outbox = new MemoryOutbox({
+      maxMessages: 3,
+      highWaterBytes: 1 << 20,
+      onDrop: (_m, total) => drops.push(total),
+    });
     for (let i = 0; i < 5; i++) outbox.enqueue(msg(i));
     const sink = new SlowSink();
     outbox.attach(sink);
@@ -65,7 +75,10 @@ describe('MemoryOutbox', () => {
     assert.ok(firstBatch < 20, 'stopped writing at the high-water mark');
     assert.equal(outbox.isBackedUp(), true);
     while (sink.pending.length > 0) sink.release();
-    assert.deepEqual(numbers(sink), Array.from({ length: 20 }, (_, i) => i));
+    assert.deepEqual(
+      numbers(sink),
+      Array.from({ length: 20 }, (_, i) => i),
+    );
     assert.equal(outbox.isBackedUp(), false);
     assert.ok(drains >= 1);
   });

@@ -23,7 +23,10 @@ const hello = {
 
 describe('parseFrame', () => {
   it('accepts a valid frame and drops unknown payload fields', () => {
-    const r = parseFrame(JSON.stringify({ type: 'hello', payload: { ...hello, extra: 1 } }), toHubValidators);
+    const r = parseFrame(
+      JSON.stringify({ type: 'hello', payload: { ...hello, extra: 1 } }),
+      toHubValidators,
+    );
     assert.ok(r.ok);
     if (r.ok) {
       assert.equal(r.frame.type, 'hello');
@@ -43,7 +46,11 @@ describe('parseFrame', () => {
     expectError('{"type":"toString"}', toHubValidators, ErrorCode.unknownType);
     expectError('{"type":"launch_missiles"}', toHubValidators, ErrorCode.unknownType);
     const e = expectError(
-      JSON.stringify({ type: 'hello', request_id: 'r1', payload: { ...hello, capabilities: ['a', 7] } }),
+      JSON.stringify({
+        type: 'hello',
+        request_id: 'r1',
+        payload: { ...hello, capabilities: ['a', 7] },
+      }),
       toHubValidators,
       ErrorCode.invalidPayload,
     );
@@ -61,7 +68,11 @@ describe('parseFrame', () => {
   });
 
   it('refuses a request_id that is not a short string', () => {
-    expectError(JSON.stringify({ type: 'subscribe', request_id: 5, payload: {} }), fromClientValidators, ErrorCode.invalidPayload);
+    expectError(
+      JSON.stringify({ type: 'subscribe', request_id: 5, payload: {} }),
+      fromClientValidators,
+      ErrorCode.invalidPayload,
+    );
     expectError(
       JSON.stringify({ type: 'subscribe', request_id: 'x'.repeat(500), payload: {} }),
       fromClientValidators,
@@ -70,12 +81,21 @@ describe('parseFrame', () => {
   });
 
   it('keeps the type of a failed frame so nobody answers an error with an error', () => {
-    const e = expectError(JSON.stringify({ type: 'error', payload: { code: 1 } }), toHubValidators, ErrorCode.invalidPayload);
+    const e = expectError(
+      JSON.stringify({ type: 'error', payload: { code: 1 } }),
+      toHubValidators,
+      ErrorCode.invalidPayload,
+    );
     assert.equal(e?.type, 'error');
   });
 
   it('validates the messages an agent receives', () => {
-    assert.ok(welcomePayload({ device_id: 'dev1', server_time: '2026-05-06T14:22:46.123Z', protocol: 1 }, 'payload').ok);
+    assert.ok(
+      welcomePayload(
+        { device_id: 'dev1', server_time: '2026-05-06T14:22:46.123Z', protocol: 1 },
+        'payload',
+      ).ok,
+    );
     assert.ok(!welcomePayload({ device_id: 'a b' }, 'payload').ok);
     assert.ok(!welcomePayload({ device_id: 'dev1', server_time: 'yesterday' }, 'payload').ok);
     assert.ok(errorPayload({ code: 'busy', message: 'too many' }, 'payload').ok);
@@ -84,9 +104,25 @@ describe('parseFrame', () => {
 
   it('validates the platform stream API messages as the docs show them', () => {
     const ok = (text: unknown) => parseFrame(JSON.stringify(text), fromClientValidators).ok;
-    assert.ok(ok({ type: 'subscribe', request_id: 'sub-1', payload: { device_id: 'dev_01j3k', streams: ['cpu', 'memory', 'temperature'] } }));
+    assert.ok(
+      ok({
+        type: 'subscribe',
+        request_id: 'sub-1',
+        payload: { device_id: 'dev_01j3k', streams: ['cpu', 'memory', 'temperature'] },
+      }),
+    );
     assert.ok(ok({ type: 'unsubscribe', payload: { subscription_id: 'sub_1' } }));
-    assert.ok(ok({ type: 'command', request_id: 'cmd-1', payload: { device_id: 'dev_01j3k', command: 'tail -n 50 /var/log/app.log', stream_output: true } }));
+    assert.ok(
+      ok({
+        type: 'command',
+        request_id: 'cmd-1',
+        payload: {
+          device_id: 'dev_01j3k',
+          command: 'tail -n 50 /var/log/app.log',
+          stream_output: true,
+        },
+      }),
+    );
     assert.ok(!ok({ type: 'subscribe', payload: { device_id: 'd', streams: 'cpu' } }));
     assert.ok(!ok({ type: 'telemetry', payload: {} }), 'clients do not send telemetry');
   });
@@ -94,12 +130,16 @@ describe('parseFrame', () => {
   it('never throws on random input (fuzz)', () => {
     const seeds = [
       JSON.stringify({ type: 'hello', request_id: 'r', payload: hello }),
-      JSON.stringify({ type: 'telemetry', payload: { stream: 'cpu', ts: '2026-05-06T14:22:46.123Z', value: 1 } }),
+      JSON.stringify({
+        type: 'telemetry',
+        payload: { stream: 'cpu', ts: '2026-05-06T14:22:46.123Z', value: 1 },
+      }),
       JSON.stringify({ type: 'subscribe', payload: { device_id: 'd', streams: ['cpu'] } }),
     ];
-    const alphabet = '{}[]":,0123456789abcdefghijklmnopqrstuvwxyz_-.\\ \u00e9\u{1F600}\u0000truefalsenull';
+    const alphabet =
+      '{}[]":,0123456789abcdefghijklmnopqrstuvwxyz_-.\\ \u00e9\u{1F600}\u0000truefalsenull';
     let state = 12345;
-    const random = () => ((state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32);
+    const random = () => (state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32;
     for (let i = 0; i < 20_000; i++) {
       const seed = seeds[i % seeds.length] as string;
       const chars = [...seed];

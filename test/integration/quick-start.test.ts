@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
+
+/**
+ * The README's quick start, as processes: `iottly-agent hub` and `iottly-agent run`, the device
+ * listed as connected within 2 s, and again after the hub process is restarted on its port.
+ */
+async function startHubProcess(port: number): Promise<{ hub: AgentProcess; url: string }> {
+  const hub = spawnAgent([
+    'hub',
+    '--port',
+    String(port),
+    '--api-key',
+    'K',
+    '--device-token',
+    'dev1=T',
+    '--log-level',
+    'warn',
+  ]);
+  const started = Date.now();
+  for (;;) {
+    const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(hub.output());
+    if (match?.[1]) return { hub, url: match[1] };
+    if (hub.child.exitCode !== null || Date.now() - started > 5000)
+      throw new Error(`hub did not start: ${hub.output()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function connectedWithin(url: string, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    const devices = (await fetch(`${url}/v1/devices?api_key=K`).then((r) => r.json())) as Array<{
+      device_id: string;
+      connected: boolean;
+    }>;
+    if (devices.find((d) => d.device_id === 'dev1')?.connected) return Date.now() - started;
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`dev1 not connected within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('quick start', () => {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  after(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+
+  it('shows dev1 connected within 2 s, and again within the back-off after a hub restart', async () => {
+    const first = await startHubProcess(0);
+    cleanups.push(() => first.hub.kill('SIGKILL'));
+    const port = Number(new URL(first.url).port);
+    const agent = spawnAgent(['run'], {
+      IOTTLY_SERVER_URL: `ws://127.0.0.1:${port}/v1/device`,
+      IOTTLY_DEVICE_ID: 'dev1',
+      IOTTLY_AUTH_TOKEN: 'T',
+    });
+    cleanups.push(() => agent.kill('SIGKILL'));
+    assert.ok((await connectedWithin(first.url, 2000)) < 2000);
+
+    const stopped = await first.hub.kill('SIGTERM');
+    assert.equal(stopped.code, 0, 'hub exits 0 on SIGTERM');
+    await agent.waitForLog((l) => l.code === 'hub_restart');
+
+    const second = await startHubProcess(port);
+    cleanups.push(() => second.hub.kill('SIGKILL'));
+    // Default back-off: a 1001 close reconnects after 0.5–1.5 s; failed dials while the hub was
+    // down add at most 1 s and 2 s more.
+    const took = await connectedWithin(second.url, 5000);
+    assert.ok(took < 5000);
+    await agent.waitForLog(statusIs('online'));
+    assert.equal((await agent.kill('SIGTERM')).code, 0);
+  });
+});
