@@ -34,6 +34,8 @@ export const Format = {
   requiredString: 'required-string',
   /** A boolean, from JSON true/false or the strings "true"/"false". */
   strictBoolean: 'strict-boolean',
+  /** A duration in whole seconds, 0 to 10 years (0 where the key says it means "no limit"). */
+  seconds: 'duration-s',
 } as const;
 
 let registered = false;
@@ -44,6 +46,7 @@ export function registerFormats(): void {
   registered = true;
   integerFormat(Format.ms, 1, 86_400_000);
   integerFormat(Format.positiveInt, 1, 2 ** 40);
+  integerFormat(Format.seconds, 0, 10 * 366 * 86_400);
   convict.addFormat({
     name: Format.wsUrl,
     validate(value: unknown) {

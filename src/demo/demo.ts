@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createAgent } from '../agent/create-agent.js';
 import { readInventory } from '../agent/inventory.js';
 import { ExitCode } from '../cli/exit-codes.js';
@@ -10,7 +13,7 @@ import { systemClock } from '../time/clock.js';
 /**
  * `iottly-agent demo` (what `npm start` runs): a reference hub and an agent in one process on
  * loopback, with human-readable logs, until Ctrl-C. Everything is generated fresh: nothing to
- * configure, nothing written to disk.
+ * configure, and the spool lives in a temporary directory removed at the end.
  */
 export interface DemoOptions {
   stopSignal: Promise<NodeJS.Signals>;
@@ -40,11 +43,18 @@ export async function runDemo({
   });
   const { url } = await hub.start();
   const wsUrl = url.replace(/^http/, 'ws');
+  // The demo's spool is temporary: removed when the demo ends.
+  const spoolDir = mkdtempSync(join(tmpdir(), 'iottly-demo-spool-'));
 
   const { config } = loadConfig({
     configPath: undefined,
     env: {},
-    flags: { 'server.url': `${wsUrl}/v1/device`, 'device.id': DEMO_DEVICE, 'auth.token': token },
+    flags: {
+      'server.url': `${wsUrl}/v1/device`,
+      'device.id': DEMO_DEVICE,
+      'auth.token': token,
+      'storage.dir': spoolDir,
+    },
     readFile: () => {
       throw Object.assign(new Error('the demo reads no file'), { code: 'ENOENT' });
     },
@@ -71,5 +81,6 @@ export async function runDemo({
   await stopSignal;
   await agent.stop();
   await hub.stop();
+  rmSync(spoolDir, { recursive: true, force: true });
   return ExitCode.ok;
 }

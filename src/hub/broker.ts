@@ -49,7 +49,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     command_output: (device, frame) => this.#reply(device, frame),
     command_done: (device, frame) => this.#reply(device, frame),
     error: (device, frame) => this.#reply(device, frame),
-    status: () => {},
+    status: (device, frame) => this.#status(device, frame),
   };
 
   constructor(options: BrokerOptions) {
@@ -119,17 +119,36 @@ export class Broker implements DeviceEvents, ClientEvents {
       return;
     }
     for (const subscription of this.subscriptions.matching(device.deviceId, stream)) {
-      subscription.client.send({
-        type: 'telemetry',
-        payload: {
-          subscription_id: subscription.id,
-          device_id: device.deviceId,
-          stream,
-          ts,
-          value,
-        },
-      });
+      subscription.client.send(
+        withDeviceSeq(
+          {
+            type: 'telemetry',
+            payload: {
+              subscription_id: subscription.id,
+              device_id: device.deviceId,
+              stream,
+              ts,
+              value,
+            },
+          },
+          frame,
+        ),
+      );
     }
+  }
+
+  /** The agent's own reports; a drop report is logged, since it means data is missing. */
+  #status(device: DeviceLink, frame: ParsedFrame): void {
+    if (frame.payload.report !== 'dropped') return;
+    this.#logger.warn(
+      {
+        code: 'device_dropped',
+        deviceId: device.deviceId,
+        seq: frame.raw.seq,
+        drops: frame.payload.drops,
+      },
+      'device reports messages it had to drop',
+    );
   }
 
   /** A device frame that answers a routed request: relayed to the client that made it. */
@@ -155,7 +174,10 @@ export class Broker implements DeviceEvents, ClientEvents {
       return;
     }
     route.client.send(
-      withRequestId({ type: frame.type, payload: originalPayload(frame) }, route.clientRequestId),
+      withDeviceSeq(
+        withRequestId({ type: frame.type, payload: originalPayload(frame) }, route.clientRequestId),
+        frame,
+      ),
     );
     if (isFinalReply(route.kind, frame.type)) this.routes.close(route.id);
   }
@@ -290,6 +312,15 @@ function frameError(code: ErrorCode, message: string, frame: ParsedFrame): Frame
 function withRequestId(message: Message, requestId: string | undefined): Message {
   if (requestId !== undefined) message.request_id = requestId;
   return message;
+}
+
+/**
+ * A relayed device frame carries the device's `seq` (an extra envelope field), so a stream
+ * client can see a gap or a repeat for itself.
+ */
+function withDeviceSeq(message: Message, frame: ParsedFrame): Message {
+  const { seq } = frame.raw;
+  return typeof seq === 'number' ? Object.assign(message, { seq }) : message;
 }
 
 /**

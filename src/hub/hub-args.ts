@@ -22,6 +22,7 @@ export { UsageError };
  *     --ping-interval-ms MS       (30000)
  *     --pong-timeout-ms MS        (10000)
  *     --tls-cert FILE --tls-key FILE   serve https/wss (both or neither)
+ *     --state-dir DIR             keep delivery cursors here across restarts (memory only)
  *     --log-level LEVEL           fatal|error|warn|info|debug|trace|silent (info)
  */
 export interface HubCliOptions {
@@ -35,6 +36,8 @@ export interface HubCliOptions {
   pongTimeoutMs: number;
   tls: { certPath: string; keyPath: string } | null;
   logLevel: string;
+  /** Delivery cursors survive restarts here; null: memory only. */
+  stateDir: string | null;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -67,6 +70,7 @@ export function parseHubArgs(
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'log-level': { type: 'string' },
+        'state-dir': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -133,7 +137,14 @@ export function parseHubArgs(
     ),
     tls: certPath !== undefined && keyPath !== undefined ? { certPath, keyPath } : null,
     logLevel,
+    stateDir: stateDir(values['state-dir']),
   };
+}
+
+function stateDir(path: string | undefined): string | null {
+  if (path === undefined) return null;
+  if (path.trim() === '') throw new UsageError('--state-dir: expected a directory path');
+  return path;
 }
 
 function splitDeviceToken(entry: string): [string, string] {

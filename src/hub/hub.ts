@@ -11,6 +11,8 @@ import { ApiKeys, DeviceCredentials, presentedApiKey } from './auth.js';
 import { Broker } from './broker.js';
 import { ClientSession } from './client-session.js';
 import { summary, type DeviceRecord } from './device-registry.js';
+import { DeliveryCursors } from './delivery-cursors.js';
+import { DeliveryJournal } from './delivery-journal.js';
 import { DeviceSession } from './device-session.js';
 import { DEVICE_PATH, STREAM_PATH, createHttpApi, requestUrl } from './http-api.js';
 import { rejectUpgrade } from './http-reply.js';
@@ -36,6 +38,8 @@ export const DEFAULT_PORT = 0;
 export const DEFAULT_PING_INTERVAL_MS = 30_000;
 export const DEFAULT_PONG_TIMEOUT_MS = 10_000;
 export const DEFAULT_CLOSE_TIMEOUT_MS = 1_000;
+/** Acks to a device are batched: at most one per this many ms (five a second). */
+export const DEFAULT_ACK_INTERVAL_MS = 200;
 
 const CLOSE_GOING_AWAY = 1001;
 
@@ -52,6 +56,12 @@ export interface HubOptions {
   pongTimeoutMs?: number;
   /** How long a graceful WebSocket close may take before the socket is terminated. */
   closeTimeoutMs?: number;
+  /**
+   * Directory for the per-device delivery cursors, so that a restarted hub (even after SIGKILL)
+   * still processes each agent seq once. Without it they live in memory.
+   */
+  stateDir?: string;
+  ackIntervalMs?: number;
   /** Serve https/wss instead of http/ws. */
   tls?: { cert: Buffer; key: Buffer };
   logger: Logger;
@@ -76,6 +86,8 @@ export class Hub {
   readonly #apiKeys: ApiKeys;
   readonly #credentials: DeviceCredentials;
   readonly #broker: Broker;
+  readonly #cursors: DeliveryCursors;
+  readonly #ackIntervalMs: number;
   readonly #server: Server;
   readonly #wss: WebSocketServer;
   readonly #sessions = new Set<Session>();
@@ -104,6 +116,13 @@ export class Hub {
     if (!Number.isInteger(this.#port) || this.#port < 0 || this.#port > 65_535) {
       throw new RangeError(`port: expected an integer in [0, 65535], got ${this.#port}`);
     }
+    this.#ackIntervalMs = positive(
+      'ackIntervalMs',
+      options.ackIntervalMs ?? DEFAULT_ACK_INTERVAL_MS,
+    );
+    this.#cursors = new DeliveryCursors(
+      options.stateDir !== undefined ? new DeliveryJournal(options.stateDir) : null,
+    );
     this.#apiKeys = new ApiKeys(options.apiKeys);
     this.#credentials = new DeviceCredentials(options.deviceTokens);
     this.#broker = new Broker({
@@ -194,6 +213,11 @@ export class Hub {
     return this.#broker.routes.size;
   }
 
+  /** The last agent seq processed from the device's current store (0 if none). */
+  lastSeq(deviceId: string): number {
+    return this.#cursors.lastSeq(deviceId);
+  }
+
   /** Hears every change of the set of streams clients want from a device. */
   onStreamsChanged(listener: StreamsChangedListener): () => void {
     return this.#broker.subscriptions.onStreamsChanged(listener);
@@ -212,6 +236,7 @@ export class Hub {
       this.#server.closeAllConnections();
       await serverClosed;
     }
+    this.#cursors.close();
     this.#state = 'stopped';
     this.#logger.info('hub stopped');
   }
@@ -268,6 +293,8 @@ export class Hub {
       logger: this.#logger.child({ deviceId }),
       ...this.#timing,
       events: this.#broker,
+      cursors: this.#cursors,
+      ackIntervalMs: this.#ackIntervalMs,
     });
     this.#track(session);
     this.#broker.deviceAttached(session);

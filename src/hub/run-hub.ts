@@ -59,6 +59,7 @@ export async function runHub(
     logger,
     clock,
     ...(tls ? { tls } : {}),
+    ...(options.stateDir !== null ? { stateDir: options.stateDir } : {}),
     ...(deps.ids ? { ids: deps.ids } : {}),
   });
   const { url, port } = await hub.start();

@@ -1,4 +1,4 @@
-import { string } from './schema.js';
+import { number, string } from './schema.js';
 
 /** Device ids are used in URLs, logs and file names: keep them to a safe alphabet. */
 export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -9,3 +9,10 @@ export const isoTimestamp = () =>
   string({ pattern: /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/ });
 export const errorCode = () => string({ minLength: 1, maxLength: 100 });
 export const errorText = () => string({ maxLength: 10_000 });
+
+/** Message sequence numbers: integers up to 2^48 (they are stored in 6 bytes). */
+export const MAX_SEQ = 2 ** 48 - 1;
+export const seqNumber = ({ min = 1 }: { min?: number } = {}) =>
+  number({ integer: true, min, max: MAX_SEQ });
+/** A spool's identity, made when the spool is created. */
+export const storeId = () => string({ pattern: /^[A-Za-z0-9_-]{8,64}$/ });

@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -27,8 +30,10 @@ export interface AgentProcess {
 }
 
 export function spawnAgent(args: string[], env: Record<string, string> = {}): AgentProcess {
+  // Each agent spools in a fresh temporary directory unless the test names one.
+  const storageDir = env.IOTTLY_STORAGE_DIR ?? mkdtempSync(join(tmpdir(), 'iottly-spool-'));
   const child = spawn(process.execPath, [CLI_PATH, ...args], {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: { PATH: process.env.PATH ?? '', IOTTLY_STORAGE_DIR: storageDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: LogLine[] = [];

@@ -234,40 +234,44 @@ describe('hub /v1/stream', () => {
       assert.ok(hubId && hubId !== 'cmd-1', 'the hub uses its own request_id towards the agent');
       assert.equal(t.hub.pendingRequests(), 1);
 
-      const envelope = { channel: 'commands', ts: TS, seq: 3 };
+      const envelope = (seq: number) => ({ channel: 'commands', ts: TS, seq });
       device.send({
         type: 'command_output',
         request_id: hubId,
-        ...envelope,
+        ...envelope(3),
         payload: { chunk: 'one\n', fd: 'stdout' },
       });
       device.send({
         type: 'command_output',
         request_id: hubId,
-        ...envelope,
+        ...envelope(4),
         payload: { chunk: 'two\n', fd: 'stderr' },
       });
       device.send({
         type: 'command_done',
         request_id: hubId,
-        ...envelope,
+        ...envelope(5),
         payload: { exit_code: 0 },
+        seq: 5,
       });
 
       assert.deepEqual(await client.inbox.next(), {
         type: 'command_output',
         request_id: 'cmd-1',
         payload: { chunk: 'one\n', fd: 'stdout' },
+        seq: 3,
       });
       assert.deepEqual(await client.inbox.next(), {
         type: 'command_output',
         request_id: 'cmd-1',
         payload: { chunk: 'two\n', fd: 'stderr' },
+        seq: 4,
       });
       assert.deepEqual(await client.inbox.next(), {
         type: 'command_done',
         request_id: 'cmd-1',
         payload: { exit_code: 0 },
+        seq: 5,
       });
       assert.equal(t.hub.pendingRequests(), 0, 'command_done ends the route');
 
@@ -275,7 +279,7 @@ describe('hub /v1/stream', () => {
       device.send({
         type: 'command_output',
         request_id: hubId,
-        ...envelope,
+        ...envelope(6),
         payload: { chunk: 'late', fd: 'stdout' },
       });
       await subscribe(client, 'marker', ['cpu']);

@@ -29,7 +29,13 @@ describe('parseHubArgs', () => {
       pongTimeoutMs: 10_000,
       tls: null,
       logLevel: 'info',
+      stateDir: null,
     });
+  });
+
+  it('takes --state-dir for delivery cursors that survive restarts', () => {
+    assert.equal(parseHubArgs(['--state-dir', '/var/lib/hub'], fixedKey).stateDir, '/var/lib/hub');
+    assert.throws(() => parseHubArgs(['--state-dir', ' '], fixedKey), /--state-dir/);
   });
 
   it('generates keys of the documented form', () => {
@@ -76,6 +82,7 @@ describe('parseHubArgs', () => {
       pongTimeoutMs: 500,
       tls: { certPath: 'cert.pem', keyPath: 'key.pem' },
       logLevel: 'debug',
+      stateDir: null,
     });
   });
 
