@@ -220,9 +220,12 @@ export class Agent {
           'hub welcomed a different device id; staying connected but check the configuration',
         );
       }
-      if (this.#outbox.resumePoint(payload.last_seq).kind === 'rotate') {
+      if (
+        payload.last_seq !== undefined &&
+        this.#outbox.resumePoint(payload.last_seq).kind === 'rotate'
+      ) {
         // The hub has processed seqs we never recorded: start a new store, and say hello again.
-        this.#outbox.rotateStore();
+        this.#outbox.rotateStore(payload.last_seq);
         this.#connection.sendHello();
         return;
       }

@@ -82,8 +82,8 @@ export class SpoolOutbox implements Outbox {
     return { kind: 'resume', after: Math.max(lastSeq, this.#spool.ackedSeq) };
   }
 
-  rotateStore(): void {
-    this.#spool.rotateStore();
+  rotateStore(hubLastSeq: number): void {
+    this.#spool.rotateStore(hubLastSeq);
   }
 
   /**
@@ -92,7 +92,10 @@ export class SpoolOutbox implements Outbox {
    */
   attach(sink: OutboxSink, lastSeq?: number): void {
     this.#acksFromHub = lastSeq !== undefined;
-    if (lastSeq !== undefined) this.#spool.acknowledge(lastSeq);
+    if (lastSeq !== undefined) {
+      this.#spool.settleInFlight(lastSeq);
+      this.#spool.acknowledge(lastSeq);
+    }
     this.#sink = sink;
     this.#sentThrough = this.#spool.ackedSeq;
     this.#inFlight = [];
@@ -197,6 +200,7 @@ export class SpoolOutbox implements Outbox {
         return;
       }
       this.#sentThrough = entry.seq;
+      this.#spool.markSent(entry.seq);
       this.#sent++;
       const seq = entry.seq;
       if (this.#acksFromHub) {

@@ -102,6 +102,14 @@ export class Spool {
   #seqFloor = 0;
   #pendingBytes = 0;
   #cursorAfter = 0;
+  /** Highest seq handed to the link (since start): the hub may have processed up to here. */
+  #sentThrough = 0;
+  /**
+   * Evicted messages that had been sent but not acknowledged: the hub may have them. The next
+   * acknowledgement (or welcome) decides whether each is delivered or dropped. At most a
+   * window's worth.
+   */
+  #uncertain: Array<{ seq: number; lane: Lane; tsMs: number }> = [];
   #flushTimer: TimerHandle | null = null;
   #retryTimer: TimerHandle | null = null;
   #metaTimer: TimerHandle | null = null;
@@ -184,9 +192,23 @@ export class Spool {
     return this.#mode === 'disk' && this.#pendingBytes > 0;
   }
 
+  /** `seq` was handed to the link (the hub may process it even if its ack never comes). */
+  markSent(seq: number): void {
+    this.#sentThrough = Math.max(this.#sentThrough, seq);
+  }
+
+  /**
+   * A link ended or was welcomed with `hubLastSeq`: evicted messages that were in flight are
+   * delivered up to it, and dropped above it (they will never be sent again).
+   */
+  settleInFlight(hubLastSeq: number): void {
+    this.#settleUncertain(hubLastSeq, true);
+  }
+
   /** The hub has processed every message up to `seq`: release what it no longer needs. */
   acknowledge(seq: number): void {
     const acked = Math.min(seq, this.#lastSeq);
+    this.#settleUncertain(acked, false);
     if (acked <= this.#ackedSeq) return;
     this.#ackedSeq = acked;
     for (const state of this.#lanes.values()) {
@@ -217,10 +239,12 @@ export class Spool {
    * A new store identity, for when the hub has seen seqs above ours (our counter was lost, e.g.
    * after running from memory): the hub then starts this device's seqs over.
    */
-  rotateStore(): void {
+  rotateStore(hubLastSeq: number): void {
     const previous = this.#storeId;
     this.#storeId = this.#o.newStoreId();
     this.#ackedSeq = 0;
+    // New messages number on from the hub's seq, so its clients still see seqs only grow.
+    this.#lastSeq = Math.max(this.#lastSeq, hubLastSeq);
     this.#saveMeta();
     this.#logger.warn(
       { code: 'store_rotated', previous, storeId: this.#storeId, lastSeq: this.#lastSeq },
@@ -277,6 +301,7 @@ export class Spool {
   /** Flushes, syncs and closes every file; the spool is unusable afterwards. */
   close(): void {
     if (this.#closed) return;
+    this.#settleUncertain(this.#ackedSeq, true); // not confirmed before shutdown: count as dropped
     this.flush();
     this.#closed = true;
     for (const timer of [this.#retryTimer, this.#metaTimer, this.#maintenanceTimer]) {
@@ -557,7 +582,7 @@ export class Spool {
   /** Gives up a segment: counts its unacknowledged messages as dropped and deletes the file. */
   #evict(segment: SegmentInfo, reason: DropReason): void {
     const range =
-      segment.firstSeq > this.#ackedSeq
+      segment.firstSeq > Math.max(this.#ackedSeq, this.#sentThrough)
         ? {
             count: segment.count,
             firstSeq: segment.firstSeq,
@@ -577,7 +602,10 @@ export class Spool {
     this.#removeSegment(segment);
   }
 
-  /** The unacknowledged part of a segment that straddles the acknowledged seq (read from disk). */
+  /**
+   * The never-sent part of a segment that straddles the acknowledged or sent seq (read from
+   * disk); its sent-but-unacknowledged messages go to `#uncertain`.
+   */
   #unackedIn(segment: SegmentInfo): {
     count: number;
     firstSeq: number;
@@ -590,6 +618,10 @@ export class Spool {
     try {
       for (let r = reader.next(); r.kind === 'entry'; r = reader.next()) {
         if (r.entry.seq <= this.#ackedSeq) continue;
+        if (r.entry.seq <= this.#sentThrough) {
+          this.#uncertain.push({ seq: r.entry.seq, lane: r.entry.lane, tsMs: r.entry.tsMs });
+          continue;
+        }
         if (range.count === 0) {
           range.firstSeq = r.entry.seq;
           range.fromMs = r.entry.tsMs;
@@ -611,6 +643,26 @@ export class Spool {
       reader.close();
     }
     return range;
+  }
+
+  /** Uncertain messages up to `delivered` arrived; with `final`, the rest never will. */
+  #settleUncertain(delivered: number, final: boolean): void {
+    if (this.#uncertain.length === 0) return;
+    const lost = final ? this.#uncertain.filter((u) => u.seq > delivered) : [];
+    this.#uncertain = final ? [] : this.#uncertain.filter((u) => u.seq > delivered);
+    for (const lane of LANES) {
+      const ofLane = lost.filter((u) => u.lane === lane);
+      const first = ofLane[0];
+      const last = ofLane.at(-1);
+      if (!first || !last) continue;
+      this.#drops.note(lane, 'storage_full', {
+        count: ofLane.length,
+        firstSeq: first.seq,
+        lastSeq: last.seq,
+        fromMs: first.tsMs,
+        toMs: Math.max(...ofLane.map((u) => u.tsMs)),
+      });
+    }
   }
 
   #removeSegment(segment: SegmentInfo): void {

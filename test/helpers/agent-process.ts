@@ -30,11 +30,21 @@ export interface AgentProcess {
 }
 
 export function spawnAgent(args: string[], env: Record<string, string> = {}): AgentProcess {
+  return spawnNode([CLI_PATH, ...args], env);
+}
+
+/** Any Node entry point (e.g. a test agent through `--import tsx`), watched like the agent. */
+export function spawnNode(
+  argv: string[],
+  env: Record<string, string> = {},
+  user?: { uid: number; gid: number },
+): AgentProcess {
   // Each agent spools in a fresh temporary directory unless the test names one.
   const storageDir = env.IOTTLY_STORAGE_DIR ?? mkdtempSync(join(tmpdir(), 'iottly-spool-'));
-  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+  const child = spawn(process.execPath, argv, {
     env: { PATH: process.env.PATH ?? '', IOTTLY_STORAGE_DIR: storageDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...user,
   });
   const logs: LogLine[] = [];
   const waiters = new Set<{ predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();

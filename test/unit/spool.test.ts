@@ -177,6 +177,26 @@ describe('Spool', () => {
     spool.close();
   });
 
+  it('counts evicted in-flight messages as dropped only if the hub never processed them', () => {
+    const { open } = setup({ maxBytes: 8 * 1024, segmentBytes: 4096 });
+    const spool = open();
+    appendMany(spool, 20);
+    spool.flush();
+    for (let seq = 1; seq <= 20; seq++) spool.markSent(seq); // sent; acks lost with the link
+    for (let i = 0; i < 6; i++) {
+      appendMany(spool, 20);
+      spool.flush();
+    }
+    const early = spool.takeDropReport();
+    spool.settleInFlight(15); // welcome: the hub had processed up to 15
+    const settled = spool.takeDropReport();
+    const total = [...early, ...settled].reduce((n, d) => n + d.count, 0);
+    const left = readAll(spool, 15).length;
+    assert.equal(total + left, 140 - 15, 'every message is delivered, held or counted, once');
+    assert.ok(settled.some((d) => d.first_seq === 16 && d.last_seq === 20));
+    spool.close();
+  });
+
   it('drops messages past maxAge and reports them with reason max_age', () => {
     const { open, clock } = setup({ maxAgeMs: 60_000, segmentBytes: 4096 });
     const spool = open();
@@ -308,17 +328,17 @@ describe('Spool', () => {
     spool.close();
   });
 
-  it('rotating the store keeps the counter and starts acknowledgements over', () => {
+  it('rotating the store starts acknowledgements over and numbers on above the hub’s seq', () => {
     const { open } = setup();
     const spool = open();
     appendMany(spool, 3);
     spool.flush();
     spool.acknowledge(2);
     const before = spool.storeId;
-    spool.rotateStore();
+    spool.rotateStore(9);
     assert.notEqual(spool.storeId, before);
     assert.equal(spool.ackedSeq, 0);
-    assert.equal(spool.append('telemetry', 0, body(4)), 4);
+    assert.equal(spool.append('telemetry', 0, body(4)), 10, 'numbering goes on above the hub’s');
     spool.close();
   });
 });
