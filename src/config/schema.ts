@@ -1,4 +1,5 @@
 import { Format } from './formats.js';
+import { telemetryConfigSchema } from '../telemetry/telemetry-config.js';
 
 /**
  * Every configuration key: doc, default and format. README.md's table is this file in prose.
@@ -131,6 +132,7 @@ export const schema = {
       default: 5_000,
     },
   },
+  telemetry: telemetryConfigSchema,
 } satisfies SchemaTree;
 
 /** `heartbeat.intervalMs` → `IOTTLY_HEARTBEAT_INTERVAL_MS`. */
