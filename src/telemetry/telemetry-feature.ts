@@ -133,7 +133,14 @@ export class TelemetryFeature implements Feature {
       }
     }
     this.#demand = demand;
-    this.#context?.logger.info({ streams: payload.streams }, 'stream clients want telemetry');
+    this.#context?.logger.info(
+      {
+        streams: payload.streams.map((s) =>
+          s.interval_ms ? `${s.name}@${s.interval_ms}ms` : s.name,
+        ),
+      },
+      'stream clients want telemetry',
+    );
     this.#apply(false);
   }
 
@@ -195,7 +202,7 @@ export class TelemetryFeature implements Feature {
     this.#reported.add(name);
     this.#context?.logger.warn(
       { code: ErrorCode.streamUnavailable, stream: name, reason },
-      `telemetry stream "${name}" is not available on this device: ${reason}`,
+      `telemetry stream "${name}" is not available on this device`,
     );
   }
 }
