@@ -202,19 +202,6 @@ describe('TelemetryFeature', () => {
   });
 
   it('runs custom file streams (scaled), and sends the stream error once when a read fails', async () => {
-    const h = harness(
-      {
-        'telemetry.streams': '',
-        'telemetry.custom': JSON.stringify([
-          { name: 'battery', file: 'PLACEHOLDER', scale: 0.001 },
-        ]),
-        'telemetry.intervalMs': '1000',
-      },
-      () => {},
-    );
-    // The custom file is in the fixture; written after load, so point at it through the harness.
-    await h.feature.stop();
-
     const f = procFixture();
     fixtures.push(f);
     const battery = `${f.sysRoot}/class/power_supply/BAT0/voltage_now`;
