@@ -34,7 +34,7 @@ export interface TelemetryFeatureOptions {
   statfs?: StatFs;
 }
 
-/** How soon a stream that a subscription starts (or speeds up) sends its first sample. */
+/** Longest wait for the first sample of a stream that a subscription starts or speeds up (half an interval when shorter: long enough for a cpu delta, well within one interval). */
 const ON_DEMAND_FIRST_SAMPLE_MS = 1_000;
 
 export class TelemetryFeature implements Feature {
@@ -171,7 +171,7 @@ export class TelemetryFeature implements Feature {
   }
 
   #firstDelay(intervalMs: number, startup: boolean): number {
-    if (!startup) return Math.min(intervalMs, ON_DEMAND_FIRST_SAMPLE_MS);
+    if (!startup) return Math.min(intervalMs / 2, ON_DEMAND_FIRST_SAMPLE_MS);
     return this.#o.settings.randomStart ? this.#o.random() * intervalMs : intervalMs;
   }
 

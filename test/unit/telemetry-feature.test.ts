@@ -168,7 +168,7 @@ describe('TelemetryFeature', () => {
       'network.tx': 10_000,
     });
     h.clock.advance(2000);
-    assert.equal(h.telemetry('load').length, 4); // first after 500 ms, then every 500 ms
+    assert.equal(h.telemetry('load').length, 4); // first after 250 ms, then every 500 ms
     h.router.dispatch(JSON.stringify({ type: 'streams', payload: { streams: [] } }));
     assert.deepEqual(h.feature.sampling(), { cpu: 10_000 });
     const loads = h.telemetry('load').length;
