@@ -7,6 +7,7 @@
  */
 import { pino } from 'pino';
 import { probeBuiltins } from '../dist/telemetry/builtin-sources.js';
+import { TelemetryDefaults } from '../dist/telemetry/telemetry-config.js';
 import { StreamTask } from '../dist/telemetry/stream-task.js';
 import { systemClock } from '../dist/time/clock.js';
 
@@ -18,11 +19,10 @@ const intervalMs = Number(args.get('interval-ms') ?? 100);
 const seconds = Number(args.get('seconds') ?? 10);
 const rounds = Number(args.get('rounds') ?? 0);
 
+// The agent's defaults: this machine's /proc and /sys, the automatic thermal zone.
 const probes = probeBuiltins({
-  procRoot: '/proc',
-  sysRoot: '/sys',
+  ...TelemetryDefaults,
   thermalZone: '',
-  diskPath: '/',
   networkInterfaces: [],
   clock: systemClock,
 });

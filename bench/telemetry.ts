@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { probeBuiltins } from '../src/telemetry/builtin-sources.js';
+import { TelemetryDefaults } from '../src/telemetry/telemetry-config.js';
 import { NumberFileSource } from '../src/telemetry/sources/number-file-source.js';
 import type { StreamSource } from '../src/telemetry/stream-source.js';
 import { StreamTask } from '../src/telemetry/stream-task.js';
@@ -156,11 +157,10 @@ function taskFor(source: StreamSource): StreamTask {
   });
 }
 
+// The agent's defaults: this machine's /proc and /sys, the automatic thermal zone.
 const probes = probeBuiltins({
-  procRoot: '/proc',
-  sysRoot: '/sys',
+  ...TelemetryDefaults,
   thermalZone: '',
-  diskPath: '/',
   networkInterfaces: [],
   clock: systemClock,
 });
