@@ -40,10 +40,15 @@ export function watchTelemetry(options: TelemetryWatchOptions): { close(): Promi
     ),
   );
   ws.on('message', (data) => {
-    const frame = JSON.parse(data.toString()) as {
+    let frame: {
       type: string;
       payload: { stream?: string; value?: number; subscription_id?: string };
     };
+    try {
+      frame = JSON.parse(data.toString()) as typeof frame;
+    } catch {
+      return; // the demo only shows what it can read
+    }
     if (frame.type === 'subscribed') {
       options.write(
         `  subscribed to ${options.streams.join(', ')} (${frame.payload.subscription_id})`,

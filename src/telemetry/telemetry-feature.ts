@@ -37,6 +37,9 @@ export interface TelemetryFeatureOptions {
 /** Longest wait for the first sample of a stream that a subscription starts or speeds up (half an interval when shorter: long enough for a cpu delta, well within one interval). */
 const ON_DEMAND_FIRST_SAMPLE_MS = 1_000;
 
+/** Unavailable stream names remembered (each reported once). */
+const MAX_REPORTED_STREAMS = 256;
+
 export class TelemetryFeature implements Feature {
   readonly name = 'telemetry';
   readonly #o: TelemetryFeatureOptions;
@@ -198,7 +201,8 @@ export class TelemetryFeature implements Feature {
   }
 
   #reportUnavailable(name: string, reason: string): void {
-    if (this.#reported.has(name)) return;
+    // Bounded: a hub that keeps asking for new unknown names must not grow the set for ever.
+    if (this.#reported.has(name) || this.#reported.size >= MAX_REPORTED_STREAMS) return;
     this.#reported.add(name);
     this.#context?.logger.warn(
       { code: ErrorCode.streamUnavailable, stream: name, reason },
