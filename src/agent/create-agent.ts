@@ -4,6 +4,7 @@ import type { AgentConfig } from '../config/load.js';
 import type { RunSecrets } from '../config/resolve.js';
 import type { FsyncPolicy } from '../storage/fsync-policy.js';
 import { nodeSpoolFs, type SpoolFs } from '../storage/spool-fs.js';
+import { TelemetryFeature } from '../telemetry/telemetry-feature.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { AGENT_VERSION } from '../version.js';
 import { Agent, type Feature } from './agent.js';
@@ -33,6 +34,12 @@ export function createAgent(
   secrets: RunSecrets,
   deps: AgentDependencies,
 ): Agent {
+  const clock = deps.clock ?? systemClock;
+  const random = deps.random ?? Math.random;
+  const features: Feature[] = [
+    new TelemetryFeature({ settings: config.telemetry, clock, random }),
+    ...(deps.features ?? []),
+  ];
   return new Agent(
     {
       deviceId: config.device.id,
@@ -56,11 +63,11 @@ export function createAgent(
       delivery: config.delivery,
       version: AGENT_VERSION,
       inventory: deps.inventory,
-      clock: deps.clock ?? systemClock,
-      random: deps.random ?? Math.random,
+      clock,
+      random,
       createSocket: deps.createSocket ?? createWebSocket,
       logger: deps.logger,
     },
-    deps.features ?? [],
+    features,
   );
 }

@@ -1,4 +1,11 @@
 import convict from 'convict';
+import type { Validator } from '../protocol/schema.js';
+import {
+  builtinStreamList,
+  customStreams,
+  interfaceList,
+  perStreamSettings,
+} from '../telemetry/stream-specs.js';
 
 /**
  * Strict formats for convict. Convict's built-in numeric coercion is `parseInt`, which turns
@@ -36,7 +43,49 @@ export const Format = {
   strictBoolean: 'strict-boolean',
   /** A duration in whole seconds, 0 to 10 years (0 where the key says it means "no limit"). */
   seconds: 'duration-s',
+  /** Built-in telemetry stream names: a JSON array, or "cpu,memory" from env and flags. */
+  telemetryStreams: 'telemetry-streams',
+  /** Network interface names: a JSON array, or "eth0,wlan0"; empty for all but lo. */
+  interfaceList: 'interface-list',
+  /** Per-stream telemetry settings: a JSON object (JSON text from env and flags). */
+  telemetryPerStream: 'telemetry-per-stream',
+  /** Custom telemetry streams: a JSON array (JSON text from env and flags). */
+  telemetryCustom: 'telemetry-custom',
 } as const;
+
+/** "a, b" → ["a", "b"]; a JSON array's text is parsed; anything else is left for validation. */
+function coerceList(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  if (value.trim().startsWith('[')) return coerceJson(value);
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+function coerceJson(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value; // validation then says "expected array, got string"
+  }
+}
+
+function validatedFormat(
+  name: string,
+  validate: Validator<unknown>,
+  coerce: (value: unknown) => unknown,
+): void {
+  convict.addFormat({
+    name,
+    coerce,
+    validate(value: unknown) {
+      const r = validate(value, 'value');
+      if (!r.ok) throw new Error(r.error);
+    },
+  });
+}
 
 let registered = false;
 
@@ -73,6 +122,10 @@ export function registerFormats(): void {
       if (typeof value !== 'string') throw new Error('must be a string');
     },
   });
+  validatedFormat(Format.telemetryStreams, builtinStreamList, coerceList);
+  validatedFormat(Format.interfaceList, interfaceList, coerceList);
+  validatedFormat(Format.telemetryPerStream, perStreamSettings, coerceJson);
+  validatedFormat(Format.telemetryCustom, customStreams, coerceJson);
   convict.addFormat({
     name: Format.strictBoolean,
     coerce: (value: unknown) => (value === 'true' ? true : value === 'false' ? false : value),

@@ -1,5 +1,6 @@
 import { FSYNC_POLICIES } from '../storage/fsync-policy.js';
 import { Format } from './formats.js';
+import { telemetryConfigSchema } from '../telemetry/telemetry-config.js';
 
 /**
  * Every configuration key: doc, default and format. README.md's table is this file in prose.
@@ -183,6 +184,7 @@ export const schema = {
       default: 5_000,
     },
   },
+  telemetry: telemetryConfigSchema,
 } satisfies SchemaTree;
 
 /** `heartbeat.intervalMs` → `IOTTLY_HEARTBEAT_INTERVAL_MS`. */

@@ -10,7 +10,7 @@ import { DeviceRegistry } from './device-registry.js';
 import type { IdSource } from './ids.js';
 import type { ClientEvents, ClientLink, DeviceEvents, DeviceLink } from './links.js';
 import { RequestRoutes, isFinalReply, isReply, type Route } from './request-routes.js';
-import { SubscriptionRegistry } from './subscriptions.js';
+import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
 
 /**
  * The hub's routing, free of sockets: which devices are online, who subscribed to what, which
@@ -57,6 +57,10 @@ export class Broker implements DeviceEvents, ClientEvents {
     this.devices = new DeviceRegistry(options.knownDeviceIds, options.clock);
     this.subscriptions = new SubscriptionRegistry(options.ids);
     this.routes = new RequestRoutes(options.ids);
+    this.subscriptions.onStreamsChanged((deviceId, _names, demand) => {
+      const device = this.devices.onlineLink(deviceId);
+      if (device) this.#sendDemand(device, demand);
+    });
   }
 
   // ── devices ──────────────────────────────────────────────────────────────────────────────
@@ -70,12 +74,15 @@ export class Broker implements DeviceEvents, ClientEvents {
     if (previous) void previous.close(CLOSE_REPLACED, 'replaced by a new connection');
   }
 
+  /** Called once the device has been welcomed: it learns at once what clients want from it. */
   deviceReady(link: DeviceLink, hello: HelloPayload): void {
     this.devices.markReady(link, hello);
     this.#logger.info(
       { deviceId: link.deviceId, agentVersion: hello.agent_version },
       'device online',
     );
+    const demand = this.subscriptions.demand(link.deviceId);
+    if (demand.length > 0) this.#sendDemand(link, demand);
   }
 
   deviceSeen(link: DeviceLink): void {
@@ -104,6 +111,11 @@ export class Broker implements DeviceEvents, ClientEvents {
         errorMessage(ErrorCode.deviceOffline, 'device disconnected', route.clientRequestId),
       );
     }
+  }
+
+  /** Tells the agent which streams stream clients want now (the whole set, replacing the last). */
+  #sendDemand(device: DeviceLink, demand: readonly StreamDemand[]): void {
+    device.send({ type: 'streams', payload: { streams: demand } });
   }
 
   #telemetry(device: DeviceLink, frame: ParsedFrame): void {
@@ -214,7 +226,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   }
 
   #subscribe(client: ClientLink, frame: ParsedFrame): void {
-    const { device_id, streams } = frame.payload as SubscribePayload;
+    const { device_id, streams, interval_ms } = frame.payload as SubscribePayload;
     if (!this.devices.isKnown(device_id)) {
       client.refuse(frameError(ErrorCode.unknownDevice, `unknown device "${device_id}"`, frame));
       return;
@@ -229,7 +241,7 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
-    const subscription = this.subscriptions.add(client, device_id, streams);
+    const subscription = this.subscriptions.add(client, device_id, streams, interval_ms);
     client.send(
       withRequestId(
         { type: 'subscribed', payload: { subscription_id: subscription.id } },

@@ -41,6 +41,12 @@ export const ErrorCode = {
   heartbeatTimeout: 'heartbeat_timeout',
   /** A configuration value is invalid; the process exits with code 78. Log code. */
   configInvalid: 'config_invalid',
+  /** A telemetry stream could not be read or gave no number; reported once per streak. */
+  telemetryReadFailed: 'telemetry_read_failed',
+  /** A command stream did not finish within its timeout and was killed. */
+  telemetryTimeout: 'telemetry_timeout',
+  /** This device cannot provide a stream (no thermal zone, …); logged once. Log code. */
+  streamUnavailable: 'stream_unavailable',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

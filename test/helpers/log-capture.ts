@@ -1,14 +1,25 @@
+import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 
-/** A pino logger whose JSON lines a test can read back. */
+/** A real pino logger whose JSON lines are kept for assertions. */
 export interface CapturedLog {
-  logger: Logger;
-  lines: Array<{ level: number; msg: string; code?: string; [key: string]: unknown }>;
-  codes(): string[];
+  level: number;
+  msg: string;
+  code?: string;
+  stream?: string;
+  [key: string]: unknown;
 }
 
-export function captureLog(level = 'debug'): CapturedLog {
-  const lines: CapturedLog['lines'] = [];
-  const logger = pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line)) });
-  return { logger, lines, codes: () => lines.flatMap((l) => (l.code ? [l.code] : [])) };
+export function captureLogger(level = 'debug'): { logger: Logger; lines: CapturedLog[] } {
+  const lines: CapturedLog[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n'))
+        if (line) lines.push(JSON.parse(line) as CapturedLog);
+      done();
+    },
+  });
+  return { logger: pino({ level }, sink), lines };
 }
+
+export const WARN = 40;

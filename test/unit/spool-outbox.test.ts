@@ -9,7 +9,7 @@ import { nodeSpoolFs } from '../../src/storage/spool-fs.js';
 import { Spool } from '../../src/storage/spool.js';
 import { SpoolOutbox } from '../../src/storage/spool-outbox.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { captureLog } from '../helpers/log-capture.js';
+import { captureLogger } from '../helpers/log-capture.js';
 
 class RecordingSink implements OutboxSink {
   frames: Array<{ seq: number; payload: { n: number } }> = [];
@@ -34,7 +34,7 @@ const message = (n: number, channel = 'telemetry'): AgentMessage => ({
 
 function setup(windowMessages = 100, dir = mkdtempSync(join(tmpdir(), 'outbox-test-'))) {
   const clock = new FakeClock();
-  const { logger } = captureLog();
+  const { logger } = captureLogger();
   const late: { outbox?: SpoolOutbox } = {};
   const spool = new Spool({
     dir,

@@ -8,14 +8,14 @@ import type { SpoolEntry } from '../../src/storage/record-codec.js';
 import { Spool, type SpoolOptions } from '../../src/storage/spool.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';
-import { captureLog } from '../helpers/log-capture.js';
+import { captureLogger } from '../helpers/log-capture.js';
 
 /** The spool on real files in a temp dir, with a fake clock and injectable disk faults. */
 function setup(overrides: Partial<SpoolOptions> = {}) {
   const dir = overrides.dir ?? mkdtempSync(join(tmpdir(), 'spool-test-'));
   const fs = new FaultyFs();
   const clock = new FakeClock();
-  const log = captureLog();
+  const log = captureLogger();
   let stores = 0;
   const open = (more: Partial<SpoolOptions> = {}) =>
     new Spool({
@@ -54,6 +54,8 @@ function readAll(spool: Spool, after = 0): SpoolEntry[] {
   }
   return out;
 }
+
+const codes = (lines: Array<{ code?: string }>) => lines.flatMap((l) => (l.code ? [l.code] : []));
 
 const segmentFiles = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.seg'));
 
@@ -173,7 +175,7 @@ describe('Spool', () => {
     assert.equal(drop?.from, '2026-01-01T00:00:00.000Z');
     assert.deepEqual(spool.takeDropReport(), [], 'reported once');
     assert.equal(spool.stats().dropped, drop?.count);
-    assert.ok(log.codes().includes('spool_dropped'));
+    assert.ok(codes(log.lines).includes('spool_dropped'));
     spool.close();
   });
 
@@ -251,7 +253,7 @@ describe('Spool', () => {
     appendMany(spool, 3);
     clock.advance(50);
     assert.equal(spool.mode, 'memory');
-    assert.ok(log.codes().includes('storage_degraded'));
+    assert.ok(codes(log.lines).includes('storage_degraded'));
     assert.deepEqual(
       readAll(spool).map((e) => e.seq),
       [1, 2, 3, 4, 5, 6],
@@ -262,7 +264,7 @@ describe('Spool', () => {
     fs.writeError = null;
     clock.advance(1_000);
     assert.equal(spool.mode, 'disk');
-    assert.ok(log.codes().includes('storage_recovered'));
+    assert.ok(codes(log.lines).includes('storage_recovered'));
     spool.close();
     const again = open();
     assert.deepEqual(
@@ -290,7 +292,7 @@ describe('Spool', () => {
       readAll(again).map((e) => e.seq),
       [1, 2, 3, 4],
     );
-    assert.ok(!log.codes().includes('spool_torn_record'), 'the partial tail was cut off');
+    assert.ok(!codes(log.lines).includes('spool_torn_record'), 'the partial tail was cut off');
     again.close();
   });
 
