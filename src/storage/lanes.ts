@@ -31,3 +31,20 @@ export function laneCode(lane: Lane): number {
 export function laneFromCode(code: number): Lane | undefined {
   return LANES[code];
 }
+
+/**
+ * The channel every message of a lane has unless it says otherwise: a record of that channel
+ * need not store it (the status lane also carries `errors`, which is then stored).
+ */
+export function defaultChannel(lane: Lane): string | undefined {
+  switch (lane) {
+    case 'telemetry':
+      return Channel.telemetry;
+    case 'command':
+      return Channel.commands;
+    case 'status':
+      return Channel.status;
+    case 'user':
+      return undefined;
+  }
+}

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { Outbox, OutboxSink, OutboxStats } from '../agent/outbox.js';
 import type { AgentMessage } from '../protocol/message.js';
 import { laneOf } from './lanes.js';
-import { frameOf } from './record-codec.js';
+import { frameOf, isCompactable } from './record-codec.js';
 import type { DropRecord } from './drop-ledger.js';
 import type { Spool } from './spool.js';
 
@@ -66,12 +66,17 @@ export class SpoolOutbox implements Outbox {
   }
 
   enqueue(message: AgentMessage): void {
+    const lane = laneOf(message.channel);
     const tsMs = Date.parse(message.ts);
-    // The spool numbers the message; `seq` is put in front when it is sent (JSON drops undefined).
+    const compact = isCompactable(lane, message.channel, message.ts, tsMs);
+    // The spool numbers the message; `seq` is put in front when it is sent, with `channel` and
+    // `ts` for a compact record (JSON.stringify leaves out the undefined fields).
     const body = JSON.stringify(
-      message.seq === undefined ? message : { ...message, seq: undefined },
+      compact
+        ? { ...message, seq: undefined, channel: undefined, ts: undefined }
+        : { ...message, seq: undefined },
     );
-    this.#spool.append(laneOf(message.channel), Number.isFinite(tsMs) ? tsMs : 0, body);
+    this.#spool.append(lane, Number.isFinite(tsMs) ? Math.max(0, tsMs) : 0, body, compact);
     this.#pump();
   }
 

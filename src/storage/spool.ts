@@ -155,9 +155,9 @@ export class Spool {
     return this.#mode;
   }
 
-  /** Adds a message; returns its seq. It becomes sendable once flushed (at once in memory mode). */
-  append(lane: Lane, tsMs: number, body: string): number {
-    const entry: SpoolEntry = { seq: ++this.#lastSeq, lane, tsMs, body };
+  /** Adds a message (its JSON, compact or not: record-codec.ts); returns its seq. It becomes sendable once flushed (at once in memory mode). */
+  append(lane: Lane, tsMs: number, body: string, compact = false): number {
+    const entry: SpoolEntry = { seq: ++this.#lastSeq, lane, tsMs, body, compact };
     this.#state(lane).pending.push(entry);
     this.#pendingBytes += body.length;
     this.#boundMemory();

@@ -7,6 +7,7 @@ import {
   decodeRecord,
   encodeRecord,
   frameOf,
+  isCompactable,
   type SpoolEntry,
 } from '../../src/storage/record-codec.js';
 
@@ -15,6 +16,7 @@ const entry = (seq: number, body = '{"type":"telemetry","payload":{"value":1}}')
   lane: 'telemetry',
   tsMs: Date.UTC(2026, 0, 1),
   body,
+  compact: false,
 });
 
 describe('spool record codec', () => {
@@ -49,6 +51,31 @@ describe('spool record codec', () => {
       const result = decodeRecord(bytes, 0);
       assert.ok(['partial', 'corrupt', 'record'].includes(result.kind));
     }
+  });
+
+  it('restores a compact record’s channel and ts, byte for byte as the agent stamps them', () => {
+    const ts = '2026-05-06T14:22:46.123Z';
+    const tsMs = Date.parse(ts);
+    assert.equal(isCompactable('telemetry', 'telemetry', ts, tsMs), true);
+    assert.equal(isCompactable('telemetry', 'telemetry', '2026-05-06T14:22:46Z', tsMs), false);
+    assert.equal(isCompactable('status', 'errors', ts, tsMs), false);
+    assert.equal(isCompactable('user', 'my-app', ts, tsMs), false);
+    const compact: SpoolEntry = {
+      seq: 9,
+      lane: 'telemetry',
+      tsMs,
+      body: '{"type":"telemetry","payload":{"value":1}}',
+      compact: true,
+    };
+    const decoded = decodeRecord(encodeRecord(compact), 0);
+    assert.deepEqual(decoded.kind === 'record' && decoded.entry, compact);
+    assert.deepEqual(JSON.parse(frameOf(compact)), {
+      seq: 9,
+      channel: 'telemetry',
+      ts,
+      type: 'telemetry',
+      payload: { value: 1 },
+    });
   });
 
   it('puts seq first in the wire frame', () => {
