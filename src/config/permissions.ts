@@ -15,7 +15,8 @@ const OTHERS_READ = 0o004;
 export function checkSecretFilePermissions(loaded: LoadedConfig, readMode: ReadMode): void {
   const problems: string[] = [];
   const secretFiles: { path: string; holds: string }[] = [];
-  if (loaded.filePath !== null && loaded.sourceOf('auth.token').startsWith('file ')) {
+  const tokenInFile = loaded.sourceOf('auth.token').startsWith('file ');
+  if (loaded.filePath !== null && tokenInFile && loaded.config.auth.token !== '') {
     secretFiles.push({ path: loaded.filePath, holds: 'config file' });
   }
   if (loaded.config.auth.tokenFile !== '') {
