@@ -10,12 +10,11 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { pino } from 'pino';
 import { baseBinary, defaultCacheDir } from '../scripts/binaries/base-binary.js';
 import { bundleAgent } from '../scripts/binaries/bundle.js';
 import { inject, makeBlob, strip } from '../scripts/binaries/sea.js';
 import { TARGETS } from '../scripts/binaries/targets.js';
-import { Hub } from '../src/hub/hub.js';
+import { startLocalHub } from '../test/helpers/local-hub.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
 const ROOT = new URL('../', import.meta.url).pathname;
@@ -68,13 +67,7 @@ async function main(): Promise<void> {
   if (!existsSync(sea))
     throw new Error(`${sea} is missing: run npm run build:binaries linux-x64 first`);
   const work = mkdtempSync(join(tmpdir(), 'bench-startup-'));
-  const hub = new Hub({
-    host: '127.0.0.1',
-    port: 0,
-    apiKeys: ['k'],
-    deviceTokens: new Map([['bench-1', TOKEN]]),
-    logger: pino({ level: 'silent' }),
-  });
+  const { hub, deviceUrl } = await startLocalHub('bench-1', TOKEN);
   try {
     const node = await baseBinary(target, defaultCacheDir());
     const bundle = join(work, 'agent.cjs');
@@ -87,9 +80,8 @@ async function main(): Promise<void> {
       { name: 'SEA, no code cache', command: noCache, prefix: [] },
       { name: 'SEA + code cache (shipped)', command: sea, prefix: [] },
     ];
-    const { url } = await hub.start();
     const env = {
-      IOTTLY_SERVER_URL: `${url.replace(/^http/, 'ws')}/v1/device`,
+      IOTTLY_SERVER_URL: deviceUrl,
       IOTTLY_DEVICE_ID: 'bench-1',
       IOTTLY_AUTH_TOKEN: TOKEN,
     };

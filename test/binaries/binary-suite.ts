@@ -3,12 +3,11 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { pino } from 'pino';
 import { invocation, isEmulated } from '../../scripts/binaries/emulation.js';
 import { binaryName, TARGETS, type Target } from '../../scripts/binaries/targets.js';
-import { Hub } from '../../src/hub/hub.js';
 import { AGENT_VERSION } from '../../src/version.js';
 import { spawnAgentCommand, type AgentProcess } from '../helpers/agent-process.js';
+import { startLocalHub } from '../helpers/local-hub.js';
 import { startNotifyReceiver } from '../helpers/notify-receiver.js';
 import { SESSION_CHECKS } from './session-checks.js';
 
@@ -70,19 +69,12 @@ export function describeBinary(name: Target['name']): void {
     });
 
     it('runs a session against a live hub, notifying systemd, and stops cleanly on SIGTERM', async () => {
-      const hub = new Hub({
-        host: '127.0.0.1',
-        port: 0,
-        apiKeys: [API_KEY],
-        deviceTokens: new Map([['pi-1', TOKEN]]),
-        logger: pino({ level: 'silent' }),
-      });
-      const { url } = await hub.start();
+      const { hub, url, deviceUrl } = await startLocalHub('pi-1', TOKEN, API_KEY);
       cleanups.push(() => hub.stop());
       const receiver = await startNotifyReceiver();
       cleanups.push(() => receiver.close());
       const agent = run(['run'], {
-        IOTTLY_SERVER_URL: `${url.replace(/^http/, 'ws')}/v1/device`,
+        IOTTLY_SERVER_URL: deviceUrl,
         IOTTLY_DEVICE_ID: 'pi-1',
         IOTTLY_AUTH_TOKEN: TOKEN,
         NOTIFY_SOCKET: receiver.socketPath,

@@ -13,10 +13,9 @@ import {
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { pino } from 'pino';
 import { defaultCacheDir } from '../../scripts/binaries/base-binary.js';
-import { Hub } from '../../src/hub/hub.js';
 import { debPath, run } from '../helpers/deb-package.js';
+import { startLocalHub } from '../helpers/local-hub.js';
 
 /**
  * The amd64 .deb on a booted Debian 12 with systemd as PID 1, in a systemd-nspawn container:
@@ -85,20 +84,13 @@ describe('the .deb under a booted systemd (debootstrap + systemd-nspawn)', () =>
       ]);
       assert.equal(installed.code, 0, installed.stdout + installed.stderr);
 
-      const hub = new Hub({
-        host: '127.0.0.1',
-        port: 0,
-        apiKeys: ['key1'],
-        deviceTokens: new Map([['nspawn-1', TOKEN]]),
-        logger: pino({ level: 'silent' }),
-      });
-      const { url } = await hub.start();
+      const { hub, deviceUrl } = await startLocalHub('nspawn-1', TOKEN);
       cleanups.push(() => hub.stop());
       // Writing into the packaged file keeps its root:iottly 0640.
       writeFileSync(
         join(root, 'etc/iottly-agent/config.json'),
         JSON.stringify({
-          server: { url: `${url.replace(/^http/, 'ws')}/v1/device` },
+          server: { url: deviceUrl },
           device: { id: 'nspawn-1' },
           auth: { token: TOKEN },
         }),

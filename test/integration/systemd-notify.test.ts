@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { Hub } from '../../src/hub/hub.js';
 import { spawnAgent, statusIs } from '../helpers/agent-process.js';
+import { startLocalHub } from '../helpers/local-hub.js';
 import { startNotifyReceiver } from '../helpers/notify-receiver.js';
 
 /**
@@ -20,14 +19,7 @@ describe('systemd notifications from the agent process', () => {
   it('sends READY=1 before the hub answers, STATUS on changes, WATCHDOG=1 while healthy and STOPPING=1 on SIGTERM', async () => {
     const receiver = await startNotifyReceiver();
     cleanups.push(() => receiver.close());
-    const hub = new Hub({
-      host: '127.0.0.1',
-      port: 0,
-      apiKeys: ['key1'],
-      deviceTokens: new Map([['dev1', TOKEN]]),
-      logger: pino({ level: 'silent' }),
-    });
-    const { url } = await hub.start();
+    const { hub, deviceUrl } = await startLocalHub('dev1', TOKEN);
     cleanups.push(() => hub.stop());
 
     // A port nobody listens on first: READY=1 must not wait for the network.
@@ -50,7 +42,7 @@ describe('systemd notifications from the agent process', () => {
     await agent.kill('SIGKILL');
 
     const online = spawnAgent(['run'], {
-      IOTTLY_SERVER_URL: `${url.replace(/^http/, 'ws')}/v1/device`,
+      IOTTLY_SERVER_URL: deviceUrl,
       IOTTLY_DEVICE_ID: 'dev1',
       IOTTLY_AUTH_TOKEN: TOKEN,
       NOTIFY_SOCKET: receiver.socketPath,
