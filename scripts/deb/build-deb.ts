@@ -62,6 +62,35 @@ function control(target: Target, installedKiB: number): string {
   ].join('\n');
 }
 
+/** Every file of the package: where it goes, where it comes from, its mode. */
+function layout(binary: string): { path: string; source: string; mode: number }[] {
+  const systemd = join(ROOT, 'systemd');
+  return [
+    { path: 'usr/bin/iottly-agent', source: binary, mode: 0o755 },
+    {
+      path: 'lib/systemd/system/iottly-agent.service',
+      source: join(systemd, 'iottly-agent.service'),
+      mode: 0o644,
+    },
+    { path: 'etc/iottly-agent/config.json', source: join(PACKAGING, 'config.json'), mode: 0o640 },
+    {
+      path: 'usr/share/doc/iottly-agent/hardening-strict.conf',
+      source: join(systemd, 'hardening-strict.conf'),
+      mode: 0o644,
+    },
+    {
+      path: 'usr/share/doc/iottly-agent/copyright',
+      source: join(PACKAGING, 'copyright'),
+      mode: 0o644,
+    },
+    ...MAINTAINER_SCRIPTS.map((script) => ({
+      path: `DEBIAN/${script}`,
+      source: join(PACKAGING, script),
+      mode: 0o755,
+    })),
+  ];
+}
+
 function buildOne(target: Target): string {
   const binary = join(DIST, binaryName(target));
   if (!existsSync(binary))
@@ -69,34 +98,14 @@ function buildOne(target: Target): string {
   const stage = mkdtempSync(join(tmpdir(), `deb-${target.debianArch}-`));
   chmodSync(stage, 0o755); // the package's ./, which mkdtemp made 0700
   try {
-    place(stage, 'usr/bin/iottly-agent', binary, 0o755);
-    place(
-      stage,
-      'lib/systemd/system/iottly-agent.service',
-      join(ROOT, 'systemd', 'iottly-agent.service'),
-      0o644,
-    );
-    place(stage, 'etc/iottly-agent/config.json', join(PACKAGING, 'config.json'), 0o640);
+    const files = layout(binary);
+    for (const { path, source, mode } of files) place(stage, path, source, mode);
     chmodSync(join(stage, 'etc/iottly-agent'), 0o750);
-    place(
-      stage,
-      'usr/share/doc/iottly-agent/hardening-strict.conf',
-      join(ROOT, 'systemd', 'hardening-strict.conf'),
-      0o644,
-    );
-    place(stage, 'usr/share/doc/iottly-agent/copyright', join(PACKAGING, 'copyright'), 0o644);
-    for (const script of MAINTAINER_SCRIPTS)
-      place(stage, `DEBIAN/${script}`, join(PACKAGING, script), 0o755);
     writeFileSync(join(stage, 'DEBIAN/conffiles'), '/etc/iottly-agent/config.json\n');
-    const installedKiB = Math.ceil(
-      [
-        'usr/bin/iottly-agent',
-        'lib/systemd/system/iottly-agent.service',
-        'etc/iottly-agent/config.json',
-      ]
-        .map((path) => statSync(join(stage, path)).size)
-        .reduce((sum, size) => sum + size, 0) / 1024,
-    );
+    const installedBytes = files
+      .filter(({ path }) => !path.startsWith('DEBIAN/'))
+      .reduce((sum, { path }) => sum + statSync(join(stage, path)).size, 0);
+    const installedKiB = Math.ceil(installedBytes / 1024);
     writeFileSync(join(stage, 'DEBIAN/control'), control(target, installedKiB));
     const out = join(DIST, debName(target));
     // Owned by root whoever builds it. xz -3: dpkg-deb compresses on one core, and -6 takes
