@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { createCommandsFeature } from '../commands/create-commands.js';
 import type { AgentConfig } from '../config/load.js';
 import type { RunSecrets } from '../config/resolve.js';
 import { systemClock, type Clock } from '../time/clock.js';
@@ -23,6 +24,8 @@ export function createAgent(
   secrets: RunSecrets,
   deps: AgentDependencies,
 ): Agent {
+  const clock = deps.clock ?? systemClock;
+  const features = [createCommandsFeature(config, { clock }), ...(deps.features ?? [])];
   return new Agent(
     {
       deviceId: config.device.id,
@@ -39,11 +42,11 @@ export function createAgent(
       outbox: config.outbox,
       version: AGENT_VERSION,
       inventory: deps.inventory,
-      clock: deps.clock ?? systemClock,
+      clock,
       random: deps.random ?? Math.random,
       createSocket: deps.createSocket ?? createWebSocket,
       logger: deps.logger,
     },
-    deps.features ?? [],
+    features,
   );
 }

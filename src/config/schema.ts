@@ -1,3 +1,4 @@
+import { commandsSchema } from '../commands/config.js';
 import { Format } from './formats.js';
 
 /**
@@ -131,6 +132,7 @@ export const schema = {
       default: 5_000,
     },
   },
+  commands: commandsSchema,
 } satisfies SchemaTree;
 
 /** `heartbeat.intervalMs` → `IOTTLY_HEARTBEAT_INTERVAL_MS`. */

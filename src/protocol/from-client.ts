@@ -3,7 +3,7 @@
  * Shapes follow the platform docs exactly; see docs/protocol.md.
  */
 import { deviceId, streamName } from './fields.js';
-import { array, object, string, type Infer } from './schema.js';
+import { array, object, optional, string, type Infer } from './schema.js';
 import type { ValidatorSet } from './parse.js';
 
 export const subscribePayload = object({
@@ -22,8 +22,18 @@ export const unsubscribePayload = object({
  */
 export const commandRoutingPayload = object({ device_id: deviceId() });
 
+/**
+ * `command_cancel` / `command_input` name the running command by the client's request_id: in
+ * the payload, or else the envelope's. The hub checks that one is given; the agent the rest.
+ */
+export const commandFollowUpPayload = object({
+  request_id: optional(string({ minLength: 1, maxLength: 200 })),
+});
+
 export const fromClientValidators: ValidatorSet = {
   subscribe: subscribePayload,
   unsubscribe: unsubscribePayload,
   command: commandRoutingPayload,
+  command_cancel: commandFollowUpPayload,
+  command_input: commandFollowUpPayload,
 };
