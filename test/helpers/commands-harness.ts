@@ -6,6 +6,7 @@ import { Router } from '../../src/agent/router.js';
 import { CommandsFeature, type CommandsSettings } from '../../src/commands/commands-feature.js';
 import { CommandDefaults } from '../../src/commands/config.js';
 import { listProcesses } from '../../src/commands/group-members.js';
+import type { RunAs } from '../../src/commands/run-as.js';
 import { CommandRunner } from '../../src/commands/runner.js';
 import type { FrameError } from '../../src/protocol/parse.js';
 import { systemClock } from '../../src/time/clock.js';
@@ -48,7 +49,11 @@ export class CommandsHarness {
   readonly #router: Router;
   readonly #waiters = new Set<{ p: (e: Emitted) => boolean; r: (e: Emitted) => void }>();
 
-  constructor(settings: Partial<CommandsSettings> = {}, env: Record<string, string> = {}) {
+  constructor(
+    settings: Partial<CommandsSettings> = {},
+    env: Record<string, string> = {},
+    runAs: RunAs | null = null,
+  ) {
     this.feature = new CommandsFeature({
       settings: {
         enabled: true,
@@ -63,7 +68,7 @@ export class CommandsHarness {
         ...settings,
       },
       runner: new CommandRunner({ clock: systemClock }),
-      runAs: null,
+      runAs,
       baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
       shutdownGraceMs: 300,
     });

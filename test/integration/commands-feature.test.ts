@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { resolveRunAs } from '../../src/commands/run-as.js';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
 import { waitFor } from '../helpers/ws.js';
 import {
@@ -308,6 +309,14 @@ describe('commands feature', () => {
   it('gives a command without stdin: true an empty stdin (it cannot hang reading)', async () => {
     const h = harness();
     assert.equal((await h.run('nostdin', { command: 'cat; echo $?' })).stdout.toString(), '0\n');
+  });
+
+  it('runs commands as commands.user / commands.group when the agent is root', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root');
+    const runAs = resolveRunAs('nobody', 'nogroup', { currentUid: 0 });
+    const h = harness({}, {}, runAs);
+    const r = await h.run('user', { command: 'echo "$(id -u):$(id -g) $USER $HOME"' });
+    assert.equal(r.stdout.toString(), `${runAs?.uid}:${runAs?.gid} nobody ${runAs?.home}\n`);
   });
 
   it('runs pty: true under a pseudo-terminal', async () => {
