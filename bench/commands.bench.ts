@@ -6,7 +6,7 @@
  *   throughput  a 256 MiB text file `cat`ed through agent and hub to a client (MB/s, agent CPU
  *               seconds per 100 MB, peak agent RSS), beside ssh and a bare ws binary stream
  *
- * The agent runs as a process (dist/cli.js), the hub and the client in this process. ssh needs
+ * The agent and the hub run as processes (dist/cli.js), the client in this one. ssh needs
  * `sshd` (apt-get install openssh-server); without it those rows say "skipped".
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -27,8 +27,13 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
-import { spawnAgent, statusIs, type AgentProcess } from '../test/helpers/agent-process.js';
-import { DEVICE_ID, DEVICE_TOKEN, connectClient, startHub, type Peer } from '../test/helpers/ws.js';
+import {
+  CLI_PATH,
+  spawnAgent,
+  statusIs,
+  type AgentProcess,
+} from '../test/helpers/agent-process.js';
+import { API_KEY, DEVICE_ID, DEVICE_TOKEN, connectClient, type Peer } from '../test/helpers/ws.js';
 
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 300);
 const FILE_BYTES = Number(process.env.BENCH_FILE_MIB ?? 256) * 1024 * 1024;
@@ -238,18 +243,17 @@ function runCommand(
 async function main(): Promise<void> {
   const file = join(work, 'text.log');
   makeTextFile(file, FILE_BYTES);
-  const hub = await startHub();
+  const hub = await startHubProcess();
   const agent: AgentProcess = spawnAgent(['run'], {
     IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
     IOTTLY_DEVICE_ID: DEVICE_ID,
     IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
-    IOTTLY_LOG_LEVEL: 'warn',
+    IOTTLY_LOG_LEVEL: 'info', // the production default: its log lines are part of the cost
     IOTTLY_COMMANDS_MAX_OUTPUT_BYTES: String(2 * FILE_BYTES),
   });
   const sshd = await startSshd();
   try {
-    await agent.waitForLog(statusIs('online')).catch(() => undefined);
-    await waitOnline(hub);
+    await agent.waitForLog(statusIs('online'));
     const client = await connectClient(hub.wsUrl);
     const pid = agent.child.pid as number;
 
@@ -313,6 +317,7 @@ async function main(): Promise<void> {
       `${ours.toFixed(0)}`,
       `${cpuPer100.toFixed(2)} s   ${(peakRss / 1048576).toFixed(0)} MiB`,
     );
+    row('  agent CPU ceiling (100 MB / its CPU s per 100 MB)', `${(100 / cpuPer100).toFixed(0)}`);
     const wsFloor = await bareWsThroughput(file);
     row(
       'floor: bare ws binary frames, one hop',
@@ -331,7 +336,7 @@ async function main(): Promise<void> {
   } finally {
     sshd?.stop();
     await agent.kill('SIGTERM');
-    await hub.stop();
+    hub.process.kill('SIGTERM');
     rmSync(work, { recursive: true, force: true });
   }
 }
@@ -387,10 +392,34 @@ function safeCpu(pid: number): number {
   }
 }
 
-async function waitOnline(hub: Awaited<ReturnType<typeof startHub>>): Promise<void> {
-  for (let i = 0; i < 200 && hub.hub.device(DEVICE_ID)?.connected !== true; i++) {
-    await new Promise((r) => setTimeout(r, 25));
+/** The reference hub as a process of its own, so it does not share a thread with the client. */
+async function startHubProcess(): Promise<{ process: ReturnType<typeof spawn>; wsUrl: string }> {
+  const child = spawn(
+    process.execPath,
+    [
+      CLI_PATH,
+      'hub',
+      '--port',
+      '0',
+      '--api-key',
+      API_KEY,
+      '--device-token',
+      `${DEVICE_ID}=${DEVICE_TOKEN}`,
+      '--log-level',
+      'warn',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let text = '';
+  for await (const chunk of child.stdout) {
+    text += String(chunk);
+    const url = /listening on (http:\/\/\S+)/.exec(text)?.[1];
+    if (url) {
+      child.stdout.resume();
+      return { process: child, wsUrl: url.replace(/^http/, 'ws') };
+    }
   }
+  throw new Error(`hub did not start: ${text}`);
 }
 
 await main();
