@@ -119,25 +119,15 @@ export class CommandSession {
       });
       return;
     }
-    this.#o.logger.info(
-      {
-        request_id: this.requestId,
-        exit_code: result.exitCode,
-        signal: result.signal,
-        timed_out: result.timedOut,
-        cancelled: result.cancelled,
-        truncated: result.truncated,
-        duration_ms: result.durationMs,
-      },
-      'command done',
-    );
-    this.#o.emit('command_done', {
+    const done = {
       exit_code: result.exitCode,
       signal: result.signal,
       timed_out: result.timedOut,
       cancelled: result.cancelled,
       truncated: result.truncated,
       duration_ms: result.durationMs,
-    });
+    };
+    this.#o.logger.info({ request_id: this.requestId, ...done }, 'command done');
+    this.#o.emit('command_done', done);
   }
 }
