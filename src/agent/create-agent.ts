@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { createCommandsFeature } from '../commands/create-commands.js';
 import type { AgentConfig } from '../config/load.js';
 import type { RunSecrets } from '../config/resolve.js';
 import { TelemetryFeature } from '../telemetry/telemetry-feature.js';
@@ -28,6 +29,7 @@ export function createAgent(
   const random = deps.random ?? Math.random;
   const features: Feature[] = [
     new TelemetryFeature({ settings: config.telemetry, clock, random }),
+    createCommandsFeature(config, { clock }),
     ...(deps.features ?? []),
   ];
   return new Agent(

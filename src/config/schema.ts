@@ -1,3 +1,4 @@
+import { commandsSchema } from '../commands/config.js';
 import { Format } from './formats.js';
 import { telemetryConfigSchema } from '../telemetry/telemetry-config.js';
 
@@ -133,6 +134,7 @@ export const schema = {
     },
   },
   telemetry: telemetryConfigSchema,
+  commands: commandsSchema,
 } satisfies SchemaTree;
 
 /** `heartbeat.intervalMs` → `IOTTLY_HEARTBEAT_INTERVAL_MS`. */
