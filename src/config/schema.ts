@@ -1,4 +1,6 @@
+import { commandsSchema } from '../commands/config.js';
 import { Format } from './formats.js';
+import { telemetryConfigSchema } from '../telemetry/telemetry-config.js';
 
 /**
  * Every configuration key: doc, default and format. README.md's table is this file in prose.
@@ -131,6 +133,8 @@ export const schema = {
       default: 5_000,
     },
   },
+  telemetry: telemetryConfigSchema,
+  commands: commandsSchema,
 } satisfies SchemaTree;
 
 /** `heartbeat.intervalMs` → `IOTTLY_HEARTBEAT_INTERVAL_MS`. */
