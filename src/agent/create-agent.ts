@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
+import { createCommandsFeature } from '../commands/create-commands.js';
 import type { AgentConfig } from '../config/load.js';
 import type { RunSecrets } from '../config/resolve.js';
 import type { FsyncPolicy } from '../storage/fsync-policy.js';
@@ -38,6 +39,7 @@ export function createAgent(
   const random = deps.random ?? Math.random;
   const features: Feature[] = [
     new TelemetryFeature({ settings: config.telemetry, clock, random }),
+    createCommandsFeature(config, { clock }),
     ...(deps.features ?? []),
   ];
   return new Agent(

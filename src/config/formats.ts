@@ -51,6 +51,10 @@ export const Format = {
   telemetryPerStream: 'telemetry-per-stream',
   /** Custom telemetry streams: a JSON array (JSON text from env and flags). */
   telemetryCustom: 'telemetry-custom',
+  /** Any string, or empty for none. */
+  optionalString: 'optional-string',
+  /** Regular expressions: a JSON array of strings (env and flags: the array as JSON text). */
+  regexList: 'regex-list',
 } as const;
 
 /** "a, b" → ["a", "b"]; a JSON array's text is parsed; anything else is left for validation. */
@@ -133,4 +137,35 @@ export function registerFormats(): void {
       if (typeof value !== 'boolean') throw new Error('must be true or false');
     },
   });
+  convict.addFormat({
+    name: Format.optionalString,
+    validate(value: unknown) {
+      if (typeof value !== 'string') throw new Error('must be a string');
+    },
+  });
+  convict.addFormat({
+    name: Format.regexList,
+    coerce: parseJsonArray,
+    validate(value: unknown) {
+      if (!Array.isArray(value)) throw new Error('must be a JSON array of regular expressions');
+      for (const item of value) {
+        if (typeof item !== 'string') throw new Error('must be a JSON array of strings');
+        try {
+          new RegExp(item);
+        } catch (err) {
+          throw new Error(`"${item}" is not a regular expression: ${(err as Error).message}`);
+        }
+      }
+    },
+  });
+}
+
+/** `'["^ls", "^df"]'` from an env variable or flag becomes the array; anything else stays. */
+function parseJsonArray(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value;
+  }
 }

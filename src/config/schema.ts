@@ -1,4 +1,5 @@
 import { FSYNC_POLICIES } from '../storage/fsync-policy.js';
+import { commandsSchema } from '../commands/config.js';
 import { Format } from './formats.js';
 import { telemetryConfigSchema } from '../telemetry/telemetry-config.js';
 
@@ -185,6 +186,7 @@ export const schema = {
     },
   },
   telemetry: telemetryConfigSchema,
+  commands: commandsSchema,
 } satisfies SchemaTree;
 
 /** `heartbeat.intervalMs` → `IOTTLY_HEARTBEAT_INTERVAL_MS`. */

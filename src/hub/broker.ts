@@ -42,6 +42,8 @@ export class Broker implements DeviceEvents, ClientEvents {
     subscribe: (client, frame) => this.#subscribe(client, frame),
     unsubscribe: (client, frame) => this.#unsubscribe(client, frame),
     command: (client, frame) => this.#command(client, frame),
+    command_cancel: (client, frame) => this.#followUp(client, frame),
+    command_input: (client, frame) => this.#followUp(client, frame),
   };
 
   readonly #deviceHandlers: Record<string, DeviceHandler> = {
@@ -287,7 +289,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     ) {
       client.refuse(
         frameError(
-          ErrorCode.invalidPayload,
+          ErrorCode.duplicateRequest,
           `request_id "${frame.request_id}" is already in use by a pending request`,
           frame,
         ),
@@ -304,14 +306,46 @@ export class Broker implements DeviceEvents, ClientEvents {
   }
 
   /**
-   * The client of an open request went away. Nothing tells the agent yet; `command_cancel`
-   * will, from here.
+   * `command_cancel` / `command_input` for one of the client's running commands: forwarded on
+   * the command's route, under the hub's request_id. The answer, if any, is the command's own
+   * (`command_done` with `cancelled`, more output).
    */
+  #followUp(client: ClientLink, frame: ParsedFrame): void {
+    const target = (frame.payload as { request_id?: string }).request_id ?? frame.request_id;
+    const route =
+      target === undefined ? undefined : this.routes.findByClientRequest(client, target);
+    if (!route || route.kind !== 'command') {
+      client.refuse(
+        frameError(
+          ErrorCode.unknownRequest,
+          target === undefined
+            ? `${frame.type}: request_id is required (the command's)`
+            : `${frame.type}: no running command with request_id "${target}"`,
+          frame,
+        ),
+      );
+      return;
+    }
+    route.device.send({
+      type: frame.type,
+      request_id: route.id,
+      payload: { ...originalPayload(frame), request_id: route.id },
+    });
+  }
+
+  /** The client of an open request went away: its command is cancelled on the device. */
   #abandon(route: Route<ClientLink, DeviceLink>): void {
     this.#logger.debug(
       { deviceId: route.device.deviceId, kind: route.kind },
       'request abandoned by its client',
     );
+    if (route.kind === 'command') {
+      route.device.send({
+        type: 'command_cancel',
+        request_id: route.id,
+        payload: { request_id: route.id },
+      });
+    }
   }
 }
 

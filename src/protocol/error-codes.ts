@@ -47,6 +47,16 @@ export const ErrorCode = {
   telemetryTimeout: 'telemetry_timeout',
   /** This device cannot provide a stream (no thermal zone, …); logged once. Log code. */
   streamUnavailable: 'stream_unavailable',
+  /** `commands.maxConcurrent` commands are already running; nothing was started. */
+  busy: 'busy',
+  /** A request with this request_id is already running (on the device, or pending at the hub). */
+  duplicateRequest: 'duplicate_request',
+  /** The command policy (commands.enabled, allow, deny, allowShell) refused it; it never started. */
+  commandDenied: 'command_denied',
+  /** The command could not be started (no such program or cwd, no permission to switch user). */
+  commandFailed: 'command_failed',
+  /** `command_cancel`/`command_input` for a command that is not running (or already done). */
+  unknownRequest: 'unknown_request',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

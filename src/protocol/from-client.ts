@@ -24,8 +24,18 @@ export const unsubscribePayload = object({
  */
 export const commandRoutingPayload = object({ device_id: deviceId() });
 
+/**
+ * `command_cancel` / `command_input` name the running command by the client's request_id: in
+ * the payload, or else the envelope's. The hub checks that one is given; the agent the rest.
+ */
+export const commandFollowUpPayload = object({
+  request_id: optional(string({ minLength: 1, maxLength: 200 })),
+});
+
 export const fromClientValidators: ValidatorSet = {
   subscribe: subscribePayload,
   unsubscribe: unsubscribePayload,
   command: commandRoutingPayload,
+  command_cancel: commandFollowUpPayload,
+  command_input: commandFollowUpPayload,
 };

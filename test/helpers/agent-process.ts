@@ -30,7 +30,7 @@ export interface AgentProcess {
 }
 
 export function spawnAgent(args: string[], env: Record<string, string> = {}): AgentProcess {
-  return spawnNode([CLI_PATH, ...args], env);
+  return spawnAgentCommand(process.execPath, [CLI_PATH, ...args], env);
 }
 
 /** Any Node entry point (e.g. a test agent through `--import tsx`), watched like the agent. */
@@ -39,9 +39,19 @@ export function spawnNode(
   env: Record<string, string> = {},
   user?: { uid: number; gid: number },
 ): AgentProcess {
+  return spawnAgentCommand(process.execPath, argv, env, user);
+}
+
+/** The same for any command that runs the agent (a single-executable build, under qemu). */
+export function spawnAgentCommand(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+  user?: { uid: number; gid: number },
+): AgentProcess {
   // Each agent spools in a fresh temporary directory unless the test names one.
   const storageDir = env.IOTTLY_STORAGE_DIR ?? mkdtempSync(join(tmpdir(), 'iottly-spool-'));
-  const child = spawn(process.execPath, argv, {
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH ?? '', IOTTLY_STORAGE_DIR: storageDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...user,
