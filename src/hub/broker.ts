@@ -27,6 +27,12 @@ export interface BrokerOptions {
   clock: Clock;
   logger: Logger;
   ids: IdSource;
+  /**
+   * How long a command's route outlives its device's link: the agent spools the command's
+   * output and resends it once it is back, so a short drop need not end the command for the
+   * client. 0: a disconnect ends it at once (`device_offline`).
+   */
+  routeGraceMs?: number;
 }
 
 type ClientHandler = (client: ClientLink, frame: ParsedFrame) => void;
@@ -37,6 +43,8 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly subscriptions: SubscriptionRegistry<ClientLink>;
   readonly routes: RequestRoutes<ClientLink, DeviceLink>;
   readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #routeGraceMs: number;
 
   readonly #clientHandlers: Record<string, ClientHandler> = {
     subscribe: (client, frame) => this.#subscribe(client, frame),
@@ -56,6 +64,8 @@ export class Broker implements DeviceEvents, ClientEvents {
 
   constructor(options: BrokerOptions) {
     this.#logger = options.logger;
+    this.#clock = options.clock;
+    this.#routeGraceMs = options.routeGraceMs ?? 0;
     this.devices = new DeviceRegistry(options.knownDeviceIds, options.clock);
     this.subscriptions = new SubscriptionRegistry(options.ids);
     this.routes = new RequestRoutes(options.ids);
@@ -85,6 +95,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     );
     const demand = this.subscriptions.demand(link.deviceId);
     if (demand.length > 0) this.#sendDemand(link, demand);
+    this.routes.rebind((device) => device.deviceId === link.deviceId, link);
   }
 
   deviceSeen(link: DeviceLink): void {
@@ -108,6 +119,14 @@ export class Broker implements DeviceEvents, ClientEvents {
       { deviceId: link.deviceId, code, reason, replaced: !wasCurrent },
       'device disconnected',
     );
+    if (this.#routeGraceMs > 0 && this.routes.forDevice(link).length > 0) {
+      // Routes the device takes back when it reconnects are no longer on this link by then.
+      const timer = this.#clock.setTimeout(() => this.#endRoutes(link), this.#routeGraceMs);
+      timer.unref?.();
+    } else this.#endRoutes(link);
+  }
+
+  #endRoutes(link: DeviceLink): void {
     for (const route of this.routes.closeForDevice(link)) {
       route.client.send(
         errorMessage(ErrorCode.deviceOffline, 'device disconnected', route.clientRequestId),
@@ -179,7 +198,7 @@ export class Broker implements DeviceEvents, ClientEvents {
       return;
     }
     const route = this.routes.get(frame.request_id);
-    if (!route || route.device !== device || !isReply(route.kind, frame.type)) {
+    if (!route || route.device.deviceId !== device.deviceId || !isReply(route.kind, frame.type)) {
       // Usually the client left or the request already ended; nothing is waiting for this.
       this.#logger.debug(
         { deviceId: device.deviceId, type: frame.type },

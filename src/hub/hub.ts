@@ -38,6 +38,8 @@ export const DEFAULT_PORT = 0;
 export const DEFAULT_PING_INTERVAL_MS = 30_000;
 export const DEFAULT_PONG_TIMEOUT_MS = 10_000;
 export const DEFAULT_CLOSE_TIMEOUT_MS = 1_000;
+/** A command's route outlives its device's link this long (the agent resends what it owes). */
+export const DEFAULT_ROUTE_GRACE_MS = 30_000;
 /** Acks to a device are batched: at most one per this many ms (five a second). */
 export const DEFAULT_ACK_INTERVAL_MS = 200;
 
@@ -62,6 +64,8 @@ export interface HubOptions {
    */
   stateDir?: string;
   ackIntervalMs?: number;
+  /** How long a running command survives its device's disconnect (0: device_offline at once). */
+  routeGraceMs?: number;
   /** Serve https/wss instead of http/ws. */
   tls?: { cert: Buffer; key: Buffer };
   logger: Logger;
@@ -130,6 +134,7 @@ export class Hub {
       clock: this.#clock,
       logger: this.#logger,
       ids: this.#ids,
+      routeGraceMs: options.routeGraceMs ?? DEFAULT_ROUTE_GRACE_MS,
     });
     const api = createHttpApi({
       apiKeys: this.#apiKeys,

@@ -49,7 +49,8 @@ async function close(...peers: Peer[]): Promise<void> {
 
 describe('hub /v1/stream', () => {
   let t: TestHub;
-  before(async () => (t = await startHub()));
+  // A short route grace, so that a device gone mid-command is reported within the test.
+  before(async () => (t = await startHub({ routeGraceMs: 300 })));
   after(() => t.stop());
 
   describe('authentication at the upgrade', () => {
@@ -367,6 +368,31 @@ describe('hub /v1/stream', () => {
       });
       assert.equal(t.hub.device(OTHER_DEVICE_ID)?.connected, false);
       await close(client);
+    });
+
+    it('keeps a command through a device reconnect within the grace: the output owed still comes', async () => {
+      const device = await connectDevice(t.wsUrl, OTHER_DEVICE_ID, 'token-dev-2');
+      const client = await connectClient(t.wsUrl);
+      client.send({
+        type: 'command',
+        request_id: 'kept',
+        payload: { device_id: OTHER_DEVICE_ID, command: 'tail -f log' },
+      });
+      const command = await device.inbox.nextOfType('command');
+      device.ws.terminate();
+      const again = await connectDevice(t.wsUrl, OTHER_DEVICE_ID, 'token-dev-2');
+      again.send({
+        type: 'command_done',
+        request_id: command.request_id,
+        channel: 'commands',
+        ts: TS,
+        payload: { exit_code: 0 },
+      });
+      const done = await client.inbox.nextOfType('command_done');
+      assert.equal(done.request_id, 'kept');
+      assert.equal(t.hub.pendingRequests(), 0, 'ended by its done: the grace timer finds nothing');
+      await close(client);
+      again.ws.close();
     });
 
     it('drops the routes of a client that disconnects', async () => {
