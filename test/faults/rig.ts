@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { chownSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import {
+  CLI_PATH,
   spawnAgent,
-  spawnNode,
+  spawnAgentCommand,
   statusIs,
   type AgentProcess,
   type LogLine,
@@ -16,14 +16,14 @@ import { FaultProxy } from '../helpers/fault-proxy.js';
 /**
  * One fault scenario's world, all real processes on loopback:
  *
- *     synthetic agent (process) ──▶ FaultProxy ──▶ `iottly-agent hub` (process, --state-dir)
- *                                                        └──▶ Collector (a /v1/stream client)
+ *     `iottly-agent run` ──▶ FaultProxy ──▶ `iottly-agent hub` (process, --state-dir)
+ *                                                └──▶ Collector (a /v1/stream client)
  *
- * The agent emits telemetry at 20 Hz; the collector records every relayed `seq`. A scenario
- * injects its fault, heals it, waits until messages made a second after the heal arrive (the
- * backlog is through), and checks that every seq came, in order, once.
+ * The agent samples cpu at 20 Hz; the collector subscribes to it and runs a command that
+ * streams numbered lines, recording every relayed `seq` and the output. A scenario injects its
+ * fault, heals it, waits until telemetry made a second after the heal arrives (the backlog is
+ * through), and checks that every seq came, in order, once, and the output byte for byte.
  */
-const SYNTHETIC_AGENT = fileURLToPath(new URL('../helpers/synthetic-agent.ts', import.meta.url));
 const API_KEY = 'K';
 const DEVICE = 'dev1';
 const TOKEN = 'T-fault-token';
@@ -31,12 +31,28 @@ export const TELEMETRY_INTERVAL_MS = 50;
 
 export interface Received {
   seq: number;
-  value: number;
+  type: string;
+  /** Device time of a telemetry frame (ms), 0 for command replies. */
+  tsMs: number;
 }
 
-/** A stream client that subscribes to the synthetic stream and records what it is sent. */
+/** `lines` numbered lines of 60 bytes and a newline: what the test command prints. */
+export function numberedLines(lines: number): string {
+  let text = '';
+  for (let i = 1; i <= lines; i++) text += `line ${String(i).padStart(5, '0')} ${'x'.repeat(48)}\n`;
+  return text;
+}
+
+function numberedLinesScript(lines: number, gapS: number): string {
+  return `i=1; while [ $i -le ${lines} ]; do printf 'line %05d %s\\n' $i ${'x'.repeat(48)}; i=$((i+1)); sleep ${gapS}; done`;
+}
+
+/** A stream client: subscribed to cpu, and the issuer of one streaming command at a time. */
 export class Collector {
   readonly received: Received[] = [];
+  output = '';
+  done: Record<string, unknown> | null = null;
+  errors: Array<Record<string, unknown>> = [];
   #ws: WebSocket | null = null;
   readonly #waiters = new Set<() => void>();
 
@@ -52,10 +68,14 @@ export class Collector {
           payload: Record<string, unknown>;
         };
         if (frame.type === 'subscribed') resolve();
-        if (frame.type === 'telemetry') {
-          this.received.push({ seq: frame.seq as number, value: frame.payload.value as number });
-          for (const waiter of this.#waiters) waiter();
+        if (typeof frame.seq === 'number') {
+          const tsMs = frame.type === 'telemetry' ? Date.parse(String(frame.payload.ts)) : 0;
+          this.received.push({ seq: frame.seq, type: String(frame.type), tsMs });
         }
+        if (frame.type === 'command_output') this.output += String(frame.payload.chunk);
+        if (frame.type === 'command_done') this.done = frame.payload;
+        if (frame.type === 'error') this.errors.push(frame.payload);
+        for (const waiter of this.#waiters) waiter();
       });
     });
     ws.on('error', () => {});
@@ -63,7 +83,7 @@ export class Collector {
       JSON.stringify({
         type: 'subscribe',
         request_id: 'sub',
-        payload: { device_id: DEVICE, streams: ['synthetic'] },
+        payload: { device_id: DEVICE, streams: ['cpu'], interval_ms: TELEMETRY_INTERVAL_MS },
       }),
     );
     await subscribed;
@@ -88,10 +108,45 @@ export class Collector {
     });
   }
 
-  /** Waits for a message made at or after `ms` (wall clock): everything older has come by then. */
+  /** Starts a command printing `lines` numbered lines, one every `gapS` s (see numberedLines). */
+  runCommand(lines: number, gapS = 0.02): void {
+    this.output = '';
+    this.done = null;
+    this.#ws?.send(
+      JSON.stringify({
+        type: 'command',
+        request_id: `cmd-${this.received.length}`,
+        payload: {
+          device_id: DEVICE,
+          argv: ['sh', '-c', numberedLinesScript(lines, gapS)],
+          stream_output: true,
+        },
+      }),
+    );
+  }
+
+  commandDone(timeoutMs = 20_000): Promise<void> {
+    return this.until(
+      () => this.done !== null,
+      timeoutMs,
+      `command_done (output ${this.output.length} bytes, errors ${JSON.stringify(this.errors)})`,
+    );
+  }
+
+  /** Resolves with the next telemetry frame: the device is online and relaying. */
+  nextTelemetry(timeoutMs = 10_000): Promise<void> {
+    const seen = this.received.length;
+    return this.until(
+      () => this.received.slice(seen).some((r) => r.type === 'telemetry'),
+      timeoutMs,
+      'telemetry from the device',
+    );
+  }
+
+  /** Waits for telemetry made at or after `ms` (device clock): everything older has come by then. */
   madeAfter(ms: number, timeoutMs = 20_000): Promise<void> {
     return this.until(
-      () => this.received.some((r) => r.value >= ms),
+      () => this.received.some((r) => r.tsMs >= ms),
       timeoutMs,
       `a message made after ${new Date(ms).toISOString()}`,
     );
@@ -101,13 +156,24 @@ export class Collector {
     return this.until(() => this.received.length >= n, timeoutMs, `${n} messages`);
   }
 
+  /** Output of the command so far, as an exact copy of what it printed (or a prefix of it). */
+  assertOutput(lines: number, { complete = true } = {}): void {
+    const expected = numberedLines(lines);
+    if (complete) {
+      assert.equal(this.output.length, expected.length, 'output length');
+      assert.ok(this.output === expected, 'output byte for byte');
+    } else {
+      assert.ok(expected.startsWith(this.output), 'output is an exact prefix of what was printed');
+    }
+  }
+
   lastSeq(): number {
     return this.received.at(-1)?.seq ?? 0;
   }
 
   /**
-   * Every seq from 1 to the last, in order, exactly once; `missing` are seqs that may not
-   * arrive (reported drops, non-telemetry messages).
+   * Every seq from 1 to the last, in order, exactly once (telemetry and command replies
+   * together); `missing` are seqs that may not arrive (reported drops, the drop report).
    */
   assertComplete(missing: ReadonlySet<number> = new Set()): void {
     const seqs = this.received.map((r) => r.seq);
@@ -189,8 +255,9 @@ export class Rig {
   }
 
   startAgent(extraEnv: Record<string, string> = {}): AgentProcess {
-    const agent = spawnNode(
-      ['--import', 'tsx', SYNTHETIC_AGENT],
+    const agent = spawnAgentCommand(
+      process.execPath,
+      [CLI_PATH, 'run'],
       {
         IOTTLY_SERVER_URL: `ws://127.0.0.1:${this.proxy.port}/v1/device`,
         IOTTLY_DEVICE_ID: DEVICE,
@@ -202,8 +269,11 @@ export class Rig {
         IOTTLY_RECONNECT_INITIAL_DELAY_MS: '200',
         IOTTLY_RECONNECT_MAX_DELAY_MS: '800',
         IOTTLY_RECONNECT_DIAL_TIMEOUT_MS: '1500',
+        IOTTLY_TELEMETRY_STREAMS: 'cpu',
+        IOTTLY_TELEMETRY_INTERVAL_MS: String(TELEMETRY_INTERVAL_MS),
+        IOTTLY_TELEMETRY_MIN_INTERVAL_MS: String(TELEMETRY_INTERVAL_MS),
+        IOTTLY_TELEMETRY_RANDOM_START: 'false',
         IOTTLY_LOG_LEVEL: 'info',
-        SYNTHETIC_INTERVAL_MS: String(TELEMETRY_INTERVAL_MS),
         ...this.#options.agentEnv,
         ...extraEnv,
       },

@@ -33,16 +33,10 @@ export function spawnAgent(args: string[], env: Record<string, string> = {}): Ag
   return spawnAgentCommand(process.execPath, [CLI_PATH, ...args], env);
 }
 
-/** Any Node entry point (e.g. a test agent through `--import tsx`), watched like the agent. */
-export function spawnNode(
-  argv: string[],
-  env: Record<string, string> = {},
-  user?: { uid: number; gid: number },
-): AgentProcess {
-  return spawnAgentCommand(process.execPath, argv, env, user);
-}
-
-/** The same for any command that runs the agent (a single-executable build, under qemu). */
+/**
+ * The same for any command that runs the agent (a single-executable build, under qemu),
+ * optionally as another user (file modes mean nothing to root).
+ */
 export function spawnAgentCommand(
   command: string,
   args: string[],
