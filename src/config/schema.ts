@@ -25,7 +25,7 @@ export const Defaults = {
   storageFlushIntervalMs: 50,
   storageFsyncIntervalMs: 5_000,
   storageRetryIntervalMs: 10_000,
-  deliveryWindowMessages: 5_000,
+  deliveryWindowMessages: 20_000,
 } as const;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
