@@ -350,16 +350,22 @@ describe('hub /v1/stream', () => {
       await close(client);
     });
 
-    it('tells the client device_offline when the device disconnects mid-command', async () => {
+    /** A client's command, received by the device, whose link then drops. */
+    async function commandThenDrop(requestId: string) {
       const device = await connectDevice(t.wsUrl, OTHER_DEVICE_ID, 'token-dev-2');
       const client = await connectClient(t.wsUrl);
       client.send({
         type: 'command',
-        request_id: 'long',
+        request_id: requestId,
         payload: { device_id: OTHER_DEVICE_ID, command: 'sleep 100' },
       });
-      await device.inbox.nextOfType('command');
+      const command = await device.inbox.nextOfType('command');
       device.ws.terminate();
+      return { client, command };
+    }
+
+    it('tells the client device_offline when the device disconnects mid-command', async () => {
+      const { client } = await commandThenDrop('long');
       const error = await client.inbox.nextOfType('error');
       assert.deepEqual(error, {
         type: 'error',
@@ -371,15 +377,7 @@ describe('hub /v1/stream', () => {
     });
 
     it('keeps a command through a device reconnect within the grace: the output owed still comes', async () => {
-      const device = await connectDevice(t.wsUrl, OTHER_DEVICE_ID, 'token-dev-2');
-      const client = await connectClient(t.wsUrl);
-      client.send({
-        type: 'command',
-        request_id: 'kept',
-        payload: { device_id: OTHER_DEVICE_ID, command: 'tail -f log' },
-      });
-      const command = await device.inbox.nextOfType('command');
-      device.ws.terminate();
+      const { client, command } = await commandThenDrop('kept');
       const again = await connectDevice(t.wsUrl, OTHER_DEVICE_ID, 'token-dev-2');
       again.send({
         type: 'command_done',
