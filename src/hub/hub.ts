@@ -7,14 +7,17 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { MAX_FRAME_BYTES } from '../protocol/message.js';
 import { systemClock, type Clock } from '../time/clock.js';
-import { ApiKeys, DeviceCredentials, presentedApiKey } from './auth.js';
+import { ApiKeys, DeviceCredentials } from './auth.js';
 import { Broker } from './broker.js';
+import { authenticateClient, refusalMessage } from './client-auth.js';
 import { ClientSession } from './client-session.js';
 import { summary, type DeviceRecord } from './device-registry.js';
 import { DeviceSession } from './device-session.js';
 import { DEVICE_PATH, STREAM_PATH, createHttpApi, requestUrl } from './http-api.js';
 import { rejectUpgrade } from './http-reply.js';
 import { randomIds, uniqueId, type IdSource } from './ids.js';
+import { SessionTokens } from './session-tokens.js';
+import { StaticFiles, defaultConsoleDir } from './static-files.js';
 import type { StreamsChangedListener } from './subscriptions.js';
 
 /**
@@ -22,9 +25,11 @@ import type { StreamsChangedListener } from './subscriptions.js';
  * development, demos and tests.
  *
  *     GET  /healthz      liveness probe
- *     GET  /v1/devices   known devices (API key)
+ *     GET  /v1/devices   known devices (API key or session token)
+ *     POST /v1/session   API key → short-lived session token, for browsers
  *     WS   /v1/device    agents (device token)
- *     WS   /v1/stream    the platform's backend API (API key)
+ *     WS   /v1/stream    the platform's backend API (API key or session token)
+ *     GET  /             the console (a single page; a client of /v1/stream like any other)
  *
  * Lifecycle: idle ─start()─▶ listening ─stop()─▶ stopping ─▶ stopped. Credentials are checked
  * before the upgrade completes: a refused peer gets an HTTP 401 and never an open WebSocket.
@@ -52,6 +57,10 @@ export interface HubOptions {
   pongTimeoutMs?: number;
   /** How long a graceful WebSocket close may take before the socket is terminated. */
   closeTimeoutMs?: number;
+  /** Lifetime of the session tokens `POST /v1/session` issues (default 15 min). */
+  sessionTtlMs?: number;
+  /** The built console to serve at `/` (default `dist/console/`); null serves none. */
+  consoleDir?: string | null;
   /** Serve https/wss instead of http/ws. */
   tls?: { cert: Buffer; key: Buffer };
   logger: Logger;
@@ -74,6 +83,7 @@ export class Hub {
   readonly #timing: { pingIntervalMs: number; pongTimeoutMs: number; closeTimeoutMs: number };
   readonly #tls: boolean;
   readonly #apiKeys: ApiKeys;
+  readonly #sessionTokens: SessionTokens;
   readonly #credentials: DeviceCredentials;
   readonly #broker: Broker;
   readonly #server: Server;
@@ -105,6 +115,11 @@ export class Hub {
       throw new RangeError(`port: expected an integer in [0, 65535], got ${this.#port}`);
     }
     this.#apiKeys = new ApiKeys(options.apiKeys);
+    this.#sessionTokens = new SessionTokens({
+      apiKeys: options.apiKeys,
+      clock: this.#clock,
+      ...(options.sessionTtlMs !== undefined ? { ttlMs: options.sessionTtlMs } : {}),
+    });
     this.#credentials = new DeviceCredentials(options.deviceTokens);
     this.#broker = new Broker({
       knownDeviceIds: this.#credentials.deviceIds(),
@@ -114,6 +129,10 @@ export class Hub {
     });
     const api = createHttpApi({
       apiKeys: this.#apiKeys,
+      sessions: this.#sessionTokens,
+      staticFiles: new StaticFiles({
+        dir: options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir,
+      }),
       devices: () => this.devices().map(summary),
       logger: this.#logger,
     });
@@ -179,6 +198,13 @@ export class Hub {
     return this.#broker.devices.record(deviceId);
   }
 
+  /** A session token for the holder of `apiKey`, as `POST /v1/session` gives (the demo's link). */
+  openSession(apiKey: string): { token: string; expiresAt: Date } {
+    if (!this.#apiKeys.verify(apiKey))
+      throw new Error("openSession: not one of this hub's API keys");
+    return this.#sessionTokens.issue(apiKey);
+  }
+
   /** Open subscriptions, for tests and diagnostics. */
   subscriptions(): { id: string; clientId: string; deviceId: string; streams: string[] }[] {
     return this.#broker.subscriptions.list().map((s) => ({
@@ -240,12 +266,13 @@ export class Hub {
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#acceptDevice(ws, auth.deviceId));
     } else if (url.pathname === STREAM_PATH) {
-      if (!this.#apiKeys.verify(presentedApiKey(req.headers, url))) {
+      const auth = authenticateClient(req.headers, url, this.#apiKeys, this.#sessionTokens);
+      if (!auth.ok) {
         this.#logger.warn(
-          { code: ErrorCode.unauthorized, endpoint: STREAM_PATH, remote },
+          { code: auth.code, endpoint: STREAM_PATH, remote },
           'stream client refused',
         );
-        rejectUpgrade(socket, 401, ErrorCode.unauthorized, 'a valid API key is required', {
+        rejectUpgrade(socket, 401, auth.code, refusalMessage(auth.code), {
           'WWW-Authenticate': 'Bearer',
         });
         return;

@@ -56,6 +56,7 @@ export async function runHub(
     deviceTokens: options.deviceTokens,
     pingIntervalMs: options.pingIntervalMs,
     pongTimeoutMs: options.pongTimeoutMs,
+    sessionTtlMs: options.sessionTtlMs,
     logger,
     clock,
     ...(tls ? { tls } : {}),
@@ -67,6 +68,7 @@ export async function runHub(
   stdout.write(
     `iottly hub listening on ${url} (devices: ${ws}/v1/device, stream: ${ws}/v1/stream)\n`,
   );
+  stdout.write(`console: ${url}/ (sign in with the API key)\n`);
   if (options.apiKeyGenerated) {
     stdout.write(`api key (generated; choose one with --api-key): ${options.apiKeys[0] ?? ''}\n`);
   }

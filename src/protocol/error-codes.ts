@@ -57,6 +57,8 @@ export const ErrorCode = {
   commandFailed: 'command_failed',
   /** `command_cancel`/`command_input` for a command that is not running (or already done). */
   unknownRequest: 'unknown_request',
+  /** A genuine session token whose time is up (HTTP 401): get a new one with the API key. */
+  sessionExpired: 'session_expired',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
