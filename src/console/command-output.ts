@@ -9,7 +9,7 @@ import type { CommandDonePayload, CommandOutputPayload } from '../protocol/to-cl
 export type OutputFd = CommandOutputPayload['fd'];
 
 export class OutputDecoder {
-  readonly #decoders = new Map<OutputFd, TextDecoder>();
+  readonly #decoders = new Map<OutputFd, InstanceType<typeof TextDecoder>>();
 
   text(output: CommandOutputPayload): string {
     if (output.encoding !== 'base64') return output.chunk;

@@ -93,6 +93,8 @@ export class TelemetryCharts {
         width: plotWidth(card),
         height: CHART_HEIGHT,
         legend: { show: false },
+        // Room on the right for the newest time label, which sits at the edge.
+        padding: [8, 28, 0, 0],
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true }, y: format.percent ? { range: [0, 100] } : { auto: true } },
         axes: [
