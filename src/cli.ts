@@ -3,7 +3,7 @@
  * Entry point: parses the command line, wires objects, installs signal handlers and maps
  * failures to exit codes. Nothing else lives here.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createAgent } from './agent/create-agent.js';
 import { readInventory } from './agent/inventory.js';
 import { parseAgentArgs } from './cli/agent-args.js';
@@ -11,11 +11,15 @@ import { ExitCode } from './cli/exit-codes.js';
 import { onShutdownSignal } from './cli/signals.js';
 import { UsageError } from './cli/usage-error.js';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
+import { checkSecretFilePermissions } from './config/permissions.js';
 import { resolveRunSecrets } from './config/resolve.js';
 import { runDemo } from './demo/demo.js';
 import { parseHubArgs } from './hub/hub-args.js';
 import { runHub } from './hub/run-hub.js';
 import { createLogger } from './log/logger.js';
+import { DEFAULT_LIVENESS_GRACE_MS } from './systemd/connection-liveness.js';
+import { takeNotifyEnvironment } from './systemd/notify-environment.js';
+import { ServiceNotifier } from './systemd/service-notifier.js';
 import { systemClock } from './time/clock.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -23,6 +27,7 @@ const USAGE = `usage: iottly-agent <command> [options]
 
 commands:
   run            connect to the hub and serve this device (config: --config PATH, IOTTLY_* env, flags)
+                 --allow-insecure-config-permissions: start even if every user can read the token
   check-config   print the effective configuration (secrets redacted); exit 0, or 78 if invalid
   hub            run the reference hub (--host, --port, --api-key, --device-token ID=TOKEN, …)
   demo           a hub and an agent on loopback, with readable logs (what \`npm start\` runs)
@@ -58,12 +63,15 @@ async function main(argv: string[]): Promise<number> {
 
 function loadFromArgs(argv: string[]): LoadedConfig {
   const args = parseAgentArgs(argv);
-  return loadConfig({
+  const loaded = loadConfig({
     configPath: args.configPath,
     env: process.env,
     flags: args.flags,
     readFile: (path) => readFileSync(path, 'utf8'),
   });
+  if (!args.allowInsecureConfigPermissions)
+    checkSecretFilePermissions(loaded, (path) => statSync(path).mode);
+  return loaded;
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -75,8 +83,19 @@ async function run(argv: string[]): Promise<number> {
     'iottly-agent starting',
   );
   const stopSignal = onShutdownSignal();
+  const systemd = new ServiceNotifier({
+    environment: takeNotifyEnvironment(process.env, process.pid),
+    clock: systemClock,
+    logger,
+    liveness: {
+      dialTimeoutMs: loaded.config.reconnect.dialTimeoutMs,
+      graceMs: DEFAULT_LIVENESS_GRACE_MS,
+    },
+    path: process.env.PATH ?? '/usr/bin:/bin',
+  });
   const agent = createAgent(loaded.config, secrets, { logger, inventory: await readInventory() });
   await agent.start();
+  systemd.ready(agent.context);
   const signal = await stopSignal;
   logger.info({ signal }, 'shutting down');
   const deadline = systemClock.setTimeout(() => {
@@ -86,6 +105,7 @@ async function run(argv: string[]): Promise<number> {
     );
     process.exit(ExitCode.ok);
   }, loaded.config.shutdown.timeoutMs);
+  await systemd.stopping();
   await agent.stop();
   systemClock.clearTimeout(deadline);
   logger.info('stopped');

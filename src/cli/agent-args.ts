@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { INSECURE_PERMISSIONS_FLAG } from '../config/permissions.js';
 import { flagName, leafKeys } from '../config/schema.js';
 import { UsageError } from './usage-error.js';
 
@@ -9,11 +10,16 @@ import { UsageError } from './usage-error.js';
 export interface AgentArgs {
   configPath: string | undefined;
   flags: Record<string, string>;
+  /** `--allow-insecure-config-permissions`: start even if others can read the token. */
+  allowInsecureConfigPermissions: boolean;
 }
 
 export function parseAgentArgs(argv: string[]): AgentArgs {
   const keyByFlag = new Map(leafKeys().map((key) => [flagName(key), key]));
-  const options: Record<string, { type: 'string' }> = { config: { type: 'string' } };
+  const options: Record<string, { type: 'string' | 'boolean' }> = {
+    config: { type: 'string' },
+    [INSECURE_PERMISSIONS_FLAG]: { type: 'boolean' },
+  };
   for (const flag of keyByFlag.keys()) options[flag] = { type: 'string' };
   let values: Record<string, string | boolean | undefined>;
   try {
@@ -29,5 +35,6 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
     if (key && typeof value === 'string') flags[key] = value;
   }
   const configPath = typeof values.config === 'string' ? values.config : undefined;
-  return { configPath, flags };
+  const allowInsecureConfigPermissions = values[INSECURE_PERMISSIONS_FLAG] === true;
+  return { configPath, flags, allowInsecureConfigPermissions };
 }

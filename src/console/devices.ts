@@ -1,6 +1,9 @@
+import { BUILTIN_STREAMS } from '../telemetry/stream-specs.js';
+
 /**
- * The device list as `GET /v1/devices` gives it, checked field by field (a hub of another
- * version may send more, or less), and the streams a device offers.
+ * The device list as `GET /v1/devices` gives it (docs/protocol.md), checked field by field: a
+ * hub of another version may send more, or less. (The hub's own DeviceSummary type is not
+ * imported: it would pull the hub's Node-side modules into the browser build's type check.)
  */
 export interface Device {
   device_id: string;
@@ -10,6 +13,7 @@ export interface Device {
   agent_version: string | null;
   hostname: string | null;
   os: string | null;
+  kernel: string | null;
   arch: string | null;
   model: string | null;
   capabilities: string[];
@@ -17,16 +21,8 @@ export interface Device {
 
 /** Streams watched when a device lists none (an older agent). */
 export const DEFAULT_STREAMS = ['cpu', 'memory', 'temperature'];
-/** Shown first, in this order; the rest follow by name. */
-const PREFERRED_ORDER = [
-  'cpu',
-  'memory',
-  'temperature',
-  'load',
-  'disk',
-  'network.rx',
-  'network.tx',
-];
+/** Built-in streams first, in the agent's order; the rest follow by name. */
+const PREFERRED_ORDER: readonly string[] = BUILTIN_STREAMS;
 
 export function parseDevices(body: unknown): Device[] {
   if (!Array.isArray(body)) return [];
@@ -48,6 +44,7 @@ export function parseDevices(body: unknown): Device[] {
         agent_version: text('agent_version'),
         hostname: text('hostname'),
         os: text('os'),
+        kernel: text('kernel'),
         arch: text('arch'),
         model: text('model'),
         capabilities,

@@ -27,7 +27,16 @@ export interface AgentProcess {
 }
 
 export function spawnAgent(args: string[], env: Record<string, string> = {}): AgentProcess {
-  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+  return spawnAgentCommand(process.execPath, [CLI_PATH, ...args], env);
+}
+
+/** The same for any command that runs the agent (a single-executable build, under qemu). */
+export function spawnAgentCommand(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): AgentProcess {
+  const child = spawn(command, args, {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

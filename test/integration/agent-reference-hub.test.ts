@@ -163,6 +163,7 @@ describe('agent and reference hub', () => {
         device: { id: 'dev1' },
         auth: { token: TOKEN },
       }),
+      { mode: 0o600 },
     );
     const ok = spawnAgent(['check-config', '--config', path, '--heartbeat-interval-ms', '5000']);
     assert.equal((await ok.exited()).code, 0);

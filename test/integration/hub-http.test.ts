@@ -15,6 +15,20 @@ import {
   type TestHub,
 } from '../helpers/ws.js';
 
+const SUMMARY_KEYS = [
+  'agent_version',
+  'arch',
+  'capabilities',
+  'connected',
+  'connected_since',
+  'device_id',
+  'hostname',
+  'kernel',
+  'last_seen',
+  'model',
+  'os',
+];
+
 describe('hub HTTP', () => {
   let t: TestHub;
   before(async () => (t = await startHub()));
@@ -48,34 +62,7 @@ describe('hub HTTP', () => {
       const devices = (await res.json()) as Record<string, unknown>[];
       assert.deepEqual(
         devices.map((d) => Object.keys(d).sort()),
-        [
-          [
-            'agent_version',
-            'arch',
-            'capabilities',
-            'connected',
-            'connected_since',
-            'device_id',
-            'hostname',
-            'kernel',
-            'last_seen',
-            'model',
-            'os',
-          ],
-          [
-            'agent_version',
-            'arch',
-            'capabilities',
-            'connected',
-            'connected_since',
-            'device_id',
-            'hostname',
-            'kernel',
-            'last_seen',
-            'model',
-            'os',
-          ],
-        ],
+        [SUMMARY_KEYS, SUMMARY_KEYS],
       );
       const [online, offline] = devices;
       assert.equal(online?.device_id, DEVICE_ID);

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { invocation, isEmulated } from '../../scripts/binaries/emulation.js';
+import { binaryName, TARGETS, type Target } from '../../scripts/binaries/targets.js';
+import { AGENT_VERSION } from '../../src/version.js';
+import { spawnAgentCommand, type AgentProcess } from '../helpers/agent-process.js';
+import { startLocalHub } from '../helpers/local-hub.js';
+import { startNotifyReceiver } from '../helpers/notify-receiver.js';
+import { SESSION_CHECKS } from './session-checks.js';
+
+/**
+ * One built binary (`npm run build:binaries` first), natively or under qemu-user: version,
+ * check-config on a good and a bad config, then a real session against an in-process hub with
+ * every check in SESSION_CHECKS, systemd notifications included.
+ */
+const DIST = new URL('../../dist/', import.meta.url).pathname;
+const TOKEN = 'tok-binary-secret';
+const API_KEY = 'key-binary';
+
+export function describeBinary(name: Target['name']): void {
+  const target = TARGETS.find((t) => t.name === name)!;
+  const path = join(DIST, binaryName(target));
+  const timeoutMs = isEmulated(target) ? 60_000 : 15_000;
+  const run = (args: string[], env: Record<string, string> = {}): AgentProcess => {
+    const { command, args: full } = invocation(target, path, args);
+    return spawnAgentCommand(command, full, env);
+  };
+
+  describe(`${binaryName(target)} (node ${target.nodeVersion}${isEmulated(target) ? ', under qemu' : ''})`, () => {
+    const dir = mkdtempSync(join(tmpdir(), `bin-${name}-`));
+    const cleanups: Array<() => Promise<unknown>> = [];
+    after(async () => {
+      for (const cleanup of cleanups.reverse()) await cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('exists (built by npm run build:binaries)', () => {
+      assert.ok(existsSync(path), `${path} is missing: run npm run build:binaries first`);
+    });
+
+    it('prints its version', async () => {
+      const agent = run(['version']);
+      assert.equal((await agent.exited()).code, 0);
+      assert.equal(agent.output().trim(), AGENT_VERSION);
+    });
+
+    it('check-config: 0 on a good config, 78 naming the key on a bad one', async () => {
+      const good = join(dir, 'good.json');
+      writeFileSync(
+        good,
+        JSON.stringify({
+          server: { url: 'wss://hub.example/v1/device' },
+          device: { id: 'pi-1' },
+          auth: { token: TOKEN },
+        }),
+        { mode: 0o640 },
+      );
+      const ok = run(['check-config', '--config', good]);
+      assert.equal((await ok.exited()).code, 0, ok.output());
+      assert.ok(!ok.output().includes(TOKEN));
+      const bad = join(dir, 'bad.json');
+      writeFileSync(bad, JSON.stringify({ server: { url: 'http://hub' } }), { mode: 0o640 });
+      const refused = run(['check-config', '--config', bad]);
+      assert.equal((await refused.exited()).code, 78);
+      assert.match(refused.output(), /server\.url = "http:\/\/hub" \(from file .*\): must be a ws/);
+    });
+
+    it('runs a session against a live hub, notifying systemd, and stops cleanly on SIGTERM', async () => {
+      const { hub, url, deviceUrl } = await startLocalHub('pi-1', TOKEN, API_KEY);
+      cleanups.push(() => hub.stop());
+      const receiver = await startNotifyReceiver();
+      cleanups.push(() => receiver.close());
+      const agent = run(['run'], {
+        IOTTLY_SERVER_URL: deviceUrl,
+        IOTTLY_DEVICE_ID: 'pi-1',
+        IOTTLY_AUTH_TOKEN: TOKEN,
+        NOTIFY_SOCKET: receiver.socketPath,
+        WATCHDOG_USEC: '2000000',
+      });
+      cleanups.push(() => agent.kill('SIGKILL'));
+      await receiver.waitFor('READY=1', timeoutMs);
+      for (const check of SESSION_CHECKS) {
+        await check.run({
+          agent,
+          hubUrl: url,
+          apiKey: API_KEY,
+          deviceId: 'pi-1',
+          version: AGENT_VERSION,
+          timeoutMs,
+        });
+      }
+      await receiver.waitFor('WATCHDOG=1', timeoutMs);
+      agent.child.kill('SIGTERM');
+      await receiver.waitFor('STOPPING=1', timeoutMs);
+      assert.equal((await agent.exited()).code, 0, agent.output());
+      assert.ok(!agent.output().includes(TOKEN), 'the token never reaches the output');
+    });
+  });
+}

@@ -1,0 +1,3 @@
+import { describeBinary } from './binary-suite.js';
+
+describeBinary('linux-arm64');

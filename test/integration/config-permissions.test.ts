@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { spawnAgent } from '../helpers/agent-process.js';
+
+/** The agent refuses a token that every user on the device can read (exit 78), unless told. */
+describe('permissions of files holding the device token', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'perm-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const base = { server: { url: 'ws://127.0.0.1:9/v1/device' }, device: { id: 'dev1' } };
+
+  function write(name: string, content: string, mode: number): string {
+    const path = join(dir, name);
+    writeFileSync(path, content, { mode });
+    return path;
+  }
+
+  it('refuses a world-readable config file holding auth.token, naming the fix and the escape hatch', async () => {
+    const path = write('open.json', JSON.stringify({ ...base, auth: { token: 'T' } }), 0o644);
+    for (const command of ['run', 'check-config']) {
+      const agent = spawnAgent([command, '--config', path]);
+      assert.equal((await agent.exited()).code, 78);
+      assert.equal(
+        agent.output().trim(),
+        `iottly-agent: config error: config file ${path} holds the device token but every user can read it (mode 0644): run "chmod o-rwx ${path}" (0640 root:iottly or 0600), or pass --allow-insecure-config-permissions`,
+      );
+    }
+    const allowed = spawnAgent([
+      'check-config',
+      '--config',
+      path,
+      '--allow-insecure-config-permissions',
+    ]);
+    assert.equal((await allowed.exited()).code, 0, allowed.output());
+  });
+
+  it('accepts 0640 and 0600, and a world-readable config whose token comes from elsewhere', async () => {
+    for (const mode of [0o640, 0o600]) {
+      const path = write(
+        `ok-${mode}.json`,
+        JSON.stringify({ ...base, auth: { token: 'T' } }),
+        mode,
+      );
+      assert.equal((await spawnAgent(['check-config', '--config', path]).exited()).code, 0);
+    }
+    const noToken = write('no-token.json', JSON.stringify(base), 0o644);
+    const viaEnv = spawnAgent(['check-config', '--config', noToken], { IOTTLY_AUTH_TOKEN: 'T' });
+    assert.equal((await viaEnv.exited()).code, 0, viaEnv.output());
+  });
+
+  it('applies the same rule to auth.tokenFile', async () => {
+    const open = write('open.token', 'T\n', 0o604);
+    const agent = spawnAgent(['check-config', '--auth-token-file', open], {
+      IOTTLY_SERVER_URL: base.server.url,
+      IOTTLY_DEVICE_ID: 'dev1',
+    });
+    assert.equal((await agent.exited()).code, 78);
+    assert.match(
+      agent.output(),
+      /auth\.tokenFile .*open\.token holds the device token .*mode 0604/,
+    );
+  });
+});
