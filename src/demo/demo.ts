@@ -67,9 +67,13 @@ export async function runDemo({
     [
       '',
       `  iottly demo: hub on ${url}, device "${DEMO_DEVICE}" connecting`,
-      `  console:  ${url}/  (API key ${apiKey})`,
-      `  signed in: ${url}/#session=${session.token}`,
-      `             (valid until ${session.expiresAt.toISOString()}; then sign in with the key)`,
+      ...(hub.consoleAvailable
+        ? [
+            `  console:  ${url}/  (API key ${apiKey})`,
+            `  signed in: ${url}/#session=${session.token}`,
+            `             (valid until ${session.expiresAt.toISOString()}; then sign in with the key)`,
+          ]
+        : ['  console:  not in this build (run `npm start` from the repository for it)']),
       `  devices:  curl -s -H 'Authorization: Bearer ${apiKey}' ${url}/v1/devices`,
       `  stream:   ${wsUrl}/v1/stream?api_key=${apiKey}`,
       `  watching telemetry every ${DEMO_INTERVAL_MS / 1000} s as a stream client would:`,

@@ -84,6 +84,7 @@ export class Hub {
   readonly #tls: boolean;
   readonly #apiKeys: ApiKeys;
   readonly #sessionTokens: SessionTokens;
+  readonly #staticFiles: StaticFiles;
   readonly #credentials: DeviceCredentials;
   readonly #broker: Broker;
   readonly #server: Server;
@@ -127,12 +128,13 @@ export class Hub {
       logger: this.#logger,
       ids: this.#ids,
     });
+    this.#staticFiles = new StaticFiles({
+      dir: options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir,
+    });
     const api = createHttpApi({
       apiKeys: this.#apiKeys,
       sessions: this.#sessionTokens,
-      staticFiles: new StaticFiles({
-        dir: options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir,
-      }),
+      staticFiles: this.#staticFiles,
       devices: () => this.devices().map(summary),
       logger: this.#logger,
     });
@@ -196,6 +198,11 @@ export class Hub {
 
   device(deviceId: string): DeviceRecord | undefined {
     return this.#broker.devices.record(deviceId);
+  }
+
+  /** Whether the console is served at `/` (it was built and found). */
+  get consoleAvailable(): boolean {
+    return this.#staticFiles.available;
   }
 
   /** A session token for the holder of `apiKey`, as `POST /v1/session` gives (the demo's link). */

@@ -68,7 +68,7 @@ export async function runHub(
   stdout.write(
     `iottly hub listening on ${url} (devices: ${ws}/v1/device, stream: ${ws}/v1/stream)\n`,
   );
-  stdout.write(`console: ${url}/ (sign in with the API key)\n`);
+  if (hub.consoleAvailable) stdout.write(`console: ${url}/ (sign in with the API key)\n`);
   if (options.apiKeyGenerated) {
     stdout.write(`api key (generated; choose one with --api-key): ${options.apiKeys[0] ?? ''}\n`);
   }

@@ -116,7 +116,10 @@ export class StaticFiles {
  * console's sources (an index.html template but no bundle), and the built console is still in
  * `dist/console/`.
  */
-export function defaultConsoleDir(moduleUrl: string = import.meta.url): string {
+export function defaultConsoleDir(moduleUrl: string | undefined = import.meta.url): string | null {
+  // A single-executable binary is a CommonJS bundle: no module URL, no dist/ beside it, and so
+  // no console (the hub still runs; `/` answers 404).
+  if (!moduleUrl) return null;
   const candidates = ['../console/', '../../dist/console/'].map((relative) =>
     fileURLToPath(new URL(relative, moduleUrl)),
   );
