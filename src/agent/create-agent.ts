@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AgentConfig } from '../config/load.js';
 import type { RunSecrets } from '../config/resolve.js';
+import { createLocalApps } from '../local/create-local-apps.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { AGENT_VERSION } from '../version.js';
 import { Agent, type Feature } from './agent.js';
@@ -16,6 +17,8 @@ export interface AgentDependencies {
   random?: RandomSource;
   createSocket?: SocketFactory;
   features?: Feature[];
+  /** The process environment (for systemd's RUNTIME_DIRECTORY). */
+  env?: Record<string, string | undefined>;
 }
 
 export function createAgent(
@@ -44,6 +47,9 @@ export function createAgent(
       createSocket: deps.createSocket ?? createWebSocket,
       logger: deps.logger,
     },
-    deps.features ?? [],
+    [
+      ...(deps.features ?? []),
+      ...[createLocalApps(config, { env: deps.env ?? process.env })].filter((f) => f !== null),
+    ],
   );
 }

@@ -34,7 +34,15 @@ export const Format = {
   requiredString: 'required-string',
   /** A boolean, from JSON true/false or the strings "true"/"false". */
   strictBoolean: 'strict-boolean',
+  /** A group name or numeric gid, or empty for none. */
+  optionalGroup: 'optional-group',
+  /** Routine name → command line (a JSON object in env and flags). */
+  actionMap: 'action-map',
 } as const;
+
+/** Action names as the SDK's call_agent sends them; command lines as /bin/sh reads them. */
+const ACTION_NAME = /^[^\u0000-\u001f\u007f]{1,128}$/;
+const MAX_ACTIONS = 64;
 
 let registered = false;
 
@@ -75,6 +83,36 @@ export function registerFormats(): void {
     coerce: (value: unknown) => (value === 'true' ? true : value === 'false' ? false : value),
     validate(value: unknown) {
       if (typeof value !== 'boolean') throw new Error('must be true or false');
+    },
+  });
+  convict.addFormat({
+    name: Format.optionalGroup,
+    validate(value: unknown) {
+      if (typeof value !== 'string' || !/^(|\d{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,31})$/.test(value))
+        throw new Error('must be a group name, a numeric gid, or empty');
+    },
+  });
+  convict.addFormat({
+    name: Format.actionMap,
+    coerce: (value: unknown) => {
+      if (typeof value !== 'string') return value;
+      try {
+        return JSON.parse(value) as unknown;
+      } catch {
+        return value;
+      }
+    },
+    validate(value: unknown) {
+      const expected = `must be a JSON object of at most ${MAX_ACTIONS} "name": "command line" pairs`;
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        throw new Error(expected);
+      const entries = Object.entries(value);
+      if (entries.length > MAX_ACTIONS) throw new Error(expected);
+      for (const [name, line] of entries) {
+        if (!ACTION_NAME.test(name)) throw new Error(`${expected}; bad name "${name.slice(0, 40)}"`);
+        if (typeof line !== 'string' || line.trim() === '' || line.length > 4096)
+          throw new Error(`${expected}; "${name}" needs a non-empty command line`);
+      }
     },
   });
 }

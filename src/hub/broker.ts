@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { APP_EVENTS_STREAM } from '../protocol/apps.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { SubscribePayload } from '../protocol/from-client.js';
 import { errorMessage, type Message } from '../protocol/message.js';
@@ -27,6 +28,8 @@ export interface BrokerOptions {
   clock: Clock;
   logger: Logger;
   ids: IdSource;
+  /** Hears every valid device frame the hub handles (webhooks deliver them). */
+  onDeviceMessage?: (deviceId: string, frame: ParsedFrame) => void;
 }
 
 type ClientHandler = (client: ClientLink, frame: ParsedFrame) => void;
@@ -37,11 +40,13 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly subscriptions: SubscriptionRegistry<ClientLink>;
   readonly routes: RequestRoutes<ClientLink, DeviceLink>;
   readonly #logger: Logger;
+  readonly #onDeviceMessage: (deviceId: string, frame: ParsedFrame) => void;
 
   readonly #clientHandlers: Record<string, ClientHandler> = {
     subscribe: (client, frame) => this.#subscribe(client, frame),
     unsubscribe: (client, frame) => this.#unsubscribe(client, frame),
     command: (client, frame) => this.#command(client, frame),
+    app_command: (client, frame) => this.#command(client, frame),
   };
 
   readonly #deviceHandlers: Record<string, DeviceHandler> = {
@@ -50,10 +55,16 @@ export class Broker implements DeviceEvents, ClientEvents {
     command_done: (device, frame) => this.#reply(device, frame),
     error: (device, frame) => this.#reply(device, frame),
     status: () => {},
+    user: () => {},
+    app_command_done: (device, frame) => this.#reply(device, frame),
+    app_error: (device, frame) => this.#appEvent(device, frame),
+    app_call: (device, frame) => this.#appEvent(device, frame),
+    app_call_done: (device, frame) => this.#appEvent(device, frame),
   };
 
   constructor(options: BrokerOptions) {
     this.#logger = options.logger;
+    this.#onDeviceMessage = options.onDeviceMessage ?? (() => {});
     this.devices = new DeviceRegistry(options.knownDeviceIds, options.clock);
     this.subscriptions = new SubscriptionRegistry(options.ids);
     this.routes = new RequestRoutes(options.ids);
@@ -86,8 +97,10 @@ export class Broker implements DeviceEvents, ClientEvents {
     const handler = Object.hasOwn(this.#deviceHandlers, frame.type)
       ? this.#deviceHandlers[frame.type]
       : undefined;
-    if (handler) handler(link, frame);
-    else
+    if (handler) {
+      handler(link, frame);
+      this.#onDeviceMessage(link.deviceId, frame);
+    } else
       link.refuse(
         frameError(ErrorCode.unknownType, `the hub does not handle "${frame.type}"`, frame),
       );
@@ -127,6 +140,21 @@ export class Broker implements DeviceEvents, ClientEvents {
           stream,
           ts,
           value,
+        },
+      });
+    }
+  }
+
+  /** An app's error or call: to the subscriptions of the device that include the `apps` stream. */
+  #appEvent(device: DeviceLink, frame: ParsedFrame): void {
+    for (const subscription of this.subscriptions.matching(device.deviceId, APP_EVENTS_STREAM)) {
+      subscription.client.send({
+        type: frame.type,
+        payload: {
+          subscription_id: subscription.id,
+          device_id: device.deviceId,
+          ts: typeof frame.raw.ts === 'string' ? frame.raw.ts : undefined,
+          ...originalPayload(frame),
         },
       });
     }
@@ -233,7 +261,10 @@ export class Broker implements DeviceEvents, ClientEvents {
     );
   }
 
-  /** Forwards the client's whole payload to the agent under a hub request_id. */
+  /**
+   * Forwards the client's whole payload (`command` or `app_command`) to the agent under a hub
+   * request_id, with the same type.
+   */
   #command(client: ClientLink, frame: ParsedFrame): void {
     const { device_id } = frame.payload as { device_id: string };
     if (!this.devices.isKnown(device_id)) {
@@ -260,8 +291,9 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
-    const route = this.routes.open('command', client, frame.request_id, device);
-    if (!device.send({ type: 'command', request_id: route.id, payload: originalPayload(frame) })) {
+    const kind = frame.type === 'app_command' ? 'app_command' : 'command';
+    const route = this.routes.open(kind, client, frame.request_id, device);
+    if (!device.send({ type: kind, request_id: route.id, payload: originalPayload(frame) })) {
       this.routes.close(route.id);
       client.refuse(
         frameError(ErrorCode.deviceOffline, `device "${device_id}" is not connected`, frame),

@@ -2,6 +2,7 @@
  * Messages a `/v1/stream` client (the platform's backend API) sends to the hub.
  * Shapes follow the platform docs exactly; see docs/protocol.md.
  */
+import { appCommandRequest } from './apps.js';
 import { deviceId, streamName } from './fields.js';
 import { array, object, string, type Infer } from './schema.js';
 import type { ValidatorSet } from './parse.js';
@@ -26,4 +27,5 @@ export const fromClientValidators: ValidatorSet = {
   subscribe: subscribePayload,
   unsubscribe: unsubscribePayload,
   command: commandRoutingPayload,
+  app_command: appCommandRequest,
 };

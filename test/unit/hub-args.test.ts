@@ -28,8 +28,14 @@ describe('parseHubArgs', () => {
       pingIntervalMs: 30_000,
       pongTimeoutMs: 10_000,
       tls: null,
+      webhooksPath: null,
       logLevel: 'info',
     });
+  });
+
+  it('takes --webhooks FILE and refuses an empty path', () => {
+    assert.equal(parseHubArgs(['--webhooks', '/etc/hooks.json'], fixedKey).webhooksPath, '/etc/hooks.json');
+    assert.throws(() => parseHubArgs(['--webhooks', ''], fixedKey), /--webhooks: expected a file path/);
   });
 
   it('generates keys of the documented form', () => {
