@@ -1,4 +1,5 @@
 import convict from 'convict';
+import { APP_NAME_PATTERN } from '../protocol/apps.js';
 
 /**
  * Strict formats for convict. Convict's built-in numeric coercion is `parseInt`, which turns
@@ -40,8 +41,6 @@ export const Format = {
   actionMap: 'action-map',
 } as const;
 
-/** Action names as the SDK's call_agent sends them; command lines as /bin/sh reads them. */
-const ACTION_NAME = /^[^\u0000-\u001f\u007f]{1,128}$/;
 const MAX_ACTIONS = 64;
 
 let registered = false;
@@ -109,7 +108,8 @@ export function registerFormats(): void {
       const entries = Object.entries(value);
       if (entries.length > MAX_ACTIONS) throw new Error(expected);
       for (const [name, line] of entries) {
-        if (!ACTION_NAME.test(name)) throw new Error(`${expected}; bad name "${name.slice(0, 40)}"`);
+        if (!APP_NAME_PATTERN.test(name))
+          throw new Error(`${expected}; bad name "${name.slice(0, 40)}"`);
         if (typeof line !== 'string' || line.trim() === '' || line.length > 4096)
           throw new Error(`${expected}; "${name}" needs a non-empty command line`);
       }

@@ -136,7 +136,7 @@ export const schema = {
       default: '',
     },
     socketGroup: {
-      doc: 'Group given the socket (mode 0660), so its members can connect; empty: the agent\'s group.',
+      doc: "Group given the socket (mode 0660), so its members can connect; empty: the agent's group.",
       format: Format.optionalGroup,
       default: '',
     },

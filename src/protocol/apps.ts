@@ -26,6 +26,7 @@ import {
 } from './schema.js';
 
 /** App names, channels and routine names reach logs, webhooks and routing: printable, bounded. */
+// eslint-disable-next-line no-control-regex -- control characters are what it refuses
 export const APP_NAME_PATTERN = /^[^\u0000-\u001f\u007f]{1,128}$/;
 export const appName = () => string({ pattern: APP_NAME_PATTERN });
 export const channelName = () => string({ pattern: APP_NAME_PATTERN });

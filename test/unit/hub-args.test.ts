@@ -34,8 +34,14 @@ describe('parseHubArgs', () => {
   });
 
   it('takes --webhooks FILE and refuses an empty path', () => {
-    assert.equal(parseHubArgs(['--webhooks', '/etc/hooks.json'], fixedKey).webhooksPath, '/etc/hooks.json');
-    assert.throws(() => parseHubArgs(['--webhooks', ''], fixedKey), /--webhooks: expected a file path/);
+    assert.equal(
+      parseHubArgs(['--webhooks', '/etc/hooks.json'], fixedKey).webhooksPath,
+      '/etc/hooks.json',
+    );
+    assert.throws(
+      () => parseHubArgs(['--webhooks', ''], fixedKey),
+      /--webhooks: expected a file path/,
+    );
   });
 
   it('generates keys of the documented form', () => {

@@ -52,6 +52,7 @@ const RESERVED_HEADERS = new Set([
   'expect',
 ]);
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$/;
+// eslint-disable-next-line no-control-regex -- control characters are what it refuses
 const HEADER_VALUE = /^[^\u0000-\u0008\u000a-\u001f\u007f]{0,4096}$/;
 
 const webhookUrl: Validator<string> = (value, path) => {
