@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -40,6 +40,7 @@ describe('local apps through the agent', () => {
       IOTTLY_RECONNECT_MAX_DELAY_MS: '400',
       IOTTLY_LOCAL_SOCKET_PATH: socketPath,
       IOTTLY_LOCAL_APP_QUEUE_LINES: '50',
+      IOTTLY_LOCAL_SOCKET_GROUP: 'daemon',
       IOTTLY_LOCAL_ACTIONS: JSON.stringify({ greet: 'printf "hello %s" "$IOTTLY_CALL_ARGS"' }),
       IOTTLY_LOG_LEVEL: 'debug',
       ...extra,
@@ -98,6 +99,10 @@ describe('local apps through the agent', () => {
     assert.match(String(version), /^\d+\.\d+\.\d+$/);
     assert.ok(allowsCallAgent(version), `call_agent must be allowed with ${String(version)}`);
     assert.equal(connection, 'connected');
+    const stat = statSync(socketPath);
+    assert.equal(stat.mode & 0o777, 0o660);
+    const daemon = /^daemon:[^:]*:(\d+):/m.exec(readFileSync('/etc/group', 'utf8'));
+    assert.equal(stat.gid, Number(daemon?.[1]));
   });
 
   it('delivers data on channel sensors to the sensors webhook only, as Type user', async () => {

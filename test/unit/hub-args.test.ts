@@ -72,6 +72,8 @@ describe('parseHubArgs', () => {
       'cert.pem',
       '--tls-key',
       'key.pem',
+      '--webhooks',
+      'hooks.json',
       '--log-level',
       'debug',
     ]);
@@ -87,6 +89,7 @@ describe('parseHubArgs', () => {
       pingIntervalMs: 1000,
       pongTimeoutMs: 500,
       tls: { certPath: 'cert.pem', keyPath: 'key.pem' },
+      webhooksPath: 'hooks.json',
       logLevel: 'debug',
     });
   });

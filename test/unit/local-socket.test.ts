@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { ProcessActionRunner } from '../../src/local/action-runner.js';
+import { socketPathFor } from '../../src/local/create-local-apps.js';
+import { prepareSocketPath, resolveGroup } from '../../src/local/socket-file.js';
+import { systemClock } from '../../src/time/clock.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'iottly-sock-unit-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('the socket file', () => {
+  it('removes a socket left by a crashed process', async () => {
+    const path = join(dir, 'stale.sock');
+    // A process that listens and is killed leaves its socket file behind.
+    const child = spawn(process.execPath, [
+      '-e',
+      `require('net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`,
+    ]);
+    await new Promise((resolve) => child.stdout.once('data', resolve));
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+    assert.ok(statSync(path).isSocket());
+    assert.deepEqual(await prepareSocketPath(path), { removedStale: true });
+  });
+
+  it('refuses a socket some process still serves', async () => {
+    const path = join(dir, 'live.sock');
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(path, resolve));
+    await assert.rejects(prepareSocketPath(path), { code: 'socket_in_use' });
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('never deletes a file that is not a socket', async () => {
+    const path = join(dir, 'precious.txt');
+    writeFileSync(path, 'keep me');
+    await assert.rejects(prepareSocketPath(path), { code: 'socket_path_occupied' });
+    assert.equal(readFileSync(path, 'utf8'), 'keep me');
+  });
+
+  it('creates a missing parent folder', async () => {
+    assert.deepEqual(await prepareSocketPath(join(dir, 'a', 'b', 'sdk.sock')), {
+      removedStale: false,
+    });
+    assert.ok(statSync(join(dir, 'a', 'b')).isDirectory());
+  });
+
+  it('resolves the path from the config, else RUNTIME_DIRECTORY, else /run', () => {
+    assert.equal(socketPathFor('/x/s', { RUNTIME_DIRECTORY: '/r' }), '/x/s');
+    assert.equal(socketPathFor('', { RUNTIME_DIRECTORY: '/run/a:/run/b' }), '/run/a/sdk.sock');
+    assert.equal(socketPathFor('', {}), '/run/iottly-agent/sdk.sock');
+  });
+
+  it('resolves a group by name or number', () => {
+    const groups = () => 'root:x:0:\niottly:x:991:pi\n';
+    assert.equal(resolveGroup('', groups), null);
+    assert.equal(resolveGroup('42', groups), 42);
+    assert.equal(resolveGroup('iottly', groups), 991);
+    assert.throws(() => resolveGroup('nobody-here', groups), /no group "nobody-here"/);
+  });
+});
+
+describe('ProcessActionRunner', () => {
+  const runner = (overrides: Partial<ConstructorParameters<typeof ProcessActionRunner>[0]> = {}) =>
+    new ProcessActionRunner({
+      timeoutMs: 5_000,
+      killGraceMs: 200,
+      maxOutputBytes: 1_000,
+      maxConcurrent: 1,
+      clock: systemClock,
+      ...overrides,
+    });
+
+  it('runs the command line with the call args in the environment', async () => {
+    const result = await runner().run(
+      {
+        commandLine: 'printf "%s" "$IOTTLY_CALL_ARGS"; exit 3',
+        env: { IOTTLY_CALL_ARGS: '{"a":1}' },
+      },
+      new AbortController().signal,
+    );
+    assert.deepEqual(result, {
+      exitCode: 3,
+      signal: null,
+      timedOut: false,
+      truncated: false,
+      output: '{"a":1}',
+    });
+  });
+
+  it('ends the whole process group at the time limit', async () => {
+    const result = await runner({ timeoutMs: 200 }).run(
+      { commandLine: 'sleep 30 & sleep 30; wait', env: {} },
+      new AbortController().signal,
+    );
+    assert.equal(result.timedOut, true);
+    assert.equal(result.signal, 'SIGTERM');
+  });
+
+  it('keeps at most maxOutputBytes and says it truncated', async () => {
+    const result = await runner().run(
+      { commandLine: 'head -c 5000 /dev/zero | tr "\\0" x', env: {} },
+      new AbortController().signal,
+    );
+    assert.equal(result.output.length, 1_000);
+    assert.equal(result.truncated, true);
+  });
+
+  it('refuses more than maxConcurrent at once', async () => {
+    const r = runner();
+    const abort = new AbortController();
+    const first = r.run({ commandLine: 'sleep 30', env: {} }, abort.signal);
+    await assert.rejects(r.run({ commandLine: 'true', env: {} }, abort.signal), {
+      code: 'action_busy',
+    });
+    abort.abort();
+    assert.equal((await first).signal, 'SIGTERM');
+  });
+});
