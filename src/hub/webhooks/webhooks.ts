@@ -95,8 +95,17 @@ export class Webhooks {
   deliver(deviceId: string, frame: ParsedFrame): void {
     if (this.#entries.size === 0) return;
     const msg = webhookMessage(deviceId, frame, isoNow(this.#o.clock));
+    // At most two bodies (envelope, payload only) however many webhooks take the message.
+    const bodies = new Map<boolean, string>();
     for (const { webhook, queue } of this.#entries.values()) {
-      if (wants(webhook, msg)) queue.push(webhookBody(webhook, msg));
+      if (!wants(webhook, msg)) continue;
+      const payloadOnly = webhook.payload_only === true;
+      let body = bodies.get(payloadOnly);
+      if (body === undefined) {
+        body = webhookBody(webhook, msg);
+        bodies.set(payloadOnly, body);
+      }
+      queue.push(body);
     }
   }
 
