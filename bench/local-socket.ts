@@ -12,7 +12,6 @@ import { pino } from 'pino';
 import type { AgentContext } from '../src/agent/agent.js';
 import { MemoryOutbox } from '../src/agent/outbox.js';
 import { Router } from '../src/agent/router.js';
-import { ProcessActionRunner } from '../src/local/action-runner.js';
 import { LocalApps } from '../src/local/local-apps.js';
 import { systemClock } from '../src/time/clock.js';
 
@@ -96,13 +95,9 @@ function localApps(path: string, maxQueuedLines = 1_000): LocalApps {
       closeTimeoutMs: 100,
     },
     actions: {},
-    actionRunner: new ProcessActionRunner({
-      timeoutMs: 1_000,
-      killGraceMs: 100,
-      maxOutputBytes: 1_000,
-      maxConcurrent: 1,
-      clock: systemClock,
-    }),
+    actionRunner: {
+      run: () => Promise.reject(new Error('the benchmark calls no action')),
+    },
   });
 }
 

@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
+import { createCommandsFeature } from '../commands/create-commands.js';
 import type { AgentConfig } from '../config/load.js';
 import type { RunSecrets } from '../config/resolve.js';
 import { createLocalApps } from '../local/create-local-apps.js';
+import { TelemetryFeature } from '../telemetry/telemetry-feature.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { AGENT_VERSION } from '../version.js';
 import { Agent, type Feature } from './agent.js';
@@ -26,6 +28,14 @@ export function createAgent(
   secrets: RunSecrets,
   deps: AgentDependencies,
 ): Agent {
+  const clock = deps.clock ?? systemClock;
+  const random = deps.random ?? Math.random;
+  const features: Feature[] = [
+    new TelemetryFeature({ settings: config.telemetry, clock, random }),
+    createCommandsFeature(config, { clock }),
+    ...[createLocalApps(config, { env: deps.env ?? process.env, clock })].filter((f) => f !== null),
+    ...(deps.features ?? []),
+  ];
   return new Agent(
     {
       deviceId: config.device.id,
@@ -42,14 +52,11 @@ export function createAgent(
       outbox: config.outbox,
       version: AGENT_VERSION,
       inventory: deps.inventory,
-      clock: deps.clock ?? systemClock,
-      random: deps.random ?? Math.random,
+      clock,
+      random,
       createSocket: deps.createSocket ?? createWebSocket,
       logger: deps.logger,
     },
-    [
-      ...(deps.features ?? []),
-      ...[createLocalApps(config, { env: deps.env ?? process.env })].filter((f) => f !== null),
-    ],
+    features,
   );
 }

@@ -55,6 +55,7 @@ export class MemoryOutbox implements Outbox {
 
   enqueue(message: AgentMessage): void {
     if (this.#depth() >= this.#options.maxMessages) {
+      this.#queue[this.#head] = '';
       this.#head++;
       this.#dropped++;
       this.#options.onDrop?.(message, this.#dropped);
@@ -100,6 +101,9 @@ export class MemoryOutbox implements Outbox {
       sink.bufferedAmount() < this.#options.highWaterBytes
     ) {
       const frame = this.#queue[this.#head] as string;
+      // Let the sent frame go now, not at the next compaction: 1024 command-output frames of
+      // 64 KiB each would otherwise stay referenced (tens of MiB).
+      this.#queue[this.#head] = '';
       this.#head++;
       this.#sent++;
       sink.send(frame, () => this.#flush());

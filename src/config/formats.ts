@@ -1,5 +1,12 @@
 import convict from 'convict';
 import { APP_NAME_PATTERN } from '../protocol/apps.js';
+import type { Validator } from '../protocol/schema.js';
+import {
+  builtinStreamList,
+  customStreams,
+  interfaceList,
+  perStreamSettings,
+} from '../telemetry/stream-specs.js';
 
 /**
  * Strict formats for convict. Convict's built-in numeric coercion is `parseInt`, which turns
@@ -35,6 +42,18 @@ export const Format = {
   requiredString: 'required-string',
   /** A boolean, from JSON true/false or the strings "true"/"false". */
   strictBoolean: 'strict-boolean',
+  /** Built-in telemetry stream names: a JSON array, or "cpu,memory" from env and flags. */
+  telemetryStreams: 'telemetry-streams',
+  /** Network interface names: a JSON array, or "eth0,wlan0"; empty for all but lo. */
+  interfaceList: 'interface-list',
+  /** Per-stream telemetry settings: a JSON object (JSON text from env and flags). */
+  telemetryPerStream: 'telemetry-per-stream',
+  /** Custom telemetry streams: a JSON array (JSON text from env and flags). */
+  telemetryCustom: 'telemetry-custom',
+  /** Any string, or empty for none. */
+  optionalString: 'optional-string',
+  /** Regular expressions: a JSON array of strings (env and flags: the array as JSON text). */
+  regexList: 'regex-list',
   /** A group name or numeric gid, or empty for none. */
   optionalGroup: 'optional-group',
   /** Routine name → command line (a JSON object in env and flags). */
@@ -42,6 +61,40 @@ export const Format = {
 } as const;
 
 const MAX_ACTIONS = 64;
+
+/** "a, b" → ["a", "b"]; a JSON array's text is parsed; anything else is left for validation. */
+function coerceList(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  if (value.trim().startsWith('[')) return coerceJson(value);
+  return value
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+function coerceJson(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value; // validation then says "expected array, got string"
+  }
+}
+
+function validatedFormat(
+  name: string,
+  validate: Validator<unknown>,
+  coerce: (value: unknown) => unknown,
+): void {
+  convict.addFormat({
+    name,
+    coerce,
+    validate(value: unknown) {
+      const r = validate(value, 'value');
+      if (!r.ok) throw new Error(r.error);
+    },
+  });
+}
 
 let registered = false;
 
@@ -77,6 +130,10 @@ export function registerFormats(): void {
       if (typeof value !== 'string') throw new Error('must be a string');
     },
   });
+  validatedFormat(Format.telemetryStreams, builtinStreamList, coerceList);
+  validatedFormat(Format.interfaceList, interfaceList, coerceList);
+  validatedFormat(Format.telemetryPerStream, perStreamSettings, coerceJson);
+  validatedFormat(Format.telemetryCustom, customStreams, coerceJson);
   convict.addFormat({
     name: Format.strictBoolean,
     coerce: (value: unknown) => (value === 'true' ? true : value === 'false' ? false : value),
@@ -93,14 +150,7 @@ export function registerFormats(): void {
   });
   convict.addFormat({
     name: Format.actionMap,
-    coerce: (value: unknown) => {
-      if (typeof value !== 'string') return value;
-      try {
-        return JSON.parse(value) as unknown;
-      } catch {
-        return value;
-      }
-    },
+    coerce: coerceJson,
     validate(value: unknown) {
       const expected = `must be a JSON object of at most ${MAX_ACTIONS} "name": "command line" pairs`;
       if (typeof value !== 'object' || value === null || Array.isArray(value))
@@ -115,4 +165,35 @@ export function registerFormats(): void {
       }
     },
   });
+  convict.addFormat({
+    name: Format.optionalString,
+    validate(value: unknown) {
+      if (typeof value !== 'string') throw new Error('must be a string');
+    },
+  });
+  convict.addFormat({
+    name: Format.regexList,
+    coerce: parseJsonArray,
+    validate(value: unknown) {
+      if (!Array.isArray(value)) throw new Error('must be a JSON array of regular expressions');
+      for (const item of value) {
+        if (typeof item !== 'string') throw new Error('must be a JSON array of strings');
+        try {
+          new RegExp(item);
+        } catch (err) {
+          throw new Error(`"${item}" is not a regular expression: ${(err as Error).message}`);
+        }
+      }
+    },
+  });
+}
+
+/** `'["^ls", "^df"]'` from an env variable or flag becomes the array; anything else stays. */
+function parseJsonArray(value: unknown): unknown {
+  if (typeof value !== 'string') return value;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch {
+    return value;
+  }
 }

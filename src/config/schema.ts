@@ -1,4 +1,6 @@
+import { commandsSchema } from '../commands/config.js';
 import { Format } from './formats.js';
+import { telemetryConfigSchema } from '../telemetry/telemetry-config.js';
 
 /**
  * Every configuration key: doc, default and format. README.md's table is this file in prose.
@@ -19,7 +21,6 @@ export const Defaults = {
   localMaxApps: 64,
   localMaxLineBytes: 1 << 20,
   localAppQueueLines: 1_000,
-  localActionTimeoutMs: 60_000,
 } as const;
 
 /** The SDK socket's path when local.socketPath is empty and systemd gives no RuntimeDirectory. */
@@ -156,14 +157,9 @@ export const schema = {
       default: Defaults.localAppQueueLines,
     },
     actions: {
-      doc: 'Routines apps may call with call_agent: {"name": "command line"}, run by /bin/sh with the call\'s args as JSON in IOTTLY_CALL_ARGS.',
+      doc: 'Routines apps may call with call_agent: {"name": "command line"}, run by /bin/sh within the commands.* limits, the call\'s args as JSON in IOTTLY_CALL_ARGS.',
       format: Format.actionMap,
       default: {} as Record<string, string>,
-    },
-    actionTimeoutMs: {
-      doc: 'Longest run of an action before its process group is terminated.',
-      format: Format.ms,
-      default: Defaults.localActionTimeoutMs,
     },
   },
   log: {
@@ -180,6 +176,8 @@ export const schema = {
       default: 5_000,
     },
   },
+  telemetry: telemetryConfigSchema,
+  commands: commandsSchema,
 } satisfies SchemaTree;
 
 /** `heartbeat.intervalMs` → `IOTTLY_HEARTBEAT_INTERVAL_MS`. */

@@ -6,6 +6,7 @@ import { loadConfig } from '../config/load.js';
 import { Hub } from '../hub/hub.js';
 import { createLogger } from '../log/logger.js';
 import { systemClock } from '../time/clock.js';
+import { watchTelemetry } from './telemetry-watch.js';
 
 /**
  * `iottly-agent demo` (what `npm start` runs): a reference hub and an agent in one process on
@@ -18,6 +19,9 @@ export interface DemoOptions {
 }
 
 const DEMO_DEVICE = 'demo-device';
+/** What the demo's stream client watches, and how often it asks the agent to sample. */
+const DEMO_STREAMS = ['cpu', 'memory', 'temperature', 'load', 'network'];
+const DEMO_INTERVAL_MS = 2_000;
 
 export async function runDemo({
   stopSignal,
@@ -67,13 +71,22 @@ export async function runDemo({
       `  iottly demo: hub on ${url}, device "${DEMO_DEVICE}" connecting`,
       `  devices:  curl -s -H 'Authorization: Bearer ${apiKey}' ${url}/v1/devices`,
       `  stream:   ${wsUrl}/v1/stream?api_key=${apiKey}`,
+      `  watching telemetry every ${DEMO_INTERVAL_MS / 1000} s as a stream client would:`,
       '  Ctrl-C to stop.',
       '',
       '',
     ].join('\n'),
   );
+  const watch = watchTelemetry({
+    streamUrl: `${wsUrl}/v1/stream?api_key=${apiKey}`,
+    deviceId: DEMO_DEVICE,
+    streams: DEMO_STREAMS,
+    intervalMs: DEMO_INTERVAL_MS,
+    write: (line) => stdout.write(`${line}\n`),
+  });
 
   await stopSignal;
+  await watch.close();
   await agent.stop();
   await hub.stop();
   return ExitCode.ok;

@@ -11,7 +11,7 @@ import { DeviceRegistry } from './device-registry.js';
 import type { IdSource } from './ids.js';
 import type { ClientEvents, ClientLink, DeviceEvents, DeviceLink } from './links.js';
 import { RequestRoutes, isFinalReply, isReply, type Route } from './request-routes.js';
-import { SubscriptionRegistry } from './subscriptions.js';
+import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
 
 /**
  * The hub's routing, free of sockets: which devices are online, who subscribed to what, which
@@ -46,6 +46,8 @@ export class Broker implements DeviceEvents, ClientEvents {
     subscribe: (client, frame) => this.#subscribe(client, frame),
     unsubscribe: (client, frame) => this.#unsubscribe(client, frame),
     command: (client, frame) => this.#command(client, frame),
+    command_cancel: (client, frame) => this.#followUp(client, frame),
+    command_input: (client, frame) => this.#followUp(client, frame),
     app_command: (client, frame) => this.#command(client, frame),
   };
 
@@ -68,6 +70,10 @@ export class Broker implements DeviceEvents, ClientEvents {
     this.devices = new DeviceRegistry(options.knownDeviceIds, options.clock);
     this.subscriptions = new SubscriptionRegistry(options.ids);
     this.routes = new RequestRoutes(options.ids);
+    this.subscriptions.onStreamsChanged((deviceId, _names, demand) => {
+      const device = this.devices.onlineLink(deviceId);
+      if (device) this.#sendDemand(device, demand);
+    });
   }
 
   // ── devices ──────────────────────────────────────────────────────────────────────────────
@@ -81,12 +87,15 @@ export class Broker implements DeviceEvents, ClientEvents {
     if (previous) void previous.close(CLOSE_REPLACED, 'replaced by a new connection');
   }
 
+  /** Called once the device has been welcomed: it learns at once what clients want from it. */
   deviceReady(link: DeviceLink, hello: HelloPayload): void {
     this.devices.markReady(link, hello);
     this.#logger.info(
       { deviceId: link.deviceId, agentVersion: hello.agent_version },
       'device online',
     );
+    const demand = this.subscriptions.demand(link.deviceId);
+    if (demand.length > 0) this.#sendDemand(link, demand);
   }
 
   deviceSeen(link: DeviceLink): void {
@@ -117,6 +126,11 @@ export class Broker implements DeviceEvents, ClientEvents {
         errorMessage(ErrorCode.deviceOffline, 'device disconnected', route.clientRequestId),
       );
     }
+  }
+
+  /** Tells the agent which streams stream clients want now (the whole set, replacing the last). */
+  #sendDemand(device: DeviceLink, demand: readonly StreamDemand[]): void {
+    device.send({ type: 'streams', payload: { streams: demand } });
   }
 
   #telemetry(device: DeviceLink, frame: ParsedFrame): void {
@@ -220,7 +234,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   }
 
   #subscribe(client: ClientLink, frame: ParsedFrame): void {
-    const { device_id, streams } = frame.payload as SubscribePayload;
+    const { device_id, streams, interval_ms } = frame.payload as SubscribePayload;
     if (!this.devices.isKnown(device_id)) {
       client.refuse(frameError(ErrorCode.unknownDevice, `unknown device "${device_id}"`, frame));
       return;
@@ -235,7 +249,7 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
-    const subscription = this.subscriptions.add(client, device_id, streams);
+    const subscription = this.subscriptions.add(client, device_id, streams, interval_ms);
     client.send(
       withRequestId(
         { type: 'subscribed', payload: { subscription_id: subscription.id } },
@@ -284,7 +298,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     ) {
       client.refuse(
         frameError(
-          ErrorCode.invalidPayload,
+          ErrorCode.duplicateRequest,
           `request_id "${frame.request_id}" is already in use by a pending request`,
           frame,
         ),
@@ -302,14 +316,46 @@ export class Broker implements DeviceEvents, ClientEvents {
   }
 
   /**
-   * The client of an open request went away. Nothing tells the agent yet; `command_cancel`
-   * will, from here.
+   * `command_cancel` / `command_input` for one of the client's running commands: forwarded on
+   * the command's route, under the hub's request_id. The answer, if any, is the command's own
+   * (`command_done` with `cancelled`, more output).
    */
+  #followUp(client: ClientLink, frame: ParsedFrame): void {
+    const target = (frame.payload as { request_id?: string }).request_id ?? frame.request_id;
+    const route =
+      target === undefined ? undefined : this.routes.findByClientRequest(client, target);
+    if (!route || route.kind !== 'command') {
+      client.refuse(
+        frameError(
+          ErrorCode.unknownRequest,
+          target === undefined
+            ? `${frame.type}: request_id is required (the command's)`
+            : `${frame.type}: no running command with request_id "${target}"`,
+          frame,
+        ),
+      );
+      return;
+    }
+    route.device.send({
+      type: frame.type,
+      request_id: route.id,
+      payload: { ...originalPayload(frame), request_id: route.id },
+    });
+  }
+
+  /** The client of an open request went away: its command is cancelled on the device. */
   #abandon(route: Route<ClientLink, DeviceLink>): void {
     this.#logger.debug(
       { deviceId: route.device.deviceId, kind: route.kind },
       'request abandoned by its client',
     );
+    if (route.kind === 'command') {
+      route.device.send({
+        type: 'command_cancel',
+        request_id: route.id,
+        payload: { request_id: route.id },
+      });
+    }
   }
 }
 

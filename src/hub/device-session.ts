@@ -131,7 +131,6 @@ export class DeviceSession implements DeviceLink {
       return;
     }
     this.#phase = 'ready';
-    this.#o.events.deviceReady(this, hello);
     const welcome: Message = {
       type: 'welcome',
       payload: {
@@ -142,6 +141,9 @@ export class DeviceSession implements DeviceLink {
     };
     if (frame.request_id !== undefined) welcome.request_id = frame.request_id;
     this.#peer.send(welcome);
+    // After the welcome, so that whatever the broker sends on `ready` reaches an agent that is
+    // already online.
+    this.#o.events.deviceReady(this, hello);
   }
 }
 

@@ -28,7 +28,7 @@ export interface ClientLink extends Link {
 export interface DeviceEvents {
   /** Authenticated and upgraded, before `hello`. */
   deviceAttached(link: DeviceLink): void;
-  /** `hello` accepted; `welcome` is sent right after this returns. */
+  /** `hello` accepted and `welcome` sent: the link is ready for anything else. */
   deviceReady(link: DeviceLink, hello: HelloPayload): void;
   /** Any traffic (frame, ping, pong): for `last_seen`. */
   deviceSeen(link: DeviceLink): void;

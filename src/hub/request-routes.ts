@@ -11,8 +11,8 @@ import { MultiMap } from './multi-map.js';
  * request: a reconnected agent knows nothing of its predecessor's requests.
  *
  * Each kind of request names the frame types that answer it and those that end it. Later
- * kinds (`app_command`) and requests on an open route (`command_cancel`, `command_input`) go
- * through the same table.
+ * kinds (`app_command`) go through the same table; `command_cancel` and `command_input` are
+ * sent on an open `command` route and have no replies of their own.
  */
 export const ROUTE_KINDS = {
   command: {

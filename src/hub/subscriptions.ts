@@ -1,3 +1,4 @@
+import { streamCovers } from '../protocol/fields.js';
 import { uniqueId, type IdSource } from './ids.js';
 import { MultiMap } from './multi-map.js';
 
@@ -5,17 +6,30 @@ import { MultiMap } from './multi-map.js';
  * Telemetry subscriptions of `/v1/stream` clients: each belongs to one client and names one
  * device and a set of streams. A client can only see and remove its own.
  *
- * Whenever the union of streams wanted for a device changes, `onStreamsChanged` listeners hear
- * it (so the device session can later tell the agent which streams to send).
+ * Whenever the union of streams wanted for a device changes (or the fastest interval asked for
+ * one of them), `onStreamsChanged` listeners hear it, and the broker tells the agent.
+ * A subscription to `network` covers `network.rx` and `network.tx` (see `streamCovers`).
  */
 export interface Subscription<C> {
   readonly id: string;
   readonly client: C;
   readonly deviceId: string;
   readonly streams: ReadonlySet<string>;
+  /** How often the client asked for samples; undefined for the device's own rate. */
+  readonly intervalMs?: number;
 }
 
-export type StreamsChangedListener = (deviceId: string, streams: readonly string[]) => void;
+/** One stream a device should send, at the fastest interval any subscription asked for. */
+export interface StreamDemand {
+  name: string;
+  interval_ms?: number;
+}
+
+export type StreamsChangedListener = (
+  deviceId: string,
+  streams: readonly string[],
+  demand: readonly StreamDemand[],
+) => void;
 
 export class SubscriptionRegistry<C> {
   readonly #ids: IdSource;
@@ -28,10 +42,21 @@ export class SubscriptionRegistry<C> {
     this.#ids = ids;
   }
 
-  add(client: C, deviceId: string, streams: readonly string[]): Subscription<C> {
-    const before = this.streamsWanted(deviceId);
+  add(
+    client: C,
+    deviceId: string,
+    streams: readonly string[],
+    intervalMs?: number,
+  ): Subscription<C> {
+    const before = this.demand(deviceId);
     const id = uniqueId(this.#ids, 'sub', (candidate) => this.#byId.has(candidate));
-    const subscription: Subscription<C> = { id, client, deviceId, streams: new Set(streams) };
+    const subscription: Subscription<C> = {
+      id,
+      client,
+      deviceId,
+      streams: new Set(streams),
+      ...(intervalMs === undefined ? {} : { intervalMs }),
+    };
     this.#byId.set(id, subscription);
     this.#byDevice.add(deviceId, subscription);
     this.#byClient.add(client, subscription);
@@ -43,7 +68,7 @@ export class SubscriptionRegistry<C> {
   remove(client: C, id: string): Subscription<C> | undefined {
     const subscription = this.#byId.get(id);
     if (!subscription || subscription.client !== client) return undefined;
-    const before = this.streamsWanted(subscription.deviceId);
+    const before = this.demand(subscription.deviceId);
     this.#delete(subscription);
     this.#notifyIfChanged(subscription.deviceId, before);
     return subscription;
@@ -53,7 +78,7 @@ export class SubscriptionRegistry<C> {
   removeClient(client: C): Subscription<C>[] {
     const removed = this.#byClient.get(client);
     const devices = new Set(removed.map((s) => s.deviceId));
-    const before = new Map([...devices].map((d) => [d, this.streamsWanted(d)]));
+    const before = new Map([...devices].map((d) => [d, this.demand(d)]));
     for (const subscription of removed) this.#delete(subscription);
     for (const [deviceId, streams] of before) this.#notifyIfChanged(deviceId, streams);
     return removed;
@@ -61,7 +86,9 @@ export class SubscriptionRegistry<C> {
 
   /** Subscriptions that want this stream of this device. */
   matching(deviceId: string, stream: string): Subscription<C>[] {
-    return this.#byDevice.get(deviceId).filter((s) => s.streams.has(stream));
+    return this.#byDevice
+      .get(deviceId)
+      .filter((s) => s.streams.has(stream) || [...s.streams].some((w) => streamCovers(w, stream)));
   }
 
   /** The union of streams any client wants from the device, sorted. */
@@ -70,6 +97,25 @@ export class SubscriptionRegistry<C> {
     for (const s of this.#byDevice.get(deviceId))
       for (const stream of s.streams) streams.add(stream);
     return [...streams].sort();
+  }
+
+  /** `streamsWanted` with, per stream, the fastest interval any of its subscriptions asked for. */
+  demand(deviceId: string): StreamDemand[] {
+    const fastest = new Map<string, number | undefined>();
+    for (const s of this.#byDevice.get(deviceId)) {
+      for (const stream of s.streams) {
+        const known = fastest.get(stream);
+        const asked = s.intervalMs;
+        fastest.set(
+          stream,
+          known === undefined || asked === undefined ? (known ?? asked) : Math.min(known, asked),
+        );
+      }
+    }
+    return [...fastest.keys()].sort().map((name) => {
+      const interval = fastest.get(name);
+      return interval === undefined ? { name } : { name, interval_ms: interval };
+    });
   }
 
   list(): Subscription<C>[] {
@@ -88,9 +134,13 @@ export class SubscriptionRegistry<C> {
     this.#byClient.delete(subscription.client, subscription);
   }
 
-  #notifyIfChanged(deviceId: string, before: readonly string[]): void {
-    const after = this.streamsWanted(deviceId);
-    if (after.length === before.length && after.every((s, i) => s === before[i])) return;
-    for (const listener of [...this.#listeners]) listener(deviceId, after);
+  #notifyIfChanged(deviceId: string, before: readonly StreamDemand[]): void {
+    const after = this.demand(deviceId);
+    const same =
+      after.length === before.length &&
+      after.every((d, i) => d.name === before[i]?.name && d.interval_ms === before[i]?.interval_ms);
+    if (same) return;
+    const names = after.map((d) => d.name);
+    for (const listener of [...this.#listeners]) listener(deviceId, names, after);
   }
 }

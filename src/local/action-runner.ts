@@ -1,21 +1,23 @@
-import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import type { Clock, TimerHandle } from '../time/clock.js';
+import { shellArgv, type CommandRunner } from '../commands/runner.js';
+import type { RunAs } from '../commands/run-as.js';
+import { ErrorCode } from '../protocol/error-codes.js';
 
 /**
- * Runs the command line configured for an app's `call` (local.actions). The feature only sees
- * this narrow interface, so the commands capability's runner can take its place unchanged.
- *
- * The built-in runner bounds everything: `/bin/sh -c` in its own process group, SIGTERM to the
- * group at the time limit and SIGKILL `killGraceMs` later, output kept up to `maxOutputBytes`
- * (the rest counted as truncated), at most `maxConcurrent` actions at once. The call's
- * arguments reach the command as JSON in `IOTTLY_CALL_ARGS`, never spliced into the shell text.
+ * Runs the command line configured for an app's `call` (local.actions). The feature sees only
+ * the narrow `ActionRunner` interface; `CommandActionRunner` runs actions on the commands
+ * capability's runner, so they get the command machinery's limits: `/bin/sh -c` in a process
+ * group of its own, the timeout, SIGTERM then SIGKILL after the grace, the output cap, the
+ * user/group of `commands.user`/`commands.group`, and at most `maxConcurrent` at once. The
+ * call's arguments reach the command as JSON in `IOTTLY_CALL_ARGS`, never spliced into the
+ * shell text.
  */
 export interface ActionResult {
   exitCode: number | null;
   signal: string | null;
   timedOut: boolean;
   truncated: boolean;
-  output: string;
+  stdout: string;
+  stderr: string;
 }
 
 export interface ActionRequest {
@@ -27,115 +29,68 @@ export interface ActionRunner {
   run(request: ActionRequest, abort: AbortSignal): Promise<ActionResult>;
 }
 
-export type SpawnFunction = (
-  command: string,
-  args: string[],
-  options: SpawnOptions,
-) => ChildProcess;
+export class ActionError extends Error {
+  readonly code: string;
 
-export interface ProcessActionRunnerOptions {
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'ActionError';
+    this.code = code;
+  }
+}
+
+export interface ActionLimits {
   timeoutMs: number;
   killGraceMs: number;
   maxOutputBytes: number;
   maxConcurrent: number;
-  clock: Clock;
-  spawn?: SpawnFunction;
-  /** The environment actions inherit (the agent's own by default). */
-  baseEnv?: NodeJS.ProcessEnv;
 }
 
-export class ActionBusyError extends Error {
-  readonly code = 'action_busy';
+export interface CommandActionRunnerOptions {
+  runner: CommandRunner;
+  limits: ActionLimits;
+  /** The environment every action starts from (the agent's, without IOTTLY_* secrets). */
+  baseEnv: Record<string, string>;
+  runAs: RunAs | null;
 }
 
-export class ProcessActionRunner implements ActionRunner {
-  readonly #o: ProcessActionRunnerOptions;
-  readonly #spawn: SpawnFunction;
+export class CommandActionRunner implements ActionRunner {
+  readonly #o: CommandActionRunnerOptions;
   #running = 0;
 
-  constructor(options: ProcessActionRunnerOptions) {
+  constructor(options: CommandActionRunnerOptions) {
     this.#o = options;
-    this.#spawn = options.spawn ?? nodeSpawn;
-  }
-
-  get running(): number {
-    return this.#running;
   }
 
   async run(request: ActionRequest, abort: AbortSignal): Promise<ActionResult> {
-    if (this.#running >= this.#o.maxConcurrent) {
-      throw new ActionBusyError(`${this.#o.maxConcurrent} actions are running already`);
+    const { limits, runAs } = this.#o;
+    if (this.#running >= limits.maxConcurrent) {
+      throw new ActionError(ErrorCode.busy, `${limits.maxConcurrent} actions are running already`);
     }
     this.#running++;
     try {
-      return await this.#run(request, abort);
+      const result = await this.#o.runner.run(
+        {
+          argv: shellArgv(request.commandLine),
+          env: { ...this.#o.baseEnv, ...request.env },
+          timeoutMs: limits.timeoutMs,
+          maxOutputBytes: limits.maxOutputBytes,
+          killGraceMs: limits.killGraceMs,
+          ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
+        },
+        abort,
+      );
+      if (result.error) throw new ActionError(result.error.code, result.error.message);
+      return {
+        exitCode: result.exitCode,
+        signal: result.signal,
+        timedOut: result.timedOut,
+        truncated: result.truncated,
+        stdout: result.stdout.toString('utf8'),
+        stderr: result.stderr.toString('utf8'),
+      };
     } finally {
       this.#running--;
     }
-  }
-
-  #run(request: ActionRequest, abort: AbortSignal): Promise<ActionResult> {
-    const { clock, maxOutputBytes } = this.#o;
-    const child = this.#spawn('/bin/sh', ['-c', request.commandLine], {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...(this.#o.baseEnv ?? process.env), ...request.env },
-    });
-    const pieces: Buffer[] = [];
-    let kept = 0;
-    let truncated = false;
-    const collect = (chunk: Buffer): void => {
-      const room = maxOutputBytes - kept;
-      if (chunk.length > room) truncated = true;
-      if (room <= 0) return;
-      const piece = chunk.length > room ? chunk.subarray(0, room) : chunk;
-      pieces.push(piece);
-      kept += piece.length;
-    };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
-
-    let timedOut = false;
-    let killTimer: TimerHandle | null = null;
-    const terminate = (): void => {
-      signalGroup(child, 'SIGTERM');
-      killTimer ??= clock.setTimeout(() => signalGroup(child, 'SIGKILL'), this.#o.killGraceMs);
-    };
-    const timer = clock.setTimeout(() => {
-      timedOut = true;
-      terminate();
-    }, this.#o.timeoutMs);
-    abort.addEventListener('abort', terminate, { once: true });
-
-    return new Promise((resolve, reject) => {
-      child.once('error', (err) => {
-        clock.clearTimeout(timer);
-        if (killTimer) clock.clearTimeout(killTimer);
-        abort.removeEventListener('abort', terminate);
-        reject(err);
-      });
-      child.once('close', (code, signal) => {
-        clock.clearTimeout(timer);
-        if (killTimer) clock.clearTimeout(killTimer);
-        abort.removeEventListener('abort', terminate);
-        resolve({
-          exitCode: code,
-          signal,
-          timedOut,
-          truncated,
-          output: Buffer.concat(pieces).toString('utf8'),
-        });
-      });
-    });
-  }
-}
-
-/** Signals the child's whole process group (it was spawned detached, as its leader). */
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  if (child.pid === undefined || child.exitCode !== null) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    child.kill(signal); // the group is gone already, or this platform has none
   }
 }

@@ -3,7 +3,10 @@ import { join } from 'node:path';
 import { ConfigError, type AgentConfig } from '../config/load.js';
 import { DEFAULT_SOCKET_PATH } from '../config/schema.js';
 import { systemClock, type Clock } from '../time/clock.js';
-import { ProcessActionRunner, type ActionRunner } from './action-runner.js';
+import { commandBaseEnv } from '../commands/commands-feature.js';
+import { resolveRunAs } from '../commands/run-as.js';
+import { CommandRunner } from '../commands/runner.js';
+import { CommandActionRunner, type ActionRunner } from './action-runner.js';
 import { LocalApps } from './local-apps.js';
 import { SDK_PROTOCOL_VERSION } from './sdk-wire.js';
 import { resolveGroup } from './socket-file.js';
@@ -17,9 +20,8 @@ export const SOCKET_MODE = 0o660;
 export const SOCKET_FILE_NAME = 'sdk.sock';
 /** How long a closing app gets to take its last lines (agentstatus: stopping). */
 const APP_CLOSE_TIMEOUT_MS = 500;
-const ACTION_KILL_GRACE_MS = 2_000;
+/** An action's output travels in one frame (at most 1 MiB), so it is capped well below. */
 const ACTION_MAX_OUTPUT_BYTES = 64 * 1024;
-const ACTION_MAX_CONCURRENT = 4;
 
 export interface LocalAppsDependencies {
   env: Record<string, string | undefined>;
@@ -27,6 +29,8 @@ export interface LocalAppsDependencies {
   readGroupFile?: () => string;
   clock?: Clock;
   actionRunner?: ActionRunner;
+  /** The agent's uid (switching to commands.user needs root). */
+  currentUid?: number;
 }
 
 export function socketPathFor(configured: string, env: Record<string, string | undefined>): string {
@@ -54,15 +58,29 @@ export function createLocalApps(
       closeTimeoutMs: APP_CLOSE_TIMEOUT_MS,
     },
     actions: local.actions,
-    actionRunner:
-      deps.actionRunner ??
-      new ProcessActionRunner({
-        timeoutMs: local.actionTimeoutMs,
-        killGraceMs: ACTION_KILL_GRACE_MS,
-        maxOutputBytes: ACTION_MAX_OUTPUT_BYTES,
-        maxConcurrent: ACTION_MAX_CONCURRENT,
-        clock,
-      }),
+    actionRunner: deps.actionRunner ?? commandActionRunner(config, deps, clock),
+  });
+}
+
+/** Actions run on the commands capability's runner, within its limits (the `commands` keys). */
+function commandActionRunner(
+  config: AgentConfig,
+  deps: LocalAppsDependencies,
+  clock: Clock,
+): CommandActionRunner {
+  const { commands } = config;
+  return new CommandActionRunner({
+    runner: new CommandRunner({ clock }),
+    limits: {
+      timeoutMs: commands.defaultTimeoutS * 1000,
+      killGraceMs: commands.killGraceMs,
+      maxOutputBytes: Math.min(commands.maxOutputBytes, ACTION_MAX_OUTPUT_BYTES),
+      maxConcurrent: commands.maxConcurrent,
+    },
+    baseEnv: commandBaseEnv(deps.env as NodeJS.ProcessEnv),
+    runAs: resolveRunAs(commands.user, commands.group, {
+      currentUid: deps.currentUid ?? process.getuid?.() ?? 0,
+    }),
   });
 }
 

@@ -172,7 +172,8 @@ export class LocalApps implements Feature {
         signal: result.signal,
         timed_out: result.timedOut,
         truncated: result.truncated,
-        output: result.output,
+        stdout: result.stdout,
+        stderr: result.stderr,
       });
     } catch (err) {
       const code = (err as { code?: string }).code ?? ErrorCode.internalError;

@@ -7,7 +7,7 @@
  *     agent → hub                   user              { app, payload }        (channel: the app's, or none)
  *                                   app_error         { app, error: { type, msg } }
  *                                   app_call          { app, name, args }
- *                                   app_call_done     { app, name, exit_code?, signal?, timed_out?, truncated?, output?, error? }
+ *                                   app_call_done     { app, name, exit_code?, signal?, timed_out?, truncated?, stdout?, stderr?, error? }
  */
 import { deviceId } from './fields.js';
 import {
@@ -92,7 +92,8 @@ export const appCallDonePayload = object({
   signal: optional(nullable(string({ maxLength: 32 }))),
   timed_out: optional(boolean()),
   truncated: optional(boolean()),
-  output: optional(string({ maxLength: 1 << 20 })),
+  stdout: optional(string({ maxLength: 1 << 20 })),
+  stderr: optional(string({ maxLength: 1 << 20 })),
   error: optional(
     object({ code: string({ maxLength: 100 }), message: string({ maxLength: 10_000 }) }),
   ),

@@ -41,6 +41,22 @@ export const ErrorCode = {
   heartbeatTimeout: 'heartbeat_timeout',
   /** A configuration value is invalid; the process exits with code 78. Log code. */
   configInvalid: 'config_invalid',
+  /** A telemetry stream could not be read or gave no number; reported once per streak. */
+  telemetryReadFailed: 'telemetry_read_failed',
+  /** A command stream did not finish within its timeout and was killed. */
+  telemetryTimeout: 'telemetry_timeout',
+  /** This device cannot provide a stream (no thermal zone, …); logged once. Log code. */
+  streamUnavailable: 'stream_unavailable',
+  /** `commands.maxConcurrent` commands are already running; nothing was started. */
+  busy: 'busy',
+  /** A request with this request_id is already running (on the device, or pending at the hub). */
+  duplicateRequest: 'duplicate_request',
+  /** The command policy (commands.enabled, allow, deny, allowShell) refused it; it never started. */
+  commandDenied: 'command_denied',
+  /** The command could not be started (no such program or cwd, no permission to switch user). */
+  commandFailed: 'command_failed',
+  /** `command_cancel`/`command_input` for a command that is not running (or already done). */
+  unknownRequest: 'unknown_request',
   /** An `app_command` found no connected app (of that name) on the device. */
   appNotConnected: 'app_not_connected',
   /** An app called an agent routine that `local.actions` does not define. */

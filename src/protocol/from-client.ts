@@ -3,13 +3,15 @@
  * Shapes follow the platform docs exactly; see docs/protocol.md.
  */
 import { appCommandRequest } from './apps.js';
-import { deviceId, streamName } from './fields.js';
-import { array, object, string, type Infer } from './schema.js';
+import { deviceId, streamIntervalMs, streamName } from './fields.js';
+import { array, object, optional, string, type Infer } from './schema.js';
 import type { ValidatorSet } from './parse.js';
 
 export const subscribePayload = object({
   device_id: deviceId(),
   streams: array(streamName(), { maxItems: 64 }),
+  /** Our addition: sample these streams this often (bounded by the agent's configuration). */
+  interval_ms: optional(streamIntervalMs()),
 });
 export type SubscribePayload = Infer<typeof subscribePayload>;
 
@@ -23,9 +25,19 @@ export const unsubscribePayload = object({
  */
 export const commandRoutingPayload = object({ device_id: deviceId() });
 
+/**
+ * `command_cancel` / `command_input` name the running command by the client's request_id: in
+ * the payload, or else the envelope's. The hub checks that one is given; the agent the rest.
+ */
+export const commandFollowUpPayload = object({
+  request_id: optional(string({ minLength: 1, maxLength: 200 })),
+});
+
 export const fromClientValidators: ValidatorSet = {
   subscribe: subscribePayload,
   unsubscribe: unsubscribePayload,
   command: commandRoutingPayload,
+  command_cancel: commandFollowUpPayload,
+  command_input: commandFollowUpPayload,
   app_command: appCommandRequest,
 };

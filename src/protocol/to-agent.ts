@@ -2,8 +2,15 @@
  * Messages the hub sends to an agent, one validator each. Capabilities that land later
  * (commands, subscriptions, acknowledgements) add their own entries beside their handlers.
  */
-import { deviceId, errorCode, errorText, isoTimestamp } from './fields.js';
-import { number, object, optional, type Infer } from './schema.js';
+import {
+  deviceId,
+  errorCode,
+  errorText,
+  isoTimestamp,
+  streamName,
+  streamIntervalMs,
+} from './fields.js';
+import { array, number, object, optional, type Infer } from './schema.js';
 
 export const welcomePayload = object({
   device_id: deviceId(),
@@ -14,3 +21,15 @@ export type WelcomePayload = Infer<typeof welcomePayload>;
 
 export const errorPayload = object({ code: errorCode(), message: errorText() });
 export type ErrorPayload = Infer<typeof errorPayload>;
+
+/**
+ * The streams stream clients want from this device right now (the whole set, replacing the
+ * previous one), each at the fastest interval any subscription asked for. Sent by the hub when
+ * the set changes and right after `welcome` when it is not empty.
+ */
+export const streamsPayload = object({
+  streams: array(object({ name: streamName(), interval_ms: optional(streamIntervalMs()) }), {
+    maxItems: 256,
+  }),
+});
+export type StreamsPayload = Infer<typeof streamsPayload>;

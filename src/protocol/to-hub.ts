@@ -11,6 +11,7 @@ import { MAX_FRAME_BYTES } from './message.js';
 import {
   anyObject,
   array,
+  boolean,
   literal,
   nullable,
   number,
@@ -43,15 +44,21 @@ export const telemetryPayload = object({
 });
 export type TelemetryPayload = Infer<typeof telemetryPayload>;
 
-/** One piece of a running command's output (completed by the commands capability). */
+/** One piece of a running command's output: UTF-8 text, or base64 bytes when not valid UTF-8. */
 export const commandOutputPayload = object({
   chunk: string({ maxLength: MAX_FRAME_BYTES }),
   fd: literal('stdout', 'stderr'),
+  encoding: optional(literal('base64')),
 });
 
-/** The end of a command; `exit_code` is null when it died by a signal. */
+/** The end of a command; `exit_code` is null when it died by a signal (named in `signal`). */
 export const commandDonePayload = object({
   exit_code: nullable(number({ integer: true })),
+  signal: optional(nullable(string({ pattern: /^SIG[A-Z0-9]+$/ }))),
+  timed_out: optional(boolean()),
+  cancelled: optional(boolean()),
+  truncated: optional(boolean()),
+  duration_ms: optional(number({ integer: true, min: 0 })),
 });
 
 export const toHubValidators: ValidatorSet = {

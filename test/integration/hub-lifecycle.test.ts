@@ -27,9 +27,11 @@ describe('hub liveness', () => {
     const t = await startHub({ pingIntervalMs: 40, pongTimeoutMs: 40 });
     const device = await connectDevice(t.wsUrl, DEVICE_ID, DEVICE_TOKEN, { autoPong: false });
     const client = await connectClient(t.wsUrl, { autoPong: false });
-    await once(client.ws, 'ping');
+    let pinged = false;
+    client.ws.once('ping', () => (pinged = true));
     assert.equal((await device.closed).code, 1006, 'terminated, not closed');
     assert.equal((await client.closed).code, 1006);
+    assert.ok(pinged, 'pinged before it was terminated');
     assert.equal(t.hub.device(DEVICE_ID)?.connected, false);
     await t.stop();
   });

@@ -400,7 +400,7 @@ describe('hub /v1/stream', () => {
         payload: { device_id: DEVICE_ID, command: 'y' },
       });
       const error = await client.inbox.nextOfType('error');
-      assert.equal(error.payload.code, ErrorCode.invalidPayload);
+      assert.equal(error.payload.code, ErrorCode.duplicateRequest);
       assert.equal(error.request_id, 'dup');
       await close(device, client);
     });

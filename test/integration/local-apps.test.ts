@@ -205,7 +205,7 @@ describe('local apps through the agent', () => {
       5_000,
     );
     assert.equal(done.payload.exit_code, 0);
-    assert.equal(done.payload.output, 'hello {"who":"ops"}');
+    assert.equal(done.payload.stdout, 'hello {"who":"ops"}');
 
     client.callAgent('format_disk', {});
     const refused = await stream.inbox.next(

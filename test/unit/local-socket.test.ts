@@ -5,7 +5,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ProcessActionRunner } from '../../src/local/action-runner.js';
+import { CommandRunner } from '../../src/commands/runner.js';
+import { CommandActionRunner, type ActionLimits } from '../../src/local/action-runner.js';
 import { socketPathFor } from '../../src/local/create-local-apps.js';
 import { prepareSocketPath, resolveGroup } from '../../src/local/socket-file.js';
 import { systemClock } from '../../src/time/clock.js';
@@ -65,21 +66,25 @@ describe('the socket file', () => {
   });
 });
 
-describe('ProcessActionRunner', () => {
-  const runner = (overrides: Partial<ConstructorParameters<typeof ProcessActionRunner>[0]> = {}) =>
-    new ProcessActionRunner({
-      timeoutMs: 5_000,
-      killGraceMs: 200,
-      maxOutputBytes: 1_000,
-      maxConcurrent: 1,
-      clock: systemClock,
-      ...overrides,
+describe('CommandActionRunner', () => {
+  const runner = (limits: Partial<ActionLimits> = {}) =>
+    new CommandActionRunner({
+      runner: new CommandRunner({ clock: systemClock }),
+      limits: {
+        timeoutMs: 5_000,
+        killGraceMs: 200,
+        maxOutputBytes: 1_000,
+        maxConcurrent: 1,
+        ...limits,
+      },
+      baseEnv: { PATH: process.env.PATH ?? '' },
+      runAs: null,
     });
 
   it('runs the command line with the call args in the environment', async () => {
     const result = await runner().run(
       {
-        commandLine: 'printf "%s" "$IOTTLY_CALL_ARGS"; exit 3',
+        commandLine: 'printf "%s" "$IOTTLY_CALL_ARGS"; printf oops >&2; exit 3',
         env: { IOTTLY_CALL_ARGS: '{"a":1}' },
       },
       new AbortController().signal,
@@ -89,7 +94,8 @@ describe('ProcessActionRunner', () => {
       signal: null,
       timedOut: false,
       truncated: false,
-      output: '{"a":1}',
+      stdout: '{"a":1}',
+      stderr: 'oops',
     });
   });
 
@@ -99,7 +105,6 @@ describe('ProcessActionRunner', () => {
       new AbortController().signal,
     );
     assert.equal(result.timedOut, true);
-    assert.equal(result.signal, 'SIGTERM');
   });
 
   it('keeps at most maxOutputBytes and says it truncated', async () => {
@@ -107,7 +112,7 @@ describe('ProcessActionRunner', () => {
       { commandLine: 'head -c 5000 /dev/zero | tr "\\0" x', env: {} },
       new AbortController().signal,
     );
-    assert.equal(result.output.length, 1_000);
+    assert.ok(result.stdout.length <= 1_000);
     assert.equal(result.truncated, true);
   });
 
@@ -115,9 +120,7 @@ describe('ProcessActionRunner', () => {
     const r = runner();
     const abort = new AbortController();
     const first = r.run({ commandLine: 'sleep 30', env: {} }, abort.signal);
-    await assert.rejects(r.run({ commandLine: 'true', env: {} }, abort.signal), {
-      code: 'action_busy',
-    });
+    await assert.rejects(r.run({ commandLine: 'true', env: {} }, abort.signal), { code: 'busy' });
     abort.abort();
     assert.equal((await first).signal, 'SIGTERM');
   });

@@ -1,0 +1,425 @@
+/**
+ * `npm run bench:commands`: remote commands measured beside floors taken in the same run.
+ *
+ *   latency     `true` from a /v1/stream client through hub and agent (p50, p99), beside a bare
+ *               Node spawn of `sh -c true` and `ssh true` over a ControlMaster connection
+ *   throughput  a 256 MiB text file `cat`ed through agent and hub to a client (MB/s, agent CPU
+ *               seconds per 100 MB, peak agent RSS), beside ssh and a bare ws binary stream
+ *
+ * The agent and the hub run as processes (dist/cli.js), the client in this one. ssh needs
+ * `sshd` (apt-get install openssh-server); without it those rows say "skipped".
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import {
+  closeSync,
+  createReadStream,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { WebSocket, WebSocketServer } from 'ws';
+import {
+  CLI_PATH,
+  spawnAgent,
+  statusIs,
+  type AgentProcess,
+} from '../test/helpers/agent-process.js';
+import { API_KEY, DEVICE_ID, DEVICE_TOKEN, connectClient, type Peer } from '../test/helpers/ws.js';
+
+const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 300);
+const FILE_BYTES = Number(process.env.BENCH_FILE_MIB ?? 256) * 1024 * 1024;
+const MB = 1e6;
+const work = mkdtempSync(join(tmpdir(), 'bench-commands-'));
+
+function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
+
+function row(name: string, value: string, floor = ''): void {
+  console.log(`${name.padEnd(52)} ${value.padStart(14)}  ${floor}`);
+}
+
+/** utime + stime of a process, in seconds. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
+}
+
+function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+function makeTextFile(path: string, bytes: number): void {
+  const line = '2026-05-06 14:22:44.123 INFO worker[42] processed batch id=0123456789 ok\n';
+  const block = Buffer.from(line.repeat(Math.ceil((1 << 20) / line.length))).subarray(0, 1 << 20);
+  const fd = openSync(path, 'w');
+  for (let written = 0; written < bytes; written += block.length) writeSync(fd, block);
+  closeSync(fd);
+}
+
+// ── floors ───────────────────────────────────────────────────────────────────────────────
+
+async function bareSpawnLatency(): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < LATENCY_RUNS; i++) {
+    const t = performance.now();
+    const child = spawn('/bin/sh', ['-c', 'true'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    await once(child, 'close');
+    samples.push(performance.now() - t);
+  }
+  return samples;
+}
+
+/** A 64 KiB-frame binary ws stream of the file over loopback: the transport's own ceiling. */
+async function bareWsThroughput(file: string): Promise<number> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
+  await once(wss, 'listening');
+  const { port } = wss.address() as AddressInfo;
+  wss.on('connection', (ws) => {
+    const stream = createReadStream(file, { highWaterMark: 64 * 1024 });
+    stream.on('data', (chunk) => {
+      ws.send(chunk, { binary: true });
+      if (ws.bufferedAmount > 1 << 20) {
+        stream.pause();
+        const wait = (): void =>
+          ws.bufferedAmount > 1 << 19 ? void setImmediate(wait) : void stream.resume();
+        wait();
+      }
+    });
+    stream.on('end', () => ws.close());
+  });
+  const t = performance.now();
+  const client = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
+  let received = 0;
+  client.on('message', (data: Buffer) => (received += data.length));
+  await once(client, 'close');
+  const seconds = (performance.now() - t) / 1000;
+  wss.close();
+  if (received !== FILE_BYTES) throw new Error(`bare ws: ${received} bytes`);
+  return received / MB / seconds;
+}
+
+interface Sshd {
+  pid: number;
+  /** ssh's arguments up to the remote command. */
+  args: string[];
+  run(args: string[]): Promise<void>;
+  stop(): void;
+}
+
+async function startSshd(): Promise<Sshd | null> {
+  if (!existsSync('/usr/sbin/sshd') || spawnSync('which', ['ssh']).status !== 0) return null;
+  const dir = join(work, 'ssh');
+  mkdirSync(dir);
+  mkdirSync('/run/sshd', { recursive: true });
+  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host')]);
+  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'user')]);
+  const port = await freePort();
+  const config = [
+    `Port ${port}`,
+    'ListenAddress 127.0.0.1',
+    `HostKey ${join(dir, 'host')}`,
+    `AuthorizedKeysFile ${join(dir, 'user.pub')}`,
+    `PidFile ${join(dir, 'sshd.pid')}`,
+    'PermitRootLogin yes',
+    'PasswordAuthentication no',
+    'UsePAM no',
+    'StrictModes no',
+  ].join('\n');
+  const configPath = join(dir, 'sshd_config');
+  writeFileText(configPath, config);
+  const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', configPath], { stdio: 'ignore' });
+  const user = process.env.USER ?? 'root';
+  const base = [
+    '-i',
+    join(dir, 'user'),
+    '-p',
+    String(port),
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'ControlMaster=auto',
+    '-o',
+    `ControlPath=${join(dir, 'ctl')}`,
+    '-o',
+    'ControlPersist=120',
+    `${user}@127.0.0.1`,
+  ];
+  const run = async (args: string[]): Promise<void> => {
+    const child = spawn('ssh', [...base, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const [code] = (await once(child, 'close')) as [number];
+    if (code !== 0) throw new Error(`ssh ${args.join(' ')}: exit ${code}`);
+  };
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await run(['true']); // also opens the master connection
+      break;
+    } catch (err) {
+      if (attempt > 50) {
+        sshd.kill();
+        console.error(`sshd did not come up: ${(err as Error).message}`);
+        return null;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return {
+    pid: sshd.pid as number,
+    args: base,
+    run,
+    stop: () => {
+      spawnSync('ssh', [...base, '-O', 'exit']);
+      sshd.kill();
+    },
+  };
+}
+
+function writeFileText(path: string, text: string): void {
+  const fd = openSync(path, 'w');
+  writeSync(fd, `${text}\n`);
+  closeSync(fd);
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  server.close();
+  return port;
+}
+
+// ── through hub and agent ────────────────────────────────────────────────────────────────
+
+let nextId = 0;
+function runCommand(
+  client: Peer,
+  payload: Record<string, unknown>,
+  onChunk?: (chunk: string) => void,
+): Promise<Record<string, unknown>> {
+  const requestId = `b${++nextId}`;
+  return new Promise((resolve, reject) => {
+    const onMessage = (data: Buffer): void => {
+      const frame = JSON.parse(data.toString()) as {
+        type: string;
+        request_id?: string;
+        payload: Record<string, unknown>;
+      };
+      if (frame.request_id !== requestId) return;
+      if (frame.type === 'command_output') onChunk?.(frame.payload.chunk as string);
+      else {
+        client.ws.off('message', onMessage);
+        if (frame.type === 'command_done') resolve(frame.payload);
+        else reject(new Error(JSON.stringify(frame.payload)));
+      }
+    };
+    client.ws.on('message', onMessage);
+    client.ws.send(
+      JSON.stringify({
+        type: 'command',
+        request_id: requestId,
+        payload: { device_id: DEVICE_ID, ...payload },
+      }),
+    );
+  });
+}
+
+async function main(): Promise<void> {
+  const file = join(work, 'text.log');
+  makeTextFile(file, FILE_BYTES);
+  const hub = await startHubProcess();
+  const agent: AgentProcess = spawnAgent(['run'], {
+    IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
+    IOTTLY_DEVICE_ID: DEVICE_ID,
+    IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
+    IOTTLY_LOG_LEVEL: 'info', // the production default: its log lines are part of the cost
+    IOTTLY_COMMANDS_MAX_OUTPUT_BYTES: String(2 * FILE_BYTES),
+  });
+  const sshd = await startSshd();
+  try {
+    await agent.waitForLog(statusIs('online'));
+    const client = await connectClient(hub.wsUrl);
+    const pid = agent.child.pid as number;
+
+    console.log(
+      `node ${process.version}, ${LATENCY_RUNS} latency runs, ${FILE_BYTES / 1048576} MiB file\n`,
+    );
+    console.log('latency of `true`                                          p50 / p99 ms');
+    for (let i = 0; i < 20; i++) await runCommand(client, { command: 'true' }); // warm-up
+    const through: number[] = [];
+    for (let i = 0; i < LATENCY_RUNS; i++) {
+      const t = performance.now();
+      await runCommand(client, { command: 'true' });
+      through.push(performance.now() - t);
+    }
+    const bare = await bareSpawnLatency();
+    const p = (s: number[]): string =>
+      `${percentile(s, 50).toFixed(2)} / ${percentile(s, 99).toFixed(2)}`;
+    row('client → hub → agent → sh -c true → back', p(through));
+    row(
+      'floor: Node spawn of sh -c true',
+      p(bare),
+      `ratio p50 ${(percentile(through, 50) / percentile(bare, 50)).toFixed(2)}×`,
+    );
+    let sshLatency: number[] | null = null;
+    if (sshd) {
+      sshLatency = [];
+      for (let i = 0; i < LATENCY_RUNS; i++) {
+        const t = performance.now();
+        await sshd.run(['true']);
+        sshLatency.push(performance.now() - t);
+      }
+      row(
+        'floor: ssh true over ControlMaster',
+        p(sshLatency),
+        `ours/ssh p50 ${(percentile(through, 50) / percentile(sshLatency, 50)).toFixed(2)} (goal ≤ 0.5)`,
+      );
+    } else row('floor: ssh true over ControlMaster', 'skipped (no sshd)');
+
+    console.log(
+      `\nthroughput of cat ${FILE_BYTES / 1048576} MiB                            MB/s   CPU s/100 MB   peak RSS`,
+    );
+    let received = 0;
+    let peakRss = rssBytes(pid);
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssBytes(pid))), 20);
+    const cpu0 = cpuSeconds(pid);
+    const t = performance.now();
+    const done = await runCommand(
+      client,
+      { argv: ['cat', file], stream_output: true, timeout_s: 600 },
+      (chunk) => (received += Buffer.byteLength(chunk)),
+    );
+    const seconds = (performance.now() - t) / 1000;
+    clearInterval(sampler);
+    const agentCpu = cpuSeconds(pid) - cpu0;
+    if (received !== FILE_BYTES || done.exit_code !== 0)
+      throw new Error(`received ${received} bytes, done ${JSON.stringify(done)}`);
+    const ours = FILE_BYTES / MB / seconds;
+    const cpuPer100 = (agentCpu / (FILE_BYTES / MB)) * 100;
+    row(
+      'client ← hub ← agent (JSON frames) ← cat',
+      `${ours.toFixed(0)}`,
+      `${cpuPer100.toFixed(2)} s   ${(peakRss / 1048576).toFixed(0)} MiB`,
+    );
+    row('  agent CPU ceiling (100 MB / its CPU s per 100 MB)', `${(100 / cpuPer100).toFixed(0)}`);
+    const wsFloor = await bareWsThroughput(file);
+    row(
+      'floor: bare ws binary frames, one hop',
+      `${wsFloor.toFixed(0)}`,
+      `ours/floor ${(ours / wsFloor).toFixed(2)}`,
+    );
+    if (sshd) {
+      const sshT = await sshThroughput(sshd, file);
+      row(
+        'floor: ssh cat over ControlMaster',
+        `${sshT.mbps.toFixed(0)}`,
+        `${sshT.cpuPer100.toFixed(2)} s (sshd side)   ours/ssh ${(ours / sshT.mbps).toFixed(2)}`,
+      );
+    } else row('floor: ssh cat over ControlMaster', 'skipped (no sshd)');
+    client.ws.close();
+  } finally {
+    sshd?.stop();
+    await agent.kill('SIGTERM');
+    hub.process.kill('SIGTERM');
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** `ssh host cat file` into this process, and the server side's CPU (the agent's counterpart). */
+async function sshThroughput(
+  sshd: Sshd,
+  file: string,
+): Promise<{ mbps: number; cpuPer100: number }> {
+  const server = (): number => descendants(sshd.pid).reduce((sum, pid) => sum + safeCpu(pid), 0);
+  const cpu0 = server();
+  const t = performance.now();
+  const child = spawn('ssh', [...sshd.args, 'cat', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let received = 0;
+  child.stdout.on('data', (chunk: Buffer) => (received += chunk.length));
+  await once(child, 'close');
+  const seconds = (performance.now() - t) / 1000;
+  if (received !== FILE_BYTES) throw new Error(`ssh cat: ${received} bytes`);
+  return {
+    mbps: FILE_BYTES / MB / seconds,
+    cpuPer100: ((server() - cpu0) / (FILE_BYTES / MB)) * 100,
+  };
+}
+
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+    } catch {
+      // gone
+    }
+  }
+  const out: number[] = [];
+  const walk = (pid: number): void => {
+    for (const child of children.get(pid) ?? []) {
+      out.push(child);
+      walk(child);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+function safeCpu(pid: number): number {
+  try {
+    return cpuSeconds(pid);
+  } catch {
+    return 0;
+  }
+}
+
+/** The reference hub as a process of its own, so it does not share a thread with the client. */
+async function startHubProcess(): Promise<{ process: ReturnType<typeof spawn>; wsUrl: string }> {
+  const child = spawn(
+    process.execPath,
+    [
+      CLI_PATH,
+      'hub',
+      '--port',
+      '0',
+      '--api-key',
+      API_KEY,
+      '--device-token',
+      `${DEVICE_ID}=${DEVICE_TOKEN}`,
+      '--log-level',
+      'warn',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let text = '';
+  for await (const chunk of child.stdout) {
+    text += String(chunk);
+    const url = /listening on (http:\/\/\S+)/.exec(text)?.[1];
+    if (url) {
+      child.stdout.resume();
+      return { process: child, wsUrl: url.replace(/^http/, 'ws') };
+    }
+  }
+  throw new Error(`hub did not start: ${text}`);
+}
+
+await main();

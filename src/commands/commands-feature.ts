@@ -1,0 +1,226 @@
+import type { Logger } from 'pino';
+import type { AgentContext, Feature } from '../agent/agent.js';
+import { ErrorCode } from '../protocol/error-codes.js';
+import { Channel } from '../protocol/message.js';
+import type { ParsedFrame } from '../protocol/parse.js';
+import { CommandSession } from './command-session.js';
+import { RunningCommands } from './limits.js';
+import {
+  commandCancelPayload,
+  commandInputPayload,
+  commandPayload,
+  type CommandInputPayload,
+  type CommandPayload,
+} from './messages.js';
+import { CommandPolicy, commandLine } from './policy.js';
+import { ptyArgv, shellQuote } from './pty.js';
+import type { RunAs } from './run-as.js';
+import { CommandRunner, shellArgv, type CommandSpec } from './runner.js';
+
+/**
+ * Remote commands: `command` from the hub runs a shell line or an argv on the device,
+ * `command_output` / `command_done` carry the result back, `command_cancel` ends it and
+ * `command_input` feeds its stdin. Limits, policy and the process-group handling live in
+ * their own files; this one wires them to the router and the outbox.
+ */
+export interface CommandsSettings {
+  enabled: boolean;
+  defaultTimeoutS: number;
+  maxTimeoutS: number;
+  killGraceMs: number;
+  maxConcurrent: number;
+  maxOutputBytes: number;
+  allow: readonly string[];
+  deny: readonly string[];
+  allowShell: boolean;
+}
+
+export interface CommandsFeatureOptions {
+  settings: CommandsSettings;
+  runner: CommandRunner;
+  /** The user and group commands run as; null for the agent's own. */
+  runAs: RunAs | null;
+  /** The environment every command starts from (the agent's, without its secrets). */
+  baseEnv: Record<string, string>;
+  /** Grace between SIGTERM and SIGKILL at agent shutdown (within the shutdown timeout). */
+  shutdownGraceMs: number;
+  coalesceWindowMs?: number;
+}
+
+/** Longest command line written to the log (the audit trail names what ran). */
+const LOGGED_LINE_CHARS = 200;
+
+export const COMMAND_CAPABILITIES = [
+  'commands',
+  'commands:argv',
+  'commands:cancel',
+  'commands:stdin',
+  'commands:pty',
+];
+
+export class CommandsFeature implements Feature {
+  readonly name = 'commands';
+  readonly #o: CommandsFeatureOptions;
+  readonly #policy: CommandPolicy;
+  readonly #running: RunningCommands<CommandSession>;
+  #context: AgentContext | null = null;
+  #stopping = false;
+
+  constructor(options: CommandsFeatureOptions) {
+    this.#o = options;
+    this.#policy = new CommandPolicy(options.settings);
+    this.#running = new RunningCommands(options.settings.maxConcurrent);
+  }
+
+  capabilities(): string[] {
+    return this.#policy.enabled ? COMMAND_CAPABILITIES : [];
+  }
+
+  /** Commands running now (for status and tests). */
+  get runningCount(): number {
+    return this.#running.size;
+  }
+
+  start(context: AgentContext): void {
+    this.#context = context;
+    context.router.register('command', commandPayload, (payload, frame) =>
+      this.#command(context, payload, frame),
+    );
+    context.router.register('command_cancel', commandCancelPayload, (payload, frame) => {
+      const id = payload.request_id ?? frame.request_id;
+      const session = id === undefined ? undefined : this.#running.get(id);
+      if (!session) {
+        context.logger.debug({ request_id: id }, 'cancel for a command that is not running');
+        return;
+      }
+      context.logger.info({ request_id: id }, 'command cancelled');
+      session.cancel();
+    });
+    context.router.register('command_input', commandInputPayload, (payload, frame) =>
+      this.#input(context.logger, payload, frame),
+    );
+  }
+
+  /** Ends every running group (SIGTERM, SIGKILL after the shutdown grace) and waits for them. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    const sessions = this.#running.values();
+    if (sessions.length > 0) {
+      this.#context?.logger.info({ running: sessions.length }, 'ending running commands');
+    }
+    for (const session of sessions) session.cancel(this.#o.shutdownGraceMs);
+    await Promise.all(sessions.map((session) => session.done));
+  }
+
+  #command(context: AgentContext, payload: CommandPayload, frame: ParsedFrame): void {
+    const requestId = frame.request_id;
+    const reply = (type: string, body: Record<string, unknown>): void =>
+      context.emit(type, type === 'error' ? Channel.errors : Channel.commands, body, requestId);
+    const refuse = (code: ErrorCode, message: string): void => reply('error', { code, message });
+    if (requestId === undefined) {
+      refuse(ErrorCode.invalidPayload, 'command: request_id is required');
+      return;
+    }
+    const line = commandLine(payload);
+    const logged = line.length > LOGGED_LINE_CHARS ? `${line.slice(0, LOGGED_LINE_CHARS)}…` : line;
+    const decision = this.#policy.check(payload);
+    if (!decision.allowed) {
+      context.logger.warn(
+        { code: ErrorCode.commandDenied, request_id: requestId, command: logged },
+        `command refused: ${decision.reason}`,
+      );
+      refuse(ErrorCode.commandDenied, `command refused: ${decision.reason}`);
+      return;
+    }
+    if (this.#stopping) {
+      refuse(ErrorCode.busy, 'the agent is shutting down');
+      return;
+    }
+    const admission = this.#running.admit(
+      requestId,
+      () =>
+        new CommandSession({
+          requestId,
+          spec: this.#spec(payload),
+          streamOutput: payload.stream_output ?? false,
+          runner: this.#o.runner,
+          outbox: context.outbox,
+          emit: reply,
+          clock: context.clock,
+          logger: context.logger,
+          ...(this.#o.coalesceWindowMs !== undefined
+            ? { coalesceWindowMs: this.#o.coalesceWindowMs }
+            : {}),
+        }),
+    );
+    if (!admission.ok) {
+      context.logger.warn({ code: admission.code, request_id: requestId }, admission.message);
+      refuse(admission.code, admission.message);
+      return;
+    }
+    const session = admission.entry;
+    context.logger.info(
+      { request_id: requestId, command: logged, pid: session.pid },
+      'command started',
+    );
+    void session.done.finally(() => this.#running.release(requestId));
+  }
+
+  #spec(payload: CommandPayload): CommandSpec {
+    const { settings, runAs } = this.#o;
+    const timeoutS = Math.min(payload.timeout_s ?? settings.defaultTimeoutS, settings.maxTimeoutS);
+    const line = payload.command ?? (payload.argv ?? []).map(shellQuote).join(' ');
+    const argv = payload.pty
+      ? ptyArgv(line)
+      : payload.command !== undefined
+        ? shellArgv(payload.command)
+        : (payload.argv as string[]);
+    const env: Record<string, string> = { ...this.#o.baseEnv };
+    if (runAs?.name !== undefined) Object.assign(env, { USER: runAs.name, LOGNAME: runAs.name });
+    if (runAs?.home !== undefined) env.HOME = runAs.home;
+    if (payload.pty) env.TERM ??= 'xterm-256color';
+    Object.assign(env, payload.env);
+    const spec: CommandSpec = {
+      argv,
+      env,
+      timeoutMs: Math.round(timeoutS * 1000),
+      maxOutputBytes: settings.maxOutputBytes,
+      killGraceMs: settings.killGraceMs,
+      stdin: payload.stdin === true || payload.pty === true,
+    };
+    if (payload.cwd !== undefined) spec.cwd = payload.cwd;
+    if (runAs) Object.assign(spec, { uid: runAs.uid, gid: runAs.gid });
+    return spec;
+  }
+
+  #input(logger: Logger, payload: CommandInputPayload, frame: ParsedFrame): void {
+    const id = payload.request_id ?? frame.request_id;
+    const session = id === undefined ? undefined : this.#running.get(id);
+    // No error frame: the hub would relay it as the end of a command that may still run.
+    if (!session) {
+      logger.debug({ request_id: id }, 'input for a command that is not running');
+      return;
+    }
+    const bytes = Buffer.from(
+      payload.data ?? '',
+      payload.encoding === 'base64' ? 'base64' : 'utf8',
+    );
+    const written =
+      (bytes.length === 0 || session.write(bytes)) && (!payload.eof || session.endInput());
+    if (!written) {
+      logger.warn(
+        { code: ErrorCode.invalidPayload, request_id: id },
+        'command_input for a command without an open stdin (start it with "stdin": true)',
+      );
+    }
+  }
+}
+
+/** The agent's environment without its own settings (IOTTLY_*: tokens must not leak). */
+export function commandBaseEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined && !key.startsWith('IOTTLY_')) out[key] = value;
+  }
+  return out;
+}

@@ -1,0 +1,69 @@
+/**
+ * Validators for the messages the hub sends to the commands feature, one per type. The shapes
+ * are the platform docs' `command` plus our optional fields; see docs/protocol.md.
+ */
+import { deviceId } from '../protocol/fields.js';
+import {
+  array,
+  boolean,
+  number,
+  object,
+  optional,
+  record,
+  string,
+  type Infer,
+  type Validator,
+} from '../protocol/schema.js';
+
+/** Longest shell line or argv element accepted (a command line, not a payload upload). */
+const MAX_COMMAND_CHARS = 64 * 1024;
+/** Longest stdin piece in one `command_input` (well under the 1 MiB frame limit). */
+const MAX_INPUT_CHARS = 512 * 1024;
+const requestId = () => string({ minLength: 1, maxLength: 200 });
+
+const commandShape = object({
+  device_id: optional(deviceId()),
+  command: optional(string({ minLength: 1, maxLength: MAX_COMMAND_CHARS })),
+  argv: optional(array(string({ maxLength: MAX_COMMAND_CHARS }), { maxItems: 1024 })),
+  stream_output: optional(boolean()),
+  timeout_s: optional(number({ min: 0.001, max: 31_536_000 })),
+  cwd: optional(string({ minLength: 1, maxLength: 4096 })),
+  env: optional(record(string({ maxLength: MAX_COMMAND_CHARS }), { maxKeys: 256 })),
+  stdin: optional(boolean()),
+  pty: optional(boolean()),
+});
+
+/** `command`: exactly one of `command` (a shell line) and `argv` (no shell). */
+export const commandPayload: Validator<Infer<typeof commandShape>> = (value, path) => {
+  const r = commandShape(value, path);
+  if (!r.ok) return r;
+  const { command, argv, env } = r.value;
+  if ((command === undefined) === (argv === undefined)) {
+    return {
+      ok: false,
+      error: `${path}: expected exactly one of "command" (string) and "argv" (array)`,
+    };
+  }
+  if (argv !== undefined && (argv.length === 0 || argv[0] === '')) {
+    return { ok: false, error: `${path}.argv: expected a non-empty array with a program first` };
+  }
+  for (const key of Object.keys(env ?? {})) {
+    if (key === '' || key.includes('=') || key.includes('\0')) {
+      return { ok: false, error: `${path}.env: "${key}" is not a valid variable name` };
+    }
+  }
+  return r;
+};
+export type CommandPayload = Infer<typeof commandShape>;
+
+/** `command_cancel`: the running command named by `payload.request_id` (or the envelope's). */
+export const commandCancelPayload = object({ request_id: optional(requestId()) });
+
+/** `command_input`: stdin for a running command; `data` is UTF-8 text or base64 bytes. */
+export const commandInputPayload = object({
+  request_id: optional(requestId()),
+  data: optional(string({ maxLength: MAX_INPUT_CHARS })),
+  encoding: optional(string({ pattern: /^(utf8|base64)$/ })),
+  eof: optional(boolean()),
+});
+export type CommandInputPayload = Infer<typeof commandInputPayload>;

@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError } from '../config/load.js';
+
+/**
+ * `commands.user` / `commands.group` as numeric ids, read from the passwd and group files
+ * (names or numbers). Resolved once at start-up so a typo fails loudly then, not per command.
+ */
+export interface RunAs {
+  uid: number;
+  gid: number;
+  /** Set when the user is in the passwd file: the child's HOME, USER and LOGNAME. */
+  name?: string;
+  home?: string;
+}
+
+/** A bad user or group is a configuration error: exit 78 at start-up, naming the key. */
+function runAsError(message: string): ConfigError {
+  return new ConfigError([message]);
+}
+
+export interface RunAsSources {
+  /** Reads /etc/passwd and /etc/group (a test passes its own). */
+  readFile?: (path: string) => string;
+  etcRoot?: string;
+  /** The agent's uid; switching users needs root. */
+  currentUid: number;
+}
+
+export function resolveRunAs(user: string, group: string, sources: RunAsSources): RunAs | null {
+  if (user === '' && group === '') return null;
+  if (sources.currentUid !== 0) {
+    throw runAsError(
+      'commands.user/commands.group need the agent to run as root (it switches user per command)',
+    );
+  }
+  const readFile = sources.readFile ?? ((path: string) => readFileSync(path, 'utf8'));
+  const etc = sources.etcRoot ?? '/etc';
+  const passwd = parseColonFile(readFile(`${etc}/passwd`));
+  const groups = parseColonFile(readFile(`${etc}/group`));
+  let runAs: RunAs = { uid: sources.currentUid, gid: 0 };
+  if (user !== '') {
+    const entry = passwd.find((f) => f[0] === user) ?? passwd.find((f) => f[2] === user);
+    if (entry) {
+      runAs = {
+        uid: Number(entry[2]),
+        gid: Number(entry[3]),
+        name: entry[0] as string,
+        home: entry[5] as string,
+      };
+    } else if (/^\d+$/.test(user)) {
+      runAs = { uid: Number(user), gid: Number(user) };
+    } else {
+      throw runAsError(`commands.user: no user "${user}" in ${etc}/passwd`);
+    }
+  }
+  if (group !== '') {
+    const entry = groups.find((f) => f[0] === group) ?? groups.find((f) => f[2] === group);
+    if (entry) runAs.gid = Number(entry[2]);
+    else if (/^\d+$/.test(group)) runAs.gid = Number(group);
+    else throw runAsError(`commands.group: no group "${group}" in ${etc}/group`);
+  }
+  return runAs;
+}
+
+function parseColonFile(text: string): string[][] {
+  return text
+    .split('\n')
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .map((line) => line.split(':'));
+}

@@ -1,0 +1,101 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+/**
+ * A fake /proc and /sys in a temporary folder, for the telemetry readers. Files are rewritten
+ * in place (same inode), as the kernel's are, so a reader that keeps them open sees new values.
+ */
+export interface ProcFixture {
+  procRoot: string;
+  sysRoot: string;
+  write(relativePath: string, text: string): void;
+  remove(): void;
+}
+
+export function procFixture(): ProcFixture {
+  const root = mkdtempSync(join(tmpdir(), 'iottly-proc-'));
+  const procRoot = join(root, 'proc');
+  const sysRoot = join(root, 'sys');
+  mkdirSync(procRoot);
+  mkdirSync(sysRoot);
+  return {
+    procRoot,
+    sysRoot,
+    write(relativePath, text) {
+      const path = join(root, relativePath);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, text);
+    },
+    remove: () => rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+/** /proc/stat with the aggregate line built from the given jiffies. */
+export function statText(c: {
+  user: number;
+  nice?: number;
+  system: number;
+  idle: number;
+  iowait?: number;
+  irq?: number;
+  softirq?: number;
+  steal?: number;
+}): string {
+  const fields = [
+    c.user,
+    c.nice ?? 0,
+    c.system,
+    c.idle,
+    c.iowait ?? 0,
+    c.irq ?? 0,
+    c.softirq ?? 0,
+    c.steal ?? 0,
+    0,
+    0,
+  ];
+  return `cpu  ${fields.join(' ')}\ncpu0 ${fields.join(' ')}\nintr 1 2 3\nctxt 42\nprocesses 99\n`;
+}
+
+export function meminfoText(kb: { total: number; free: number; available?: number }): string {
+  return [
+    `MemTotal:       ${kb.total} kB`,
+    `MemFree:        ${kb.free} kB`,
+    ...(kb.available === undefined ? [] : [`MemAvailable:   ${kb.available} kB`]),
+    'Buffers:           1000 kB',
+    'Cached:            3000 kB',
+    'SwapTotal:            0 kB',
+    '',
+  ].join('\n');
+}
+
+export function netDevText(rows: { name: string; rx: number; tx: number }[]): string {
+  const header =
+    'Inter-|   Receive                                                |  Transmit\n' +
+    ' face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n';
+  return (
+    header +
+    rows
+      .map((r) => `${r.name.padStart(6)}: ${r.rx} 10 0 0 0 0 0 0 ${r.tx} 5 0 0 0 0 0 0`)
+      .join('\n') +
+    '\n'
+  );
+}
+
+/** A minimal but complete tree: every built-in but temperature and disk reads from it. */
+export function writeBasicProc(fixture: ProcFixture): void {
+  fixture.write('proc/stat', statText({ user: 100, system: 50, idle: 850 }));
+  fixture.write(
+    'proc/meminfo',
+    meminfoText({ total: 1_000_000, free: 100_000, available: 400_000 }),
+  );
+  fixture.write('proc/loadavg', '0.52 0.58 0.59 1/467 12345\n');
+  fixture.write('proc/uptime', '12498.96 24634.78\n');
+  fixture.write(
+    'proc/net/dev',
+    netDevText([
+      { name: 'lo', rx: 1, tx: 1 },
+      { name: 'eth0', rx: 0, tx: 0 },
+    ]),
+  );
+}

@@ -1,0 +1,233 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { ErrorCode } from '../../src/protocol/error-codes.js';
+import { spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
+import { processesWith, rebuild, uniqueMarker, zombiesOf } from '../helpers/commands-harness.js';
+import { startFakeHub } from '../helpers/fake-hub.js';
+import {
+  DEVICE_ID,
+  DEVICE_TOKEN,
+  connectClient,
+  startHub,
+  waitFor,
+  type Frame,
+  type Peer,
+  type TestHub,
+} from '../helpers/ws.js';
+
+/**
+ * Remote commands from a `/v1/stream` client through the reference hub to the agent spawned as
+ * a process, and back: the issue's "done when", cancel, a client that leaves, and shutdown.
+ */
+function runAgent(wsUrl: string, env: Record<string, string> = {}): AgentProcess {
+  return spawnAgent(['run'], {
+    IOTTLY_SERVER_URL: `${wsUrl}/v1/device`,
+    IOTTLY_DEVICE_ID: DEVICE_ID,
+    IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
+    IOTTLY_LOG_LEVEL: 'debug',
+    IOTTLY_COMMANDS_KILL_GRACE_MS: '300',
+    ...env,
+  });
+}
+
+/** Sends a command and collects its frames up to the final one. */
+async function command(
+  client: Peer,
+  requestId: string,
+  payload: Record<string, unknown>,
+  timeoutMs = 5_000,
+): Promise<{ frames: Frame[]; end: Frame }> {
+  client.send({
+    type: 'command',
+    request_id: requestId,
+    payload: { device_id: DEVICE_ID, ...payload },
+  });
+  const frames: Frame[] = [];
+  for (;;) {
+    const frame = await client.inbox.next((f) => f.request_id === requestId, timeoutMs);
+    frames.push(frame);
+    if (frame.type === 'command_done' || frame.type === 'error') return { frames, end: frame };
+  }
+}
+
+function output(frames: Frame[], fd: string): string {
+  return rebuild(
+    frames.filter((f) => f.type === 'command_output') as Parameters<typeof rebuild>[0],
+    fd,
+  ).toString();
+}
+
+describe('remote commands end to end', () => {
+  let t: TestHub;
+  let agent: AgentProcess;
+  let client: Peer;
+
+  before(async () => {
+    t = await startHub();
+    agent = runAgent(t.wsUrl, {
+      IOTTLY_COMMANDS_DENY: '["^reboot"]',
+      IOTTLY_COMMANDS_MAX_CONCURRENT: '3',
+    });
+    await agent.waitForLog(statusIs('online'));
+    client = await connectClient(t.wsUrl);
+  });
+  after(async () => {
+    client?.ws.close();
+    await agent?.kill('SIGKILL');
+    await t?.stop();
+  });
+
+  it('yields stdout, stderr and exit_code 3 with the client’s request_id', async () => {
+    const { frames, end } = await command(client, 'cmd-1', {
+      command: "printf 'a\\nb\\n'; echo err >&2; exit 3",
+      stream_output: true,
+    });
+    assert.equal(output(frames, 'stdout'), 'a\nb\n');
+    assert.equal(output(frames, 'stderr'), 'err\n');
+    assert.equal(end.type, 'command_done');
+    assert.equal(end.payload.exit_code, 3);
+    assert.equal(end.payload.timed_out, false);
+  });
+
+  it('times out a tree of sleeps after 1 s within 1 s + grace and leaves no process', async () => {
+    const marker = uniqueMarker();
+    const started = Date.now();
+    const { end } = await command(client, 'slow', {
+      command: `sleep ${marker} & sleep ${marker}`,
+      timeout_s: 1,
+    });
+    const elapsed = Date.now() - started;
+    assert.equal(end.payload.timed_out, true);
+    assert.ok(elapsed < 1_000 + 300 + 400, `done after ${elapsed} ms`);
+    assert.deepEqual(processesWith(marker), []);
+  });
+
+  it('cancels by command_cancel from the client', async () => {
+    const marker = uniqueMarker();
+    client.send({
+      type: 'command',
+      request_id: 'c2',
+      payload: { device_id: DEVICE_ID, command: `echo go; sleep ${marker}`, stream_output: true },
+    });
+    await client.inbox.next((f) => f.request_id === 'c2' && f.type === 'command_output');
+    client.send({ type: 'command_cancel', payload: { request_id: 'c2' } });
+    const end = await client.inbox.next((f) => f.request_id === 'c2' && f.type === 'command_done');
+    assert.equal(end.payload.cancelled, true);
+    assert.deepEqual(processesWith(marker), []);
+  });
+
+  it('drives stdin with command_input', async () => {
+    client.send({
+      type: 'command',
+      request_id: 'in',
+      payload: {
+        device_id: DEVICE_ID,
+        command: 'read line; echo "got $line"',
+        stdin: true,
+        stream_output: true,
+      },
+    });
+    client.send({ type: 'command_input', request_id: 'in', payload: { data: 'hello\n' } });
+    const out = await client.inbox.next(
+      (f) => f.request_id === 'in' && f.type === 'command_output',
+    );
+    assert.equal(out.payload.chunk, 'got hello\n');
+  });
+
+  it('answers refused and malformed commands with error frames, and keeps running', async () => {
+    const denied = await command(client, 'deny', { command: 'reboot now' });
+    assert.equal(denied.end.payload.code, ErrorCode.commandDenied);
+    await agent.waitForLog((l) => l.code === ErrorCode.commandDenied && l.request_id !== undefined);
+    const bad = await command(client, 'bad', { command: 42 });
+    assert.equal(bad.end.payload.code, ErrorCode.invalidPayload);
+    assert.match(String(bad.end.payload.message), /payload.command/);
+    const unknown = await (async () => {
+      client.send({ type: 'command_cancel', request_id: 'x', payload: { request_id: 'nothing' } });
+      return client.inbox.next((f) => f.request_id === 'x');
+    })();
+    assert.equal(unknown.payload.code, ErrorCode.unknownRequest);
+    assert.equal((await command(client, 'alive', { command: 'echo ok' })).end.payload.exit_code, 0);
+  });
+
+  it('cancels the command on the device when its client disconnects', async () => {
+    const marker = uniqueMarker();
+    const leaving = await connectClient(t.wsUrl);
+    leaving.send({
+      type: 'command',
+      request_id: 'gone',
+      payload: { device_id: DEVICE_ID, command: `echo go; sleep ${marker}`, stream_output: true },
+    });
+    await leaving.inbox.next((f) => f.type === 'command_output');
+    const cancelledBefore = agent.logs.filter((l) => l.cancelled === true).length;
+    leaving.ws.terminate();
+    await waitFor(() => agent.logs.filter((l) => l.cancelled === true).length > cancelledBefore);
+    assert.deepEqual(processesWith(marker), []);
+  });
+
+  it('ends every running group when the agent gets SIGTERM, and leaves no zombie', async () => {
+    const marker = uniqueMarker();
+    for (const id of ['t1', 't2']) {
+      client.send({
+        type: 'command',
+        request_id: id,
+        payload: {
+          device_id: DEVICE_ID,
+          command: `trap '' TERM; sleep ${marker} & sleep ${marker}`,
+        },
+      });
+    }
+    await waitFor(() => processesWith(marker).length >= 4, 5_000);
+    assert.deepEqual(zombiesOf(agent.child.pid as number), []);
+    const exit = await agent.kill('SIGTERM');
+    assert.equal(exit.code, 0);
+    assert.deepEqual(processesWith(marker), []);
+  });
+});
+
+describe('remote commands over a slow link', () => {
+  it('keeps the agent’s memory flat while the hub stops reading a flood of output', async () => {
+    const hub = await startFakeHub();
+    const connected = hub.nextConnection();
+    const agent = runAgent(hub.url.replace(/\/v1\/device$/, ''), {
+      IOTTLY_COMMANDS_MAX_OUTPUT_BYTES: String(1 << 30),
+    });
+    try {
+      const link = await connected;
+      await link.nextFrame((f) => f.type === 'hello');
+      await agent.waitForLog(statusIs('online'));
+      // The hub stops reading: the agent's socket fills, its outbox backs up, the child blocks.
+      const tcp = (link.socket as unknown as { _socket: { pause(): void; resume(): void } })
+        ._socket;
+      tcp.pause();
+      link.socket.send(
+        JSON.stringify({
+          type: 'command',
+          request_id: 'flood',
+          payload: { command: 'yes', stream_output: true },
+        }),
+      );
+      const rss = (): number => {
+        const status = readFileSync(`/proc/${agent.child.pid}/status`, 'utf8');
+        return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]) * 1024;
+      };
+      const samples: number[] = [];
+      for (let i = 0; i < 10; i++) {
+        await new Promise((r) => setTimeout(r, 150));
+        samples.push(rss());
+      }
+      const peak = Math.max(...samples);
+      assert.ok(peak < 150 << 20, `agent RSS reached ${(peak / 1048576).toFixed(0)} MiB`);
+      // The last samples grow no more: the flood is held at the child's pipe.
+      assert.ok(samples[9]! - samples[4]! < 8 << 20, `RSS still growing: ${samples.join(', ')}`);
+      link.socket.send(
+        JSON.stringify({ type: 'command_cancel', payload: { request_id: 'flood' } }),
+      );
+      tcp.resume();
+      await link.nextFrame((f) => f.type === 'command_done' && f.request_id === 'flood', 10_000);
+    } finally {
+      await agent.kill('SIGKILL');
+      await hub.close();
+    }
+  });
+});

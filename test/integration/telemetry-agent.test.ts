@@ -1,0 +1,131 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
+import {
+  DEVICE_ID,
+  DEVICE_TOKEN,
+  connectClient,
+  startHub,
+  waitFor,
+  type Frame,
+  type Peer,
+  type TestHub,
+} from '../helpers/ws.js';
+
+/**
+ * A live agent (the built process, reading this machine's /proc) behind the real hub, watched
+ * by two `/v1/stream` clients. Its /sys is an empty folder, so "no thermal zone" holds on any
+ * machine that runs the suite.
+ */
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const INTERVAL_MS = 400;
+
+async function subscribe(client: Peer, requestId: string, streams: string[]): Promise<string> {
+  client.send({
+    type: 'subscribe',
+    request_id: requestId,
+    payload: { device_id: DEVICE_ID, streams, interval_ms: INTERVAL_MS },
+  });
+  const reply = await client.inbox.next((f) => f.request_id === requestId);
+  assert.equal(reply.type, 'subscribed', JSON.stringify(reply));
+  return String(reply.payload.subscription_id);
+}
+
+function telemetryOf(stream: string, subscriptionId: string) {
+  return (f: Frame) =>
+    f.type === 'telemetry' &&
+    f.payload.stream === stream &&
+    f.payload.subscription_id === subscriptionId;
+}
+
+describe('telemetry from a live agent through the hub', () => {
+  let t: TestHub;
+  let agent: AgentProcess;
+  const emptySys = mkdtempSync(join(tmpdir(), 'iottly-sys-'));
+
+  before(async () => {
+    t = await startHub();
+    agent = spawnAgent(['run'], {
+      IOTTLY_SERVER_URL: `${t.wsUrl}/v1/device`,
+      IOTTLY_DEVICE_ID: DEVICE_ID,
+      IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
+      IOTTLY_TELEMETRY_SYS_ROOT: emptySys,
+      IOTTLY_TELEMETRY_MIN_INTERVAL_MS: '200',
+      IOTTLY_LOG_LEVEL: 'debug',
+    });
+    await agent.waitForLog(statusIs('online'));
+  });
+  after(async () => {
+    await agent.kill();
+    await t.stop();
+    rmSync(emptySys, { recursive: true, force: true });
+  });
+
+  it('announces its streams in hello and warns once about the missing thermal zone', async () => {
+    await waitFor(() => t.hub.device(DEVICE_ID)?.hello !== null);
+    const capabilities = t.hub.device(DEVICE_ID)?.hello?.capabilities ?? [];
+    for (const stream of ['cpu', 'memory', 'load', 'disk', 'network.rx', 'network.tx', 'uptime'])
+      assert.ok(capabilities.includes(`telemetry:${stream}`), stream);
+    assert.ok(!capabilities.includes('telemetry:temperature'));
+    const warnings = agent.logs.filter((l) => l.code === 'stream_unavailable');
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0]?.stream, 'temperature');
+  });
+
+  it('sends cpu and memory to two subscribers, each under its own subscription_id, within one interval', async () => {
+    const a = await connectClient(t.wsUrl);
+    const b = await connectClient(t.wsUrl);
+    const subscribedAt = Date.now();
+    const subA = await subscribe(a, 'sub-1', ['cpu', 'memory']);
+    const subB = await subscribe(b, 'sub-1', ['cpu']);
+    assert.notEqual(subA, subB);
+
+    const first = await a.inbox.next(telemetryOf('cpu', subA), 5_000);
+    assert.ok(
+      Date.now() - subscribedAt < INTERVAL_MS + 300,
+      'the first sample comes within one interval',
+    );
+    for (const frame of [
+      first,
+      await a.inbox.next(telemetryOf('memory', subA), 5_000),
+      await b.inbox.next(telemetryOf('cpu', subB), 5_000),
+    ]) {
+      assert.deepEqual(Object.keys(frame.payload).sort(), [
+        'device_id',
+        'stream',
+        'subscription_id',
+        'ts',
+        'value',
+      ]);
+      assert.equal(frame.payload.device_id, DEVICE_ID);
+      assert.equal(typeof frame.payload.value, 'number');
+      assert.match(String(frame.payload.ts), ISO);
+    }
+    assert.ok(
+      !b.inbox.unread.some((f) => f.payload.stream === 'memory'),
+      'b did not ask for memory',
+    );
+
+    // a's unsubscribe ends a's frames (the hub answers after it stopped routing to a), not b's.
+    a.send({ type: 'unsubscribe', request_id: 'u', payload: { subscription_id: subA } });
+    await a.inbox.next((f) => f.type === 'unsubscribed');
+    const telemetryToA = () => a.inbox.unread.filter((f) => f.type === 'telemetry').length;
+    const before = telemetryToA();
+    await b.inbox.next(telemetryOf('cpu', subB), 5_000);
+    await b.inbox.next(telemetryOf('cpu', subB), 5_000);
+    assert.equal(telemetryToA(), before);
+
+    // b's disconnect ends the last subscription: the agent hears an empty demand.
+    b.ws.close();
+    await agent.waitForLog(
+      (l) =>
+        l.msg === 'stream clients want telemetry' &&
+        Array.isArray(l.streams) &&
+        l.streams.length === 0,
+    );
+    a.ws.close();
+  });
+});

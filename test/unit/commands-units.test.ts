@@ -1,0 +1,293 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { OutputCoalescer, type OutputFd } from '../../src/commands/coalescer.js';
+import { parseProcStat, runningMembers } from '../../src/commands/group-members.js';
+import { commandPayload } from '../../src/commands/messages.js';
+import { CommandPolicy } from '../../src/commands/policy.js';
+import { ProcessGroup } from '../../src/commands/process-group.js';
+import { ptyArgv, shellQuote } from '../../src/commands/pty.js';
+import { resolveRunAs } from '../../src/commands/run-as.js';
+import { Utf8Splitter, completeUtf8Length } from '../../src/commands/utf8-chunks.js';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+
+describe('UTF-8 chunks', () => {
+  it('holds back only an unfinished character at the end', () => {
+    const euro = Buffer.from('€'); // e2 82 ac
+    assert.equal(completeUtf8Length(Buffer.from('abc')), 3);
+    assert.equal(completeUtf8Length(Buffer.concat([Buffer.from('a'), euro.subarray(0, 1)])), 1);
+    assert.equal(completeUtf8Length(Buffer.concat([Buffer.from('a'), euro.subarray(0, 2)])), 1);
+    assert.equal(completeUtf8Length(Buffer.concat([Buffer.from('a'), euro])), 4);
+    assert.equal(completeUtf8Length(Buffer.from([0x41, 0xf0, 0x9f, 0x98])), 1);
+    assert.equal(completeUtf8Length(Buffer.from([0x41, 0xff])), 2); // invalid: not held
+    assert.equal(completeUtf8Length(Buffer.from([0x80, 0x80, 0x80])), 3);
+  });
+
+  it('rebuilds random text and bytes split at random places byte for byte (fuzz)', () => {
+    let seed = 11;
+    const rand = (n: number): number => (seed = (seed * 48271) % 2147483647) % n;
+    const pieces = ['a', 'é', '€', '😀', '\n', '\u0000'];
+    for (let round = 0; round < 300; round++) {
+      const parts: Buffer[] = [];
+      for (let i = 0; i < 50; i++) {
+        parts.push(
+          rand(10) === 0
+            ? Buffer.from([rand(256)])
+            : Buffer.from(pieces[rand(pieces.length)] as string),
+        );
+      }
+      const input = Buffer.concat(parts);
+      const splitter = new Utf8Splitter();
+      const out: Buffer[] = [];
+      let at = 0;
+      while (at < input.length) {
+        const step = 1 + rand(7);
+        const chunk = splitter.take(input.subarray(at, at + step), at + step >= input.length);
+        at += step;
+        if (!chunk) continue;
+        if (chunk.encoding === undefined) assert.ok(!chunk.chunk.includes('\ufffd'));
+        out.push(Buffer.from(chunk.chunk, chunk.encoding === 'base64' ? 'base64' : 'utf8'));
+      }
+      assert.deepEqual(Buffer.concat(out), input);
+    }
+  });
+});
+
+describe('OutputCoalescer', () => {
+  const setup = (): { clock: FakeClock; pieces: [OutputFd, string][]; c: OutputCoalescer } => {
+    const clock = new FakeClock();
+    const pieces: [OutputFd, string][] = [];
+    const c = new OutputCoalescer({
+      windowMs: 20,
+      maxBytes: 8,
+      clock,
+      onPiece: (fd, bytes) => pieces.push([fd, bytes.toString()]),
+    });
+    return { clock, pieces, c };
+  };
+
+  it('sends what arrived within 20 ms as one piece per stream, in order', () => {
+    const { clock, pieces, c } = setup();
+    c.push('stdout', Buffer.from('a'));
+    c.push('stderr', Buffer.from('x'));
+    c.push('stdout', Buffer.from('b'));
+    clock.advance(19);
+    assert.deepEqual(pieces, []);
+    clock.advance(1);
+    assert.deepEqual(pieces, [
+      ['stdout', 'ab'],
+      ['stderr', 'x'],
+    ]);
+  });
+
+  it('sends full pieces at once without waiting for the window', () => {
+    const { pieces, c, clock } = setup();
+    c.push('stdout', Buffer.from('0123456789abcdefXY'));
+    assert.deepEqual(pieces, [
+      ['stdout', '01234567'],
+      ['stdout', '89abcdef'],
+    ]);
+    assert.equal(c.pendingBytes, 2);
+    clock.advance(20);
+    assert.deepEqual(pieces.at(-1), ['stdout', 'XY']);
+    c.flush();
+    assert.equal(pieces.length, 3);
+  });
+});
+
+describe('CommandPolicy', () => {
+  it('lets everything through without lists, and deny wins over allow', () => {
+    assert.deepEqual(
+      new CommandPolicy({ enabled: true, allow: [], deny: [], allowShell: false }).check({
+        command: 'a; b',
+      }),
+      { allowed: true },
+    );
+    const p = new CommandPolicy({ enabled: true, allow: ['^ls'], deny: ['-R'], allowShell: false });
+    assert.equal(p.check({ argv: ['ls', '-R'] }).allowed, false);
+    assert.equal(p.check({ argv: ['ls', '-l'] }).allowed, true);
+  });
+
+  it('refuses shell metacharacters with an allow list unless allowShell', () => {
+    const strict = new CommandPolicy({
+      enabled: true,
+      allow: ['^tail '],
+      deny: [],
+      allowShell: false,
+    });
+    for (const line of [
+      'tail x; id',
+      'tail x | sh',
+      'tail $(id)',
+      'tail `id`',
+      'tail x > y',
+      'tail "x"',
+      'tail *',
+      'tail a\nid',
+    ]) {
+      assert.equal(strict.check({ command: line }).allowed, false, line);
+    }
+    assert.equal(strict.check({ command: 'tail -n 50 /var/log/app.log' }).allowed, true);
+    assert.equal(strict.check({ argv: ['tail', 'x;y'] }).allowed, true);
+    const shell = new CommandPolicy({
+      enabled: true,
+      allow: ['^tail '],
+      deny: [],
+      allowShell: true,
+    });
+    assert.equal(shell.check({ command: 'tail x | head' }).allowed, true);
+  });
+
+  it('refuses everything when disabled', () => {
+    const off = new CommandPolicy({ enabled: false, allow: [], deny: [], allowShell: true });
+    assert.equal(off.check({ command: 'true' }).allowed, false);
+  });
+});
+
+describe('ProcessGroup', () => {
+  it('sends SIGTERM to the group, then SIGKILL after the grace unless released', () => {
+    const clock = new FakeClock();
+    const sent: [number, string | number][] = [];
+    const group = new ProcessGroup({
+      pgid: 42,
+      clock,
+      kill: (pid, sig) => void sent.push([pid, sig]),
+      members: () => [1],
+    });
+    group.terminate(500);
+    group.terminate(500); // again: nothing new
+    clock.advance(499);
+    assert.deepEqual(sent, [[-42, 'SIGTERM']]);
+    clock.advance(1);
+    assert.deepEqual(sent, [
+      [-42, 'SIGTERM'],
+      [-42, 'SIGKILL'],
+    ]);
+    const other = new ProcessGroup({
+      pgid: 7,
+      clock,
+      kill: (pid, sig) => void sent.push([pid, sig]),
+    });
+    other.terminate(100);
+    other.release();
+    clock.advance(1000);
+    assert.deepEqual(sent.at(-1), [-7, 'SIGTERM']);
+  });
+
+  it('treats ESRCH as an empty group, and a group of zombies as not running', () => {
+    const clock = new FakeClock();
+    const esrch = Object.assign(new Error('no such process'), { code: 'ESRCH' });
+    const gone = new ProcessGroup({
+      pgid: 1,
+      clock,
+      kill: () => {
+        throw esrch;
+      },
+    });
+    assert.equal(gone.alive(), false);
+    gone.terminate(100);
+    const zombies = new ProcessGroup({ pgid: 2, clock, kill: () => {}, members: () => [] });
+    assert.equal(zombies.alive(), true);
+    assert.equal(zombies.running(), false);
+  });
+});
+
+describe('group members from /proc', () => {
+  it('parses stat lines whose command holds spaces and parentheses', () => {
+    assert.deepEqual(parseProcStat('123 (a (b) c) S 1 99 99 0'), {
+      pid: 123,
+      state: 'S',
+      ppid: 1,
+      pgrp: 99,
+    });
+    assert.equal(parseProcStat('garbage'), null);
+  });
+
+  it('lists running, non-zombie members of a group from a fake /proc', () => {
+    const files: Record<string, string> = {
+      '/p/10/stat': '10 (sh) S 1 10 10',
+      '/p/11/stat': '11 (sleep) S 10 10 10',
+      '/p/12/stat': '12 (sleep) Z 1 10 10',
+      '/p/13/stat': '13 (other) R 1 13 13',
+    };
+    const reader = {
+      readdir: () => ['10', '11', '12', '13', '14', 'self'],
+      readFile: (path: string) => {
+        const text = files[path];
+        if (text === undefined) throw new Error('ENOENT');
+        return text;
+      },
+    };
+    assert.deepEqual(
+      runningMembers(10, '/p', reader).map((p) => p.pid),
+      [10, 11],
+    );
+  });
+});
+
+describe('resolveRunAs', () => {
+  const etc: Record<string, string> = {
+    '/e/passwd': 'root:x:0:0:root:/root:/bin/sh\nsvc:x:1001:1002::/home/svc:/bin/sh\n',
+    '/e/group': 'root:x:0:\nops:x:2000:svc\n',
+  };
+  const sources = { currentUid: 0, etcRoot: '/e', readFile: (p: string) => etc[p] ?? '' };
+
+  it('resolves names and numbers, and the user’s primary group', () => {
+    assert.equal(resolveRunAs('', '', sources), null);
+    assert.deepEqual(resolveRunAs('svc', '', sources), {
+      uid: 1001,
+      gid: 1002,
+      name: 'svc',
+      home: '/home/svc',
+    });
+    assert.deepEqual(resolveRunAs('svc', 'ops', sources)?.gid, 2000);
+    assert.deepEqual(resolveRunAs('5000', '5001', sources), { uid: 5000, gid: 5001 });
+  });
+
+  it('fails at start-up on an unknown name, or when the agent is not root', () => {
+    assert.throws(() => resolveRunAs('nobody-here', '', sources), ConfigError);
+    assert.throws(() => resolveRunAs('svc', 'nogroup', sources), /commands.group/);
+    assert.throws(() => resolveRunAs('svc', '', { ...sources, currentUid: 1000 }), /root/);
+  });
+});
+
+describe('command payloads and config', () => {
+  it('wants exactly one of command and argv', () => {
+    assert.equal(commandPayload({ command: 'ls' }, 'payload').ok, true);
+    assert.equal(commandPayload({ argv: ['ls', '-l'] }, 'payload').ok, true);
+    const both = commandPayload({ command: 'ls', argv: ['ls'] }, 'payload');
+    assert.equal(both.ok, false);
+    assert.match(!both.ok ? both.error : '', /exactly one/);
+  });
+
+  it('quotes argv for the pty wrapper', () => {
+    assert.equal(shellQuote('plain/path-1'), 'plain/path-1');
+    assert.equal(shellQuote("it's $x"), `'it'\\''s $x'`);
+    assert.deepEqual(ptyArgv('top', '/s'), ['/s', '-q', '-e', '-f', '-c', 'top', '/dev/null']);
+  });
+
+  it('reads the commands section from env, with allow lists as JSON arrays', () => {
+    const loaded = loadConfig({
+      env: { IOTTLY_COMMANDS_ALLOW: '["^ls", "^df( |$)"]', IOTTLY_COMMANDS_MAX_CONCURRENT: '2' },
+      flags: { 'commands.allowShell': 'true' },
+      readFile: () => {
+        throw Object.assign(new Error('absent'), { code: 'ENOENT' });
+      },
+    });
+    assert.deepEqual(loaded.config.commands.allow, ['^ls', '^df( |$)']);
+    assert.equal(loaded.config.commands.maxConcurrent, 2);
+    assert.equal(loaded.config.commands.allowShell, true);
+    assert.equal(loaded.config.commands.enabled, true);
+    assert.throws(
+      () =>
+        loadConfig({
+          env: { IOTTLY_COMMANDS_DENY: '["("]' },
+          flags: {},
+          readFile: () => {
+            throw Object.assign(new Error('absent'), { code: 'ENOENT' });
+          },
+        }),
+      (err: unknown) => err instanceof ConfigError && /commands.deny/.test(err.message),
+    );
+  });
+});

@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { beforeEach, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { Broker } from '../../src/hub/broker.js';
+import type { ClientLink, DeviceLink } from '../../src/hub/links.js';
+import { ErrorCode } from '../../src/protocol/error-codes.js';
+import type { Message } from '../../src/protocol/message.js';
+import type { FrameError, ParsedFrame } from '../../src/protocol/parse.js';
+import type { HelloPayload } from '../../src/protocol/to-hub.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+
+/** `command_cancel`, `command_input` and a client that leaves mid-command, at the broker. */
+class FakeLink {
+  readonly sent: Message[] = [];
+  readonly refused: FrameError[] = [];
+
+  send(message: Message): boolean {
+    this.sent.push(message);
+    return true;
+  }
+
+  refuse(error: FrameError): void {
+    this.refused.push(error);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+class FakeDevice extends FakeLink implements DeviceLink {
+  readonly deviceId = 'dev';
+}
+
+class FakeClient extends FakeLink implements ClientLink {
+  constructor(readonly id: string) {
+    super();
+  }
+}
+
+function frame(type: string, payload: Record<string, unknown>, requestId?: string): ParsedFrame {
+  const f: ParsedFrame = { type, payload, raw: { type, payload } };
+  if (requestId !== undefined) f.request_id = requestId;
+  return f;
+}
+
+describe('Broker command routing', () => {
+  let broker: Broker;
+  let device: FakeDevice;
+  let client: FakeClient;
+
+  beforeEach(() => {
+    let n = 0;
+    broker = new Broker({
+      knownDeviceIds: ['dev'],
+      clock: new FakeClock(),
+      logger: pino({ level: 'silent' }),
+      ids: (prefix) => `${prefix}_${++n}`,
+    });
+    device = new FakeDevice();
+    broker.deviceAttached(device);
+    broker.deviceReady(device, {
+      device_id: 'dev',
+      agent_version: '1',
+      protocol: 1,
+      capabilities: [],
+    } as HelloPayload);
+    client = new FakeClient('c');
+    broker.clientFrame(client, frame('command', { device_id: 'dev', command: 'cat' }, 'cmd'));
+  });
+
+  it('forwards command_cancel on the route, named by payload or envelope request_id', () => {
+    broker.clientFrame(client, frame('command_cancel', { request_id: 'cmd' }, 'c-1'));
+    broker.clientFrame(client, frame('command_cancel', {}, 'cmd'));
+    assert.deepEqual(device.sent.slice(1), [
+      { type: 'command_cancel', request_id: 'req_1', payload: { request_id: 'req_1' } },
+      { type: 'command_cancel', request_id: 'req_1', payload: { request_id: 'req_1' } },
+    ]);
+  });
+
+  it('forwards command_input with its data under the hub request id', () => {
+    broker.clientFrame(
+      client,
+      frame('command_input', { request_id: 'cmd', data: 'hi\n', eof: true }),
+    );
+    assert.deepEqual(device.sent[1], {
+      type: 'command_input',
+      request_id: 'req_1',
+      payload: { request_id: 'req_1', data: 'hi\n', eof: true },
+    });
+  });
+
+  it('refuses follow-ups for no running command of this client with unknown_request', () => {
+    const other = new FakeClient('other');
+    broker.clientFrame(other, frame('command_cancel', { request_id: 'cmd' }, 'x'));
+    broker.clientFrame(client, frame('command_input', { data: 'x' }));
+    broker.deviceFrame(device, frame('command_done', { exit_code: 0 }, 'req_1'));
+    broker.clientFrame(client, frame('command_cancel', { request_id: 'cmd' }));
+    assert.deepEqual(
+      [...other.refused, ...client.refused].map((e) => e.code),
+      [ErrorCode.unknownRequest, ErrorCode.unknownRequest, ErrorCode.unknownRequest],
+    );
+    assert.equal(other.refused[0]?.request_id, 'x');
+    assert.equal(device.sent.length, 1);
+  });
+
+  it('cancels the command on the device when its client disconnects', () => {
+    broker.clientClosed(client, 1006, '');
+    assert.deepEqual(device.sent[1], {
+      type: 'command_cancel',
+      request_id: 'req_1',
+      payload: { request_id: 'req_1' },
+    });
+    assert.equal(broker.routes.size, 0);
+  });
+
+  it('refuses a second command under a pending request_id with duplicate_request', () => {
+    broker.clientFrame(client, frame('command', { device_id: 'dev', command: 'ls' }, 'cmd'));
+    assert.equal(client.refused[0]?.code, ErrorCode.duplicateRequest);
+  });
+});
