@@ -59,13 +59,19 @@ async function floor(): Promise<number> {
     });
   });
   await new Promise<void>((resolve) => server.listen(path, resolve));
+  const rate = await linesPerSecond(path, finished);
+  await new Promise((resolve) => server.close(resolve));
+  return rate;
+}
+
+/** Pumps LINES lines into the socket at `path`; the rate once `finished` says all arrived. */
+async function linesPerSecond(path: string, finished: Promise<void>): Promise<number> {
   const socket = await connect(path);
   const started = performance.now();
   await pump(socket);
   await finished;
   const seconds = (performance.now() - started) / 1000;
   socket.destroy();
-  await new Promise((resolve) => server.close(resolve));
   return LINES / seconds;
 }
 
@@ -108,14 +114,9 @@ async function agentPath(): Promise<number> {
   const finished = new Promise<void>((resolve) => (done = resolve));
   const feature = localApps(path);
   await feature.start(fakeContext(() => ++count === LINES && done()));
-  const socket = await connect(path);
-  const started = performance.now();
-  await pump(socket);
-  await finished;
-  const seconds = (performance.now() - started) / 1000;
-  socket.destroy();
+  const rate = await linesPerSecond(path, finished);
   await feature.stop();
-  return LINES / seconds;
+  return rate;
 }
 
 /** Heap growth while 200k 1 KiB commands go to an app that never reads. */

@@ -1,6 +1,7 @@
 import { shellArgv, type CommandRunner } from '../commands/runner.js';
 import type { RunAs } from '../commands/run-as.js';
 import { ErrorCode } from '../protocol/error-codes.js';
+import { CodedError } from '../protocol/coded-error.js';
 
 /**
  * Runs the command line configured for an app's `call` (local.actions). The feature sees only
@@ -29,15 +30,7 @@ export interface ActionRunner {
   run(request: ActionRequest, abort: AbortSignal): Promise<ActionResult>;
 }
 
-export class ActionError extends Error {
-  readonly code: string;
-
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'ActionError';
-    this.code = code;
-  }
-}
+export class ActionError extends CodedError {}
 
 export interface ActionLimits {
   timeoutMs: number;

@@ -2,6 +2,7 @@ import { chmod, chown, lstat, mkdir, unlink } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { dirname } from 'node:path';
 import { ErrorCode } from '../protocol/error-codes.js';
+import { CodedError } from '../protocol/coded-error.js';
 
 /**
  * The socket's file in the file system: made ready before listening, and given its mode and
@@ -31,15 +32,7 @@ export const probeSocket: SocketProbe = (path) =>
     socket.once('error', () => resolve(false));
   });
 
-export class LocalSocketError extends Error {
-  readonly code: string;
-
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'LocalSocketError';
-    this.code = code;
-  }
-}
+export class LocalSocketError extends CodedError {}
 
 /** Creates the parent folder if needed and removes a stale socket file; says if it removed one. */
 export async function prepareSocketPath(

@@ -77,6 +77,20 @@ describe('local apps through the agent', () => {
   const live = new Set<SdkClient>();
   let disconnects = 0;
 
+  /** A receiver behind a webhook of Type user, both removed after the suite. */
+  async function userWebhook(description: string, channel?: string): Promise<HttpReceiver> {
+    const receiver = await startReceiver();
+    cleanups.push(() => receiver.close());
+    const added = hub.hub.webhooks.add({
+      description,
+      url: receiver.url,
+      type: 'user',
+      ...(channel === undefined ? {} : { channel }),
+    });
+    cleanups.push(() => void hub.hub.webhooks.remove(added.id));
+    return receiver;
+  }
+
   async function app(name: string): Promise<SdkClient> {
     const client = await SdkClient.connect(socketPath, name);
     live.add(client);
@@ -125,10 +139,7 @@ describe('local apps through the agent', () => {
   });
 
   it('sends data without a channel as a user message with channel null', async () => {
-    const all = await startReceiver();
-    cleanups.push(() => all.close());
-    const added = hub.hub.webhooks.add({ description: 'all user', url: all.url, type: 'user' });
-    cleanups.push(() => void hub.hub.webhooks.remove(added.id));
+    const all = await userWebhook('all user');
     const client = await app('plain');
     await client.handshake();
     client.sendData({ n: 1 });
@@ -235,15 +246,7 @@ describe('local apps through the agent', () => {
   });
 
   it('serves 64 apps at once', async () => {
-    const receiver = await startReceiver();
-    cleanups.push(() => receiver.close());
-    const added = hub.hub.webhooks.add({
-      description: 'fleet',
-      url: receiver.url,
-      type: 'user',
-      channel: 'fleet',
-    });
-    cleanups.push(() => void hub.hub.webhooks.remove(added.id));
+    const receiver = await userWebhook('fleet', 'fleet');
     const clients = await Promise.all(
       Array.from({ length: 64 }, (_, i) => app(`app-${String(i).padStart(2, '0')}`)),
     );
@@ -289,15 +292,7 @@ describe('local apps through the agent', () => {
   });
 
   it('publish sends through the agent; without the agent it exits 69 with a clear message', async () => {
-    const all = await startReceiver();
-    cleanups.push(() => all.close());
-    const added = hub.hub.webhooks.add({
-      description: 'cli',
-      url: all.url,
-      type: 'user',
-      channel: 'cli',
-    });
-    cleanups.push(() => void hub.hub.webhooks.remove(added.id));
+    const all = await userWebhook('cli', 'cli');
     const one = await runCli([
       'publish',
       '--channel',

@@ -8,21 +8,14 @@ import { DeliveryQueue, type DeliveryPolicy, type DeliveryStats } from './delive
 import type { Poster } from './http-poster.js';
 import { webhookBody, webhookMessage, wants } from './webhook-message.js';
 import { MAX_WEBHOOKS, validateWebhookSpec, type Webhook } from './webhook.js';
+import { CodedError } from '../../protocol/coded-error.js';
 
 /**
  * The hub's webhooks: at most MAX_WEBHOOKS, each with its own delivery queue. `deliver` is
  * called on the device path for every device message; it only builds the body and queues it,
  * so it returns at once whatever the receivers do.
  */
-export class WebhookError extends Error {
-  readonly code: string;
-
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'WebhookError';
-    this.code = code;
-  }
-}
+export class WebhookError extends CodedError {}
 
 export interface WebhooksOptions {
   policy: DeliveryPolicy;
