@@ -162,13 +162,14 @@ export class Broker implements DeviceEvents, ClientEvents {
   /** An app's error or call: to the subscriptions of the device that include the `apps` stream. */
   #appEvent(device: DeviceLink, frame: ParsedFrame): void {
     for (const subscription of this.subscriptions.matching(device.deviceId, APP_EVENTS_STREAM)) {
+      // The hub's fields last: a device cannot pose as another subscription or device.
       subscription.client.send({
         type: frame.type,
         payload: {
+          ...originalPayload(frame),
+          ts: typeof frame.raw.ts === 'string' ? frame.raw.ts : undefined,
           subscription_id: subscription.id,
           device_id: device.deviceId,
-          ts: typeof frame.raw.ts === 'string' ? frame.raw.ts : undefined,
-          ...originalPayload(frame),
         },
       });
     }

@@ -9,11 +9,12 @@ import {
   type AppCommandPayload,
 } from '../protocol/apps.js';
 import { ErrorCode } from '../protocol/error-codes.js';
-import { Channel } from '../protocol/message.js';
+import { Channel, MAX_FRAME_BYTES } from '../protocol/message.js';
 import type { ParsedFrame } from '../protocol/parse.js';
 import type { ActionRunner } from './action-runner.js';
 import type { AppSession } from './app-session.js';
 import { SdkServer, type SdkServerOptions } from './sdk-server.js';
+import { LocalSocketError } from './socket-file.js';
 import { commandLine, type AppLine, type ConnectionState } from './sdk-wire.js';
 
 /**
@@ -41,6 +42,18 @@ export interface LocalAppsOptions {
   /** Routine name → command line, for the SDK's `call_agent`. */
   actions: Readonly<Record<string, string>>;
   actionRunner: ActionRunner;
+}
+
+/** Room left in one frame (MAX_FRAME_BYTES) for an app's payload, after the envelope. */
+export const MAX_APP_PAYLOAD_BYTES = MAX_FRAME_BYTES - 4096;
+
+/**
+ * True when the payload would make the upstream frame too large (the hub would close the link
+ * with 1009). A UTF-16 unit is at most 3 UTF-8 bytes, so only long lines are measured exactly.
+ */
+function tooLargeForOneFrame(lineLength: number, payload: Record<string, unknown>): boolean {
+  if (lineLength * 3 <= MAX_APP_PAYLOAD_BYTES) return false;
+  return Buffer.byteLength(JSON.stringify(payload)) > MAX_APP_PAYLOAD_BYTES;
 }
 
 export function connectionStateOf(status: ConnectionStatus): ConnectionState {
@@ -93,7 +106,7 @@ export class LocalApps implements Feature {
     } catch (err) {
       logger.error(
         {
-          code: (err as { code?: string }).code ?? ErrorCode.localSocketFailed,
+          code: err instanceof LocalSocketError ? err.code : ErrorCode.localSocketFailed,
           path: this.#o.server.path,
           err: (err as Error).message,
         },
@@ -111,6 +124,13 @@ export class LocalApps implements Feature {
   #onAppLine(context: AgentContext, logger: Logger, session: AppSession, line: AppLine): void {
     switch (line.kind) {
       case 'data':
+        if (tooLargeForOneFrame(line.lineLength, line.payload)) {
+          logger.warn(
+            { code: ErrorCode.appMessageTooLarge, session: session.id, app: line.app },
+            `app message dropped: over ${MAX_APP_PAYLOAD_BYTES} bytes, it would not fit one frame`,
+          );
+          return;
+        }
         context.emit(USER_MESSAGE_TYPE, line.channel ?? null, {
           app: line.app,
           payload: line.payload,

@@ -35,7 +35,14 @@ export type AppLine =
   | { kind: 'status'; app: string; status: 'connected' | 'disconnected'; version?: string }
   | { kind: 'error'; app: string; errorType: string; message: string }
   | { kind: 'call'; app: string; call: string; args: Record<string, unknown> }
-  | { kind: 'data'; app: string; payload: Record<string, unknown>; channel?: string };
+  | {
+      kind: 'data';
+      app: string;
+      payload: Record<string, unknown>;
+      channel?: string;
+      /** Length of the line in UTF-16 units: a cheap bound on the payload's encoded size. */
+      lineLength: number;
+    };
 
 const statusSignal = object({
   name: appName(),
@@ -66,7 +73,7 @@ export function parseAppLine(line: string): Result<AppLine> {
     const r = dataLine(decoded.data, 'data');
     if (!r.ok) return r;
     const { sdkclient, payload, channel } = r.value;
-    const value: AppLine = { kind: 'data', app: sdkclient.name, payload };
+    const value: AppLine = { kind: 'data', app: sdkclient.name, payload, lineLength: line.length };
     if (channel !== undefined) value.channel = channel;
     return { ok: true, value };
   }

@@ -67,6 +67,8 @@ export const ErrorCode = {
   lineTooLong: 'line_too_long',
   /** An app did not read its lines in time; its oldest queued lines were dropped. Log code. */
   appQueueFull: 'app_queue_full',
+  /** An app's message would not fit one frame to the hub; it was dropped. Log code. */
+  appMessageTooLarge: 'app_message_too_large',
   /** `local.maxApps` apps were connected already; a new one was refused. Log code. */
   tooManyApps: 'too_many_apps',
   /** Another process serves `local.socketPath`. Log code. */

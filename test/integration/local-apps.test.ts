@@ -238,6 +238,16 @@ describe('local apps through the agent', () => {
       still: 'here',
     });
 
+    // Under the line limit but too big for one frame to the hub: dropped, the link stays up.
+    client.sendData({ blob: 'x'.repeat((1 << 20) - 2_000) }, 'sensors');
+    await agent.waitForLog((l) => l.code === 'app_message_too_large');
+    client.sendData({ after: 'big' }, 'sensors');
+    const later = await sensors.waitFor(got.length + 1);
+    assert.deepEqual((later.at(-1)?.body as { msg: { payload: unknown } }).msg.payload, {
+      after: 'big',
+    });
+    assert.equal(agent.logs.filter(statusIs('backoff')).length, 0, 'the hub link never dropped');
+
     const big = await app('big');
     await big.handshake();
     big.raw(Buffer.alloc((1 << 20) + 10, 0x61));

@@ -28,14 +28,16 @@ describe('SDK wire: app lines', () => {
   });
 
   it('reads data with and without a channel', () => {
-    assert.deepEqual(parseAppLine('{"data": {"sdkclient": {"name": "a"}, "payload": {"t": 1}}}'), {
+    const plain = '{"data": {"sdkclient": {"name": "a"}, "payload": {"t": 1}}}';
+    assert.deepEqual(parseAppLine(plain), {
       ok: true,
-      value: { kind: 'data', app: 'a', payload: { t: 1 } },
+      value: { kind: 'data', app: 'a', payload: { t: 1 }, lineLength: plain.length },
     });
-    assert.deepEqual(
-      parseAppLine('{"data": {"sdkclient": {"name": "a"}, "payload": {}, "channel": "s"}}'),
-      { ok: true, value: { kind: 'data', app: 'a', payload: {}, channel: 's' } },
-    );
+    const withChannel = '{"data": {"sdkclient": {"name": "a"}, "payload": {}, "channel": "s"}}';
+    assert.deepEqual(parseAppLine(withChannel), {
+      ok: true,
+      value: { kind: 'data', app: 'a', payload: {}, channel: 's', lineLength: withChannel.length },
+    });
   });
 
   it('reads error and call signals', () => {
