@@ -128,9 +128,13 @@ export class Broker implements DeviceEvents, ClientEvents {
     }
   }
 
-  /** Tells the agent which streams stream clients want now (the whole set, replacing the last). */
+  /**
+   * Tells the agent which streams stream clients want now (the whole set, replacing the last).
+   * `apps` is not telemetry: the hub serves it from the device's app events.
+   */
   #sendDemand(device: DeviceLink, demand: readonly StreamDemand[]): void {
-    device.send({ type: 'streams', payload: { streams: demand } });
+    const streams = demand.filter((d) => d.name !== APP_EVENTS_STREAM);
+    device.send({ type: 'streams', payload: { streams } });
   }
 
   #telemetry(device: DeviceLink, frame: ParsedFrame): void {

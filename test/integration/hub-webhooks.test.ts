@@ -111,7 +111,10 @@ describe('hub webhooks', () => {
       { from: DEVICE_ID, type: 'user', channel: 'sensors', payload: { t: 21.5 } },
     );
     assert.equal(msg.devicetimestamp, TS);
-    assert.ok(Date.parse(String(msg.timestamp)) > Date.parse(TS));
+    assert.ok(
+      Date.parse(String(msg.timestamp)) > Date.parse(TS),
+      'timestamp is the hub receive time',
+    );
 
     const [p] = await bare.waitFor(1);
     assert.deepEqual(p?.body, { t: 21.5 });

@@ -173,7 +173,7 @@ describe('local apps through the agent', () => {
     await a.next((l) => (l.data as Record<string, unknown> | undefined)?.stop !== undefined);
     await b.next((l) => (l.data as Record<string, unknown> | undefined)?.stop !== undefined);
     const all = await stream.inbox.next((f) => f.request_id === 'ac-2');
-    assert.ok((all.payload.delivered as string[]).includes('plc-b'));
+    assert.ok((all.payload.delivered as string[]).includes('plc-b'), 'plc-b reached');
   });
 
   it('answers app_not_connected for an app that is not there, and invalid_payload for a bad command', async () => {
@@ -224,6 +224,11 @@ describe('local apps through the agent', () => {
       5_000,
     );
     assert.equal((refused.payload.error as { code: string }).code, 'unknown_action');
+    // `apps` is served by the hub, never asked of the agent's telemetry.
+    assert.ok(
+      !agent.logs.some((l) => l.code === 'stream_unavailable' && l.stream === 'apps'),
+      'the agent was asked for a telemetry stream "apps"',
+    );
   });
 
   it('skips a malformed line and keeps the app; closes it for a line over 1 MiB', async () => {
@@ -353,7 +358,7 @@ describe('local apps through the agent', () => {
     const again = await SdkClient.connect(socketPath, 'survivor', 10_000);
     live.add(again);
     const { version } = await again.handshake();
-    assert.ok(allowsCallAgent(version));
+    assert.ok(allowsCallAgent(version), 'call_agent allowed after the restart');
   });
 });
 

@@ -25,7 +25,7 @@ describe('the socket file', () => {
     await new Promise((resolve) => child.stdout.once('data', resolve));
     child.kill('SIGKILL');
     await new Promise((resolve) => child.once('exit', resolve));
-    assert.ok(statSync(path).isSocket());
+    assert.ok(statSync(path).isSocket(), 'a stale socket file is left');
     assert.deepEqual(await prepareSocketPath(path), { removedStale: true });
   });
 
@@ -48,7 +48,7 @@ describe('the socket file', () => {
     assert.deepEqual(await prepareSocketPath(join(dir, 'a', 'b', 'sdk.sock')), {
       removedStale: false,
     });
-    assert.ok(statSync(join(dir, 'a', 'b')).isDirectory());
+    assert.ok(statSync(join(dir, 'a', 'b')).isDirectory(), 'parent created');
   });
 
   it('resolves the path from the config, else RUNTIME_DIRECTORY, else /run', () => {
@@ -112,7 +112,7 @@ describe('CommandActionRunner', () => {
       { commandLine: 'head -c 5000 /dev/zero | tr "\\0" x', env: {} },
       new AbortController().signal,
     );
-    assert.ok(result.stdout.length <= 1_000);
+    assert.ok(result.stdout.length <= 1_000, 'output capped');
     assert.equal(result.truncated, true);
   });
 

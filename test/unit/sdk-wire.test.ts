@@ -108,8 +108,11 @@ describe('SDK wire: agent lines', () => {
 
   it('announces a strict MAJOR.MINOR.PATCH of at least 1.8.0', () => {
     const match = /^(\d+)\.(\d+)\.(\d+)$/.exec(SDK_PROTOCOL_VERSION);
-    assert.ok(match);
-    assert.ok(Number(match[1]) > 1 || (Number(match[1]) === 1 && Number(match[2]) >= 8));
+    assert.ok(match, 'strict MAJOR.MINOR.PATCH');
+    assert.ok(
+      Number(match[1]) > 1 || (Number(match[1]) === 1 && Number(match[2]) >= 8),
+      'at least 1.8.0',
+    );
   });
 });
 
