@@ -4,12 +4,15 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { presentedApiKey, type ApiKeys } from './auth.js';
 import type { DeviceSummary } from './device-registry.js';
 import { errorBody, sendJson } from './http-reply.js';
+import { handleWebhooks, isWebhooksPath } from './webhooks/webhook-routes.js';
+import type { Webhooks } from './webhooks/webhooks.js';
 
 /**
  * The hub's plain HTTP endpoints:
  *
  *     GET /healthz      200 {"ok":true}, no auth (for probes)
  *     GET /v1/devices   the devices as JSON; API key as `Authorization: Bearer` or `?api_key=`
+ *     /v1/webhooks      GET, POST, DELETE /{id} (API key); see webhooks/webhook-routes.ts
  *
  * `/v1/device` and `/v1/stream` answer 426 without a WebSocket upgrade; anything else is 404.
  * Errors are `{ "error": { "code", "message" } }`.
@@ -22,35 +25,49 @@ export const HEALTH_PATH = '/healthz';
 export interface HttpApiOptions {
   apiKeys: ApiKeys;
   devices: () => DeviceSummary[];
+  webhooks?: Webhooks;
   logger: Logger;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
-export function createHttpApi({ apiKeys, devices, logger }: HttpApiOptions): RequestHandler {
+export function createHttpApi({
+  apiKeys,
+  devices,
+  webhooks,
+  logger,
+}: HttpApiOptions): RequestHandler {
+  /** False (and a 401 sent) when the request lacks a valid API key. */
+  const authorized = (req: IncomingMessage, res: ServerResponse, url: URL): boolean => {
+    if (apiKeys.verify(presentedApiKey(req.headers, url))) return true;
+    logger.warn(
+      { code: ErrorCode.unauthorized, path: url.pathname },
+      'API request refused: missing or wrong API key',
+    );
+    sendJson(res, 401, errorBody(ErrorCode.unauthorized, 'a valid API key is required'), {
+      'WWW-Authenticate': 'Bearer',
+    });
+    return false;
+  };
   return (req, res) => {
     const url = requestUrl(req);
     const read = req.method === 'GET' || req.method === 'HEAD';
+    if (webhooks && isWebhooksPath(url.pathname)) {
+      if (!authorized(req, res, url)) return;
+      handleWebhooks(req, res, url.pathname, webhooks).catch((err: unknown) => {
+        logger.error({ err }, 'webhook request failed');
+        if (!res.headersSent)
+          sendJson(res, 500, errorBody(ErrorCode.internalError, 'internal error'));
+      });
+      return;
+    }
     switch (url.pathname) {
       case HEALTH_PATH:
         if (!read) return methodNotAllowed(res);
         return sendJson(res, 200, { ok: true });
       case DEVICES_PATH:
         if (!read) return methodNotAllowed(res);
-        if (!apiKeys.verify(presentedApiKey(req.headers, url))) {
-          logger.warn(
-            { code: ErrorCode.unauthorized, path: url.pathname },
-            'API request refused: missing or wrong API key',
-          );
-          return sendJson(
-            res,
-            401,
-            errorBody(ErrorCode.unauthorized, 'a valid API key is required'),
-            {
-              'WWW-Authenticate': 'Bearer',
-            },
-          );
-        }
+        if (!authorized(req, res, url)) return;
         return sendJson(res, 200, devices());
       case DEVICE_PATH:
       case STREAM_PATH:

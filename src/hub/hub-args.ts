@@ -22,6 +22,7 @@ export { UsageError };
  *     --ping-interval-ms MS       (30000)
  *     --pong-timeout-ms MS        (10000)
  *     --tls-cert FILE --tls-key FILE   serve https/wss (both or neither)
+ *     --webhooks FILE             a JSON array of webhooks to start with
  *     --log-level LEVEL           fatal|error|warn|info|debug|trace|silent (info)
  */
 export interface HubCliOptions {
@@ -34,6 +35,8 @@ export interface HubCliOptions {
   pingIntervalMs: number;
   pongTimeoutMs: number;
   tls: { certPath: string; keyPath: string } | null;
+  /** `--webhooks FILE`, or null. */
+  webhooksPath: string | null;
   logLevel: string;
 }
 
@@ -66,6 +69,7 @@ export function parseHubArgs(
         'pong-timeout-ms': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
+        webhooks: { type: 'string' },
         'log-level': { type: 'string' },
       },
     }));
@@ -104,6 +108,9 @@ export function parseHubArgs(
   if (certPath === '' || keyPath === '')
     throw new UsageError('--tls-cert/--tls-key: expected a file path');
 
+  const webhooksPath = values.webhooks ?? null;
+  if (webhooksPath === '') throw new UsageError('--webhooks: expected a file path');
+
   const logLevel = values['log-level'] ?? DEFAULT_LOG_LEVEL;
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new UsageError(
@@ -132,6 +139,7 @@ export function parseHubArgs(
       MAX_TIMER_MS,
     ),
     tls: certPath !== undefined && keyPath !== undefined ? { certPath, keyPath } : null,
+    webhooksPath,
     logLevel,
   };
 }

@@ -16,6 +16,10 @@ import { DEVICE_PATH, STREAM_PATH, createHttpApi, requestUrl } from './http-api.
 import { rejectUpgrade } from './http-reply.js';
 import { randomIds, uniqueId, type IdSource } from './ids.js';
 import type { StreamsChangedListener } from './subscriptions.js';
+import { DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks/delivery-queue.js';
+import { fetchPoster, type Poster } from './webhooks/http-poster.js';
+import type { WebhookSpec } from './webhooks/webhook.js';
+import { Webhooks } from './webhooks/webhooks.js';
 
 /**
  * The reference hub: the cloud side an agent talks to, in one process and in memory, for
@@ -23,6 +27,7 @@ import type { StreamsChangedListener } from './subscriptions.js';
  *
  *     GET  /healthz      liveness probe
  *     GET  /v1/devices   known devices (API key)
+ *     /v1/webhooks       GET, POST, DELETE /{id} (API key): every device message is POSTed to them
  *     WS   /v1/device    agents (device token)
  *     WS   /v1/stream    the platform's backend API (API key)
  *
@@ -57,6 +62,13 @@ export interface HubOptions {
   logger: Logger;
   clock?: Clock;
   ids?: IdSource;
+  /** Webhooks to start with (`--webhooks FILE`); each is validated as POST /v1/webhooks does. */
+  webhooks?: readonly WebhookSpec[];
+  /** Retries, timeout and queue bound of webhook deliveries. */
+  webhookPolicy?: Partial<DeliveryPolicy>;
+  /** How webhook requests are sent (fetch by default). */
+  post?: Poster;
+  random?: () => number;
 }
 
 export type HubState = 'idle' | 'starting' | 'listening' | 'stopping' | 'stopped';
@@ -76,6 +88,7 @@ export class Hub {
   readonly #apiKeys: ApiKeys;
   readonly #credentials: DeviceCredentials;
   readonly #broker: Broker;
+  readonly #webhooks: Webhooks;
   readonly #server: Server;
   readonly #wss: WebSocketServer;
   readonly #sessions = new Set<Session>();
@@ -106,15 +119,26 @@ export class Hub {
     }
     this.#apiKeys = new ApiKeys(options.apiKeys);
     this.#credentials = new DeviceCredentials(options.deviceTokens);
+    this.#webhooks = new Webhooks({
+      policy: { ...DEFAULT_DELIVERY_POLICY, ...options.webhookPolicy },
+      post: options.post ?? fetchPoster,
+      clock: this.#clock,
+      random: options.random ?? Math.random,
+      ids: this.#ids,
+      logger: this.#logger,
+    });
+    for (const spec of options.webhooks ?? []) this.#webhooks.add(spec);
     this.#broker = new Broker({
       knownDeviceIds: this.#credentials.deviceIds(),
       clock: this.#clock,
       logger: this.#logger,
       ids: this.#ids,
+      onDeviceMessage: (deviceId, frame) => this.#webhooks.deliver(deviceId, frame),
     });
     const api = createHttpApi({
       apiKeys: this.#apiKeys,
       devices: () => this.devices().map(summary),
+      webhooks: this.#webhooks,
       logger: this.#logger,
     });
     this.#tls = options.tls !== undefined;
@@ -194,6 +218,11 @@ export class Hub {
     return this.#broker.routes.size;
   }
 
+  /** The webhooks (also managed over REST at /v1/webhooks). */
+  get webhooks(): Webhooks {
+    return this.#webhooks;
+  }
+
   /** Hears every change of the set of streams clients want from a device. */
   onStreamsChanged(listener: StreamsChangedListener): () => void {
     return this.#broker.subscriptions.onStreamsChanged(listener);
@@ -212,6 +241,7 @@ export class Hub {
       this.#server.closeAllConnections();
       await serverClosed;
     }
+    await this.#webhooks.stop();
     this.#state = 'stopped';
     this.#logger.info('hub stopped');
   }

@@ -28,8 +28,20 @@ describe('parseHubArgs', () => {
       pingIntervalMs: 30_000,
       pongTimeoutMs: 10_000,
       tls: null,
+      webhooksPath: null,
       logLevel: 'info',
     });
+  });
+
+  it('takes --webhooks FILE and refuses an empty path', () => {
+    assert.equal(
+      parseHubArgs(['--webhooks', '/etc/hooks.json'], fixedKey).webhooksPath,
+      '/etc/hooks.json',
+    );
+    assert.throws(
+      () => parseHubArgs(['--webhooks', ''], fixedKey),
+      /--webhooks: expected a file path/,
+    );
   });
 
   it('generates keys of the documented form', () => {
@@ -60,6 +72,8 @@ describe('parseHubArgs', () => {
       'cert.pem',
       '--tls-key',
       'key.pem',
+      '--webhooks',
+      'hooks.json',
       '--log-level',
       'debug',
     ]);
@@ -75,6 +89,7 @@ describe('parseHubArgs', () => {
       pingIntervalMs: 1000,
       pongTimeoutMs: 500,
       tls: { certPath: 'cert.pem', keyPath: 'key.pem' },
+      webhooksPath: 'hooks.json',
       logLevel: 'debug',
     });
   });
