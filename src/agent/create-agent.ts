@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { createCommandsFeature } from '../commands/create-commands.js';
 import type { AgentConfig } from '../config/load.js';
 import type { RunSecrets } from '../config/resolve.js';
+import { createLocalApps } from '../local/create-local-apps.js';
 import { TelemetryFeature } from '../telemetry/telemetry-feature.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { AGENT_VERSION } from '../version.js';
@@ -18,6 +19,8 @@ export interface AgentDependencies {
   random?: RandomSource;
   createSocket?: SocketFactory;
   features?: Feature[];
+  /** The process environment (for systemd's RUNTIME_DIRECTORY). */
+  env?: Record<string, string | undefined>;
 }
 
 export function createAgent(
@@ -30,6 +33,7 @@ export function createAgent(
   const features: Feature[] = [
     new TelemetryFeature({ settings: config.telemetry, clock, random }),
     createCommandsFeature(config, { clock }),
+    ...[createLocalApps(config, { env: deps.env ?? process.env, clock })].filter((f) => f !== null),
     ...(deps.features ?? []),
   ];
   return new Agent(

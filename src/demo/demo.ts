@@ -48,7 +48,12 @@ export async function runDemo({
   const { config } = loadConfig({
     configPath: undefined,
     env: {},
-    flags: { 'server.url': `${wsUrl}/v1/device`, 'device.id': DEMO_DEVICE, 'auth.token': token },
+    flags: {
+      'server.url': `${wsUrl}/v1/device`,
+      'device.id': DEMO_DEVICE,
+      'auth.token': token,
+      'local.enabled': 'false', // the demo writes nothing to disk, a socket file included
+    },
     readFile: () => {
       throw Object.assign(new Error('the demo reads no file'), { code: 'ENOENT' });
     },

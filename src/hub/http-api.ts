@@ -8,6 +8,8 @@ import { errorBody, sendJson } from './http-reply.js';
 import { SESSION_PATH, handleSession } from './session-route.js';
 import type { SessionTokens } from './session-tokens.js';
 import type { StaticFiles } from './static-files.js';
+import { handleWebhooks, isWebhooksPath } from './webhooks/webhook-routes.js';
+import type { Webhooks } from './webhooks/webhooks.js';
 
 /**
  * The hub's plain HTTP endpoints:
@@ -16,6 +18,7 @@ import type { StaticFiles } from './static-files.js';
  *     GET /v1/devices   the devices as JSON; API key as `Authorization: Bearer` or `?api_key=`,
  *                       or a session token as `Authorization: Bearer` or `?session=`
  *     /v1/session       API key → short-lived session token (session-route.ts)
+ *     /v1/webhooks      GET, POST, DELETE /{id} (API key); see webhooks/webhook-routes.ts
  *     GET /             the console and its files (static-files.ts)
  *
  * `/v1/device` and `/v1/stream` answer 426 without a WebSocket upgrade; anything else is 404.
@@ -31,6 +34,7 @@ export interface HttpApiOptions {
   sessions: SessionTokens;
   staticFiles: StaticFiles;
   devices: () => DeviceSummary[];
+  webhooks?: Webhooks;
   logger: Logger;
 }
 
@@ -41,29 +45,42 @@ export function createHttpApi({
   sessions,
   staticFiles,
   devices,
+  webhooks,
   logger,
 }: HttpApiOptions): RequestHandler {
+  /** False (and a 401 sent) when the request has neither a valid API key nor a live session. */
+  const authorized = (req: IncomingMessage, res: ServerResponse, url: URL): boolean => {
+    const auth = authenticateClient(req.headers, url, apiKeys, sessions);
+    if (auth.ok) return true;
+    logger.warn(
+      { code: auth.code, path: url.pathname },
+      'API request refused: missing or wrong API key',
+    );
+    sendJson(res, 401, errorBody(auth.code, refusalMessage(auth.code)), {
+      'WWW-Authenticate': 'Bearer',
+    });
+    return false;
+  };
   return (req, res) => {
     const url = requestUrl(req);
     const read = req.method === 'GET' || req.method === 'HEAD';
+    if (webhooks && isWebhooksPath(url.pathname)) {
+      if (!authorized(req, res, url)) return;
+      handleWebhooks(req, res, url.pathname, webhooks).catch((err: unknown) => {
+        logger.error({ err }, 'webhook request failed');
+        if (!res.headersSent)
+          sendJson(res, 500, errorBody(ErrorCode.internalError, 'internal error'));
+      });
+      return;
+    }
     switch (url.pathname) {
       case HEALTH_PATH:
         if (!read) return methodNotAllowed(res);
         return sendJson(res, 200, { ok: true });
-      case DEVICES_PATH: {
+      case DEVICES_PATH:
         if (!read) return methodNotAllowed(res);
-        const auth = authenticateClient(req.headers, url, apiKeys, sessions);
-        if (!auth.ok) {
-          logger.warn(
-            { code: auth.code, path: url.pathname },
-            'API request refused: missing or wrong API key',
-          );
-          return sendJson(res, 401, errorBody(auth.code, refusalMessage(auth.code)), {
-            'WWW-Authenticate': 'Bearer',
-          });
-        }
+        if (!authorized(req, res, url)) return;
         return sendJson(res, 200, devices());
-      }
       case SESSION_PATH:
         return handleSession(req, res, { apiKeys, sessions, logger });
       case DEVICE_PATH:

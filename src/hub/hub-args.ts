@@ -24,6 +24,7 @@ export { UsageError };
  *     --pong-timeout-ms MS        (10000)
  *     --session-ttl-s S           lifetime of browser session tokens (900)
  *     --tls-cert FILE --tls-key FILE   serve https/wss (both or neither)
+ *     --webhooks FILE             a JSON array of webhooks to start with
  *     --log-level LEVEL           fatal|error|warn|info|debug|trace|silent (info)
  */
 export interface HubCliOptions {
@@ -37,6 +38,8 @@ export interface HubCliOptions {
   pongTimeoutMs: number;
   sessionTtlMs: number;
   tls: { certPath: string; keyPath: string } | null;
+  /** `--webhooks FILE`, or null. */
+  webhooksPath: string | null;
   logLevel: string;
 }
 
@@ -72,6 +75,7 @@ export function parseHubArgs(
         'session-ttl-s': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
+        webhooks: { type: 'string' },
         'log-level': { type: 'string' },
       },
     }));
@@ -110,6 +114,9 @@ export function parseHubArgs(
   if (certPath === '' || keyPath === '')
     throw new UsageError('--tls-cert/--tls-key: expected a file path');
 
+  const webhooksPath = values.webhooks ?? null;
+  if (webhooksPath === '') throw new UsageError('--webhooks: expected a file path');
+
   const logLevel = values['log-level'] ?? DEFAULT_LOG_LEVEL;
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new UsageError(
@@ -147,6 +154,7 @@ export function parseHubArgs(
         MAX_SESSION_TTL_S,
       ),
     tls: certPath !== undefined && keyPath !== undefined ? { certPath, keyPath } : null,
+    webhooksPath,
     logLevel,
   };
 }

@@ -19,6 +19,10 @@ import { randomIds, uniqueId, type IdSource } from './ids.js';
 import { SessionTokens } from './session-tokens.js';
 import { StaticFiles, defaultConsoleDir } from './static-files.js';
 import type { StreamsChangedListener } from './subscriptions.js';
+import { DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks/delivery-queue.js';
+import { fetchPoster, type Poster } from './webhooks/http-poster.js';
+import type { WebhookSpec } from './webhooks/webhook.js';
+import { Webhooks } from './webhooks/webhooks.js';
 
 /**
  * The reference hub: the cloud side an agent talks to, in one process and in memory, for
@@ -27,6 +31,7 @@ import type { StreamsChangedListener } from './subscriptions.js';
  *     GET  /healthz      liveness probe
  *     GET  /v1/devices   known devices (API key or session token)
  *     POST /v1/session   API key → short-lived session token, for browsers
+ *     /v1/webhooks       GET, POST, DELETE /{id} (API key): every device message is POSTed to them
  *     WS   /v1/device    agents (device token)
  *     WS   /v1/stream    the platform's backend API (API key or session token)
  *     GET  /             the console (a single page; a client of /v1/stream like any other)
@@ -66,6 +71,13 @@ export interface HubOptions {
   logger: Logger;
   clock?: Clock;
   ids?: IdSource;
+  /** Webhooks to start with (`--webhooks FILE`); each is validated as POST /v1/webhooks does. */
+  webhooks?: readonly WebhookSpec[];
+  /** Retries, timeout and queue bound of webhook deliveries. */
+  webhookPolicy?: Partial<DeliveryPolicy>;
+  /** How webhook requests are sent (fetch by default). */
+  post?: Poster;
+  random?: () => number;
 }
 
 export type HubState = 'idle' | 'starting' | 'listening' | 'stopping' | 'stopped';
@@ -87,6 +99,7 @@ export class Hub {
   readonly #staticFiles: StaticFiles;
   readonly #credentials: DeviceCredentials;
   readonly #broker: Broker;
+  readonly #webhooks: Webhooks;
   readonly #server: Server;
   readonly #wss: WebSocketServer;
   readonly #sessions = new Set<Session>();
@@ -122,11 +135,21 @@ export class Hub {
       ...(options.sessionTtlMs !== undefined ? { ttlMs: options.sessionTtlMs } : {}),
     });
     this.#credentials = new DeviceCredentials(options.deviceTokens);
+    this.#webhooks = new Webhooks({
+      policy: { ...DEFAULT_DELIVERY_POLICY, ...options.webhookPolicy },
+      post: options.post ?? fetchPoster,
+      clock: this.#clock,
+      random: options.random ?? Math.random,
+      ids: this.#ids,
+      logger: this.#logger,
+    });
+    for (const spec of options.webhooks ?? []) this.#webhooks.add(spec);
     this.#broker = new Broker({
       knownDeviceIds: this.#credentials.deviceIds(),
       clock: this.#clock,
       logger: this.#logger,
       ids: this.#ids,
+      onDeviceMessage: (deviceId, frame) => this.#webhooks.deliver(deviceId, frame),
     });
     this.#staticFiles = new StaticFiles({
       dir: options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir,
@@ -136,6 +159,7 @@ export class Hub {
       sessions: this.#sessionTokens,
       staticFiles: this.#staticFiles,
       devices: () => this.devices().map(summary),
+      webhooks: this.#webhooks,
       logger: this.#logger,
     });
     this.#tls = options.tls !== undefined;
@@ -227,6 +251,11 @@ export class Hub {
     return this.#broker.routes.size;
   }
 
+  /** The webhooks (also managed over REST at /v1/webhooks). */
+  get webhooks(): Webhooks {
+    return this.#webhooks;
+  }
+
   /** Hears every change of the set of streams clients want from a device. */
   onStreamsChanged(listener: StreamsChangedListener): () => void {
     return this.#broker.subscriptions.onStreamsChanged(listener);
@@ -245,6 +274,7 @@ export class Hub {
       this.#server.closeAllConnections();
       await serverClosed;
     }
+    await this.#webhooks.stop();
     this.#state = 'stopped';
     this.#logger.info('hub stopped');
   }

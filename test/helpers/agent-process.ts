@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -26,18 +29,32 @@ export interface AgentProcess {
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/**
+ * Each agent gets its own local SDK socket in a fresh temp folder unless the test names one, so
+ * agents never meet on the system default path.
+ */
 export function spawnAgent(args: string[], env: Record<string, string> = {}): AgentProcess {
   return spawnAgentCommand(process.execPath, [CLI_PATH, ...args], env);
 }
 
-/** The same for any command that runs the agent (a single-executable build, under qemu). */
+/**
+ * The same for any command that runs the agent (a single-executable build, under qemu). Each
+ * agent gets its own local SDK socket in a temporary folder unless the test names one.
+ */
 export function spawnAgentCommand(
   command: string,
   args: string[],
   env: Record<string, string> = {},
 ): AgentProcess {
+  const socketDir = env.IOTTLY_LOCAL_SOCKET_PATH
+    ? null
+    : mkdtempSync(join(tmpdir(), 'iottly-agent-sock-'));
   const child = spawn(command, args, {
-    env: { PATH: process.env.PATH ?? '', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      ...(socketDir ? { IOTTLY_LOCAL_SOCKET_PATH: join(socketDir, 'sdk.sock') } : {}),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: LogLine[] = [];
@@ -67,10 +84,10 @@ export function spawnAgentCommand(
     }
   });
   child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-  const exit = once(child, 'exit').then(([code, signal]) => ({
-    code: code as number | null,
-    signal: signal as NodeJS.Signals | null,
-  }));
+  const exit = once(child, 'exit').then(([code, signal]) => {
+    if (socketDir) rmSync(socketDir, { recursive: true, force: true });
+    return { code: code as number | null, signal: signal as NodeJS.Signals | null };
+  });
 
   return {
     child,

@@ -29,8 +29,20 @@ describe('parseHubArgs', () => {
       pongTimeoutMs: 10_000,
       sessionTtlMs: 900_000,
       tls: null,
+      webhooksPath: null,
       logLevel: 'info',
     });
+  });
+
+  it('takes --webhooks FILE and refuses an empty path', () => {
+    assert.equal(
+      parseHubArgs(['--webhooks', '/etc/hooks.json'], fixedKey).webhooksPath,
+      '/etc/hooks.json',
+    );
+    assert.throws(
+      () => parseHubArgs(['--webhooks', ''], fixedKey),
+      /--webhooks: expected a file path/,
+    );
   });
 
   it('generates keys of the documented form', () => {
@@ -63,6 +75,8 @@ describe('parseHubArgs', () => {
       'cert.pem',
       '--tls-key',
       'key.pem',
+      '--webhooks',
+      'hooks.json',
       '--log-level',
       'debug',
     ]);
@@ -79,6 +93,7 @@ describe('parseHubArgs', () => {
       pongTimeoutMs: 500,
       sessionTtlMs: 60_000,
       tls: { certPath: 'cert.pem', keyPath: 'key.pem' },
+      webhooksPath: 'hooks.json',
       logLevel: 'debug',
     });
   });
