@@ -1,9 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { ErrorCode } from '../protocol/error-codes.js';
-import { presentedApiKey, type ApiKeys } from './auth.js';
+import type { ApiKeys } from './auth.js';
+import { authenticateClient, refusalMessage } from './client-auth.js';
 import type { DeviceSummary } from './device-registry.js';
 import { errorBody, sendJson } from './http-reply.js';
+import { SESSION_PATH, handleSession } from './session-route.js';
+import type { SessionTokens } from './session-tokens.js';
+import type { StaticFiles } from './static-files.js';
 import { handleWebhooks, isWebhooksPath } from './webhooks/webhook-routes.js';
 import type { Webhooks } from './webhooks/webhooks.js';
 
@@ -11,8 +15,11 @@ import type { Webhooks } from './webhooks/webhooks.js';
  * The hub's plain HTTP endpoints:
  *
  *     GET /healthz      200 {"ok":true}, no auth (for probes)
- *     GET /v1/devices   the devices as JSON; API key as `Authorization: Bearer` or `?api_key=`
+ *     GET /v1/devices   the devices as JSON; API key as `Authorization: Bearer` or `?api_key=`,
+ *                       or a session token as `Authorization: Bearer` or `?session=`
+ *     /v1/session       API key → short-lived session token (session-route.ts)
  *     /v1/webhooks      GET, POST, DELETE /{id} (API key); see webhooks/webhook-routes.ts
+ *     GET /             the console and its files (static-files.ts)
  *
  * `/v1/device` and `/v1/stream` answer 426 without a WebSocket upgrade; anything else is 404.
  * Errors are `{ "error": { "code", "message" } }`.
@@ -24,6 +31,8 @@ export const HEALTH_PATH = '/healthz';
 
 export interface HttpApiOptions {
   apiKeys: ApiKeys;
+  sessions: SessionTokens;
+  staticFiles: StaticFiles;
   devices: () => DeviceSummary[];
   webhooks?: Webhooks;
   logger: Logger;
@@ -33,18 +42,21 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 
 export function createHttpApi({
   apiKeys,
+  sessions,
+  staticFiles,
   devices,
   webhooks,
   logger,
 }: HttpApiOptions): RequestHandler {
-  /** False (and a 401 sent) when the request lacks a valid API key. */
+  /** False (and a 401 sent) when the request has neither a valid API key nor a live session. */
   const authorized = (req: IncomingMessage, res: ServerResponse, url: URL): boolean => {
-    if (apiKeys.verify(presentedApiKey(req.headers, url))) return true;
+    const auth = authenticateClient(req.headers, url, apiKeys, sessions);
+    if (auth.ok) return true;
     logger.warn(
-      { code: ErrorCode.unauthorized, path: url.pathname },
+      { code: auth.code, path: url.pathname },
       'API request refused: missing or wrong API key',
     );
-    sendJson(res, 401, errorBody(ErrorCode.unauthorized, 'a valid API key is required'), {
+    sendJson(res, 401, errorBody(auth.code, refusalMessage(auth.code)), {
       'WWW-Authenticate': 'Bearer',
     });
     return false;
@@ -69,6 +81,8 @@ export function createHttpApi({
         if (!read) return methodNotAllowed(res);
         if (!authorized(req, res, url)) return;
         return sendJson(res, 200, devices());
+      case SESSION_PATH:
+        return handleSession(req, res, { apiKeys, sessions, logger });
       case DEVICE_PATH:
       case STREAM_PATH:
         return sendJson(
@@ -81,6 +95,7 @@ export function createHttpApi({
           },
         );
       default:
+        if (staticFiles.serve(req, res, url)) return;
         return sendJson(
           res,
           404,

@@ -8,6 +8,7 @@ import {
   DEFAULT_PONG_TIMEOUT_MS,
   DEFAULT_PORT,
 } from './hub.js';
+import { DEFAULT_SESSION_TTL_MS } from './session-tokens.js';
 
 export { UsageError };
 
@@ -21,6 +22,7 @@ export { UsageError };
  *     --device-token ID=TOKEN     a device allowed to connect (repeatable)
  *     --ping-interval-ms MS       (30000)
  *     --pong-timeout-ms MS        (10000)
+ *     --session-ttl-s S           lifetime of browser session tokens (900)
  *     --tls-cert FILE --tls-key FILE   serve https/wss (both or neither)
  *     --webhooks FILE             a JSON array of webhooks to start with
  *     --log-level LEVEL           fatal|error|warn|info|debug|trace|silent (info)
@@ -34,6 +36,7 @@ export interface HubCliOptions {
   deviceTokens: Map<string, string>;
   pingIntervalMs: number;
   pongTimeoutMs: number;
+  sessionTtlMs: number;
   tls: { certPath: string; keyPath: string } | null;
   /** `--webhooks FILE`, or null. */
   webhooksPath: string | null;
@@ -49,6 +52,8 @@ export function generateApiKey(): string {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A day: a "short-lived" token that outlives that is a second API key. */
+const MAX_SESSION_TTL_S = 86_400;
 
 export function parseHubArgs(
   argv: string[],
@@ -67,6 +72,7 @@ export function parseHubArgs(
         'device-token': { type: 'string', multiple: true },
         'ping-interval-ms': { type: 'string' },
         'pong-timeout-ms': { type: 'string' },
+        'session-ttl-s': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         webhooks: { type: 'string' },
@@ -138,6 +144,15 @@ export function parseHubArgs(
       1,
       MAX_TIMER_MS,
     ),
+    sessionTtlMs:
+      1000 *
+      integer(
+        '--session-ttl-s',
+        values['session-ttl-s'],
+        DEFAULT_SESSION_TTL_MS / 1000,
+        1,
+        MAX_SESSION_TTL_S,
+      ),
     tls: certPath !== undefined && keyPath !== undefined ? { certPath, keyPath } : null,
     webhooksPath,
     logLevel,

@@ -7,14 +7,17 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { MAX_FRAME_BYTES } from '../protocol/message.js';
 import { systemClock, type Clock } from '../time/clock.js';
-import { ApiKeys, DeviceCredentials, presentedApiKey } from './auth.js';
+import { ApiKeys, DeviceCredentials } from './auth.js';
 import { Broker } from './broker.js';
+import { authenticateClient, refusalMessage } from './client-auth.js';
 import { ClientSession } from './client-session.js';
 import { summary, type DeviceRecord } from './device-registry.js';
 import { DeviceSession } from './device-session.js';
 import { DEVICE_PATH, STREAM_PATH, createHttpApi, requestUrl } from './http-api.js';
 import { rejectUpgrade } from './http-reply.js';
 import { randomIds, uniqueId, type IdSource } from './ids.js';
+import { SessionTokens } from './session-tokens.js';
+import { StaticFiles, defaultConsoleDir } from './static-files.js';
 import type { StreamsChangedListener } from './subscriptions.js';
 import { DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks/delivery-queue.js';
 import { fetchPoster, type Poster } from './webhooks/http-poster.js';
@@ -26,10 +29,12 @@ import { Webhooks } from './webhooks/webhooks.js';
  * development, demos and tests.
  *
  *     GET  /healthz      liveness probe
- *     GET  /v1/devices   known devices (API key)
+ *     GET  /v1/devices   known devices (API key or session token)
+ *     POST /v1/session   API key → short-lived session token, for browsers
  *     /v1/webhooks       GET, POST, DELETE /{id} (API key): every device message is POSTed to them
  *     WS   /v1/device    agents (device token)
- *     WS   /v1/stream    the platform's backend API (API key)
+ *     WS   /v1/stream    the platform's backend API (API key or session token)
+ *     GET  /             the console (a single page; a client of /v1/stream like any other)
  *
  * Lifecycle: idle ─start()─▶ listening ─stop()─▶ stopping ─▶ stopped. Credentials are checked
  * before the upgrade completes: a refused peer gets an HTTP 401 and never an open WebSocket.
@@ -57,6 +62,10 @@ export interface HubOptions {
   pongTimeoutMs?: number;
   /** How long a graceful WebSocket close may take before the socket is terminated. */
   closeTimeoutMs?: number;
+  /** Lifetime of the session tokens `POST /v1/session` issues (default 15 min). */
+  sessionTtlMs?: number;
+  /** The built console to serve at `/` (default `dist/console/`); null serves none. */
+  consoleDir?: string | null;
   /** Serve https/wss instead of http/ws. */
   tls?: { cert: Buffer; key: Buffer };
   logger: Logger;
@@ -86,6 +95,8 @@ export class Hub {
   readonly #timing: { pingIntervalMs: number; pongTimeoutMs: number; closeTimeoutMs: number };
   readonly #tls: boolean;
   readonly #apiKeys: ApiKeys;
+  readonly #sessionTokens: SessionTokens;
+  readonly #staticFiles: StaticFiles;
   readonly #credentials: DeviceCredentials;
   readonly #broker: Broker;
   readonly #webhooks: Webhooks;
@@ -118,6 +129,11 @@ export class Hub {
       throw new RangeError(`port: expected an integer in [0, 65535], got ${this.#port}`);
     }
     this.#apiKeys = new ApiKeys(options.apiKeys);
+    this.#sessionTokens = new SessionTokens({
+      apiKeys: options.apiKeys,
+      clock: this.#clock,
+      ...(options.sessionTtlMs !== undefined ? { ttlMs: options.sessionTtlMs } : {}),
+    });
     this.#credentials = new DeviceCredentials(options.deviceTokens);
     this.#webhooks = new Webhooks({
       policy: { ...DEFAULT_DELIVERY_POLICY, ...options.webhookPolicy },
@@ -135,8 +151,13 @@ export class Hub {
       ids: this.#ids,
       onDeviceMessage: (deviceId, frame) => this.#webhooks.deliver(deviceId, frame),
     });
+    this.#staticFiles = new StaticFiles({
+      dir: options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir,
+    });
     const api = createHttpApi({
       apiKeys: this.#apiKeys,
+      sessions: this.#sessionTokens,
+      staticFiles: this.#staticFiles,
       devices: () => this.devices().map(summary),
       webhooks: this.#webhooks,
       logger: this.#logger,
@@ -201,6 +222,18 @@ export class Hub {
 
   device(deviceId: string): DeviceRecord | undefined {
     return this.#broker.devices.record(deviceId);
+  }
+
+  /** Whether the console is served at `/` (it was built and found). */
+  get consoleAvailable(): boolean {
+    return this.#staticFiles.available;
+  }
+
+  /** A session token for the holder of `apiKey`, as `POST /v1/session` gives (the demo's link). */
+  openSession(apiKey: string): { token: string; expiresAt: Date } {
+    if (!this.#apiKeys.verify(apiKey))
+      throw new Error("openSession: not one of this hub's API keys");
+    return this.#sessionTokens.issue(apiKey);
   }
 
   /** Open subscriptions, for tests and diagnostics. */
@@ -270,12 +303,13 @@ export class Hub {
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#acceptDevice(ws, auth.deviceId));
     } else if (url.pathname === STREAM_PATH) {
-      if (!this.#apiKeys.verify(presentedApiKey(req.headers, url))) {
+      const auth = authenticateClient(req.headers, url, this.#apiKeys, this.#sessionTokens);
+      if (!auth.ok) {
         this.#logger.warn(
-          { code: ErrorCode.unauthorized, endpoint: STREAM_PATH, remote },
+          { code: auth.code, endpoint: STREAM_PATH, remote },
           'stream client refused',
         );
-        rejectUpgrade(socket, 401, ErrorCode.unauthorized, 'a valid API key is required', {
+        rejectUpgrade(socket, 401, auth.code, refusalMessage(auth.code), {
           'WWW-Authenticate': 'Bearer',
         });
         return;

@@ -60,6 +60,7 @@ export async function runHub(
     deviceTokens: options.deviceTokens,
     pingIntervalMs: options.pingIntervalMs,
     pongTimeoutMs: options.pongTimeoutMs,
+    sessionTtlMs: options.sessionTtlMs,
     webhooks,
     logger,
     clock,
@@ -72,6 +73,7 @@ export async function runHub(
   stdout.write(
     `iottly hub listening on ${url} (devices: ${ws}/v1/device, stream: ${ws}/v1/stream)\n`,
   );
+  if (hub.consoleAvailable) stdout.write(`console: ${url}/ (sign in with the API key)\n`);
   if (options.apiKeyGenerated) {
     stdout.write(`api key (generated; choose one with --api-key): ${options.apiKeys[0] ?? ''}\n`);
   }

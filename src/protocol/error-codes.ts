@@ -87,6 +87,8 @@ export const ErrorCode = {
   webhookDeliveryFailed: 'webhook_delivery_failed',
   /** A webhook's queue was full; its oldest pending deliveries were dropped. Log code. */
   webhookQueueFull: 'webhook_queue_full',
+  /** A genuine session token whose time is up (HTTP 401): get a new one with the API key. */
+  sessionExpired: 'session_expired',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

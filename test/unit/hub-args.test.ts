@@ -27,6 +27,7 @@ describe('parseHubArgs', () => {
       deviceTokens: new Map(),
       pingIntervalMs: 30_000,
       pongTimeoutMs: 10_000,
+      sessionTtlMs: 900_000,
       tls: null,
       webhooksPath: null,
       logLevel: 'info',
@@ -68,6 +69,8 @@ describe('parseHubArgs', () => {
       '1000',
       '--pong-timeout-ms',
       '500',
+      '--session-ttl-s',
+      '60',
       '--tls-cert',
       'cert.pem',
       '--tls-key',
@@ -88,6 +91,7 @@ describe('parseHubArgs', () => {
       ]),
       pingIntervalMs: 1000,
       pongTimeoutMs: 500,
+      sessionTtlMs: 60_000,
       tls: { certPath: 'cert.pem', keyPath: 'key.pem' },
       webhooksPath: 'hooks.json',
       logLevel: 'debug',
@@ -103,6 +107,8 @@ describe('parseHubArgs', () => {
     usage(['--port', '-1'], /--port/);
     usage(['--ping-interval-ms', '0'], /^--ping-interval-ms: expected an integer from 1/);
     usage(['--pong-timeout-ms', '1.5'], /^--pong-timeout-ms: /);
+    usage(['--session-ttl-s', '0'], /^--session-ttl-s: expected an integer from 1 to 86400/);
+    usage(['--session-ttl-s', '86401'], /^--session-ttl-s: /);
     usage(['--device-token', 'dev-1'], /^--device-token: expected DEVICE_ID=TOKEN/);
     usage(['--device-token', 'bad id=t'], /^--device-token: expected a device id matching/);
     usage(['--device-token', 'dev-1='], /^--device-token: expected a non-empty token for "dev-1"$/);
