@@ -7,6 +7,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { createAgent } from './agent/create-agent.js';
 import { readInventory } from './agent/inventory.js';
 import { parseAgentArgs } from './cli/agent-args.js';
+import { runPublish } from './cli/publish.js';
 import { ExitCode } from './cli/exit-codes.js';
 import { onShutdownSignal } from './cli/signals.js';
 import { UsageError } from './cli/usage-error.js';
@@ -30,6 +31,7 @@ commands:
                  --allow-insecure-config-permissions: start even if every user can read the token
   check-config   print the effective configuration (secrets redacted); exit 0, or 78 if invalid
   hub            run the reference hub (--host, --port, --api-key, --device-token ID=TOKEN, …)
+  publish        send JSON to the cloud through the running agent: [--channel C] [--app NAME] ['<json>'] (or stdin)
   demo           a hub and an agent on loopback, with readable logs (what \`npm start\` runs)
   version        print the agent version
 
@@ -45,6 +47,13 @@ async function main(argv: string[]): Promise<number> {
       return checkConfig(rest);
     case 'hub':
       return hub(rest);
+    case 'publish':
+      return runPublish(rest, {
+        env: process.env,
+        stdin: process.stdin,
+        stderr: process.stderr,
+        readFile: (path) => readFileSync(path, 'utf8'),
+      });
     case 'demo':
       return runDemo({ stopSignal: onShutdownSignal() });
     case 'version':

@@ -20,6 +20,9 @@ export async function bundleAgent(entry: string, outfile: string): Promise<{ byt
     external: ['bufferutil', 'utf-8-validate'],
     metafile: true,
     logLevel: 'warning',
+    // The hub finds the console beside its module (import.meta.url); in a binary there is
+    // none, and static-files.ts knows an empty import.meta means exactly that.
+    logOverride: { 'empty-import-meta': 'silent' },
   });
   const output = Object.values(result.metafile.outputs)[0];
   return { bytes: output?.bytes ?? 0 };

@@ -26,7 +26,13 @@ export interface AgentContext {
   readonly logger: Logger;
   readonly outbox: Outbox;
   readonly router: Router;
-  emit(type: string, channel: string, payload: Record<string, unknown>, requestId?: string): void;
+  /** `channel` null: none (an app's message sent without one). */
+  emit(
+    type: string,
+    channel: string | null,
+    payload: Record<string, unknown>,
+    requestId?: string,
+  ): void;
   status(): ConnectionStatus;
   onStatus(listener: (status: ConnectionStatus) => void): () => void;
 }
@@ -189,13 +195,14 @@ export class Agent {
     this.#outbox.close();
   }
 
-  emit(type: string, channel: string, payload: Record<string, unknown>, requestId?: string): void {
-    const message: AgentMessage = {
-      type,
-      channel,
-      ts: this.#o.clock.date().toISOString(),
-      payload,
-    };
+  emit(
+    type: string,
+    channel: string | null,
+    payload: Record<string, unknown>,
+    requestId?: string,
+  ): void {
+    const message: AgentMessage = { type, ts: this.#o.clock.date().toISOString(), payload };
+    if (channel !== null) message.channel = channel;
     if (requestId !== undefined) message.request_id = requestId;
     this.#outbox.enqueue(message);
   }

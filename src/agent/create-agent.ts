@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { createCommandsFeature } from '../commands/create-commands.js';
 import type { AgentConfig } from '../config/load.js';
 import type { RunSecrets } from '../config/resolve.js';
+import { createLocalApps } from '../local/create-local-apps.js';
 import type { FsyncPolicy } from '../storage/fsync-policy.js';
 import { nodeSpoolFs, type SpoolFs } from '../storage/spool-fs.js';
 import { TelemetryFeature } from '../telemetry/telemetry-feature.js';
@@ -21,6 +22,8 @@ export interface AgentDependencies {
   random?: RandomSource;
   createSocket?: SocketFactory;
   features?: Feature[];
+  /** The process environment (for systemd's RUNTIME_DIRECTORY). */
+  env?: Record<string, string | undefined>;
   /** The spool's file operations (tests inject disk faults here). */
   spoolFs?: SpoolFs;
 }
@@ -40,6 +43,7 @@ export function createAgent(
   const features: Feature[] = [
     new TelemetryFeature({ settings: config.telemetry, clock, random }),
     createCommandsFeature(config, { clock }),
+    ...[createLocalApps(config, { env: deps.env ?? process.env, clock })].filter((f) => f !== null),
     ...(deps.features ?? []),
   ];
   return new Agent(

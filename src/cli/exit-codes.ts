@@ -3,6 +3,10 @@ export const ExitCode = {
   ok: 0,
   /** The command line could not be understood. */
   usage: 64,
+  /** Input data was not valid (`publish`: a message that is not a JSON object). */
+  dataErr: 65,
+  /** A service needed is not there (`publish`: the agent is not running). */
+  unavailable: 69,
   /** An unexpected internal failure (a bug): systemd restarts the agent. */
   software: 70,
   /** The configuration is invalid: restarting cannot help (RestartPreventExitStatus=78). */

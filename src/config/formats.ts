@@ -1,4 +1,5 @@
 import convict from 'convict';
+import { APP_NAME_PATTERN } from '../protocol/apps.js';
 import type { Validator } from '../protocol/schema.js';
 import {
   builtinStreamList,
@@ -55,7 +56,13 @@ export const Format = {
   optionalString: 'optional-string',
   /** Regular expressions: a JSON array of strings (env and flags: the array as JSON text). */
   regexList: 'regex-list',
+  /** A group name or numeric gid, or empty for none. */
+  optionalGroup: 'optional-group',
+  /** Routine name → command line (a JSON object in env and flags). */
+  actionMap: 'action-map',
 } as const;
+
+const MAX_ACTIONS = 64;
 
 /** "a, b" → ["a", "b"]; a JSON array's text is parsed; anything else is left for validation. */
 function coerceList(value: unknown): unknown {
@@ -135,6 +142,30 @@ export function registerFormats(): void {
     coerce: (value: unknown) => (value === 'true' ? true : value === 'false' ? false : value),
     validate(value: unknown) {
       if (typeof value !== 'boolean') throw new Error('must be true or false');
+    },
+  });
+  convict.addFormat({
+    name: Format.optionalGroup,
+    validate(value: unknown) {
+      if (typeof value !== 'string' || !/^(|\d{1,10}|[A-Za-z_][A-Za-z0-9_.-]{0,31})$/.test(value))
+        throw new Error('must be a group name, a numeric gid, or empty');
+    },
+  });
+  convict.addFormat({
+    name: Format.actionMap,
+    coerce: coerceJson,
+    validate(value: unknown) {
+      const expected = `must be a JSON object of at most ${MAX_ACTIONS} "name": "command line" pairs`;
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        throw new Error(expected);
+      const entries = Object.entries(value);
+      if (entries.length > MAX_ACTIONS) throw new Error(expected);
+      for (const [name, line] of entries) {
+        if (!APP_NAME_PATTERN.test(name))
+          throw new Error(`${expected}; bad name "${name.slice(0, 40)}"`);
+        if (typeof line !== 'string' || line.trim() === '' || line.length > 4096)
+          throw new Error(`${expected}; "${name}" needs a non-empty command line`);
+      }
     },
   });
   convict.addFormat({

@@ -26,7 +26,13 @@ export const Defaults = {
   storageFsyncIntervalMs: 5_000,
   storageRetryIntervalMs: 10_000,
   deliveryWindowMessages: 20_000,
+  localMaxApps: 64,
+  localMaxLineBytes: 1 << 20,
+  localAppQueueLines: 1_000,
 } as const;
+
+/** The SDK socket's path when local.socketPath is empty and systemd gives no RuntimeDirectory. */
+export const DEFAULT_SOCKET_PATH = '/run/iottly-agent/sdk.sock';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -169,6 +175,43 @@ export const schema = {
       doc: 'Messages sent and not yet acknowledged by the hub, at most; sending pauses beyond.',
       format: Format.positiveInt,
       default: Defaults.deliveryWindowMessages,
+    },
+  },
+  local: {
+    enabled: {
+      doc: 'Serve the local SDK socket for device apps (the iottly SDK).',
+      format: Format.strictBoolean,
+      default: true,
+    },
+    socketPath: {
+      doc: 'Unix socket for device apps; empty: $RUNTIME_DIRECTORY/sdk.sock, else /run/iottly-agent/sdk.sock.',
+      format: Format.optionalPath,
+      default: '',
+    },
+    socketGroup: {
+      doc: "Group given the socket (mode 0660), so its members can connect; empty: the agent's group.",
+      format: Format.optionalGroup,
+      default: '',
+    },
+    maxApps: {
+      doc: 'Apps connected at once; more are refused and logged.',
+      format: Format.positiveInt,
+      default: Defaults.localMaxApps,
+    },
+    maxLineBytes: {
+      doc: "Longest line an app may send; a longer one closes that app's connection.",
+      format: Format.positiveInt,
+      default: Defaults.localMaxLineBytes,
+    },
+    appQueueLines: {
+      doc: 'Lines held for an app that does not read; beyond this the oldest are dropped and counted.',
+      format: Format.positiveInt,
+      default: Defaults.localAppQueueLines,
+    },
+    actions: {
+      doc: 'Routines apps may call with call_agent: {"name": "command line"}, run by /bin/sh within the commands.* limits, the call\'s args as JSON in IOTTLY_CALL_ARGS.',
+      format: Format.actionMap,
+      default: {} as Record<string, string>,
     },
   },
   log: {

@@ -58,6 +58,7 @@ export async function runDemo({
       'device.id': DEMO_DEVICE,
       'auth.token': token,
       'storage.dir': spoolDir,
+      'local.enabled': 'false', // the demo writes nothing to disk, a socket file included
     },
     readFile: () => {
       throw Object.assign(new Error('the demo reads no file'), { code: 'ENOENT' });
@@ -69,11 +70,21 @@ export async function runDemo({
     { logger: agentLogger, inventory: await readInventory() },
   );
   await agent.start();
+  // A signed-in link: a short-lived session token in the fragment (never sent to the hub in a
+  // request line); the page takes it and clears the address bar. Never the API key.
+  const session = hub.openSession(apiKey);
 
   stdout.write(
     [
       '',
       `  iottly demo: hub on ${url}, device "${DEMO_DEVICE}" connecting`,
+      ...(hub.consoleAvailable
+        ? [
+            `  console:  ${url}/  (API key ${apiKey})`,
+            `  signed in: ${url}/#session=${session.token}`,
+            `             (valid until ${session.expiresAt.toISOString()}; then sign in with the key)`,
+          ]
+        : ['  console:  not in this build (run `npm start` from the repository for it)']),
       `  devices:  curl -s -H 'Authorization: Bearer ${apiKey}' ${url}/v1/devices`,
       `  stream:   ${wsUrl}/v1/stream?api_key=${apiKey}`,
       `  watching telemetry every ${DEMO_INTERVAL_MS / 1000} s as a stream client would:`,

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { APP_EVENTS_STREAM } from '../protocol/apps.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { SubscribePayload } from '../protocol/from-client.js';
 import { errorMessage, type Message } from '../protocol/message.js';
@@ -33,6 +34,8 @@ export interface BrokerOptions {
    * client. 0: a disconnect ends it at once (`device_offline`).
    */
   routeGraceMs?: number;
+  /** Hears every valid device frame the hub handles (webhooks deliver them). */
+  onDeviceMessage?: (deviceId: string, frame: ParsedFrame) => void;
 }
 
 type ClientHandler = (client: ClientLink, frame: ParsedFrame) => void;
@@ -45,6 +48,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #routeGraceMs: number;
+  readonly #onDeviceMessage: (deviceId: string, frame: ParsedFrame) => void;
 
   readonly #clientHandlers: Record<string, ClientHandler> = {
     subscribe: (client, frame) => this.#subscribe(client, frame),
@@ -52,6 +56,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     command: (client, frame) => this.#command(client, frame),
     command_cancel: (client, frame) => this.#followUp(client, frame),
     command_input: (client, frame) => this.#followUp(client, frame),
+    app_command: (client, frame) => this.#command(client, frame),
   };
 
   readonly #deviceHandlers: Record<string, DeviceHandler> = {
@@ -60,12 +65,18 @@ export class Broker implements DeviceEvents, ClientEvents {
     command_done: (device, frame) => this.#reply(device, frame),
     error: (device, frame) => this.#reply(device, frame),
     status: (device, frame) => this.#status(device, frame),
+    user: () => {},
+    app_command_done: (device, frame) => this.#reply(device, frame),
+    app_error: (device, frame) => this.#appEvent(device, frame),
+    app_call: (device, frame) => this.#appEvent(device, frame),
+    app_call_done: (device, frame) => this.#appEvent(device, frame),
   };
 
   constructor(options: BrokerOptions) {
     this.#logger = options.logger;
     this.#clock = options.clock;
     this.#routeGraceMs = options.routeGraceMs ?? 0;
+    this.#onDeviceMessage = options.onDeviceMessage ?? (() => {});
     this.devices = new DeviceRegistry(options.knownDeviceIds, options.clock);
     this.subscriptions = new SubscriptionRegistry(options.ids);
     this.routes = new RequestRoutes(options.ids);
@@ -106,8 +117,10 @@ export class Broker implements DeviceEvents, ClientEvents {
     const handler = Object.hasOwn(this.#deviceHandlers, frame.type)
       ? this.#deviceHandlers[frame.type]
       : undefined;
-    if (handler) handler(link, frame);
-    else
+    if (handler) {
+      handler(link, frame);
+      this.#onDeviceMessage(link.deviceId, frame);
+    } else
       link.refuse(
         frameError(ErrorCode.unknownType, `the hub does not handle "${frame.type}"`, frame),
       );
@@ -134,9 +147,13 @@ export class Broker implements DeviceEvents, ClientEvents {
     }
   }
 
-  /** Tells the agent which streams stream clients want now (the whole set, replacing the last). */
+  /**
+   * Tells the agent which streams stream clients want now (the whole set, replacing the last).
+   * `apps` is not telemetry: the hub serves it from the device's app events.
+   */
   #sendDemand(device: DeviceLink, demand: readonly StreamDemand[]): void {
-    device.send({ type: 'streams', payload: { streams: demand } });
+    const streams = demand.filter((d) => d.name !== APP_EVENTS_STREAM);
+    device.send({ type: 'streams', payload: { streams } });
   }
 
   #telemetry(device: DeviceLink, frame: ParsedFrame): void {
@@ -182,6 +199,22 @@ export class Broker implements DeviceEvents, ClientEvents {
       },
       'device reports messages it had to drop',
     );
+  }
+
+  /** An app's error or call: to the subscriptions of the device that include the `apps` stream. */
+  #appEvent(device: DeviceLink, frame: ParsedFrame): void {
+    for (const subscription of this.subscriptions.matching(device.deviceId, APP_EVENTS_STREAM)) {
+      // The hub's fields last: a device cannot pose as another subscription or device.
+      subscription.client.send({
+        type: frame.type,
+        payload: {
+          ...originalPayload(frame),
+          ts: typeof frame.raw.ts === 'string' ? frame.raw.ts : undefined,
+          subscription_id: subscription.id,
+          device_id: device.deviceId,
+        },
+      });
+    }
   }
 
   /** A device frame that answers a routed request: relayed to the client that made it. */
@@ -288,7 +321,10 @@ export class Broker implements DeviceEvents, ClientEvents {
     );
   }
 
-  /** Forwards the client's whole payload to the agent under a hub request_id. */
+  /**
+   * Forwards the client's whole payload (`command` or `app_command`) to the agent under a hub
+   * request_id, with the same type.
+   */
   #command(client: ClientLink, frame: ParsedFrame): void {
     const { device_id } = frame.payload as { device_id: string };
     if (!this.devices.isKnown(device_id)) {
@@ -315,8 +351,9 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
-    const route = this.routes.open('command', client, frame.request_id, device);
-    if (!device.send({ type: 'command', request_id: route.id, payload: originalPayload(frame) })) {
+    const kind = frame.type === 'app_command' ? 'app_command' : 'command';
+    const route = this.routes.open(kind, client, frame.request_id, device);
+    if (!device.send({ type: kind, request_id: route.id, payload: originalPayload(frame) })) {
       this.routes.close(route.id);
       client.refuse(
         frameError(ErrorCode.deviceOffline, `device "${device_id}" is not connected`, frame),

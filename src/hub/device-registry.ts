@@ -15,6 +15,14 @@ export interface DeviceSummary {
   /** ISO-8601 UTC of the last traffic of any kind, or null if it never connected. */
   last_seen: string | null;
   agent_version: string | null;
+  /** From the last `hello` (null before the first): what a console shows about the device. */
+  hostname: string | null;
+  os: string | null;
+  kernel: string | null;
+  arch: string | null;
+  model: string | null;
+  /** `telemetry:<stream>` for each stream it offers, `commands`, … ([] before the first hello). */
+  capabilities: string[];
 }
 
 export interface DeviceRecord extends DeviceSummary {
@@ -118,6 +126,12 @@ function toRecord<L>(deviceId: string, entry: Entry<L>): DeviceRecord {
     connected_since: iso(entry.connectedSince),
     last_seen: iso(entry.lastSeen),
     agent_version: entry.hello?.agent_version ?? null,
+    hostname: entry.hello?.hostname ?? null,
+    os: entry.hello?.os ?? null,
+    kernel: entry.hello?.kernel ?? null,
+    arch: entry.hello?.arch ?? null,
+    model: entry.hello?.model ?? null,
+    capabilities: entry.hello?.capabilities ?? [],
     hello: entry.hello,
   };
 }
@@ -129,5 +143,18 @@ function iso(ms: number | null): string | null {
 /** The public view of a device (GET /v1/devices): the summary fields only. */
 export function summary(record: DeviceRecord): DeviceSummary {
   const { device_id, connected, connected_since, last_seen, agent_version } = record;
-  return { device_id, connected, connected_since, last_seen, agent_version };
+  const { hostname, os, kernel, arch, model, capabilities } = record;
+  return {
+    device_id,
+    connected,
+    connected_since,
+    last_seen,
+    agent_version,
+    hostname,
+    os,
+    kernel,
+    arch,
+    model,
+    capabilities,
+  };
 }

@@ -1,15 +1,25 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { ErrorCode } from '../protocol/error-codes.js';
-import { presentedApiKey, type ApiKeys } from './auth.js';
+import type { ApiKeys } from './auth.js';
+import { authenticateClient, refusalMessage } from './client-auth.js';
 import type { DeviceSummary } from './device-registry.js';
 import { errorBody, sendJson } from './http-reply.js';
+import { SESSION_PATH, handleSession } from './session-route.js';
+import type { SessionTokens } from './session-tokens.js';
+import type { StaticFiles } from './static-files.js';
+import { handleWebhooks, isWebhooksPath } from './webhooks/webhook-routes.js';
+import type { Webhooks } from './webhooks/webhooks.js';
 
 /**
  * The hub's plain HTTP endpoints:
  *
  *     GET /healthz      200 {"ok":true}, no auth (for probes)
- *     GET /v1/devices   the devices as JSON; API key as `Authorization: Bearer` or `?api_key=`
+ *     GET /v1/devices   the devices as JSON; API key as `Authorization: Bearer` or `?api_key=`,
+ *                       or a session token as `Authorization: Bearer` or `?session=`
+ *     /v1/session       API key → short-lived session token (session-route.ts)
+ *     /v1/webhooks      GET, POST, DELETE /{id} (API key); see webhooks/webhook-routes.ts
+ *     GET /             the console and its files (static-files.ts)
  *
  * `/v1/device` and `/v1/stream` answer 426 without a WebSocket upgrade; anything else is 404.
  * Errors are `{ "error": { "code", "message" } }`.
@@ -21,37 +31,58 @@ export const HEALTH_PATH = '/healthz';
 
 export interface HttpApiOptions {
   apiKeys: ApiKeys;
+  sessions: SessionTokens;
+  staticFiles: StaticFiles;
   devices: () => DeviceSummary[];
+  webhooks?: Webhooks;
   logger: Logger;
 }
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
-export function createHttpApi({ apiKeys, devices, logger }: HttpApiOptions): RequestHandler {
+export function createHttpApi({
+  apiKeys,
+  sessions,
+  staticFiles,
+  devices,
+  webhooks,
+  logger,
+}: HttpApiOptions): RequestHandler {
+  /** False (and a 401 sent) when the request has neither a valid API key nor a live session. */
+  const authorized = (req: IncomingMessage, res: ServerResponse, url: URL): boolean => {
+    const auth = authenticateClient(req.headers, url, apiKeys, sessions);
+    if (auth.ok) return true;
+    logger.warn(
+      { code: auth.code, path: url.pathname },
+      'API request refused: missing or wrong API key',
+    );
+    sendJson(res, 401, errorBody(auth.code, refusalMessage(auth.code)), {
+      'WWW-Authenticate': 'Bearer',
+    });
+    return false;
+  };
   return (req, res) => {
     const url = requestUrl(req);
     const read = req.method === 'GET' || req.method === 'HEAD';
+    if (webhooks && isWebhooksPath(url.pathname)) {
+      if (!authorized(req, res, url)) return;
+      handleWebhooks(req, res, url.pathname, webhooks).catch((err: unknown) => {
+        logger.error({ err }, 'webhook request failed');
+        if (!res.headersSent)
+          sendJson(res, 500, errorBody(ErrorCode.internalError, 'internal error'));
+      });
+      return;
+    }
     switch (url.pathname) {
       case HEALTH_PATH:
         if (!read) return methodNotAllowed(res);
         return sendJson(res, 200, { ok: true });
       case DEVICES_PATH:
         if (!read) return methodNotAllowed(res);
-        if (!apiKeys.verify(presentedApiKey(req.headers, url))) {
-          logger.warn(
-            { code: ErrorCode.unauthorized, path: url.pathname },
-            'API request refused: missing or wrong API key',
-          );
-          return sendJson(
-            res,
-            401,
-            errorBody(ErrorCode.unauthorized, 'a valid API key is required'),
-            {
-              'WWW-Authenticate': 'Bearer',
-            },
-          );
-        }
+        if (!authorized(req, res, url)) return;
         return sendJson(res, 200, devices());
+      case SESSION_PATH:
+        return handleSession(req, res, { apiKeys, sessions, logger });
       case DEVICE_PATH:
       case STREAM_PATH:
         return sendJson(
@@ -64,6 +95,7 @@ export function createHttpApi({ apiKeys, devices, logger }: HttpApiOptions): Req
           },
         );
       default:
+        if (staticFiles.serve(req, res, url)) return;
         return sendJson(
           res,
           404,

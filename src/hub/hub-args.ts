@@ -8,6 +8,7 @@ import {
   DEFAULT_PONG_TIMEOUT_MS,
   DEFAULT_PORT,
 } from './hub.js';
+import { DEFAULT_SESSION_TTL_MS } from './session-tokens.js';
 
 export { UsageError };
 
@@ -21,8 +22,10 @@ export { UsageError };
  *     --device-token ID=TOKEN     a device allowed to connect (repeatable)
  *     --ping-interval-ms MS       (30000)
  *     --pong-timeout-ms MS        (10000)
+ *     --session-ttl-s S           lifetime of browser session tokens (900)
  *     --tls-cert FILE --tls-key FILE   serve https/wss (both or neither)
  *     --state-dir DIR             keep delivery cursors here across restarts (memory only)
+ *     --webhooks FILE             a JSON array of webhooks to start with
  *     --log-level LEVEL           fatal|error|warn|info|debug|trace|silent (info)
  */
 export interface HubCliOptions {
@@ -34,7 +37,10 @@ export interface HubCliOptions {
   deviceTokens: Map<string, string>;
   pingIntervalMs: number;
   pongTimeoutMs: number;
+  sessionTtlMs: number;
   tls: { certPath: string; keyPath: string } | null;
+  /** `--webhooks FILE`, or null. */
+  webhooksPath: string | null;
   logLevel: string;
   /** Delivery cursors survive restarts here; null: memory only. */
   stateDir: string | null;
@@ -49,6 +55,8 @@ export function generateApiKey(): string {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A day: a "short-lived" token that outlives that is a second API key. */
+const MAX_SESSION_TTL_S = 86_400;
 
 export function parseHubArgs(
   argv: string[],
@@ -67,8 +75,10 @@ export function parseHubArgs(
         'device-token': { type: 'string', multiple: true },
         'ping-interval-ms': { type: 'string' },
         'pong-timeout-ms': { type: 'string' },
+        'session-ttl-s': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
+        webhooks: { type: 'string' },
         'log-level': { type: 'string' },
         'state-dir': { type: 'string' },
       },
@@ -108,6 +118,9 @@ export function parseHubArgs(
   if (certPath === '' || keyPath === '')
     throw new UsageError('--tls-cert/--tls-key: expected a file path');
 
+  const webhooksPath = values.webhooks ?? null;
+  if (webhooksPath === '') throw new UsageError('--webhooks: expected a file path');
+
   const logLevel = values['log-level'] ?? DEFAULT_LOG_LEVEL;
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new UsageError(
@@ -135,7 +148,17 @@ export function parseHubArgs(
       1,
       MAX_TIMER_MS,
     ),
+    sessionTtlMs:
+      1000 *
+      integer(
+        '--session-ttl-s',
+        values['session-ttl-s'],
+        DEFAULT_SESSION_TTL_MS / 1000,
+        1,
+        MAX_SESSION_TTL_S,
+      ),
     tls: certPath !== undefined && keyPath !== undefined ? { certPath, keyPath } : null,
+    webhooksPath,
     logLevel,
     stateDir: stateDir(values['state-dir']),
   };

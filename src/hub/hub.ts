@@ -7,8 +7,9 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { MAX_FRAME_BYTES } from '../protocol/message.js';
 import { systemClock, type Clock } from '../time/clock.js';
-import { ApiKeys, DeviceCredentials, presentedApiKey } from './auth.js';
+import { ApiKeys, DeviceCredentials } from './auth.js';
 import { Broker } from './broker.js';
+import { authenticateClient, refusalMessage } from './client-auth.js';
 import { ClientSession } from './client-session.js';
 import { summary, type DeviceRecord } from './device-registry.js';
 import { DeliveryCursors } from './delivery-cursors.js';
@@ -17,16 +18,25 @@ import { DeviceSession } from './device-session.js';
 import { DEVICE_PATH, STREAM_PATH, createHttpApi, requestUrl } from './http-api.js';
 import { rejectUpgrade } from './http-reply.js';
 import { randomIds, uniqueId, type IdSource } from './ids.js';
+import { SessionTokens } from './session-tokens.js';
+import { StaticFiles, defaultConsoleDir } from './static-files.js';
 import type { StreamsChangedListener } from './subscriptions.js';
+import { DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks/delivery-queue.js';
+import { fetchPoster, type Poster } from './webhooks/http-poster.js';
+import type { WebhookSpec } from './webhooks/webhook.js';
+import { Webhooks } from './webhooks/webhooks.js';
 
 /**
  * The reference hub: the cloud side an agent talks to, in one process and in memory, for
  * development, demos and tests.
  *
  *     GET  /healthz      liveness probe
- *     GET  /v1/devices   known devices (API key)
+ *     GET  /v1/devices   known devices (API key or session token)
+ *     POST /v1/session   API key → short-lived session token, for browsers
+ *     /v1/webhooks       GET, POST, DELETE /{id} (API key): every device message is POSTed to them
  *     WS   /v1/device    agents (device token)
- *     WS   /v1/stream    the platform's backend API (API key)
+ *     WS   /v1/stream    the platform's backend API (API key or session token)
+ *     GET  /             the console (a single page; a client of /v1/stream like any other)
  *
  * Lifecycle: idle ─start()─▶ listening ─stop()─▶ stopping ─▶ stopped. Credentials are checked
  * before the upgrade completes: a refused peer gets an HTTP 401 and never an open WebSocket.
@@ -66,11 +76,22 @@ export interface HubOptions {
   ackIntervalMs?: number;
   /** How long a running command survives its device's disconnect (0: device_offline at once). */
   routeGraceMs?: number;
+  /** Lifetime of the session tokens `POST /v1/session` issues (default 15 min). */
+  sessionTtlMs?: number;
+  /** The built console to serve at `/` (default `dist/console/`); null serves none. */
+  consoleDir?: string | null;
   /** Serve https/wss instead of http/ws. */
   tls?: { cert: Buffer; key: Buffer };
   logger: Logger;
   clock?: Clock;
   ids?: IdSource;
+  /** Webhooks to start with (`--webhooks FILE`); each is validated as POST /v1/webhooks does. */
+  webhooks?: readonly WebhookSpec[];
+  /** Retries, timeout and queue bound of webhook deliveries. */
+  webhookPolicy?: Partial<DeliveryPolicy>;
+  /** How webhook requests are sent (fetch by default). */
+  post?: Poster;
+  random?: () => number;
 }
 
 export type HubState = 'idle' | 'starting' | 'listening' | 'stopping' | 'stopped';
@@ -88,10 +109,13 @@ export class Hub {
   readonly #timing: { pingIntervalMs: number; pongTimeoutMs: number; closeTimeoutMs: number };
   readonly #tls: boolean;
   readonly #apiKeys: ApiKeys;
+  readonly #sessionTokens: SessionTokens;
+  readonly #staticFiles: StaticFiles;
   readonly #credentials: DeviceCredentials;
   readonly #broker: Broker;
   readonly #cursors: DeliveryCursors;
   readonly #ackIntervalMs: number;
+  readonly #webhooks: Webhooks;
   readonly #server: Server;
   readonly #wss: WebSocketServer;
   readonly #sessions = new Set<Session>();
@@ -128,17 +152,38 @@ export class Hub {
       options.stateDir !== undefined ? new DeliveryJournal(options.stateDir) : null,
     );
     this.#apiKeys = new ApiKeys(options.apiKeys);
+    this.#sessionTokens = new SessionTokens({
+      apiKeys: options.apiKeys,
+      clock: this.#clock,
+      ...(options.sessionTtlMs !== undefined ? { ttlMs: options.sessionTtlMs } : {}),
+    });
     this.#credentials = new DeviceCredentials(options.deviceTokens);
+    this.#webhooks = new Webhooks({
+      policy: { ...DEFAULT_DELIVERY_POLICY, ...options.webhookPolicy },
+      post: options.post ?? fetchPoster,
+      clock: this.#clock,
+      random: options.random ?? Math.random,
+      ids: this.#ids,
+      logger: this.#logger,
+    });
+    for (const spec of options.webhooks ?? []) this.#webhooks.add(spec);
     this.#broker = new Broker({
       knownDeviceIds: this.#credentials.deviceIds(),
       clock: this.#clock,
       logger: this.#logger,
       ids: this.#ids,
       routeGraceMs: options.routeGraceMs ?? DEFAULT_ROUTE_GRACE_MS,
+      onDeviceMessage: (deviceId, frame) => this.#webhooks.deliver(deviceId, frame),
+    });
+    this.#staticFiles = new StaticFiles({
+      dir: options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir,
     });
     const api = createHttpApi({
       apiKeys: this.#apiKeys,
+      sessions: this.#sessionTokens,
+      staticFiles: this.#staticFiles,
       devices: () => this.devices().map(summary),
+      webhooks: this.#webhooks,
       logger: this.#logger,
     });
     this.#tls = options.tls !== undefined;
@@ -203,6 +248,18 @@ export class Hub {
     return this.#broker.devices.record(deviceId);
   }
 
+  /** Whether the console is served at `/` (it was built and found). */
+  get consoleAvailable(): boolean {
+    return this.#staticFiles.available;
+  }
+
+  /** A session token for the holder of `apiKey`, as `POST /v1/session` gives (the demo's link). */
+  openSession(apiKey: string): { token: string; expiresAt: Date } {
+    if (!this.#apiKeys.verify(apiKey))
+      throw new Error("openSession: not one of this hub's API keys");
+    return this.#sessionTokens.issue(apiKey);
+  }
+
   /** Open subscriptions, for tests and diagnostics. */
   subscriptions(): { id: string; clientId: string; deviceId: string; streams: string[] }[] {
     return this.#broker.subscriptions.list().map((s) => ({
@@ -221,6 +278,11 @@ export class Hub {
   /** The last agent seq processed from the device's current store (0 if none). */
   lastSeq(deviceId: string): number {
     return this.#cursors.lastSeq(deviceId);
+  }
+
+  /** The webhooks (also managed over REST at /v1/webhooks). */
+  get webhooks(): Webhooks {
+    return this.#webhooks;
   }
 
   /** Hears every change of the set of streams clients want from a device. */
@@ -242,6 +304,7 @@ export class Hub {
       await serverClosed;
     }
     this.#cursors.close();
+    await this.#webhooks.stop();
     this.#state = 'stopped';
     this.#logger.info('hub stopped');
   }
@@ -270,12 +333,13 @@ export class Hub {
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#acceptDevice(ws, auth.deviceId));
     } else if (url.pathname === STREAM_PATH) {
-      if (!this.#apiKeys.verify(presentedApiKey(req.headers, url))) {
+      const auth = authenticateClient(req.headers, url, this.#apiKeys, this.#sessionTokens);
+      if (!auth.ok) {
         this.#logger.warn(
-          { code: ErrorCode.unauthorized, endpoint: STREAM_PATH, remote },
+          { code: auth.code, endpoint: STREAM_PATH, remote },
           'stream client refused',
         );
-        rejectUpgrade(socket, 401, ErrorCode.unauthorized, 'a valid API key is required', {
+        rejectUpgrade(socket, 401, auth.code, refusalMessage(auth.code), {
           'WWW-Authenticate': 'Bearer',
         });
         return;

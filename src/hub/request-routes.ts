@@ -20,6 +20,10 @@ export const ROUTE_KINDS = {
     replies: ['command_output', 'command_done', 'error'],
     final: ['command_done', 'error'],
   },
+  app_command: {
+    replies: ['app_command_done', 'error'],
+    final: ['app_command_done', 'error'],
+  },
 } as const satisfies Record<string, { replies: readonly string[]; final: readonly string[] }>;
 
 export type RouteKind = keyof typeof ROUTE_KINDS;

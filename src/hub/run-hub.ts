@@ -3,6 +3,7 @@ import type { Clock } from '../time/clock.js';
 import { UsageError, type HubCliOptions } from './hub-args.js';
 import { Hub } from './hub.js';
 import type { IdSource } from './ids.js';
+import { parseWebhooksFile } from './webhooks/webhooks-file.js';
 
 /**
  * Runs the hub for `iottly-agent hub`: reads the TLS files, starts listening, prints where,
@@ -49,6 +50,9 @@ export async function runHub(
         key: read(deps, '--tls-key', options.tls.keyPath),
       }
     : undefined;
+  const webhooks = options.webhooksPath
+    ? webhooksFrom(read(deps, '--webhooks', options.webhooksPath), options.webhooksPath)
+    : [];
   const hub = new Hub({
     host: options.host,
     port: options.port,
@@ -56,6 +60,8 @@ export async function runHub(
     deviceTokens: options.deviceTokens,
     pingIntervalMs: options.pingIntervalMs,
     pongTimeoutMs: options.pongTimeoutMs,
+    sessionTtlMs: options.sessionTtlMs,
+    webhooks,
     logger,
     clock,
     ...(tls ? { tls } : {}),
@@ -68,6 +74,7 @@ export async function runHub(
   stdout.write(
     `iottly hub listening on ${url} (devices: ${ws}/v1/device, stream: ${ws}/v1/stream)\n`,
   );
+  if (hub.consoleAvailable) stdout.write(`console: ${url}/ (sign in with the API key)\n`);
   if (options.apiKeyGenerated) {
     stdout.write(`api key (generated; choose one with --api-key): ${options.apiKeys[0] ?? ''}\n`);
   }
@@ -93,6 +100,14 @@ export async function runHub(
   for (const signal of SIGNALS) signals.once(signal, onSignal);
 
   return { hub, url, port, stop, done };
+}
+
+function webhooksFrom(content: Buffer, path: string): ReturnType<typeof parseWebhooksFile> {
+  try {
+    return parseWebhooksFile(content.toString('utf8'), path);
+  } catch (err) {
+    throw new UsageError(`--webhooks: ${(err as Error).message}`);
+  }
 }
 
 function read(deps: RunHubDependencies, flag: string, path: string): Buffer {

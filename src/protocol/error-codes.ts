@@ -57,6 +57,38 @@ export const ErrorCode = {
   commandFailed: 'command_failed',
   /** `command_cancel`/`command_input` for a command that is not running (or already done). */
   unknownRequest: 'unknown_request',
+  /** An `app_command` found no connected app (of that name) on the device. */
+  appNotConnected: 'app_not_connected',
+  /** An app called an agent routine that `local.actions` does not define. */
+  unknownAction: 'unknown_action',
+  /** A local-socket line was not a valid SDK message; it was skipped. Log code. */
+  malformedLine: 'malformed_line',
+  /** A local-socket line exceeded `local.maxLineBytes`; that app's connection was closed. Log code. */
+  lineTooLong: 'line_too_long',
+  /** An app did not read its lines in time; its oldest queued lines were dropped. Log code. */
+  appQueueFull: 'app_queue_full',
+  /** An app's message would not fit one frame to the hub; it was dropped. Log code. */
+  appMessageTooLarge: 'app_message_too_large',
+  /** `local.maxApps` apps were connected already; a new one was refused. Log code. */
+  tooManyApps: 'too_many_apps',
+  /** Another process serves `local.socketPath`. Log code. */
+  socketInUse: 'socket_in_use',
+  /** `local.socketPath` exists and is not a socket (it is never deleted). Log code. */
+  socketPathOccupied: 'socket_path_occupied',
+  /** The local socket could not be opened; the agent runs on without local apps. Log code. */
+  localSocketFailed: 'local_socket_failed',
+  /** A webhook definition is invalid (HTTP 400, or a bad `--webhooks` file). */
+  invalidWebhook: 'invalid_webhook',
+  /** A 6th webhook (the hub keeps at most 5). */
+  webhookLimit: 'webhook_limit',
+  /** A request body larger than the endpoint accepts (HTTP 413). */
+  payloadTooLarge: 'payload_too_large',
+  /** A webhook delivery failed for good (after its retries, or with a 4xx). Log code. */
+  webhookDeliveryFailed: 'webhook_delivery_failed',
+  /** A webhook's queue was full; its oldest pending deliveries were dropped. Log code. */
+  webhookQueueFull: 'webhook_queue_full',
+  /** A genuine session token whose time is up (HTTP 401): get a new one with the API key. */
+  sessionExpired: 'session_expired',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -2,6 +2,7 @@
  * Messages a `/v1/stream` client (the platform's backend API) sends to the hub.
  * Shapes follow the platform docs exactly; see docs/protocol.md.
  */
+import { appCommandRequest } from './apps.js';
 import { deviceId, streamIntervalMs, streamName } from './fields.js';
 import { array, object, optional, string, type Infer } from './schema.js';
 import type { ValidatorSet } from './parse.js';
@@ -38,4 +39,5 @@ export const fromClientValidators: ValidatorSet = {
   command: commandRoutingPayload,
   command_cancel: commandFollowUpPayload,
   command_input: commandFollowUpPayload,
+  app_command: appCommandRequest,
 };

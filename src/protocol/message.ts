@@ -12,7 +12,8 @@ export interface Message<P = Record<string, unknown>> {
 }
 
 export interface AgentMessage<P = Record<string, unknown>> extends Message<P> {
-  channel: string;
+  /** Absent only on an app's message sent without a channel. */
+  channel?: string;
   ts: string;
   seq?: number;
 }

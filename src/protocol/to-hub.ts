@@ -1,4 +1,11 @@
 /** Messages an agent sends to the hub, one validator each (the hub validates every frame). */
+import {
+  appCallDonePayload,
+  appCallPayload,
+  appCommandDonePayload,
+  appErrorPayload,
+  userPayload,
+} from './apps.js';
 import { deviceId, errorCode, errorText, isoTimestamp, storeId, streamName } from './fields.js';
 import { MAX_FRAME_BYTES } from './message.js';
 import {
@@ -63,6 +70,11 @@ export const toHubValidators: ValidatorSet = {
   command_done: commandDonePayload,
   error: object({ code: errorCode(), message: errorText() }),
   status: anyObject(),
+  user: userPayload,
+  app_error: appErrorPayload,
+  app_call: appCallPayload,
+  app_call_done: appCallDonePayload,
+  app_command_done: appCommandDonePayload,
 };
 
 /** The agent's hello must come first; everything else is refused until it has. */

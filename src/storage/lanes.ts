@@ -10,7 +10,8 @@ export const LANES = ['telemetry', 'user', 'command', 'status'] as const;
 
 export type Lane = (typeof LANES)[number];
 
-export function laneOf(channel: string): Lane {
+/** An app's message may have no channel of its own: it is user traffic all the same. */
+export function laneOf(channel: string | undefined): Lane {
   switch (channel) {
     case Channel.telemetry:
       return 'telemetry';

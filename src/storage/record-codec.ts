@@ -98,8 +98,14 @@ export function frameOf(entry: SpoolEntry): string {
 }
 
 /** Whether a message's `channel` and `ts` are exactly what a compact record restores. */
-export function isCompactable(lane: Lane, channel: string, ts: string, tsMs: number): boolean {
+export function isCompactable(
+  lane: Lane,
+  channel: string | undefined,
+  ts: string,
+  tsMs: number,
+): boolean {
   return (
+    channel !== undefined &&
     defaultChannel(lane) === channel &&
     Number.isFinite(tsMs) &&
     tsMs >= 0 &&

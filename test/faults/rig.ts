@@ -274,6 +274,7 @@ export class Rig {
         IOTTLY_TELEMETRY_MIN_INTERVAL_MS: String(TELEMETRY_INTERVAL_MS),
         IOTTLY_TELEMETRY_RANDOM_START: 'false',
         IOTTLY_LOG_LEVEL: 'info',
+        IOTTLY_LOCAL_ENABLED: 'false', // no app socket: nothing here uses it
         ...this.#options.agentEnv,
         ...extraEnv,
       },

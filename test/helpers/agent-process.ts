@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,13 +29,18 @@ export interface AgentProcess {
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/**
+ * Each agent gets its own local SDK socket in a fresh temp folder unless the test names one, so
+ * agents never meet on the system default path.
+ */
 export function spawnAgent(args: string[], env: Record<string, string> = {}): AgentProcess {
   return spawnAgentCommand(process.execPath, [CLI_PATH, ...args], env);
 }
 
 /**
  * The same for any command that runs the agent (a single-executable build, under qemu),
- * optionally as another user (file modes mean nothing to root).
+ * optionally as another user (file modes mean nothing to root). Each agent gets its own local
+ * SDK socket and its own spool in temporary folders unless the test names them.
  */
 export function spawnAgentCommand(
   command: string,
@@ -43,10 +48,17 @@ export function spawnAgentCommand(
   env: Record<string, string> = {},
   user?: { uid: number; gid: number },
 ): AgentProcess {
-  // Each agent spools in a fresh temporary directory unless the test names one.
+  const socketDir = env.IOTTLY_LOCAL_SOCKET_PATH
+    ? null
+    : mkdtempSync(join(tmpdir(), 'iottly-agent-sock-'));
   const storageDir = env.IOTTLY_STORAGE_DIR ?? mkdtempSync(join(tmpdir(), 'iottly-spool-'));
   const child = spawn(command, args, {
-    env: { PATH: process.env.PATH ?? '', IOTTLY_STORAGE_DIR: storageDir, ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      IOTTLY_STORAGE_DIR: storageDir,
+      ...(socketDir ? { IOTTLY_LOCAL_SOCKET_PATH: join(socketDir, 'sdk.sock') } : {}),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
     ...user,
   });
@@ -77,10 +89,10 @@ export function spawnAgentCommand(
     }
   });
   child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
-  const exit = once(child, 'exit').then(([code, signal]) => ({
-    code: code as number | null,
-    signal: signal as NodeJS.Signals | null,
-  }));
+  const exit = once(child, 'exit').then(([code, signal]) => {
+    if (socketDir) rmSync(socketDir, { recursive: true, force: true });
+    return { code: code as number | null, signal: signal as NodeJS.Signals | null };
+  });
 
   return {
     child,

@@ -15,6 +15,20 @@ import {
   type TestHub,
 } from '../helpers/ws.js';
 
+const SUMMARY_KEYS = [
+  'agent_version',
+  'arch',
+  'capabilities',
+  'connected',
+  'connected_since',
+  'device_id',
+  'hostname',
+  'kernel',
+  'last_seen',
+  'model',
+  'os',
+];
+
 describe('hub HTTP', () => {
   let t: TestHub;
   before(async () => (t = await startHub()));
@@ -48,15 +62,14 @@ describe('hub HTTP', () => {
       const devices = (await res.json()) as Record<string, unknown>[];
       assert.deepEqual(
         devices.map((d) => Object.keys(d).sort()),
-        [
-          ['agent_version', 'connected', 'connected_since', 'device_id', 'last_seen'],
-          ['agent_version', 'connected', 'connected_since', 'device_id', 'last_seen'],
-        ],
+        [SUMMARY_KEYS, SUMMARY_KEYS],
       );
       const [online, offline] = devices;
       assert.equal(online?.device_id, DEVICE_ID);
       assert.equal(online?.connected, true);
       assert.equal(online?.agent_version, '0.1.0-test');
+      assert.equal(online?.os, 'Linux');
+      assert.deepEqual(online?.capabilities, ['telemetry', 'commands']);
       assert.match(
         String(online?.connected_since),
         /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/,
@@ -68,6 +81,12 @@ describe('hub HTTP', () => {
         connected_since: null,
         last_seen: null,
         agent_version: null,
+        hostname: null,
+        os: null,
+        kernel: null,
+        arch: null,
+        model: null,
+        capabilities: [],
       });
     }
     device.ws.close();

@@ -129,6 +129,7 @@ describe('runHub', () => {
     const ws = handle.url.replace('http', 'ws');
     assert.deepEqual(out, [
       `iottly hub listening on ${handle.url} (devices: ${ws}/v1/device, stream: ${ws}/v1/stream)\n`,
+      `console: ${handle.url}/ (sign in with the API key)\n`,
       'api key (generated; choose one with --api-key): ik_dev_generated\n',
     ]);
     assert.match(handle.url, /^http:\/\/127\.0\.0\.1:\d+$/);
@@ -150,7 +151,7 @@ describe('runHub', () => {
       stdout: { write: (text: string) => out.push(text) },
       signals,
     });
-    assert.equal(out.length, 1);
+    assert.equal(out.length, 2);
     await handle.stop();
     await handle.done;
     assert.equal(signals.listenerCount('SIGINT'), 0);

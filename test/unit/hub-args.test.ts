@@ -27,7 +27,9 @@ describe('parseHubArgs', () => {
       deviceTokens: new Map(),
       pingIntervalMs: 30_000,
       pongTimeoutMs: 10_000,
+      sessionTtlMs: 900_000,
       tls: null,
+      webhooksPath: null,
       logLevel: 'info',
       stateDir: null,
     });
@@ -36,6 +38,17 @@ describe('parseHubArgs', () => {
   it('takes --state-dir for delivery cursors that survive restarts', () => {
     assert.equal(parseHubArgs(['--state-dir', '/var/lib/hub'], fixedKey).stateDir, '/var/lib/hub');
     assert.throws(() => parseHubArgs(['--state-dir', ' '], fixedKey), /--state-dir/);
+  });
+
+  it('takes --webhooks FILE and refuses an empty path', () => {
+    assert.equal(
+      parseHubArgs(['--webhooks', '/etc/hooks.json'], fixedKey).webhooksPath,
+      '/etc/hooks.json',
+    );
+    assert.throws(
+      () => parseHubArgs(['--webhooks', ''], fixedKey),
+      /--webhooks: expected a file path/,
+    );
   });
 
   it('generates keys of the documented form', () => {
@@ -62,10 +75,14 @@ describe('parseHubArgs', () => {
       '1000',
       '--pong-timeout-ms',
       '500',
+      '--session-ttl-s',
+      '60',
       '--tls-cert',
       'cert.pem',
       '--tls-key',
       'key.pem',
+      '--webhooks',
+      'hooks.json',
       '--log-level',
       'debug',
     ]);
@@ -80,7 +97,9 @@ describe('parseHubArgs', () => {
       ]),
       pingIntervalMs: 1000,
       pongTimeoutMs: 500,
+      sessionTtlMs: 60_000,
       tls: { certPath: 'cert.pem', keyPath: 'key.pem' },
+      webhooksPath: 'hooks.json',
       logLevel: 'debug',
       stateDir: null,
     });
@@ -95,6 +114,8 @@ describe('parseHubArgs', () => {
     usage(['--port', '-1'], /--port/);
     usage(['--ping-interval-ms', '0'], /^--ping-interval-ms: expected an integer from 1/);
     usage(['--pong-timeout-ms', '1.5'], /^--pong-timeout-ms: /);
+    usage(['--session-ttl-s', '0'], /^--session-ttl-s: expected an integer from 1 to 86400/);
+    usage(['--session-ttl-s', '86401'], /^--session-ttl-s: /);
     usage(['--device-token', 'dev-1'], /^--device-token: expected DEVICE_ID=TOKEN/);
     usage(['--device-token', 'bad id=t'], /^--device-token: expected a device id matching/);
     usage(['--device-token', 'dev-1='], /^--device-token: expected a non-empty token for "dev-1"$/);

@@ -106,6 +106,12 @@ describe('DeviceRegistry', () => {
       connected_since: null,
       last_seen: null,
       agent_version: null,
+      hostname: null,
+      os: null,
+      kernel: null,
+      arch: null,
+      model: null,
+      capabilities: [],
     });
     const first = { deviceId: 'dev' };
     assert.equal(registry.attach(first), null);

@@ -37,7 +37,7 @@ function settings(f: ProcFixture, overrides: Record<string, string> = {}): Telem
 
 interface Emitted {
   type: string;
-  channel: string;
+  channel: string | null;
   payload: Record<string, unknown>;
 }
 

@@ -1,0 +1,297 @@
+import type { ParsedFrame } from '../protocol/parse.js';
+import type {
+  ClientTelemetryPayload,
+  CommandDonePayload,
+  CommandOutputPayload,
+} from '../protocol/to-client.js';
+import { Banner } from './banner.js';
+import { openBrowserSocket } from './browser-socket.js';
+import { DeviceList } from './device-list.js';
+import { offeredStreams, parseDevices, type Device } from './devices.js';
+import { byId } from './dom.js';
+import { takeSessionFromFragment } from './fragment.js';
+import { SessionKeeper } from './session-keeper.js';
+import { SignIn } from './sign-in.js';
+import { StreamClient, type ConnectionStatus } from './stream-client.js';
+import { TelemetryCharts } from './telemetry-charts.js';
+import { Terminal } from './terminal.js';
+
+/**
+ * The console page: wires the session, the `/v1/stream` connection and the views. It is a
+ * client of the platform API like any backend: `GET /v1/devices` for the list, `subscribe`
+ * for the selected device's charts, `command`/`command_cancel` for the terminal.
+ */
+export const DEVICE_POLL_MS = 5_000;
+/** How often the charts ask the device to sample (the agent's minimum is 1 s by default). */
+export const CHART_INTERVAL_MS = 1_000;
+
+export class ConsoleApp {
+  readonly #sessions: SessionKeeper;
+  readonly #client: StreamClient;
+  readonly #banner: Banner;
+  readonly #signIn: SignIn;
+  readonly #list: DeviceList;
+  readonly #charts: TelemetryCharts;
+  readonly #terminal: Terminal;
+  readonly #title: HTMLElement;
+  readonly #notice: HTMLElement;
+  #devices: Device[] = [];
+  #selected: string | null = null;
+  #shownStreams = '';
+  /** The selected device's subscription: its request, then its id once `subscribed`. */
+  #subscription: { requestId: string; deviceId: string; id: string | null } | null = null;
+  #command: { requestId: string } | null = null;
+  #nextId = 1;
+  #poll: ReturnType<typeof setTimeout> | null = null;
+
+  constructor() {
+    const origin = window.location.origin;
+    this.#sessions = new SessionKeeper({
+      baseUrl: origin,
+      fetch: (url, init) => fetch(url, { ...init, cache: 'no-store' }),
+      now: () => Date.now(),
+    });
+    this.#client = new StreamClient({
+      streamUrl: `${origin.replace(/^http/, 'ws')}/v1/stream`,
+      sessions: this.#sessions,
+      createSocket: openBrowserSocket,
+      timers: {
+        setTimeout: (fn, ms) => setTimeout(fn, ms),
+        clearTimeout: (t) => clearTimeout(t as number),
+      },
+      now: () => Date.now(),
+      random: Math.random,
+      onStatus: (status) => this.#onStatus(status),
+      onFrame: (frame) => this.#onFrame(frame),
+    });
+    this.#banner = new Banner(byId('banner'), () => this.#client.start());
+    this.#signIn = new SignIn(byId('sign-in'), async (apiKey) => {
+      await this.#sessions.signIn(apiKey);
+      this.#signedIn();
+    });
+    this.#list = new DeviceList(byId('devices'), (id) => this.#select(id));
+    this.#charts = new TelemetryCharts(byId('charts'));
+    this.#terminal = new Terminal(byId('terminal'), {
+      run: (command, timeoutS) => this.#run(command, timeoutS),
+      cancel: () => this.#cancelCommand(),
+    });
+    this.#title = byId('device-title');
+    this.#notice = byId('device-notice');
+    byId('sign-out').addEventListener('click', () => {
+      this.#sessions.signOut();
+      window.location.reload();
+    });
+  }
+
+  async start(): Promise<void> {
+    const { token, rest } = takeSessionFromFragment(window.location.hash);
+    if (token !== null) {
+      // Out of the address bar before anything else: not in history, bookmarks or screenshots.
+      history.replaceState(null, '', `${window.location.pathname}${window.location.search}${rest}`);
+      try {
+        await this.#sessions.adopt(token);
+        this.#signedIn();
+        return;
+      } catch (err) {
+        this.#signIn.ask(
+          `The sign-in link did not work (${(err as Error).message}): enter the API key.`,
+        );
+        return;
+      }
+    }
+    this.#signIn.ask('Enter the API key of this hub. It stays in this tab’s memory only.');
+  }
+
+  #signedIn(): void {
+    this.#signIn.hide();
+    this.#client.start();
+    void this.#refreshDevices();
+  }
+
+  #onStatus(status: ConnectionStatus): void {
+    this.#banner.show(status);
+    document.body.dataset['connection'] = status.kind;
+    if (status.kind === 'open') {
+      this.#subscription = null;
+      this.#subscribeSelected();
+      void this.#refreshDevices();
+      return;
+    }
+    // The hub ends a client's subscriptions and cancels its commands when it disconnects.
+    this.#subscription = null;
+    if (this.#command) {
+      this.#command = null;
+      this.#terminal.failed(
+        'connection_lost',
+        'the hub connection dropped; the hub cancels the command',
+      );
+    }
+    if (status.kind === 'signed_out') this.#askAgain(status.expired);
+  }
+
+  #askAgain(expired: boolean): void {
+    this.#signIn.ask(
+      expired
+        ? 'Your session expired: enter the API key again.'
+        : 'Enter the API key of this hub. It stays in this tab’s memory only.',
+    );
+  }
+
+  async #refreshDevices(): Promise<void> {
+    if (this.#poll !== null) clearTimeout(this.#poll);
+    this.#poll = null;
+    if (!this.#sessions.signedIn) return;
+    try {
+      const res = await fetch(`${window.location.origin}/v1/devices`, {
+        headers: this.#sessions.authorization(),
+        cache: 'no-store',
+      });
+      if (res.status === 401) {
+        const recovery = await this.#sessions.recover();
+        if (recovery === 'ask') return this.#askAgain(this.#sessions.expired);
+        if (recovery === 'renewed') return void this.#refreshDevices();
+      } else if (res.ok) {
+        this.#devices = parseDevices(await res.json());
+        this.#renderDevices();
+      }
+    } catch {
+      // The hub is down: the banner says so; the next poll tries again.
+    }
+    this.#poll = setTimeout(() => void this.#refreshDevices(), DEVICE_POLL_MS);
+  }
+
+  #renderDevices(): void {
+    if (this.#selected === null || !this.#devices.some((d) => d.device_id === this.#selected)) {
+      const first = this.#devices.find((d) => d.connected) ?? this.#devices[0];
+      if (first) this.#select(first.device_id);
+    }
+    this.#list.render(this.#devices, this.#selected, Date.now());
+    const device = this.#device();
+    if (!device) return;
+    this.#terminal.setTarget(device.device_id, device.connected);
+    this.#notice.textContent = device.connected
+      ? ''
+      : 'offline: charts resume and commands can run when it reconnects';
+    // Streams become known with the device's hello: lay the charts out again if they changed.
+    const streams = offeredStreams(device);
+    if (streams.join(',') !== this.#shownStreams) {
+      this.#shownStreams = streams.join(',');
+      this.#charts.show(streams);
+      this.#unsubscribe();
+      this.#subscribeSelected();
+    }
+  }
+
+  #select(deviceId: string): void {
+    if (deviceId === this.#selected) return;
+    this.#unsubscribe();
+    this.#selected = deviceId;
+    this.#shownStreams = '';
+    this.#title.textContent = deviceId;
+    this.#renderDevices();
+  }
+
+  #device(): Device | undefined {
+    return this.#devices.find((d) => d.device_id === this.#selected);
+  }
+
+  #subscribeSelected(): void {
+    const device = this.#device();
+    if (!device || this.#subscription !== null) return;
+    const requestId = `sub-${this.#nextId++}`;
+    const sent = this.#client.send({
+      type: 'subscribe',
+      request_id: requestId,
+      payload: {
+        device_id: device.device_id,
+        streams: offeredStreams(device),
+        interval_ms: CHART_INTERVAL_MS,
+      },
+    });
+    if (sent) this.#subscription = { requestId, deviceId: device.device_id, id: null };
+  }
+
+  #unsubscribe(): void {
+    const id = this.#subscription?.id;
+    this.#subscription = null;
+    if (id)
+      this.#client.send({
+        type: 'unsubscribe',
+        request_id: `unsub-${this.#nextId++}`,
+        payload: { subscription_id: id },
+      });
+  }
+
+  #run(command: string, timeoutS: number | undefined): boolean {
+    const device = this.#device();
+    if (!device || this.#command) return false;
+    const requestId = `cmd-${this.#nextId++}`;
+    const payload: Record<string, unknown> = {
+      device_id: device.device_id,
+      command,
+      stream_output: true,
+    };
+    if (timeoutS !== undefined) payload['timeout_s'] = timeoutS;
+    if (!this.#client.send({ type: 'command', request_id: requestId, payload })) return false;
+    this.#command = { requestId };
+    this.#terminal.started(command);
+    return true;
+  }
+
+  #cancelCommand(): void {
+    if (!this.#command) return;
+    const requestId = this.#command.requestId;
+    this.#client.send({
+      type: 'command_cancel',
+      request_id: `cancel-${requestId}`,
+      payload: { request_id: requestId },
+    });
+  }
+
+  #onFrame(frame: ParsedFrame): void {
+    const requestId = frame.request_id;
+    switch (frame.type) {
+      case 'telemetry': {
+        const t = frame.payload as ClientTelemetryPayload;
+        if (this.#subscription?.id !== t.subscription_id) return;
+        this.#charts.add(t.stream, Date.parse(t.ts), t.value);
+        return;
+      }
+      case 'subscribed': {
+        const id = frame.payload['subscription_id'] as string;
+        const pending = this.#subscription;
+        if (pending !== null && pending.requestId === requestId) pending.id = id;
+        // A subscription for a device no longer selected: end it at once.
+        else
+          this.#client.send({
+            type: 'unsubscribe',
+            request_id: `unsub-${this.#nextId++}`,
+            payload: { subscription_id: id },
+          });
+        return;
+      }
+      case 'command_output':
+        if (this.#command?.requestId === requestId)
+          this.#terminal.output(frame.payload as CommandOutputPayload);
+        return;
+      case 'command_done':
+        if (this.#command?.requestId !== requestId) return;
+        this.#command = null;
+        this.#terminal.done(frame.payload as CommandDonePayload);
+        return;
+      case 'error': {
+        const { code, message } = frame.payload as { code: string; message?: string };
+        if (this.#command && this.#command.requestId === requestId) {
+          this.#command = null;
+          this.#terminal.failed(code, message ?? '');
+        } else if (requestId !== undefined && requestId === `cancel-${this.#command?.requestId}`) {
+          // The command ended before the cancel arrived: its command_done says how.
+        } else if (this.#subscription?.requestId === requestId) {
+          this.#subscription = null;
+          this.#notice.textContent = `charts unavailable: ${code}${message ? `: ${message}` : ''}`;
+        }
+        return;
+      }
+    }
+  }
+}

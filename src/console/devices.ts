@@ -1,0 +1,80 @@
+import { BUILTIN_STREAMS } from '../telemetry/stream-specs.js';
+
+/**
+ * The device list as `GET /v1/devices` gives it (docs/protocol.md), checked field by field: a
+ * hub of another version may send more, or less. (The hub's own DeviceSummary type is not
+ * imported: it would pull the hub's Node-side modules into the browser build's type check.)
+ */
+export interface Device {
+  device_id: string;
+  connected: boolean;
+  connected_since: string | null;
+  last_seen: string | null;
+  agent_version: string | null;
+  hostname: string | null;
+  os: string | null;
+  kernel: string | null;
+  arch: string | null;
+  model: string | null;
+  capabilities: string[];
+}
+
+/** Streams watched when a device lists none (an older agent). */
+export const DEFAULT_STREAMS = ['cpu', 'memory', 'temperature'];
+/** Built-in streams first, in the agent's order; the rest follow by name. */
+const PREFERRED_ORDER: readonly string[] = BUILTIN_STREAMS;
+
+export function parseDevices(body: unknown): Device[] {
+  if (!Array.isArray(body)) return [];
+  return body.flatMap((item: unknown) => {
+    if (typeof item !== 'object' || item === null) return [];
+    const d = item as Record<string, unknown>;
+    if (typeof d['device_id'] !== 'string') return [];
+    const text = (key: string): string | null =>
+      typeof d[key] === 'string' ? (d[key] as string) : null;
+    const capabilities = Array.isArray(d['capabilities'])
+      ? d['capabilities'].filter((c): c is string => typeof c === 'string')
+      : [];
+    return [
+      {
+        device_id: d['device_id'],
+        connected: d['connected'] === true,
+        connected_since: text('connected_since'),
+        last_seen: text('last_seen'),
+        agent_version: text('agent_version'),
+        hostname: text('hostname'),
+        os: text('os'),
+        kernel: text('kernel'),
+        arch: text('arch'),
+        model: text('model'),
+        capabilities,
+      },
+    ];
+  });
+}
+
+/** The telemetry streams a device announces (`telemetry:<name>`), in display order. */
+export function offeredStreams(device: Device): string[] {
+  const names = device.capabilities
+    .filter((c) => c.startsWith('telemetry:'))
+    .map((c) => c.slice('telemetry:'.length))
+    .filter((name) => /^[A-Za-z0-9._-]{1,64}$/.test(name));
+  const streams = names.length > 0 ? [...new Set(names)] : DEFAULT_STREAMS;
+  const rank = (name: string): number => {
+    const i = PREFERRED_ORDER.indexOf(name);
+    return i < 0 ? PREFERRED_ORDER.length : i;
+  };
+  return streams.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/** "just now", "42 s ago", "3 min ago", "2 h ago", "5 d ago". */
+export function ago(iso: string | null, nowMs: number): string {
+  if (iso === null) return 'never';
+  const seconds = Math.max(0, Math.round((nowMs - Date.parse(iso)) / 1000));
+  if (!Number.isFinite(seconds)) return 'unknown';
+  if (seconds < 2) return 'just now';
+  if (seconds < 120) return `${seconds} s ago`;
+  if (seconds < 7200) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 172_800) return `${Math.round(seconds / 3600)} h ago`;
+  return `${Math.round(seconds / 86_400)} d ago`;
+}

@@ -1,0 +1,192 @@
+import type { Logger } from 'pino';
+import { backoffDelay, type BackoffOptions, type RandomSource } from '../../agent/backoff.js';
+import { ErrorCode } from '../../protocol/error-codes.js';
+import type { Clock, TimerHandle } from '../../time/clock.js';
+import type { Poster } from './http-poster.js';
+import type { Webhook } from './webhook.js';
+
+/**
+ * The deliveries of one webhook, in order: one request in flight at a time, so the receiver
+ * sees messages in the order the hub got them. A failed attempt (network error, timeout, 5xx,
+ * 429) is retried after a jittered exponential back-off, at most `maxAttempts` times in all;
+ * any other status (2xx done, 3xx/4xx refused) ends the delivery. Beyond `maxPending` waiting
+ * bodies the oldest is dropped and counted: a dead receiver costs bounded memory, and since
+ * each webhook has its own queue it never delays the device path or the other webhooks.
+ *
+ *     idle ──push──▶ posting ──2xx / given up──▶ (next, or idle)
+ *                      └─ failed ─▶ waiting (back-off) ─▶ posting
+ */
+export interface DeliveryPolicy {
+  maxPending: number;
+  maxAttempts: number;
+  timeoutMs: number;
+  backoff: BackoffOptions;
+}
+
+export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
+  maxPending: 1_000,
+  maxAttempts: 6,
+  timeoutMs: 10_000,
+  backoff: { initialDelayMs: 500, maxDelayMs: 30_000 },
+};
+
+export interface DeliveryQueueOptions {
+  webhook: Webhook;
+  policy: DeliveryPolicy;
+  post: Poster;
+  clock: Clock;
+  random: RandomSource;
+  logger: Logger;
+}
+
+export interface DeliveryStats {
+  pending: number;
+  delivered: number;
+  failed: number;
+  dropped: number;
+}
+
+export class DeliveryQueue {
+  readonly #o: DeliveryQueueOptions;
+  #pending: string[] = [];
+  #head = 0;
+  #running = false;
+  #stopped = false;
+  readonly #abort = new AbortController();
+  #wake: (() => void) | null = null;
+  #retryTimer: TimerHandle | null = null;
+  #loop: Promise<void> = Promise.resolve();
+  readonly #stats = { delivered: 0, failed: 0, dropped: 0 };
+
+  constructor(options: DeliveryQueueOptions) {
+    this.#o = options;
+  }
+
+  push(body: string): void {
+    if (this.#stopped) return;
+    if (this.#pending.length - this.#head >= this.#o.policy.maxPending) {
+      this.#head++;
+      this.#stats.dropped++;
+      if (this.#stats.dropped === 1 || this.#stats.dropped % 1000 === 0) {
+        this.#o.logger.warn(
+          {
+            code: ErrorCode.webhookQueueFull,
+            webhook: this.#o.webhook.id,
+            dropped: this.#stats.dropped,
+          },
+          'webhook is not keeping up: dropping its oldest pending deliveries',
+        );
+      }
+    }
+    this.#pending.push(body);
+    if (!this.#running) {
+      this.#running = true;
+      this.#loop = this.#run();
+    }
+  }
+
+  stats(): DeliveryStats {
+    return { pending: this.#pending.length - this.#head, ...this.#stats };
+  }
+
+  /** Abandons what is pending and aborts the request in flight. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#abort.abort();
+    if (this.#retryTimer) this.#o.clock.clearTimeout(this.#retryTimer);
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped && this.#head < this.#pending.length) {
+      // Taken out before it is sent, so a push() that overflows drops only waiting bodies.
+      const body = this.#pending[this.#head] as string;
+      this.#head++;
+      this.#compact();
+      await this.#deliver(body);
+    }
+    this.#running = false;
+  }
+
+  async #deliver(body: string): Promise<void> {
+    const { webhook, policy, logger } = this.#o;
+    for (let attempt = 0; attempt < policy.maxAttempts && !this.#stopped; attempt++) {
+      if (attempt > 0) await this.#sleep(backoffDelay(attempt - 1, policy.backoff, this.#o.random));
+      if (this.#stopped) return;
+      const outcome = await this.#attempt(body);
+      if (outcome.kind === 'delivered') {
+        this.#stats.delivered++;
+        return;
+      }
+      if (outcome.kind === 'refused') {
+        this.#stats.failed++;
+        logger.warn(
+          { code: ErrorCode.webhookDeliveryFailed, webhook: webhook.id, status: outcome.status },
+          'webhook refused a delivery; not retrying',
+        );
+        return;
+      }
+      logger.debug(
+        { webhook: webhook.id, attempt, reason: outcome.reason },
+        'webhook attempt failed',
+      );
+    }
+    if (this.#stopped) return;
+    this.#stats.failed++;
+    logger.warn(
+      { code: ErrorCode.webhookDeliveryFailed, webhook: webhook.id, attempts: policy.maxAttempts },
+      'webhook delivery failed after its retries; dropped',
+    );
+  }
+
+  async #attempt(
+    body: string,
+  ): Promise<
+    { kind: 'delivered' } | { kind: 'refused'; status: number } | { kind: 'retry'; reason: string }
+  > {
+    const { webhook, policy, clock } = this.#o;
+    const attempt = new AbortController();
+    const abort = (): void => attempt.abort();
+    this.#abort.signal.addEventListener('abort', abort, { once: true });
+    const timer = clock.setTimeout(abort, policy.timeoutMs);
+    try {
+      const status = await this.#o.post(
+        { url: webhook.url, headers: webhook.headers ?? {}, body },
+        attempt.signal,
+      );
+      if (status >= 200 && status < 300) return { kind: 'delivered' };
+      if (status >= 500 || status === 429 || status === 408)
+        return { kind: 'retry', reason: `HTTP ${status}` };
+      return { kind: 'refused', status };
+    } catch (err) {
+      const reason = attempt.signal.aborted
+        ? `no answer within ${policy.timeoutMs} ms`
+        : (err as Error).message;
+      return { kind: 'retry', reason };
+    } finally {
+      clock.clearTimeout(timer);
+      this.#abort.signal.removeEventListener('abort', abort);
+    }
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.#wake = () => {
+        this.#wake = null;
+        resolve();
+      };
+      this.#retryTimer = this.#o.clock.setTimeout(() => this.#wake?.(), ms);
+    });
+  }
+
+  #compact(): void {
+    if (this.#head === this.#pending.length) {
+      this.#pending = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#pending.length) {
+      this.#pending = this.#pending.slice(this.#head);
+      this.#head = 0;
+    }
+  }
+}

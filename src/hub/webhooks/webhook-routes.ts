@@ -1,0 +1,101 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCode } from '../../protocol/error-codes.js';
+import { errorBody, sendJson } from '../http-reply.js';
+import { WebhookError, type Webhooks } from './webhooks.js';
+
+/**
+ * REST for webhooks (the API key is checked by the caller):
+ *
+ *     GET    /v1/webhooks        200 [webhook…]
+ *     POST   /v1/webhooks        201 the stored webhook, with its id; 400 invalid_webhook, 409 webhook_limit
+ *     DELETE /v1/webhooks/{id}   204; 404 not_found
+ */
+export const WEBHOOKS_PATH = '/v1/webhooks';
+const MAX_BODY_BYTES = 64 * 1024;
+
+export function isWebhooksPath(pathname: string): boolean {
+  return pathname === WEBHOOKS_PATH || pathname.startsWith(`${WEBHOOKS_PATH}/`);
+}
+
+export async function handleWebhooks(
+  req: IncomingMessage,
+  res: ServerResponse,
+  pathname: string,
+  webhooks: Webhooks,
+): Promise<void> {
+  if (pathname === WEBHOOKS_PATH) {
+    if (req.method === 'GET' || req.method === 'HEAD') return sendJson(res, 200, webhooks.list());
+    if (req.method === 'POST') return create(req, res, webhooks);
+    return methodNotAllowed(res, 'GET, HEAD, POST');
+  }
+  const id = decodeURIComponent(pathname.slice(WEBHOOKS_PATH.length + 1));
+  if (req.method !== 'DELETE') return methodNotAllowed(res, 'DELETE');
+  if (!webhooks.remove(id)) {
+    return sendJson(res, 404, errorBody(ErrorCode.notFound, `no webhook "${id.slice(0, 100)}"`));
+  }
+  res.writeHead(204).end();
+}
+
+async function create(
+  req: IncomingMessage,
+  res: ServerResponse,
+  webhooks: Webhooks,
+): Promise<void> {
+  const body = await readBody(req, MAX_BODY_BYTES);
+  if (body === null) {
+    return sendJson(
+      res,
+      413,
+      errorBody(
+        ErrorCode.payloadTooLarge,
+        `a webhook definition is at most ${MAX_BODY_BYTES} bytes`,
+      ),
+      { Connection: 'close' },
+    );
+  }
+  let spec: unknown;
+  try {
+    spec = JSON.parse(body);
+  } catch (err) {
+    return sendJson(
+      res,
+      400,
+      errorBody(ErrorCode.invalidJson, `body is not valid JSON: ${(err as Error).message}`),
+    );
+  }
+  try {
+    return sendJson(res, 201, webhooks.add(spec));
+  } catch (err) {
+    if (!(err instanceof WebhookError)) throw err;
+    return sendJson(
+      res,
+      err.code === ErrorCode.webhookLimit ? 409 : 400,
+      errorBody(err.code, err.message),
+    );
+  }
+}
+
+/** The body as text, or null when it is larger than `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
+  return new Promise((resolve, reject) => {
+    const pieces: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.pause();
+        resolve(null);
+        return;
+      }
+      pieces.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(pieces).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+function methodNotAllowed(res: ServerResponse, allow: string): void {
+  sendJson(res, 405, errorBody(ErrorCode.methodNotAllowed, `allowed here: ${allow}`), {
+    Allow: allow,
+  });
+}

@@ -1,0 +1,183 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { ErrorCode } from '../protocol/error-codes.js';
+import type { Clock } from '../time/clock.js';
+import { AppSession } from './app-session.js';
+import {
+  agentStoppingLine,
+  connectionStatusLine,
+  sdkInitLine,
+  type AppLine,
+  type ConnectionState,
+} from './sdk-wire.js';
+import {
+  applySocketAccess,
+  prepareSocketPath,
+  probeSocket,
+  realSocketFs,
+  type SocketFs,
+  type SocketProbe,
+} from './socket-file.js';
+
+/**
+ * The Unix socket that device apps (the iottly SDK) connect to.
+ *
+ *     idle ──start()──▶ listening ──stop()──▶ stopping ──▶ stopped
+ *
+ * The handshake is the server's: an app's `status: connected` signal is answered with
+ * `sdkinit` and the current `connectionstatus`; every later change of the cloud link is sent
+ * to every app. Everything else an app sends goes to `onAppLine`. `stop()` tells every app
+ * `agentstatus: stopping`, closes them (bounded by `closeTimeoutMs`) and removes the socket
+ * file.
+ */
+export type SdkServerState = 'idle' | 'listening' | 'stopping' | 'stopped';
+
+export interface SdkServerOptions {
+  path: string;
+  /** File mode of the socket (0660: owner and group may connect). */
+  mode: number;
+  /** Group given the socket, or null to keep the process's. */
+  gid: number | null;
+  /** Version announced in `sdkinit` (strict MAJOR.MINOR.PATCH). */
+  sdkVersion: string;
+  maxApps: number;
+  maxLineBytes: number;
+  maxQueuedLines: number;
+  closeTimeoutMs: number;
+  initialConnectionState: ConnectionState;
+  clock: Clock;
+  logger: Logger;
+  onAppLine: (session: AppSession, line: AppLine) => void;
+  fs?: SocketFs;
+  probe?: SocketProbe;
+}
+
+export class SdkServer {
+  readonly #o: SdkServerOptions;
+  readonly #fs: SocketFs;
+  readonly #server: Server;
+  readonly #sessions = new Set<AppSession>();
+  #state: SdkServerState = 'idle';
+  #connection: ConnectionState;
+  #nextId = 1;
+  #stopping: Promise<void> | null = null;
+
+  constructor(options: SdkServerOptions) {
+    this.#o = options;
+    this.#fs = options.fs ?? realSocketFs;
+    this.#connection = options.initialConnectionState;
+    this.#server = createServer((socket) => this.#accept(socket));
+    this.#server.on('error', (err) =>
+      options.logger.error({ err: err.message }, 'local socket server error'),
+    );
+  }
+
+  get state(): SdkServerState {
+    return this.#state;
+  }
+
+  async start(): Promise<{ removedStale: boolean }> {
+    if (this.#state !== 'idle')
+      throw new Error(`cannot start a local socket that is ${this.#state}`);
+    const { path } = this.#o;
+    const prepared = await prepareSocketPath(path, this.#fs, this.#o.probe ?? probeSocket);
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(path, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    this.#state = 'listening';
+    await applySocketAccess(path, this.#o.mode, this.#o.gid, this.#fs);
+    return prepared;
+  }
+
+  /** Apps that have said who they are; those named `name` when it is given. */
+  apps(name?: string): AppSession[] {
+    return [...this.#sessions].filter(
+      (s) => s.state === 'open' && s.name !== null && (name === undefined || s.name === name),
+    );
+  }
+
+  get connectedApps(): number {
+    return this.#sessions.size;
+  }
+
+  /** Tells every app about a change of the cloud link (nothing if it did not change). */
+  setConnectionState(state: ConnectionState): void {
+    if (state === this.#connection) return;
+    this.#connection = state;
+    const line = connectionStatusLine(state);
+    for (const session of this.apps()) session.send(line);
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    const wasListening = this.#state === 'listening';
+    this.#state = 'stopping';
+    if (wasListening) {
+      const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+      const stopping = agentStoppingLine();
+      await Promise.all(
+        [...this.#sessions].map((session) => {
+          session.send(stopping);
+          return session.close();
+        }),
+      );
+      await closed;
+      // The server removes its socket file on close; this covers a crash-free but odd exit.
+      await this.#fs.unlink(this.#o.path).catch(() => {});
+    }
+    this.#state = 'stopped';
+  }
+
+  #accept(socket: Socket): void {
+    const { logger } = this.#o;
+    if (this.#state !== 'listening' || this.#sessions.size >= this.#o.maxApps) {
+      logger.warn(
+        { code: ErrorCode.tooManyApps, maxApps: this.#o.maxApps },
+        'local app refused: too many apps connected',
+      );
+      socket.destroy();
+      return;
+    }
+    const session = new AppSession({
+      socket,
+      id: this.#nextId++,
+      maxLineBytes: this.#o.maxLineBytes,
+      maxQueuedLines: this.#o.maxQueuedLines,
+      closeTimeoutMs: this.#o.closeTimeoutMs,
+      clock: this.#o.clock,
+      logger,
+      onLine: (s, line) => this.#onLine(s, line),
+      onClose: (s) => {
+        this.#sessions.delete(s);
+        logger.info({ session: s.id, app: s.name, dropped: s.dropped }, 'local app disconnected');
+      },
+    });
+    this.#sessions.add(session);
+    logger.debug({ session: session.id }, 'local app connected');
+  }
+
+  #onLine(session: AppSession, line: AppLine): void {
+    if (line.kind !== 'status') {
+      this.#o.onAppLine(session, line);
+      return;
+    }
+    if (line.status === 'connected') {
+      this.#o.logger.info(
+        { session: session.id, app: line.app, sdkVersion: line.version },
+        'local app connected',
+      );
+      session.send(sdkInitLine(this.#o.sdkVersion));
+      session.send(connectionStatusLine(this.#connection));
+    } else {
+      this.#o.logger.info({ session: session.id, app: line.app }, 'local app says it is leaving');
+    }
+  }
+}

@@ -1,0 +1,225 @@
+/// <reference lib="dom" />
+// The callbacks given to page.evaluate and waitForFunction run in the page.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { spawnAgent, type AgentProcess } from '../helpers/agent-process.js';
+import { BROWSER_WAIT_MS, freePort, launchChromium, openConsole } from '../helpers/browser.js';
+
+/**
+ * The console in a real browser (Debian's chromium, headless), against the real processes:
+ * `iottly-agent demo` (what `npm start` runs), and `iottly-agent hub` + `iottly-agent run` for a
+ * hub restart and an expired session. Screenshots go to test-output/browser/.
+ */
+async function waitForOutput(process: AgentProcess, pattern: RegExp): Promise<RegExpExecArray> {
+  const deadline = Date.now() + BROWSER_WAIT_MS;
+  for (;;) {
+    const match = pattern.exec(process.output());
+    if (match) return match;
+    if (process.child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`no ${pattern} in the output:\n${process.output().slice(-3000)}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+function startHub(port: number, extra: string[] = []): AgentProcess {
+  return spawnAgent([
+    'hub',
+    '--port',
+    String(port),
+    '--api-key',
+    'K',
+    '--device-token',
+    'dev1=T',
+    '--log-level',
+    'warn',
+    ...extra,
+  ]);
+}
+
+function startAgent(port: number): AgentProcess {
+  return spawnAgent(['run'], {
+    IOTTLY_SERVER_URL: `ws://127.0.0.1:${port}/v1/device`,
+    IOTTLY_DEVICE_ID: 'dev1',
+    IOTTLY_AUTH_TOKEN: 'T',
+    IOTTLY_LOG_LEVEL: 'warn',
+    IOTTLY_RECONNECT_INITIAL_DELAY_MS: '200',
+    IOTTLY_RECONNECT_MAX_DELAY_MS: '1000',
+  });
+}
+
+const chartPoints = (page: Page, stream: string): Promise<number> =>
+  page.$eval(`.chart[data-stream="${stream}"]`, (el) =>
+    Number((el as HTMLElement).dataset['points']),
+  );
+
+async function chartGrows(page: Page, stream: string): Promise<void> {
+  await page.waitForFunction(
+    (s) =>
+      Number(
+        document.querySelector<HTMLElement>(`.chart[data-stream="${s}"]`)?.dataset['points'],
+      ) >= 1,
+    stream,
+  );
+  const before = await chartPoints(page, stream);
+  await page.waitForFunction(
+    ([s, n]) =>
+      Number(document.querySelector<HTMLElement>(`.chart[data-stream="${s}"]`)?.dataset['points']) >
+      Number(n),
+    [stream, before] as const,
+  );
+}
+
+/** Runs a command in the terminal and waits for its status line. */
+async function run(page: Page, command: string, timeoutS = '30'): Promise<string> {
+  const statuses = await page.locator('#output .status').count();
+  await page.fill('#timeout', timeoutS);
+  await page.fill('#command', command);
+  await page.press('#command', 'Enter');
+  await page.locator('#output .status').nth(statuses).waitFor();
+  return (await page.locator('#output .status').nth(statuses).textContent()) ?? '';
+}
+
+async function signIn(page: Page, key: string): Promise<void> {
+  await page.locator('#sign-in').waitFor({ state: 'visible' });
+  await page.fill('#sign-in input', key);
+  await page.press('#sign-in input', 'Enter');
+  await page.locator('#sign-in').waitFor({ state: 'hidden' });
+}
+
+describe('console in chromium', () => {
+  let browser: Browser;
+  const processes: AgentProcess[] = [];
+  before(async () => (browser = await launchChromium()));
+  after(async () => {
+    await browser?.close();
+    for (const p of processes) if (p.child.exitCode === null) await p.kill('SIGKILL');
+  });
+
+  it('npm start: the signed-in link shows the demo device, moving charts and a working terminal', async () => {
+    const demo = spawnAgent(['demo']);
+    processes.push(demo);
+    const [, link = ''] = await waitForOutput(
+      demo,
+      /signed in: (http:\/\/127\.0\.0\.1:\d+\/#session=\S+)/,
+    );
+    const [, consoleUrl = ''] = await waitForOutput(
+      demo,
+      /console: {2}(http:\/\/127\.0\.0\.1:\d+\/)/,
+    );
+    assert.ok(!link.includes('ik_demo_'), 'the link carries a session token, never the API key');
+
+    const c = await openConsole(browser, link);
+    const { page } = c;
+    assert.equal(page.url(), consoleUrl, 'the token is taken out of the address bar');
+    const device = page.locator('.device[data-device-id="demo-device"][data-connected="true"]');
+    await device.waitFor();
+    assert.match((await device.locator('.fact-os').textContent()) ?? '', /\S/);
+    assert.match((await device.locator('.fact-agent').textContent()) ?? '', /^\d+\.\d+\.\d+/);
+    await chartGrows(page, 'cpu');
+    await chartGrows(page, 'memory');
+
+    const uname = await run(page, 'uname -a');
+    assert.match(uname, /^exit 0 · \d+/);
+    assert.match((await page.locator('#output .stdout').last().textContent()) ?? '', /^Linux /);
+
+    await run(page, 'echo to-stdout; echo to-stderr >&2');
+    const stderr = page.locator('#output .stderr').last();
+    assert.equal((await stderr.textContent())?.trim(), 'to-stderr');
+    const colour = (selector: string) =>
+      page
+        .locator(selector)
+        .last()
+        .evaluate((el) => getComputedStyle(el).color);
+    assert.notEqual(
+      await colour('#output .stderr'),
+      await colour('#output .stdout'),
+      'stderr looks different',
+    );
+
+    assert.match(await run(page, 'sleep 30', '1'), /timed out/);
+
+    await page.fill('#timeout', '120');
+    await page.fill('#command', 'sleep 60');
+    await page.press('#command', 'Enter');
+    await page.locator('#cancel:enabled').click();
+    const statuses = page.locator('#output .status');
+    await page.waitForFunction(() =>
+      /cancelled/.test(document.querySelector('#output .status:last-of-type')?.textContent ?? ''),
+    );
+    assert.match((await statuses.last().textContent()) ?? '', /^cancelled · SIGTERM · \d/);
+    assert.equal(await page.locator('#cancel').isDisabled(), true);
+
+    await run(page, 'uname -a');
+    await chartGrows(page, 'cpu');
+    await c.screenshot('console-demo.png');
+    assert.deepEqual(c.problems, [], 'no console errors, no CSP violations');
+    await page.close();
+    demo.child.kill('SIGINT');
+    assert.equal((await demo.exited()).code, 0);
+  });
+
+  it('a hub restart shows the reconnect banner, then the console recovers', async () => {
+    const port = await freePort();
+    const hub = startHub(port);
+    processes.push(hub);
+    await waitForOutput(hub, /listening on/);
+    const agent = startAgent(port);
+    processes.push(agent);
+
+    const c = await openConsole(browser, `http://127.0.0.1:${port}/`);
+    const { page } = c;
+    await signIn(page, 'K');
+    await page.locator('.device[data-device-id="dev1"][data-connected="true"]').waitFor();
+    await chartGrows(page, 'cpu');
+    assert.equal(await page.locator('#banner').isVisible(), false);
+
+    hub.child.kill('SIGTERM');
+    await hub.exited();
+    const banner = page.locator('#banner');
+    await banner.waitFor({ state: 'visible' });
+    await page.waitForFunction(() =>
+      /Reconnecting in \d+ s/.test(document.querySelector('#banner')?.textContent ?? ''),
+    );
+    await c.screenshot('console-reconnecting.png');
+
+    const again = startHub(port);
+    processes.push(again);
+    await banner.waitFor({ state: 'hidden' });
+    assert.equal(
+      await page.locator('#sign-in').isVisible(),
+      false,
+      'the key in memory renews the session',
+    );
+    await page.locator('.device[data-device-id="dev1"][data-connected="true"]').waitFor();
+    await chartGrows(page, 'cpu');
+    assert.match(await run(page, 'echo back'), /^exit 0/);
+    await page.close();
+    await agent.kill('SIGTERM');
+    await again.kill('SIGTERM');
+  });
+
+  it('an expired session is refused and the page asks for the key again', async () => {
+    const port = await freePort();
+    const hub = startHub(port, ['--session-ttl-s', '2']);
+    processes.push(hub);
+    await waitForOutput(hub, /listening on/);
+    const res = await fetch(`http://127.0.0.1:${port}/v1/session`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer K' },
+    });
+    const { token } = (await res.json()) as { token: string };
+
+    const c = await openConsole(browser, `http://127.0.0.1:${port}/#session=${token}`);
+    const { page } = c;
+    await page.locator('.device[data-device-id="dev1"]').waitFor();
+    assert.equal(await page.locator('#sign-in').isVisible(), false);
+    await page.locator('#sign-in').waitFor({ state: 'visible' });
+    assert.match((await page.locator('.sign-in-message').textContent()) ?? '', /session expired/i);
+    await c.screenshot('console-session-expired.png');
+    await signIn(page, 'K');
+    await page.locator('.device[data-device-id="dev1"]').waitFor();
+    await page.close();
+    await hub.kill('SIGTERM');
+  });
+});

@@ -1,0 +1,251 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { parseHubArgs } from '../../src/hub/hub-args.js';
+import { runHub } from '../../src/hub/run-hub.js';
+import { systemClock } from '../../src/time/clock.js';
+import { startReceiver, type HttpReceiver } from '../helpers/http-receiver.js';
+import {
+  API_KEY,
+  DEVICE_ID,
+  connectClient,
+  connectDevice,
+  startHub,
+  type TestHub,
+} from '../helpers/ws.js';
+
+/**
+ * Webhooks of the reference hub against real HTTP receivers on loopback: filters, body shapes,
+ * headers, the 5/5 limits over REST, retries, and isolation of a receiver that never answers.
+ */
+const TS = '2026-05-06T14:22:46.123Z';
+const FAST = { backoff: { initialDelayMs: 20, maxDelayMs: 40 }, timeoutMs: 300, maxAttempts: 4 };
+
+describe('hub webhooks', () => {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  async function hubWith(overrides: Parameters<typeof startHub>[0] = {}): Promise<TestHub> {
+    const hub = await startHub({ webhookPolicy: FAST, ...overrides });
+    cleanups.push(() => hub.stop());
+    return hub;
+  }
+
+  async function receiver(respond?: Parameters<typeof startReceiver>[0]): Promise<HttpReceiver> {
+    const r = await startReceiver(respond);
+    cleanups.push(() => r.close());
+    return r;
+  }
+
+  function api(hub: TestHub, path: string, init: RequestInit = {}): Promise<Response> {
+    return fetch(`${hub.url}${path}`, {
+      ...init,
+      headers: { Authorization: `Bearer ${API_KEY}`, ...(init.headers ?? {}) },
+    });
+  }
+
+  it('filters on type and channel, sends headers, and payload-only bodies', async () => {
+    const iottly = await receiver();
+    const user = await receiver();
+    const sensors = await receiver();
+    const bare = await receiver();
+    const hub = await hubWith({
+      webhooks: [
+        { description: 'agent', url: iottly.url, type: 'iottly' },
+        {
+          description: 'all user',
+          url: user.url,
+          type: 'user',
+          headers: { 'X-Api-Token': 'secret-1', 'X-Tenant': 'acme' },
+        },
+        { description: 'sensors', url: sensors.url, type: 'user', channel: 'sensors' },
+        {
+          description: 'payload only',
+          url: bare.url,
+          type: 'user',
+          channel: 'sensors',
+          payload_only: true,
+        },
+      ],
+    });
+    const device = await connectDevice(hub.wsUrl);
+    cleanups.push(async () => device.ws.terminate());
+    device.send({
+      type: 'user',
+      channel: 'sensors',
+      ts: TS,
+      payload: { app: 'thermo', payload: { t: 21.5 } },
+    });
+    device.send({
+      type: 'user',
+      channel: 'logs',
+      ts: TS,
+      payload: { app: 'thermo', payload: { line: 'x' } },
+    });
+    device.send({ type: 'status', channel: 'status', ts: TS, payload: { uptime: 5 } });
+
+    const [agentMsg] = await iottly.waitFor(1);
+    const a = (agentMsg?.body as { msg: Record<string, unknown> }).msg;
+    assert.equal(a.type, 'iottly');
+    assert.equal(a.message_type, 'status');
+    assert.deepEqual(a.payload, { uptime: 5 });
+
+    const got = await user.waitFor(2);
+    assert.deepEqual(
+      got.map((r) => (r.body as { msg: { channel: string } }).msg.channel),
+      ['sensors', 'logs'],
+    );
+    assert.equal(got[0]?.headers['x-api-token'], 'secret-1');
+    assert.equal(got[0]?.headers['x-tenant'], 'acme');
+    assert.match(String(got[0]?.headers['content-type']), /^application\/json/);
+
+    const [s] = await sensors.waitFor(1);
+    const msg = (s?.body as { msg: Record<string, unknown> }).msg;
+    assert.deepEqual(
+      { from: msg.from, type: msg.type, channel: msg.channel, payload: msg.payload },
+      { from: DEVICE_ID, type: 'user', channel: 'sensors', payload: { t: 21.5 } },
+    );
+    assert.equal(msg.devicetimestamp, TS);
+    assert.ok(
+      Date.parse(String(msg.timestamp)) > Date.parse(TS),
+      'timestamp is the hub receive time',
+    );
+
+    const [p] = await bare.waitFor(1);
+    assert.deepEqual(p?.body, { t: 21.5 });
+    // Nothing else arrives at the filtered webhooks: the status frame was delivered last.
+    assert.equal(sensors.requests.length, 1);
+    assert.equal(iottly.requests.length, 1);
+  });
+
+  it('manages webhooks over REST with the 5-webhook and 5-header limits', async () => {
+    const hub = await hubWith();
+    const spec = (i: number) => ({
+      description: `w${i}`,
+      url: `https://hooks.example.com/${i}`,
+      type: 'user',
+    });
+    assert.equal((await fetch(`${hub.url}/v1/webhooks`)).status, 401);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await api(hub, '/v1/webhooks', { method: 'POST', body: JSON.stringify(spec(i)) });
+      assert.equal(res.status, 201);
+      const stored = (await res.json()) as { id: string; description: string };
+      assert.equal(stored.description, `w${i}`);
+      ids.push(stored.id);
+    }
+    const sixth = await api(hub, '/v1/webhooks', { method: 'POST', body: JSON.stringify(spec(5)) });
+    assert.equal(sixth.status, 409);
+    assert.equal(((await sixth.json()) as { error: { code: string } }).error.code, 'webhook_limit');
+
+    const listed = (await (await api(hub, '/v1/webhooks')).json()) as Array<{ id: string }>;
+    assert.deepEqual(
+      listed.map((w) => w.id),
+      ids,
+    );
+    assert.equal((await api(hub, `/v1/webhooks/${ids[0]}`, { method: 'DELETE' })).status, 204);
+    assert.equal((await api(hub, `/v1/webhooks/${ids[0]}`, { method: 'DELETE' })).status, 404);
+
+    const headers = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`X-H${i}`, 'v']));
+    const tooMany = await api(hub, '/v1/webhooks', {
+      method: 'POST',
+      body: JSON.stringify({ ...spec(9), headers }),
+    });
+    assert.equal(tooMany.status, 400);
+    const body = (await tooMany.json()) as { error: { code: string; message: string } };
+    assert.equal(body.error.code, 'invalid_webhook');
+    assert.match(body.error.message, /at most 5 custom headers, got 6/);
+
+    for (const [bad, why] of [
+      [{ ...spec(1), url: 'http://hooks.example.com/x' }, /https/],
+      [{ ...spec(1), type: 'other' }, /"iottly" \| "user"/],
+      [{ ...spec(1), headers: { Host: 'x' } }, /set by the hub/],
+      [{ url: 'https://x.example' }, /description: required/],
+    ] as const) {
+      const res = await api(hub, '/v1/webhooks', { method: 'POST', body: JSON.stringify(bad) });
+      assert.equal(res.status, 400);
+      assert.match(((await res.json()) as { error: { message: string } }).error.message, why);
+    }
+    const notJson = await api(hub, '/v1/webhooks', { method: 'POST', body: '{' });
+    assert.equal(notJson.status, 400);
+  });
+
+  it('retries after a 500, keeping the order of the messages', async () => {
+    const flaky = await receiver((_req, index) => (index === 0 ? 500 : 200));
+    const hub = await hubWith({
+      webhooks: [{ description: 'flaky', url: flaky.url, type: 'user' }],
+    });
+    const device = await connectDevice(hub.wsUrl);
+    cleanups.push(async () => device.ws.terminate());
+    for (const n of [1, 2, 3]) {
+      device.send({ type: 'user', ts: TS, payload: { app: 'a', payload: { n } } });
+    }
+    const got = await flaky.waitFor(4);
+    assert.deepEqual(
+      got.map((r) => (r.body as { msg: { payload: { n: number } } }).msg.payload.n),
+      [1, 1, 2, 3],
+    );
+  });
+
+  it('a receiver that never answers delays neither the device path nor the other webhooks', async () => {
+    const hanging = await receiver(() => 'hang');
+    const healthy = await receiver();
+    const hub = await hubWith({
+      webhookPolicy: { ...FAST, timeoutMs: 60_000 },
+      webhooks: [
+        { description: 'hangs', url: hanging.url, type: 'iottly' },
+        { description: 'healthy', url: healthy.url, type: 'iottly' },
+      ],
+    });
+    const device = await connectDevice(hub.wsUrl);
+    cleanups.push(async () => device.ws.terminate());
+    const client = await connectClient(hub.wsUrl);
+    cleanups.push(async () => client.ws.terminate());
+    client.send({
+      type: 'subscribe',
+      request_id: 's',
+      payload: { device_id: DEVICE_ID, streams: ['cpu'] },
+    });
+    await client.inbox.nextOfType('subscribed');
+    for (let i = 0; i < 20; i++) {
+      device.send({
+        type: 'telemetry',
+        channel: 'telemetry',
+        ts: TS,
+        payload: { stream: 'cpu', ts: TS, value: i },
+      });
+    }
+    for (let i = 0; i < 20; i++) await client.inbox.nextOfType('telemetry');
+    await healthy.waitFor(20);
+    assert.equal(hanging.requests.length, 1, 'one request in flight, the rest wait their turn');
+  });
+
+  it('reads --webhooks FILE at start and refuses a bad one naming the entry', async () => {
+    const target = await receiver();
+    const dir = mkdtempSync(join(tmpdir(), 'iottly-hooks-'));
+    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'hooks.json');
+    writeFileSync(file, JSON.stringify([{ description: 'f', url: target.url, type: 'user' }]));
+    const deps = {
+      logger: pino({ level: 'silent' }),
+      clock: systemClock,
+      readFile: (path: string) => readFileSync(path),
+      stdout: { write: () => true },
+      signals: { once: () => undefined, off: () => undefined },
+    };
+    const running = await runHub(parseHubArgs(['--api-key', 'k', '--webhooks', file]), deps);
+    cleanups.push(() => running.stop());
+    assert.equal(running.hub.webhooks.list()[0]?.url, target.url);
+
+    writeFileSync(file, JSON.stringify([{ description: 'f', url: target.url, type: 'bogus' }]));
+    await assert.rejects(
+      runHub(parseHubArgs(['--api-key', 'k', '--webhooks', file]), deps),
+      /--webhooks: .*webhooks\[0\]\.type: expected "iottly" \| "user"/,
+    );
+  });
+});

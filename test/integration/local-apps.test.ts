@@ -1,0 +1,377 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import { CLI_PATH, spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
+import { startReceiver, type HttpReceiver } from '../helpers/http-receiver.js';
+import { allowsCallAgent, SdkClient } from '../helpers/sdk-client.js';
+import {
+  DEVICE_ID,
+  DEVICE_TOKEN,
+  connectClient,
+  startHub,
+  waitFor,
+  type Peer,
+  type TestHub,
+} from '../helpers/ws.js';
+
+/**
+ * A device app speaking only the SDK wire protocol, the agent as a process, the real hub with
+ * webhooks to a real HTTP receiver, and a stream client: the whole path in both directions.
+ */
+describe('local apps through the agent', () => {
+  let dir: string;
+  let socketPath: string;
+  let hub: TestHub;
+  let agent: AgentProcess;
+  let sensors: HttpReceiver;
+  let other: HttpReceiver;
+  let stream: Peer;
+  const cleanups: Array<() => Promise<unknown> | void> = [];
+
+  function runAgent(extra: Record<string, string> = {}): AgentProcess {
+    return spawnAgent(['run'], {
+      IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
+      IOTTLY_DEVICE_ID: DEVICE_ID,
+      IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
+      IOTTLY_RECONNECT_INITIAL_DELAY_MS: '200',
+      IOTTLY_RECONNECT_MAX_DELAY_MS: '400',
+      IOTTLY_LOCAL_SOCKET_PATH: socketPath,
+      IOTTLY_LOCAL_APP_QUEUE_LINES: '50',
+      IOTTLY_LOCAL_SOCKET_GROUP: 'daemon',
+      IOTTLY_LOCAL_ACTIONS: JSON.stringify({ greet: 'printf "hello %s" "$IOTTLY_CALL_ARGS"' }),
+      IOTTLY_LOG_LEVEL: 'debug',
+      ...extra,
+    });
+  }
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'iottly-local-'));
+    socketPath = join(dir, 'sdk.sock');
+    sensors = await startReceiver();
+    other = await startReceiver();
+    hub = await startHub({
+      webhooks: [
+        { description: 'sensors', url: `${sensors.url}/in`, type: 'user', channel: 'sensors' },
+        { description: 'other', url: `${other.url}/in`, type: 'user', channel: 'other' },
+      ],
+    });
+    agent = runAgent();
+    await agent.waitForLog(statusIs('online'));
+    await agent.waitForLog((l) => l.msg === 'local SDK socket listening');
+    stream = await connectClient(hub.wsUrl);
+    cleanups.push(() => stream.ws.terminate());
+  });
+
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    await agent.kill('SIGKILL');
+    await hub.stop();
+    await sensors.close();
+    await other.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const live = new Set<SdkClient>();
+  let disconnects = 0;
+
+  /** A receiver behind a webhook of Type user, both removed after the suite. */
+  async function userWebhook(description: string, channel?: string): Promise<HttpReceiver> {
+    const receiver = await startReceiver();
+    cleanups.push(() => receiver.close());
+    const added = hub.hub.webhooks.add({
+      description,
+      url: receiver.url,
+      type: 'user',
+      ...(channel === undefined ? {} : { channel }),
+    });
+    cleanups.push(() => void hub.hub.webhooks.remove(added.id));
+    return receiver;
+  }
+
+  async function app(name: string): Promise<SdkClient> {
+    const client = await SdkClient.connect(socketPath, name);
+    live.add(client);
+    return client;
+  }
+
+  /** Each test leaves no app behind: the agent has seen every one of them go. */
+  afterEach(async () => {
+    const count = live.size;
+    for (const client of live) client.socket.destroy();
+    live.clear();
+    disconnects += count;
+    const seen = (): number => agent.logs.filter((l) => l.msg === 'local app disconnected').length;
+    await waitFor(() => seen() >= disconnects, 5_000);
+  });
+
+  it('answers the handshake with a strict version >= 1.8.0 and the current link state', async () => {
+    const client = await app('probe');
+    const { version, connection } = await client.handshake();
+    assert.match(String(version), /^\d+\.\d+\.\d+$/);
+    assert.ok(allowsCallAgent(version), `call_agent must be allowed with ${String(version)}`);
+    assert.equal(connection, 'connected');
+    const stat = statSync(socketPath);
+    assert.equal(stat.mode & 0o777, 0o660);
+    const daemon = /^daemon:[^:]*:(\d+):/m.exec(readFileSync('/etc/group', 'utf8'));
+    assert.equal(stat.gid, Number(daemon?.[1]));
+  });
+
+  it('delivers data on channel sensors to the sensors webhook only, as Type user', async () => {
+    const client = await app('thermo');
+    await client.handshake();
+    client.sendData({ t: 21.5 }, 'sensors');
+    client.sendData({ marker: true }, 'other');
+    const [got] = await sensors.waitFor(1);
+    const msg = (got?.body as { msg: Record<string, unknown> }).msg;
+    assert.equal(msg.from, DEVICE_ID);
+    assert.equal(msg.type, 'user');
+    assert.equal(msg.channel, 'sensors');
+    assert.deepEqual(msg.payload, { t: 21.5 });
+    assert.equal(msg.app, 'thermo');
+    assert.match(String(msg.timestamp), /Z$/);
+    assert.match(String(msg.devicetimestamp), /Z$/);
+    // Per-webhook order: the first thing the "other" webhook ever receives is the later marker.
+    const [first] = await other.waitFor(1);
+    assert.deepEqual((first?.body as { msg: { payload: unknown } }).msg.payload, { marker: true });
+  });
+
+  it('sends data without a channel as a user message with channel null', async () => {
+    const all = await userWebhook('all user');
+    const client = await app('plain');
+    await client.handshake();
+    client.sendData({ n: 1 });
+    const [got] = await all.waitFor(1);
+    const msg = (got?.body as { msg: Record<string, unknown> }).msg;
+    assert.equal(msg.channel, null);
+    assert.deepEqual(msg.payload, { n: 1 });
+  });
+
+  it('routes an app_command from a stream client to the named app, and to all apps', async () => {
+    const a = await app('plc-a');
+    const b = await app('plc-b');
+    await Promise.all([a.handshake(), b.handshake()]);
+    stream.send({
+      type: 'app_command',
+      request_id: 'ac-1',
+      payload: { device_id: DEVICE_ID, app: 'plc-a', command: { set_speed: { rpm: 900 } } },
+    });
+    const line = await a.next((l) => l.data !== undefined);
+    assert.deepEqual(line, { data: { set_speed: { rpm: 900 } } });
+    const done = await stream.inbox.next((f) => f.request_id === 'ac-1');
+    assert.equal(done.type, 'app_command_done');
+    assert.deepEqual(done.payload.delivered, ['plc-a']);
+    assert.equal(b.lines.filter((l) => l.data !== undefined).length, 0);
+
+    stream.send({
+      type: 'app_command',
+      request_id: 'ac-2',
+      payload: { device_id: DEVICE_ID, command: { stop: {} } },
+    });
+    await a.next((l) => (l.data as Record<string, unknown> | undefined)?.stop !== undefined);
+    await b.next((l) => (l.data as Record<string, unknown> | undefined)?.stop !== undefined);
+    const all = await stream.inbox.next((f) => f.request_id === 'ac-2');
+    assert.ok((all.payload.delivered as string[]).includes('plc-b'), 'plc-b reached');
+  });
+
+  it('answers app_not_connected for an app that is not there, and invalid_payload for a bad command', async () => {
+    stream.send({
+      type: 'app_command',
+      request_id: 'ac-3',
+      payload: { device_id: DEVICE_ID, app: 'nobody', command: { x: {} } },
+    });
+    const error = await stream.inbox.next((f) => f.request_id === 'ac-3');
+    assert.equal(error.type, 'error');
+    assert.equal(error.payload.code, 'app_not_connected');
+    stream.send({
+      type: 'app_command',
+      request_id: 'ac-4',
+      payload: { device_id: DEVICE_ID, command: { a: {}, b: {} } },
+    });
+    const bad = await stream.inbox.next((f) => f.request_id === 'ac-4');
+    assert.equal(bad.payload.code, 'invalid_payload');
+  });
+
+  it('forwards error and call signals; runs a configured action; refuses an unknown one', async () => {
+    stream.send({
+      type: 'subscribe',
+      request_id: 'sub-apps',
+      payload: { device_id: DEVICE_ID, streams: ['apps'] },
+    });
+    await stream.inbox.next((f) => f.request_id === 'sub-apps');
+    const client = await app('caller');
+    await client.handshake();
+    client.sendError('ValueError', 'bad reading');
+    const error = await stream.inbox.nextOfType('app_error', 5_000);
+    assert.equal(error.payload.app, 'caller');
+    assert.deepEqual(error.payload.error, { type: 'ValueError', msg: 'bad reading' });
+
+    client.callAgent('greet', { who: 'ops' });
+    const call = await stream.inbox.nextOfType('app_call', 5_000);
+    assert.deepEqual(call.payload.args, { who: 'ops' });
+    const done = await stream.inbox.next(
+      (f) => f.type === 'app_call_done' && f.payload.name === 'greet',
+      5_000,
+    );
+    assert.equal(done.payload.exit_code, 0);
+    assert.equal(done.payload.stdout, 'hello {"who":"ops"}');
+
+    client.callAgent('format_disk', {});
+    const refused = await stream.inbox.next(
+      (f) => f.type === 'app_call_done' && f.payload.name === 'format_disk',
+      5_000,
+    );
+    assert.equal((refused.payload.error as { code: string }).code, 'unknown_action');
+    // `apps` is served by the hub, never asked of the agent's telemetry.
+    assert.ok(
+      !agent.logs.some((l) => l.code === 'stream_unavailable' && l.stream === 'apps'),
+      'the agent was asked for a telemetry stream "apps"',
+    );
+  });
+
+  it('skips a malformed line and keeps the app; closes it for a line over 1 MiB', async () => {
+    const client = await app('sloppy');
+    await client.handshake();
+    client.raw('{not json\n');
+    client.raw('{"data": {"payload": 3}}\n');
+    await agent.waitForLog((l) => l.code === 'malformed_line');
+    client.sendData({ still: 'here' }, 'sensors');
+    const got = await sensors.waitFor(sensors.requests.length + 1);
+    assert.deepEqual((got.at(-1)?.body as { msg: { payload: unknown } }).msg.payload, {
+      still: 'here',
+    });
+
+    // Under the line limit but too big for one frame to the hub: dropped, the link stays up.
+    client.sendData({ blob: 'x'.repeat((1 << 20) - 2_000) }, 'sensors');
+    await agent.waitForLog((l) => l.code === 'app_message_too_large');
+    client.sendData({ after: 'big' }, 'sensors');
+    const later = await sensors.waitFor(got.length + 1);
+    assert.deepEqual((later.at(-1)?.body as { msg: { payload: unknown } }).msg.payload, {
+      after: 'big',
+    });
+    assert.equal(agent.logs.filter(statusIs('backoff')).length, 0, 'the hub link never dropped');
+
+    const big = await app('big');
+    await big.handshake();
+    big.raw(Buffer.alloc((1 << 20) + 10, 0x61));
+    await big.closed;
+    await agent.waitForLog((l) => l.code === 'line_too_long');
+  });
+
+  it('serves 64 apps at once', async () => {
+    const receiver = await userWebhook('fleet', 'fleet');
+    const clients = await Promise.all(
+      Array.from({ length: 64 }, (_, i) => app(`app-${String(i).padStart(2, '0')}`)),
+    );
+    await Promise.all(clients.map((c) => c.handshake()));
+    for (const c of clients) c.sendData({ from: c.name }, 'fleet');
+    const got = await receiver.waitFor(64, 10_000);
+    const names = new Set(got.map((r) => (r.body as { msg: { app: string } }).msg.app));
+    assert.equal(names.size, 64);
+  });
+
+  it('keeps serving other apps while one app does not read (bounded queue, drops counted)', async () => {
+    const stuck = await app('stuck');
+    await stuck.handshake();
+    stuck.socket.pause(); // never reads again
+    const lively = await app('lively');
+    await lively.handshake();
+    const blob = 'x'.repeat(8 * 1024);
+    for (let i = 0; i < 200; i++) {
+      stream.send({
+        type: 'app_command',
+        request_id: `flood-${i}`,
+        payload: { device_id: DEVICE_ID, command: { blob: { i, blob } } },
+      });
+    }
+    await agent.waitForLog((l) => l.code === 'app_queue_full', 10_000);
+    // The app that reads gets every command, in order, up to the last.
+    await lively.next(
+      (l) => (l.data as { blob?: { i: number } } | undefined)?.blob?.i === 199,
+      10_000,
+    );
+  });
+
+  it('tells apps when the cloud link drops and comes back', async () => {
+    const client = await app('watcher');
+    await client.handshake();
+    const port = Number(new URL(hub.url).port);
+    await hub.stop();
+    await client.next((l) => l.signal?.connectionstatus === 'disconnected');
+    hub = await startHub({ port });
+    await client.next((l) => l.signal?.connectionstatus === 'connected', 10_000);
+    stream.ws.terminate();
+    stream = await connectClient(hub.wsUrl);
+  });
+
+  it('publish sends through the agent; without the agent it exits 69 with a clear message', async () => {
+    const all = await userWebhook('cli', 'cli');
+    const one = await runCli([
+      'publish',
+      '--channel',
+      'cli',
+      '--local-socket-path',
+      socketPath,
+      '{"t": 1}',
+    ]);
+    assert.equal(one.code, 0, one.stderr);
+    const [first] = await all.waitFor(1);
+    const msg = (first?.body as { msg: Record<string, unknown> }).msg;
+    assert.deepEqual(msg.payload, { t: 1 });
+    assert.equal(msg.app, 'iottly-agent-publish');
+
+    const lines = await runCli(
+      ['publish', '--channel', 'cli', '--app', 'batch', '--local-socket-path', socketPath],
+      '{"t": 2}\nnot json\n{"t": 3}\n',
+    );
+    assert.equal(lines.code, 65);
+    assert.match(lines.stderr, /stdin line 2: not valid JSON/);
+    const got = await all.waitFor(3);
+    assert.deepEqual(
+      got.slice(1).map((r) => (r.body as { msg: { payload: unknown } }).msg.payload),
+      [{ t: 2 }, { t: 3 }],
+    );
+
+    const missing = await runCli([
+      'publish',
+      '--local-socket-path',
+      join(dir, 'absent.sock'),
+      '{"t": 4}',
+    ]);
+    assert.equal(missing.code, 69);
+    assert.match(missing.stderr, /agent is not running.*ENOENT/);
+  });
+
+  it('says agentstatus stopping on shutdown, and an app reconnects to the restarted agent', async () => {
+    const client = await app('survivor');
+    await client.handshake();
+    await agent.kill('SIGTERM');
+    await client.next(
+      (l) => (l.signal as { agentstatus?: string } | undefined)?.agentstatus === 'stopping',
+    );
+    await client.closed;
+    live.delete(client);
+    agent = runAgent();
+    disconnects = 0; // a new agent, a new log
+    const again = await SdkClient.connect(socketPath, 'survivor', 10_000);
+    live.add(again);
+    const { version } = await again.handshake();
+    assert.ok(allowsCallAgent(version), 'call_agent allowed after the restart');
+  });
+});
+
+function runCli(args: string[], stdin = ''): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI_PATH, ...args], {
+      env: { PATH: process.env.PATH ?? '' },
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => (stderr += chunk));
+    child.stdin.end(stdin);
+    child.once('exit', (code) => resolve({ code, stderr }));
+  });
+}

@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { createLocalApps } from '../../src/local/create-local-apps.js';
+
+function load(env: Record<string, string>, file: unknown = {}) {
+  return loadConfig({
+    configPath: '/etc/iottly-agent/test.json',
+    env,
+    flags: {},
+    readFile: () => JSON.stringify(file),
+  });
+}
+
+describe('local.* configuration', () => {
+  it('has documented defaults', () => {
+    const { local } = load({}).config;
+    assert.deepEqual(local, {
+      enabled: true,
+      socketPath: '',
+      socketGroup: '',
+      maxApps: 64,
+      maxLineBytes: 1 << 20,
+      appQueueLines: 1000,
+      actions: {},
+    });
+  });
+
+  it('reads actions as JSON from the environment and as an object from the file', () => {
+    assert.deepEqual(
+      load({ IOTTLY_LOCAL_ACTIONS: '{"reboot": "systemctl reboot"}' }).config.local.actions,
+      {
+        reboot: 'systemctl reboot',
+      },
+    );
+    assert.deepEqual(load({}, { local: { actions: { a: 'true' } } }).config.local.actions, {
+      a: 'true',
+    });
+  });
+
+  it('refuses bad actions and groups, naming the key and its source', () => {
+    for (const [env, why] of [
+      [
+        { IOTTLY_LOCAL_ACTIONS: '[1]' },
+        /local\.actions .*from env IOTTLY_LOCAL_ACTIONS.*JSON object/,
+      ],
+      [{ IOTTLY_LOCAL_ACTIONS: '{"a": ""}' }, /"a" needs a non-empty command line/],
+      [{ IOTTLY_LOCAL_SOCKET_GROUP: 'bad group!' }, /local\.socketGroup.*group name/],
+      [{ IOTTLY_LOCAL_MAX_APPS: '0' }, /local\.maxApps/],
+    ] as const) {
+      assert.throws(
+        () => load(env),
+        (err: unknown) => err instanceof ConfigError && why.test(err.message),
+      );
+    }
+  });
+
+  it('builds no feature when disabled, and refuses a group that does not exist', () => {
+    assert.equal(
+      createLocalApps(load({ IOTTLY_LOCAL_ENABLED: 'false' }).config, { env: {} }),
+      null,
+    );
+    assert.throws(
+      () =>
+        createLocalApps(load({ IOTTLY_LOCAL_SOCKET_GROUP: 'apps' }).config, {
+          env: {},
+          readGroupFile: () => 'root:x:0:\n',
+        }),
+      (err: unknown) =>
+        err instanceof ConfigError && /local\.socketGroup: no group "apps"/.test(err.message),
+    );
+    const feature = createLocalApps(load({}).config, { env: { RUNTIME_DIRECTORY: '/run/x' } });
+    assert.deepEqual(feature?.capabilities(), ['apps']);
+  });
+});

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { LineSplitter } from '../../src/local/line-splitter.js';
+import {
+  agentStoppingLine,
+  commandLine,
+  connectionStatusLine,
+  parseAppLine,
+  sdkInitLine,
+  SDK_PROTOCOL_VERSION,
+} from '../../src/local/sdk-wire.js';
+
+describe('SDK wire: app lines', () => {
+  it('reads the connect and disconnect signals', () => {
+    assert.deepEqual(
+      parseAppLine(
+        '{"signal": {"sdkclient": {"name": "a", "status": "connected", "version": "1.3"}}}',
+      ),
+      { ok: true, value: { kind: 'status', app: 'a', status: 'connected', version: '1.3' } },
+    );
+    assert.deepEqual(
+      parseAppLine('{"signal": {"sdkclient": {"name": "a", "status": "disconnected"}}}'),
+      {
+        ok: true,
+        value: { kind: 'status', app: 'a', status: 'disconnected' },
+      },
+    );
+  });
+
+  it('reads data with and without a channel', () => {
+    const plain = '{"data": {"sdkclient": {"name": "a"}, "payload": {"t": 1}}}';
+    assert.deepEqual(parseAppLine(plain), {
+      ok: true,
+      value: { kind: 'data', app: 'a', payload: { t: 1 }, lineLength: plain.length },
+    });
+    const withChannel = '{"data": {"sdkclient": {"name": "a"}, "payload": {}, "channel": "s"}}';
+    assert.deepEqual(parseAppLine(withChannel), {
+      ok: true,
+      value: { kind: 'data', app: 'a', payload: {}, channel: 's', lineLength: withChannel.length },
+    });
+  });
+
+  it('reads error and call signals', () => {
+    assert.deepEqual(
+      parseAppLine('{"signal": {"sdkclient": {"name": "a", "error": {"type": "E", "msg": "m"}}}}'),
+      { ok: true, value: { kind: 'error', app: 'a', errorType: 'E', message: 'm' } },
+    );
+    assert.deepEqual(
+      parseAppLine('{"signal": {"sdkclient": {"name": "a", "call": {"reboot": {"in": 5}}}}}'),
+      { ok: true, value: { kind: 'call', app: 'a', call: 'reboot', args: { in: 5 } } },
+    );
+  });
+
+  it('names what is wrong in a bad line', () => {
+    const cases: Array<[string, RegExp]> = [
+      ['{nope', /not valid JSON/],
+      ['[1]', /expected a JSON object/],
+      ['{"other": 1}', /expected "data" or "signal.sdkclient"/],
+      ['{"data": {"sdkclient": {"name": "a"}, "payload": [1]}}', /data.payload: expected object/],
+      ['{"data": {"payload": {}}}', /data.sdkclient: required/],
+      ['{"signal": {"sdkclient": {"name": "", "status": "connected"}}}', /name/],
+      [
+        '{"signal": {"sdkclient": {"name": "a", "status": "maybe"}}}',
+        /"connected" \| "disconnected"/,
+      ],
+      ['{"signal": {"sdkclient": {"name": "a", "call": {"x": {}, "y": {}}}}}', /exactly one key/],
+      ['{"signal": {"sdkclient": {"name": "a", "call": {"x": 1}}}}', /call.x: expected object/],
+      ['{"signal": {"sdkclient": {"name": "a"}}}', /expected one of/],
+    ];
+    for (const [line, why] of cases) {
+      const r = parseAppLine(line);
+      assert.equal(r.ok, false, line);
+      if (!r.ok) assert.match(r.error, why, line);
+    }
+  });
+
+  it('never throws on random or mutated input (fuzz)', () => {
+    const seeds = [
+      '{"data": {"sdkclient": {"name": "a"}, "payload": {"t": 1}, "channel": "s"}}',
+      '{"signal": {"sdkclient": {"name": "a", "call": {"reboot": {"in": 5}}}}}',
+      '{"signal": {"sdkclient": {"name": "a", "error": {"type": "E", "msg": "m"}}}}',
+    ];
+    let state = 42;
+    const random = (): number => (state = (state * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    for (let i = 0; i < 5_000; i++) {
+      const seed = seeds[i % seeds.length] as string;
+      const chars = [...seed];
+      for (let k = 0; k < 1 + Math.floor(random() * 4); k++) {
+        const at = Math.floor(random() * chars.length);
+        chars[at] = String.fromCharCode(Math.floor(random() * 128));
+      }
+      const r = parseAppLine(chars.join(''));
+      assert.equal(typeof r.ok, 'boolean');
+    }
+  });
+});
+
+describe('SDK wire: agent lines', () => {
+  it('encodes exactly the documented shapes, one line each', () => {
+    assert.equal(sdkInitLine('1.8.0'), '{"signal":{"sdkinit":{"version":"1.8.0"}}}\n');
+    assert.equal(
+      connectionStatusLine('connected'),
+      '{"signal":{"connectionstatus":"connected"}}\n',
+    );
+    assert.equal(agentStoppingLine(), '{"signal":{"agentstatus":"stopping"}}\n');
+    assert.equal(commandLine('reboot', { in: 5 }), '{"data":{"reboot":{"in":5}}}\n');
+  });
+
+  it('announces a strict MAJOR.MINOR.PATCH of at least 1.8.0', () => {
+    const match = /^(\d+)\.(\d+)\.(\d+)$/.exec(SDK_PROTOCOL_VERSION);
+    assert.ok(match, 'strict MAJOR.MINOR.PATCH');
+    assert.ok(
+      Number(match[1]) > 1 || (Number(match[1]) === 1 && Number(match[2]) >= 8),
+      'at least 1.8.0',
+    );
+  });
+});
+
+describe('LineSplitter', () => {
+  function split(chunks: Buffer[], maxLineBytes = 100): { lines: string[]; overflow: number[] } {
+    const lines: string[] = [];
+    const overflow: number[] = [];
+    const splitter = new LineSplitter({
+      maxLineBytes,
+      onLine: (l) => lines.push(l),
+      onOverflow: (b) => overflow.push(b),
+    });
+    for (const chunk of chunks) splitter.push(chunk);
+    return { lines, overflow };
+  }
+
+  it('joins lines across reads, splits several in one read, drops CR and blank lines', () => {
+    const { lines } = split([
+      Buffer.from('{"a"'),
+      Buffer.from(':1}\n{"b":2}\r\n\n{"c"'),
+      Buffer.from(':3}\n'),
+    ]);
+    assert.deepEqual(lines, ['{"a":1}', '{"b":2}', '{"c":3}']);
+  });
+
+  it('keeps a multi-byte character split between reads', () => {
+    const bytes = Buffer.from('{"t":"é€"}\n');
+    const { lines } = split([bytes.subarray(0, 8), bytes.subarray(8)]);
+    assert.deepEqual(lines, ['{"t":"é€"}']);
+  });
+
+  it('reports a line over the limit once and stops', () => {
+    const { lines, overflow } = split([
+      Buffer.from('x'.repeat(60)),
+      Buffer.from('y'.repeat(60)),
+      Buffer.from('\n{}\n'),
+    ]);
+    assert.deepEqual(lines, []);
+    assert.deepEqual(overflow, [120]);
+  });
+
+  it('accepts a line of exactly the limit', () => {
+    const { lines, overflow } = split([Buffer.from(`${'x'.repeat(100)}\n`)]);
+    assert.equal(lines.length, 1);
+    assert.deepEqual(overflow, []);
+  });
+});
