@@ -162,7 +162,8 @@ export class SpoolOutbox implements Outbox {
   stats(): DeliveryStats {
     const spool = this.#spool.stats();
     return {
-      depth: spool.held,
+      // Held messages include acknowledged ones whose segment is not released yet.
+      depth: Math.min(spool.held, this.#spool.lastSeq - this.#spool.ackedSeq),
       dropped: spool.dropped,
       sent: this.#sent,
       inFlight: this.#inFlightCount(),
