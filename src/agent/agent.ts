@@ -2,12 +2,16 @@ import type { Logger } from 'pino';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { Channel, errorMessage, type AgentMessage } from '../protocol/message.js';
 import type { FrameError } from '../protocol/parse.js';
-import { errorPayload, welcomePayload } from '../protocol/to-agent.js';
+import { ackPayload, errorPayload, welcomePayload } from '../protocol/to-agent.js';
+import { Spool } from '../storage/spool.js';
+import { SpoolOutbox, type DeliveryStats } from '../storage/spool-outbox.js';
+import type { SpoolFs } from '../storage/spool-fs.js';
+import type { FsyncPolicy } from '../storage/fsync-policy.js';
 import type { Clock } from '../time/clock.js';
 import type { BackoffOptions, RandomSource } from './backoff.js';
 import { Connection, type SocketFactory, type TlsMaterial } from './connection.js';
 import type { Inventory } from './inventory.js';
-import { MemoryOutbox, type Outbox } from './outbox.js';
+import type { Outbox, OutboxSink } from './outbox.js';
 import { Router } from './router.js';
 import { describeStatus, type ConnectionStatus } from './status.js';
 
@@ -52,6 +56,8 @@ export interface AgentOptions {
   dialTimeoutMs: number;
   closeTimeoutMs: number;
   outbox: { maxMessages: number; highWaterBytes: number };
+  storage: StorageOptions;
+  delivery: { windowMessages: number };
   version: string;
   inventory: Inventory;
   clock: Clock;
@@ -60,33 +66,61 @@ export interface AgentOptions {
   logger: Logger;
 }
 
+export interface StorageOptions {
+  dir: string;
+  maxBytes: number;
+  maxAgeS: number;
+  flushIntervalMs: number;
+  fsync: FsyncPolicy;
+  fsyncIntervalMs: number;
+  retryIntervalMs: number;
+  fs: SpoolFs;
+  newStoreId: () => string;
+}
+
+/** Memory the spool may use for messages while the disk refuses writes. */
+const MEMORY_SPOOL_MAX_BYTES = 16 * 1024 * 1024;
+
 /** How long shutdown waits for queued messages to reach the socket before closing it. */
 const FLUSH_TIMEOUT_MS = 1_000;
 
 export class Agent {
   readonly #o: AgentOptions;
   readonly #features: Feature[];
-  readonly #outbox: MemoryOutbox;
+  readonly #outbox: SpoolOutbox;
   readonly #router: Router;
   readonly #connection: Connection;
   readonly #statusListeners = new Set<(status: ConnectionStatus) => void>();
   readonly #context: AgentContext;
+  #welcomeLastSeq: number | undefined;
 
   constructor(options: AgentOptions, features: Feature[] = []) {
     this.#o = options;
     this.#features = features;
     const { logger } = options;
-    this.#outbox = new MemoryOutbox({
-      ...options.outbox,
-      onDrop: (message, total) => {
-        // First drop, then every thousandth: visible without flooding the log.
-        if (total === 1 || total % 1000 === 0) {
-          logger.warn(
-            { code: 'outbox_full', dropped: total, type: message.type },
-            'outbox full: dropping oldest messages',
-          );
-        }
-      },
+    const { storage } = options;
+    const spool = new Spool({
+      dir: storage.dir,
+      maxBytes: storage.maxBytes,
+      maxAgeMs: storage.maxAgeS * 1000,
+      flushIntervalMs: storage.flushIntervalMs,
+      fsync: storage.fsync,
+      fsyncIntervalMs: storage.fsyncIntervalMs,
+      retryIntervalMs: storage.retryIntervalMs,
+      memoryMaxMessages: options.outbox.maxMessages,
+      memoryMaxBytes: Math.min(storage.maxBytes, MEMORY_SPOOL_MAX_BYTES),
+      fs: storage.fs,
+      clock: options.clock,
+      logger,
+      newStoreId: storage.newStoreId,
+      // Optional chaining: a spool that cannot open its directory reports before the outbox exists.
+      onSendable: () => this.#outbox?.spoolChanged(),
+    });
+    this.#outbox = new SpoolOutbox({
+      spool,
+      windowMessages: options.delivery.windowMessages,
+      highWaterBytes: options.outbox.highWaterBytes,
+      logger,
     });
     this.#router = new Router((error) => this.#onBadFrame(error));
     this.#connection = new Connection({
@@ -113,7 +147,7 @@ export class Agent {
         else this.#router.dispatch(text);
       },
       onStatus: (status) => this.#onStatus(status),
-      onOnline: (sink) => this.#outbox.attach(sink),
+      onOnline: (sink) => this.#online(sink),
       onOffline: () => this.#outbox.detach(),
     });
     this.#context = {
@@ -158,6 +192,7 @@ export class Agent {
     }
     await this.#flush();
     await this.#connection.stop();
+    this.#outbox.close();
   }
 
   emit(
@@ -179,6 +214,7 @@ export class Agent {
       agent_version: this.#o.version,
       ...this.#o.inventory,
       capabilities,
+      store_id: this.#outbox.storeId,
     };
   }
 
@@ -191,8 +227,19 @@ export class Agent {
           'hub welcomed a different device id; staying connected but check the configuration',
         );
       }
+      if (
+        payload.last_seq !== undefined &&
+        this.#outbox.resumePoint(payload.last_seq).kind === 'rotate'
+      ) {
+        // The hub has processed seqs we never recorded: start a new store, and say hello again.
+        this.#outbox.rotateStore(payload.last_seq);
+        this.#connection.sendHello();
+        return;
+      }
+      this.#welcomeLastSeq = payload.last_seq;
       this.#connection.markWelcomed();
     });
+    this.#router.register('ack', ackPayload, (payload) => this.#outbox.acknowledge(payload.seq));
     this.#router.register('error', errorPayload, (payload, frame) => {
       logger.warn(
         { code: payload.code, request_id: frame.request_id },
@@ -212,9 +259,29 @@ export class Agent {
     this.emit(reply.type, Channel.errors, reply.payload, reply.request_id);
   }
 
+  /** Welcomed: resend what the hub has not processed, then report drops since the last link. */
+  #online(sink: OutboxSink): void {
+    this.#outbox.attach(sink, this.#welcomeLastSeq);
+    const drops = this.#outbox.takeDropReport();
+    if (drops.length === 0) return;
+    const outbox = this.#outbox.stats();
+    this.#o.logger.warn(
+      { code: 'drop_report', drops, outbox },
+      'messages were dropped while offline: reporting them upstream',
+    );
+    this.emit('status', Channel.status, {
+      report: 'dropped',
+      drops,
+      outbox: statusFigures(outbox),
+    });
+  }
+
   #onStatus(status: ConnectionStatus): void {
     const level = status.kind === 'backoff' ? 'warn' : 'info';
-    this.#o.logger[level]({ status }, `connection ${describeStatus(status)}`);
+    this.#o.logger[level](
+      { status, outbox: this.#outbox.stats() },
+      `connection ${describeStatus(status)}`,
+    );
     for (const listener of this.#statusListeners) listener(status);
   }
 
@@ -231,4 +298,15 @@ export class Agent {
       const unsubscribe = this.#outbox.onDrain(done);
     });
   }
+}
+
+/** The outbox figures a `status` message carries (snake case, as on the wire). */
+function statusFigures(stats: DeliveryStats): Record<string, unknown> {
+  return {
+    depth: stats.depth,
+    in_flight: stats.inFlight,
+    spool_bytes: stats.spoolBytes,
+    dropped: stats.dropped,
+    storage: stats.storage,
+  };
 }

@@ -122,6 +122,12 @@ export class Connection {
     });
   }
 
+  /** Says hello again on the open link (the hub answers with a fresh welcome). */
+  sendHello(): void {
+    if (this.#status.kind !== 'handshaking' || !this.#socket) return;
+    this.#socket.send(this.#helloFrame());
+  }
+
   /**
    * Closes the link with 1000 and stops reconnecting. Resolves once the socket is closed, or
    * terminated after `closeTimeoutMs`.
@@ -194,12 +200,7 @@ export class Connection {
         },
       });
       this.#heartbeat.start();
-      socket.send(
-        encode({
-          type: 'hello',
-          payload: { ...this.#o.hello(), protocol: PROTOCOL_VERSION },
-        }),
-      );
+      socket.send(this.#helloFrame());
     });
     socket.on('message', (data, isBinary) => {
       this.#heartbeat?.touch();
@@ -258,6 +259,10 @@ export class Connection {
       this.#retryTimer = null;
       this.#dial();
     }, delayMs);
+  }
+
+  #helloFrame(): string {
+    return encode({ type: 'hello', payload: { ...this.#o.hello(), protocol: PROTOCOL_VERSION } });
   }
 
   #finishStop(): void {

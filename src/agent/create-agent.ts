@@ -1,8 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createCommandsFeature } from '../commands/create-commands.js';
 import type { AgentConfig } from '../config/load.js';
 import type { RunSecrets } from '../config/resolve.js';
 import { createLocalApps } from '../local/create-local-apps.js';
+import type { FsyncPolicy } from '../storage/fsync-policy.js';
+import { nodeSpoolFs, type SpoolFs } from '../storage/spool-fs.js';
 import { TelemetryFeature } from '../telemetry/telemetry-feature.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { AGENT_VERSION } from '../version.js';
@@ -21,6 +24,13 @@ export interface AgentDependencies {
   features?: Feature[];
   /** The process environment (for systemd's RUNTIME_DIRECTORY). */
   env?: Record<string, string | undefined>;
+  /** The spool's file operations (tests inject disk faults here). */
+  spoolFs?: SpoolFs;
+}
+
+/** A new spool identity: 96 random bits, URL-safe. */
+export function newStoreId(): string {
+  return randomBytes(12).toString('base64url');
 }
 
 export function createAgent(
@@ -50,6 +60,13 @@ export function createAgent(
       dialTimeoutMs: config.reconnect.dialTimeoutMs,
       closeTimeoutMs: Math.min(2_000, config.shutdown.timeoutMs),
       outbox: config.outbox,
+      storage: {
+        ...config.storage,
+        fsync: config.storage.fsync as FsyncPolicy, // convict checked it against the list
+        fs: deps.spoolFs ?? nodeSpoolFs,
+        newStoreId,
+      },
+      delivery: config.delivery,
       version: AGENT_VERSION,
       inventory: deps.inventory,
       clock,

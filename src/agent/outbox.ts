@@ -5,8 +5,9 @@ import type { AgentMessage } from '../protocol/message.js';
  * socket; the connection attaches a sink while the link is up. Order is kept: nothing is sent
  * before what was enqueued earlier.
  *
- * This implementation keeps messages in memory, bounded by count (oldest dropped first, with a
- * count). Acknowledged delivery replaces it behind the same interface.
+ * The agent uses SpoolOutbox (src/storage/spool-outbox.ts): acknowledged delivery from a disk
+ * spool. MemoryOutbox below keeps messages in memory only, bounded by count (oldest dropped
+ * first, with a count): a simple outbox for tests and embedders without storage.
  */
 export interface OutboxSink {
   /** Writes one frame; `written` runs once the socket has taken it. */
@@ -23,7 +24,8 @@ export interface OutboxStats {
 
 export interface Outbox {
   enqueue(message: AgentMessage): void;
-  attach(sink: OutboxSink): void;
+  /** The link is up; `lastSeq` is the hub's last processed seq (from welcome), if it acks. */
+  attach(sink: OutboxSink, lastSeq?: number): void;
   detach(): void;
   /** True while the link is down or backed up: streaming producers should pause. */
   isBackedUp(): boolean;

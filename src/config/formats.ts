@@ -42,6 +42,8 @@ export const Format = {
   requiredString: 'required-string',
   /** A boolean, from JSON true/false or the strings "true"/"false". */
   strictBoolean: 'strict-boolean',
+  /** A duration in whole seconds, 0 to 10 years (0 where the key says it means "no limit"). */
+  seconds: 'duration-s',
   /** Built-in telemetry stream names: a JSON array, or "cpu,memory" from env and flags. */
   telemetryStreams: 'telemetry-streams',
   /** Network interface names: a JSON array, or "eth0,wlan0"; empty for all but lo. */
@@ -104,6 +106,7 @@ export function registerFormats(): void {
   registered = true;
   integerFormat(Format.ms, 1, 86_400_000);
   integerFormat(Format.positiveInt, 1, 2 ** 40);
+  integerFormat(Format.seconds, 0, 10 * 366 * 86_400);
   convict.addFormat({
     name: Format.wsUrl,
     validate(value: unknown) {

@@ -1,3 +1,4 @@
+import { FSYNC_POLICIES } from '../storage/fsync-policy.js';
 import { commandsSchema } from '../commands/config.js';
 import { Format } from './formats.js';
 import { telemetryConfigSchema } from '../telemetry/telemetry-config.js';
@@ -18,6 +19,13 @@ export const Defaults = {
   closeTimeoutMs: 2_000,
   outboxMaxMessages: 10_000,
   outboxHighWaterBytes: 1 << 20,
+  storageDir: '/var/lib/iottly-agent',
+  storageMaxBytes: 64 * 1024 * 1024,
+  storageMaxAgeS: 7 * 86_400,
+  storageFlushIntervalMs: 50,
+  storageFsyncIntervalMs: 5_000,
+  storageRetryIntervalMs: 10_000,
+  deliveryWindowMessages: 20_000,
   localMaxApps: 64,
   localMaxLineBytes: 1 << 20,
   localAppQueueLines: 1_000,
@@ -115,7 +123,7 @@ export const schema = {
   },
   outbox: {
     maxMessages: {
-      doc: 'Messages held while the link is down; beyond this the oldest are dropped and counted.',
+      doc: 'Messages held in memory while the spool cannot write to disk; beyond this the oldest telemetry is dropped and counted.',
       format: Format.positiveInt,
       default: Defaults.outboxMaxMessages,
     },
@@ -123,6 +131,50 @@ export const schema = {
       doc: 'Socket bytes in flight above which the outbox stops writing and producers pause.',
       format: Format.positiveInt,
       default: Defaults.outboxHighWaterBytes,
+    },
+  },
+  storage: {
+    dir: {
+      doc: 'Directory of the disk spool: every message stays here until the hub acknowledges it.',
+      format: Format.requiredString,
+      default: Defaults.storageDir,
+    },
+    maxBytes: {
+      doc: 'Largest size of the spool; beyond it the oldest telemetry is dropped first (and reported).',
+      format: Format.positiveInt,
+      default: Defaults.storageMaxBytes,
+    },
+    maxAgeS: {
+      doc: 'Messages older than this many seconds are dropped (and reported); 0 keeps them however old.',
+      format: Format.seconds,
+      default: Defaults.storageMaxAgeS,
+    },
+    flushIntervalMs: {
+      doc: 'Messages are written to the spool in batches at most this far apart (and before they are sent).',
+      format: Format.ms,
+      default: Defaults.storageFlushIntervalMs,
+    },
+    fsync: {
+      doc: 'When spool writes are forced to the medium: always (every batch), interval, or never (kernel writeback).',
+      format: [...FSYNC_POLICIES],
+      default: 'interval',
+    },
+    fsyncIntervalMs: {
+      doc: 'With fsync=interval, the longest time written messages wait for an fsync.',
+      format: Format.ms,
+      default: Defaults.storageFsyncIntervalMs,
+    },
+    retryIntervalMs: {
+      doc: 'While the disk refuses writes (full, read-only), how often the spool tries it again.',
+      format: Format.ms,
+      default: Defaults.storageRetryIntervalMs,
+    },
+  },
+  delivery: {
+    windowMessages: {
+      doc: 'Messages sent and not yet acknowledged by the hub, at most; sending pauses beyond.',
+      format: Format.positiveInt,
+      default: Defaults.deliveryWindowMessages,
     },
   },
   local: {

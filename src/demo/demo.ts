@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createAgent } from '../agent/create-agent.js';
 import { readInventory } from '../agent/inventory.js';
 import { ExitCode } from '../cli/exit-codes.js';
@@ -11,7 +14,7 @@ import { watchTelemetry } from './telemetry-watch.js';
 /**
  * `iottly-agent demo` (what `npm start` runs): a reference hub and an agent in one process on
  * loopback, with human-readable logs, until Ctrl-C. Everything is generated fresh: nothing to
- * configure, nothing written to disk.
+ * configure, and the spool lives in a temporary directory removed at the end.
  */
 export interface DemoOptions {
   stopSignal: Promise<NodeJS.Signals>;
@@ -44,6 +47,8 @@ export async function runDemo({
   });
   const { url } = await hub.start();
   const wsUrl = url.replace(/^http/, 'ws');
+  // The demo's spool is temporary: removed when the demo ends.
+  const spoolDir = mkdtempSync(join(tmpdir(), 'iottly-demo-spool-'));
 
   const { config } = loadConfig({
     configPath: undefined,
@@ -52,6 +57,7 @@ export async function runDemo({
       'server.url': `${wsUrl}/v1/device`,
       'device.id': DEMO_DEVICE,
       'auth.token': token,
+      'storage.dir': spoolDir,
       'local.enabled': 'false', // the demo writes nothing to disk, a socket file included
     },
     readFile: () => {
@@ -99,5 +105,6 @@ export async function runDemo({
   await watch.close();
   await agent.stop();
   await hub.stop();
+  rmSync(spoolDir, { recursive: true, force: true });
   return ExitCode.ok;
 }

@@ -28,6 +28,12 @@ export interface BrokerOptions {
   clock: Clock;
   logger: Logger;
   ids: IdSource;
+  /**
+   * How long a command's route outlives its device's link: the agent spools the command's
+   * output and resends it once it is back, so a short drop need not end the command for the
+   * client. 0: a disconnect ends it at once (`device_offline`).
+   */
+  routeGraceMs?: number;
   /** Hears every valid device frame the hub handles (webhooks deliver them). */
   onDeviceMessage?: (deviceId: string, frame: ParsedFrame) => void;
 }
@@ -40,6 +46,8 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly subscriptions: SubscriptionRegistry<ClientLink>;
   readonly routes: RequestRoutes<ClientLink, DeviceLink>;
   readonly #logger: Logger;
+  readonly #clock: Clock;
+  readonly #routeGraceMs: number;
   readonly #onDeviceMessage: (deviceId: string, frame: ParsedFrame) => void;
 
   readonly #clientHandlers: Record<string, ClientHandler> = {
@@ -56,7 +64,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     command_output: (device, frame) => this.#reply(device, frame),
     command_done: (device, frame) => this.#reply(device, frame),
     error: (device, frame) => this.#reply(device, frame),
-    status: () => {},
+    status: (device, frame) => this.#status(device, frame),
     user: () => {},
     app_command_done: (device, frame) => this.#reply(device, frame),
     app_error: (device, frame) => this.#appEvent(device, frame),
@@ -66,6 +74,8 @@ export class Broker implements DeviceEvents, ClientEvents {
 
   constructor(options: BrokerOptions) {
     this.#logger = options.logger;
+    this.#clock = options.clock;
+    this.#routeGraceMs = options.routeGraceMs ?? 0;
     this.#onDeviceMessage = options.onDeviceMessage ?? (() => {});
     this.devices = new DeviceRegistry(options.knownDeviceIds, options.clock);
     this.subscriptions = new SubscriptionRegistry(options.ids);
@@ -96,6 +106,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     );
     const demand = this.subscriptions.demand(link.deviceId);
     if (demand.length > 0) this.#sendDemand(link, demand);
+    this.routes.rebind((device) => device.deviceId === link.deviceId, link);
   }
 
   deviceSeen(link: DeviceLink): void {
@@ -121,6 +132,14 @@ export class Broker implements DeviceEvents, ClientEvents {
       { deviceId: link.deviceId, code, reason, replaced: !wasCurrent },
       'device disconnected',
     );
+    if (this.#routeGraceMs > 0 && this.routes.forDevice(link).length > 0) {
+      // Routes the device takes back when it reconnects are no longer on this link by then.
+      const timer = this.#clock.setTimeout(() => this.#endRoutes(link), this.#routeGraceMs);
+      timer.unref?.();
+    } else this.#endRoutes(link);
+  }
+
+  #endRoutes(link: DeviceLink): void {
     for (const route of this.routes.closeForDevice(link)) {
       route.client.send(
         errorMessage(ErrorCode.deviceOffline, 'device disconnected', route.clientRequestId),
@@ -150,17 +169,36 @@ export class Broker implements DeviceEvents, ClientEvents {
       return;
     }
     for (const subscription of this.subscriptions.matching(device.deviceId, stream)) {
-      subscription.client.send({
-        type: 'telemetry',
-        payload: {
-          subscription_id: subscription.id,
-          device_id: device.deviceId,
-          stream,
-          ts,
-          value,
-        },
-      });
+      subscription.client.send(
+        withDeviceSeq(
+          {
+            type: 'telemetry',
+            payload: {
+              subscription_id: subscription.id,
+              device_id: device.deviceId,
+              stream,
+              ts,
+              value,
+            },
+          },
+          frame,
+        ),
+      );
     }
+  }
+
+  /** The agent's own reports; a drop report is logged, since it means data is missing. */
+  #status(device: DeviceLink, frame: ParsedFrame): void {
+    if (frame.payload.report !== 'dropped') return;
+    this.#logger.warn(
+      {
+        code: 'device_dropped',
+        deviceId: device.deviceId,
+        seq: frame.raw.seq,
+        drops: frame.payload.drops,
+      },
+      'device reports messages it had to drop',
+    );
   }
 
   /** An app's error or call: to the subscriptions of the device that include the `apps` stream. */
@@ -193,7 +231,7 @@ export class Broker implements DeviceEvents, ClientEvents {
       return;
     }
     const route = this.routes.get(frame.request_id);
-    if (!route || route.device !== device || !isReply(route.kind, frame.type)) {
+    if (!route || route.device.deviceId !== device.deviceId || !isReply(route.kind, frame.type)) {
       // Usually the client left or the request already ended; nothing is waiting for this.
       this.#logger.debug(
         { deviceId: device.deviceId, type: frame.type },
@@ -202,7 +240,10 @@ export class Broker implements DeviceEvents, ClientEvents {
       return;
     }
     route.client.send(
-      withRequestId({ type: frame.type, payload: originalPayload(frame) }, route.clientRequestId),
+      withDeviceSeq(
+        withRequestId({ type: frame.type, payload: originalPayload(frame) }, route.clientRequestId),
+        frame,
+      ),
     );
     if (isFinalReply(route.kind, frame.type)) this.routes.close(route.id);
   }
@@ -373,6 +414,15 @@ function frameError(code: ErrorCode, message: string, frame: ParsedFrame): Frame
 function withRequestId(message: Message, requestId: string | undefined): Message {
   if (requestId !== undefined) message.request_id = requestId;
   return message;
+}
+
+/**
+ * A relayed device frame carries the device's `seq` (an extra envelope field), so a stream
+ * client can see a gap or a repeat for itself.
+ */
+function withDeviceSeq(message: Message, frame: ParsedFrame): Message {
+  const { seq } = frame.raw;
+  return typeof seq === 'number' ? Object.assign(message, { seq }) : message;
 }
 
 /**

@@ -5,6 +5,9 @@ import { PROTOCOL_VERSION, errorMessage, type Message } from '../protocol/messag
 import { parseFrame, type FrameError, type ParsedFrame } from '../protocol/parse.js';
 import { HELLO, toHubValidators, type HelloPayload } from '../protocol/to-hub.js';
 import { isoNow, type Clock } from '../time/clock.js';
+import { seqNumber } from '../protocol/fields.js';
+import { AckBatcher } from './ack-batcher.js';
+import type { DeliveryCursors } from './delivery-cursors.js';
 import type { DeviceEvents, DeviceLink } from './links.js';
 import { PeerSocket } from './peer-socket.js';
 
@@ -18,6 +21,11 @@ import { PeerSocket } from './peer-socket.js';
  *
  * Every frame is validated with `toHubValidators`; a bad frame is answered with an `error`
  * frame (an `error` frame never is) and the link stays up.
+ *
+ * Acknowledged delivery: `welcome` carries the last seq processed from the agent's store; a
+ * frame with a `seq` is processed once (DeliveryCursors), then acknowledged in batches. A
+ * duplicate is acknowledged and dropped; a refused frame counts as processed (a bad message
+ * must never block the ones behind it).
  */
 export type DevicePhase = 'awaiting_hello' | 'ready' | 'closed';
 
@@ -32,19 +40,30 @@ export interface DeviceSessionOptions {
   pongTimeoutMs: number;
   closeTimeoutMs: number;
   events: DeviceEvents;
+  cursors: DeliveryCursors;
+  /** At most one `ack` per this many ms. */
+  ackIntervalMs: number;
 }
+
+const validSeq = seqNumber();
 
 export class DeviceSession implements DeviceLink {
   readonly deviceId: string;
   readonly #o: DeviceSessionOptions;
   readonly #logger: Logger;
   readonly #peer: PeerSocket;
+  readonly #acks: AckBatcher;
   #phase: DevicePhase = 'awaiting_hello';
 
   constructor(options: DeviceSessionOptions) {
     this.#o = options;
     this.deviceId = options.deviceId;
     this.#logger = options.logger;
+    this.#acks = new AckBatcher({
+      intervalMs: options.ackIntervalMs,
+      clock: options.clock,
+      send: (seq) => this.#peer.send({ type: 'ack', payload: { seq } }),
+    });
     this.#peer = new PeerSocket({
       socket: options.socket,
       clock: options.clock,
@@ -61,6 +80,7 @@ export class DeviceSession implements DeviceLink {
       onActivity: () => options.events.deviceSeen(this),
       onClose: (code, reason) => {
         this.#phase = 'closed';
+        this.#acks.stop();
         options.events.deviceClosed(this, code, reason);
       },
     });
@@ -91,21 +111,39 @@ export class DeviceSession implements DeviceLink {
   #onText(text: string): void {
     const result = parseFrame(text, toHubValidators);
     if (!result.ok) {
-      this.refuse(result.error);
+      const { seq } = result.error;
+      if (seq !== undefined && this.#phase === 'ready') {
+        if (this.#o.cursors.accept(this.deviceId, seq)) this.refuse(result.error);
+        this.#acks.note(seq);
+      } else this.refuse(result.error);
       return;
     }
     const { frame } = result;
+    if (frame.type !== HELLO && this.#phase !== 'ready') {
+      this.refuse(
+        failure(
+          ErrorCode.helloRequired,
+          `the first frame must be "hello", got "${frame.type}"`,
+          frame,
+        ),
+      );
+      return;
+    }
+    const seq = frame.type === HELLO ? undefined : frame.raw.seq;
+    if (seq !== undefined) {
+      const valid = validSeq(seq, 'seq');
+      if (!valid.ok) {
+        this.refuse(failure(ErrorCode.invalidPayload, `${frame.type}: ${valid.error}`, frame));
+        return;
+      }
+      if (!this.#o.cursors.accept(this.deviceId, valid.value)) {
+        this.#acks.note(valid.value); // a resend of something processed: confirm it again
+        return;
+      }
+    }
     try {
       if (frame.type === HELLO) this.#onHello(frame);
-      else if (this.#phase === 'ready') this.#o.events.deviceFrame(this, frame);
-      else
-        this.refuse(
-          failure(
-            ErrorCode.helloRequired,
-            `the first frame must be "hello", got "${frame.type}"`,
-            frame,
-          ),
-        );
+      else this.#o.events.deviceFrame(this, frame);
     } catch (err) {
       this.#logger.error(
         { code: ErrorCode.internalError, err, type: frame.type },
@@ -113,6 +151,7 @@ export class DeviceSession implements DeviceLink {
       );
       this.refuse(failure(ErrorCode.internalError, `${frame.type}: internal error`, frame));
     }
+    if (typeof seq === 'number') this.#acks.note(seq);
   }
 
   /** `hello` opens the session; a repeated one (same device) refreshes what the hub knows. */
@@ -137,6 +176,7 @@ export class DeviceSession implements DeviceLink {
         device_id: this.deviceId,
         server_time: isoNow(this.#o.clock),
         protocol: PROTOCOL_VERSION,
+        last_seq: this.#o.cursors.open(this.deviceId, hello.store_id),
       },
     };
     if (frame.request_id !== undefined) welcome.request_id = frame.request_id;

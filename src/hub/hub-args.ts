@@ -24,6 +24,7 @@ export { UsageError };
  *     --pong-timeout-ms MS        (10000)
  *     --session-ttl-s S           lifetime of browser session tokens (900)
  *     --tls-cert FILE --tls-key FILE   serve https/wss (both or neither)
+ *     --state-dir DIR             keep delivery cursors here across restarts (memory only)
  *     --webhooks FILE             a JSON array of webhooks to start with
  *     --log-level LEVEL           fatal|error|warn|info|debug|trace|silent (info)
  */
@@ -41,6 +42,8 @@ export interface HubCliOptions {
   /** `--webhooks FILE`, or null. */
   webhooksPath: string | null;
   logLevel: string;
+  /** Delivery cursors survive restarts here; null: memory only. */
+  stateDir: string | null;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -77,6 +80,7 @@ export function parseHubArgs(
         'tls-key': { type: 'string' },
         webhooks: { type: 'string' },
         'log-level': { type: 'string' },
+        'state-dir': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -156,7 +160,14 @@ export function parseHubArgs(
     tls: certPath !== undefined && keyPath !== undefined ? { certPath, keyPath } : null,
     webhooksPath,
     logLevel,
+    stateDir: stateDir(values['state-dir']),
   };
+}
+
+function stateDir(path: string | undefined): string | null {
+  if (path === undefined) return null;
+  if (path.trim() === '') throw new UsageError('--state-dir: expected a directory path');
+  return path;
 }
 
 function splitDeviceToken(entry: string): [string, string] {

@@ -12,6 +12,8 @@ import { Broker } from './broker.js';
 import { authenticateClient, refusalMessage } from './client-auth.js';
 import { ClientSession } from './client-session.js';
 import { summary, type DeviceRecord } from './device-registry.js';
+import { DeliveryCursors } from './delivery-cursors.js';
+import { DeliveryJournal } from './delivery-journal.js';
 import { DeviceSession } from './device-session.js';
 import { DEVICE_PATH, STREAM_PATH, createHttpApi, requestUrl } from './http-api.js';
 import { rejectUpgrade } from './http-reply.js';
@@ -46,6 +48,10 @@ export const DEFAULT_PORT = 0;
 export const DEFAULT_PING_INTERVAL_MS = 30_000;
 export const DEFAULT_PONG_TIMEOUT_MS = 10_000;
 export const DEFAULT_CLOSE_TIMEOUT_MS = 1_000;
+/** A command's route outlives its device's link this long (the agent resends what it owes). */
+export const DEFAULT_ROUTE_GRACE_MS = 30_000;
+/** Acks to a device are batched: at most one per this many ms (five a second). */
+export const DEFAULT_ACK_INTERVAL_MS = 200;
 
 const CLOSE_GOING_AWAY = 1001;
 
@@ -62,6 +68,14 @@ export interface HubOptions {
   pongTimeoutMs?: number;
   /** How long a graceful WebSocket close may take before the socket is terminated. */
   closeTimeoutMs?: number;
+  /**
+   * Directory for the per-device delivery cursors, so that a restarted hub (even after SIGKILL)
+   * still processes each agent seq once. Without it they live in memory.
+   */
+  stateDir?: string;
+  ackIntervalMs?: number;
+  /** How long a running command survives its device's disconnect (0: device_offline at once). */
+  routeGraceMs?: number;
   /** Lifetime of the session tokens `POST /v1/session` issues (default 15 min). */
   sessionTtlMs?: number;
   /** The built console to serve at `/` (default `dist/console/`); null serves none. */
@@ -99,6 +113,8 @@ export class Hub {
   readonly #staticFiles: StaticFiles;
   readonly #credentials: DeviceCredentials;
   readonly #broker: Broker;
+  readonly #cursors: DeliveryCursors;
+  readonly #ackIntervalMs: number;
   readonly #webhooks: Webhooks;
   readonly #server: Server;
   readonly #wss: WebSocketServer;
@@ -128,6 +144,13 @@ export class Hub {
     if (!Number.isInteger(this.#port) || this.#port < 0 || this.#port > 65_535) {
       throw new RangeError(`port: expected an integer in [0, 65535], got ${this.#port}`);
     }
+    this.#ackIntervalMs = positive(
+      'ackIntervalMs',
+      options.ackIntervalMs ?? DEFAULT_ACK_INTERVAL_MS,
+    );
+    this.#cursors = new DeliveryCursors(
+      options.stateDir !== undefined ? new DeliveryJournal(options.stateDir) : null,
+    );
     this.#apiKeys = new ApiKeys(options.apiKeys);
     this.#sessionTokens = new SessionTokens({
       apiKeys: options.apiKeys,
@@ -149,6 +172,7 @@ export class Hub {
       clock: this.#clock,
       logger: this.#logger,
       ids: this.#ids,
+      routeGraceMs: options.routeGraceMs ?? DEFAULT_ROUTE_GRACE_MS,
       onDeviceMessage: (deviceId, frame) => this.#webhooks.deliver(deviceId, frame),
     });
     this.#staticFiles = new StaticFiles({
@@ -251,6 +275,11 @@ export class Hub {
     return this.#broker.routes.size;
   }
 
+  /** The last agent seq processed from the device's current store (0 if none). */
+  lastSeq(deviceId: string): number {
+    return this.#cursors.lastSeq(deviceId);
+  }
+
   /** The webhooks (also managed over REST at /v1/webhooks). */
   get webhooks(): Webhooks {
     return this.#webhooks;
@@ -274,6 +303,7 @@ export class Hub {
       this.#server.closeAllConnections();
       await serverClosed;
     }
+    this.#cursors.close();
     await this.#webhooks.stop();
     this.#state = 'stopped';
     this.#logger.info('hub stopped');
@@ -332,6 +362,8 @@ export class Hub {
       logger: this.#logger.child({ deviceId }),
       ...this.#timing,
       events: this.#broker,
+      cursors: this.#cursors,
+      ackIntervalMs: this.#ackIntervalMs,
     });
     this.#track(session);
     this.#broker.deviceAttached(session);

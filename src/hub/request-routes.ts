@@ -7,8 +7,9 @@ import { MultiMap } from './multi-map.js';
  *
  * The hub gives each forwarded request its own `request_id` (the route id), so two clients
  * that happen to use the same request_id never collide; replies are relayed to the route's
- * client under the client's own request_id. A route is bound to the device *link* that got the
- * request: a reconnected agent knows nothing of its predecessor's requests.
+ * client under the client's own request_id. A route is bound to the device link that got the
+ * request; when the device reconnects (its spool resends the replies still owed), the broker
+ * moves the route to the new link with `rebind`.
  *
  * Each kind of request names the frame types that answer it and those that end it. Later
  * kinds (`app_command`) go through the same table; `command_cancel` and `command_input` are
@@ -34,7 +35,7 @@ export interface Route<C, D> {
   readonly client: C;
   /** The client's request_id, echoed on every reply (the client may have sent none). */
   readonly clientRequestId: string | undefined;
-  readonly device: D;
+  device: D;
 }
 
 export function isReply(kind: RouteKind, type: string): boolean {
@@ -87,6 +88,21 @@ export class RequestRoutes<C, D> {
     const routes = this.#byClient.get(client);
     for (const route of routes) this.#delete(route);
     return routes;
+  }
+
+  /** Open routes to a device link. */
+  forDevice(device: D): Route<C, D>[] {
+    return this.#byDevice.get(device);
+  }
+
+  /** Moves every route whose device link matches `from` to the link `to` (a reconnect). */
+  rebind(from: (device: D) => boolean, to: D): void {
+    for (const route of this.#byId.values()) {
+      if (route.device === to || !from(route.device)) continue;
+      this.#byDevice.delete(route.device, route);
+      route.device = to;
+      this.#byDevice.add(to, route);
+    }
   }
 
   /** Closes and returns every route to a device link (it disconnected). */

@@ -65,6 +65,7 @@ export async function runHub(
     logger,
     clock,
     ...(tls ? { tls } : {}),
+    ...(options.stateDir !== null ? { stateDir: options.stateDir } : {}),
     ...(deps.ids ? { ids: deps.ids } : {}),
   });
   const { url, port } = await hub.start();

@@ -12,6 +12,13 @@ export const isoTimestamp = () =>
 export const errorCode = () => string({ minLength: 1, maxLength: 100 });
 export const errorText = () => string({ maxLength: 10_000 });
 
+/** Message sequence numbers: integers up to 2^48 (they are stored in 6 bytes). */
+export const MAX_SEQ = 2 ** 48 - 1;
+export const seqNumber = ({ min = 1 }: { min?: number } = {}) =>
+  number({ integer: true, min, max: MAX_SEQ });
+/** A spool's identity, made when the spool is created. */
+export const storeId = () => string({ pattern: /^[A-Za-z0-9_-]{8,64}$/ });
+
 /**
  * Stream names are hierarchical: a subscription to `network` covers `network.rx` and
  * `network.tx`. True when a subscription to `subscribed` receives frames of `stream`.

@@ -1,4 +1,5 @@
 import { ErrorCode } from './error-codes.js';
+import { seqNumber } from './fields.js';
 import { isPlainObject, string, type Validator } from './schema.js';
 
 /** Validators for one direction of traffic: one per message type that side accepts. */
@@ -19,11 +20,14 @@ export interface FrameError {
   request_id?: string;
   /** The frame's type, when it had one (a receiver must not answer an `error` with an error). */
   type?: string;
+  /** The sender's `seq`, when the frame had a valid one: a refused message is still processed. */
+  seq?: number;
 }
 
 export type ParseResult = { ok: true; frame: ParsedFrame } | { ok: false; error: FrameError };
 
 const requestIdValidator = string({ minLength: 1, maxLength: 200 });
+const envelopeSeq = seqNumber();
 
 /**
  * Decodes and validates one text frame against the validator for its `type`.
@@ -40,6 +44,12 @@ export function parseFrame(data: string, validators: ValidatorSet): ParseResult 
   if (!isPlainObject(decoded)) {
     return failure(ErrorCode.missingType, 'frame must be a JSON object with a string "type"');
   }
+  const result = validateFrame(decoded, validators);
+  if (!result.ok && envelopeSeq(decoded.seq, 'seq').ok) result.error.seq = decoded.seq as number;
+  return result;
+}
+
+function validateFrame(decoded: Record<string, unknown>, validators: ValidatorSet): ParseResult {
   const { type, request_id: requestId } = decoded;
   let echoId: string | undefined;
   if (requestId !== undefined) {

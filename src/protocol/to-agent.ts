@@ -7,6 +7,7 @@ import {
   errorCode,
   errorText,
   isoTimestamp,
+  seqNumber,
   streamName,
   streamIntervalMs,
 } from './fields.js';
@@ -16,8 +17,14 @@ export const welcomePayload = object({
   device_id: deviceId(),
   server_time: optional(isoTimestamp()),
   protocol: optional(number({ integer: true, min: 1 })),
+  /** The last seq the hub has processed from this device's store; absent: it does not ack. */
+  last_seq: optional(seqNumber({ min: 0 })),
 });
 export type WelcomePayload = Infer<typeof welcomePayload>;
+
+/** Cumulative: the hub has processed every message of this device up to `seq`. */
+export const ackPayload = object({ seq: seqNumber({ min: 0 }) });
+export type AckPayload = Infer<typeof ackPayload>;
 
 export const errorPayload = object({ code: errorCode(), message: errorText() });
 export type ErrorPayload = Infer<typeof errorPayload>;

@@ -6,7 +6,7 @@ import {
   appErrorPayload,
   userPayload,
 } from './apps.js';
-import { deviceId, errorCode, errorText, isoTimestamp, streamName } from './fields.js';
+import { deviceId, errorCode, errorText, isoTimestamp, storeId, streamName } from './fields.js';
 import { MAX_FRAME_BYTES } from './message.js';
 import {
   anyObject,
@@ -33,6 +33,8 @@ export const helloPayload = object({
   model: optional(string({ maxLength: 255 })),
   serial: optional(string({ maxLength: 255 })),
   capabilities: array(string({ maxLength: 128 }), { maxItems: 256 }),
+  /** The agent's spool identity: a new one means its seqs start over (a wiped spool). */
+  store_id: optional(storeId()),
 });
 export type HelloPayload = Infer<typeof helloPayload>;
 

@@ -38,24 +38,29 @@ export function spawnAgent(args: string[], env: Record<string, string> = {}): Ag
 }
 
 /**
- * The same for any command that runs the agent (a single-executable build, under qemu). Each
- * agent gets its own local SDK socket in a temporary folder unless the test names one.
+ * The same for any command that runs the agent (a single-executable build, under qemu),
+ * optionally as another user (file modes mean nothing to root). Each agent gets its own local
+ * SDK socket and its own spool in temporary folders unless the test names them.
  */
 export function spawnAgentCommand(
   command: string,
   args: string[],
   env: Record<string, string> = {},
+  user?: { uid: number; gid: number },
 ): AgentProcess {
   const socketDir = env.IOTTLY_LOCAL_SOCKET_PATH
     ? null
     : mkdtempSync(join(tmpdir(), 'iottly-agent-sock-'));
+  const storageDir = env.IOTTLY_STORAGE_DIR ?? mkdtempSync(join(tmpdir(), 'iottly-spool-'));
   const child = spawn(command, args, {
     env: {
       PATH: process.env.PATH ?? '',
+      IOTTLY_STORAGE_DIR: storageDir,
       ...(socketDir ? { IOTTLY_LOCAL_SOCKET_PATH: join(socketDir, 'sdk.sock') } : {}),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    ...user,
   });
   const logs: LogLine[] = [];
   const waiters = new Set<{ predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();

@@ -49,7 +49,8 @@ async function close(...peers: Peer[]): Promise<void> {
 
 describe('hub /v1/stream', () => {
   let t: TestHub;
-  before(async () => (t = await startHub()));
+  // A short route grace, so that a device gone mid-command is reported within the test.
+  before(async () => (t = await startHub({ routeGraceMs: 300 })));
   after(() => t.stop());
 
   describe('authentication at the upgrade', () => {
@@ -234,40 +235,44 @@ describe('hub /v1/stream', () => {
       assert.ok(hubId && hubId !== 'cmd-1', 'the hub uses its own request_id towards the agent');
       assert.equal(t.hub.pendingRequests(), 1);
 
-      const envelope = { channel: 'commands', ts: TS, seq: 3 };
+      const envelope = (seq: number) => ({ channel: 'commands', ts: TS, seq });
       device.send({
         type: 'command_output',
         request_id: hubId,
-        ...envelope,
+        ...envelope(3),
         payload: { chunk: 'one\n', fd: 'stdout' },
       });
       device.send({
         type: 'command_output',
         request_id: hubId,
-        ...envelope,
+        ...envelope(4),
         payload: { chunk: 'two\n', fd: 'stderr' },
       });
       device.send({
         type: 'command_done',
         request_id: hubId,
-        ...envelope,
+        ...envelope(5),
         payload: { exit_code: 0 },
+        seq: 5,
       });
 
       assert.deepEqual(await client.inbox.next(), {
         type: 'command_output',
         request_id: 'cmd-1',
         payload: { chunk: 'one\n', fd: 'stdout' },
+        seq: 3,
       });
       assert.deepEqual(await client.inbox.next(), {
         type: 'command_output',
         request_id: 'cmd-1',
         payload: { chunk: 'two\n', fd: 'stderr' },
+        seq: 4,
       });
       assert.deepEqual(await client.inbox.next(), {
         type: 'command_done',
         request_id: 'cmd-1',
         payload: { exit_code: 0 },
+        seq: 5,
       });
       assert.equal(t.hub.pendingRequests(), 0, 'command_done ends the route');
 
@@ -275,7 +280,7 @@ describe('hub /v1/stream', () => {
       device.send({
         type: 'command_output',
         request_id: hubId,
-        ...envelope,
+        ...envelope(6),
         payload: { chunk: 'late', fd: 'stdout' },
       });
       await subscribe(client, 'marker', ['cpu']);
@@ -345,16 +350,22 @@ describe('hub /v1/stream', () => {
       await close(client);
     });
 
-    it('tells the client device_offline when the device disconnects mid-command', async () => {
+    /** A client's command, received by the device, whose link then drops. */
+    async function commandThenDrop(requestId: string) {
       const device = await connectDevice(t.wsUrl, OTHER_DEVICE_ID, 'token-dev-2');
       const client = await connectClient(t.wsUrl);
       client.send({
         type: 'command',
-        request_id: 'long',
+        request_id: requestId,
         payload: { device_id: OTHER_DEVICE_ID, command: 'sleep 100' },
       });
-      await device.inbox.nextOfType('command');
+      const command = await device.inbox.nextOfType('command');
       device.ws.terminate();
+      return { client, command };
+    }
+
+    it('tells the client device_offline when the device disconnects mid-command', async () => {
+      const { client } = await commandThenDrop('long');
       const error = await client.inbox.nextOfType('error');
       assert.deepEqual(error, {
         type: 'error',
@@ -363,6 +374,23 @@ describe('hub /v1/stream', () => {
       });
       assert.equal(t.hub.device(OTHER_DEVICE_ID)?.connected, false);
       await close(client);
+    });
+
+    it('keeps a command through a device reconnect within the grace: the output owed still comes', async () => {
+      const { client, command } = await commandThenDrop('kept');
+      const again = await connectDevice(t.wsUrl, OTHER_DEVICE_ID, 'token-dev-2');
+      again.send({
+        type: 'command_done',
+        request_id: command.request_id,
+        channel: 'commands',
+        ts: TS,
+        payload: { exit_code: 0 },
+      });
+      const done = await client.inbox.nextOfType('command_done');
+      assert.equal(done.request_id, 'kept');
+      assert.equal(t.hub.pendingRequests(), 0, 'ended by its done: the grace timer finds nothing');
+      await close(client);
+      again.ws.close();
     });
 
     it('drops the routes of a client that disconnects', async () => {

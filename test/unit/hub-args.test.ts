@@ -31,7 +31,13 @@ describe('parseHubArgs', () => {
       tls: null,
       webhooksPath: null,
       logLevel: 'info',
+      stateDir: null,
     });
+  });
+
+  it('takes --state-dir for delivery cursors that survive restarts', () => {
+    assert.equal(parseHubArgs(['--state-dir', '/var/lib/hub'], fixedKey).stateDir, '/var/lib/hub');
+    assert.throws(() => parseHubArgs(['--state-dir', ' '], fixedKey), /--state-dir/);
   });
 
   it('takes --webhooks FILE and refuses an empty path', () => {
@@ -95,6 +101,7 @@ describe('parseHubArgs', () => {
       tls: { certPath: 'cert.pem', keyPath: 'key.pem' },
       webhooksPath: 'hooks.json',
       logLevel: 'debug',
+      stateDir: null,
     });
   });
 

@@ -98,7 +98,7 @@ describe('Broker', () => {
     assert.equal(device.refused[0]?.request_id, 'r');
   });
 
-  it('relays the client’s original payload and the agent’s, without envelope fields', () => {
+  it('relays the client’s original payload and the agent’s, with the device seq as the only envelope field', () => {
     const device = online();
     const client = new FakeClient('c');
     const original = { device_id: 'dev', command: 'ls', future_field: { x: 1 } };
@@ -118,7 +118,7 @@ describe('Broker', () => {
       }),
     );
     assert.deepEqual(client.sent, [
-      { type: 'command_done', request_id: 'cmd', payload: { exit_code: 0, extra: true } },
+      { type: 'command_done', request_id: 'cmd', payload: { exit_code: 0, extra: true }, seq: 1 },
     ]);
   });
 

@@ -1,0 +1,298 @@
+/**
+ * bench:spool — what acknowledged delivery costs, against floors measured in the same run.
+ *
+ * 1. Write cost per message: a 24-hour backlog of 1 Hz cpu + memory + temperature (259,200
+ *    telemetry frames) through the real SpoolOutbox while offline, against the floor of
+ *    JSON.stringify + one plain append per 256 KiB batch (an unframed log with no checksums).
+ * 2. Disk bytes per telemetry frame, and whether that backlog fits in 50 MiB.
+ * 3. Drain rate of a 100k-frame backlog after reconnect: the real agent (createAgent, spool on
+ *    disk) to `iottly-agent hub` (a process), counted at a stream client, against the floor of
+ *    a bare WebSocket client sending the same 100k frames as fast as the socket takes them.
+ *
+ * Usage: npm run bench:spool [-- --backlog 100000]
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import WebSocket from 'ws';
+import { createAgent } from '../src/agent/create-agent.js';
+import { basicInventory } from '../src/agent/inventory.js';
+import { loadConfig } from '../src/config/load.js';
+import type { AgentMessage } from '../src/protocol/message.js';
+import { nodeSpoolFs } from '../src/storage/spool-fs.js';
+import { Spool } from '../src/storage/spool.js';
+import { SpoolOutbox } from '../src/storage/spool-outbox.js';
+import { systemClock } from '../src/time/clock.js';
+
+const { values } = parseArgs({ options: { backlog: { type: 'string', default: '100000' } } });
+const BACKLOG = Number(values.backlog);
+const DEVICE = 'pi-gateway-0042';
+const TOKEN = 'bench-token';
+const API_KEY = 'bench-key';
+const DAY_S = 86_400;
+const silent = pino({ level: 'silent' });
+
+function telemetry(stream: string, tsMs: number, value: number): AgentMessage {
+  const ts = new Date(tsMs).toISOString();
+  return {
+    type: 'telemetry',
+    channel: 'telemetry',
+    ts,
+    payload: { device_id: DEVICE, stream, ts, value },
+  };
+}
+
+/** A day of 1 Hz cpu, memory, temperature, as the telemetry feature emits them. */
+function* day(): Generator<AgentMessage> {
+  const start = Date.UTC(2026, 4, 6);
+  for (let s = 0; s < DAY_S; s++) {
+    const t = start + s * 1000;
+    yield telemetry('cpu', t, Math.round(Math.random() * 10000) / 100);
+    yield telemetry('memory', t, 40 + Math.round(Math.random() * 1000) / 100);
+    yield telemetry('temperature', t, 45 + Math.round(Math.random() * 2000) / 100);
+  }
+}
+
+function freshDir(name: string): string {
+  return mkdtempSync(join(tmpdir(), `bench-spool-${name}-`));
+}
+
+// ── 1 and 2: write cost and disk bytes ─────────────────────────────────────────────────────
+
+function writeThroughSpool(): {
+  usPerMessage: number;
+  bytes: number;
+  frames: number;
+  dropped: number;
+} {
+  const dir = freshDir('day');
+  const spool = new Spool({
+    dir,
+    maxBytes: 64 * 1024 * 1024,
+    maxAgeMs: 7 * DAY_S * 1000,
+    flushIntervalMs: 50,
+    fsync: 'interval',
+    fsyncIntervalMs: 5_000,
+    retryIntervalMs: 10_000,
+    memoryMaxMessages: 10_000,
+    memoryMaxBytes: 16 * 1024 * 1024,
+    fs: nodeSpoolFs,
+    // The device times are a day old on purpose; keep them inside maxAge.
+    clock: { ...systemClock, date: () => new Date(Date.UTC(2026, 4, 7)) },
+    logger: silent,
+    newStoreId: () => 'bench-store-1',
+  });
+  const outbox = new SpoolOutbox({
+    spool,
+    windowMessages: 5_000,
+    highWaterBytes: 1 << 20,
+    logger: silent,
+  });
+  let frames = 0;
+  const started = process.hrtime.bigint();
+  for (const message of day()) {
+    outbox.enqueue(message);
+    frames++;
+  }
+  spool.flush();
+  const elapsedNs = Number(process.hrtime.bigint() - started);
+  const stats = spool.stats();
+  outbox.close();
+  rmSync(dir, { recursive: true, force: true });
+  return {
+    usPerMessage: elapsedNs / 1000 / frames,
+    bytes: stats.bytes,
+    frames,
+    dropped: stats.dropped,
+  };
+}
+
+function writeFloor(): { usPerMessage: number; bytes: number } {
+  const dir = freshDir('floor');
+  const fd = openSync(join(dir, 'plain.log'), 'a');
+  const batch: string[] = [];
+  let batchBytes = 0;
+  let bytes = 0;
+  let frames = 0;
+  const started = process.hrtime.bigint();
+  for (const message of day()) {
+    const text = JSON.stringify(message);
+    batch.push(text);
+    batchBytes += text.length + 1;
+    frames++;
+    if (batchBytes >= 256 * 1024) {
+      bytes += writeSync(fd, `${batch.join('\n')}\n`);
+      batch.length = 0;
+      batchBytes = 0;
+    }
+  }
+  if (batch.length > 0) bytes += writeSync(fd, `${batch.join('\n')}\n`);
+  const elapsedNs = Number(process.hrtime.bigint() - started);
+  closeSync(fd);
+  rmSync(dir, { recursive: true, force: true });
+  return { usPerMessage: elapsedNs / 1000 / frames, bytes };
+}
+
+// ── 3: drain rate ──────────────────────────────────────────────────────────────────────────
+
+async function startHub(): Promise<{ child: ChildProcess; port: number }> {
+  const cli = new URL('../dist/cli.js', import.meta.url).pathname;
+  const child = spawn(
+    process.execPath,
+    [
+      cli,
+      'hub',
+      '--api-key',
+      API_KEY,
+      '--device-token',
+      `${DEVICE}=${TOKEN}`,
+      '--log-level',
+      'warn',
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+      if (match) resolve(Number(match[1]));
+    });
+    child.once('exit', () => reject(new Error(`hub exited: ${out}`)));
+  });
+  return { child, port };
+}
+
+/** A stream client that resolves when it has seen `count` cpu frames. */
+async function countAtClient(port: number, count: number): Promise<{ done: Promise<number> }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream?api_key=${API_KEY}`);
+  await new Promise((resolve) => ws.once('open', resolve));
+  ws.send(JSON.stringify({ type: 'subscribe', payload: { device_id: DEVICE, streams: ['cpu'] } }));
+  await new Promise<void>((resolve) =>
+    ws.on('message', (data) => {
+      if (String(data).includes('"subscribed"')) resolve();
+    }),
+  );
+  // Wrapped: an async function returning a bare promise would make the caller await it too.
+  const done = new Promise<number>((resolve) => {
+    let seen = 0;
+    ws.on('message', (data) => {
+      if (!String(data).startsWith('{"type":"telemetry"')) return;
+      if (++seen === count) {
+        resolve(performance.now());
+        ws.terminate();
+      }
+    });
+  });
+  return { done };
+}
+
+async function drainAgent(backlog: number): Promise<number> {
+  const dir = freshDir('drain');
+  const hub = await startHub();
+  const { config } = loadConfig({
+    configPath: undefined,
+    env: {},
+    flags: {
+      'server.url': `ws://127.0.0.1:${hub.port}/v1/device`,
+      'device.id': DEVICE,
+      'auth.token': TOKEN,
+      'storage.dir': dir,
+      'log.level': 'silent',
+    },
+    readFile: () => {
+      throw Object.assign(new Error('none'), { code: 'ENOENT' });
+    },
+  });
+  const agent = createAgent(
+    config,
+    { token: TOKEN, tls: {} },
+    { logger: silent, inventory: basicInventory() },
+  );
+  const start = Date.now() - backlog * 10;
+  for (let i = 0; i < backlog; i++) {
+    agent.context.emit('telemetry', 'telemetry', {
+      device_id: DEVICE,
+      stream: 'cpu',
+      ts: new Date(start + i * 10).toISOString(),
+      value: i,
+    });
+  }
+  const { done } = await countAtClient(hub.port, backlog);
+  const started = performance.now();
+  await agent.start();
+  const finished = await done;
+  await agent.stop();
+  hub.child.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+  return backlog / ((finished - started) / 1000);
+}
+
+async function drainFloor(backlog: number): Promise<number> {
+  const hub = await startHub();
+  const frames: string[] = [];
+  const start = Date.now() - backlog * 10;
+  for (let i = 0; i < backlog; i++) {
+    const ts = new Date(start + i * 10).toISOString();
+    frames.push(
+      JSON.stringify({
+        seq: i + 1,
+        type: 'telemetry',
+        channel: 'telemetry',
+        ts,
+        payload: { device_id: DEVICE, stream: 'cpu', ts, value: i },
+      }),
+    );
+  }
+  const { done } = await countAtClient(hub.port, backlog);
+  const started = performance.now();
+  const ws = new WebSocket(`ws://127.0.0.1:${hub.port}/v1/device`, {
+    headers: { Authorization: `Bearer ${TOKEN}`, 'X-Iottly-Device-Id': DEVICE },
+    perMessageDeflate: false,
+  });
+  await new Promise((resolve) => ws.once('open', resolve));
+  ws.send(
+    JSON.stringify({
+      type: 'hello',
+      payload: {
+        device_id: DEVICE,
+        agent_version: 'bench',
+        protocol: 1,
+        capabilities: [],
+        store_id: 'bench-floor-1',
+      },
+    }),
+  );
+  await new Promise<void>((resolve) => ws.once('message', () => resolve()));
+  for (const frame of frames) ws.send(frame);
+  const finished = await done;
+  ws.terminate();
+  hub.child.kill('SIGKILL');
+  return backlog / ((finished - started) / 1000);
+}
+
+// ── run ────────────────────────────────────────────────────────────────────────────────────
+
+const MiB = 1024 * 1024;
+const floor = writeFloor();
+const spooled = writeThroughSpool();
+console.log('bench:spool');
+console.log(`  24 h of 1 Hz cpu+memory+temperature: ${spooled.frames} telemetry frames`);
+console.log(
+  `  write cost: ${spooled.usPerMessage.toFixed(2)} µs/message (floor: stringify + plain append ${floor.usPerMessage.toFixed(2)} µs; ratio ${(spooled.usPerMessage / floor.usPerMessage).toFixed(2)}×)`,
+);
+console.log(
+  `  disk: ${(spooled.bytes / spooled.frames).toFixed(1)} bytes/frame (floor: unframed JSON line ${(floor.bytes / spooled.frames).toFixed(1)}; ratio ${(spooled.bytes / floor.bytes).toFixed(2)}×)`,
+);
+console.log(
+  `  24 h backlog on disk: ${(spooled.bytes / MiB).toFixed(1)} MiB (${spooled.bytes < 50 * MiB ? 'under' : 'OVER'} 50 MiB), ${spooled.dropped} dropped`,
+);
+const agentRate = await drainAgent(BACKLOG);
+const floorRate = await drainFloor(BACKLOG);
+console.log(
+  `  drain of a ${BACKLOG}-frame backlog after reconnect: ${Math.round(agentRate)} frames/s (floor: bare ws client ${Math.round(floorRate)} frames/s; ratio ${(agentRate / floorRate).toFixed(2)})`,
+);
+if (spooled.bytes >= 50 * MiB || spooled.dropped > 0) process.exitCode = 1;

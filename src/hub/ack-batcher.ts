@@ -1,0 +1,44 @@
+import type { Clock, TimerHandle } from '../time/clock.js';
+
+/**
+ * The hub's acknowledgements to one device link: cumulative, and at most one per `intervalMs`
+ * (the first at once, the rest at the end of the interval, carrying the highest seq by then).
+ * A busy device gets a few acks a second, a quiet one an ack right after each message.
+ */
+export interface AckBatcherOptions {
+  intervalMs: number;
+  clock: Clock;
+  send: (seq: number) => void;
+}
+
+export class AckBatcher {
+  readonly #o: AckBatcherOptions;
+  #highest = -1;
+  #lastSentAt = -Infinity;
+  #timer: TimerHandle | null = null;
+
+  constructor(options: AckBatcherOptions) {
+    this.#o = options;
+  }
+
+  /** `seq` has been processed (or was a duplicate of a processed one). */
+  note(seq: number): void {
+    this.#highest = Math.max(this.#highest, seq);
+    if (this.#timer) return;
+    const wait = this.#lastSentAt + this.#o.intervalMs - this.#o.clock.now();
+    if (wait <= 0) this.#flush();
+    else this.#timer = this.#o.clock.setTimeout(() => this.#flush(), wait);
+  }
+
+  stop(): void {
+    if (this.#timer) this.#o.clock.clearTimeout(this.#timer);
+    this.#timer = null;
+  }
+
+  #flush(): void {
+    this.#timer = null;
+    // A duplicate of something already acked is answered again: its ack may have been lost.
+    this.#lastSentAt = this.#o.clock.now();
+    this.#o.send(this.#highest);
+  }
+}

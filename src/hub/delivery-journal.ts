@@ -1,0 +1,118 @@
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { isPlainObject } from '../protocol/schema.js';
+
+/**
+ * Where the hub keeps each device's delivery cursor across its own restarts (`--state-dir`):
+ * an append-only file of JSON lines, `{"d":device,"s":store,"q":seq}`, the last line per device
+ * winning. Each line is written (to the kernel, synchronously) before the frame it covers is
+ * relayed, so a hub killed with SIGKILL never relays a seq twice after it comes back. Once the
+ * file has many more lines than devices it is rewritten as a snapshot (write, then rename).
+ */
+export interface Cursor {
+  storeId: string;
+  lastSeq: number;
+}
+
+export interface JournalFs {
+  mkdirp(path: string): void;
+  readFile(path: string): string | null;
+  openAppend(path: string): number;
+  append(fd: number, text: string): void;
+  close(fd: number): void;
+  replaceFile(path: string, text: string): void;
+}
+
+export const nodeJournalFs: JournalFs = {
+  mkdirp: (path) => void mkdirSync(path, { recursive: true }),
+  readFile: (path) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  },
+  openAppend: (path) => openSync(path, 'a'),
+  append: (fd, text) => void writeSync(fd, text),
+  close: (fd) => closeSync(fd),
+  replaceFile: (path, text) => {
+    writeFileSync(`${path}.tmp`, text);
+    renameSync(`${path}.tmp`, path);
+  },
+};
+
+const FILE = 'delivery.jsonl';
+/** Rewrite the journal once it holds this many lines beyond one per device. */
+const COMPACT_EXTRA_LINES = 10_000;
+
+export class DeliveryJournal {
+  readonly #fs: JournalFs;
+  readonly #path: string;
+  readonly #cursors = new Map<string, Cursor>();
+  #fd: number;
+  #lines = 0;
+
+  /** Reads the journal (unreadable lines are skipped: a torn last line after a crash). */
+  constructor(dir: string, fs: JournalFs = nodeJournalFs) {
+    this.#fs = fs;
+    this.#path = join(dir, FILE);
+    fs.mkdirp(dir);
+    for (const line of (fs.readFile(this.#path) ?? '').split('\n')) {
+      const entry = parseLine(line);
+      if (entry) this.#cursors.set(entry.deviceId, entry.cursor);
+    }
+    this.#compact();
+    this.#fd = fs.openAppend(this.#path);
+  }
+
+  cursors(): ReadonlyMap<string, Cursor> {
+    return this.#cursors;
+  }
+
+  record(deviceId: string, cursor: Cursor): void {
+    this.#cursors.set(deviceId, { ...cursor });
+    this.#fs.append(
+      this.#fd,
+      `${JSON.stringify({ d: deviceId, s: cursor.storeId, q: cursor.lastSeq })}\n`,
+    );
+    if (++this.#lines > this.#cursors.size + COMPACT_EXTRA_LINES) {
+      this.#fs.close(this.#fd);
+      this.#compact();
+      this.#fd = this.#fs.openAppend(this.#path);
+    }
+  }
+
+  close(): void {
+    this.#fs.close(this.#fd);
+  }
+
+  #compact(): void {
+    const lines = [...this.#cursors].map(([d, c]) =>
+      JSON.stringify({ d, s: c.storeId, q: c.lastSeq }),
+    );
+    this.#fs.replaceFile(this.#path, lines.length > 0 ? `${lines.join('\n')}\n` : '');
+    this.#lines = lines.length;
+  }
+}
+
+function parseLine(line: string): { deviceId: string; cursor: Cursor } | null {
+  let decoded: unknown;
+  try {
+    decoded = JSON.parse(line);
+  } catch {
+    return null;
+  }
+  if (!isPlainObject(decoded)) return null;
+  const { d, s, q } = decoded;
+  if (typeof d !== 'string' || typeof s !== 'string' || !Number.isSafeInteger(q)) return null;
+  return { deviceId: d, cursor: { storeId: s, lastSeq: q as number } };
+}

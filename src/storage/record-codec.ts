@@ -1,0 +1,114 @@
+import { MAX_FRAME_BYTES } from '../protocol/message.js';
+import { crc32 } from './crc32.js';
+import { defaultChannel, laneCode, laneFromCode, type Lane } from './lanes.js';
+
+/**
+ * The on-disk format of one spooled message. A segment file is a magic header followed by
+ * records, each:
+ *
+ *     u32le  length of what follows the checksum (meta + body)
+ *     u32le  CRC-32 of those bytes
+ *     u8     lane (its index in LANES); bit 7 set: a compact record (see below)
+ *     u48le  seq
+ *     u48le  device time of the message, ms since the epoch
+ *     …      body: the message as JSON, without `seq` (it is added when sent)
+ *
+ * A compact record leaves out the envelope's `channel` and `ts` as well, when they are implied:
+ * the lane's default channel, and the record's time as ISO-8601 with milliseconds (the way the
+ * agent stamps every message). For a telemetry frame that is a quarter of its size.
+ *
+ * A record whose length runs past the end of the file, or whose checksum does not match, is a
+ * torn write (the power went, the process died mid-write): everything from it on is ignored.
+ */
+export const SEGMENT_MAGIC = Buffer.from('IOTSPL1\n', 'latin1');
+
+const PREFIX_BYTES = 8;
+const META_BYTES = 13;
+
+/** Largest record the reader accepts: a maximal frame plus its header. */
+export const MAX_RECORD_BYTES = PREFIX_BYTES + META_BYTES + MAX_FRAME_BYTES;
+
+export interface SpoolEntry {
+  seq: number;
+  lane: Lane;
+  tsMs: number;
+  /** The message as JSON text, without `seq` (and without `channel` and `ts` when compact). */
+  body: string;
+  compact: boolean;
+}
+
+const COMPACT_BIT = 0x80;
+
+export function encodeRecord(entry: SpoolEntry): Buffer {
+  const bodyBytes = Buffer.byteLength(entry.body, 'utf8');
+  const record = Buffer.allocUnsafe(PREFIX_BYTES + META_BYTES + bodyBytes);
+  record.writeUInt32LE(META_BYTES + bodyBytes, 0);
+  record.writeUInt8(laneCode(entry.lane) | (entry.compact ? COMPACT_BIT : 0), 8);
+  record.writeUIntLE(entry.seq, 9, 6);
+  record.writeUIntLE(Math.max(0, Math.trunc(entry.tsMs)), 15, 6);
+  record.write(entry.body, PREFIX_BYTES + META_BYTES, 'utf8');
+  record.writeUInt32LE(crc32(record, PREFIX_BYTES), 4);
+  return record;
+}
+
+export type DecodeResult =
+  | { kind: 'record'; entry: SpoolEntry; bytes: number }
+  /** The bytes end before the record does: read more, or, at the end of the file, torn. */
+  | { kind: 'partial' }
+  | { kind: 'corrupt'; reason: string };
+
+/** Decodes the record starting at `offset` of `data[0, end)`. Never throws. */
+export function decodeRecord(data: Buffer, offset: number, end = data.length): DecodeResult {
+  if (end - offset < PREFIX_BYTES) return { kind: 'partial' };
+  const length = data.readUInt32LE(offset);
+  if (length < META_BYTES || PREFIX_BYTES + length > MAX_RECORD_BYTES) {
+    return { kind: 'corrupt', reason: `impossible record length ${length}` };
+  }
+  const total = PREFIX_BYTES + length;
+  if (end - offset < total) return { kind: 'partial' };
+  const expected = data.readUInt32LE(offset + 4);
+  if (crc32(data, offset + PREFIX_BYTES, offset + total) !== expected) {
+    return { kind: 'corrupt', reason: 'checksum mismatch' };
+  }
+  const code = data.readUInt8(offset + 8);
+  const lane = laneFromCode(code & ~COMPACT_BIT);
+  if (!lane) return { kind: 'corrupt', reason: `unknown lane ${code}` };
+  const seq = data.readUIntLE(offset + 9, 6);
+  if (seq < 1) return { kind: 'corrupt', reason: 'seq 0' };
+  return {
+    kind: 'record',
+    bytes: total,
+    entry: {
+      seq,
+      lane,
+      tsMs: data.readUIntLE(offset + 15, 6),
+      body: data.toString('utf8', offset + PREFIX_BYTES + META_BYTES, offset + total),
+      compact: (code & COMPACT_BIT) !== 0,
+    },
+  };
+}
+
+/** The wire frame of a spooled message: its JSON with `seq` (and a compact record's envelope) first. */
+export function frameOf(entry: SpoolEntry): string {
+  const rest = entry.body.length > 2 ? `,${entry.body.slice(1)}` : '}';
+  if (!entry.compact) return `{"seq":${entry.seq}${rest}`;
+  const channel = JSON.stringify(defaultChannel(entry.lane) ?? '');
+  const ts = new Date(entry.tsMs).toISOString();
+  return `{"seq":${entry.seq},"channel":${channel},"ts":"${ts}"${rest}`;
+}
+
+/** Whether a message's `channel` and `ts` are exactly what a compact record restores. */
+export function isCompactable(
+  lane: Lane,
+  channel: string | undefined,
+  ts: string,
+  tsMs: number,
+): boolean {
+  return (
+    channel !== undefined &&
+    defaultChannel(lane) === channel &&
+    Number.isFinite(tsMs) &&
+    tsMs >= 0 &&
+    new Date(tsMs).toISOString() === ts
+  );
+}

@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { AckBatcher } from '../../src/hub/ack-batcher.js';
+import { DeliveryCursors } from '../../src/hub/delivery-cursors.js';
+import { DeliveryJournal } from '../../src/hub/delivery-journal.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+
+describe('DeliveryCursors', () => {
+  it('takes each seq once, allows gaps, and starts over for a new store', () => {
+    const cursors = new DeliveryCursors();
+    assert.equal(cursors.open('d', 'store-one'), 0);
+    assert.equal(cursors.accept('d', 1), true);
+    assert.equal(cursors.accept('d', 1), false, 'duplicate');
+    assert.equal(cursors.accept('d', 5), true, 'a gap: the agent dropped 2–4 and says so');
+    assert.equal(cursors.accept('d', 3), false);
+    assert.equal(cursors.open('d', 'store-one'), 5, 'the same store resumes');
+    assert.equal(cursors.open('d', 'store-two'), 0, 'a wiped spool starts over');
+    assert.equal(cursors.accept('d', 1), true);
+  });
+
+  it('with a journal, survives a restart (a torn last line is ignored)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'journal-'));
+    const first = new DeliveryCursors(new DeliveryJournal(dir));
+    first.open('a', 'store-aaaa');
+    for (let seq = 1; seq <= 50; seq++) first.accept('a', seq);
+    first.open('b', 'store-bbbb');
+    first.accept('b', 7);
+    first.close();
+    appendFileSync(join(dir, 'delivery.jsonl'), '{"d":"a","s":"store-aa');
+
+    const second = new DeliveryCursors(new DeliveryJournal(dir));
+    assert.equal(second.open('a', 'store-aaaa'), 50);
+    assert.equal(second.open('b', 'store-bbbb'), 7);
+    assert.equal(second.accept('a', 50), false);
+    second.close();
+  });
+});
+
+describe('AckBatcher', () => {
+  it('acks the first at once, then at most once per interval with the highest seq', () => {
+    const clock = new FakeClock();
+    const sent: number[] = [];
+    const acks = new AckBatcher({ intervalMs: 200, clock, send: (seq) => sent.push(seq) });
+    acks.note(1);
+    assert.deepEqual(sent, [1]);
+    for (let seq = 2; seq <= 50; seq++) {
+      acks.note(seq);
+      clock.advance(10);
+    }
+    // 490 ms of traffic after the first ack: acks at 200 and 400 ms, the last one pending.
+    assert.deepEqual(sent, [1, 21, 41]);
+    clock.advance(200);
+    assert.deepEqual(sent, [1, 21, 41, 50]);
+    acks.note(50); // a duplicate is acknowledged again (its ack may have been lost)
+    clock.advance(200);
+    assert.deepEqual(sent, [1, 21, 41, 50, 50]);
+    acks.stop();
+  });
+});

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { crc32 } from '../../src/storage/crc32.js';
+import { laneOf } from '../../src/storage/lanes.js';
+import {
+  decodeRecord,
+  encodeRecord,
+  frameOf,
+  isCompactable,
+  type SpoolEntry,
+} from '../../src/storage/record-codec.js';
+
+const entry = (seq: number, body = '{"type":"telemetry","payload":{"value":1}}'): SpoolEntry => ({
+  seq,
+  lane: 'telemetry',
+  tsMs: Date.UTC(2026, 0, 1),
+  body,
+  compact: false,
+});
+
+describe('spool record codec', () => {
+  it('computes the standard CRC-32 check value', () => {
+    assert.equal(crc32(Buffer.from('123456789')), 0xcbf43926);
+    assert.equal(crc32(Buffer.alloc(0)), 0);
+  });
+
+  it('round-trips a record, including non-ASCII text and large seqs', () => {
+    const original = entry(2 ** 47 + 5, '{"type":"x","payload":{"t":"héllo ✓"}}');
+    const encoded = encodeRecord(original);
+    const decoded = decodeRecord(encoded, 0);
+    assert.equal(decoded.kind, 'record');
+    assert.deepEqual(decoded.kind === 'record' && decoded.entry, original);
+    assert.equal(decoded.kind === 'record' && decoded.bytes, encoded.length);
+  });
+
+  it('reports a cut record as partial and a flipped bit as corrupt', () => {
+    const encoded = encodeRecord(entry(7));
+    for (let cut = 0; cut < encoded.length; cut++) {
+      assert.equal(decodeRecord(encoded, 0, cut).kind, 'partial', `cut at ${cut}`);
+    }
+    const flipped = Buffer.from(encoded);
+    flipped.writeUInt8((flipped.at(-3) ?? 0) ^ 0x10, flipped.length - 3);
+    assert.deepEqual(decodeRecord(flipped, 0), { kind: 'corrupt', reason: 'checksum mismatch' });
+  });
+
+  it('never throws on random bytes (fuzz)', () => {
+    for (let i = 0; i < 2000; i++) {
+      const bytes = randomBytes(1 + (i % 64));
+      if (i % 3 === 0 && bytes.length >= 4) bytes.writeUInt32LE(i % 50, 0); // plausible lengths
+      const result = decodeRecord(bytes, 0);
+      assert.ok(['partial', 'corrupt', 'record'].includes(result.kind));
+    }
+  });
+
+  it('restores a compact record’s channel and ts, byte for byte as the agent stamps them', () => {
+    const ts = '2026-05-06T14:22:46.123Z';
+    const tsMs = Date.parse(ts);
+    assert.equal(isCompactable('telemetry', 'telemetry', ts, tsMs), true);
+    assert.equal(isCompactable('telemetry', 'telemetry', '2026-05-06T14:22:46Z', tsMs), false);
+    assert.equal(isCompactable('status', 'errors', ts, tsMs), false);
+    assert.equal(isCompactable('user', 'my-app', ts, tsMs), false);
+    const compact: SpoolEntry = {
+      seq: 9,
+      lane: 'telemetry',
+      tsMs,
+      body: '{"type":"telemetry","payload":{"value":1}}',
+      compact: true,
+    };
+    const decoded = decodeRecord(encodeRecord(compact), 0);
+    assert.deepEqual(decoded.kind === 'record' && decoded.entry, compact);
+    assert.deepEqual(JSON.parse(frameOf(compact)), {
+      seq: 9,
+      channel: 'telemetry',
+      ts,
+      type: 'telemetry',
+      payload: { value: 1 },
+    });
+  });
+
+  it('puts seq first in the wire frame', () => {
+    assert.equal(
+      frameOf(entry(12, '{"type":"a","payload":{}}')),
+      '{"seq":12,"type":"a","payload":{}}',
+    );
+    assert.deepEqual(JSON.parse(frameOf(entry(3, '{}'))), { seq: 3 });
+  });
+
+  it('sorts channels into lanes', () => {
+    assert.equal(laneOf('telemetry'), 'telemetry');
+    assert.equal(laneOf('commands'), 'command');
+    assert.equal(laneOf('status'), 'status');
+    assert.equal(laneOf('errors'), 'status');
+    assert.equal(laneOf('my-app'), 'user');
+  });
+});
