@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -19,6 +19,15 @@ import {
  * The commands feature with real child processes, frames in through a real Router and out
  * through `emit` (no socket): outputs, ends, limits, policy, stdin and the process tree.
  */
+/** The program name of a process (its comm), or '' once it is gone. */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
 describe('commands feature', () => {
   const harnesses: CommandsHarness[] = [];
   const harness = (...args: ConstructorParameters<typeof CommandsHarness>): CommandsHarness => {
@@ -329,13 +338,17 @@ describe('commands feature', () => {
   it('stop() ends every running group', async () => {
     const h = new CommandsHarness();
     const marker = uniqueMarker();
+    const stubborn = uniqueMarker();
     h.send('command', { command: `sleep ${marker} & sleep ${marker}` }, 's1');
-    h.send('command', { command: `trap '' TERM; sleep ${marker}` }, 's2');
-    await waitFor(() => processesWith(marker).length >= 3);
+    h.send('command', { command: `trap '' TERM; sleep ${stubborn}` }, 's2');
+    // s2's shell carries the marker in its own command line before it has set the trap: wait for
+    // its sleep, which it starts only after the trap is in place.
+    const sleeping = (m: string) => processesWith(m).filter((pid) => commandOf(pid) === 'sleep');
+    await waitFor(() => sleeping(marker).length >= 2 && sleeping(stubborn).length >= 1);
     await h.feature.stop();
     assert.equal((await h.end('s1')).payload.cancelled, true);
     assert.equal((await h.end('s2')).payload.signal, 'SIGKILL');
-    assert.deepEqual(processesWith(marker), []);
+    assert.deepEqual([...processesWith(marker), ...processesWith(stubborn)], []);
     const refused = await h.end((h.send('command', { command: 'true' }, 'late'), 'late'));
     assert.equal(refused.payload.code, ErrorCode.busy);
   });
