@@ -4,7 +4,7 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { PROTOCOL_VERSION, errorMessage, type Message } from '../protocol/message.js';
 import { parseFrame, type FrameError, type ParsedFrame } from '../protocol/parse.js';
 import { HELLO, toHubValidators, type HelloPayload } from '../protocol/to-hub.js';
-import { isoNow, type Clock } from '../time/clock.js';
+import { isoNow, type Clock, type TimerHandle } from '../time/clock.js';
 import { seqNumber } from '../protocol/fields.js';
 import { AckBatcher } from './ack-batcher.js';
 import type { DeliveryCursors } from './delivery-cursors.js';
@@ -16,7 +16,8 @@ import { PeerSocket } from './peer-socket.js';
  *
  *     awaiting_hello ──hello (same device_id)──▶ ready ──▶ closed
  *        │    ├─ hello naming another device → error device_mismatch, close 1008
- *        │    └─ any other frame → error hello_required (the link stays up)
+ *        │    ├─ any other frame → error hello_required (the link stays up)
+ *        │    └─ no hello within helloTimeoutMs → error hello_required, close 1008
  *        └───────────────── socket closes ─────────────────────▲
  *
  * Every frame is validated with `toHubValidators`; a bad frame is answered with an `error`
@@ -43,6 +44,11 @@ export interface DeviceSessionOptions {
   cursors: DeliveryCursors;
   /** At most one `ack` per this many ms. */
   ackIntervalMs: number;
+  /**
+   * How long an authenticated link may stay without `hello`. Past it the link is closed 1008:
+   * a socket that answers pings but never says who it is would otherwise hold a slot for ever.
+   */
+  helloTimeoutMs: number;
 }
 
 const validSeq = seqNumber();
@@ -54,6 +60,7 @@ export class DeviceSession implements DeviceLink {
   readonly #peer: PeerSocket;
   readonly #acks: AckBatcher;
   #phase: DevicePhase = 'awaiting_hello';
+  #helloTimer: TimerHandle | null;
 
   constructor(options: DeviceSessionOptions) {
     this.#o = options;
@@ -80,14 +87,34 @@ export class DeviceSession implements DeviceLink {
       onActivity: () => options.events.deviceSeen(this),
       onClose: (code, reason) => {
         this.#phase = 'closed';
+        this.#clearHelloTimer();
         this.#acks.stop();
         options.events.deviceClosed(this, code, reason);
       },
     });
+    this.#helloTimer = options.clock.setTimeout(
+      () => this.#onHelloTimeout(),
+      options.helloTimeoutMs,
+    );
   }
 
   get phase(): DevicePhase {
     return this.#phase;
+  }
+
+  #onHelloTimeout(): void {
+    this.#helloTimer = null;
+    if (this.#phase !== 'awaiting_hello') return;
+    this.refuse({
+      code: ErrorCode.helloRequired,
+      message: `no hello within ${this.#o.helloTimeoutMs} ms`,
+    });
+    void this.close(CLOSE_POLICY_VIOLATION, 'no hello');
+  }
+
+  #clearHelloTimer(): void {
+    if (this.#helloTimer) this.#o.clock.clearTimeout(this.#helloTimer);
+    this.#helloTimer = null;
   }
 
   get closed(): Promise<void> {
@@ -170,6 +197,7 @@ export class DeviceSession implements DeviceLink {
       return;
     }
     this.#phase = 'ready';
+    this.#clearHelloTimer();
     const welcome: Message = {
       type: 'welcome',
       payload: {

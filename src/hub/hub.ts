@@ -52,6 +52,8 @@ export const DEFAULT_CLOSE_TIMEOUT_MS = 1_000;
 export const DEFAULT_ROUTE_GRACE_MS = 30_000;
 /** Acks to a device are batched: at most one per this many ms (five a second). */
 export const DEFAULT_ACK_INTERVAL_MS = 200;
+/** An agent sends hello as soon as its socket opens; 10 s allows for a very slow link. */
+export const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
 
 const CLOSE_GOING_AWAY = 1001;
 
@@ -74,6 +76,8 @@ export interface HubOptions {
    */
   stateDir?: string;
   ackIntervalMs?: number;
+  /** How long an authenticated device link may wait without `hello` before it is closed. */
+  helloTimeoutMs?: number;
   /** How long a running command survives its device's disconnect (0: device_offline at once). */
   routeGraceMs?: number;
   /** Lifetime of the session tokens `POST /v1/session` issues (default 15 min). */
@@ -115,6 +119,7 @@ export class Hub {
   readonly #broker: Broker;
   readonly #cursors: DeliveryCursors;
   readonly #ackIntervalMs: number;
+  readonly #helloTimeoutMs: number;
   readonly #webhooks: Webhooks;
   readonly #server: Server;
   readonly #wss: WebSocketServer;
@@ -147,6 +152,10 @@ export class Hub {
     this.#ackIntervalMs = positive(
       'ackIntervalMs',
       options.ackIntervalMs ?? DEFAULT_ACK_INTERVAL_MS,
+    );
+    this.#helloTimeoutMs = positive(
+      'helloTimeoutMs',
+      options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
     );
     this.#cursors = new DeliveryCursors(
       options.stateDir !== undefined ? new DeliveryJournal(options.stateDir) : null,
@@ -364,6 +373,7 @@ export class Hub {
       events: this.#broker,
       cursors: this.#cursors,
       ackIntervalMs: this.#ackIntervalMs,
+      helloTimeoutMs: this.#helloTimeoutMs,
     });
     this.#track(session);
     this.#broker.deviceAttached(session);

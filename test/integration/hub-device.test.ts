@@ -110,6 +110,17 @@ describe('hub /v1/device', () => {
     });
   });
 
+  it('closes a link that never says hello (1008, hello_required)', async () => {
+    const strict = await startHub({ helloTimeoutMs: 150 });
+    const peer = await connect(`${strict.wsUrl}/v1/device`, auth(DEVICE_TOKEN));
+    const error = await peer.inbox.nextOfType('error');
+    assert.equal(error.payload.code, ErrorCode.helloRequired);
+    assert.match(String(error.payload.message), /no hello within 150 ms/);
+    assert.equal((await peer.closed).code, 1008);
+    assert.equal(strict.hub.device(DEVICE_ID)?.connected ?? false, false);
+    await strict.stop();
+  });
+
   describe('bad frames', () => {
     const cases: [string, string | Buffer, string, string | undefined][] = [
       ['not JSON', '{nope', ErrorCode.invalidJson, undefined],
