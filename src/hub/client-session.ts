@@ -1,12 +1,9 @@
-import type { Logger } from 'pino';
-import type WebSocket from 'ws';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { fromClientValidators } from '../protocol/from-client.js';
 import { errorMessage, type Message } from '../protocol/message.js';
 import { parseFrame, type FrameError } from '../protocol/parse.js';
-import type { Clock } from '../time/clock.js';
 import type { ClientEvents, ClientLink } from './links.js';
-import { PeerSocket } from './peer-socket.js';
+import { BINARY_REFUSED, PeerSocket, peerSettings, type PeerSettings } from './peer-socket.js';
 
 /**
  * One backend client on `/v1/stream` (already authenticated by API key). Every frame is
@@ -14,14 +11,8 @@ import { PeerSocket } from './peer-socket.js';
  * that throws, is answered with an `error` frame carrying the request's `request_id`, and the
  * connection stays up.
  */
-export interface ClientSessionOptions {
-  socket: WebSocket;
+export interface ClientSessionOptions extends PeerSettings {
   id: string;
-  clock: Clock;
-  logger: Logger;
-  pingIntervalMs: number;
-  pongTimeoutMs: number;
-  closeTimeoutMs: number;
   events: ClientEvents;
 }
 
@@ -34,18 +25,9 @@ export class ClientSession implements ClientLink {
     this.#o = options;
     this.id = options.id;
     this.#peer = new PeerSocket({
-      socket: options.socket,
-      clock: options.clock,
-      logger: options.logger,
-      pingIntervalMs: options.pingIntervalMs,
-      pongTimeoutMs: options.pongTimeoutMs,
-      closeTimeoutMs: options.closeTimeoutMs,
+      ...peerSettings(options),
       onText: (text) => this.#onText(text),
-      onBinary: () =>
-        this.refuse({
-          code: ErrorCode.invalidJson,
-          message: 'binary frames are not accepted; send JSON text',
-        }),
+      onBinary: () => this.refuse(BINARY_REFUSED),
       onActivity: () => {},
       onClose: (code, reason) => options.events.clientClosed(this, code, reason),
     });

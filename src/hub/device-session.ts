@@ -1,15 +1,14 @@
 import type { Logger } from 'pino';
-import type WebSocket from 'ws';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { PROTOCOL_VERSION, errorMessage, type Message } from '../protocol/message.js';
 import { parseFrame, type FrameError, type ParsedFrame } from '../protocol/parse.js';
 import { HELLO, toHubValidators, type HelloPayload } from '../protocol/to-hub.js';
-import { isoNow, type Clock, type TimerHandle } from '../time/clock.js';
+import { isoNow, type TimerHandle } from '../time/clock.js';
 import { seqNumber } from '../protocol/fields.js';
 import { AckBatcher } from './ack-batcher.js';
 import type { DeliveryCursors } from './delivery-cursors.js';
 import type { DeviceEvents, DeviceLink } from './links.js';
-import { PeerSocket } from './peer-socket.js';
+import { BINARY_REFUSED, PeerSocket, peerSettings, type PeerSettings } from './peer-socket.js';
 
 /**
  * One agent's link on `/v1/device`, already authenticated as `deviceId`:
@@ -32,14 +31,8 @@ export type DevicePhase = 'awaiting_hello' | 'ready' | 'closed';
 
 export const CLOSE_POLICY_VIOLATION = 1008;
 
-export interface DeviceSessionOptions {
-  socket: WebSocket;
+export interface DeviceSessionOptions extends PeerSettings {
   deviceId: string;
-  clock: Clock;
-  logger: Logger;
-  pingIntervalMs: number;
-  pongTimeoutMs: number;
-  closeTimeoutMs: number;
   events: DeviceEvents;
   cursors: DeliveryCursors;
   /** At most one `ack` per this many ms. */
@@ -72,18 +65,9 @@ export class DeviceSession implements DeviceLink {
       send: (seq) => this.#peer.send({ type: 'ack', payload: { seq } }),
     });
     this.#peer = new PeerSocket({
-      socket: options.socket,
-      clock: options.clock,
-      logger: options.logger,
-      pingIntervalMs: options.pingIntervalMs,
-      pongTimeoutMs: options.pongTimeoutMs,
-      closeTimeoutMs: options.closeTimeoutMs,
+      ...peerSettings(options),
       onText: (text) => this.#onText(text),
-      onBinary: () =>
-        this.refuse({
-          code: ErrorCode.invalidJson,
-          message: 'binary frames are not accepted; send JSON text',
-        }),
+      onBinary: () => this.refuse(BINARY_REFUSED),
       onActivity: () => options.events.deviceSeen(this),
       onClose: (code, reason) => {
         this.#phase = 'closed';

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { encode, type Message } from '../protocol/message.js';
-import { frameText } from '../protocol/parse.js';
+import { frameText, type FrameError } from '../protocol/parse.js';
 import type { Clock, TimerHandle } from '../time/clock.js';
 import { Liveness } from './liveness.js';
 
@@ -30,6 +30,23 @@ export interface PeerSocketOptions {
   onActivity: () => void;
   onClose: (code: number, reason: string) => void;
 }
+
+/** What every session passes through to its PeerSocket unchanged. */
+export type PeerSettings = Pick<
+  PeerSocketOptions,
+  'socket' | 'clock' | 'logger' | 'pingIntervalMs' | 'pongTimeoutMs' | 'closeTimeoutMs'
+>;
+
+export function peerSettings(options: PeerSettings): PeerSettings {
+  const { socket, clock, logger, pingIntervalMs, pongTimeoutMs, closeTimeoutMs } = options;
+  return { socket, clock, logger, pingIntervalMs, pongTimeoutMs, closeTimeoutMs };
+}
+
+/** Both endpoints speak JSON text only. */
+export const BINARY_REFUSED: FrameError = {
+  code: ErrorCode.invalidJson,
+  message: 'binary frames are not accepted; send JSON text',
+};
 
 export class PeerSocket {
   readonly #o: PeerSocketOptions;
