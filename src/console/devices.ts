@@ -1,23 +1,8 @@
+import type { DeviceSummary } from '../protocol/device-summary.js';
 import { BUILTIN_STREAMS } from '../telemetry/stream-specs.js';
 
-/**
- * The device list as `GET /v1/devices` gives it (docs/protocol.md), checked field by field: a
- * hub of another version may send more, or less. (The hub's own DeviceSummary type is not
- * imported: it would pull the hub's Node-side modules into the browser build's type check.)
- */
-export interface Device {
-  device_id: string;
-  connected: boolean;
-  connected_since: string | null;
-  last_seen: string | null;
-  agent_version: string | null;
-  hostname: string | null;
-  os: string | null;
-  kernel: string | null;
-  arch: string | null;
-  model: string | null;
-  capabilities: string[];
-}
+/** The device list as `GET /v1/devices` gives it (docs/protocol.md), checked field by field. */
+export type Device = DeviceSummary;
 
 /** Streams watched when a device lists none (an older agent). */
 export const DEFAULT_STREAMS = ['cpu', 'memory', 'temperature'];

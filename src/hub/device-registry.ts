@@ -1,29 +1,8 @@
+import type { DeviceSummary } from '../protocol/device-summary.js';
 import type { HelloPayload } from '../protocol/to-hub.js';
 import type { Clock } from '../time/clock.js';
 
-/**
- * Every device the hub knows (those with a token, plus any that ever connected), with its
- * current link. At most one link per device: attaching a new one hands back the one it
- * replaces, for the caller to close. A device is `connected` from its `hello` until its link
- * closes or is replaced.
- */
-export interface DeviceSummary {
-  device_id: string;
-  connected: boolean;
-  /** ISO-8601 UTC, or null when offline. */
-  connected_since: string | null;
-  /** ISO-8601 UTC of the last traffic of any kind, or null if it never connected. */
-  last_seen: string | null;
-  agent_version: string | null;
-  /** From the last `hello` (null before the first): what a console shows about the device. */
-  hostname: string | null;
-  os: string | null;
-  kernel: string | null;
-  arch: string | null;
-  model: string | null;
-  /** `telemetry:<stream>` for each stream it offers, `commands`, … ([] before the first hello). */
-  capabilities: string[];
-}
+export type { DeviceSummary };
 
 export interface DeviceRecord extends DeviceSummary {
   /** The last `hello` (hostname, os, kernel, arch, model, capabilities, …), kept for later use. */
@@ -38,6 +17,12 @@ interface Entry<L> {
   hello: HelloPayload | null;
 }
 
+/**
+ * Every device the hub knows (those with a token, plus any that ever connected), with its
+ * current link. At most one link per device: attaching a new one hands back the one it
+ * replaces, for the caller to close. A device is `connected` from its `hello` until its link
+ * closes or is replaced.
+ */
 export class DeviceRegistry<L extends { readonly deviceId: string }> {
   readonly #entries = new Map<string, Entry<L>>();
   readonly #clock: Clock;
