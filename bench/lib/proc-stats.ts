@@ -1,0 +1,75 @@
+/**
+ * What a process costs, read from /proc: CPU seconds, resident and private memory, open file
+ * descriptors and live descendants. Shared by the benchmarks, the soak and the fleet run.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+
+const USER_HZ = 100; // fixed at 100 on every Linux architecture we ship for
+
+/** utime + stime of one process (all its threads), in seconds. */
+export function cpuSeconds(pid: number, procRoot = '/proc'): number {
+  const stat = readFileSync(`${procRoot}/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+}
+
+export interface MemoryFigures {
+  /** VmRSS: everything resident, shared library pages included. */
+  rssBytes: number;
+  /** RssAnon: private anonymous pages, the part that grows when a process leaks. */
+  rssAnonBytes: number;
+}
+
+export function memoryOf(pid: number, procRoot = '/proc'): MemoryFigures {
+  const status = readFileSync(`${procRoot}/${pid}/status`, 'utf8');
+  const kib = (key: string): number => {
+    const match = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status);
+    if (!match) throw new Error(`/proc/${pid}/status has no ${key}`);
+    return Number(match[1]) * 1024;
+  };
+  return { rssBytes: kib('VmRSS'), rssAnonBytes: kib('RssAnon') };
+}
+
+export function openFdCount(pid: number, procRoot = '/proc'): number {
+  return readdirSync(`${procRoot}/${pid}/fd`).length;
+}
+
+/** Pids of every live descendant of `pid` (children, grandchildren…), zombies included. */
+export function descendantsOf(pid: number, procRoot = '/proc'): number[] {
+  const found: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const parent = queue.shift() as number;
+    for (const task of safeReaddir(`${procRoot}/${parent}/task`)) {
+      const children = safeRead(`${procRoot}/${parent}/task/${task}/children`);
+      for (const child of children.split(' ').filter(Boolean).map(Number)) {
+        found.push(child);
+        queue.push(child);
+      }
+    }
+  }
+  return found;
+}
+
+function safeReaddir(path: string): string[] {
+  try {
+    return readdirSync(path);
+  } catch {
+    return []; // the process ended between two reads
+  }
+}
+
+function safeRead(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Nearest-rank percentile of unsorted samples. */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
+}
