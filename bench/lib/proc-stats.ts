@@ -46,6 +46,14 @@ export function openFdCount(pid: number, procRoot = '/proc'): number {
   return readdirSync(`${procRoot}/${pid}/fd`).length;
 }
 
+/** The soft limit on open files of a process (this one by default), from /proc/<pid>/limits. */
+export function openFileLimit(pid: number | 'self' = 'self', procRoot = '/proc'): number {
+  const limits = readFileSync(`${procRoot}/${pid}/limits`, 'utf8');
+  const match = /^Max open files\s+(\d+|unlimited)/m.exec(limits);
+  if (!match) throw new Error(`/proc/${pid}/limits has no "Max open files"`);
+  return match[1] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(match[1]);
+}
+
 /** Pids of every live descendant of `pid` (children, grandchildren…), zombies included. */
 export function descendantsOf(pid: number, procRoot = '/proc'): number[] {
   const found: number[] = [];

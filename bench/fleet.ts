@@ -1,0 +1,158 @@
+/**
+ * `npm run fleet`: what one hub costs for a fleet of agents, and how large a fleet this machine
+ * sustains with telemetry delivered in under a second (p99).
+ *
+ *   hub     `iottly-agent hub`, a process of its own: its CPU and memory come from /proc alone
+ *   agents  N real agents (createAgent) in this process, each with its own device id, spool
+ *           and fixture /proc + /sys tree, sampling cpu, memory and temperature at 1 Hz
+ *   client  one /v1/stream client, a process of its own, subscribed to every device; delay is
+ *           its arrival time − the sample time in the frame (one machine, one clock)
+ *
+ * Lost frames are counted exactly: the agents' sockets are observed, so a sample written by an
+ * agent and never seen by the client is lost, while a sample an overloaded simulator never took
+ * shows as "sent" below "expected" instead.
+ *
+ *   npm run fleet -- --agents 200 [--seconds 60]    one size; exits 1 on lost frames or a failure
+ *   npm run fleet -- --find-max [--seconds 20]      doubles from 50 until p99 ≥ 1 s or a loss,
+ *                                                   then bisects; reports the largest that held
+ *   --settle S   pause between "all online" and the window (default 5)
+ */
+import { parseArgs } from 'node:util';
+import { pino } from 'pino';
+import { reportRows, type BenchRow } from './lib/results.js';
+import { runFleetStep, type FleetStepResult } from './fleet/fleet-step.js';
+import { largestSustained, nextFleetSize, type FleetTrial } from './fleet/max-search.js';
+import { openFileLimit } from './lib/proc-stats.js';
+
+const DELAY_TARGET_MS = 1_000;
+/** Open files per simulated agent: its socket, spool segment and meta, three fixture files. */
+const FILES_PER_AGENT = 8;
+const MiB = 2 ** 20;
+
+const { values } = parseArgs({
+  options: {
+    agents: { type: 'string' },
+    'find-max': { type: 'boolean', default: false },
+    seconds: { type: 'string' },
+    settle: { type: 'string', default: '5' },
+  },
+});
+const findMax = values['find-max'] || values.agents === 'auto';
+const seconds = positive('--seconds', values.seconds ?? (findMax ? '20' : '60'));
+const settleSeconds = positive('--settle', values.settle);
+const ceiling = Math.floor((openFileLimit() - 256) / FILES_PER_AGENT);
+const logger = pino({ level: 'warn' }, pino.destination(2));
+
+function positive(flag: string, text: string): number {
+  const value = Number(text);
+  if (!Number.isInteger(value) || value <= 0) {
+    console.error(`fleet: ${flag}: expected a positive integer, got "${text}"`);
+    process.exit(2);
+  }
+  return value;
+}
+
+function sustained(result: FleetStepResult): boolean {
+  return result.failure === null && result.lost === 0 && result.delayP99Ms < DELAY_TARGET_MS;
+}
+
+async function step(agents: number): Promise<FleetStepResult> {
+  console.log(`\n▶ ${agents} agents, ${seconds} s window`);
+  const result = await runFleetStep({
+    agents,
+    seconds,
+    settleSeconds,
+    logger,
+    progress: (line) => console.log(`  ${line}`),
+  });
+  console.log(describe(result));
+  return result;
+}
+
+function describe(r: FleetStepResult): string {
+  if (r.failure !== null) return `  FAILED: ${r.failure}`;
+  return [
+    `  hub: ${r.hubCpuPercent.toFixed(1)} % of one core, RSS ${(r.hubRssBytes / MiB).toFixed(1)} MiB, RssAnon ${(r.hubRssAnonBytes / MiB).toFixed(1)} MiB`,
+    `  fleet process: ${r.fleetCpuPercent.toFixed(1)} % of one core, event-loop delay p99 ${r.fleetLoopDelayP99Ms.toFixed(1)} ms; stream client ${r.clientCpuPercent.toFixed(1)} %`,
+    `  samples: expected ${r.expectedSamples}, sent ${r.sent}, received ${r.received}, lost ${r.lost}, duplicates ${r.duplicates}; ${r.framesPerSecond.toFixed(0)} frames/s delivered`,
+    `  delay sample → client: p50 ${r.delayP50Ms.toFixed(0)} ms, p99 ${r.delayP99Ms.toFixed(0)} ms, max ${r.delayMaxMs.toFixed(0)} ms; link drops ${r.linkDrops}; ${sustained(r) ? 'sustained' : 'NOT sustained'}`,
+  ].join('\n');
+}
+
+function rows(r: FleetStepResult): BenchRow[] {
+  const at = `fleet of ${r.agents} agents × 3 streams at 1 Hz`;
+  const none = { floor: null, floorName: 'no floor' };
+  return [
+    {
+      figure: `${at}: hub CPU`,
+      unit: '% of one core',
+      better: 'lower',
+      ours: r.hubCpuPercent,
+      ...none,
+    },
+    {
+      figure: `${at}: hub RssAnon`,
+      unit: 'MiB',
+      better: 'lower',
+      ours: r.hubRssAnonBytes / MiB,
+      ...none,
+    },
+    { figure: `${at}: hub RSS`, unit: 'MiB', better: 'lower', ours: r.hubRssBytes / MiB, ...none },
+    {
+      figure: `${at}: delivery delay p99`,
+      unit: 'ms',
+      better: 'lower',
+      ours: r.delayP99Ms,
+      ...none,
+    },
+  ];
+}
+
+if (findMax) {
+  const trials: (FleetTrial & { result: FleetStepResult })[] = [];
+  const search = { first: 50, ceiling, bisections: 2, granularity: 25 };
+  for (
+    let agents = nextFleetSize(trials, search);
+    agents !== null;
+    agents = nextFleetSize(trials, search)
+  ) {
+    const result = await step(agents);
+    trials.push({ agents, sustained: sustained(result), result });
+  }
+  const best = largestSustained(trials);
+  console.log('\nfleet --find-max (p99 delay < 1 s, no frame lost)');
+  for (const t of [...trials].sort((a, b) => a.agents - b.agents)) {
+    const r = t.result;
+    console.log(
+      `  ${String(t.agents).padStart(5)} agents: ${t.sustained ? 'held' : 'failed'}  p99 ${r.delayP99Ms.toFixed(0)} ms, lost ${r.lost}, hub ${r.hubCpuPercent.toFixed(0)} % CPU / ${(r.hubRssAnonBytes / MiB).toFixed(0)} MiB RssAnon, fleet process ${r.fleetCpuPercent.toFixed(0)} %${r.failure ? ` (${r.failure})` : ''}`,
+    );
+  }
+  console.log(`largest fleet sustained: ${best ?? 'none'} agents (open-file ceiling ${ceiling})`);
+  const bestResult = trials.find((t) => t.agents === best)?.result;
+  if (bestResult) {
+    reportRows([
+      {
+        figure: 'largest fleet with telemetry p99 < 1 s (2 cores)',
+        unit: 'agents',
+        better: 'higher',
+        ours: bestResult.agents,
+        floor: null,
+        floorName: 'no floor',
+      },
+      ...rows(bestResult),
+    ]);
+  }
+  process.exitCode = best === null ? 1 : 0;
+} else {
+  const agents = positive('--agents', values.agents ?? '100');
+  if (agents > ceiling) {
+    console.error(
+      `fleet: --agents ${agents} needs more open files than the limit allows (at most ${ceiling})`,
+    );
+    process.exit(2);
+  }
+  const result = await step(agents);
+  reportRows(rows(result));
+  // Timing is reported, not judged: only a failure or a lost frame fails the run.
+  process.exitCode = result.failure !== null || result.lost > 0 ? 1 : 0;
+}

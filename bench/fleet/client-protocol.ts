@@ -1,0 +1,36 @@
+/**
+ * What the fleet run and its stream client (bench/fleet/stream-client.ts, a process of its own)
+ * say to each other over the IPC channel of `fork`.
+ */
+import type { SampleWindow } from './sample-tally.js';
+
+/** How the client finds the hub and which devices it subscribes to. */
+export interface StreamClientSettings {
+  /** ws://host:port of the hub. */
+  wsUrl: string;
+  apiKey: string;
+  deviceIds: string[];
+  streams: string[];
+}
+
+export type ToStreamClient =
+  | { kind: 'subscribe'; settings: StreamClientSettings }
+  | { kind: 'window'; window: SampleWindow }
+  /** Answer once `expected` window samples have arrived, or after `graceMs` at the latest. */
+  | { kind: 'collect'; expected: number; graceMs: number };
+
+export interface DeliveryFigures {
+  /** Distinct samples of the window that arrived. */
+  received: number;
+  /** Window samples that arrived more than once (resends). */
+  duplicates: number;
+  /** Arrival time − sample time, in ms. */
+  delayP50Ms: number;
+  delayP99Ms: number;
+  delayMaxMs: number;
+}
+
+export type FromStreamClient =
+  | { kind: 'ready' }
+  | { kind: 'figures'; figures: DeliveryFigures }
+  | { kind: 'failed'; message: string };

@@ -1,0 +1,64 @@
+/**
+ * Distinct telemetry samples per device and stream, counted by sample time: the fleet run keeps
+ * one where the agents write frames to their sockets and the stream client keeps one where
+ * frames arrive, and "lost" is the difference over the same window.
+ *
+ * A stream's samples are taken on a grid one interval apart, so their times only ever rise on
+ * one link; a frame whose time is not past the last one seen for its stream is a resend after a
+ * reconnect (at-least-once delivery), counted as a duplicate and never twice as a sample.
+ */
+export interface SampleWindow {
+  /** Sample times from here (inclusive)… */
+  startMs: number;
+  /** …to here (exclusive). */
+  endMs: number;
+}
+
+export class SampleTally {
+  readonly #latestMs = new Map<string, number>();
+  #window: SampleWindow | null = null;
+  #inWindow = 0;
+  #duplicates = 0;
+
+  /** Counts from now on only samples taken inside `window`. */
+  setWindow(window: SampleWindow): void {
+    this.#window = window;
+    this.#inWindow = 0;
+    this.#duplicates = 0;
+  }
+
+  /** Records one frame; true when it is a new sample inside the window. */
+  record(deviceId: string, stream: string, tsMs: number): boolean {
+    const key = `${deviceId}\u0000${stream}`;
+    const latest = this.#latestMs.get(key);
+    if (latest !== undefined && tsMs <= latest) {
+      if (this.#contains(tsMs)) this.#duplicates++;
+      return false;
+    }
+    this.#latestMs.set(key, tsMs);
+    if (!this.#contains(tsMs)) return false;
+    this.#inWindow++;
+    return true;
+  }
+
+  /** New samples seen inside the window. */
+  get inWindow(): number {
+    return this.#inWindow;
+  }
+
+  /** Frames inside the window seen again (resends). */
+  get duplicates(): number {
+    return this.#duplicates;
+  }
+
+  /** How many device streams have a sample at or after `ms` (all of them once `ms` is past). */
+  streamsPast(ms: number): number {
+    let past = 0;
+    for (const latest of this.#latestMs.values()) if (latest >= ms) past++;
+    return past;
+  }
+
+  #contains(tsMs: number): boolean {
+    return this.#window !== null && tsMs >= this.#window.startMs && tsMs < this.#window.endMs;
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * N real agents in this one process, sharing nothing but the event loop: each is built by
+ * createAgent from its own validated config, with its own device id and token, its own spool
+ * (a directory of its own; on tmpfs where there is one, fsync off: every real device writes to
+ * its own SD card, and 1,000 simulated ones sharing one disk would measure that disk), and its
+ * own sampler reading a fixture /proc and /sys tree of its own.
+ *
+ * What each agent writes to its socket is observed through the injected socket factory, so the
+ * run knows exactly which samples left the agents and can tell a lost frame from one that was
+ * never taken.
+ */
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type WebSocket from 'ws';
+import type { Agent } from '../../src/agent/agent.js';
+import { createWebSocket, type SocketFactory } from '../../src/agent/connection.js';
+import { createAgent } from '../../src/agent/create-agent.js';
+import { basicInventory } from '../../src/agent/inventory.js';
+import { loadConfig } from '../../src/config/load.js';
+import { procFixture, writeBasicProc, type ProcFixture } from '../../test/helpers/proc-fixture.js';
+
+export interface FleetDevice {
+  id: string;
+  token: string;
+}
+
+export interface SimulatedFleetOptions {
+  /** ws://host:port/v1/device */
+  deviceUrl: string;
+  devices: readonly FleetDevice[];
+  /** Built-in streams each agent samples by config. */
+  streams: readonly string[];
+  intervalMs: number;
+  /** Hears every telemetry sample an agent writes to its socket (resends included). */
+  onSampleSent: (deviceId: string, stream: string, tsMs: number) => void;
+  logger: Logger;
+  /** Agents started at once; the next group starts when these are online. */
+  startGroup?: number;
+  /** Longest wait for one group to come online. */
+  onlineTimeoutMs?: number;
+}
+
+interface Member {
+  device: FleetDevice;
+  agent: Agent;
+  fixture: ProcFixture;
+  online: Promise<void>;
+}
+
+const DEFAULT_START_GROUP = 100;
+const DEFAULT_ONLINE_TIMEOUT_MS = 30_000;
+
+export class SimulatedFleet {
+  readonly #o: SimulatedFleetOptions;
+  readonly #spoolRoot: string;
+  readonly #members: Member[] = [];
+  #linkDrops = 0;
+
+  constructor(options: SimulatedFleetOptions) {
+    this.#o = options;
+    const memoryBacked = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
+    this.#spoolRoot = mkdtempSync(join(memoryBacked, 'iottly-fleet-'));
+  }
+
+  /** Times an agent's link dropped after it had been online. */
+  get linkDrops(): number {
+    return this.#linkDrops;
+  }
+
+  /** Starts every agent, a group at a time; resolves when all are online, else rejects. */
+  async start(): Promise<void> {
+    const group = this.#o.startGroup ?? DEFAULT_START_GROUP;
+    for (let first = 0; first < this.#o.devices.length; first += group) {
+      const members = this.#o.devices.slice(first, first + group).map((d) => this.#member(d));
+      this.#members.push(...members);
+      await Promise.all(members.map((member) => member.agent.start()));
+      await this.#allOnline(members);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all(this.#members.map((member) => member.agent.stop()));
+    for (const member of this.#members) member.fixture.remove();
+    rmSync(this.#spoolRoot, { recursive: true, force: true });
+  }
+
+  #member(device: FleetDevice): Member {
+    const fixture = procFixture();
+    writeBasicProc(fixture);
+    fixture.write('sys/class/thermal/thermal_zone0/type', 'cpu-thermal\n');
+    fixture.write('sys/class/thermal/thermal_zone0/temp', '47000\n');
+    const { config } = loadConfig({
+      env: {},
+      flags: {
+        'server.url': this.#o.deviceUrl,
+        'device.id': device.id,
+        'auth.token': device.token,
+        'storage.dir': join(this.#spoolRoot, device.id),
+        'storage.fsync': 'never',
+        'local.enabled': 'false',
+        'telemetry.streams': this.#o.streams.join(','),
+        'telemetry.intervalMs': String(this.#o.intervalMs),
+        'telemetry.procRoot': fixture.procRoot,
+        'telemetry.sysRoot': fixture.sysRoot,
+      },
+      readFile: () => {
+        throw Object.assign(new Error('no config file'), { code: 'ENOENT' });
+      },
+    });
+    const agent = createAgent(
+      config,
+      { token: device.token, tls: {} },
+      {
+        logger: this.#o.logger.child({ deviceId: device.id }),
+        inventory: { ...basicInventory(), hostname: device.id },
+        createSocket: this.#observedSockets(device.id),
+        env: {},
+      },
+    );
+    let wasOnline = false;
+    const online = new Promise<void>((resolve) => {
+      agent.context.onStatus((status) => {
+        if (status.kind === 'online') {
+          wasOnline = true;
+          resolve();
+        } else if (wasOnline && status.kind !== 'stopping' && status.kind !== 'stopped') {
+          wasOnline = false;
+          this.#linkDrops++;
+        }
+      });
+    });
+    return { device, agent, fixture, online };
+  }
+
+  async #allOnline(members: Member[]): Promise<void> {
+    const timeoutMs = this.#o.onlineTimeoutMs ?? DEFAULT_ONLINE_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const offline = members.filter((m) => m.agent.status.kind !== 'online').length;
+        reject(new Error(`${offline} of ${members.length} agents not online in ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
+    try {
+      await Promise.race([Promise.all(members.map((m) => m.online)), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The real socket factory, with every telemetry frame the agent sends told to the run. */
+  #observedSockets(deviceId: string): SocketFactory {
+    const onSampleSent = this.#o.onSampleSent;
+    return (url, options) => {
+      const socket = createWebSocket(url, options);
+      const send = socket.send.bind(socket) as (...args: unknown[]) => void;
+      socket.send = ((data: unknown, ...rest: unknown[]) => {
+        if (typeof data === 'string' && data.includes('"type":"telemetry"')) {
+          const { payload } = JSON.parse(data) as { payload: { stream: string; ts: string } };
+          onSampleSent(deviceId, payload.stream, Date.parse(payload.ts));
+        }
+        send(data, ...rest);
+      }) as WebSocket['send'];
+      return socket;
+    };
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The fleet run's stream client, in a process of its own: one `/v1/stream` connection
+ * subscribed to every device's telemetry, timing each frame's arrival against the sample time
+ * it carries. It runs apart from the simulated agents so that their shared event loop, busy
+ * with hundreds of agents, cannot delay the moment a frame is seen; the delay measured is the
+ * agents' (sample → socket) plus the hub's (socket → client), as an operator's backend sees it.
+ *
+ * Driven over the IPC channel of `fork` (bench/fleet/client-protocol.ts); ends when the parent
+ * disconnects.
+ */
+import WebSocket from 'ws';
+import { percentile } from '../lib/proc-stats.js';
+import type { FromStreamClient, StreamClientSettings, ToStreamClient } from './client-protocol.js';
+import { SampleTally } from './sample-tally.js';
+
+interface StreamFrame {
+  type?: string;
+  request_id?: string;
+  payload?: { device_id?: string; stream?: string; ts?: string; message?: string };
+}
+
+function tell(message: FromStreamClient): void {
+  process.send?.(message);
+}
+
+function runClient(settings: StreamClientSettings): void {
+  const tally = new SampleTally();
+  const delaysMs: number[] = [];
+  let pendingSubscriptions = settings.deviceIds.length;
+  let collecting: { expected: number; timer: NodeJS.Timeout } | null = null;
+
+  const ws = new WebSocket(`${settings.wsUrl}/v1/stream?api_key=${settings.apiKey}`, {
+    perMessageDeflate: false,
+  });
+
+  const answer = (): void => {
+    if (!collecting) return;
+    clearTimeout(collecting.timer);
+    collecting = null;
+    tell({
+      kind: 'figures',
+      figures: {
+        received: tally.inWindow,
+        duplicates: tally.duplicates,
+        delayP50Ms: percentile(delaysMs, 50),
+        delayP99Ms: percentile(delaysMs, 99),
+        delayMaxMs: delaysMs.reduce((max, d) => Math.max(max, d), 0),
+      },
+    });
+  };
+
+  ws.on('open', () => {
+    for (const [i, deviceId] of settings.deviceIds.entries()) {
+      ws.send(
+        JSON.stringify({
+          type: 'subscribe',
+          request_id: `sub-${i}`,
+          payload: { device_id: deviceId, streams: settings.streams },
+        }),
+      );
+    }
+  });
+  ws.on('message', (data) => {
+    const arrivedMs = Date.now();
+    const frame = JSON.parse(String(data)) as StreamFrame;
+    if (frame.type === 'telemetry') {
+      const { device_id, stream, ts } = frame.payload ?? {};
+      if (device_id === undefined || stream === undefined || ts === undefined) {
+        tell({ kind: 'failed', message: `telemetry frame without device, stream or ts: ${data}` });
+        return;
+      }
+      const tsMs = Date.parse(ts);
+      if (tally.record(device_id, stream, tsMs)) delaysMs.push(arrivedMs - tsMs);
+      if (collecting && tally.inWindow >= collecting.expected) answer();
+    } else if (frame.type === 'subscribed') {
+      if (--pendingSubscriptions === 0) tell({ kind: 'ready' });
+    } else if (frame.type === 'error') {
+      tell({
+        kind: 'failed',
+        message: `hub refused ${frame.request_id}: ${frame.payload?.message}`,
+      });
+    }
+  });
+  ws.on('close', (code) => {
+    if (process.connected) tell({ kind: 'failed', message: `stream link closed (${code})` });
+  });
+  ws.on('error', (err) => tell({ kind: 'failed', message: `stream link: ${err.message}` }));
+
+  process.on('message', (message: ToStreamClient) => {
+    if (message.kind === 'window') tally.setWindow(message.window);
+    else if (message.kind === 'collect') {
+      collecting = { expected: message.expected, timer: setTimeout(answer, message.graceMs) };
+      if (tally.inWindow >= message.expected) answer();
+    }
+  });
+  process.once('disconnect', () => ws.terminate());
+}
+
+process.once('message', (message: ToStreamClient) => {
+  if (message.kind === 'subscribe') runClient(message.settings);
+  else tell({ kind: 'failed', message: `expected "subscribe" first, got "${message.kind}"` });
+});
