@@ -25,8 +25,8 @@ import { largestSustained, nextFleetSize, type FleetTrial } from './fleet/max-se
 import { openFileLimit } from './lib/proc-stats.js';
 
 const DELAY_TARGET_MS = 1_000;
-/** Open files per simulated agent: its socket, spool segment and meta, three fixture files. */
-const FILES_PER_AGENT = 8;
+/** Open files per simulated agent: its socket, its spool segment (twice), three fixture files. */
+const FILES_PER_AGENT = 6;
 const MiB = 2 ** 20;
 
 const { values } = parseArgs({

@@ -62,7 +62,13 @@ function runClient(settings: StreamClientSettings): void {
   });
   ws.on('message', (data) => {
     const arrivedMs = Date.now();
-    const frame = JSON.parse(String(data)) as StreamFrame;
+    let frame: StreamFrame;
+    try {
+      frame = JSON.parse(String(data)) as StreamFrame;
+    } catch {
+      tell({ kind: 'failed', message: `a frame that is not JSON: ${String(data).slice(0, 80)}` });
+      return;
+    }
     if (frame.type === 'telemetry') {
       const { device_id, stream, ts } = frame.payload ?? {};
       if (device_id === undefined || stream === undefined || ts === undefined) {
