@@ -3,8 +3,10 @@
  * sustains with telemetry delivered in under a second (p99).
  *
  *   hub     `iottly-agent hub`, a process of its own: its CPU and memory come from /proc alone
- *   agents  N real agents (createAgent) in this process, each with its own device id, spool
- *           and fixture /proc + /sys tree, sampling cpu, memory and temperature at 1 Hz
+ *   agents  N real agents (createAgent) sharing one event loop, each with its own device id,
+ *           spool and fixture /proc + /sys tree, sampling cpu, memory and temperature at 1 Hz;
+ *           in one shard process up to its open-file limit (~3,000 agents here), else split
+ *           over as few as hold them
  *   client  one /v1/stream client, a process of its own, subscribed to every device; delay is
  *           its arrival time − the sample time in the frame (one machine, one clock)
  *
@@ -18,7 +20,6 @@
  *   --settle S   pause between "all online" and the window (default 5)
  */
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
 import { reportRows, type BenchRow } from './lib/results.js';
 import { runFleetStep, type FleetStepResult } from './fleet/fleet-step.js';
 import { largestSustained, nextFleetSize, type FleetTrial } from './fleet/max-search.js';
@@ -27,6 +28,8 @@ import { openFileLimit } from './lib/proc-stats.js';
 const DELAY_TARGET_MS = 1_000;
 /** Open files per simulated agent: its socket, its spool segment (twice), three fixture files. */
 const FILES_PER_AGENT = 6;
+/** Open files a process needs besides its agents' or devices'. */
+const FILES_SPARE = 256;
 const MiB = 2 ** 20;
 
 const { values } = parseArgs({
@@ -40,8 +43,10 @@ const { values } = parseArgs({
 const findMax = values['find-max'] || values.agents === 'auto';
 const seconds = positive('--seconds', values.seconds ?? (findMax ? '20' : '60'));
 const settleSeconds = positive('--settle', values.settle);
-const ceiling = Math.floor((openFileLimit() - 256) / FILES_PER_AGENT);
-const logger = pino({ level: 'warn' }, pino.destination(2));
+const fileLimit = openFileLimit();
+const agentsPerShard = Math.floor((fileLimit - FILES_SPARE) / FILES_PER_AGENT);
+/** The hub holds one socket per agent. */
+const ceiling = fileLimit - FILES_SPARE;
 
 function positive(flag: string, text: string): number {
   const value = Number(text);
@@ -62,7 +67,7 @@ async function step(agents: number): Promise<FleetStepResult> {
     agents,
     seconds,
     settleSeconds,
-    logger,
+    agentsPerShard,
     progress: (line) => console.log(`  ${line}`),
   });
   console.log(describe(result));
@@ -73,7 +78,7 @@ function describe(r: FleetStepResult): string {
   if (r.failure !== null) return `  FAILED: ${r.failure}`;
   return [
     `  hub: ${r.hubCpuPercent.toFixed(1)} % of one core, RSS ${(r.hubRssBytes / MiB).toFixed(1)} MiB, RssAnon ${(r.hubRssAnonBytes / MiB).toFixed(1)} MiB`,
-    `  fleet process: ${r.fleetCpuPercent.toFixed(1)} % of one core, event-loop delay p99 ${r.fleetLoopDelayP99Ms.toFixed(1)} ms; stream client ${r.clientCpuPercent.toFixed(1)} %`,
+    `  agents (${r.shards} process${r.shards > 1 ? 'es' : ''}): ${r.fleetCpuPercent.toFixed(1)} % of one core, event-loop delay p99 ${r.fleetLoopDelayP99Ms.toFixed(1)} ms; stream client ${r.clientCpuPercent.toFixed(1)} %`,
     `  samples: expected ${r.expectedSamples}, sent ${r.sent}, received ${r.received}, lost ${r.lost}, duplicates ${r.duplicates}; ${r.framesPerSecond.toFixed(0)} frames/s delivered`,
     `  delay sample → client: p50 ${r.delayP50Ms.toFixed(0)} ms, p99 ${r.delayP99Ms.toFixed(0)} ms, max ${r.delayMaxMs.toFixed(0)} ms; link drops ${r.linkDrops}; ${sustained(r) ? 'sustained' : 'NOT sustained'}`,
   ].join('\n');
@@ -124,10 +129,12 @@ if (findMax) {
   for (const t of [...trials].sort((a, b) => a.agents - b.agents)) {
     const r = t.result;
     console.log(
-      `  ${String(t.agents).padStart(5)} agents: ${t.sustained ? 'held' : 'failed'}  p99 ${r.delayP99Ms.toFixed(0)} ms, lost ${r.lost}, hub ${r.hubCpuPercent.toFixed(0)} % CPU / ${(r.hubRssAnonBytes / MiB).toFixed(0)} MiB RssAnon, fleet process ${r.fleetCpuPercent.toFixed(0)} %${r.failure ? ` (${r.failure})` : ''}`,
+      `  ${String(t.agents).padStart(5)} agents: ${t.sustained ? 'held' : 'failed'}  p99 ${r.delayP99Ms.toFixed(0)} ms, lost ${r.lost}, hub ${r.hubCpuPercent.toFixed(0)} % CPU / ${(r.hubRssAnonBytes / MiB).toFixed(0)} MiB RssAnon, agents ${r.fleetCpuPercent.toFixed(0)} % in ${r.shards}, client ${r.clientCpuPercent.toFixed(0)} %${r.failure ? ` (${r.failure})` : ''}`,
     );
   }
-  console.log(`largest fleet sustained: ${best ?? 'none'} agents (open-file ceiling ${ceiling})`);
+  console.log(
+    `largest fleet sustained: ${best ?? 'none'} agents (largest tried ${Math.max(...trials.map((t) => t.agents))}; the hub's open-file limit allows ${ceiling})`,
+  );
   const bestResult = trials.find((t) => t.agents === best)?.result;
   if (bestResult) {
     reportRows([
@@ -147,7 +154,7 @@ if (findMax) {
   const agents = positive('--agents', values.agents ?? '100');
   if (agents > ceiling) {
     console.error(
-      `fleet: --agents ${agents} needs more open files than the limit allows (at most ${ceiling})`,
+      `fleet: --agents ${agents} is more devices than the hub's open-file limit allows (at most ${ceiling})`,
     );
     process.exit(2);
   }

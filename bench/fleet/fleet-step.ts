@@ -1,41 +1,54 @@
 /**
- * One fleet size, measured: `iottly-agent hub` as a process, N agents in this process, and a
- * stream client in a third subscribed to all their telemetry. After every agent is online and
- * a settling pause, a window of sample times is measured: hub CPU and memory from /proc, this
- * process's CPU and event-loop delay (the simulator's own load, which inflates the delay when
- * it saturates), and at the client the delay and count of every sample taken in the window.
+ * One fleet size, measured: `iottly-agent hub` as a process, the N agents in fleet shards
+ * (processes of thousands of agents each, as few as the open-file limit allows: one up to
+ * ~3,000 agents here), and a stream client in a process of its own subscribed to all their
+ * telemetry. After every agent is online and a settling pause, a window of sample times is
+ * measured: the CPU of every process and the hub's memory from /proc, the shards' event-loop
+ * delay (the simulator's own load, which inflates the delay when it saturates), and at the
+ * client the delay and count of every sample taken in the window.
  */
 import { randomBytes } from 'node:crypto';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Logger } from 'pino';
 import { startHubProcess, type HubProcess } from '../lib/hub-process.js';
 import { cpuNanos, memoryOf } from '../lib/proc-stats.js';
-import type { DeliveryFigures } from './client-protocol.js';
-import { SampleTally, type SampleWindow } from './sample-tally.js';
-import { SimulatedFleet, type FleetDevice } from './simulated-fleet.js';
-import { StreamClientProcess } from './stream-client-process.js';
+import type { DeliveryFigures, FromStreamClient, ToStreamClient } from './client-protocol.js';
+import { ForkedPeer } from './forked-peer.js';
+import type { SampleWindow } from './sample-tally.js';
+import type { FromFleetShard, ShardFigures, ToFleetShard } from './shard-protocol.js';
+import type { FleetDevice } from './simulated-fleet.js';
 
 export const FLEET_STREAMS = ['cpu', 'memory', 'temperature'];
 export const SAMPLE_INTERVAL_MS = 1_000;
 const API_KEY = `fleet-${randomBytes(9).toString('base64url')}`;
+const SHARD_SCRIPT = fileURLToPath(new URL('./fleet-shard.ts', import.meta.url));
+const CLIENT_SCRIPT = fileURLToPath(new URL('./stream-client.ts', import.meta.url));
+/** Longest wait for the client's subscriptions to be confirmed. */
+const SUBSCRIBE_TIMEOUT_MS = 60_000;
+/** Per group of 100 agents started (each group has 30 s to come online). */
+const START_TIMEOUT_PER_100_MS = 30_000;
 /** Longest wait, after the window, for its last samples to leave the agents. */
 const SEND_GRACE_MS = 5_000;
 /** Longest wait, after that, for them to reach the client. */
 const ARRIVAL_GRACE_MS = 10_000;
 
+type Shard = ForkedPeer<ToFleetShard, FromFleetShard>;
+type Client = ForkedPeer<ToStreamClient, FromStreamClient>;
+
 export interface FleetStepOptions {
   agents: number;
+  /** Most agents one shard process holds (its open files). */
+  agentsPerShard: number;
   /** Length of the measured window. */
   seconds: number;
   /** Pause between "all online" and the window (random start phases, first demand). */
   settleSeconds: number;
-  logger: Logger;
   progress: (line: string) => void;
 }
 
 export interface FleetStepResult {
   agents: number;
+  shards: number;
   /** Why the step could not be measured (agents not online, a process died), or null. */
   failure: string | null;
   windowSeconds: number;
@@ -44,7 +57,9 @@ export interface FleetStepResult {
   hubCpuPercent: number;
   hubRssBytes: number;
   hubRssAnonBytes: number;
+  /** Every shard together, in % of one core. */
   fleetCpuPercent: number;
+  /** The worst shard's. */
   fleetLoopDelayP99Ms: number;
   clientCpuPercent: number;
   /** Samples the agents should take in the window: agents × streams × seconds at 1 Hz. */
@@ -71,60 +86,87 @@ export function fleetDevices(count: number): FleetDevice[] {
 export async function runFleetStep(options: FleetStepOptions): Promise<FleetStepResult> {
   const { agents, progress } = options;
   const devices = fleetDevices(agents);
-  const sent = new SampleTally();
+  const groups = split(devices, Math.ceil(agents / options.agentsPerShard));
+  const result = emptyResult(agents, groups.length, options.seconds);
   let hub: HubProcess | null = null;
-  let client: StreamClientProcess | null = null;
-  let fleet: SimulatedFleet | null = null;
-  const result = emptyResult(agents, options.seconds);
+  let client: Client | null = null;
+  const shards: Shard[] = [];
   try {
     hub = await startHubProcess(new Map(devices.map((d) => [d.id, d.token])), API_KEY);
-    client = new StreamClientProcess();
-    await client.subscribe({
+    client = new ForkedPeer('stream client', CLIENT_SCRIPT);
+    const settings = {
       wsUrl: hub.wsUrl,
       apiKey: API_KEY,
       deviceIds: devices.map((d) => d.id),
       streams: FLEET_STREAMS,
-    });
-    fleet = new SimulatedFleet({
-      deviceUrl: `${hub.wsUrl}/v1/device`,
-      devices,
-      streams: FLEET_STREAMS,
-      intervalMs: SAMPLE_INTERVAL_MS,
-      onSampleSent: (deviceId, stream, tsMs) => sent.record(deviceId, stream, tsMs),
-      logger: options.logger,
-    });
+    };
+    await client.ask({ kind: 'subscribe', settings }, 'ready', SUBSCRIBE_TIMEOUT_MS);
+
     const connectStarted = performance.now();
-    await fleet.start();
+    const deviceUrl = `${hub.wsUrl}/v1/device`;
+    for (const [i, group] of groups.entries()) {
+      const shard: Shard = new ForkedPeer(`fleet shard ${i + 1}`, SHARD_SCRIPT);
+      shards.push(shard);
+      const start = {
+        deviceUrl,
+        devices: group,
+        streams: FLEET_STREAMS,
+        intervalMs: SAMPLE_INTERVAL_MS,
+      };
+      const timeoutMs = Math.ceil(group.length / 100 + 1) * START_TIMEOUT_PER_100_MS;
+      await shard.ask({ kind: 'start', settings: start }, 'online', timeoutMs);
+    }
     result.connectSeconds = (performance.now() - connectStarted) / 1000;
-    progress(`${agents} agents online in ${result.connectSeconds.toFixed(1)} s; settling`);
+    progress(
+      `${agents} agents online in ${result.connectSeconds.toFixed(1)} s (${shards.length} shard process${shards.length > 1 ? 'es' : ''}); settling`,
+    );
     await sleep(options.settleSeconds * 1000);
 
     const startMs = Date.now();
     const window: SampleWindow = { startMs, endMs: startMs + options.seconds * 1000 };
-    sent.setWindow(window);
-    client.startWindow(window);
-    const usage = measureUsage(hub.pid, client.pid);
+    for (const peer of [...shards, client]) peer.send({ kind: 'window', window });
+    const usage = measureCpu(
+      hub.pid,
+      client.pid,
+      shards.map((shard) => shard.pid),
+    );
     await sleep(window.endMs - Date.now());
     Object.assign(result, usage.stop(), hubMemory(hub.pid));
 
-    await lastSamplesSent(sent, window, agents * FLEET_STREAMS.length);
-    const figures = await client.collect(sent.inWindow, ARRIVAL_GRACE_MS);
-    Object.assign(result, deliveryFigures(figures, sent.inWindow, options.seconds));
-    result.linkDrops = fleet.linkDrops;
+    const collect = { kind: 'collect', endMs: window.endMs, graceMs: SEND_GRACE_MS } as const;
+    const sent = await Promise.all(
+      shards.map(
+        async (shard) => (await shard.ask(collect, 'sent', SEND_GRACE_MS + 5_000)).figures,
+      ),
+    );
+    Object.assign(result, sentFigures(sent));
+    const { figures } = await client.ask(
+      { kind: 'collect', expected: result.sent, graceMs: ARRIVAL_GRACE_MS },
+      'figures',
+      ARRIVAL_GRACE_MS + 5_000,
+    );
+    Object.assign(result, deliveryFigures(figures, result.sent, options.seconds));
     if (hub.child.exitCode !== null) result.failure = `the hub exited (${hub.child.exitCode})`;
   } catch (err) {
     result.failure = (err as Error).message;
   } finally {
-    await fleet?.stop();
-    client?.stop();
+    await Promise.all(shards.map((shard) => shard.stop()));
+    await client?.stop();
     await hub?.stop();
   }
   return result;
 }
 
-function emptyResult(agents: number, seconds: number): FleetStepResult {
+/** `items` in `parts` runs of near-equal length. */
+function split<T>(items: readonly T[], parts: number): T[][] {
+  const size = Math.ceil(items.length / parts);
+  return Array.from({ length: parts }, (_, i) => items.slice(i * size, (i + 1) * size));
+}
+
+function emptyResult(agents: number, shards: number, seconds: number): FleetStepResult {
   return {
     agents,
+    shards,
     failure: null,
     windowSeconds: seconds,
     connectSeconds: 0,
@@ -147,34 +189,36 @@ function emptyResult(agents: number, seconds: number): FleetStepResult {
   };
 }
 
-/** CPU of the hub, the client and this process, and this event loop's delay, from now on. */
-function measureUsage(
+/** CPU of the hub, the client and the shards, from now on. */
+function measureCpu(
   hubPid: number,
   clientPid: number,
-): {
-  stop(): Pick<
-    FleetStepResult,
-    'hubCpuPercent' | 'clientCpuPercent' | 'fleetCpuPercent' | 'fleetLoopDelayP99Ms'
-  >;
-} {
+  shardPids: number[],
+): { stop(): Pick<FleetStepResult, 'hubCpuPercent' | 'clientCpuPercent' | 'fleetCpuPercent'> } {
   const started = performance.now();
+  const fleetCpu = (): number => shardPids.reduce((sum, pid) => sum + cpuNanos(pid), 0);
   const hub0 = cpuNanos(hubPid);
   const client0 = cpuNanos(clientPid);
-  const fleet0 = process.cpuUsage();
-  const loop = monitorEventLoopDelay({ resolution: 10 });
-  loop.enable();
+  const fleet0 = fleetCpu();
   return {
     stop() {
       const elapsedNs = (performance.now() - started) * 1e6;
-      const fleetUsage = process.cpuUsage(fleet0);
-      loop.disable();
       return {
         hubCpuPercent: ((cpuNanos(hubPid) - hub0) / elapsedNs) * 100,
         clientCpuPercent: ((cpuNanos(clientPid) - client0) / elapsedNs) * 100,
-        fleetCpuPercent: (((fleetUsage.user + fleetUsage.system) * 1000) / elapsedNs) * 100,
-        fleetLoopDelayP99Ms: loop.percentile(99) / 1e6,
+        fleetCpuPercent: ((fleetCpu() - fleet0) / elapsedNs) * 100,
       };
     },
+  };
+}
+
+function sentFigures(
+  shards: ShardFigures[],
+): Pick<FleetStepResult, 'sent' | 'linkDrops' | 'fleetLoopDelayP99Ms'> {
+  return {
+    sent: shards.reduce((sum, s) => sum + s.sent, 0),
+    linkDrops: shards.reduce((sum, s) => sum + s.linkDrops, 0),
+    fleetLoopDelayP99Ms: Math.max(...shards.map((s) => s.loopDelayP99Ms)),
   };
 }
 
@@ -183,19 +227,12 @@ function hubMemory(pid: number): Pick<FleetStepResult, 'hubRssBytes' | 'hubRssAn
   return { hubRssBytes: memory.rssBytes, hubRssAnonBytes: memory.rssAnonBytes };
 }
 
-/** Waits until every stream has sent a sample past the window (so all of its own were sent). */
-async function lastSamplesSent(tally: SampleTally, window: SampleWindow, streams: number) {
-  const deadline = Date.now() + SEND_GRACE_MS;
-  while (tally.streamsPast(window.endMs) < streams && Date.now() < deadline) await sleep(100);
-}
-
 function deliveryFigures(
   figures: DeliveryFigures,
   sent: number,
   seconds: number,
 ): Partial<FleetStepResult> {
   return {
-    sent,
     received: figures.received,
     lost: Math.max(0, sent - figures.received),
     duplicates: figures.duplicates,

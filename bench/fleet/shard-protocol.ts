@@ -1,0 +1,34 @@
+/**
+ * What the fleet run and a fleet shard (bench/fleet/fleet-shard.ts, a process holding a share
+ * of the agents) say to each other over the IPC channel of `fork`. Closing the channel tells
+ * the shard to stop its agents, clean up and exit.
+ */
+import type { SampleWindow } from './sample-tally.js';
+import type { FleetDevice } from './simulated-fleet.js';
+
+export interface FleetShardSettings {
+  /** ws://host:port/v1/device */
+  deviceUrl: string;
+  devices: FleetDevice[];
+  streams: string[];
+  intervalMs: number;
+}
+
+export type ToFleetShard =
+  | { kind: 'start'; settings: FleetShardSettings }
+  | { kind: 'window'; window: SampleWindow }
+  /** Answer once every stream has sent a sample at or after `endMs`, or after `graceMs`. */
+  | { kind: 'collect'; endMs: number; graceMs: number };
+
+export interface ShardFigures {
+  /** Distinct samples of the window the shard's agents wrote to their sockets. */
+  sent: number;
+  linkDrops: number;
+  /** The shard's event-loop delay over the window: the simulator's own load. */
+  loopDelayP99Ms: number;
+}
+
+export type FromFleetShard =
+  | { kind: 'online'; connectSeconds: number }
+  | { kind: 'sent'; figures: ShardFigures }
+  | { kind: 'failed'; message: string };
