@@ -79,7 +79,7 @@ function describe(r: FleetStepResult): string {
   return [
     `  hub: ${r.hubCpuPercent.toFixed(1)} % of one core, RSS ${(r.hubRssBytes / MiB).toFixed(1)} MiB, RssAnon ${(r.hubRssAnonBytes / MiB).toFixed(1)} MiB`,
     `  agents (${r.shards} process${r.shards > 1 ? 'es' : ''}): ${r.fleetCpuPercent.toFixed(1)} % of one core, event-loop delay p99 ${r.fleetLoopDelayP99Ms.toFixed(1)} ms; stream client ${r.clientCpuPercent.toFixed(1)} %`,
-    `  samples: expected ${r.expectedSamples}, sent ${r.sent}, received ${r.received}, lost ${r.lost}, duplicates ${r.duplicates}; ${r.framesPerSecond.toFixed(0)} frames/s delivered`,
+    `  samples: ≈${r.expectedSamples} due, sent ${r.sent}, received ${r.received}, lost ${r.lost}, duplicates ${r.duplicates}; ${r.framesPerSecond.toFixed(0)} frames/s delivered`,
     `  delay sample → client: p50 ${r.delayP50Ms.toFixed(0)} ms, p99 ${r.delayP99Ms.toFixed(0)} ms, max ${r.delayMaxMs.toFixed(0)} ms; link drops ${r.linkDrops}; ${sustained(r) ? 'sustained' : 'NOT sustained'}`,
   ].join('\n');
 }
@@ -128,8 +128,11 @@ if (findMax) {
   console.log('\nfleet --find-max (p99 delay < 1 s, no frame lost)');
   for (const t of [...trials].sort((a, b) => a.agents - b.agents)) {
     const r = t.result;
+    const figures =
+      r.failure ??
+      `p99 ${r.delayP99Ms.toFixed(0)} ms, lost ${r.lost}, hub ${r.hubCpuPercent.toFixed(0)} % CPU / ${(r.hubRssAnonBytes / MiB).toFixed(0)} MiB RssAnon, agents ${r.fleetCpuPercent.toFixed(0)} % in ${r.shards}, client ${r.clientCpuPercent.toFixed(0)} %`;
     console.log(
-      `  ${String(t.agents).padStart(5)} agents: ${t.sustained ? 'held' : 'failed'}  p99 ${r.delayP99Ms.toFixed(0)} ms, lost ${r.lost}, hub ${r.hubCpuPercent.toFixed(0)} % CPU / ${(r.hubRssAnonBytes / MiB).toFixed(0)} MiB RssAnon, agents ${r.fleetCpuPercent.toFixed(0)} % in ${r.shards}, client ${r.clientCpuPercent.toFixed(0)} %${r.failure ? ` (${r.failure})` : ''}`,
+      `  ${String(t.agents).padStart(5)} agents: ${t.sustained ? 'held  ' : 'failed'}  ${figures}`,
     );
   }
   console.log(

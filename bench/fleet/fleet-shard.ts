@@ -33,12 +33,12 @@ async function runShard(settings: FleetShardSettings): Promise<void> {
       loop = monitorEventLoopDelay({ resolution: 10 });
       loop.enable();
     } else if (message.kind === 'collect') {
+      loop?.disable();
       void collect(message.endMs, message.graceMs);
     }
   });
 
   async function collect(endMs: number, graceMs: number): Promise<void> {
-    loop?.disable();
     const streams = settings.devices.length * settings.streams.length;
     const deadline = Date.now() + graceMs;
     while (sent.streamsPast(endMs) < streams && Date.now() < deadline) await sleep(100);

@@ -15,11 +15,11 @@ import { cpuNanos, memoryOf } from '../lib/proc-stats.js';
 import type { DeliveryFigures, FromStreamClient, ToStreamClient } from './client-protocol.js';
 import { ForkedPeer } from './forked-peer.js';
 import type { SampleWindow } from './sample-tally.js';
-import type { FromFleetShard, ShardFigures, ToFleetShard } from './shard-protocol.js';
+import type { FromFleetShard, ToFleetShard } from './shard-protocol.js';
 import type { FleetDevice } from './simulated-fleet.js';
 
-export const FLEET_STREAMS = ['cpu', 'memory', 'temperature'];
-export const SAMPLE_INTERVAL_MS = 1_000;
+const FLEET_STREAMS = ['cpu', 'memory', 'temperature'];
+const SAMPLE_INTERVAL_MS = 1_000;
 const API_KEY = `fleet-${randomBytes(9).toString('base64url')}`;
 const SHARD_SCRIPT = fileURLToPath(new URL('./fleet-shard.ts', import.meta.url));
 const CLIENT_SCRIPT = fileURLToPath(new URL('./stream-client.ts', import.meta.url));
@@ -62,7 +62,11 @@ export interface FleetStepResult {
   /** The worst shard's. */
   fleetLoopDelayP99Ms: number;
   clientCpuPercent: number;
-  /** Samples the agents should take in the window: agents × streams × seconds at 1 Hz. */
+  /**
+   * Samples due in the window, agents × streams × seconds at 1 Hz: approximate, since a sample
+   * is stamped when taken, and a loop late at the window's start and on time at its end
+   * stamps a few more inside it.
+   */
   expectedSamples: number;
   /** Samples of the window the agents wrote to their sockets. */
   sent: number;
@@ -76,7 +80,7 @@ export interface FleetStepResult {
   linkDrops: number;
 }
 
-export function fleetDevices(count: number): FleetDevice[] {
+function fleetDevices(count: number): FleetDevice[] {
   return Array.from({ length: count }, (_, i) => ({
     id: `fleet-${String(i + 1).padStart(5, '0')}`,
     token: `fleet-token-${i + 1}-${randomBytes(6).toString('hex')}`,
@@ -133,19 +137,16 @@ export async function runFleetStep(options: FleetStepOptions): Promise<FleetStep
     await sleep(window.endMs - Date.now());
     Object.assign(result, usage.stop(), hubMemory(hub.pid));
 
-    const collect = { kind: 'collect', endMs: window.endMs, graceMs: SEND_GRACE_MS } as const;
-    const sent = await Promise.all(
-      shards.map(
-        async (shard) => (await shard.ask(collect, 'sent', SEND_GRACE_MS + 5_000)).figures,
-      ),
-    );
-    Object.assign(result, sentFigures(sent));
+    // Sent, then received, then sent again: a sample a saturated shard writes after it first
+    // answered is still counted, and counted lost if the client never sees it.
+    const sentSoFar = await sentByShards(shards, window.endMs, SEND_GRACE_MS);
     const { figures } = await client.ask(
-      { kind: 'collect', expected: result.sent, graceMs: ARRIVAL_GRACE_MS },
+      { kind: 'collect', expected: sentSoFar.sent, graceMs: ARRIVAL_GRACE_MS },
       'figures',
       ARRIVAL_GRACE_MS + 5_000,
     );
-    Object.assign(result, deliveryFigures(figures, result.sent, options.seconds));
+    const sent = await sentByShards(shards, window.endMs, 0);
+    Object.assign(result, sent, deliveryFigures(figures, sent.sent, options.seconds));
     if (hub.child.exitCode !== null) result.failure = `the hub exited (${hub.child.exitCode})`;
   } catch (err) {
     result.failure = (err as Error).message;
@@ -212,19 +213,26 @@ function measureCpu(
   };
 }
 
-function sentFigures(
-  shards: ShardFigures[],
-): Pick<FleetStepResult, 'sent' | 'linkDrops' | 'fleetLoopDelayP99Ms'> {
-  return {
-    sent: shards.reduce((sum, s) => sum + s.sent, 0),
-    linkDrops: shards.reduce((sum, s) => sum + s.linkDrops, 0),
-    fleetLoopDelayP99Ms: Math.max(...shards.map((s) => s.loopDelayP99Ms)),
-  };
-}
-
 function hubMemory(pid: number): Pick<FleetStepResult, 'hubRssBytes' | 'hubRssAnonBytes'> {
   const memory = memoryOf(pid);
   return { hubRssBytes: memory.rssBytes, hubRssAnonBytes: memory.rssAnonBytes };
+}
+
+/** What the shards' agents sent of the window, once their streams are past it or `graceMs`. */
+async function sentByShards(
+  shards: Shard[],
+  endMs: number,
+  graceMs: number,
+): Promise<Pick<FleetStepResult, 'sent' | 'linkDrops' | 'fleetLoopDelayP99Ms'>> {
+  const collect = { kind: 'collect', endMs, graceMs } as const;
+  const figures = await Promise.all(
+    shards.map(async (shard) => (await shard.ask(collect, 'sent', graceMs + 5_000)).figures),
+  );
+  return {
+    sent: figures.reduce((sum, s) => sum + s.sent, 0),
+    linkDrops: figures.reduce((sum, s) => sum + s.linkDrops, 0),
+    fleetLoopDelayP99Ms: Math.max(...figures.map((s) => s.loopDelayP99Ms)),
+  };
 }
 
 function deliveryFigures(

@@ -1,5 +1,5 @@
 /**
- * N real agents in this one process, sharing nothing but the event loop: each is built by
+ * Real agents in one process (a fleet shard), sharing nothing but the event loop: each is built by
  * createAgent from its own validated config, with its own device id and token, its own spool
  * (a directory of its own; on tmpfs where there is one, fsync off: every real device writes to
  * its own SD card, and 1,000 simulated ones sharing one disk would measure that disk), and its
@@ -41,10 +41,6 @@ export interface SimulatedFleetOptions {
   /** Hears every telemetry sample an agent writes to its socket (resends included). */
   onSampleSent: (deviceId: string, stream: string, tsMs: number) => void;
   logger: Logger;
-  /** Agents started at once; the next group starts when these are online. */
-  startGroup?: number;
-  /** Longest wait for one group to come online. */
-  onlineTimeoutMs?: number;
 }
 
 interface Member {
@@ -54,8 +50,10 @@ interface Member {
   online: Promise<void>;
 }
 
-const DEFAULT_START_GROUP = 100;
-const DEFAULT_ONLINE_TIMEOUT_MS = 30_000;
+/** Agents started at once; the next group starts when these are online. */
+const START_GROUP = 100;
+/** Longest wait for one group to come online. */
+const ONLINE_TIMEOUT_MS = 30_000;
 
 export class SimulatedFleet {
   readonly #o: SimulatedFleetOptions;
@@ -76,9 +74,8 @@ export class SimulatedFleet {
 
   /** Starts every agent, a group at a time; resolves when all are online, else rejects. */
   async start(): Promise<void> {
-    const group = this.#o.startGroup ?? DEFAULT_START_GROUP;
-    for (let first = 0; first < this.#o.devices.length; first += group) {
-      const members = this.#o.devices.slice(first, first + group).map((d) => this.#member(d));
+    for (let first = 0; first < this.#o.devices.length; first += START_GROUP) {
+      const members = this.#o.devices.slice(first, first + START_GROUP).map((d) => this.#member(d));
       this.#members.push(...members);
       await Promise.all(members.map((member) => member.agent.start()));
       await this.#allOnline(members);
@@ -145,13 +142,14 @@ export class SimulatedFleet {
   }
 
   async #allOnline(members: Member[]): Promise<void> {
-    const timeoutMs = this.#o.onlineTimeoutMs ?? DEFAULT_ONLINE_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const offline = members.filter((m) => m.agent.status.kind !== 'online').length;
-        reject(new Error(`${offline} of ${members.length} agents not online in ${timeoutMs} ms`));
-      }, timeoutMs);
+        reject(
+          new Error(`${offline} of ${members.length} agents not online in ${ONLINE_TIMEOUT_MS} ms`),
+        );
+      }, ONLINE_TIMEOUT_MS);
     });
     try {
       await Promise.race([Promise.all(members.map((m) => m.online)), timedOut]);
