@@ -2,6 +2,7 @@
  * What the fleet run and its stream client (bench/fleet/stream-client.ts, a process of its own)
  * say to each other over the IPC channel of `fork`.
  */
+import type { PeerFailed } from './forked-peer.js';
 import type { SampleWindow } from './sample-tally.js';
 
 /** How the client finds the hub and which devices it subscribes to. */
@@ -31,6 +32,4 @@ export interface DeliveryFigures {
 }
 
 export type FromStreamClient =
-  | { kind: 'ready' }
-  | { kind: 'figures'; figures: DeliveryFigures }
-  | { kind: 'failed'; message: string };
+  { kind: 'ready' } | { kind: 'figures'; figures: DeliveryFigures } | PeerFailed;

@@ -52,10 +52,9 @@ async function runShard(settings: FleetShardSettings): Promise<void> {
     });
   }
 
-  const started = performance.now();
   try {
     await fleet.start();
-    tell({ kind: 'online', connectSeconds: (performance.now() - started) / 1000 });
+    tell({ kind: 'online' });
   } catch (err) {
     tell({ kind: 'failed', message: (err as Error).message });
   }

@@ -12,6 +12,12 @@ export interface PeerMessage {
   kind: string;
 }
 
+/** What a helper says when it cannot go on: it fails the step. */
+export interface PeerFailed {
+  kind: 'failed';
+  message: string;
+}
+
 export class ForkedPeer<To extends PeerMessage, From extends PeerMessage> {
   readonly #name: string;
   readonly #child: ChildProcess;
@@ -28,12 +34,13 @@ export class ForkedPeer<To extends PeerMessage, From extends PeerMessage> {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
-    this.#child.on('message', (message: From & { message?: string }) => {
-      if (message.kind === 'failed') this.#fail(new Error(`${name}: ${message.message}`));
+    this.#child.on('message', (message: From | PeerFailed) => {
+      if (message.kind === 'failed')
+        this.#fail(new Error(`${name}: ${(message as PeerFailed).message}`));
       else if (this.#waiter?.kind === message.kind) {
         const { resolve } = this.#waiter;
         this.#waiter = null;
-        resolve(message);
+        resolve(message as From);
       }
     });
     this.#child.once('exit', (code, signal) =>
@@ -85,7 +92,7 @@ export class ForkedPeer<To extends PeerMessage, From extends PeerMessage> {
         kind,
         resolve: (message) => {
           clearTimeout(timer);
-          resolve(message);
+          resolve(message as From);
         },
         reject: (err) => {
           clearTimeout(timer);

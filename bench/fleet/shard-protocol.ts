@@ -3,6 +3,7 @@
  * of the agents) say to each other over the IPC channel of `fork`. Closing the channel tells
  * the shard to stop its agents, clean up and exit.
  */
+import type { PeerFailed } from './forked-peer.js';
 import type { SampleWindow } from './sample-tally.js';
 import type { FleetDevice } from './simulated-fleet.js';
 
@@ -29,6 +30,4 @@ export interface ShardFigures {
 }
 
 export type FromFleetShard =
-  | { kind: 'online'; connectSeconds: number }
-  | { kind: 'sent'; figures: ShardFigures }
-  | { kind: 'failed'; message: string };
+  { kind: 'online' } | { kind: 'sent'; figures: ShardFigures } | PeerFailed;

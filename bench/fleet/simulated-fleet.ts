@@ -20,9 +20,8 @@ import { createAgent } from '../../src/agent/create-agent.js';
 import { basicInventory } from '../../src/agent/inventory.js';
 import { loadConfig } from '../../src/config/load.js';
 import {
-  meminfoText,
   procFixture,
-  statText,
+  writeDefaultStreamsTree,
   type ProcFixture,
 } from '../../test/helpers/proc-fixture.js';
 
@@ -89,15 +88,8 @@ export class SimulatedFleet {
   }
 
   #member(device: FleetDevice): Member {
-    // Only what cpu, memory and temperature read: every file a probe finds stays open.
     const fixture = procFixture();
-    fixture.write('proc/stat', statText({ user: 100, system: 50, idle: 850 }));
-    fixture.write(
-      'proc/meminfo',
-      meminfoText({ total: 1_000_000, free: 100_000, available: 400_000 }),
-    );
-    fixture.write('sys/class/thermal/thermal_zone0/type', 'cpu-thermal\n');
-    fixture.write('sys/class/thermal/thermal_zone0/temp', '47000\n');
+    writeDefaultStreamsTree(fixture);
     const { config } = loadConfig({
       env: {},
       flags: {

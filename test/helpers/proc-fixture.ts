@@ -84,11 +84,7 @@ export function netDevText(rows: { name: string; rx: number; tx: number }[]): st
 
 /** A minimal but complete tree: every built-in but temperature and disk reads from it. */
 export function writeBasicProc(fixture: ProcFixture): void {
-  fixture.write('proc/stat', statText({ user: 100, system: 50, idle: 850 }));
-  fixture.write(
-    'proc/meminfo',
-    meminfoText({ total: 1_000_000, free: 100_000, available: 400_000 }),
-  );
+  writeCpuAndMemory(fixture);
   fixture.write('proc/loadavg', '0.52 0.58 0.59 1/467 12345\n');
   fixture.write('proc/uptime', '12498.96 24634.78\n');
   fixture.write(
@@ -97,5 +93,23 @@ export function writeBasicProc(fixture: ProcFixture): void {
       { name: 'lo', rx: 1, tx: 1 },
       { name: 'eth0', rx: 0, tx: 0 },
     ]),
+  );
+}
+
+/**
+ * Only what the default streams (cpu, memory, temperature) read, with a CPU thermal zone at
+ * 47 °C: the smallest tree an agent samples from (every file a probe finds stays open).
+ */
+export function writeDefaultStreamsTree(fixture: ProcFixture): void {
+  writeCpuAndMemory(fixture);
+  fixture.write('sys/class/thermal/thermal_zone0/type', 'cpu-thermal\n');
+  fixture.write('sys/class/thermal/thermal_zone0/temp', '47000\n');
+}
+
+function writeCpuAndMemory(fixture: ProcFixture): void {
+  fixture.write('proc/stat', statText({ user: 100, system: 50, idle: 850 }));
+  fixture.write(
+    'proc/meminfo',
+    meminfoText({ total: 1_000_000, free: 100_000, available: 400_000 }),
   );
 }
