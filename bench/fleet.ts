@@ -12,10 +12,11 @@
  *
  * Lost frames are counted exactly: the agents' sockets are observed, so a sample written by an
  * agent and never seen by the client is lost, while a sample an overloaded simulator never took
- * shows as "sent" below "expected" instead.
+ * shows as "sent" below "due" instead.
  *
  *   npm run fleet -- --agents 200 [--seconds 60]    one size; exits 1 on lost frames or a failure
- *   npm run fleet -- --find-max [--seconds 20]      doubles from 50 until p99 ≥ 1 s or a loss,
+ *   npm run fleet -- --find-max [--seconds 20]      doubles from 50 until p99 ≥ 1 s, a loss or a
+ *                                                   failure (agents not online in time),
  *                                                   then bisects; reports the largest that held
  *   --settle S   pause between "all online" and the window (default 5)
  */

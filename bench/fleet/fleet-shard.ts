@@ -29,7 +29,11 @@ async function runShard(settings: FleetShardSettings): Promise<void> {
   });
   process.on('message', (message: ToFleetShard) => {
     if (message.kind === 'window') {
-      sent.setWindow(message.window);
+      try {
+        sent.setWindow(message.window);
+      } catch (err) {
+        tell({ kind: 'failed', message: (err as Error).message });
+      }
       loop = monitorEventLoopDelay({ resolution: 10 });
       loop.enable();
     } else if (message.kind === 'collect') {

@@ -27,6 +27,8 @@ const CLIENT_SCRIPT = fileURLToPath(new URL('./stream-client.ts', import.meta.ur
 const SUBSCRIBE_TIMEOUT_MS = 60_000;
 /** Per group of 100 agents started (each group has 30 s to come online). */
 const START_TIMEOUT_PER_100_MS = 30_000;
+/** How long before its start the window is announced to the shards and the client. */
+const WINDOW_NOTICE_MS = 2_000;
 /** Longest wait, after the window, for its last samples to leave the agents. */
 const SEND_GRACE_MS = 5_000;
 /** Longest wait, after that, for them to reach the client. */
@@ -126,9 +128,12 @@ export async function runFleetStep(options: FleetStepOptions): Promise<FleetStep
     );
     await sleep(options.settleSeconds * 1000);
 
-    const startMs = Date.now();
+    // Announced ahead of its start, so that a shard whose loop lags still hears of the window
+    // before its first sample is taken.
+    const startMs = Date.now() + WINDOW_NOTICE_MS;
     const window: SampleWindow = { startMs, endMs: startMs + options.seconds * 1000 };
     for (const peer of [...shards, client]) peer.send({ kind: 'window', window });
+    await sleep(startMs - Date.now());
     const usage = measureCpu(
       hub.pid,
       client.pid,

@@ -20,8 +20,13 @@ export class SampleTally {
   #inWindow = 0;
   #duplicates = 0;
 
-  /** Counts from now on only samples taken inside `window`. */
+  /**
+   * Counts from now on only samples taken inside `window`. It must be set before its start:
+   * a sample of the window recorded earlier would go uncounted, so that throws.
+   */
   setWindow(window: SampleWindow): void {
+    if (this.streamsPast(window.startMs) > 0)
+      throw new RangeError('the window was set after samples inside it were recorded');
     this.#window = window;
     this.#inWindow = 0;
     this.#duplicates = 0;

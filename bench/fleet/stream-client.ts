@@ -2,7 +2,7 @@
  * The fleet run's stream client, in a process of its own: one `/v1/stream` connection
  * subscribed to every device's telemetry, timing each frame's arrival against the sample time
  * it carries. It runs apart from the simulated agents so that their shared event loop, busy
- * with hundreds of agents, cannot delay the moment a frame is seen; the delay measured is the
+ * with thousands of agents, cannot delay the moment a frame is seen; the delay measured is the
  * agents' (sample → socket) plus the hub's (socket → client), as an operator's backend sees it.
  *
  * Driven over the IPC channel of `fork` (bench/fleet/client-protocol.ts); ends when the parent
@@ -93,8 +93,13 @@ function runClient(settings: StreamClientSettings): void {
   ws.on('error', (err) => tell({ kind: 'failed', message: `stream link: ${err.message}` }));
 
   process.on('message', (message: ToStreamClient) => {
-    if (message.kind === 'window') tally.setWindow(message.window);
-    else if (message.kind === 'collect') {
+    if (message.kind === 'window') {
+      try {
+        tally.setWindow(message.window);
+      } catch (err) {
+        tell({ kind: 'failed', message: (err as Error).message });
+      }
+    } else if (message.kind === 'collect') {
       collecting = { expected: message.expected, timer: setTimeout(answer, message.graceMs) };
       if (tally.inWindow >= message.expected) answer();
     }

@@ -29,6 +29,13 @@ describe('fleet bench: SampleTally', () => {
     assert.equal(tally.streamsPast(5_000), 3);
   });
 
+  it('refuses a window set after samples inside it were recorded (they would go uncounted)', () => {
+    const tally = new SampleTally();
+    tally.record('d1', 'cpu', 1_500);
+    assert.throws(() => tally.setWindow({ startMs: 1_000, endMs: 2_000 }), RangeError);
+    tally.setWindow({ startMs: 2_000, endMs: 3_000 });
+  });
+
   it('starts a new count with each window', () => {
     const tally = new SampleTally();
     tally.setWindow({ startMs: 0, endMs: 10 });
