@@ -11,7 +11,8 @@
  * All three run at once for `--seconds` (default 60) after the agent is online; then RssAnon
  * (private memory: what grows when something leaks) and RSS are read, and CPU % over the
  * window from schedstat. The temperature comes from a fixture thermal zone, so the figure is
- * the same on a VM without one.
+ * the same on a VM without one. `IOTTLY_*` variables set for this script reach the agent, to
+ * measure what a setting costs: `IOTTLY_STORAGE_FSYNC=never npm run bench:idle`.
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -91,6 +92,11 @@ async function main(): Promise<void> {
     IOTTLY_TELEMETRY_INTERVAL_MS: '1000',
     IOTTLY_TELEMETRY_SYS_ROOT: sysRoot,
     IOTTLY_TELEMETRY_THERMAL_ZONE: 'thermal_zone0',
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(
+        (entry): entry is [string, string] => entry[0].startsWith('IOTTLY_') && !!entry[1],
+      ),
+    ),
   });
   const floor = spawn(process.execPath, [FLOOR_SCRIPT, sink.url, tempFile], {
     stdio: ['ignore', 'pipe', 'inherit'],
