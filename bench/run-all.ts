@@ -10,6 +10,8 @@
  * installs them first, otherwise their columns say why they are empty. The x64 single binary
  * is built first if it is missing (for the start-up row).
  *
+ * The soak (`npm run soak`) is not among them: it takes as many minutes as it is asked to.
+ *
  *   npm run bench [-- --only idle,commands]
  */
 import { spawnSync } from 'node:child_process';
@@ -46,6 +48,8 @@ const BENCHES: Bench[] = [
   },
   { name: 'local-socket', file: 'local-socket.ts', nodeFlags: ['--expose-gc'] },
   { name: 'webhooks', file: 'webhooks.ts' },
+  // One fleet size, for hub CPU and delivery delay; `npm run fleet -- --find-max` finds the largest.
+  { name: 'fleet', file: 'fleet.ts', args: ['--agents', '1000', '--seconds', '20'] },
 ];
 
 /** Debian packages of the peers, keyed by the file that shows each is installed. */
