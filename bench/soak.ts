@@ -168,6 +168,15 @@ function describeProcess(pid: number): string {
   }
 }
 
+/** 0 once the process is gone (its exit handler reports that). */
+function rssAnonOrZero(pid: number): number {
+  try {
+    return memoryOf(pid).rssAnonBytes;
+  } catch {
+    return 0;
+  }
+}
+
 function mib(bytes: number | null): string {
   return bytes === null ? '—' : (bytes / MiB).toFixed(1);
 }
@@ -191,12 +200,19 @@ async function main(): Promise<void> {
   const pid = agent.child.pid as number;
   const hubPid = hub.child.pid as number;
   let stopping = false;
-  void agent.exited().then(({ code, signal }) => {
-    if (!stopping) {
-      failures.push(`the agent exited by itself (code ${code}, signal ${signal})`);
-      console.error(agent.output().slice(-4000));
-    }
-  });
+  // Either process ending on its own ends the run: nothing after it would mean anything.
+  let ended: string | null = null;
+  for (const [name, child] of [
+    ['agent', agent],
+    ['hub', hub],
+  ] as const) {
+    void child.exited().then(({ code, signal }) => {
+      if (stopping) return;
+      ended = `the ${name} exited by itself (code ${code}, signal ${signal})`;
+      failures.push(ended);
+      console.error(child.output().slice(-4000));
+    });
+  }
 
   try {
     await agent.waitForLog(statusIs('online'), 20_000);
@@ -220,14 +236,20 @@ async function main(): Promise<void> {
     const procTimer = setInterval(() => {
       const tMs = elapsed();
       thermal.tick(tMs);
-      const memory = memoryOf(pid);
-      const children = descendantsOf(pid);
+      let memory, fds, children;
+      try {
+        memory = memoryOf(pid);
+        fds = openFdCount(pid);
+        children = descendantsOf(pid);
+      } catch {
+        return; // the agent is gone: its exit handler reports it and the driver stops
+      }
       const marked = processesWithEnv(MARK.name, MARK.value);
       samples.push({
         tMs,
         rssBytes: memory.rssBytes,
         rssAnonBytes: memory.rssAnonBytes,
-        fds: openFdCount(pid),
+        fds,
         children: children.length,
       });
       // Read in the same turn as the in-flight count: no command can be sent in between.
@@ -249,7 +271,7 @@ async function main(): Promise<void> {
         heapUsedBytes: (vitals?.memory as { heapUsed?: number } | undefined)?.heapUsed ?? null,
         telemetryPerS: ((client.telemetryReceived - lastRowTelemetry) * 1000) / (now - lastRowAt),
         commands: `${counts.sent}/${counts.ok}/${counts.offline}/${counts.wrong}`,
-        hubRssAnonBytes: memoryOf(hubPid).rssAnonBytes,
+        hubRssAnonBytes: rssAnonOrZero(hubPid),
       };
       lastRowTelemetry = client.telemetryReceived;
       lastRowAt = now;
@@ -286,9 +308,14 @@ async function main(): Promise<void> {
         );
         break;
       }
-      if (failures.length > 0) break;
+      if (ended) break;
     }
 
+    clearInterval(rowTimer);
+    if (ended) {
+      clearInterval(procTimer);
+      return;
+    }
     // Wind down: heal the link, let the last commands finish and the backlog arrive.
     proxy.setMode('pass');
     const endWallMs = Date.now();
@@ -297,7 +324,6 @@ async function main(): Promise<void> {
     if (!(await client.until(() => client.newestSampleMs >= endWallMs + 1_000, 60_000)))
       failures.push('telemetry made after the run did not arrive within 60 s of healing the link');
     clearInterval(procTimer);
-    clearInterval(rowTimer);
     const left = [...new Set([...descendantsOf(pid), ...processesWithEnv(MARK.name, MARK.value)])];
     if (left.length > 0)
       failures.push(
