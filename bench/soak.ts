@@ -31,7 +31,6 @@ import {
   spawnAgentCommand,
   statusIs,
   type AgentProcess,
-  type LogLine,
 } from '../test/helpers/agent-process.js';
 import { FaultProxy, type ProxyMode } from '../test/helpers/fault-proxy.js';
 import { descendantsOf, memoryOf, openFdCount, processesWithEnv } from './lib/proc-stats.js';
@@ -121,8 +120,9 @@ async function startHub(): Promise<{ hub: AgentProcess; port: number }> {
     '1000',
     '--pong-timeout-ms',
     '1000',
+    // debug: the hub's few debug lines (a reply with no open request…) explain a seq gap.
     '--log-level',
-    'info',
+    'debug',
   ]);
   const line = await hub.waitForLog((l) => l.msg === 'hub listening', 10_000);
   return { hub, port: Number(new URL(String(line.url)).port) };
@@ -149,15 +149,33 @@ function startAgent(proxyPort: number, sysRoot: string): AgentProcess {
   });
 }
 
-/** The newest line matching `predicate`, looking back from the end. */
-function newest(logs: readonly LogLine[], predicate: (line: LogLine) => boolean): LogLine | null {
-  for (let i = logs.length - 1; i >= 0; i--) if (predicate(logs[i] as LogLine)) return logs[i]!;
-  return null;
-}
+/**
+ * What the soak reads from a process's log lines: its newest heap figure and link status, and
+ * every warning or debug line (they explain a failure). The lines are then let go, so an hour's log does not
+ * pile up here.
+ */
+class LogReader {
+  heapUsedBytes: number | null = null;
+  link = '?';
+  readonly warnings: string[] = [];
+  #count = 0;
 
-/** Keeps the collected log lines bounded over an hour (the newest ones are all we read). */
-function trimLogs(child: AgentProcess): void {
-  if (child.logs.length > 500) child.logs.splice(0, child.logs.length - 200);
+  constructor(readonly name: string) {}
+
+  take(child: AgentProcess, atMs: number): void {
+    for (const line of child.logs) {
+      if (line.code === 'vitals')
+        this.heapUsedBytes = (line.memory as { heapUsed?: number }).heapUsed ?? null;
+      if (line.status) this.link = line.status.kind;
+      if (['debug', 'warn', 'error', 'fatal'].includes(line.level) && ++this.#count <= 30)
+        this.warnings.push(`${formatTime(atMs)} ${this.name} ${line.code ?? ''} ${line.msg}`);
+    }
+    child.logs.length = 0;
+  }
+
+  get warningCount(): number {
+    return this.#count;
+  }
 }
 
 function describeProcess(pid: number): string {
@@ -198,6 +216,8 @@ async function main(): Promise<void> {
   const client = await SoakClient.connect(`ws://127.0.0.1:${port}`, API_KEY, DEVICE, STREAMS);
   const agent = startAgent(proxy.port, thermal.sysRoot);
   const pid = agent.child.pid as number;
+  const agentLog = new LogReader('agent');
+  const hubLog = new LogReader('hub');
   const hubPid = hub.child.pid as number;
   let stopping = false;
   // Either process ending on its own ends the run: nothing after it would mean anything.
@@ -223,7 +243,7 @@ async function main(): Promise<void> {
     console.log(
       `soak: ${MINUTES} min, telemetry ${STREAMS.join('+')} every ${SAMPLE_INTERVAL_MS} ms, ` +
         `a command every ${COMMAND_EVERY_MS / 1000} s, a partition every ${PARTITION_EVERY_MS / 1000} s; ` +
-        `warm-up ${WARMUP_MS / 1000} s; node ${process.version}; agent pid ${pid}`,
+        `warm-up ${WARMUP_MS / 1000} s; node ${process.version}; agent pid ${pid}; started ${new Date().toISOString()}`,
     );
     console.log(
       'time    link       RSS MiB  RssAnon MiB  heap MiB  fds  children  telemetry/s  commands sent/ok/offline/wrong  hub RssAnon MiB',
@@ -261,14 +281,14 @@ async function main(): Promise<void> {
     const rowTimer = setInterval(() => {
       const last = samples.at(-1);
       if (!last) return;
-      const vitals = newest(agent.logs, (l) => l.code === 'vitals');
-      const status = newest(agent.logs, (l) => l.status !== undefined)?.status?.kind ?? '?';
+      agentLog.take(agent, last.tMs);
+      hubLog.take(hub, last.tMs);
       const counts = client.counts;
       const now = elapsed();
       const row: Row = {
         ...last,
-        link: proxy.mode === 'pass' ? status : proxy.mode,
-        heapUsedBytes: (vitals?.memory as { heapUsed?: number } | undefined)?.heapUsed ?? null,
+        link: proxy.mode === 'pass' ? agentLog.link : proxy.mode,
+        heapUsedBytes: agentLog.heapUsedBytes,
         telemetryPerS: ((client.telemetryReceived - lastRowTelemetry) * 1000) / (now - lastRowAt),
         commands: `${counts.sent}/${counts.ok}/${counts.offline}/${counts.wrong}`,
         hubRssAnonBytes: rssAnonOrZero(hubPid),
@@ -276,8 +296,6 @@ async function main(): Promise<void> {
       lastRowTelemetry = client.telemetryReceived;
       lastRowAt = now;
       rows.push(row);
-      trimLogs(agent);
-      trimLogs(hub);
       console.log(
         `${formatTime(row.tMs).padStart(6)}  ${row.link.padEnd(9)}  ${mib(row.rssBytes).padStart(7)}  ${mib(row.rssAnonBytes).padStart(11)}  ${mib(row.heapUsedBytes).padStart(8)}  ${String(row.fds).padStart(3)}  ${String(row.children).padStart(8)}  ${row.telemetryPerS.toFixed(1).padStart(11)}  ${row.commands.padStart(30)}  ${mib(row.hubRssAnonBytes).padStart(15)}`,
       );
@@ -336,7 +354,7 @@ async function main(): Promise<void> {
     const stopMs = performance.now() - stopStarted;
     if (exit.code !== 0)
       failures.push(`agent exit on SIGTERM: code ${exit.code}, signal ${exit.signal}`);
-    report(client, stopMs);
+    report(client, stopMs, [agentLog, hubLog]);
   } finally {
     stopping = true;
     client.close();
@@ -352,7 +370,7 @@ function formatTime(ms: number): string {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
-function report(client: SoakClient, stopMs: number): void {
+function report(client: SoakClient, stopMs: number, logs: readonly LogReader[]): void {
   const after = (pick: (s: ProcSample) => number): TimedValue[] =>
     samples.map((s) => ({ tMs: s.tMs, value: pick(s) }));
   const rssAnon = growthOf(
@@ -427,6 +445,8 @@ function report(client: SoakClient, stopMs: number): void {
       `seqs up to ${seq.last}: ${seq.missing} missing, ${seq.repeated} repeated`,
   );
   console.log(`  shutdown         SIGTERM → exit in ${stopMs.toFixed(0)} ms`);
+  console.log(`  warnings, debug  ${logs.map((l) => `${l.name} ${l.warningCount}`).join(', ')}`);
+  for (const line of logs.flatMap((l) => l.warnings)) console.log(`    ${line}`);
 
   reportRows([
     row(

@@ -9,9 +9,10 @@ export class SeqLedger {
   #received = 0;
   #missing = 0;
   #repeated = 0;
-  readonly #gaps: Array<{ after: number; next: number }> = [];
+  readonly #gaps: Array<{ after: number; next: number; at: string }> = [];
 
-  observe(seq: number): void {
+  /** `at`: when it arrived, for the report (a gap is easier to explain knowing when). */
+  observe(seq: number, at = ''): void {
     this.#received++;
     if (seq <= this.#last) {
       this.#repeated++;
@@ -19,7 +20,7 @@ export class SeqLedger {
     }
     if (this.#last > 0 && seq > this.#last + 1) {
       this.#missing += seq - this.#last - 1;
-      if (this.#gaps.length < 10) this.#gaps.push({ after: this.#last, next: seq });
+      if (this.#gaps.length < 10) this.#gaps.push({ after: this.#last, next: seq, at });
     }
     this.#last = seq;
   }
@@ -34,7 +35,7 @@ export class SeqLedger {
       last: this.#last,
       missing: this.#missing,
       repeated: this.#repeated,
-      gaps: this.#gaps.map((g) => `${g.after}→${g.next}`).join(', '),
+      gaps: this.#gaps.map((g) => `${g.after}→${g.next}${g.at ? ` at ${g.at}` : ''}`).join(', '),
     };
   }
 }

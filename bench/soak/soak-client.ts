@@ -140,7 +140,8 @@ export class SoakClient {
   }
 
   #onFrame(frame: Frame): void {
-    if (typeof frame.seq === 'number') this.ledger.observe(frame.seq);
+    if (typeof frame.seq === 'number')
+      this.ledger.observe(frame.seq, new Date().toISOString().slice(11, 23));
     if (frame.type === 'telemetry') this.#onTelemetry(frame.payload);
     else if (frame.request_id?.startsWith('soak-')) this.#onReply(frame.request_id, frame);
     for (const listener of this.#listeners) listener();
