@@ -20,7 +20,15 @@
  * - a seq is missing or repeated at the client (the spool promises every message once, in order);
  * - the agent exits on its own, or not cleanly on SIGTERM.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,15 +102,21 @@ const samples: ProcSample[] = [];
 const rows: Row[] = [];
 const strays: string[] = [];
 
-/** A thermal zone under a fixture /sys (this machine may have none), its reading moving. */
+/**
+ * A thermal zone under a fixture /sys (this machine may have none), its reading moving. The
+ * value is rewritten in place at offset 0, always five digits: a truncate-and-write would let
+ * the agent read an empty file now and then, a read failure sysfs never shows.
+ */
 function thermalFixture(): { sysRoot: string; tick(tMs: number): void } {
   const sysRoot = join(work, 'sys');
   const zone = join(sysRoot, 'class/thermal/thermal_zone0');
   mkdirSync(zone, { recursive: true });
   writeFileSync(join(zone, 'type'), 'cpu-thermal\n');
-  const tick = (tMs: number): void =>
-    writeFileSync(join(zone, 'temp'), `${Math.round(48_000 + 4_000 * Math.sin(tMs / 60_000))}\n`);
-  tick(0);
+  writeFileSync(join(zone, 'temp'), '48000\n');
+  const fd = openSync(join(zone, 'temp'), 'r+');
+  const tick = (tMs: number): void => {
+    writeSync(fd, `${Math.round(48_000 + 4_000 * Math.sin(tMs / 60_000))}\n`, 0);
+  };
   return { sysRoot, tick };
 }
 
@@ -446,7 +460,9 @@ function report(client: SoakClient, stopMs: number, logs: readonly LogReader[]):
   );
   console.log(`  shutdown         SIGTERM → exit in ${stopMs.toFixed(0)} ms`);
   console.log(`  warnings, debug  ${logs.map((l) => `${l.name} ${l.warningCount}`).join(', ')}`);
-  for (const line of logs.flatMap((l) => l.warnings)) console.log(`    ${line}`);
+  // The lines themselves only when they may explain a failure: a healthy run has many.
+  if (failures.length > 0)
+    for (const line of logs.flatMap((l) => l.warnings)) console.log(`    ${line}`);
 
   reportRows([
     row(
