@@ -18,8 +18,6 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
-  readFileSync,
-  readdirSync,
   rmSync,
   writeSync,
 } from 'node:fs';
@@ -27,38 +25,19 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
-import {
-  CLI_PATH,
-  spawnAgent,
-  statusIs,
-  type AgentProcess,
-} from '../test/helpers/agent-process.js';
+import { spawnAgent, statusIs, type AgentProcess } from '../test/helpers/agent-process.js';
 import { API_KEY, DEVICE_ID, DEVICE_TOKEN, connectClient, type Peer } from '../test/helpers/ws.js';
+import { cpuSeconds, descendantsOf, memoryOf, percentile } from './lib/proc-stats.js';
+import { startHubProcess } from './lib/hub-process.js';
+import { reportRows } from './lib/results.js';
 
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 300);
 const FILE_BYTES = Number(process.env.BENCH_FILE_MIB ?? 256) * 1024 * 1024;
 const MB = 1e6;
 const work = mkdtempSync(join(tmpdir(), 'bench-commands-'));
 
-function percentile(samples: number[], p: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
-}
-
 function row(name: string, value: string, floor = ''): void {
   console.log(`${name.padEnd(52)} ${value.padStart(14)}  ${floor}`);
-}
-
-/** utime + stime of a process, in seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
-}
-
-function rssBytes(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
 }
 
 function makeTextFile(path: string, bytes: number): void {
@@ -82,15 +61,27 @@ async function bareSpawnLatency(): Promise<number[]> {
   return samples;
 }
 
-/** A 64 KiB-frame binary ws stream of the file over loopback: the transport's own ceiling. */
-async function bareWsThroughput(file: string): Promise<number> {
+/**
+ * The file over one loopback ws hop in 64 KiB frames: `binary` is the transport's own ceiling;
+ * `json` wraps each chunk as a `command_output` text frame and parses it at the client, the
+ * least any JSON protocol pays, and the floor the agent's path is judged against.
+ */
+async function bareWsThroughput(file: string, framing: 'binary' | 'json'): Promise<number> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await once(wss, 'listening');
   const { port } = wss.address() as AddressInfo;
   wss.on('connection', (ws) => {
     const stream = createReadStream(file, { highWaterMark: 64 * 1024 });
     stream.on('data', (chunk) => {
-      ws.send(chunk, { binary: true });
+      if (framing === 'binary') ws.send(chunk, { binary: true });
+      else
+        ws.send(
+          JSON.stringify({
+            type: 'command_output',
+            request_id: 'floor',
+            payload: { stream: 'stdout', chunk: chunk.toString() },
+          }),
+        );
       if (ws.bufferedAmount > 1 << 20) {
         stream.pause();
         const wait = (): void =>
@@ -103,7 +94,13 @@ async function bareWsThroughput(file: string): Promise<number> {
   const t = performance.now();
   const client = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
   let received = 0;
-  client.on('message', (data: Buffer) => (received += data.length));
+  client.on('message', (data: Buffer, isBinary: boolean) => {
+    received += isBinary
+      ? data.length
+      : Buffer.byteLength(
+          (JSON.parse(data.toString()) as { payload: { chunk: string } }).payload.chunk,
+        );
+  });
   await once(client, 'close');
   const seconds = (performance.now() - t) / 1000;
   wss.close();
@@ -243,7 +240,7 @@ function runCommand(
 async function main(): Promise<void> {
   const file = join(work, 'text.log');
   makeTextFile(file, FILE_BYTES);
-  const hub = await startHubProcess();
+  const hub = await startHubProcess(new Map([[DEVICE_ID, DEVICE_TOKEN]]), API_KEY);
   const agent: AgentProcess = spawnAgent(['run'], {
     IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
     IOTTLY_DEVICE_ID: DEVICE_ID,
@@ -296,8 +293,8 @@ async function main(): Promise<void> {
       `\nthroughput of cat ${FILE_BYTES / 1048576} MiB                            MB/s   CPU s/100 MB   peak RSS`,
     );
     let received = 0;
-    let peakRss = rssBytes(pid);
-    const sampler = setInterval(() => (peakRss = Math.max(peakRss, rssBytes(pid))), 20);
+    let peakRss = memoryOf(pid).rssBytes;
+    const sampler = setInterval(() => (peakRss = Math.max(peakRss, memoryOf(pid).rssBytes)), 20);
     const cpu0 = cpuSeconds(pid);
     const t = performance.now();
     const done = await runCommand(
@@ -318,14 +315,21 @@ async function main(): Promise<void> {
       `${cpuPer100.toFixed(2)} s   ${(peakRss / 1048576).toFixed(0)} MiB`,
     );
     row('  agent CPU ceiling (100 MB / its CPU s per 100 MB)', `${(100 / cpuPer100).toFixed(0)}`);
-    const wsFloor = await bareWsThroughput(file);
+    const jsonFloor = await bareWsThroughput(file, 'json');
+    row(
+      'floor: bare ws JSON text frames, one hop',
+      `${jsonFloor.toFixed(0)}`,
+      `ours/floor ${(ours / jsonFloor).toFixed(2)}`,
+    );
+    const binaryFloor = await bareWsThroughput(file, 'binary');
     row(
       'floor: bare ws binary frames, one hop',
-      `${wsFloor.toFixed(0)}`,
-      `ours/floor ${(ours / wsFloor).toFixed(2)}`,
+      `${binaryFloor.toFixed(0)}`,
+      `ours/floor ${(ours / binaryFloor).toFixed(2)}`,
     );
+    let sshT: { mbps: number; cpuPer100: number } | null = null;
     if (sshd) {
-      const sshT = await sshThroughput(sshd, file);
+      sshT = await sshThroughput(sshd, file);
       row(
         'floor: ssh cat over ControlMaster',
         `${sshT.mbps.toFixed(0)}`,
@@ -333,10 +337,50 @@ async function main(): Promise<void> {
       );
     } else row('floor: ssh cat over ControlMaster', 'skipped (no sshd)');
     client.ws.close();
+
+    const noSsh = { value: null, note: 'openssh-server not installed' };
+    const sshPeer = (value: (ssh: NonNullable<typeof sshT>) => number) => ({
+      name: 'ssh over ControlMaster',
+      ...(sshT ? { value: value(sshT) } : noSsh),
+    });
+    const latencyPeer = (p: number) => ({
+      name: 'ssh true over ControlMaster',
+      ...(sshLatency ? { value: percentile(sshLatency, p) } : noSsh),
+    });
+    reportRows([
+      ...[50, 99].map((p) => ({
+        figure: `command round trip of \`true\`, p${p}`,
+        unit: 'ms',
+        better: 'lower' as const,
+        ours: percentile(through, p),
+        floor: percentile(bare, p),
+        floorName: 'Node spawn of sh -c true',
+        peer: latencyPeer(p),
+      })),
+      {
+        figure: `command output throughput, cat ${FILE_BYTES / 1048576} MiB`,
+        unit: 'MB/s',
+        better: 'higher',
+        ours,
+        floor: jsonFloor,
+        floorName: 'bare ws JSON frames, one hop',
+        peer: sshPeer((ssh) => ssh.mbps),
+        note: `bare ws binary frames: ${binaryFloor.toFixed(0)} MB/s`,
+      },
+      {
+        figure: 'agent CPU per 100 MB of command output',
+        unit: 's',
+        better: 'lower',
+        ours: cpuPer100,
+        floor: null,
+        floorName: 'none (peer only)',
+        peer: { ...sshPeer((ssh) => ssh.cpuPer100), name: "sshd's side of ssh cat" },
+      },
+    ]);
   } finally {
     sshd?.stop();
     await agent.kill('SIGTERM');
-    hub.process.kill('SIGTERM');
+    await hub.stop();
     rmSync(work, { recursive: true, force: true });
   }
 }
@@ -346,7 +390,7 @@ async function sshThroughput(
   sshd: Sshd,
   file: string,
 ): Promise<{ mbps: number; cpuPer100: number }> {
-  const server = (): number => descendants(sshd.pid).reduce((sum, pid) => sum + safeCpu(pid), 0);
+  const server = (): number => descendantsOf(sshd.pid).reduce((sum, pid) => sum + safeCpu(pid), 0);
   const cpu0 = server();
   const t = performance.now();
   const child = spawn('ssh', [...sshd.args, 'cat', file], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -361,65 +405,12 @@ async function sshThroughput(
   };
 }
 
-function descendants(root: number): number[] {
-  const children = new Map<number, number[]>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
-    } catch {
-      // gone
-    }
-  }
-  const out: number[] = [];
-  const walk = (pid: number): void => {
-    for (const child of children.get(pid) ?? []) {
-      out.push(child);
-      walk(child);
-    }
-  };
-  walk(root);
-  return out;
-}
-
 function safeCpu(pid: number): number {
   try {
     return cpuSeconds(pid);
   } catch {
     return 0;
   }
-}
-
-/** The reference hub as a process of its own, so it does not share a thread with the client. */
-async function startHubProcess(): Promise<{ process: ReturnType<typeof spawn>; wsUrl: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      CLI_PATH,
-      'hub',
-      '--port',
-      '0',
-      '--api-key',
-      API_KEY,
-      '--device-token',
-      `${DEVICE_ID}=${DEVICE_TOKEN}`,
-      '--log-level',
-      'warn',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let text = '';
-  for await (const chunk of child.stdout) {
-    text += String(chunk);
-    const url = /listening on (http:\/\/\S+)/.exec(text)?.[1];
-    if (url) {
-      child.stdout.resume();
-      return { process: child, wsUrl: url.replace(/^http/, 'ws') };
-    }
-  }
-  throw new Error(`hub did not start: ${text}`);
 }
 
 await main();

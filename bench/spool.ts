@@ -11,7 +11,6 @@
  *
  * Usage: npm run bench:spool [-- --backlog 100000]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +25,8 @@ import { nodeSpoolFs } from '../src/storage/spool-fs.js';
 import { Spool } from '../src/storage/spool.js';
 import { SpoolOutbox } from '../src/storage/spool-outbox.js';
 import { systemClock } from '../src/time/clock.js';
+import { startHubProcess } from './lib/hub-process.js';
+import { reportRows } from './lib/results.js';
 
 const { values } = parseArgs({ options: { backlog: { type: 'string', default: '100000' } } });
 const BACKLOG = Number(values.backlog);
@@ -138,34 +139,6 @@ function writeFloor(): { usPerMessage: number; bytes: number } {
 
 // ── 3: drain rate ──────────────────────────────────────────────────────────────────────────
 
-async function startHub(): Promise<{ child: ChildProcess; port: number }> {
-  const cli = new URL('../dist/cli.js', import.meta.url).pathname;
-  const child = spawn(
-    process.execPath,
-    [
-      cli,
-      'hub',
-      '--api-key',
-      API_KEY,
-      '--device-token',
-      `${DEVICE}=${TOKEN}`,
-      '--log-level',
-      'warn',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let out = '';
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', () => reject(new Error(`hub exited: ${out}`)));
-  });
-  return { child, port };
-}
-
 /** A stream client that resolves when it has seen `count` cpu frames. */
 async function countAtClient(port: number, count: number): Promise<{ done: Promise<number> }> {
   const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream?api_key=${API_KEY}`);
@@ -192,7 +165,7 @@ async function countAtClient(port: number, count: number): Promise<{ done: Promi
 
 async function drainAgent(backlog: number): Promise<number> {
   const dir = freshDir('drain');
-  const hub = await startHub();
+  const hub = await startHubProcess(new Map([[DEVICE, TOKEN]]), API_KEY);
   const { config } = loadConfig({
     configPath: undefined,
     env: {},
@@ -232,7 +205,7 @@ async function drainAgent(backlog: number): Promise<number> {
 }
 
 async function drainFloor(backlog: number): Promise<number> {
-  const hub = await startHub();
+  const hub = await startHubProcess(new Map([[DEVICE, TOKEN]]), API_KEY);
   const frames: string[] = [];
   const start = Date.now() - backlog * 10;
   for (let i = 0; i < backlog; i++) {
@@ -295,4 +268,31 @@ const floorRate = await drainFloor(BACKLOG);
 console.log(
   `  drain of a ${BACKLOG}-frame backlog after reconnect: ${Math.round(agentRate)} frames/s (floor: bare ws client ${Math.round(floorRate)} frames/s; ratio ${(agentRate / floorRate).toFixed(2)})`,
 );
+reportRows([
+  {
+    figure: 'spool write cost per telemetry frame (offline)',
+    unit: 'µs',
+    better: 'lower',
+    ours: spooled.usPerMessage,
+    floor: floor.usPerMessage,
+    floorName: 'stringify + plain append',
+  },
+  {
+    figure: 'spool bytes per telemetry frame on disk',
+    unit: 'bytes',
+    better: 'lower',
+    ours: spooled.bytes / spooled.frames,
+    floor: floor.bytes / spooled.frames,
+    floorName: 'unframed JSON line',
+    note: `24 h of 1 Hz cpu+memory+temperature = ${(spooled.bytes / MiB).toFixed(1)} MiB`,
+  },
+  {
+    figure: `spool drain rate, ${BACKLOG}-frame backlog after reconnect`,
+    unit: 'frames/s',
+    better: 'higher',
+    ours: agentRate,
+    floor: floorRate,
+    floorName: 'bare ws client sending the same frames',
+  },
+]);
 if (spooled.bytes >= 50 * MiB || spooled.dropped > 0) process.exitCode = 1;

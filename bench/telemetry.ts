@@ -14,16 +14,15 @@
  * Flags: --samples N (per stream, default 20000), --seconds S (default 30).
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import {
   existsSync,
   mkdtempSync,
   openSync,
-  readdirSync,
   readFileSync,
   readSync,
   rmSync,
   statfsSync,
-  writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,6 +34,9 @@ import { NumberFileSource } from '../src/telemetry/sources/number-file-source.js
 import type { StreamSource } from '../src/telemetry/stream-source.js';
 import { StreamTask } from '../src/telemetry/stream-task.js';
 import { systemClock } from '../src/time/clock.js';
+import { startCollectd } from './lib/collectd.js';
+import { cpuNanos } from './lib/proc-stats.js';
+import { reportRows } from './lib/results.js';
 
 const flag = (name: string, fallback: number): number => {
   const at = process.argv.indexOf(`--${name}`);
@@ -296,78 +298,30 @@ if (
 
 // ── 3. CPU per minute at 10 Hz, against collectd ───────────────────────────────────────────
 
-/** ns of CPU used so far by every thread of a process. */
-function cpuNanos(pid: number): number {
-  let total = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      total += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // the thread just ended
-    }
-  }
-  return total;
-}
-
-const COLLECTD = '/usr/sbin/collectd';
-
 async function tenHertz(): Promise<{ ours: number; collectd: number | null }> {
-  const workdir = mkdtempSync(join(tmpdir(), 'iottly-collectd-'));
   const ours = spawn(
     process.execPath,
     [SAMPLER, '--streams', 'cpu,memory', '--interval-ms', '100', '--seconds', String(SECONDS + 10)],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  let collectd: ReturnType<typeof spawn> | null = null;
-  if (existsSync(COLLECTD)) {
-    const conf = join(workdir, 'collectd.conf');
-    writeFileSync(
-      conf,
-      [
-        'Hostname "bench"',
-        'FQDNLookup false',
-        `BaseDir "${workdir}"`,
-        `PIDFile "${workdir}/collectd.pid"`,
-        'PluginDir "/usr/lib/collectd"',
-        'TypesDB "/usr/share/collectd/types.db"',
-        'Interval 0.1',
-        'LoadPlugin cpu',
-        'LoadPlugin memory',
-        'LoadPlugin csv',
-        '<Plugin cpu>',
-        '  ReportByCpu false',
-        '  ValuesPercentage true',
-        '</Plugin>',
-        '<Plugin csv>',
-        `  DataDir "${workdir}/csv"`,
-        '</Plugin>',
-        '',
-      ].join('\n'),
-    );
-    collectd = spawn(COLLECTD, ['-f', '-C', conf], { stdio: 'ignore' });
-  }
+  const collectd = startCollectd(0.1);
   await new Promise<void>((resolve) => ours.stdout?.once('data', () => resolve()));
   await new Promise((resolve) => setTimeout(resolve, 2000)); // past start-up on both sides
   const start = {
     ours: cpuNanos(ours.pid as number),
-    collectd: collectd ? cpuNanos(collectd.pid as number) : 0,
+    collectd: collectd ? cpuNanos(collectd.pid) : 0,
   };
   await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
   const end = {
     ours: cpuNanos(ours.pid as number),
-    collectd: collectd ? cpuNanos(collectd.pid as number) : 0,
+    collectd: collectd ? cpuNanos(collectd.pid) : 0,
   };
   ours.kill('SIGTERM');
-  collectd?.kill('SIGTERM');
-  await Promise.all(
-    [ours, collectd].filter((c) => c !== null).map((c) => new Promise((r) => c.once('exit', r))),
-  );
-  const csvWritten = existsSync(join(workdir, 'csv'));
-  rmSync(workdir, { recursive: true, force: true });
+  const [, collectdRun] = await Promise.all([once(ours, 'exit'), collectd?.stop()]);
   const perMinute = (ns: number) => (ns / 1e9) * (60 / SECONDS);
   return {
     ours: perMinute(end.ours - start.ours),
-    collectd: collectd && csvWritten ? perMinute(end.collectd - start.collectd) : null,
+    collectd: collectdRun?.wroteCsv ? perMinute(end.collectd - start.collectd) : null,
   };
 }
 
@@ -409,5 +363,47 @@ else {
   );
 }
 console.log(`\n(${(frameBytes / 1e6).toFixed(1)} MB of frame text made in part 1)`);
+const setRow = rows[rows.length - 1] as Row;
+reportRows([
+  {
+    figure: `telemetry CPU per sample (${setRow.stream}), read+parse`,
+    unit: 'µs',
+    better: 'lower',
+    ours: setRow.ours,
+    floor: setRow.floor,
+    floorName: 'bare pread + parse, same run',
+  },
+  {
+    figure: `telemetry CPU per sample (${setRow.stream}), with frame text`,
+    unit: 'µs',
+    better: 'lower',
+    ours: setRow.withFrame,
+    floor: setRow.floor,
+    floorName: 'bare pread + parse, same run',
+    note: 'adds the JSON frame the agent sends',
+  },
+  {
+    figure: 'child processes started per sample',
+    unit: 'processes',
+    better: 'lower',
+    ours: children.perSample,
+    floor: null,
+    floorName: 'target 0',
+    note: children.how,
+  },
+  {
+    figure: 'sampler CPU per minute, cpu+memory at 10 Hz',
+    unit: 's/min',
+    better: 'lower',
+    ours: tenHz.ours,
+    floor: null,
+    floorName: 'none (peer only)',
+    peer: {
+      name: 'collectd (cpu, memory, csv)',
+      value: tenHz.collectd,
+      ...(tenHz.collectd === null ? { note: 'collectd-core not installed' } : {}),
+    },
+  },
+]);
 // The one hard invariant: the per-sample path never starts a process.
 process.exitCode = children.perSample === 0 ? 0 : 1;

@@ -12,6 +12,7 @@ import { Webhooks } from '../src/hub/webhooks/webhooks.js';
 import { DEFAULT_DELIVERY_POLICY } from '../src/hub/webhooks/delivery-queue.js';
 import type { ParsedFrame } from '../src/protocol/parse.js';
 import { systemClock } from '../src/time/clock.js';
+import { reportRows } from './lib/results.js';
 
 // Within one queue bound, so the hub path drops nothing and both sides send the same requests.
 const REQUESTS = DEFAULT_DELIVERY_POLICY.maxPending;
@@ -109,6 +110,24 @@ try {
   console.log(
     `device path, 5 webhooks never answering: ${stuck.toFixed(2)} µs/message (queues bounded at ${DEFAULT_DELIVERY_POLICY.maxPending})`,
   );
+  reportRows([
+    {
+      figure: 'hub webhook deliveries, ordered queue',
+      unit: 'deliveries/s',
+      better: 'higher',
+      ours: hubRate,
+      floor: floorRate,
+      floorName: 'sequential fetch POSTs',
+    },
+    {
+      figure: 'hub device path with 5 webhooks never answering',
+      unit: 'µs/message',
+      better: 'lower',
+      ours: stuck,
+      floor: null,
+      floorName: `none: without webhooks the path takes ${none.toFixed(2)} µs`,
+    },
+  ]);
 } finally {
   await ok.close();
   await hang.close();

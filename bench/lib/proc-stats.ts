@@ -13,6 +13,18 @@ export function cpuSeconds(pid: number, procRoot = '/proc'): number {
   return (Number(fields[11]) + Number(fields[12])) / USER_HZ;
 }
 
+/**
+ * Nanoseconds of CPU used so far by every thread of a process, from schedstat: at 1 Hz a
+ * process uses a few ms a minute, below the 10 ms tick `cpuSeconds` counts in.
+ */
+export function cpuNanos(pid: number, procRoot = '/proc'): number {
+  let total = 0;
+  for (const tid of safeReaddir(`${procRoot}/${pid}/task`)) {
+    total += Number(safeRead(`${procRoot}/${pid}/task/${tid}/schedstat`).split(' ')[0] || 0);
+  }
+  return total;
+}
+
 export interface MemoryFigures {
   /** VmRSS: everything resident, shared library pages included. */
   rssBytes: number;

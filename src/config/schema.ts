@@ -151,7 +151,7 @@ export const schema = {
       default: Defaults.storageMaxAgeS,
     },
     flushIntervalMs: {
-      doc: 'Messages are written to the spool in batches at most this far apart (and before they are sent).',
+      doc: 'Batches of messages are written to the spool at least this far apart (and before they are sent); a message after a quiet spell is written at once.',
       format: Format.ms,
       default: Defaults.storageFlushIntervalMs,
     },

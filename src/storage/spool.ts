@@ -111,6 +111,10 @@ export class Spool {
    */
   #uncertain: Array<{ seq: number; lane: Lane; tsMs: number }> = [];
   #flushTimer: TimerHandle | null = null;
+  /** When the pending flush timer fires (clock.now() scale). */
+  #flushDueMs = Number.POSITIVE_INFINITY;
+  /** When the last batch was written, for spacing batches `flushIntervalMs` apart. */
+  #lastFlushMs = Number.NEGATIVE_INFINITY;
   #retryTimer: TimerHandle | null = null;
   #metaTimer: TimerHandle | null = null;
   #maintenanceTimer: TimerHandle | null = null;
@@ -163,8 +167,7 @@ export class Spool {
     this.#boundMemory();
     if (this.#mode === 'disk') {
       if (this.#pendingBytes >= FLUSH_BYTES) this.flush();
-      else
-        this.#flushTimer ??= this.#o.clock.setTimeout(() => this.flush(), this.#o.flushIntervalMs);
+      else this.#scheduleFlush(lane === 'command' ? 0 : this.#flushDelay());
     }
     return entry.seq;
   }
@@ -282,10 +285,33 @@ export class Spool {
     };
   }
 
+  /**
+   * Batches are spaced at least `flushIntervalMs` apart, so a stream of telemetry costs a few
+   * writes a second however fast it samples; a message after a quiet spell waits only for the
+   * current turn of the event loop.
+   */
+  #flushDelay(): number {
+    return Math.max(0, this.#lastFlushMs + this.#o.flushIntervalMs - this.#o.clock.now());
+  }
+
+  /**
+   * Command replies skip the spacing (`delayMs` 0): an operator is waiting for each, a command
+   * sends a few, and the interval would add itself to every round trip. They still wait for
+   * the current turn, so what a command emits at once is one write.
+   */
+  #scheduleFlush(delayMs: number): void {
+    const dueMs = this.#o.clock.now() + delayMs;
+    if (this.#flushTimer && this.#flushDueMs <= dueMs) return;
+    if (this.#flushTimer) this.#o.clock.clearTimeout(this.#flushTimer);
+    this.#flushDueMs = dueMs;
+    this.#flushTimer = this.#o.clock.setTimeout(() => this.flush(), delayMs);
+  }
+
   /** Writes pending messages now (in disk mode). */
   flush(): void {
     if (this.#flushTimer) this.#o.clock.clearTimeout(this.#flushTimer);
     this.#flushTimer = null;
+    this.#lastFlushMs = this.#o.clock.now();
     if (this.#mode !== 'disk' || this.#closed) return;
     let wrote = false;
     try {

@@ -94,6 +94,41 @@ describe('Spool', () => {
     spool.close();
   });
 
+  it('after a quiet spell a message is written at once; the next batch waits out the interval', () => {
+    const { open, clock } = setup();
+    const spool = open();
+    clock.advance(1_000); // quiet
+    spool.append('telemetry', 0, body(1));
+    assert.equal(spool.hasUnflushed(), true, 'not inside append: the caller finishes its turn');
+    clock.advance(0);
+    assert.equal(spool.hasUnflushed(), false, 'written without waiting the interval');
+    spool.append('telemetry', 0, body(2));
+    clock.advance(49);
+    assert.equal(spool.hasUnflushed(), true, 'batches stay flushIntervalMs apart');
+    clock.advance(1);
+    assert.equal(spool.hasUnflushed(), false);
+    assert.deepEqual(
+      readAll(spool).map((e) => e.body),
+      [body(1), body(2)],
+    );
+    spool.close();
+  });
+
+  it('command replies are written on the next turn even when telemetry waits out the interval', () => {
+    const { open, clock } = setup();
+    const spool = open();
+    appendMany(spool, 1); // a batch now…
+    clock.advance(0);
+    appendMany(spool, 1); // …so this telemetry waits 50 ms
+    spool.append('command', 0, body(7));
+    clock.advance(0);
+    assert.equal(spool.hasUnflushed(), false, 'the command reply took the waiting telemetry along');
+    spool.append('command', 0, body(8));
+    clock.advance(0);
+    assert.equal(spool.hasUnflushed(), false, 'and the next reply did not wait either');
+    spool.close();
+  });
+
   it('fsync policy: always syncs every batch, interval at most once per interval, never not at all', () => {
     for (const [policy, expected] of [
       ['always', 5],

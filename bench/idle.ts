@@ -1,0 +1,191 @@
+/**
+ * `npm run bench:idle`: what a connected, idle agent costs, against a floor run side by side.
+ *
+ *   ours   the agent (dist/cli.js run, production log level and spool) connected to the hub
+ *          (a process), sampling cpu, memory and temperature at 1 Hz, with a stream client
+ *          subscribed to the three streams
+ *   floor  a bare Node process holding one ws connection and sending the same three readings a
+ *          second, read with plain readFileSync + parse (bench/floors/bare-ws-sampler.mjs)
+ *   peer   collectd with the cpu and memory plugins at the same 1 s interval, CSV output
+ *
+ * All three run at once for `--seconds` (default 60) after the agent is online; then RssAnon
+ * (private memory: what grows when something leaks) and RSS are read, and CPU % over the
+ * window from schedstat. The temperature comes from a fixture thermal zone, so the figure is
+ * the same on a VM without one.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocket, WebSocketServer } from 'ws';
+import { spawnAgent, statusIs } from '../test/helpers/agent-process.js';
+import { API_KEY, DEVICE_ID, DEVICE_TOKEN } from '../test/helpers/ws.js';
+import { startCollectd } from './lib/collectd.js';
+import { startHubProcess } from './lib/hub-process.js';
+import { cpuNanos, memoryOf, type MemoryFigures } from './lib/proc-stats.js';
+import { reportRows, type BenchRow, type PeerFigure } from './lib/results.js';
+
+const SECONDS = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 60);
+const STREAMS = ['cpu', 'memory', 'temperature'];
+const FLOOR_SCRIPT = fileURLToPath(new URL('./floors/bare-ws-sampler.mjs', import.meta.url));
+const MiB = 2 ** 20;
+
+/** A /sys with one CPU thermal zone at 47 °C. */
+function thermalFixture(root: string): { sysRoot: string; tempFile: string } {
+  const zone = join(root, 'sys', 'class', 'thermal', 'thermal_zone0');
+  mkdirSync(zone, { recursive: true });
+  writeFileSync(join(zone, 'type'), 'cpu-thermal\n');
+  writeFileSync(join(zone, 'temp'), '47000\n');
+  return { sysRoot: join(root, 'sys'), tempFile: join(zone, 'temp') };
+}
+
+/** A ws server that only counts what the floor sends it. */
+async function frameSink(): Promise<{ url: string; frames: () => number; close(): void }> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  let frames = 0;
+  wss.on('connection', (ws) => ws.on('message', () => frames++));
+  return {
+    url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`,
+    frames: () => frames,
+    close: () => wss.close(),
+  };
+}
+
+/** Counts telemetry frames of the device arriving at a /v1/stream client. */
+async function subscribedClient(wsUrl: string): Promise<{ frames: () => number; close(): void }> {
+  const ws = new WebSocket(`${wsUrl}/v1/stream?api_key=${API_KEY}`, { perMessageDeflate: false });
+  await once(ws, 'open');
+  let frames = 0;
+  ws.on('message', (data: Buffer) => {
+    if ((JSON.parse(data.toString()) as { type: string }).type === 'telemetry') frames++;
+  });
+  ws.send(
+    JSON.stringify({
+      type: 'subscribe',
+      request_id: 'idle',
+      payload: { device_id: DEVICE_ID, streams: STREAMS },
+    }),
+  );
+  return { frames: () => frames, close: () => ws.close() };
+}
+
+interface Measured {
+  memory: MemoryFigures;
+  cpuPercent: number;
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'bench-idle-'));
+  const { sysRoot, tempFile } = thermalFixture(work);
+  const hub = await startHubProcess(new Map([[DEVICE_ID, DEVICE_TOKEN]]), API_KEY);
+  const sink = await frameSink();
+  const agent = spawnAgent(['run'], {
+    IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
+    IOTTLY_DEVICE_ID: DEVICE_ID,
+    IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
+    IOTTLY_TELEMETRY_STREAMS: STREAMS.join(','),
+    IOTTLY_TELEMETRY_INTERVAL_MS: '1000',
+    IOTTLY_TELEMETRY_SYS_ROOT: sysRoot,
+    IOTTLY_TELEMETRY_THERMAL_ZONE: 'thermal_zone0',
+  });
+  const floor = spawn(process.execPath, [FLOOR_SCRIPT, sink.url, tempFile], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const collectd = startCollectd(1);
+  try {
+    await agent.waitForLog(statusIs('online'), 10_000);
+    await once(floor.stdout, 'data'); // "connected"
+    floor.stdout.resume();
+    const client = await subscribedClient(hub.wsUrl);
+    const pids = {
+      ours: agent.child.pid as number,
+      floor: floor.pid as number,
+      ...(collectd ? { peer: collectd.pid } : {}),
+    };
+    const cpuAtStart = Object.fromEntries(
+      Object.entries(pids).map(([name, pid]) => [name, cpuNanos(pid)]),
+    );
+    const t0 = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, SECONDS * 1000));
+    const seconds = (performance.now() - t0) / 1000;
+    const measure = (name: keyof typeof pids): Measured => {
+      const pid = pids[name] as number;
+      return {
+        memory: memoryOf(pid),
+        cpuPercent: ((cpuNanos(pid) - (cpuAtStart[name] as number)) / 1e9 / seconds) * 100,
+      };
+    };
+    const ours = measure('ours');
+    const bare = measure('floor');
+    const peer = collectd ? measure('peer') : null;
+    const delivered = client.frames();
+    const floorFrames = sink.frames();
+    client.close();
+    const collectdRun = await collectd?.stop();
+    const peerOk = peer !== null && collectdRun?.wroteCsv === true;
+
+    const peerFigure = (value: (m: Measured) => number): PeerFigure => ({
+      name: 'collectd (cpu, memory, csv) at 1 s',
+      ...(peerOk ? { value: value(peer) } : { value: null, note: 'collectd-core not installed' }),
+    });
+    const rows: BenchRow[] = [
+      {
+        figure: `idle agent private memory (RssAnon) after ${Math.round(seconds)} s, 3 streams at 1 Hz`,
+        unit: 'MiB',
+        better: 'lower',
+        ours: ours.memory.rssAnonBytes / MiB,
+        floor: bare.memory.rssAnonBytes / MiB,
+        floorName: 'bare Node process holding one ws, same readings',
+        peer: peerFigure((m) => m.memory.rssAnonBytes / MiB),
+      },
+      {
+        figure: `idle agent RSS after ${Math.round(seconds)} s, 3 streams at 1 Hz`,
+        unit: 'MiB',
+        better: 'lower',
+        ours: ours.memory.rssBytes / MiB,
+        floor: bare.memory.rssBytes / MiB,
+        floorName: 'bare Node process holding one ws, same readings',
+        peer: peerFigure((m) => m.memory.rssBytes / MiB),
+      },
+      {
+        figure: `idle agent CPU over ${Math.round(seconds)} s, 3 streams at 1 Hz`,
+        unit: '% of a core',
+        better: 'lower',
+        ours: ours.cpuPercent,
+        floor: bare.cpuPercent,
+        floorName: 'bare Node process holding one ws, same readings',
+        peer: peerFigure((m) => m.cpuPercent),
+        note: `${delivered} telemetry frames reached the subscribed client; the floor sent ${floorFrames}`,
+      },
+    ];
+    console.log(`idle, ${seconds.toFixed(0)} s side by side after the agent was online`);
+    console.log('                              RssAnon MiB   RSS MiB   CPU % of a core');
+    const line = (name: string, m: Measured): void =>
+      console.log(
+        `  ${name.padEnd(28)}${(m.memory.rssAnonBytes / MiB).toFixed(1).padStart(9)}${(m.memory.rssBytes / MiB).toFixed(1).padStart(10)}${m.cpuPercent.toFixed(3).padStart(12)}`,
+      );
+    line('iottly-agent', ours);
+    line('floor: bare Node + ws', bare);
+    if (peerOk) line('peer: collectd', peer);
+    else console.log('  peer: collectd              not run (apt-get install collectd-core)');
+    console.log(
+      `  telemetry frames at the client: ${delivered} (expected ≈ ${Math.round(3 * seconds)})`,
+    );
+    // A connected agent that delivered nothing measured nothing: that is a failure, not a figure.
+    if (delivered < 2 * seconds) throw new Error(`only ${delivered} frames reached the client`);
+    reportRows(rows);
+  } finally {
+    floor.kill('SIGTERM');
+    await collectd?.stop();
+    await agent.kill('SIGTERM');
+    await hub.stop();
+    sink.close();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,52 @@
+/**
+ * The reference hub as a process of its own (`dist/cli.js hub`), so the benchmarks measure it
+ * from /proc apart from the clients that drive it, and neither steals the other's event loop.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { CLI_PATH } from '../../test/helpers/agent-process.js';
+
+export interface HubProcess {
+  child: ChildProcess;
+  pid: number;
+  port: number;
+  /** http://127.0.0.1:<port> */
+  httpUrl: string;
+  /** ws://127.0.0.1:<port>, to which /v1/device or /v1/stream is appended. */
+  wsUrl: string;
+  stop(): Promise<void>;
+}
+
+/** Starts a hub on a free loopback port that accepts `devices` (id → token) and `apiKey`. */
+export async function startHubProcess(
+  devices: ReadonlyMap<string, string>,
+  apiKey: string,
+): Promise<HubProcess> {
+  const deviceArgs = [...devices].flatMap(([id, token]) => ['--device-token', `${id}=${token}`]);
+  const child = spawn(
+    process.execPath,
+    [CLI_PATH, 'hub', '--port', '0', '--api-key', apiKey, ...deviceArgs, '--log-level', 'warn'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let printed = '';
+  const httpUrl = await new Promise<string>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      printed += chunk.toString();
+      const url = /listening on (http:\/\/\S+)/.exec(printed)?.[1];
+      if (url) resolve(url);
+    });
+    child.once('exit', (code) => reject(new Error(`hub exited (${code}): ${printed}`)));
+  });
+  return {
+    child,
+    pid: child.pid as number,
+    port: Number(new URL(httpUrl).port),
+    httpUrl,
+    wsUrl: httpUrl.replace(/^http/, 'ws'),
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    },
+  };
+}
