@@ -42,6 +42,7 @@ import {
   statusIs,
   type AgentProcess,
 } from '../test/helpers/agent-process.js';
+import { VITALS_LOG_CODE } from '../src/agent/vitals.js';
 import { FaultProxy, type ProxyMode } from '../test/helpers/fault-proxy.js';
 import { descendantsOf, memoryOf, openFdCount, processesWithEnv } from './lib/proc-stats.js';
 import { reportRows, type BenchRow } from './lib/results.js';
@@ -188,7 +189,7 @@ class LogReader {
 
   take(child: AgentProcess, atMs: number): void {
     for (const line of child.logs) {
-      if (line.code === 'vitals') {
+      if (line.code === VITALS_LOG_CODE) {
         const heapUsed = (line.memory as { heapUsed: number }).heapUsed;
         const before = this.heapUsedBytes;
         if (

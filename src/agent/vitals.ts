@@ -2,12 +2,6 @@ import { PeriodicTimer } from '../telemetry/periodic-timer.js';
 import type { Clock } from '../time/clock.js';
 import type { AgentContext, Feature } from './agent.js';
 
-/**
- * A periodic `vitals` log line: what the agent process holds (resident memory, V8 heap, buffers),
- * its outbox and its link. An operator sees slow growth in the journal without attaching a
- * debugger or restarting the agent with other flags, and the soak reads the heap figure from it
- * (the heap is only visible from inside the process).
- */
 export interface VitalsOptions {
   intervalMs: number;
   clock: Clock;
@@ -17,6 +11,12 @@ export interface VitalsOptions {
 
 export const VITALS_LOG_CODE = 'vitals';
 
+/**
+ * A periodic `vitals` log line: what the agent process holds (resident memory, V8 heap, buffers),
+ * its outbox and its link. An operator sees slow growth in the journal without attaching a
+ * debugger or restarting the agent with other flags, and the soak reads the heap figure from it
+ * (the heap is only visible from inside the process).
+ */
 export class VitalsFeature implements Feature {
   readonly name = 'vitals';
   readonly #o: VitalsOptions;
