@@ -94,6 +94,8 @@ interface ProcSample {
 interface Row extends ProcSample {
   link: string;
   heapUsedBytes: number | null;
+  /** V8's committed heap: RssAnon beyond it is native memory (buffers, malloc). */
+  heapTotalBytes: number | null;
   telemetryPerS: number;
   commands: string;
   hubRssAnonBytes: number;
@@ -173,6 +175,7 @@ function startAgent(proxyPort: number, sysRoot: string): AgentProcess {
  */
 class LogReader {
   heapUsedBytes: number | null = null;
+  heapTotalBytes: number | null = null;
   /**
    * When V8's first full collection showed, in ms of the run: the heap figure fell by a quarter
    * (and at least 2 MiB) from one vitals line to the next. Until then V8 lets promoted garbage
@@ -190,7 +193,7 @@ class LogReader {
   take(child: AgentProcess, atMs: number): void {
     for (const line of child.logs) {
       if (line.code === VITALS_LOG_CODE) {
-        const heapUsed = (line.memory as { heapUsed: number }).heapUsed;
+        const { heapUsed, heapTotal } = line.memory as { heapUsed: number; heapTotal: number };
         const before = this.heapUsedBytes;
         if (
           this.firstFullGcMs === null &&
@@ -199,6 +202,7 @@ class LogReader {
         )
           this.firstFullGcMs = atMs;
         this.heapUsedBytes = heapUsed;
+        this.heapTotalBytes = heapTotal;
       }
       if (line.status) this.link = line.status.kind;
       if (['debug', 'warn', 'error', 'fatal'].includes(line.level) && ++this.#count <= 30)
@@ -280,7 +284,7 @@ async function main(): Promise<void> {
         `warm-up ${WARMUP_MS / 1000} s; node ${process.version}; agent pid ${pid}; started ${new Date().toISOString()}`,
     );
     console.log(
-      'time    link       RSS MiB  RssAnon MiB  heap MiB  fds  children  telemetry/s  commands sent/ok/offline/wrong  hub RssAnon MiB',
+      'time    link       RSS MiB  RssAnon MiB  heap MiB  heap total  fds  children  telemetry/s  commands sent/ok/offline/wrong  hub RssAnon MiB',
     );
 
     let partition = 0;
@@ -323,6 +327,7 @@ async function main(): Promise<void> {
         ...last,
         link: proxy.mode === 'pass' ? agentLog.link : proxy.mode,
         heapUsedBytes: agentLog.heapUsedBytes,
+        heapTotalBytes: agentLog.heapTotalBytes,
         telemetryPerS: ((client.telemetryReceived - lastRowTelemetry) * 1000) / (now - lastRowAt),
         commands: `${counts.sent}/${counts.ok}/${counts.offline}/${counts.wrong}`,
         hubRssAnonBytes: rssAnonOrZero(hubPid),
@@ -331,7 +336,7 @@ async function main(): Promise<void> {
       lastRowAt = now;
       rows.push(row);
       console.log(
-        `${formatTime(row.tMs).padStart(6)}  ${row.link.padEnd(9)}  ${mib(row.rssBytes).padStart(7)}  ${mib(row.rssAnonBytes).padStart(11)}  ${mib(row.heapUsedBytes).padStart(8)}  ${String(row.fds).padStart(3)}  ${String(row.children).padStart(8)}  ${row.telemetryPerS.toFixed(1).padStart(11)}  ${row.commands.padStart(30)}  ${mib(row.hubRssAnonBytes).padStart(15)}`,
+        `${formatTime(row.tMs).padStart(6)}  ${row.link.padEnd(9)}  ${mib(row.rssBytes).padStart(7)}  ${mib(row.rssAnonBytes).padStart(11)}  ${mib(row.heapUsedBytes).padStart(8)}  ${mib(row.heapTotalBytes).padStart(10)}  ${String(row.fds).padStart(3)}  ${String(row.children).padStart(8)}  ${row.telemetryPerS.toFixed(1).padStart(11)}  ${row.commands.padStart(30)}  ${mib(row.hubRssAnonBytes).padStart(15)}`,
       );
     }, ROW_EVERY_MS);
 
@@ -433,6 +438,13 @@ function report(client: SoakClient, stopMs: number, logs: readonly LogReader[]):
     .map((r) => ({ tMs: r.tMs, value: (r.heapUsedBytes as number) / MiB }));
   // The heap figure comes every 10 s: a 60-second window still holds six of them.
   const heap = growthOf(heapPoints, memoryFromMs, 2 * GROWTH_WINDOW_MS);
+  const heapTotal = growthOf(
+    rows
+      .filter((r) => r.heapTotalBytes !== null)
+      .map((r) => ({ tMs: r.tMs, value: (r.heapTotalBytes as number) / MiB })),
+    memoryFromMs,
+    2 * GROWTH_WINDOW_MS,
+  );
   const hub = growthOf(
     rows.map((r) => ({ tMs: r.tMs, value: r.hubRssAnonBytes / MiB })),
     WARMUP_MS,
@@ -472,7 +484,12 @@ function report(client: SoakClient, stopMs: number, logs: readonly LogReader[]):
     `  agent RssAnon    ${perHour(rssAnon, 'MiB')}; limit ${RSS_ANON_LIMIT_MIB_PER_HOUR} MiB/h on the lower bound; now ${mib(last?.rssAnonBytes ?? null)} MiB`,
   );
   console.log(`  agent RSS        ${perHour(rss, 'MiB')}; now ${mib(last?.rssBytes ?? null)} MiB`);
-  console.log(`  agent V8 heap    ${perHour(heap, 'MiB')} (60-second windows of the vitals line)`);
+  console.log(
+    `  agent V8 heap    ${perHour(heap, 'MiB')} used (60-second windows of the vitals line)`,
+  );
+  console.log(
+    `  agent V8 heap    ${perHour(heapTotal, 'MiB')} committed (RssAnon beyond it is native)`,
+  );
   console.log(
     `  agent open fds   ${perHour(fds, 'fds', 0)}; floor ${fdFloors[0]?.value ?? '—'} → ${fdFloors.at(-1)?.value ?? '—'} (tolerance ${FD_TOLERANCE})`,
   );
@@ -529,7 +546,7 @@ function report(client: SoakClient, stopMs: number, logs: readonly LogReader[]):
           firstFullGcS: fullGcMs === null ? null : fullGcMs / 1000,
           memoryVerdict,
           telemetryIntervalMs: SAMPLE_INTERVAL_MS,
-          growth: { rssAnon, rss, heap, fds, hubRssAnon: hub },
+          growth: { rssAnon, rss, heap, heapTotal, fds, hubRssAnon: hub },
           fdFloorRise: fdRise,
           strays,
           commands: counts,
