@@ -340,8 +340,10 @@ async function main(): Promise<void> {
       );
     }, ROW_EVERY_MS);
 
-    // One driver: partitions begin on a command tick, and no command is sent while cut, so a
-    // cancel never races a partition (see the closing note on commands sent into a dead link).
+    // One driver: partitions begin on a command tick and no command is sent while the link is
+    // cut, so a cancel never races a partition. A command sent into a link the hub has not yet
+    // found dead is never answered today: the hub moves its route to the agent's next link,
+    // where the agent never heard of it. The soak measures the agent, not that hub limitation.
     for (let tick = 1; tick * COMMAND_EVERY_MS < RUN_MS; tick++) {
       await sleep(tick * COMMAND_EVERY_MS - elapsed());
       if ((tick * COMMAND_EVERY_MS) % PARTITION_EVERY_MS === 0) {
