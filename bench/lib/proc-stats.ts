@@ -93,3 +93,18 @@ export function percentile(samples: readonly number[], p: number): number {
   const sorted = [...samples].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
+
+/**
+ * Pids of live processes whose environment holds `name=value`: finds what a command started
+ * even after it was re-parented to init (a background job whose shell exited), which
+ * `descendantsOf` no longer sees. Processes of other users or already gone are skipped.
+ */
+export function processesWithEnv(name: string, value: string, procRoot = '/proc'): number[] {
+  const needle = `\0${name}=${value}\0`;
+  const found: number[] = [];
+  for (const entry of safeReaddir(procRoot)) {
+    if (!/^\d+$/.test(entry)) continue;
+    if (`\0${safeRead(`${procRoot}/${entry}/environ`)}`.includes(needle)) found.push(Number(entry));
+  }
+  return found;
+}

@@ -13,6 +13,7 @@ import { Agent, type Feature } from './agent.js';
 import type { RandomSource } from './backoff.js';
 import { createWebSocket, type SocketFactory } from './connection.js';
 import type { Inventory } from './inventory.js';
+import { VitalsFeature } from './vitals.js';
 
 /** Builds an Agent from validated configuration; the side effects come in as dependencies. */
 export interface AgentDependencies {
@@ -44,6 +45,9 @@ export function createAgent(
     new TelemetryFeature({ settings: config.telemetry, clock, random }),
     createCommandsFeature(config, { clock }),
     ...[createLocalApps(config, { env: deps.env ?? process.env, clock })].filter((f) => f !== null),
+    ...(config.vitals.intervalS > 0
+      ? [new VitalsFeature({ intervalMs: config.vitals.intervalS * 1000, clock })]
+      : []),
     ...(deps.features ?? []),
   ];
   return new Agent(

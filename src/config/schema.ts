@@ -29,6 +29,7 @@ export const Defaults = {
   localMaxApps: 64,
   localMaxLineBytes: 1 << 20,
   localAppQueueLines: 1_000,
+  vitalsIntervalS: 600,
 } as const;
 
 /** The SDK socket's path when local.socketPath is empty and systemd gives no RuntimeDirectory. */
@@ -219,6 +220,13 @@ export const schema = {
       doc: 'Log level: fatal, error, warn, info, debug, trace or silent.',
       format: LOG_LEVELS,
       default: 'info',
+    },
+  },
+  vitals: {
+    intervalS: {
+      doc: 'How often the agent logs its vitals (resident memory, V8 heap, outbox, link) at info; 0: never.',
+      format: Format.seconds,
+      default: Defaults.vitalsIntervalS,
     },
   },
   shutdown: {
