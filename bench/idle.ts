@@ -27,7 +27,7 @@ import { API_KEY, DEVICE_ID, DEVICE_TOKEN } from '../test/helpers/ws.js';
 import { startCollectd } from './lib/collectd.js';
 import { startHubProcess } from './lib/hub-process.js';
 import { cpuNanos, memoryOf, type MemoryFigures } from './lib/proc-stats.js';
-import { reportRows, type BenchRow, type PeerFigure } from './lib/results.js';
+import { reportRows, type BenchRow } from './lib/results.js';
 
 const SECONDS = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 60);
 const STREAMS = ['cpu', 'memory', 'temperature'];
@@ -134,39 +134,44 @@ async function main(): Promise<void> {
     const collectdRun = await collectd?.stop();
     const peerOk = peer !== null && collectdRun?.wroteCsv === true;
 
-    const peerFigure = (value: (m: Measured) => number): PeerFigure => ({
-      name: 'collectd (cpu, memory, csv) at 1 s',
-      ...(peerOk ? { value: value(peer) } : { value: null, note: 'collectd-core not installed' }),
+    /** One figure of the three processes as a row: the agent, the floor, and collectd. */
+    const idleRow = (
+      figure: string,
+      unit: string,
+      pick: (m: Measured) => number,
+      note?: string,
+    ): BenchRow => ({
+      figure: `idle agent ${figure}, 3 streams at 1 Hz`,
+      unit,
+      better: 'lower',
+      ours: pick(ours),
+      floor: pick(bare),
+      floorName: 'bare Node process holding one ws, same readings',
+      peer: {
+        name: 'collectd (cpu, memory, csv) at 1 s',
+        ...(peerOk
+          ? { value: pick(peer) }
+          : {
+              value: null,
+              note: collectd ? 'collectd wrote no CSV' : 'collectd-core not installed',
+            }),
+      },
+      ...(note ? { note } : {}),
     });
-    const rows: BenchRow[] = [
-      {
-        figure: `idle agent private memory (RssAnon) after ${Math.round(seconds)} s, 3 streams at 1 Hz`,
-        unit: 'MiB',
-        better: 'lower',
-        ours: ours.memory.rssAnonBytes / MiB,
-        floor: bare.memory.rssAnonBytes / MiB,
-        floorName: 'bare Node process holding one ws, same readings',
-        peer: peerFigure((m) => m.memory.rssAnonBytes / MiB),
-      },
-      {
-        figure: `idle agent RSS after ${Math.round(seconds)} s, 3 streams at 1 Hz`,
-        unit: 'MiB',
-        better: 'lower',
-        ours: ours.memory.rssBytes / MiB,
-        floor: bare.memory.rssBytes / MiB,
-        floorName: 'bare Node process holding one ws, same readings',
-        peer: peerFigure((m) => m.memory.rssBytes / MiB),
-      },
-      {
-        figure: `idle agent CPU over ${Math.round(seconds)} s, 3 streams at 1 Hz`,
-        unit: '% of a core',
-        better: 'lower',
-        ours: ours.cpuPercent,
-        floor: bare.cpuPercent,
-        floorName: 'bare Node process holding one ws, same readings',
-        peer: peerFigure((m) => m.cpuPercent),
-        note: `${delivered} telemetry frames reached the subscribed client; the floor sent ${floorFrames}`,
-      },
+    const after = Math.round(seconds);
+    const rows = [
+      idleRow(
+        `private memory (RssAnon) after ${after} s`,
+        'MiB',
+        (m) => m.memory.rssAnonBytes / MiB,
+      ),
+      idleRow(`RSS after ${after} s`, 'MiB', (m) => m.memory.rssBytes / MiB),
+      idleRow(
+        `CPU over ${after} s`,
+        '% of a core',
+        (m) => m.cpuPercent,
+        `${delivered} telemetry frames reached the subscribed client; the floor sent ${floorFrames}`,
+      ),
     ];
     console.log(`idle, ${seconds.toFixed(0)} s side by side after the agent was online`);
     console.log('                              RssAnon MiB   RSS MiB   CPU % of a core');
@@ -186,7 +191,7 @@ async function main(): Promise<void> {
     reportRows(rows);
   } finally {
     floor.kill('SIGTERM');
-    await collectd?.stop();
+    await collectd?.stop(); // a no-op when the measurement already stopped it
     await agent.kill('SIGTERM');
     await hub.stop();
     sink.close();

@@ -15,6 +15,7 @@ import { bundleAgent } from '../scripts/binaries/bundle.js';
 import { inject, makeBlob, strip } from '../scripts/binaries/sea.js';
 import { TARGETS } from '../scripts/binaries/targets.js';
 import { startLocalHub } from '../test/helpers/local-hub.js';
+import { percentile } from './lib/proc-stats.js';
 import { reportRows } from './lib/results.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 15);
@@ -57,10 +58,8 @@ function timeTo(
   });
 }
 
-const median = (xs: number[]): number =>
-  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const p90 = (xs: number[]): number =>
-  [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.9)] ?? NaN;
+const median = (xs: number[]): number => percentile(xs, 50);
+const p90 = (xs: number[]): number => percentile(xs, 90);
 
 async function main(): Promise<void> {
   const target = TARGETS.find((t) => t.name === 'linux-x64')!;

@@ -14,7 +14,10 @@ export const COLLECTD_PATH = '/usr/sbin/collectd';
 export interface Collectd {
   child: ChildProcess;
   pid: number;
-  /** Stops it and says whether it wrote any CSV (a run that wrote nothing measured nothing). */
+  /**
+   * Stops it and says whether it wrote any CSV (a run that wrote nothing measured nothing).
+   * Later calls get the first call's answer, so a `finally` may call it again safely.
+   */
   stop(): Promise<{ wroteCsv: boolean }>;
 }
 
@@ -47,17 +50,15 @@ export function startCollectd(intervalSeconds: number): Collectd | null {
     ].join('\n'),
   );
   const child = spawn(COLLECTD_PATH, ['-f', '-C', conf], { stdio: 'ignore' });
-  return {
-    child,
-    pid: child.pid as number,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        await once(child, 'exit');
-      }
-      const wroteCsv = existsSync(join(workdir, 'csv'));
-      rmSync(workdir, { recursive: true, force: true });
-      return { wroteCsv };
-    },
+  let stopped: Promise<{ wroteCsv: boolean }> | null = null;
+  const stop = async (): Promise<{ wroteCsv: boolean }> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+    const wroteCsv = existsSync(join(workdir, 'csv'));
+    rmSync(workdir, { recursive: true, force: true });
+    return { wroteCsv };
   };
+  return { child, pid: child.pid as number, stop: () => (stopped ??= stop()) };
 }
