@@ -1,5 +1,6 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { resetSocket } from './reset-socket.js';
 
 /**
  * A TCP proxy between the agent and the hub that misbehaves on demand:
@@ -89,7 +90,7 @@ export class FaultProxy {
     this.accepted++;
     client.on('error', () => {});
     if (this.#mode === 'reset') {
-      client.resetAndDestroy();
+      resetSocket(client);
       return;
     }
     const pair: Pair = {
@@ -157,8 +158,8 @@ export class FaultProxy {
 
   #reset(pair: Pair): void {
     pair.swallowing = true;
-    if (!pair.client.destroyed) pair.client.resetAndDestroy();
-    if (pair.upstream && !pair.upstream.destroyed) pair.upstream.resetAndDestroy();
+    resetSocket(pair.client);
+    if (pair.upstream) resetSocket(pair.upstream);
     this.#pairs.delete(pair);
   }
 
