@@ -1,10 +1,22 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  rmSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 /**
  * A fake /proc and /sys in a temporary folder, for the telemetry readers. Files are rewritten
  * in place (same inode), as the kernel's are, so a reader that keeps them open sees new values.
+ * The new text goes over the old in one write before the file is cut to length: a reader in
+ * between sees the new text (with an old tail at worst), never the empty file a truncate-first
+ * rewrite would show it.
  */
 export interface ProcFixture {
   procRoot: string;
@@ -25,7 +37,14 @@ export function procFixture(): ProcFixture {
     write(relativePath, text) {
       const path = join(root, relativePath);
       mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, text);
+      const bytes = Buffer.from(text);
+      const fd = openSync(path, existsSync(path) ? 'r+' : 'w'); // r+: keeps what is there
+      try {
+        writeSync(fd, bytes, 0, bytes.length, 0);
+        ftruncateSync(fd, bytes.length);
+      } finally {
+        closeSync(fd);
+      }
     },
     remove: () => rmSync(root, { recursive: true, force: true }),
   };
