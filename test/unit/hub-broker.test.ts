@@ -77,7 +77,7 @@ describe('Broker', () => {
   function online(deviceId = 'dev'): FakeDevice {
     const device = new FakeDevice(deviceId);
     broker.deviceAttached(device);
-    broker.deviceReady(device, { ...hello, device_id: deviceId });
+    broker.deviceReady(device, { ...hello, device_id: deviceId }, 0);
     return device;
   }
 

@@ -59,12 +59,11 @@ describe('Broker command routing', () => {
     });
     device = new FakeDevice();
     broker.deviceAttached(device);
-    broker.deviceReady(device, {
-      device_id: 'dev',
-      agent_version: '1',
-      protocol: 1,
-      capabilities: [],
-    } as HelloPayload);
+    broker.deviceReady(
+      device,
+      { device_id: 'dev', agent_version: '1', protocol: 1, capabilities: [] } as HelloPayload,
+      0,
+    );
     client = new FakeClient('c');
     broker.clientFrame(client, frame('command', { device_id: 'dev', command: 'cat' }, 'cmd'));
   });
