@@ -1,52 +1,9 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { Broker } from '../../src/hub/broker.js';
-import type { ClientLink, DeviceLink } from '../../src/hub/links.js';
+import type { Broker } from '../../src/hub/broker.js';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
-import type { Message } from '../../src/protocol/message.js';
-import type { FrameError, ParsedFrame } from '../../src/protocol/parse.js';
 import type { HelloPayload } from '../../src/protocol/to-hub.js';
-import { FakeClock } from '../helpers/fake-clock.js';
-
-/**
- * A request forwarded into a half-open link, at the broker: the device's next hello says which
- * requests it holds (`open_requests`) and where its resend ends (`seq`); a rebound route it
- * does not hold is failed with `request_lost` once the hub has processed that far.
- */
-class FakeLink {
-  readonly sent: Message[] = [];
-  readonly refused: FrameError[] = [];
-
-  send(message: Message): boolean {
-    this.sent.push(message);
-    return true;
-  }
-
-  refuse(error: FrameError): void {
-    this.refused.push(error);
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-class FakeDevice extends FakeLink implements DeviceLink {
-  readonly deviceId = 'dev';
-}
-
-class FakeClient extends FakeLink implements ClientLink {
-  constructor(readonly id: string) {
-    super();
-  }
-}
-
-function frame(type: string, payload: Record<string, unknown>, requestId?: string): ParsedFrame {
-  const f: ParsedFrame = { type, payload, raw: { type, payload } };
-  if (requestId !== undefined) f.request_id = requestId;
-  return f;
-}
+import { FakeClient, FakeDevice, frame, testBroker } from '../helpers/fake-links.js';
 
 const hello = (extra: Partial<HelloPayload> = {}): HelloPayload => ({
   device_id: 'dev',
@@ -59,20 +16,18 @@ const hello = (extra: Partial<HelloPayload> = {}): HelloPayload => ({
 const errorsTo = (client: FakeClient) =>
   client.sent.filter((m) => m.type === 'error').map((m) => [m.request_id, m.payload.code]);
 
+/**
+ * A request forwarded into a half-open link, at the broker: the device's next hello says which
+ * requests it holds (`open_requests`) and where its resend ends (`seq`); a rebound route it
+ * does not hold is failed with `request_lost` once the hub has processed that far.
+ */
 describe('Broker: requests lost with a half-open link', () => {
   let broker: Broker;
   let first: FakeDevice;
   let client: FakeClient;
 
   beforeEach(() => {
-    let n = 0;
-    broker = new Broker({
-      knownDeviceIds: ['dev'],
-      clock: new FakeClock(),
-      logger: pino({ level: 'silent' }),
-      ids: (prefix) => `${prefix}_${++n}`,
-      routeGraceMs: 30_000,
-    });
+    broker = testBroker({ routeGraceMs: 30_000 });
     first = new FakeDevice();
     broker.deviceAttached(first);
     broker.deviceReady(first, hello({ open_requests: [], seq: 0 }), 0);
