@@ -7,7 +7,9 @@
  *                                                         a command every 3 s (COMMAND_MIX)
  *
  * Every minute the link between agent and hub is cut for 10–15 s (a silent blackhole, every third
- * time a reset). The agent process is read from /proc every second (RssAnon, RSS, open fds,
+ * time a reset). Commands go on during the cuts: one sent into a link the hub has not yet found
+ * dead must come back `request_lost` once the agent reconnects, one sent after it found out
+ * `device_offline`. The agent process is read from /proc every second (RssAnon, RSS, open fds,
  * descendants, and any process carrying this run's mark in its environment), its V8 heap comes
  * from its own `vitals` log line; a row is printed every 10 s.
  *
@@ -18,7 +20,8 @@
  *   this load comes after 6–7 minutes: a 5-minute run reports memory but does not judge it;
  * - the fd floor (30-second minimum) ends more than 3 above where it started;
  * - a process of a command is alive while no command is in flight, or at the end;
- * - a command got no final answer, or a wrong one;
+ * - a command got no final answer within 60 s, or a wrong one (`device_offline` and
+ *   `request_lost` are right for a command sent while the link was cut);
  * - a seq is missing or repeated at the client (the spool promises every message once, in order);
  * - the agent exits on its own, or not cleanly on SIGTERM.
  */
@@ -284,7 +287,7 @@ async function main(): Promise<void> {
         `warm-up ${WARMUP_MS / 1000} s; node ${process.version}; agent pid ${pid}; started ${new Date().toISOString()}`,
     );
     console.log(
-      'time    link       RSS MiB  RssAnon MiB  heap MiB  heap total  fds  children  telemetry/s  commands sent/ok/offline/wrong  hub RssAnon MiB',
+      'time    link       RSS MiB  RssAnon MiB  heap MiB  heap total  fds  children  telemetry/s  commands sent/ok/offline/lost/wrong  hub RssAnon MiB',
     );
 
     let partition = 0;
@@ -329,21 +332,21 @@ async function main(): Promise<void> {
         heapUsedBytes: agentLog.heapUsedBytes,
         heapTotalBytes: agentLog.heapTotalBytes,
         telemetryPerS: ((client.telemetryReceived - lastRowTelemetry) * 1000) / (now - lastRowAt),
-        commands: `${counts.sent}/${counts.ok}/${counts.offline}/${counts.wrong}`,
+        commands: `${counts.sent}/${counts.ok}/${counts.offline}/${counts.lost}/${counts.wrong}`,
         hubRssAnonBytes: rssAnonOrZero(hubPid),
       };
       lastRowTelemetry = client.telemetryReceived;
       lastRowAt = now;
       rows.push(row);
       console.log(
-        `${formatTime(row.tMs).padStart(6)}  ${row.link.padEnd(9)}  ${mib(row.rssBytes).padStart(7)}  ${mib(row.rssAnonBytes).padStart(11)}  ${mib(row.heapUsedBytes).padStart(8)}  ${mib(row.heapTotalBytes).padStart(10)}  ${String(row.fds).padStart(3)}  ${String(row.children).padStart(8)}  ${row.telemetryPerS.toFixed(1).padStart(11)}  ${row.commands.padStart(30)}  ${mib(row.hubRssAnonBytes).padStart(15)}`,
+        `${formatTime(row.tMs).padStart(6)}  ${row.link.padEnd(9)}  ${mib(row.rssBytes).padStart(7)}  ${mib(row.rssAnonBytes).padStart(11)}  ${mib(row.heapUsedBytes).padStart(8)}  ${mib(row.heapTotalBytes).padStart(10)}  ${String(row.fds).padStart(3)}  ${String(row.children).padStart(8)}  ${row.telemetryPerS.toFixed(1).padStart(11)}  ${row.commands.padStart(35)}  ${mib(row.hubRssAnonBytes).padStart(15)}`,
       );
     }, ROW_EVERY_MS);
 
-    // One driver: partitions begin on a command tick and no command is sent while the link is
-    // cut, so a cancel never races a partition. A command sent into a link the hub has not yet
-    // found dead is never answered today: the hub moves its route to the agent's next link,
-    // where the agent never heard of it. The soak measures the agent, not that hub limitation.
+    // One driver: partitions begin on a command tick, so a command and its cancel (300 ms on)
+    // are sent either both on a working link or both while it is cut. The one sent on the cut's
+    // first tick goes into a link the hub still thinks is up (a blackhole) or is just losing (a
+    // reset): it must come back request_lost after the reconnect, never silence.
     for (let tick = 1; tick * COMMAND_EVERY_MS < RUN_MS; tick++) {
       await sleep(tick * COMMAND_EVERY_MS - elapsed());
       if ((tick * COMMAND_EVERY_MS) % PARTITION_EVERY_MS === 0) {
@@ -353,13 +356,11 @@ async function main(): Promise<void> {
         proxy.setMode(mode);
         setTimeout(() => proxy.setMode('pass'), lengthMs).unref();
       }
-      if (proxy.mode === 'pass') {
-        client.send(
-          COMMAND_MIX[nextCommand++ % COMMAND_MIX.length]!,
-          { [MARK.name]: MARK.value },
-          elapsed(),
-        );
-      }
+      client.send(
+        COMMAND_MIX[nextCommand++ % COMMAND_MIX.length]!,
+        { [MARK.name]: MARK.value },
+        elapsed(),
+      );
       const overdue = client.overdue(elapsed(), COMMAND_DEADLINE_MS);
       if (overdue.length > 0) {
         failures.push(
@@ -470,10 +471,8 @@ function report(client: SoakClient, stopMs: number, logs: readonly LogReader[]):
     failures.push(`command processes alive with no command in flight: ${strays.join(' | ')}`);
   if (counts.wrong > 0)
     failures.push(`wrong command outcomes: ${client.wrongOutcomes.join(' | ')}`);
-  if (counts.sent !== counts.ok + counts.offline + counts.wrong)
-    failures.push(
-      `commands sent ${counts.sent}, finished ${counts.ok + counts.offline + counts.wrong}`,
-    );
+  const answered = counts.ok + counts.offline + counts.lost + counts.wrong;
+  if (counts.sent !== answered) failures.push(`commands sent ${counts.sent}, finished ${answered}`);
   if (seq.missing > 0 || seq.repeated > 0)
     failures.push(`seqs: ${seq.missing} missing (${seq.gaps}), ${seq.repeated} repeated`);
 
@@ -500,7 +499,7 @@ function report(client: SoakClient, stopMs: number, logs: readonly LogReader[]):
     `  child processes  ${strays.length} samples with a command process alive and no command in flight`,
   );
   console.log(
-    `  commands         ${counts.sent} sent: ${counts.ok} as expected, ${counts.offline} refused device_offline (agent reconnecting), ${counts.wrong} wrong, ${counts.inFlight} unanswered`,
+    `  commands         ${counts.sent} sent: ${counts.ok} as expected, ${counts.offline} refused device_offline (agent reconnecting), ${counts.lost} request_lost (sent into a cut link), ${counts.wrong} wrong, ${counts.inFlight} unanswered`,
   );
   console.log(
     `  telemetry        ${client.telemetryReceived} samples received (${((client.telemetryReceived / telemetryExpected) * 100).toFixed(1)} % of ${Math.round(telemetryExpected)} due in the run); ` +

@@ -26,6 +26,8 @@ export interface CommandCounts {
   ok: number;
   /** Refused by the hub with `device_offline` (the agent was reconnecting): never ran. */
   offline: number;
+  /** Answered `request_lost`: sent into a cut link, the agent never got it. */
+  lost: number;
   /** Ended, but not as the mix says it must. */
   wrong: number;
   inFlight: number;
@@ -40,7 +42,7 @@ export class SoakClient {
   readonly #ws: WebSocket;
   readonly #deviceId: string;
   readonly #pending = new Map<string, PendingCommand>();
-  readonly #counts = { sent: 0, ok: 0, offline: 0, wrong: 0 };
+  readonly #counts = { sent: 0, ok: 0, offline: 0, lost: 0, wrong: 0 };
   readonly #listeners = new Set<() => void>();
   #nextId = 0;
 
@@ -167,8 +169,13 @@ export class SoakClient {
       error: frame.type === 'error' ? frame.payload : null,
       stdout: pending.stdout,
     };
+    // The answers for a command that never reached the agent: each is right, none is silence.
     if (outcome.error?.code === 'device_offline') {
       this.#counts.offline++;
+      return;
+    }
+    if (outcome.error?.code === 'request_lost') {
+      this.#counts.lost++;
       return;
     }
     const problem = pending.command.check(outcome);

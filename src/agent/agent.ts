@@ -3,6 +3,7 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { Channel, errorMessage, type AgentMessage } from '../protocol/message.js';
 import type { FrameError } from '../protocol/parse.js';
 import { ackPayload, errorPayload, welcomePayload } from '../protocol/to-agent.js';
+import { MAX_OPEN_REQUESTS } from '../protocol/to-hub.js';
 import { Spool } from '../storage/spool.js';
 import { SpoolOutbox, type DeliveryStats } from '../storage/spool-outbox.js';
 import type { SpoolFs } from '../storage/spool-fs.js';
@@ -41,6 +42,11 @@ export interface Feature {
   readonly name: string;
   /** Strings announced in `hello.capabilities`, e.g. "telemetry:cpu" or "commands". */
   capabilities(): string[];
+  /**
+   * The hub request_ids of the requests the feature holds open now (received, final reply not
+   * yet emitted), announced in `hello.open_requests`: the hub fails the others it had forwarded.
+   */
+  openRequests?(): string[];
   start(context: AgentContext): void | Promise<void>;
   /** Ends everything the feature runs; called once on shutdown, before the link closes. */
   stop(): Promise<void>;
@@ -209,12 +215,17 @@ export class Agent {
 
   #hello(): Record<string, unknown> {
     const capabilities = this.#features.flatMap((feature) => feature.capabilities());
+    // Built when the link opens, after the last link's frames: every request the agent got
+    // there is either listed here or has its final reply spooled at a seq up to `seq`.
+    const openRequests = this.#features.flatMap((feature) => feature.openRequests?.() ?? []);
     return {
       device_id: this.#o.deviceId,
       agent_version: this.#o.version,
       ...this.#o.inventory,
       capabilities,
       store_id: this.#outbox.storeId,
+      open_requests: openRequests.slice(0, MAX_OPEN_REQUESTS),
+      seq: this.#outbox.lastSeq,
     };
   }
 

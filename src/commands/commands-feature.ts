@@ -76,6 +76,11 @@ export class CommandsFeature implements Feature {
     return this.#policy.enabled ? COMMAND_CAPABILITIES : [];
   }
 
+  /** Running commands, by the hub's request_id: their `command_done` is still to come. */
+  openRequests(): string[] {
+    return this.#running.ids();
+  }
+
   /** Commands running now (for status and tests). */
   get runningCount(): number {
     return this.#running.size;

@@ -34,8 +34,8 @@ export const commandsSchema = {
     default: CommandDefaults.killGraceMs,
   },
   maxConcurrent: {
-    doc: 'Commands running at once; one more is refused at once with error busy.',
-    format: Format.positiveInt,
+    doc: 'Commands running at once (at most 1024, what hello.open_requests can list); one more is refused at once with error busy.',
+    format: Format.openRequestLimit,
     default: CommandDefaults.maxConcurrent,
   },
   maxOutputBytes: {

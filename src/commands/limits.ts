@@ -44,6 +44,10 @@ export class RunningCommands<T> {
     this.#byId.delete(id);
   }
 
+  ids(): string[] {
+    return [...this.#byId.keys()];
+  }
+
   values(): T[] {
     return [...this.#byId.values()];
   }

@@ -1,5 +1,6 @@
 import convict from 'convict';
 import { APP_NAME_PATTERN } from '../protocol/apps.js';
+import { MAX_OPEN_REQUESTS } from '../protocol/to-hub.js';
 import type { Validator } from '../protocol/schema.js';
 import {
   builtinStreamList,
@@ -34,6 +35,8 @@ export const Format = {
   ms: 'duration-ms',
   /** A count or size, 1 to 2^40. */
   positiveInt: 'positive-int',
+  /** Requests held open at once, 1 to 1024 (what `hello.open_requests` can list). */
+  openRequestLimit: 'open-request-limit',
   /** A WebSocket URL, ws:// or wss://. */
   wsUrl: 'ws-url',
   /** A path to a file, or empty for none. */
@@ -106,6 +109,7 @@ export function registerFormats(): void {
   registered = true;
   integerFormat(Format.ms, 1, 86_400_000);
   integerFormat(Format.positiveInt, 1, 2 ** 40);
+  integerFormat(Format.openRequestLimit, 1, MAX_OPEN_REQUESTS);
   integerFormat(Format.seconds, 0, 10 * 366 * 86_400);
   convict.addFormat({
     name: Format.wsUrl,

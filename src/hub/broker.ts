@@ -10,6 +10,7 @@ import type { Clock } from '../time/clock.js';
 import { DeviceRegistry } from './device-registry.js';
 import type { IdSource } from './ids.js';
 import type { ClientEvents, ClientLink, DeviceEvents, DeviceLink } from './links.js';
+import { LostRequests, openRequestsClaim } from './lost-requests.js';
 import { RequestRoutes, isFinalReply, isReply, type Route } from './request-routes.js';
 import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
 
@@ -45,6 +46,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly devices: DeviceRegistry<DeviceLink>;
   readonly subscriptions: SubscriptionRegistry<ClientLink>;
   readonly routes: RequestRoutes<ClientLink, DeviceLink>;
+  readonly lostRequests: LostRequests<ClientLink, DeviceLink>;
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #routeGraceMs: number;
@@ -80,6 +82,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     this.devices = new DeviceRegistry(options.knownDeviceIds, options.clock);
     this.subscriptions = new SubscriptionRegistry(options.ids);
     this.routes = new RequestRoutes(options.ids);
+    this.lostRequests = new LostRequests(this.routes);
     this.subscriptions.onStreamsChanged((deviceId, _names, demand) => {
       const device = this.devices.onlineLink(deviceId);
       if (device) this.#sendDemand(device, demand);
@@ -97,8 +100,12 @@ export class Broker implements DeviceEvents, ClientEvents {
     if (previous) void previous.close(CLOSE_REPLACED, 'replaced by a new connection');
   }
 
-  /** Called once the device has been welcomed: it learns at once what clients want from it. */
-  deviceReady(link: DeviceLink, hello: HelloPayload): void {
+  /**
+   * Called once the device has been welcomed: it learns at once what clients want from it, and
+   * takes over the routes of its earlier links (those it no longer holds are lost, see
+   * LostRequests).
+   */
+  deviceReady(link: DeviceLink, hello: HelloPayload, processedSeq: number): void {
     this.devices.markReady(link, hello);
     this.#logger.info(
       { deviceId: link.deviceId, agentVersion: hello.agent_version },
@@ -106,7 +113,12 @@ export class Broker implements DeviceEvents, ClientEvents {
     );
     const demand = this.subscriptions.demand(link.deviceId);
     if (demand.length > 0) this.#sendDemand(link, demand);
-    this.routes.rebind((device) => device.deviceId === link.deviceId, link);
+    const rebound = this.routes.rebind((device) => device.deviceId === link.deviceId, link);
+    this.#failLost(this.lostRequests.hello(link, rebound, openRequestsClaim(hello), processedSeq));
+  }
+
+  deviceProcessed(link: DeviceLink, seq: number): void {
+    this.#failLost(this.lostRequests.processed(link, seq));
   }
 
   deviceSeen(link: DeviceLink): void {
@@ -128,6 +140,7 @@ export class Broker implements DeviceEvents, ClientEvents {
 
   deviceClosed(link: DeviceLink, code: number, reason: string): void {
     const wasCurrent = this.devices.detach(link);
+    this.lostRequests.linkClosed(link);
     this.#logger.info(
       { deviceId: link.deviceId, code, reason, replaced: !wasCurrent },
       'device disconnected',
@@ -137,6 +150,23 @@ export class Broker implements DeviceEvents, ClientEvents {
       const timer = this.#clock.setTimeout(() => this.#endRoutes(link), this.#routeGraceMs);
       timer.unref?.();
     } else this.#endRoutes(link);
+  }
+
+  /** Requests the device came back without (their routes already closed). */
+  #failLost(routes: readonly Route<ClientLink, DeviceLink>[]): void {
+    for (const route of routes) {
+      this.#logger.warn(
+        { code: ErrorCode.requestLost, deviceId: route.device.deviceId, kind: route.kind },
+        'device reconnected without a request forwarded on its earlier link',
+      );
+      route.client.send(
+        errorMessage(
+          ErrorCode.requestLost,
+          'the device lost the request with its link; it may not have run',
+          route.clientRequestId,
+        ),
+      );
+    }
   }
 
   #endRoutes(link: DeviceLink): void {

@@ -124,7 +124,10 @@ export class DeviceSession implements DeviceLink {
     if (!result.ok) {
       const { seq } = result.error;
       if (seq !== undefined && this.#phase === 'ready') {
-        if (this.#o.cursors.accept(this.deviceId, seq)) this.refuse(result.error);
+        if (this.#o.cursors.accept(this.deviceId, seq)) {
+          this.refuse(result.error);
+          this.#o.events.deviceProcessed(this, seq);
+        }
         this.#acks.note(seq);
       } else this.refuse(result.error);
       return;
@@ -162,7 +165,10 @@ export class DeviceSession implements DeviceLink {
       );
       this.refuse(failure(ErrorCode.internalError, `${frame.type}: internal error`, frame));
     }
-    if (typeof seq === 'number') this.#acks.note(seq);
+    if (typeof seq === 'number') {
+      this.#o.events.deviceProcessed(this, seq);
+      this.#acks.note(seq);
+    }
   }
 
   /** `hello` opens the session; a repeated one (same device) refreshes what the hub knows. */
@@ -182,20 +188,21 @@ export class DeviceSession implements DeviceLink {
     }
     this.#phase = 'ready';
     this.#clearHelloTimer();
+    const lastSeq = this.#o.cursors.open(this.deviceId, hello.store_id);
     const welcome: Message = {
       type: 'welcome',
       payload: {
         device_id: this.deviceId,
         server_time: isoNow(this.#o.clock),
         protocol: PROTOCOL_VERSION,
-        last_seq: this.#o.cursors.open(this.deviceId, hello.store_id),
+        last_seq: lastSeq,
       },
     };
     if (frame.request_id !== undefined) welcome.request_id = frame.request_id;
     this.#peer.send(welcome);
     // After the welcome, so that whatever the broker sends on `ready` reaches an agent that is
     // already online.
-    this.#o.events.deviceReady(this, hello);
+    this.#o.events.deviceReady(this, hello, lastSeq);
   }
 }
 

@@ -28,12 +28,17 @@ export interface ClientLink extends Link {
 export interface DeviceEvents {
   /** Authenticated and upgraded, before `hello`. */
   deviceAttached(link: DeviceLink): void;
-  /** `hello` accepted and `welcome` sent: the link is ready for anything else. */
-  deviceReady(link: DeviceLink, hello: HelloPayload): void;
+  /**
+   * `hello` accepted and `welcome` sent: the link is ready for anything else. `processedSeq` is
+   * the last seq the hub has processed from the device's store (the welcome's `last_seq`).
+   */
+  deviceReady(link: DeviceLink, hello: HelloPayload, processedSeq: number): void;
   /** Any traffic (frame, ping, pong): for `last_seen`. */
   deviceSeen(link: DeviceLink): void;
   /** A valid frame after `hello` (other than another `hello`). */
   deviceFrame(link: DeviceLink, frame: ParsedFrame): void;
+  /** The frame with this `seq` has been processed (handled, or refused as bad). */
+  deviceProcessed(link: DeviceLink, seq: number): void;
   deviceClosed(link: DeviceLink, code: number, reason: string): void;
 }
 

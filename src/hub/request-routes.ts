@@ -36,6 +36,11 @@ export interface Route<C, D> {
   /** The client's request_id, echoed on every reply (the client may have sent none). */
   readonly clientRequestId: string | undefined;
   device: D;
+  /**
+   * Rebound to a device that did not list it in `hello.open_requests`: lost unless its final
+   * reply comes in what the device resends (see LostRequests).
+   */
+  unconfirmed: boolean;
 }
 
 export function isReply(kind: RouteKind, type: string): boolean {
@@ -58,7 +63,7 @@ export class RequestRoutes<C, D> {
 
   open(kind: RouteKind, client: C, clientRequestId: string | undefined, device: D): Route<C, D> {
     const id = uniqueId(this.#ids, 'req', (candidate) => this.#byId.has(candidate));
-    const route: Route<C, D> = { id, kind, client, clientRequestId, device };
+    const route: Route<C, D> = { id, kind, client, clientRequestId, device, unconfirmed: false };
     this.#byId.set(id, route);
     this.#byClient.add(client, route);
     this.#byDevice.add(device, route);
@@ -95,14 +100,20 @@ export class RequestRoutes<C, D> {
     return this.#byDevice.get(device);
   }
 
-  /** Moves every route whose device link matches `from` to the link `to` (a reconnect). */
-  rebind(from: (device: D) => boolean, to: D): void {
+  /**
+   * Moves every route whose device link matches `from` to the link `to` (a reconnect); returns
+   * the routes moved.
+   */
+  rebind(from: (device: D) => boolean, to: D): Route<C, D>[] {
+    const moved: Route<C, D>[] = [];
     for (const route of this.#byId.values()) {
       if (route.device === to || !from(route.device)) continue;
       this.#byDevice.delete(route.device, route);
       route.device = to;
       this.#byDevice.add(to, route);
+      moved.push(route);
     }
+    return moved;
   }
 
   /** Closes and returns every route to a device link (it disconnected). */

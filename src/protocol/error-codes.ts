@@ -57,6 +57,11 @@ export const ErrorCode = {
   commandFailed: 'command_failed',
   /** `command_cancel`/`command_input` for a command that is not running (or already done). */
   unknownRequest: 'unknown_request',
+  /**
+   * The device came back on a new link without a request the hub had forwarded on its earlier
+   * one, and no final reply came in what it resent: it never got it, so it may not have run.
+   */
+  requestLost: 'request_lost',
   /** An `app_command` found no connected app (of that name) on the device. */
   appNotConnected: 'app_not_connected',
   /** An app called an agent routine that `local.actions` does not define. */

@@ -12,6 +12,9 @@ export const isoTimestamp = () =>
 export const errorCode = () => string({ minLength: 1, maxLength: 100 });
 export const errorText = () => string({ maxLength: 10_000 });
 
+/** A `request_id`, as the envelope carries it. */
+export const requestId = () => string({ minLength: 1, maxLength: 200 });
+
 /** Message sequence numbers: integers up to 2^48 (they are stored in 6 bytes). */
 export const MAX_SEQ = 2 ** 48 - 1;
 export const seqNumber = ({ min = 1 }: { min?: number } = {}) =>

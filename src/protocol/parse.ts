@@ -1,6 +1,6 @@
 import { ErrorCode } from './error-codes.js';
-import { seqNumber } from './fields.js';
-import { isPlainObject, string, type Validator } from './schema.js';
+import { requestId, seqNumber } from './fields.js';
+import { isPlainObject, type Validator } from './schema.js';
 
 /** Validators for one direction of traffic: one per message type that side accepts. */
 export type ValidatorSet = Record<string, Validator<Record<string, unknown>>>;
@@ -26,7 +26,7 @@ export interface FrameError {
 
 export type ParseResult = { ok: true; frame: ParsedFrame } | { ok: false; error: FrameError };
 
-const requestIdValidator = string({ minLength: 1, maxLength: 200 });
+const requestIdValidator = requestId();
 const envelopeSeq = seqNumber();
 
 /**

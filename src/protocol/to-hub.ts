@@ -6,7 +6,16 @@ import {
   appErrorPayload,
   userPayload,
 } from './apps.js';
-import { deviceId, errorCode, errorText, isoTimestamp, storeId, streamName } from './fields.js';
+import {
+  deviceId,
+  errorCode,
+  errorText,
+  isoTimestamp,
+  requestId,
+  seqNumber,
+  storeId,
+  streamName,
+} from './fields.js';
 import { MAX_FRAME_BYTES } from './message.js';
 import {
   anyObject,
@@ -22,6 +31,12 @@ import {
 } from './schema.js';
 import type { ValidatorSet } from './parse.js';
 
+/**
+ * Most requests an agent may say it holds open in `hello.open_requests` (`commands.maxConcurrent`
+ * is bounded by it, so an agent never has more to list).
+ */
+export const MAX_OPEN_REQUESTS = 1024;
+
 export const helloPayload = object({
   device_id: deviceId(),
   agent_version: string({ maxLength: 64 }),
@@ -35,6 +50,13 @@ export const helloPayload = object({
   capabilities: array(string({ maxLength: 128 }), { maxItems: 256 }),
   /** The agent's spool identity: a new one means its seqs start over (a wiped spool). */
   store_id: optional(storeId()),
+  /**
+   * The hub's request_ids of the requests this agent process holds open now (received, final
+   * reply not yet sent). With `seq`, tells the hub which of its routes the agent really has.
+   */
+  open_requests: optional(array(requestId(), { maxItems: MAX_OPEN_REQUESTS })),
+  /** The last seq the agent's spool had given out when it said hello (0: none yet). */
+  seq: optional(seqNumber({ min: 0 })),
 });
 export type HelloPayload = Infer<typeof helloPayload>;
 

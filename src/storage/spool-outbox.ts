@@ -65,6 +65,11 @@ export class SpoolOutbox implements Outbox {
     return this.#spool.storeId;
   }
 
+  /** The last seq given out (0 before the first message): where a resend after `hello` ends. */
+  get lastSeq(): number {
+    return this.#spool.lastSeq;
+  }
+
   enqueue(message: AgentMessage): void {
     const lane = laneOf(message.channel);
     const tsMs = Date.parse(message.ts);

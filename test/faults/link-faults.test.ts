@@ -63,6 +63,34 @@ describe('delivery through link and hub faults', () => {
     rig.collector.assertOutput(200);
   });
 
+  it('a command sent into a half-open link is answered request_lost once the agent is back', async () => {
+    rig = new Rig();
+    await rig.start();
+    rig.proxy.setMode('blackhole');
+    // The hub has not noticed yet: it forwards the command into a link the agent never reads.
+    const lost = rig.collector.runCommand(5);
+    await rig.agent.waitForLog((l) => l.code === 'heartbeat_timeout', 5_000);
+    rig.proxy.setMode('pass');
+    const healed = Date.now();
+    await rig.collector.until(
+      () => rig.collector.errors.some((e) => e.request_id === lost),
+      15_000,
+      `an answer to ${lost}`,
+    );
+    assert.deepEqual(
+      rig.collector.errors.map((e) => [e.request_id, e.code]),
+      [[lost, 'request_lost']],
+    );
+    assert.equal(rig.agentLogs((l) => l.msg === 'command started').length, 0, 'it never ran');
+    await rig.hub.waitForLog((l) => l.code === 'request_lost', 5_000);
+    // The link works as before: the next command runs, and no seq went missing.
+    rig.collector.runCommand(20);
+    await rig.collector.commandDone();
+    await rig.collector.madeAfter(healed + 1_000);
+    rig.collector.assertComplete();
+    rig.collector.assertOutput(20);
+  });
+
   it('ten partition/heal cycles (resets and frames cut in the middle)', async () => {
     rig = new Rig();
     await rig.start();

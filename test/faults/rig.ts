@@ -74,7 +74,8 @@ export class Collector {
         }
         if (frame.type === 'command_output') this.output += String(frame.payload.chunk);
         if (frame.type === 'command_done') this.done = frame.payload;
-        if (frame.type === 'error') this.errors.push(frame.payload);
+        if (frame.type === 'error')
+          this.errors.push({ ...frame.payload, request_id: frame.request_id });
         for (const waiter of this.#waiters) waiter();
       });
     });
@@ -108,14 +109,18 @@ export class Collector {
     });
   }
 
-  /** Starts a command printing `lines` numbered lines, one every `gapS` s (see numberedLines). */
-  runCommand(lines: number, gapS = 0.02): void {
+  /**
+   * Starts a command printing `lines` numbered lines, one every `gapS` s (see numberedLines);
+   * returns its request_id.
+   */
+  runCommand(lines: number, gapS = 0.02): string {
     this.output = '';
     this.done = null;
+    const requestId = `cmd-${this.received.length}`;
     this.#ws?.send(
       JSON.stringify({
         type: 'command',
-        request_id: `cmd-${this.received.length}`,
+        request_id: requestId,
         payload: {
           device_id: DEVICE,
           argv: ['sh', '-c', numberedLinesScript(lines, gapS)],
@@ -123,6 +128,7 @@ export class Collector {
         },
       }),
     );
+    return requestId;
   }
 
   commandDone(timeoutMs = 20_000): Promise<void> {

@@ -2,56 +2,10 @@ import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Broker, CLOSE_REPLACED } from '../../src/hub/broker.js';
-import type { ClientLink, DeviceLink } from '../../src/hub/links.js';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
-import type { Message } from '../../src/protocol/message.js';
-import type { FrameError, ParsedFrame } from '../../src/protocol/parse.js';
 import type { HelloPayload } from '../../src/protocol/to-hub.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-
-class FakeLink {
-  readonly sent: Message[] = [];
-  readonly refused: FrameError[] = [];
-  readonly closes: [number, string][] = [];
-  open = true;
-
-  send(message: Message): boolean {
-    if (this.open) this.sent.push(message);
-    return this.open;
-  }
-
-  refuse(error: FrameError): void {
-    this.refused.push(error);
-  }
-
-  close(code: number, reason: string): Promise<void> {
-    this.closes.push([code, reason]);
-    return Promise.resolve();
-  }
-}
-
-class FakeDevice extends FakeLink implements DeviceLink {
-  constructor(readonly deviceId: string) {
-    super();
-  }
-}
-
-class FakeClient extends FakeLink implements ClientLink {
-  constructor(readonly id: string) {
-    super();
-  }
-}
-
-function frame(
-  type: string,
-  payload: Record<string, unknown>,
-  requestId?: string,
-  raw: Record<string, unknown> = {},
-): ParsedFrame {
-  const f: ParsedFrame = { type, payload, raw: { type, payload, ...raw } };
-  if (requestId !== undefined) f.request_id = requestId;
-  return f;
-}
+import { FakeClient, FakeDevice, frame } from '../helpers/fake-links.js';
 
 const hello = {
   device_id: 'dev',
@@ -77,7 +31,7 @@ describe('Broker', () => {
   function online(deviceId = 'dev'): FakeDevice {
     const device = new FakeDevice(deviceId);
     broker.deviceAttached(device);
-    broker.deviceReady(device, { ...hello, device_id: deviceId });
+    broker.deviceReady(device, { ...hello, device_id: deviceId }, 0);
     return device;
   }
 

@@ -1,70 +1,25 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
-import { pino } from 'pino';
-import { Broker } from '../../src/hub/broker.js';
-import type { ClientLink, DeviceLink } from '../../src/hub/links.js';
+import type { Broker } from '../../src/hub/broker.js';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
-import type { Message } from '../../src/protocol/message.js';
-import type { FrameError, ParsedFrame } from '../../src/protocol/parse.js';
 import type { HelloPayload } from '../../src/protocol/to-hub.js';
-import { FakeClock } from '../helpers/fake-clock.js';
+import { FakeClient, FakeDevice, frame, testBroker } from '../helpers/fake-links.js';
 
 /** `command_cancel`, `command_input` and a client that leaves mid-command, at the broker. */
-class FakeLink {
-  readonly sent: Message[] = [];
-  readonly refused: FrameError[] = [];
-
-  send(message: Message): boolean {
-    this.sent.push(message);
-    return true;
-  }
-
-  refuse(error: FrameError): void {
-    this.refused.push(error);
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-class FakeDevice extends FakeLink implements DeviceLink {
-  readonly deviceId = 'dev';
-}
-
-class FakeClient extends FakeLink implements ClientLink {
-  constructor(readonly id: string) {
-    super();
-  }
-}
-
-function frame(type: string, payload: Record<string, unknown>, requestId?: string): ParsedFrame {
-  const f: ParsedFrame = { type, payload, raw: { type, payload } };
-  if (requestId !== undefined) f.request_id = requestId;
-  return f;
-}
-
 describe('Broker command routing', () => {
   let broker: Broker;
   let device: FakeDevice;
   let client: FakeClient;
 
   beforeEach(() => {
-    let n = 0;
-    broker = new Broker({
-      knownDeviceIds: ['dev'],
-      clock: new FakeClock(),
-      logger: pino({ level: 'silent' }),
-      ids: (prefix) => `${prefix}_${++n}`,
-    });
+    broker = testBroker();
     device = new FakeDevice();
     broker.deviceAttached(device);
-    broker.deviceReady(device, {
-      device_id: 'dev',
-      agent_version: '1',
-      protocol: 1,
-      capabilities: [],
-    } as HelloPayload);
+    broker.deviceReady(
+      device,
+      { device_id: 'dev', agent_version: '1', protocol: 1, capabilities: [] } as HelloPayload,
+      0,
+    );
     client = new FakeClient('c');
     broker.clientFrame(client, frame('command', { device_id: 'dev', command: 'cat' }, 'cmd'));
   });
