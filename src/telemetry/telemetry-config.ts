@@ -31,7 +31,7 @@ export const telemetryConfigSchema = {
     default: TelemetryDefaults.minIntervalMs as number,
   },
   randomStart: {
-    doc: 'Start each stream at a random point of its first interval, so a fleet does not sample in lockstep.',
+    doc: 'Start the streams at one random phase per device (each at that phase modulo its interval), so a fleet does not sample in lockstep while one device samples its streams together.',
     format: Format.strictBoolean,
     default: true,
   },

@@ -40,6 +40,12 @@ const ON_DEMAND_FIRST_SAMPLE_MS = 1_000;
 /** Unavailable stream names remembered (each reported once). */
 const MAX_REPORTED_STREAMS = 256;
 
+/**
+ * The span a device's start phase is drawn from: far longer than any interval, so the phase
+ * modulo an interval is spread evenly over it.
+ */
+const PHASE_SPAN_MS = 24 * 60 * 60 * 1000;
+
 export class TelemetryFeature implements Feature {
   readonly name = 'telemetry';
   readonly #o: TelemetryFeatureOptions;
@@ -50,6 +56,8 @@ export class TelemetryFeature implements Feature {
   #demand: StreamDemand[] = [];
   #context: AgentContext | null = null;
   #offStatus: (() => void) | null = null;
+  /** This device's start phase (see #firstDelay), drawn once. */
+  #phaseMs = 0;
 
   constructor(options: TelemetryFeatureOptions) {
     this.#o = options;
@@ -68,6 +76,7 @@ export class TelemetryFeature implements Feature {
 
   start(context: AgentContext): void {
     this.#context = context;
+    this.#phaseMs = this.#o.random() * PHASE_SPAN_MS;
     const { settings } = this.#o;
     const probes = new Map<string, Probe>([
       ...probeBuiltins({ ...settings, clock: this.#o.clock, statfs: this.#o.statfs }),
@@ -173,9 +182,16 @@ export class TelemetryFeature implements Feature {
     }
   }
 
+  /**
+   * At start-up with `randomStart`, every stream starts at the device's one random phase
+   * modulo its interval: a fleet does not sample in lockstep, while one device's streams come
+   * due together wherever their intervals meet (1 s and 5 s streams share every fifth tick).
+   * They are then sampled in one timer turn, written in one spool batch and acknowledged
+   * together: one wake-up where a phase per stream made one each.
+   */
   #firstDelay(intervalMs: number, startup: boolean): number {
     if (!startup) return Math.min(intervalMs / 2, ON_DEMAND_FIRST_SAMPLE_MS);
-    return this.#o.settings.randomStart ? this.#o.random() * intervalMs : intervalMs;
+    return this.#o.settings.randomStart ? this.#phaseMs % intervalMs : intervalMs;
   }
 
   #createTask(source: StreamSource): StreamTask {

@@ -41,7 +41,11 @@ interface Emitted {
   payload: Record<string, unknown>;
 }
 
-function harness(overrides: Record<string, string> = {}, prepare?: (f: ProcFixture) => void) {
+function harness(
+  overrides: Record<string, string> = {},
+  prepare?: (f: ProcFixture) => void,
+  random = () => 0.5,
+) {
   const f = procFixture();
   fixtures.push(f);
   writeBasicProc(f);
@@ -68,7 +72,7 @@ function harness(overrides: Record<string, string> = {}, prepare?: (f: ProcFixtu
   const feature = new TelemetryFeature({
     settings: settings(f, overrides),
     clock,
-    random: () => 0.5,
+    random,
     statfs: () => ({ blocks: 100, bfree: 40, bavail: 40 }),
   });
   feature.start(context);
@@ -107,6 +111,39 @@ describe('TelemetryFeature', () => {
     assert.equal(h.telemetry().length, 20);
     await h.feature.stop();
     assert.equal(h.clock.pendingTimers(), 0);
+  });
+
+  it('with randomStart, starts all streams at one random phase per device, so they come due together', async () => {
+    const startTimes = async (random: () => number) => {
+      const h = harness(
+        {
+          'telemetry.randomStart': 'true',
+          'telemetry.streams': 'cpu,memory,load',
+          'telemetry.intervalMs': '1000',
+          'telemetry.perStream': '{"memory":{"intervalMs":5000}}',
+        },
+        undefined,
+        random,
+      );
+      h.clock.advance(20_000);
+      const at = (stream: string) => h.telemetry(stream).map((e) => String(e.payload.ts));
+      const [cpu, memory, load] = [at('cpu'), at('memory'), at('load')];
+      await h.feature.stop();
+      // Every sample of the slower stream falls on a tick of the faster ones.
+      assert.deepEqual(load, cpu);
+      assert.equal(memory.length, 4);
+      assert.ok(
+        memory.every((ts) => cpu.includes(ts)),
+        `${memory} within ${cpu}`,
+      );
+      return {
+        cpu: Date.parse(cpu[0] ?? '') - h.clock.epochMs,
+        memory: Date.parse(memory[0] ?? '') - h.clock.epochMs,
+      };
+    };
+    // The phase is random × 24 h, taken modulo each interval: 10,661,760 ms and 37,333,440 ms.
+    assert.deepEqual(await startTimes(() => 0.1234), { cpu: 760, memory: 1760 });
+    assert.deepEqual(await startTimes(() => 0.4321), { cpu: 440, memory: 3440 });
   });
 
   it('reports a missing thermal zone once: absent from capabilities, one warning, no nulls', async () => {
