@@ -200,6 +200,29 @@ export const HELLO = {
   capabilities: ['telemetry', 'commands'],
 };
 
+/** Opens a device WebSocket, before any hello. */
+export function openDevice(
+  wsUrl: string,
+  deviceId = DEVICE_ID,
+  token = DEVICE_TOKEN,
+  options: ClientOptions = {},
+): Promise<Peer> {
+  return connect(`${wsUrl}/v1/device`, {
+    ...options,
+    headers: { Authorization: `Bearer ${token}`, 'X-Iottly-Device-Id': deviceId },
+  });
+}
+
+/** Says hello on an open device link (HELLO plus `extra` payload fields); resolves with the welcome. */
+export async function sayHello(
+  peer: Peer,
+  extra: Record<string, unknown> = {},
+  deviceId = DEVICE_ID,
+): Promise<Frame> {
+  peer.send({ type: 'hello', payload: { device_id: deviceId, ...HELLO, ...extra } });
+  return peer.inbox.nextOfType('welcome');
+}
+
 /** Connects as a device and completes hello/welcome. */
 export async function connectDevice(
   wsUrl: string,
@@ -207,14 +230,22 @@ export async function connectDevice(
   token = DEVICE_TOKEN,
   options: ClientOptions = {},
 ): Promise<Peer> {
-  const peer = await connect(`${wsUrl}/v1/device`, {
-    ...options,
-    headers: { Authorization: `Bearer ${token}`, 'X-Iottly-Device-Id': deviceId },
-  });
-  peer.send({ type: 'hello', payload: { device_id: deviceId, ...HELLO } });
-  await peer.inbox.nextOfType('welcome');
+  const peer = await openDevice(wsUrl, deviceId, token, options);
+  await sayHello(peer, {}, deviceId);
   return peer;
 }
+
+/** The device time the test frames carry. */
+export const FRAME_TS = '2026-05-06T14:22:46.123Z';
+
+/** A device's cpu telemetry frame numbered `seq` (its value is the seq unless given). */
+export const telemetryFrame = (seq: number, value = seq) => ({
+  type: 'telemetry',
+  channel: 'telemetry',
+  ts: FRAME_TS,
+  seq,
+  payload: { stream: 'cpu', ts: FRAME_TS, value },
+});
 
 export function connectClient(wsUrl: string, options: ClientOptions = {}): Promise<Peer> {
   return connect(`${wsUrl}/v1/stream?api_key=${API_KEY}`, options);

@@ -5,11 +5,12 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
   DEVICE_ID,
-  DEVICE_TOKEN,
-  HELLO,
-  connect,
+  FRAME_TS,
   connectClient,
+  openDevice,
+  sayHello,
   startHub,
+  telemetryFrame,
   type Frame,
   type Peer,
   type TestHub,
@@ -19,23 +20,10 @@ import {
  * Acknowledged delivery at the hub: `welcome.last_seq`, cumulative acks, each seq processed and
  * relayed once (with its seq), a new store identity starting over, cursors kept in --state-dir.
  */
-const TS = '2026-05-06T14:22:46.123Z';
-
 async function helloFrom(wsUrl: string, storeId: string): Promise<{ peer: Peer; welcome: Frame }> {
-  const peer = await connect(`${wsUrl}/v1/device`, {
-    headers: { Authorization: `Bearer ${DEVICE_TOKEN}`, 'X-Iottly-Device-Id': DEVICE_ID },
-  });
-  peer.send({ type: 'hello', payload: { device_id: DEVICE_ID, ...HELLO, store_id: storeId } });
-  return { peer, welcome: await peer.inbox.nextOfType('welcome') };
+  const peer = await openDevice(wsUrl);
+  return { peer, welcome: await sayHello(peer, { store_id: storeId }) };
 }
-
-const telemetry = (seq: number, value = seq) => ({
-  type: 'telemetry',
-  channel: 'telemetry',
-  ts: TS,
-  seq,
-  payload: { stream: 'cpu', ts: TS, value },
-});
 
 async function subscribe(wsUrl: string): Promise<Peer> {
   const client = await connectClient(wsUrl);
@@ -60,7 +48,7 @@ describe('hub acknowledged delivery', () => {
     const client = await subscribe(t.wsUrl);
     const { peer, welcome } = await helloFrom(t.wsUrl, 'store-aaaaaaaa');
     assert.equal(welcome.payload.last_seq, 0);
-    for (const seq of [1, 2, 2, 3, 1, 4]) peer.send(telemetry(seq));
+    for (const seq of [1, 2, 2, 3, 1, 4]) peer.send(telemetryFrame(seq));
     const relayed: number[] = [];
     for (let i = 0; i < 4; i++)
       relayed.push((await client.inbox.nextOfType('telemetry')).seq as number);
@@ -72,8 +60,8 @@ describe('hub acknowledged delivery', () => {
 
     const again = await helloFrom(t.wsUrl, 'store-aaaaaaaa');
     assert.equal(again.welcome.payload.last_seq, 4, 'same store: resume after 4');
-    again.peer.send(telemetry(4)); // a resend whose ack was lost: acknowledged, not relayed
-    again.peer.send(telemetry(5));
+    again.peer.send(telemetryFrame(4)); // a resend whose ack was lost: acknowledged, not relayed
+    again.peer.send(telemetryFrame(5));
     assert.equal((await client.inbox.nextOfType('telemetry')).seq, 5);
     await again.peer.inbox.next((f) => f.type === 'ack' && f.payload.seq === 5);
     assert.equal(client.inbox.unread.length, 0, 'no duplicate relayed');
@@ -82,7 +70,7 @@ describe('hub acknowledged delivery', () => {
 
     const wiped = await helloFrom(t.wsUrl, 'store-bbbbbbbb');
     assert.equal(wiped.welcome.payload.last_seq, 0, 'a new store starts over');
-    wiped.peer.send(telemetry(1, 99));
+    wiped.peer.send(telemetryFrame(1, 99));
     const fresh = await client.inbox.nextOfType('telemetry');
     assert.deepEqual([fresh.seq, fresh.payload.value], [1, 99]);
   });
@@ -94,14 +82,14 @@ describe('hub acknowledged delivery', () => {
     peer.send({
       type: 'telemetry',
       channel: 'telemetry',
-      ts: TS,
+      ts: FRAME_TS,
       seq: 1,
       payload: { stream: 'cpu' },
     });
     const error = await peer.inbox.nextOfType('error');
     assert.equal(error.payload.code, 'invalid_payload');
     await peer.inbox.next((f) => f.type === 'ack' && f.payload.seq === 1);
-    peer.send({ ...telemetry(2), seq: 'two' });
+    peer.send({ ...telemetryFrame(2), seq: 'two' });
     const bad = await peer.inbox.nextOfType('error');
     assert.match(String(bad.payload.message), /seq/);
     assert.equal(t.hub.lastSeq(DEVICE_ID), 1);
@@ -111,7 +99,7 @@ describe('hub acknowledged delivery', () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'hub-state-'));
     const first = await startHub({ stateDir });
     const { peer } = await helloFrom(first.wsUrl, 'store-dddddddd');
-    for (let seq = 1; seq <= 3; seq++) peer.send(telemetry(seq));
+    for (let seq = 1; seq <= 3; seq++) peer.send(telemetryFrame(seq));
     await peer.inbox.next((f) => f.type === 'ack' && f.payload.seq === 3);
     await first.stop();
 

@@ -5,11 +5,13 @@ import { MAX_SEQ } from '../../src/protocol/fields.js';
 import { MAX_OPEN_REQUESTS, helloPayload } from '../../src/protocol/to-hub.js';
 import {
   DEVICE_ID,
-  DEVICE_TOKEN,
+  FRAME_TS,
   HELLO,
-  connect,
   connectClient,
+  openDevice,
+  sayHello,
   startHub,
+  telemetryFrame,
   type Peer,
   type TestHub,
 } from '../helpers/ws.js';
@@ -19,29 +21,10 @@ import {
  * a link whose agent is gone is answered `request_lost` once the agent's next link has resent
  * up to `hello.seq`; bad values are refused with `invalid_payload` and the link stays.
  */
-const TS = '2026-05-06T14:22:46.123Z';
 const STORE = 'store-lost-req';
 
-const telemetry = (seq: number) => ({
-  type: 'telemetry',
-  channel: 'telemetry',
-  ts: TS,
-  seq,
-  payload: { stream: 'cpu', ts: TS, value: seq },
-});
-
-function openDevice(wsUrl: string): Promise<Peer> {
-  return connect(`${wsUrl}/v1/device`, {
-    headers: { Authorization: `Bearer ${DEVICE_TOKEN}`, 'X-Iottly-Device-Id': DEVICE_ID },
-  });
-}
-
 async function helloOn(peer: Peer, extra: Record<string, unknown>): Promise<void> {
-  peer.send({
-    type: 'hello',
-    payload: { device_id: DEVICE_ID, ...HELLO, store_id: STORE, ...extra },
-  });
-  await peer.inbox.nextOfType('welcome');
+  await sayHello(peer, { store_id: STORE, ...extra });
 }
 
 describe('hub: requests a reconnected device no longer holds', () => {
@@ -52,7 +35,7 @@ describe('hub: requests a reconnected device no longer holds', () => {
   it('answers request_lost after the resend, and relays the command a device still holds', async () => {
     const first = await openDevice(t.wsUrl);
     await helloOn(first, { open_requests: [], seq: 0 });
-    first.send(telemetry(1));
+    first.send(telemetryFrame(1));
     await first.inbox.next((f) => f.type === 'ack' && f.payload.seq === 1);
     const client = await connectClient(t.wsUrl);
     // Two commands reach the first link; its agent will only ever have seen the second.
@@ -73,14 +56,14 @@ describe('hub: requests a reconnected device no longer holds', () => {
     // the second command, and its spool gave out seqs up to 3 that the hub has not processed.
     const second = await openDevice(t.wsUrl);
     await helloOn(second, { open_requests: [heldForward.request_id], seq: 3 });
-    second.send(telemetry(2));
+    second.send(telemetryFrame(2));
     await second.inbox.next((f) => f.type === 'ack' && f.payload.seq === 2);
     assert.equal(
       client.inbox.unread.filter((f) => f.type === 'error').length,
       0,
       'nothing is lost before the resend is through',
     );
-    second.send(telemetry(3));
+    second.send(telemetryFrame(3));
     const lost = await client.inbox.nextOfType('error');
     assert.equal(lost.request_id, 'lost');
     assert.equal(lost.payload.code, ErrorCode.requestLost);
@@ -88,7 +71,7 @@ describe('hub: requests a reconnected device no longer holds', () => {
     second.send({
       type: 'command_done',
       channel: 'commands',
-      ts: TS,
+      ts: FRAME_TS,
       seq: 4,
       request_id: heldForward.request_id,
       payload: { exit_code: 0 },
