@@ -2,7 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { ApiKeys } from './auth.js';
-import { authenticateClient, refusalMessage } from './client-auth.js';
+import {
+  API_KEY_ONLY,
+  KEY_OR_SESSION,
+  authenticateClient,
+  challenge,
+  refusalMessage,
+  type ClientCredential,
+} from './client-auth.js';
 import type { DeviceSummary } from './device-registry.js';
 import { errorBody, sendJson } from './http-reply.js';
 import { SESSION_PATH, handleSession } from './session-route.js';
@@ -18,7 +25,8 @@ import type { Webhooks } from './webhooks/webhooks.js';
  *     GET /v1/devices   the devices as JSON; API key as `Authorization: Bearer` or `?api_key=`,
  *                       or a session token as `Authorization: Bearer` or `?session=`
  *     /v1/session       API key → short-lived session token (session-route.ts)
- *     /v1/webhooks      GET, POST, DELETE /{id} (API key); see webhooks/webhook-routes.ts
+ *     /v1/webhooks      GET, POST, DELETE /{id}; the API key only (a session token gets 403
+ *                       insufficient_scope); see webhooks/webhook-routes.ts
  *     GET /             the console and its files (static-files.ts)
  *
  * `/v1/device` and `/v1/stream` answer 426 without a WebSocket upgrade; anything else is 404.
@@ -48,16 +56,21 @@ export function createHttpApi({
   webhooks,
   logger,
 }: HttpApiOptions): RequestHandler {
-  /** False (and a 401 sent) when the request has neither a valid API key nor a live session. */
-  const authorized = (req: IncomingMessage, res: ServerResponse, url: URL): boolean => {
-    const auth = authenticateClient(req.headers, url, apiKeys, sessions);
+  /**
+   * False (and a 401 or 403 sent) unless the request carries a credential the endpoint
+   * `accepts` (client-auth.ts: a session token opens only what the console uses).
+   */
+  const authorized = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    accepts: readonly ClientCredential[],
+  ): boolean => {
+    const auth = authenticateClient(req.headers, url, apiKeys, sessions, accepts);
     if (auth.ok) return true;
-    logger.warn(
-      { code: auth.code, path: url.pathname },
-      'API request refused: missing or wrong API key',
-    );
-    sendJson(res, 401, errorBody(auth.code, refusalMessage(auth.code)), {
-      'WWW-Authenticate': 'Bearer',
+    logger.warn({ code: auth.code, path: url.pathname.slice(0, 200) }, 'API request refused');
+    sendJson(res, auth.status, errorBody(auth.code, refusalMessage(auth.code)), {
+      'WWW-Authenticate': challenge(auth.code),
     });
     return false;
   };
@@ -65,7 +78,7 @@ export function createHttpApi({
     const url = requestUrl(req);
     const read = req.method === 'GET' || req.method === 'HEAD';
     if (webhooks && isWebhooksPath(url.pathname)) {
-      if (!authorized(req, res, url)) return;
+      if (!authorized(req, res, url, API_KEY_ONLY)) return;
       handleWebhooks(req, res, url.pathname, webhooks).catch((err: unknown) => {
         logger.error({ err }, 'webhook request failed');
         if (!res.headersSent)
@@ -79,7 +92,7 @@ export function createHttpApi({
         return sendJson(res, 200, { ok: true });
       case DEVICES_PATH:
         if (!read) return methodNotAllowed(res);
-        if (!authorized(req, res, url)) return;
+        if (!authorized(req, res, url, KEY_OR_SESSION)) return;
         return sendJson(res, 200, devices());
       case SESSION_PATH:
         return handleSession(req, res, { apiKeys, sessions, logger });

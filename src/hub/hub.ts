@@ -9,7 +9,7 @@ import { MAX_FRAME_BYTES } from '../protocol/message.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { ApiKeys, DeviceCredentials } from './auth.js';
 import { Broker } from './broker.js';
-import { authenticateClient, refusalMessage } from './client-auth.js';
+import { KEY_OR_SESSION, authenticateClient, challenge, refusalMessage } from './client-auth.js';
 import { ClientSession } from './client-session.js';
 import { summary, type DeviceRecord } from './device-registry.js';
 import { DeliveryCursors } from './delivery-cursors.js';
@@ -342,14 +342,20 @@ export class Hub {
       }
       this.#wss.handleUpgrade(req, socket, head, (ws) => this.#acceptDevice(ws, auth.deviceId));
     } else if (url.pathname === STREAM_PATH) {
-      const auth = authenticateClient(req.headers, url, this.#apiKeys, this.#sessionTokens);
+      const auth = authenticateClient(
+        req.headers,
+        url,
+        this.#apiKeys,
+        this.#sessionTokens,
+        KEY_OR_SESSION,
+      );
       if (!auth.ok) {
         this.#logger.warn(
           { code: auth.code, endpoint: STREAM_PATH, remote },
           'stream client refused',
         );
-        rejectUpgrade(socket, 401, auth.code, refusalMessage(auth.code), {
-          'WWW-Authenticate': 'Bearer',
+        rejectUpgrade(socket, auth.status, auth.code, refusalMessage(auth.code), {
+          'WWW-Authenticate': challenge(auth.code),
         });
         return;
       }

@@ -94,6 +94,11 @@ export const ErrorCode = {
   webhookQueueFull: 'webhook_queue_full',
   /** A genuine session token whose time is up (HTTP 401): get a new one with the API key. */
   sessionExpired: 'session_expired',
+  /**
+   * A genuine credential that this endpoint does not take (HTTP 403): a session token on an
+   * endpoint that needs the API key itself (`/v1/webhooks`).
+   */
+  insufficientScope: 'insufficient_scope',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

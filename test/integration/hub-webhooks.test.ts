@@ -175,6 +175,82 @@ describe('hub webhooks', () => {
     assert.equal(notJson.status, 400);
   });
 
+  it('refuses a session token on every /v1/webhooks method with 403 insufficient_scope', async () => {
+    const hub = await hubWith();
+    const opened = await api(hub, '/v1/session', { method: 'POST' });
+    const { token } = (await opened.json()) as { token: string };
+    const spec = { description: 'd', url: 'https://hooks.example.com/x', type: 'user' };
+    const created = await api(hub, '/v1/webhooks', { method: 'POST', body: JSON.stringify(spec) });
+    assert.equal(created.status, 201);
+    const { id } = (await created.json()) as { id: string };
+    const asSession = [
+      { path: '/v1/webhooks', init: {}, header: true },
+      { path: `/v1/webhooks?session=${token}`, init: {}, header: false },
+      { path: '/v1/webhooks', init: { method: 'POST', body: JSON.stringify(spec) }, header: true },
+      { path: `/v1/webhooks/${id}`, init: { method: 'DELETE' }, header: true },
+    ];
+    for (const { path, init, header } of asSession) {
+      const res = await fetch(`${hub.url}${path}`, {
+        ...init,
+        headers: header ? { Authorization: `Bearer ${token}` } : {},
+      });
+      assert.equal(res.status, 403, `${init.method ?? 'GET'} ${path}`);
+      assert.match(String(res.headers.get('www-authenticate')), /insufficient_scope/);
+      const body = (await res.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, 'insufficient_scope');
+      assert.match(body.error.message, /API key/);
+    }
+    assert.equal(hub.hub.webhooks.list().length, 1, 'the session token created nothing');
+    // What the console uses still takes the token.
+    const devices = await fetch(`${hub.url}/v1/devices`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    assert.equal(devices.status, 200);
+    // And the API key still manages webhooks.
+    assert.equal((await api(hub, '/v1/webhooks')).status, 200);
+    assert.equal((await api(hub, `/v1/webhooks/${id}`, { method: 'DELETE' })).status, 204);
+  });
+
+  it('never shows header values: listings and the 201 answer mask them, delivery sends them', async () => {
+    const target = await receiver();
+    const hub = await hubWith();
+    const SECRET = 'Bearer s3cret-do-not-echo';
+    const spec = {
+      description: 'with secrets',
+      url: target.url,
+      type: 'user',
+      headers: { Authorization: SECRET, 'X-Tenant': 'acme-tenant-secret' },
+    };
+    const created = await api(hub, '/v1/webhooks', { method: 'POST', body: JSON.stringify(spec) });
+    assert.equal(created.status, 201);
+    const createdText = await created.text();
+    const listedText = await (await api(hub, '/v1/webhooks')).text();
+    for (const text of [createdText, listedText]) {
+      assert.ok(!text.includes('s3cret'), text);
+      assert.ok(!text.includes('acme-tenant-secret'), text);
+    }
+    const [listed] = JSON.parse(listedText) as Array<{ headers: Record<string, string> }>;
+    assert.deepEqual(listed?.headers, { Authorization: '***', 'X-Tenant': '***' });
+    assert.deepEqual((JSON.parse(createdText) as { headers: unknown }).headers, listed?.headers);
+
+    const device = await connectDevice(hub.wsUrl);
+    cleanups.push(async () => device.ws.terminate());
+    device.send({ type: 'user', ts: TS, payload: { app: 'a', payload: { n: 1 } } });
+    const [got] = await target.waitFor(1);
+    assert.equal(got?.headers['authorization'], SECRET);
+    assert.equal(got?.headers['x-tenant'], 'acme-tenant-secret');
+  });
+
+  it('answers a malformed percent-encoding in a webhook id with 404, not 500', async () => {
+    const hub = await hubWith();
+    for (const id of ['%E0%A4%A', '%', '%ZZ', '%C0%80']) {
+      const res = await api(hub, `/v1/webhooks/${id}`, { method: 'DELETE' });
+      assert.equal(res.status, 404, id);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'not_found');
+    }
+    assert.equal((await fetch(`${hub.url}/healthz`)).status, 200);
+  });
+
   it('retries after a 500, keeping the order of the messages', async () => {
     const flaky = await receiver((_req, index) => (index === 0 ? 500 : 200));
     const hub = await hubWith({

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ApiKeys } from '../../src/hub/auth.js';
-import { authenticateClient } from '../../src/hub/client-auth.js';
+import { API_KEY_ONLY, KEY_OR_SESSION, authenticateClient } from '../../src/hub/client-auth.js';
 import { SessionTokens } from '../../src/hub/session-tokens.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
@@ -86,15 +86,35 @@ describe('authenticateClient', () => {
   it('takes an API key or a session token, from the header or the query', () => {
     const { token } = sessions.issue('key');
     const auth = (headers: Record<string, string>, query?: string) =>
-      authenticateClient(headers, url(query), apiKeys, sessions);
+      authenticateClient(headers, url(query), apiKeys, sessions, KEY_OR_SESSION);
     assert.deepEqual(auth({ authorization: 'Bearer key' }), { ok: true, via: 'api_key' });
     assert.deepEqual(auth({}, '?api_key=key'), { ok: true, via: 'api_key' });
     assert.deepEqual(auth({ authorization: `Bearer ${token}` }), { ok: true, via: 'session' });
     assert.deepEqual(auth({}, `?session=${token}`), { ok: true, via: 'session' });
-    assert.deepEqual(auth({}, '?session=key'), { ok: false, code: 'unauthorized' });
-    assert.deepEqual(auth({}, `?api_key=${token}`), { ok: false, code: 'unauthorized' });
-    assert.deepEqual(auth({}), { ok: false, code: 'unauthorized' });
+    assert.deepEqual(auth({}, '?session=key'), { ok: false, status: 401, code: 'unauthorized' });
+    assert.deepEqual(auth({}, `?api_key=${token}`), {
+      ok: false,
+      status: 401,
+      code: 'unauthorized',
+    });
+    assert.deepEqual(auth({}), { ok: false, status: 401, code: 'unauthorized' });
     clock.advance(10_000);
-    assert.deepEqual(auth({}, `?session=${token}`), { ok: false, code: 'session_expired' });
+    assert.deepEqual(auth({}, `?session=${token}`), {
+      ok: false,
+      status: 401,
+      code: 'session_expired',
+    });
+  });
+
+  it('refuses a genuine session token where only the API key will do, with 403', () => {
+    const { token } = sessions.issue('key');
+    const auth = (headers: Record<string, string>, query?: string) =>
+      authenticateClient(headers, url(query), apiKeys, sessions, API_KEY_ONLY);
+    assert.deepEqual(auth({ authorization: 'Bearer key' }), { ok: true, via: 'api_key' });
+    const scoped = { ok: false, status: 403, code: 'insufficient_scope' };
+    assert.deepEqual(auth({ authorization: `Bearer ${token}` }), scoped);
+    assert.deepEqual(auth({}, `?session=${token}`), scoped);
+    // A bad credential stays a 401: the scope only matters once the credential is genuine.
+    assert.deepEqual(auth({}, '?session=nope'), { ok: false, status: 401, code: 'unauthorized' });
   });
 });

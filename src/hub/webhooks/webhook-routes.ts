@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import { errorBody, sendJson } from '../http-reply.js';
+import { withMaskedHeaders } from './webhook.js';
 import { WebhookError, type Webhooks } from './webhooks.js';
 
 /**
@@ -8,7 +9,9 @@ import { WebhookError, type Webhooks } from './webhooks.js';
  *
  *     GET    /v1/webhooks        200 [webhook…]
  *     POST   /v1/webhooks        201 the stored webhook, with its id; 400 invalid_webhook, 409 webhook_limit
- *     DELETE /v1/webhooks/{id}   204; 404 not_found
+ *     DELETE /v1/webhooks/{id}   204; 404 not_found (also for an id that is not valid percent-encoding)
+ *
+ * Both answers that show webhooks mask header values (webhook.ts, withMaskedHeaders).
  */
 export const WEBHOOKS_PATH = '/v1/webhooks';
 const MAX_BODY_BYTES = 64 * 1024;
@@ -24,14 +27,20 @@ export async function handleWebhooks(
   webhooks: Webhooks,
 ): Promise<void> {
   if (pathname === WEBHOOKS_PATH) {
-    if (req.method === 'GET' || req.method === 'HEAD') return sendJson(res, 200, webhooks.list());
+    if (req.method === 'GET' || req.method === 'HEAD')
+      return sendJson(res, 200, webhooks.list().map(withMaskedHeaders));
     if (req.method === 'POST') return create(req, res, webhooks);
     return methodNotAllowed(res, 'GET, HEAD, POST');
   }
-  const id = decodeURIComponent(pathname.slice(WEBHOOKS_PATH.length + 1));
   if (req.method !== 'DELETE') return methodNotAllowed(res, 'DELETE');
-  if (!webhooks.remove(id)) {
-    return sendJson(res, 404, errorBody(ErrorCode.notFound, `no webhook "${id.slice(0, 100)}"`));
+  const raw = pathname.slice(WEBHOOKS_PATH.length + 1);
+  const id = decodedOrNull(raw);
+  if (id === null || !webhooks.remove(id)) {
+    return sendJson(
+      res,
+      404,
+      errorBody(ErrorCode.notFound, `no webhook "${(id ?? raw).slice(0, 100)}"`),
+    );
   }
   res.writeHead(204).end();
 }
@@ -64,7 +73,7 @@ async function create(
     );
   }
   try {
-    return sendJson(res, 201, webhooks.add(spec));
+    return sendJson(res, 201, withMaskedHeaders(webhooks.add(spec)));
   } catch (err) {
     if (!(err instanceof WebhookError)) throw err;
     return sendJson(
@@ -92,6 +101,15 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
     req.on('end', () => resolve(Buffer.concat(pieces).toString('utf8')));
     req.on('error', reject);
   });
+}
+
+/** A path segment decoded, or null when it is not valid percent-encoded UTF-8 (no id is). */
+function decodedOrNull(segment: string): string | null {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return null;
+  }
 }
 
 function methodNotAllowed(res: ServerResponse, allow: string): void {

@@ -118,6 +118,22 @@ const specShape = object({
   headers: optional(webhookHeaders),
 });
 
+/** What REST shows instead of a header value. */
+export const MASKED_HEADER_VALUE = '***';
+
+/**
+ * A webhook as REST shows it: header names kept, values masked. Custom headers are where a
+ * receiver's credentials go, and a listing (or a 201 answer that ends up in a log) must not
+ * hand them out; deliveries still send the real values.
+ */
+export function withMaskedHeaders(webhook: Webhook): Webhook {
+  if (webhook.headers === undefined) return webhook;
+  const headers = Object.fromEntries(
+    Object.keys(webhook.headers).map((name) => [name, MASKED_HEADER_VALUE]),
+  );
+  return { ...webhook, headers };
+}
+
 export function validateWebhookSpec(value: unknown, path = 'webhook'): Result<WebhookSpec> {
   return specShape(value, path);
 }
