@@ -28,6 +28,7 @@ export function sendJson(
 /**
  * Refuses an upgrade before any WebSocket exists: an HTTP error response written on the raw
  * socket, which is then destroyed. The client sees the status (e.g. 401), never an open socket.
+ * The answer to a `HEAD` request has no body (its client would read the body as a next response).
  */
 export function rejectUpgrade(
   socket: Duplex,
@@ -35,6 +36,7 @@ export function rejectUpgrade(
   code: string,
   message: string,
   headers: Record<string, string> = {},
+  method = 'GET',
 ): void {
   if (!socket.writable) {
     socket.destroy();
@@ -49,5 +51,5 @@ export function rejectUpgrade(
     ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
   ];
   socket.once('finish', () => socket.destroy());
-  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${method === 'HEAD' ? '' : body}`);
 }

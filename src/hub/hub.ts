@@ -328,6 +328,18 @@ export class Hub {
     }
     const url = requestUrl(req);
     const remote = req.socket.remoteAddress;
+    if (req.method !== 'GET') {
+      // RFC 6455: an opening handshake is a GET. Refused here, before any credential is read.
+      rejectUpgrade(
+        socket,
+        405,
+        ErrorCode.methodNotAllowed,
+        'a WebSocket upgrade is a GET request',
+        { Allow: 'GET' },
+        req.method,
+      );
+      return;
+    }
     if (url.pathname === DEVICE_PATH) {
       const auth = this.#credentials.authenticate(req.headers);
       if (!auth.ok) {
