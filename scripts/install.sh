@@ -2,6 +2,8 @@
 # Installs iottly-agent as a systemd service from a directory holding the release files
 # (iottly-agent-linux-<arch>[.xz], SHA256SUMS, iottly-agent.service, this script).
 # Safe to run again: it upgrades the binary and unit and leaves what is already right alone.
+# It checks everything first (staging the binary, unit and config in a temporary directory) and
+# only then changes anything, so a failed check leaves the system as it was.
 #
 #   sudo ./install.sh --url wss://hub.example.com/v1/device --device-id pi-001 --token-file ./token
 #   sudo ./install.sh                      # upgrade: keep the existing configuration
@@ -159,39 +161,41 @@ replace_if_changed() {
   fi
 }
 
-install_binary() {
+# Copies $1 into place as $2 with mode $3 (through a temporary file beside it, so a reader never
+# sees half a file).
+put_file() {
+  tmp=$(mktemp "$(dirname -- "$2")/.$(basename -- "$2").XXXXXX")
+  cp "$1" "$tmp"
+  chmod "$3" "$tmp"
+  replace_if_changed "$tmp" "$2"
+}
+
+# Finds, verifies and unpacks the binary for this machine into $STAGE, outside the target.
+stage_binary() {
   here=$(script_dir)
   target=$(target_for_machine "${MACHINE:-$(uname -m)}")
   name=iottly-agent-$target
   if dir=$(find_file "$name" "$FROM" "$here" "$here/../dist"); then
     verify_checksum "$dir" "$name"
-    tmp=$(mktemp "$ROOT/usr/local/bin/.iottly-agent.XXXXXX")
-    cp "$dir/$name" "$tmp"
+    cp "$dir/$name" "$STAGE/iottly-agent"
   elif dir=$(find_file "$name.xz" "$FROM" "$here" "$here/../dist"); then
     verify_checksum "$dir" "$name.xz"
-    tmp=$(mktemp "$ROOT/usr/local/bin/.iottly-agent.XXXXXX")
-    xz -dc "$dir/$name.xz" >"$tmp"
+    xz -dc "$dir/$name.xz" >"$STAGE/iottly-agent" || die "$dir/$name.xz does not unpack"
   else
     die "cannot find $name or $name.xz (looked in ${FROM:-} $here $here/../dist; use --from DIR)"
   fi
-  chmod 0755 "$tmp"
-  if [ -z "$ROOT" ] && ! "$tmp" version >/dev/null 2>&1; then
-    rm -f "$tmp"
+  chmod 0755 "$STAGE/iottly-agent"
+  if [ -z "$ROOT" ] && ! "$STAGE/iottly-agent" version >/dev/null 2>&1; then
     die "$name does not run on this machine ($(uname -m)); is it the right architecture?"
   fi
-  replace_if_changed "$tmp" "$ROOT$BIN_PATH"
 }
 
-install_unit() {
+stage_unit() {
   here=$(script_dir)
   dir=$(find_file "$UNIT_NAME" "$FROM" "$here" "$here/../systemd") ||
     die "cannot find $UNIT_NAME (looked in ${FROM:-} $here $here/../systemd; use --from DIR)"
-  mkdir -p "$ROOT/etc/systemd/system"
-  tmp=$(mktemp "$ROOT/etc/systemd/system/.$UNIT_NAME.XXXXXX")
   # The unit names the .deb's /usr/bin; a script install lives in /usr/local/bin.
-  sed "s#^ExecStart=/usr/bin/iottly-agent #ExecStart=$BIN_PATH #" "$dir/$UNIT_NAME" >"$tmp"
-  chmod 0644 "$tmp"
-  replace_if_changed "$tmp" "$ROOT$UNIT_PATH"
+  sed "s#^ExecStart=/usr/bin/iottly-agent #ExecStart=$BIN_PATH #" "$dir/$UNIT_NAME" >"$STAGE/$UNIT_NAME"
 }
 
 # ---- the service user -----------------------------------------------------------------------
@@ -206,6 +210,17 @@ has_entry() {
 
 service_gid() {
   awk -F: -v name="$SERVICE_USER" '$1 == name { print $3 }' "$ROOT/etc/group"
+}
+
+# groupadd and useradd must be there, and with --root they edit DIR/etc/passwd and group.
+check_accounts() {
+  if [ -n "$ROOT" ] && { [ ! -f "$ROOT/etc/passwd" ] || [ ! -f "$ROOT/etc/group" ]; }; then
+    die "--root $ROOT has no etc/passwd and etc/group: groupadd and useradd --prefix need a root with its account files"
+  fi
+  has_entry passwd "$SERVICE_USER" && has_entry group "$SERVICE_USER" && return 0
+  for tool in groupadd useradd; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool not found: it is needed to create the $SERVICE_USER user"
+  done
 }
 
 ensure_user() {
@@ -233,11 +248,12 @@ json_safe() {
     die "$1 must be printable ASCII without spaces" "$EX_CONFIG"
 }
 
-write_config() {
+# Checks the configuration options and renders config.json into $STAGE; with none given, a
+# config must be there already (an upgrade keeps it).
+stage_config() {
   if [ -z "$URL$DEVICE_ID$TOKEN$TOKEN_FILE" ]; then
     [ -f "$ROOT$CONFIG_PATH" ] ||
       die "no $CONFIG_PATH yet: the first install needs --url, --device-id and --token-file (or --token)" "$EX_USAGE"
-    say "kept $CONFIG_PATH"
     return 0
   fi
   [ -n "$URL" ] || die "--url is required with the other configuration options" "$EX_USAGE"
@@ -256,19 +272,26 @@ write_config() {
   json_safe --token "$TOKEN"
   printf '%s' "$DEVICE_ID" | LC_ALL=C grep -Eq '^[A-Za-z0-9._:-]{1,128}$' ||
     die "--device-id must be 1-128 of letters, digits, . _ : - (got '$DEVICE_ID')" "$EX_CONFIG"
-
-  gid=$(service_gid)
-  mkdir -p "$ROOT$CONFIG_DIR"
-  chown "0:$gid" "$ROOT$CONFIG_DIR"
-  chmod 0750 "$ROOT$CONFIG_DIR"
-  tmp=$(umask 077 && mktemp "$ROOT$CONFIG_DIR/.config.json.XXXXXX")
-  cat >"$tmp" <<EOF
+  cat >"$STAGE/config.json" <<EOF
 {
   "server": { "url": "$URL" },
   "device": { "id": "$DEVICE_ID" },
   "auth": { "token": "$TOKEN" }
 }
 EOF
+}
+
+write_config() {
+  if [ ! -f "$STAGE/config.json" ]; then
+    say "kept $CONFIG_PATH"
+    return 0
+  fi
+  gid=$(service_gid)
+  mkdir -p "$ROOT$CONFIG_DIR"
+  chown "0:$gid" "$ROOT$CONFIG_DIR"
+  chmod 0750 "$ROOT$CONFIG_DIR"
+  tmp=$(umask 077 && mktemp "$ROOT$CONFIG_DIR/.config.json.XXXXXX")
+  cat "$STAGE/config.json" >"$tmp"
   chown "0:$gid" "$tmp"
   chmod 0640 "$tmp"
   replace_if_changed "$tmp" "$ROOT$CONFIG_PATH"
@@ -277,10 +300,19 @@ EOF
 # ---- install and uninstall -------------------------------------------------------------------
 
 install_all() {
-  mkdir -p "$ROOT/usr/local/bin"
+  # Every check first, staging what will be installed outside the target: a failed check
+  # leaves the system (or --root) exactly as it was.
+  STAGE=$(mktemp -d)
+  trap 'rm -rf "$STAGE"' EXIT
+  stage_binary
+  stage_unit
+  stage_config
+  check_accounts
+
+  mkdir -p "$ROOT/usr/local/bin" "$ROOT/etc/systemd/system"
   ensure_user
-  install_binary
-  install_unit
+  put_file "$STAGE/iottly-agent" "$ROOT$BIN_PATH" 0755
+  put_file "$STAGE/$UNIT_NAME" "$ROOT$UNIT_PATH" 0644
   write_config
   if systemd_live; then
     systemctl daemon-reload

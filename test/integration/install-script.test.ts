@@ -7,6 +7,7 @@ import {
   mkdirSync,
   mkdtempSync,
   readFileSync,
+  readdirSync,
   readlinkSync,
   rmSync,
   statSync,
@@ -49,6 +50,16 @@ function install(release: string, args: string[]): { code: number | null; out: s
 }
 
 const mode = (path: string): string => (statSync(path).mode & 0o7777).toString(8);
+
+/** Every path under `dir` with its content (files) or `dir/` (folders): to see that nothing changed. */
+function tree(dir: string, prefix = ''): string[] {
+  return readdirSync(join(dir, prefix), { withFileTypes: true }).flatMap((entry) => {
+    const path = join(prefix, entry.name);
+    if (entry.isDirectory()) return [`${path}/`, ...tree(dir, path)];
+    if (entry.isSymbolicLink()) return [`${path} -> ${readlinkSync(join(dir, path))}`];
+    return [`${path}: ${readFileSync(join(dir, path), 'utf8')}`];
+  });
+}
 
 describe('scripts/install.sh into a temporary root', () => {
   const dirs: string[] = [];
@@ -189,12 +200,42 @@ describe('scripts/install.sh into a temporary root', () => {
       [['--purge'], 64, /--purge goes with --uninstall/],
       [[], 64, /the first install needs --url, --device-id and --token-file/],
     ];
+    const untouched = tree(ok.root);
     for (const [args, code, message] of cases) {
       const result = ok.run([...args, '--machine', 'aarch64']);
       assert.equal(result.code, code, `${args.join(' ')}: ${result.out}`);
       assert.match(result.out, message);
+      // Every check runs before anything is made: no user, no folder, no file.
+      assert.deepEqual(tree(ok.root), untouched, args.join(' '));
     }
-    assert.ok(!existsSync(join(ok.root, 'etc/iottly-agent/config.json')));
+  });
+
+  it('checks everything before changing anything: an empty --root stays empty', () => {
+    const release = makeRelease(['iottly-agent-linux-x64']);
+    const empty = mkdtempSync(join(tmpdir(), 'root-empty-'));
+    dirs.push(release, empty);
+    const args = ['--url', 'wss://h/v1/device', '--device-id', 'd', '--token', 't'];
+    const missing = install(release, ['--root', empty, ...args, '--machine', 'aarch64']);
+    assert.equal(missing.code, 1, missing.out);
+    assert.match(
+      missing.out,
+      /cannot find iottly-agent-linux-arm64 or iottly-agent-linux-arm64.xz/,
+    );
+    assert.deepEqual(readdirSync(empty), []);
+
+    // The binary is there, but the root has no account files for groupadd/useradd --prefix.
+    const noAccounts = install(release, ['--root', empty, ...args, '--machine', 'x86_64']);
+    assert.equal(noAccounts.code, 1, noAccounts.out);
+    const errors = noAccounts.out.split('\n').filter((line) => line.includes('error:'));
+    assert.equal(errors.length, 1, noAccounts.out);
+    assert.match(errors[0] ?? '', /--root \S+ has no etc\/passwd and etc\/group/);
+    assert.deepEqual(readdirSync(empty), []);
+
+    const damaged = fresh();
+    writeFileSync(join(damaged.release, 'iottly-agent-linux-arm64'), 'tampered', { mode: 0o755 });
+    const before = tree(damaged.root);
+    assert.equal(damaged.run([...damaged.configure, '--machine', 'aarch64']).code, 1);
+    assert.deepEqual(tree(damaged.root), before, 'no user and no folder for a damaged download');
   });
 
   it('--uninstall keeps config, spool and user; --purge removes them', () => {
