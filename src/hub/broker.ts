@@ -8,6 +8,7 @@ import { isPlainObject } from '../protocol/schema.js';
 import type { HelloPayload, TelemetryPayload } from '../protocol/to-hub.js';
 import type { Clock } from '../time/clock.js';
 import { DeviceRegistry } from './device-registry.js';
+import { failedCommandDone } from './command-endings.js';
 import type { IdSource } from './ids.js';
 import type { ClientEvents, ClientLink, DeviceEvents, DeviceLink } from './links.js';
 import { LostRequests, openRequestsClaim } from './lost-requests.js';
@@ -159,22 +160,24 @@ export class Broker implements DeviceEvents, ClientEvents {
         { code: ErrorCode.requestLost, deviceId: route.device.deviceId, kind: route.kind },
         'device reconnected without a request forwarded on its earlier link',
       );
-      route.client.send(
-        errorMessage(
-          ErrorCode.requestLost,
-          'the device lost the request with its link; it may not have run',
-          route.clientRequestId,
-        ),
-      );
+      this.#endRoute(route, {
+        code: ErrorCode.requestLost,
+        message: 'the device lost the request with its link; it may not have run',
+      });
     }
   }
 
   #endRoutes(link: DeviceLink): void {
     for (const route of this.routes.closeForDevice(link)) {
-      route.client.send(
-        errorMessage(ErrorCode.deviceOffline, 'device disconnected', route.clientRequestId),
-      );
+      this.#endRoute(route, { code: ErrorCode.deviceOffline, message: 'device disconnected' });
     }
+  }
+
+  /** Tells the client of a route the hub closed why it ended; a command also gets its done. */
+  #endRoute(route: Route<ClientLink, DeviceLink>, error: { code: string; message: string }): void {
+    route.client.send(errorMessage(error.code, error.message, route.clientRequestId));
+    if (route.kind === 'command')
+      route.client.send(failedCommandDone(error, route.clientRequestId));
   }
 
   /**
@@ -275,7 +278,16 @@ export class Broker implements DeviceEvents, ClientEvents {
         frame,
       ),
     );
-    if (isFinalReply(route.kind, frame.type)) this.routes.close(route.id);
+    if (!isFinalReply(route.kind, frame.type)) return;
+    this.routes.close(route.id);
+    // The agent's error ends the command: a client that knows only command_done hears so too.
+    if (route.kind === 'command' && frame.type === 'error')
+      route.client.send(
+        failedCommandDone(
+          frame.payload as { code: string; message: string },
+          route.clientRequestId,
+        ),
+      );
   }
 
   // ── clients ──────────────────────────────────────────────────────────────────────────────
@@ -383,7 +395,16 @@ export class Broker implements DeviceEvents, ClientEvents {
     }
     const kind = frame.type === 'app_command' ? 'app_command' : 'command';
     const route = this.routes.open(kind, client, frame.request_id, device);
-    if (!device.send({ type: kind, request_id: route.id, payload: originalPayload(frame) })) {
+    let sent: boolean;
+    try {
+      sent = device.send({ type: kind, request_id: route.id, payload: originalPayload(frame) });
+    } catch (err) {
+      // Nothing went out: a route left open would refuse the request_id for ever. The session
+      // answers the throw (internal_error, and the command's done).
+      this.routes.close(route.id);
+      throw err;
+    }
+    if (!sent) {
       this.routes.close(route.id);
       client.refuse(
         frameError(ErrorCode.deviceOffline, `device "${device_id}" is not connected`, frame),
