@@ -12,6 +12,7 @@ import { failedCommandDone } from './command-endings.js';
 import type { IdSource } from './ids.js';
 import type { ClientEvents, ClientLink, DeviceEvents, DeviceLink } from './links.js';
 import { LostRequests, openRequestsClaim } from './lost-requests.js';
+import { offeredStreams, splitByOffer } from './offered-streams.js';
 import { RequestRoutes, isFinalReply, isReply, type Route } from './request-routes.js';
 import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
 
@@ -337,13 +338,27 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
-    const subscription = this.subscriptions.add(client, device_id, streams, interval_ms);
-    client.send(
-      withRequestId(
-        { type: 'subscribed', payload: { subscription_id: subscription.id } },
-        frame.request_id,
-      ),
-    );
+    // By the device's last hello, also while it is offline. A device that has not said hello
+    // since the hub started may offer anything: all are taken (the agent samples on demand).
+    const hello = this.devices.record(device_id)?.hello;
+    const offer = hello ? offeredStreams(hello.capabilities) : null;
+    const { offered, unavailable } = offer
+      ? splitByOffer(streams, offer)
+      : { offered: streams, unavailable: [] };
+    if (offer && offered.length === 0) {
+      client.refuse(
+        frameError(
+          ErrorCode.unknownStream,
+          `device "${device_id}" does not offer ${namesList(unavailable)}; it offers: ${namesList(offer) || 'none'}`,
+          frame,
+        ),
+      );
+      return;
+    }
+    const subscription = this.subscriptions.add(client, device_id, offered, interval_ms);
+    const payload: Record<string, unknown> = { subscription_id: subscription.id };
+    if (unavailable.length > 0) payload.unavailable = unavailable;
+    client.send(withRequestId({ type: 'subscribed', payload }, frame.request_id));
   }
 
   #unsubscribe(client: ClientLink, frame: ParsedFrame): void {
@@ -454,6 +469,13 @@ export class Broker implements DeviceEvents, ClientEvents {
       });
     }
   }
+}
+
+/** `"a", "b"` — clipped, so that a long list does not make a long error. */
+function namesList(names: readonly string[], max = 20): string {
+  const shown = names.slice(0, max).map((name) => `"${name}"`);
+  if (names.length > max) shown.push(`… (${names.length - max} more)`);
+  return shown.join(', ');
 }
 
 function frameError(code: ErrorCode, message: string, frame: ParsedFrame): FrameError {

@@ -17,6 +17,8 @@ export const ErrorCode = {
   unknownDevice: 'unknown_device',
   /** The device is registered but has no live connection right now. */
   deviceOffline: 'device_offline',
+  /** A `subscribe` named only streams the device's last `hello` does not offer. */
+  unknownStream: 'unknown_stream',
   /** A subscription id that does not exist (or belongs to another client). */
   unknownSubscription: 'unknown_subscription',
   /** A device said it was someone other than its credentials say. */

@@ -268,6 +268,30 @@ describe('a seed client and a real agent: refusals on the device end with comman
     );
   });
 
+  it('subscribe: unknown_stream for streams the agent does not offer, unavailable for some', async () => {
+    client.send({
+      type: 'subscribe',
+      request_id: 'gpu',
+      payload: { device_id: DEVICE_ID, streams: ['gpu'] },
+    });
+    const refused = await client.inbox.next((f) => f.request_id === 'gpu');
+    assert.equal(refused.type, 'error');
+    assert.equal(refused.payload.code, ErrorCode.unknownStream);
+    assert.match(String(refused.payload.message), /"gpu".*offers: .*"cpu"/);
+    client.send({
+      type: 'subscribe',
+      request_id: 'some',
+      payload: { device_id: DEVICE_ID, streams: ['cpu', 'gpu'] },
+    });
+    const subscribed = await client.inbox.next((f) => f.request_id === 'some');
+    assert.equal(subscribed.type, 'subscribed');
+    assert.deepEqual(subscribed.payload.unavailable, ['gpu']);
+    client.send({
+      type: 'unsubscribe',
+      payload: { subscription_id: subscribed.payload.subscription_id },
+    });
+  });
+
   it('a normal command: exactly one command_done, exit_code 0', async () => {
     const frames = await seedCommand(client, 'fine', { device_id: DEVICE_ID, command: 'true' });
     const dones = frames.filter((f) => f.type === 'command_done');
