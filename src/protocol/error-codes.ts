@@ -39,7 +39,10 @@ export const ErrorCode = {
   tlsError: 'tls_error',
   /** A dial did not complete within the dial timeout. Log code. */
   dialTimeout: 'dial_timeout',
-  /** The link was silent longer than the heartbeat allows and was terminated. Log code. */
+  /**
+   * Agent: the link was silent longer than the heartbeat allows and was terminated. Hub: no pong
+   * within the timeout of a ping; the connection was closed 4001. Log code.
+   */
   heartbeatTimeout: 'heartbeat_timeout',
   /** A configuration value is invalid; the process exits with code 78. Log code. */
   configInvalid: 'config_invalid',
