@@ -53,6 +53,16 @@ async function afterEverythingFor(client: Peer, requestId: string, frames: Frame
     frames.push(await client.inbox.next((f) => f.request_id === requestId));
 }
 
+/** A fake device takes the next command the hub forwards and ends it with exit code 0. */
+async function finishNextCommand(device: Peer): Promise<void> {
+  const forwarded = await device.inbox.nextOfType('command');
+  device.send({
+    type: 'command_done',
+    request_id: forwarded.request_id,
+    payload: { exit_code: 0 },
+  });
+}
+
 /** The command's one `command_done`, after its `error`, carrying the error's code. */
 function assertFailedOnce(frames: Frame[], code: string): Frame {
   const dones = frames.filter((f) => f.type === 'command_done');
@@ -101,12 +111,7 @@ describe('a seed client at the hub: one command_done for every command', () => {
     const device = await connectDevice(t.wsUrl);
     try {
       const pending = seedCommand(client, 'ok', { device_id: DEVICE_ID, command: 'true' });
-      const forwarded = await device.inbox.nextOfType('command');
-      device.send({
-        type: 'command_done',
-        request_id: forwarded.request_id,
-        payload: { exit_code: 0 },
-      });
+      await finishNextCommand(device);
       const frames = await pending;
       assert.deepEqual(frames, [
         { type: 'command_done', request_id: 'ok', payload: { exit_code: 0 } },
@@ -150,15 +155,10 @@ describe('a seed client at the hub: one command_done for every command', () => {
     try {
       const command = { device_id: DEVICE_ID, command: 'a' };
       client.send({ type: 'command', request_id: 'dup', payload: command });
-      const forwarded = await device.inbox.nextOfType('command');
       client.send({ type: 'command', request_id: 'dup', payload: command });
       const refusal = await client.inbox.next((f) => f.request_id === 'dup');
       assert.equal(refusal.payload.code, ErrorCode.duplicateRequest);
-      device.send({
-        type: 'command_done',
-        request_id: forwarded.request_id,
-        payload: { exit_code: 0 },
-      });
+      await finishNextCommand(device);
       const frames = [await client.inbox.next((f) => f.request_id === 'dup')];
       await afterEverythingFor(client, 'dup', frames);
       assert.deepEqual(
@@ -186,12 +186,7 @@ describe('a seed client at the hub: one command_done for every command', () => {
       await afterEverythingFor(client, 'deep', frames);
       assert.equal(frames.filter((f) => f.type === 'command_done').length, 1);
       const again = seedCommand(client, 'deep', { device_id: DEVICE_ID, command: 'true' });
-      const forwarded = await device.inbox.nextOfType('command');
-      device.send({
-        type: 'command_done',
-        request_id: forwarded.request_id,
-        payload: { exit_code: 0 },
-      });
+      await finishNextCommand(device);
       assert.deepEqual(
         (await again).map((f) => f.type),
         ['command_done'],
