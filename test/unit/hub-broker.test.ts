@@ -138,7 +138,10 @@ describe('Broker', () => {
       const client = subscribe(['gpu', 'network.rx.errors']);
       assert.equal(client.refused[0]?.code, ErrorCode.unknownStream);
       assert.equal(client.refused[0]?.request_id, 's');
-      assert.match(String(client.refused[0]?.message), /"gpu".*offers: "apps", "cpu", "network\.rx"/);
+      assert.match(
+        String(client.refused[0]?.message),
+        /"gpu".*offers: "apps", "cpu", "network\.rx"/,
+      );
       assert.deepEqual(client.sent, []);
       assert.deepEqual(broker.subscriptions.list(), []);
       assert.deepEqual(device.sent, [], 'no demand for streams it does not have');
