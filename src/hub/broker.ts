@@ -7,10 +7,12 @@ import type { FrameError, ParsedFrame } from '../protocol/parse.js';
 import { isPlainObject } from '../protocol/schema.js';
 import type { HelloPayload, TelemetryPayload } from '../protocol/to-hub.js';
 import type { Clock } from '../time/clock.js';
+import { failedCommandDone } from './command-endings.js';
 import { DeviceRegistry } from './device-registry.js';
 import type { IdSource } from './ids.js';
 import type { ClientEvents, ClientLink, DeviceEvents, DeviceLink } from './links.js';
 import { LostRequests, openRequestsClaim } from './lost-requests.js';
+import { offeredStreams, splitByOffer } from './offered-streams.js';
 import { RequestRoutes, isFinalReply, isReply, type Route } from './request-routes.js';
 import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
 
@@ -159,22 +161,24 @@ export class Broker implements DeviceEvents, ClientEvents {
         { code: ErrorCode.requestLost, deviceId: route.device.deviceId, kind: route.kind },
         'device reconnected without a request forwarded on its earlier link',
       );
-      route.client.send(
-        errorMessage(
-          ErrorCode.requestLost,
-          'the device lost the request with its link; it may not have run',
-          route.clientRequestId,
-        ),
-      );
+      this.#endRoute(route, {
+        code: ErrorCode.requestLost,
+        message: 'the device lost the request with its link; it may not have run',
+      });
     }
   }
 
   #endRoutes(link: DeviceLink): void {
     for (const route of this.routes.closeForDevice(link)) {
-      route.client.send(
-        errorMessage(ErrorCode.deviceOffline, 'device disconnected', route.clientRequestId),
-      );
+      this.#endRoute(route, { code: ErrorCode.deviceOffline, message: 'device disconnected' });
     }
+  }
+
+  /** Tells the client of a route the hub closed why it ended; a command also gets its done. */
+  #endRoute(route: Route<ClientLink, DeviceLink>, error: { code: string; message: string }): void {
+    route.client.send(errorMessage(error.code, error.message, route.clientRequestId));
+    if (route.kind === 'command')
+      route.client.send(failedCommandDone(error, route.clientRequestId));
   }
 
   /**
@@ -275,7 +279,16 @@ export class Broker implements DeviceEvents, ClientEvents {
         frame,
       ),
     );
-    if (isFinalReply(route.kind, frame.type)) this.routes.close(route.id);
+    if (!isFinalReply(route.kind, frame.type)) return;
+    this.routes.close(route.id);
+    // The agent's error ends the command: a client that knows only command_done hears so too.
+    if (route.kind === 'command' && frame.type === 'error')
+      route.client.send(
+        failedCommandDone(
+          frame.payload as { code: string; message: string },
+          route.clientRequestId,
+        ),
+      );
   }
 
   // ── clients ──────────────────────────────────────────────────────────────────────────────
@@ -325,13 +338,27 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
-    const subscription = this.subscriptions.add(client, device_id, streams, interval_ms);
-    client.send(
-      withRequestId(
-        { type: 'subscribed', payload: { subscription_id: subscription.id } },
-        frame.request_id,
-      ),
-    );
+    // By the device's last hello, also while it is offline. A device that has not said hello
+    // since the hub started may offer anything: all are taken (the agent samples on demand).
+    const hello = this.devices.record(device_id)?.hello;
+    const offer = hello ? offeredStreams(hello.capabilities) : null;
+    const { offered, unavailable } = offer
+      ? splitByOffer(streams, offer)
+      : { offered: streams, unavailable: [] };
+    if (offer && offered.length === 0) {
+      client.refuse(
+        frameError(
+          ErrorCode.unknownStream,
+          `device "${device_id}" does not offer ${namesList(unavailable)}; it offers: ${namesList(offer) || 'none'}`,
+          frame,
+        ),
+      );
+      return;
+    }
+    const subscription = this.subscriptions.add(client, device_id, offered, interval_ms);
+    const payload: Record<string, unknown> = { subscription_id: subscription.id };
+    if (unavailable.length > 0) payload.unavailable = unavailable;
+    client.send(withRequestId({ type: 'subscribed', payload }, frame.request_id));
   }
 
   #unsubscribe(client: ClientLink, frame: ParsedFrame): void {
@@ -383,7 +410,16 @@ export class Broker implements DeviceEvents, ClientEvents {
     }
     const kind = frame.type === 'app_command' ? 'app_command' : 'command';
     const route = this.routes.open(kind, client, frame.request_id, device);
-    if (!device.send({ type: kind, request_id: route.id, payload: originalPayload(frame) })) {
+    let sent: boolean;
+    try {
+      sent = device.send({ type: kind, request_id: route.id, payload: originalPayload(frame) });
+    } catch (err) {
+      // Nothing went out: a route left open would refuse the request_id for ever. The session
+      // answers the throw (internal_error, and the command's done).
+      this.routes.close(route.id);
+      throw err;
+    }
+    if (!sent) {
       this.routes.close(route.id);
       client.refuse(
         frameError(ErrorCode.deviceOffline, `device "${device_id}" is not connected`, frame),
@@ -433,6 +469,13 @@ export class Broker implements DeviceEvents, ClientEvents {
       });
     }
   }
+}
+
+/** `"a", "b"` — clipped, so that a long list does not make a long error. */
+function namesList(names: readonly string[], max = 20): string {
+  const shown = names.slice(0, max).map((name) => `"${name}"`);
+  if (names.length > max) shown.push(`… (${names.length - max} more)`);
+  return shown.join(', ');
 }
 
 function frameError(code: ErrorCode, message: string, frame: ParsedFrame): FrameError {

@@ -2,6 +2,7 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { fromClientValidators } from '../protocol/from-client.js';
 import { errorMessage, type Message } from '../protocol/message.js';
 import { parseFrame, type FrameError } from '../protocol/parse.js';
+import { refusalEnding } from './command-endings.js';
 import type { ClientEvents, ClientLink } from './links.js';
 import { BINARY_REFUSED, PeerSocket, peerSettings, type PeerSettings } from './peer-socket.js';
 
@@ -9,7 +10,7 @@ import { BINARY_REFUSED, PeerSocket, peerSettings, type PeerSettings } from './p
  * One backend client on `/v1/stream` (already authenticated by API key). Every frame is
  * validated with `fromClientValidators` and handed to the broker; a bad frame, or a handler
  * that throws, is answered with an `error` frame carrying the request's `request_id`, and the
- * connection stays up.
+ * connection stays up. A refused `command` also gets its `command_done` (see command-endings).
  */
 export interface ClientSessionOptions extends PeerSettings {
   id: string;
@@ -45,6 +46,8 @@ export class ClientSession implements ClientLink {
     this.#o.logger.debug({ code: error.code, type: error.type }, 'request refused');
     if (error.type === 'error') return; // never answer an error with an error: that can loop
     this.#peer.send(errorMessage(error.code, error.message, error.request_id));
+    const ending = refusalEnding(error);
+    if (ending) this.#peer.send(ending);
   }
 
   close(code: number, reason: string): Promise<void> {

@@ -1,15 +1,22 @@
 import type { Clock, TimerHandle } from '../time/clock.js';
 
+/** The close code for a peer that did not answer a ping in time (hub-specific, 4000–4999). */
+export const CLOSE_NO_PONG = 4001;
+
 /**
- * The hub's side of the heartbeat, as the platform docs describe it: a ping every
- * `intervalMs`; a peer from which nothing at all (pong, ping or frame) has arrived within
- * `timeoutMs` of a ping is stale, and `onStale` runs once (the owner terminates the socket: a
- * graceful close would only wait on a peer that is gone).
+ * The hub's side of the heartbeat, as the platform docs describe it: "The server sends a ping
+ * every 30 seconds. If no pong is received within 10 seconds, the connection is closed." A ping
+ * every `intervalMs`; a peer whose pong has not arrived within `timeoutMs` of a ping is stale,
+ * and `onStale` runs once (the owner closes the connection with CLOSE_NO_PONG, and terminates
+ * it when the close does not complete in time).
  *
- *     start ─interval─▶ ping ─timeout─▶ answered? ── yes ─▶ (next ping, one interval after the last)
+ *     start ─interval─▶ ping ─timeout─▶ pong since? ── yes ─▶ (next ping, one interval after the last)
  *                                          └─ no ─▶ onStale (stopped)
  *
- * `touch()` only sets a flag, so a busy link costs no timer churn; one timer is armed at a time.
+ * Only a pong answers: a peer that sends frames but never pongs does not follow the protocol
+ * (its pings go unanswered too, whatever it says), and frames in flight must not hide a peer
+ * that stopped reading. `pong()` only sets a flag, so it costs no timer churn; one timer is
+ * armed at a time.
  */
 export interface LivenessOptions {
   intervalMs: number;
@@ -35,8 +42,8 @@ export class Liveness {
     this.#arm(this.#o.intervalMs, () => this.#ping());
   }
 
-  /** Something arrived from the peer: it is alive. */
-  touch(): void {
+  /** A pong arrived: the last ping, if any, is answered. */
+  pong(): void {
     this.#answered = true;
   }
 

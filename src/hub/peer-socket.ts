@@ -4,13 +4,13 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { encode, type Message } from '../protocol/message.js';
 import { frameText, type FrameError } from '../protocol/parse.js';
 import type { Clock, TimerHandle } from '../time/clock.js';
-import { Liveness } from './liveness.js';
+import { CLOSE_NO_PONG, Liveness } from './liveness.js';
 
 /**
  * One accepted WebSocket, whatever the endpoint: liveness, sending, and a bounded close.
  *
- *     open ─close()─▶ closing ─'close' (or close timer → terminate)─▶ closed
- *       └──────────── peer closes / stale → terminate ──────────────────▲
+ *     open ─close() / no pong (4001)─▶ closing ─'close' (or close timer → terminate)─▶ closed
+ *       └────────────────────── peer closes ───────────────────────────────────────────▲
  *
  * Frames that arrive while closing are dropped. `onClose` runs exactly once, last.
  */
@@ -69,10 +69,10 @@ export class PeerSocket {
       },
       onStale: () => {
         logger.warn(
-          { code: ErrorCode.heartbeatTimeout },
-          'no answer to ping: terminating the connection',
+          { code: ErrorCode.heartbeatTimeout, closeCode: CLOSE_NO_PONG },
+          'no pong within the timeout: closing the connection',
         );
-        socket.terminate();
+        void this.close(CLOSE_NO_PONG, 'no pong');
       },
     });
     socket.on('message', (data, isBinary) => {
@@ -83,7 +83,10 @@ export class PeerSocket {
       else options.onText(text);
     });
     socket.on('ping', () => this.#activity());
-    socket.on('pong', () => this.#activity());
+    socket.on('pong', () => {
+      this.#liveness.pong();
+      this.#activity();
+    });
     socket.on('error', (err) =>
       logger.warn({ code: 'socket_error', err: err.message }, 'WebSocket error'),
     );
@@ -119,7 +122,6 @@ export class PeerSocket {
   }
 
   #activity(): void {
-    this.#liveness.touch();
     if (this.#state === 'open') this.#o.onActivity();
   }
 

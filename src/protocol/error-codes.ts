@@ -17,6 +17,8 @@ export const ErrorCode = {
   unknownDevice: 'unknown_device',
   /** The device is registered but has no live connection right now. */
   deviceOffline: 'device_offline',
+  /** A `subscribe` named only streams the device's last `hello` does not offer. */
+  unknownStream: 'unknown_stream',
   /** A subscription id that does not exist (or belongs to another client). */
   unknownSubscription: 'unknown_subscription',
   /** A device said it was someone other than its credentials say. */
@@ -37,7 +39,10 @@ export const ErrorCode = {
   tlsError: 'tls_error',
   /** A dial did not complete within the dial timeout. Log code. */
   dialTimeout: 'dial_timeout',
-  /** The link was silent longer than the heartbeat allows and was terminated. Log code. */
+  /**
+   * Agent: the link was silent longer than the heartbeat allows and was terminated. Hub: no pong
+   * within the timeout of a ping; the connection was closed 4001. Log code.
+   */
   heartbeatTimeout: 'heartbeat_timeout',
   /** A configuration value is invalid; the process exits with code 78. Log code. */
   configInvalid: 'config_invalid',

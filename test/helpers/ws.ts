@@ -1,6 +1,7 @@
 import { pino } from 'pino';
 import WebSocket, { type ClientOptions } from 'ws';
 import { Hub, type HubOptions } from '../../src/hub/hub.js';
+import { BUILTIN_STREAMS } from '../../src/telemetry/stream-specs.js';
 
 /**
  * Helpers for tests that talk to real WebSocket servers: wait for events, never for time.
@@ -197,7 +198,8 @@ export const HELLO = {
   hostname: 'testbox',
   os: 'Linux',
   arch: 'arm64',
-  capabilities: ['telemetry', 'commands'],
+  // What an agent on a Linux box offers: a subscription to any other stream is refused.
+  capabilities: [...BUILTIN_STREAMS.map((stream) => `telemetry:${stream}`), 'commands'],
 };
 
 /** Opens a device WebSocket, before any hello. */

@@ -6,6 +6,7 @@ import {
   API_KEY,
   DEVICE_ID,
   DEVICE_TOKEN,
+  HELLO,
   OTHER_DEVICE_ID,
   connectClient,
   connectDevice,
@@ -69,7 +70,7 @@ describe('hub HTTP', () => {
       assert.equal(online?.connected, true);
       assert.equal(online?.agent_version, '0.1.0-test');
       assert.equal(online?.os, 'Linux');
-      assert.deepEqual(online?.capabilities, ['telemetry', 'commands']);
+      assert.deepEqual(online?.capabilities, HELLO.capabilities);
       assert.match(
         String(online?.connected_since),
         /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/,

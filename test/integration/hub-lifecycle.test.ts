@@ -8,6 +8,7 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { parseHubArgs } from '../../src/hub/hub-args.js';
 import { Hub } from '../../src/hub/hub.js';
+import { CLOSE_NO_PONG } from '../../src/hub/liveness.js';
 import { runHub } from '../../src/hub/run-hub.js';
 import { systemClock } from '../../src/time/clock.js';
 import { makePki } from '../helpers/certs.js';
@@ -21,20 +22,22 @@ import {
   expectRefused,
   startHub,
   waitFor,
+  WAIT_MS,
 } from '../helpers/ws.js';
 
 describe('hub liveness', () => {
-  it('terminates a device and a client that do not answer pings', async () => {
+  it('closes with 4001 "no pong" a device and a client that do not answer pings', async () => {
     const t = await startHub({ pingIntervalMs: 40, pongTimeoutMs: 40 });
     try {
       const device = await connectDevice(t.wsUrl, DEVICE_ID, DEVICE_TOKEN, { autoPong: false });
       const client = await connectClient(t.wsUrl, { autoPong: false });
       let pinged = false;
       client.ws.once('ping', () => (pinged = true));
-      assert.equal((await device.closed).code, 1006, 'terminated, not closed');
-      assert.equal((await client.closed).code, 1006);
-      assert.ok(pinged, 'pinged before it was terminated');
-      // The hub's side of a terminated socket closes in a turn of its own, which on a busy
+      const noPong = { code: CLOSE_NO_PONG, reason: 'no pong' };
+      assert.deepEqual(await device.closed, noPong, 'closed with a close frame, not terminated');
+      assert.deepEqual(await client.closed, noPong);
+      assert.ok(pinged, 'pinged before it was closed');
+      // The hub's side of a closed socket closes in a turn of its own, which on a busy
       // machine can come after the peer has seen the connection end.
       await waitFor(() => t.hub.device(DEVICE_ID)?.connected === false);
     } finally {
@@ -42,23 +45,67 @@ describe('hub liveness', () => {
     }
   });
 
-  it('keeps peers that answer, and counts any traffic as an answer', async () => {
+  it('keeps peers that answer pings; frames are no answer to a ping', async () => {
     const t = await startHub({ pingIntervalMs: 25, pongTimeoutMs: 50 });
-    const device = await connectDevice(t.wsUrl); // answers pings (ws default)
-    const chatty = await connectClient(t.wsUrl, { autoPong: false });
-    let pings = 0;
-    chatty.ws.on('ping', () => {
-      pings++;
-      chatty.send({ type: 'subscribe', payload: { device_id: DEVICE_ID, streams: ['cpu'] } });
-    });
-    for (let i = 0; i < 5; i++) await once(device.ws, 'ping');
-    await once(chatty.ws, 'ping');
-    assert.ok(pings >= 2);
-    assert.equal(device.ws.readyState, device.ws.OPEN);
-    assert.equal(chatty.ws.readyState, chatty.ws.OPEN);
-    await t.stop();
+    try {
+      const device = await connectDevice(t.wsUrl); // answers pings (ws default)
+      const chatty = await connectClient(t.wsUrl, { autoPong: false });
+      let frames = 0;
+      const talk = () => {
+        frames++;
+        chatty.send({ type: 'subscribe', payload: { device_id: DEVICE_ID, streams: ['cpu'] } });
+      };
+      chatty.ws.on('ping', talk); // a frame right after every ping, where a pong should be
+      const closed = await Promise.race([
+        chatty.closed,
+        new Promise((resolve) => setTimeout(resolve, WAIT_MS, 'still open')),
+      ]);
+      assert.deepEqual(closed, { code: CLOSE_NO_PONG, reason: 'no pong' });
+      assert.ok(frames >= 1, 'it answered the ping with a frame');
+      for (let i = 0; i < 5; i++) await once(device.ws, 'ping');
+      assert.equal(device.ws.readyState, device.ws.OPEN);
+    } finally {
+      await t.stop();
+    }
+  });
+
+  it('terminates a peer that answers neither the ping nor the close', async () => {
+    const t = await startHub({ pingIntervalMs: 40, pongTimeoutMs: 40, closeTimeoutMs: 50 });
+    try {
+      const socket = await rawUpgrade(t.url, { Authorization: `Bearer ${DEVICE_TOKEN}` });
+      const received: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      await once(socket, 'close');
+      const frames = serverFrames(Buffer.concat(received));
+      assert.deepEqual(
+        frames.map((f) => f.opcode),
+        [OPCODE_PING, OPCODE_CLOSE],
+        'one ping, then the close frame',
+      );
+      const close = frames[1]?.payload ?? Buffer.alloc(0);
+      assert.equal(close.readUInt16BE(0), CLOSE_NO_PONG);
+      assert.equal(close.subarray(2).toString(), 'no pong');
+    } finally {
+      await t.stop();
+    }
   });
 });
+
+const OPCODE_CLOSE = 0x8;
+const OPCODE_PING = 0x9;
+
+/** The hub's frames in what a raw socket received (unmasked, each shorter than 126 bytes). */
+function serverFrames(data: Buffer): { opcode: number; payload: Buffer }[] {
+  const frames: { opcode: number; payload: Buffer }[] = [];
+  for (let at = 0; at + 2 <= data.length;) {
+    const opcode = (data[at] as number) & 0x0f;
+    const length = (data[at + 1] as number) & 0x7f;
+    assert.ok(length < 126, 'a short control frame');
+    frames.push({ opcode, payload: data.subarray(at + 2, at + 2 + length) });
+    at += 2 + length;
+  }
+  return frames;
+}
 
 describe('hub stop()', () => {
   it('closes every WebSocket with 1001 "server restart" and refuses new ones', async () => {

@@ -67,6 +67,16 @@ describe('hub: requests a reconnected device no longer holds', () => {
     const lost = await client.inbox.nextOfType('error');
     assert.equal(lost.request_id, 'lost');
     assert.equal(lost.payload.code, ErrorCode.requestLost);
+    const lostDone = await client.inbox.nextOfType('command_done');
+    assert.deepEqual(
+      lostDone,
+      {
+        type: 'command_done',
+        request_id: 'lost',
+        payload: { exit_code: null, error: lost.payload },
+      },
+      'a client that knows only command_done hears the end too',
+    );
 
     second.send({
       type: 'command_done',

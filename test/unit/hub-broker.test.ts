@@ -122,4 +122,60 @@ describe('Broker', () => {
       { type: 'unsubscribed', payload: { subscription_id: 'sub_1' } },
     ]);
   });
+
+  describe('subscribe to what the device offers', () => {
+    const capabilities = ['telemetry:cpu', 'telemetry:network.rx', 'telemetry:network.tx', 'apps'];
+
+    function subscribe(streams: string[], deviceId = 'dev'): FakeClient {
+      const client = new FakeClient('c');
+      broker.clientFrame(client, frame('subscribe', { device_id: deviceId, streams }, 's'));
+      return client;
+    }
+
+    it('refuses with unknown_stream when the device’s hello offers none of the streams', () => {
+      const device = online();
+      broker.deviceReady(device, { ...hello, capabilities }, 0);
+      const client = subscribe(['gpu', 'network.rx.errors']);
+      assert.equal(client.refused[0]?.code, ErrorCode.unknownStream);
+      assert.equal(client.refused[0]?.request_id, 's');
+      assert.match(
+        String(client.refused[0]?.message),
+        /"gpu".*offers: "apps", "cpu", "network\.rx"/,
+      );
+      assert.deepEqual(client.sent, []);
+      assert.deepEqual(broker.subscriptions.list(), []);
+      assert.deepEqual(device.sent, [], 'no demand for streams it does not have');
+    });
+
+    it('subscribes what is offered and names the rest as unavailable', () => {
+      const device = online();
+      broker.deviceReady(device, { ...hello, capabilities }, 0);
+      const client = subscribe(['cpu', 'gpu', 'network', 'apps']);
+      assert.deepEqual(client.sent, [
+        {
+          type: 'subscribed',
+          request_id: 's',
+          payload: { subscription_id: 'sub_1', unavailable: ['gpu'] },
+        },
+      ]);
+      assert.deepEqual(
+        [...(broker.subscriptions.list()[0]?.streams ?? [])],
+        ['cpu', 'network', 'apps'],
+      );
+    });
+
+    it('judges by the last hello while the device is offline', () => {
+      const device = online();
+      broker.deviceReady(device, { ...hello, capabilities }, 0);
+      broker.deviceClosed(device, 1006, '');
+      assert.equal(subscribe(['gpu']).refused[0]?.code, ErrorCode.unknownStream);
+      assert.deepEqual(subscribe(['cpu']).sent[0]?.payload, { subscription_id: 'sub_1' });
+    });
+
+    it('subscribes anything for a device not seen since the hub started: it cannot know', () => {
+      const client = subscribe(['gpu'], 'idle');
+      assert.deepEqual(client.refused, []);
+      assert.deepEqual(client.sent[0]?.payload, { subscription_id: 'sub_1' });
+    });
+  });
 });

@@ -73,4 +73,30 @@ describe('Broker command routing', () => {
     broker.clientFrame(client, frame('command', { device_id: 'dev', command: 'ls' }, 'cmd'));
     assert.equal(client.refused[0]?.code, ErrorCode.duplicateRequest);
   });
+
+  it('closes the route when forwarding throws, so the request_id is free again', () => {
+    const failing = new FakeDevice('dev');
+    failing.send = () => {
+      throw new RangeError('Maximum call stack size exceeded');
+    };
+    broker.deviceAttached(failing);
+    broker.deviceReady(
+      failing,
+      { device_id: 'dev', agent_version: '1', protocol: 1, capabilities: [] } as HelloPayload,
+      0,
+    );
+    const routesBefore = broker.routes.size;
+    assert.throws(
+      () => broker.clientFrame(client, frame('command', { device_id: 'dev' }, 'again')),
+      RangeError,
+    );
+    assert.equal(broker.routes.size, routesBefore, 'no route left open');
+    failing.send = (message) => {
+      failing.sent.push(message);
+      return true;
+    };
+    broker.clientFrame(client, frame('command', { device_id: 'dev' }, 'again'));
+    assert.deepEqual(client.refused, []);
+    assert.equal(failing.sent.at(-1)?.type, 'command');
+  });
 });

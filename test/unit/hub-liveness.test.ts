@@ -22,7 +22,7 @@ describe('hub Liveness', () => {
     liveness.start();
     for (let i = 0; i < 3; i++) {
       clock.advance(30_000);
-      liveness.touch(); // pong
+      liveness.pong();
     }
     clock.advance(10_000);
     assert.deepEqual(events, ['ping@30000', 'ping@60000', 'ping@90000']);
@@ -40,14 +40,14 @@ describe('hub Liveness', () => {
     assert.equal(clock.pendingTimers(), 0);
   });
 
-  it('counts traffic before the ping as no answer, and any traffic after it as one', () => {
+  it('counts a pong before the ping as no answer to it, and one after it as the answer', () => {
     const { clock, events, liveness } = setup();
     liveness.start();
     clock.advance(29_000);
-    liveness.touch();
+    liveness.pong();
     clock.advance(1_000); // ping
     clock.advance(5_000);
-    liveness.touch(); // a frame, not a pong
+    liveness.pong();
     clock.advance(35_000); // check passes, next ping at 60 s, its check at 70 s
     assert.deepEqual(events, ['ping@30000', 'ping@60000', 'stale@70000']);
   });
@@ -56,7 +56,7 @@ describe('hub Liveness', () => {
     const { clock, events, liveness } = setup(1_000, 5_000);
     liveness.start();
     clock.advance(1_000);
-    liveness.touch();
+    liveness.pong();
     clock.advance(5_000);
     assert.deepEqual(events, ['ping@1000', 'ping@6000']);
   });
@@ -64,7 +64,7 @@ describe('hub Liveness', () => {
   it('stop() disarms it, and it holds one timer at a time', () => {
     const { clock, events, liveness } = setup();
     liveness.start();
-    for (let i = 0; i < 1000; i++) liveness.touch();
+    for (let i = 0; i < 1000; i++) liveness.pong();
     assert.equal(clock.pendingTimers(), 1);
     liveness.stop();
     clock.advance(1_000_000);

@@ -55,7 +55,13 @@ describe('Broker: requests lost with a half-open link', () => {
     assert.equal(broker.routes.size, 1);
     broker.deviceProcessed(second, 12);
     assert.deepEqual(errorsTo(client), [['cmd', ErrorCode.requestLost]]);
-    assert.match(String(client.sent.at(-1)?.payload.message), /lost the request with its link/);
+    const [error, done] = client.sent.slice(-2);
+    assert.match(String(error?.payload.message), /lost the request with its link/);
+    assert.deepEqual(done, {
+      type: 'command_done',
+      request_id: 'cmd',
+      payload: { exit_code: null, error: error?.payload },
+    });
     assert.equal(broker.routes.size, 0);
     assert.equal(broker.lostRequests.pendingLinks, 0);
     broker.deviceProcessed(second, 13);
