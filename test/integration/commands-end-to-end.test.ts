@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
 import { spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
@@ -182,6 +184,54 @@ describe('remote commands end to end', () => {
     const exit = await agent.kill('SIGTERM');
     assert.equal(exit.code, 0);
     assert.deepEqual(processesWith(marker), []);
+  });
+});
+
+describe('remote commands under an allow list (issue 13, finding 1)', () => {
+  let t: TestHub;
+  let agent: AgentProcess;
+  let client: Peer;
+  let dir: string;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'cmd-policy-'));
+    t = await startHub();
+    agent = runAgent(t.wsUrl, { IOTTLY_COMMANDS_ALLOW: '["^ls( |$)"]' });
+    await agent.waitForLog(statusIs('online'));
+    client = await connectClient(t.wsUrl);
+  });
+  after(async () => {
+    client?.ws.close();
+    await agent?.kill('SIGKILL');
+    await t?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('does not run what BASH_ENV names when a pty request sends SHELL=/bin/bash', async () => {
+    const marker = join(dir, 'id-ran');
+    const { end } = await command(client, 'bash-env', {
+      command: 'ls',
+      pty: true,
+      env: { SHELL: '/bin/bash', BASH_ENV: `$(id>${marker})` },
+    });
+    assert.equal(end.type, 'error');
+    assert.equal(end.payload.code, ErrorCode.commandDenied);
+    assert.match(String(end.payload.message), /env "SHELL"/);
+    await agent.waitForLog((l) => l.code === ErrorCode.commandDenied && l.request_id !== undefined);
+    assert.equal(existsSync(marker), false, 'id ran');
+  });
+
+  it('does not run a fake ls from the request’s env.PATH', async () => {
+    const marker = join(dir, 'fake-ls-ran');
+    writeFileSync(join(dir, 'ls'), `#!/bin/sh\ntouch ${marker}\n`);
+    chmodSync(join(dir, 'ls'), 0o755);
+    const { end } = await command(client, 'fake-ls', { argv: ['ls'], env: { PATH: dir } });
+    assert.equal(end.payload.code, ErrorCode.commandDenied);
+    assert.match(String(end.payload.message), /env "PATH"/);
+    assert.equal(existsSync(marker), false, 'the fake ls ran');
+    const real = await command(client, 'real-ls', { argv: ['ls', '-d', dir], env: { LANG: 'C' } });
+    assert.equal(real.end.payload.exit_code, 0);
+    assert.equal(output(real.frames, 'stdout'), `${dir}\n`);
   });
 });
 
