@@ -95,6 +95,24 @@ describe('commands feature', () => {
     assert.equal(b.end.payload.code, ErrorCode.commandFailed);
   });
 
+  it('names the cwd in command_failed when it is missing or not a directory', async (t) => {
+    const h = harness();
+    const dir = mkdtempSync(join(tmpdir(), 'cmd-cwd-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'file'), '');
+    for (const [id, payload, expected] of [
+      ['sh', { command: 'true', cwd: '/no/such/dir' }, /cwd "\/no\/such\/dir" does not exist/],
+      ['argv', { argv: ['true'], cwd: '/no/such/dir' }, /cwd "\/no\/such\/dir" does not exist/],
+      ['pty', { command: 'true', pty: true, cwd: '/no/such/dir' }, /does not exist/],
+      ['file', { command: 'true', cwd: join(dir, 'file') }, /cwd ".*\/file" is not a directory/],
+    ] as const) {
+      const r = await h.run(id, payload);
+      assert.equal(r.end.payload.code, ErrorCode.commandFailed, id);
+      assert.match(String(r.end.payload.message), expected, id);
+      assert.doesNotMatch(String(r.end.payload.message), /spawn/, id);
+    }
+  });
+
   it('looks argv[0] up in the agent’s PATH, never in the request’s env.PATH', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'cmd-path-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
