@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { OutputCoalescer, type OutputFd } from '../../src/commands/coalescer.js';
+import { commandBaseEnv } from '../../src/commands/commands-feature.js';
 import { parseProcStat, runningMembers } from '../../src/commands/group-members.js';
 import { commandPayload } from '../../src/commands/messages.js';
 import { DEFAULT_ALLOW_ENV } from '../../src/commands/env-policy.js';
@@ -411,6 +412,13 @@ describe('resolveProgram', () => {
     assert.equal(resolveProgram('tool', `${notExec}:${isDir}`), null);
     assert.equal(resolveProgram('missing', path), null);
     assert.equal(resolveProgram('tool', undefined), null);
+  });
+
+  it('gives commands the agent’s PATH without empty or relative entries, and no IOTTLY_ secrets', () => {
+    assert.deepEqual(
+      commandBaseEnv({ PATH: '/usr/bin::.:bin:/bin:', IOTTLY_AUTH_TOKEN: 'secret', LANG: 'C' }),
+      { PATH: '/usr/bin:/bin', LANG: 'C' },
+    );
   });
 });
 
