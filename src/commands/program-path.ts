@@ -14,7 +14,8 @@ export type ExecutableCheck = (path: string) => boolean;
 
 export function isExecutableFile(path: string): boolean {
   try {
-    if (!statSync(path).isFile()) return false;
+    // No exception for the common miss: most PATH entries do not hold the program.
+    if (statSync(path, { throwIfNoEntry: false })?.isFile() !== true) return false;
     accessSync(path, constants.X_OK);
     return true;
   } catch {
