@@ -13,7 +13,8 @@ import {
   type CommandPayload,
 } from './messages.js';
 import { CommandPolicy, commandLine } from './policy.js';
-import { ptyArgv, shellQuote } from './pty.js';
+import { absolutePath, resolveProgram } from './program-path.js';
+import { PTY_SHELL, ptyArgv, shellQuote } from './pty.js';
 import type { RunAs } from './run-as.js';
 import { CommandRunner, shellArgv, type CommandSpec } from './runner.js';
 
@@ -33,6 +34,7 @@ export interface CommandsSettings {
   allow: readonly string[];
   deny: readonly string[];
   allowShell: boolean;
+  allowEnv: readonly string[];
 }
 
 export interface CommandsFeatureOptions {
@@ -45,6 +47,8 @@ export interface CommandsFeatureOptions {
   /** Grace between SIGTERM and SIGKILL at agent shutdown (within the shutdown timeout). */
   shutdownGraceMs: number;
   coalesceWindowMs?: number;
+  /** Finds an argv program in the agent's PATH (default: `resolveProgram` on the real disk). */
+  resolveProgram?: (name: string, searchPath: string | undefined) => string | null;
 }
 
 /** Longest command line written to the log (the audit trail names what ran). */
@@ -141,12 +145,19 @@ export class CommandsFeature implements Feature {
       refuse(ErrorCode.busy, 'the agent is shutting down');
       return;
     }
+    const program = this.#program(payload);
+    if (program === null) {
+      const message = `command could not start: program ${JSON.stringify(payload.argv?.[0]?.slice(0, 200))} not found in the agent's PATH`;
+      context.logger.warn({ code: ErrorCode.commandFailed, request_id: requestId }, message);
+      refuse(ErrorCode.commandFailed, message);
+      return;
+    }
     const admission = this.#running.admit(
       requestId,
       () =>
         new CommandSession({
           requestId,
-          spec: this.#spec(payload),
+          spec: this.#spec(payload, program),
           streamOutput: payload.stream_output ?? false,
           runner: this.#o.runner,
           outbox: context.outbox,
@@ -171,20 +182,33 @@ export class CommandsFeature implements Feature {
     void session.done.finally(() => this.#running.release(requestId));
   }
 
-  #spec(payload: CommandPayload): CommandSpec {
+  /**
+   * The argv program as it will be spawned: a name without `/` found in the agent's PATH (never
+   * the request's `env.PATH`), null when it is not there; undefined for a shell line.
+   */
+  #program(payload: CommandPayload): string | null | undefined {
+    const name = payload.argv?.[0];
+    if (name === undefined || name.includes('/')) return name;
+    return (this.#o.resolveProgram ?? resolveProgram)(name, this.#o.baseEnv.PATH);
+  }
+
+  #spec(payload: CommandPayload, program: string | undefined): CommandSpec {
     const { settings, runAs } = this.#o;
     const timeoutS = Math.min(payload.timeout_s ?? settings.defaultTimeoutS, settings.maxTimeoutS);
-    const line = payload.command ?? (payload.argv ?? []).map(shellQuote).join(' ');
+    const argvToRun = payload.argv && program ? [program, ...payload.argv.slice(1)] : undefined;
+    const line = payload.command ?? (argvToRun ?? []).map(shellQuote).join(' ');
     const argv = payload.pty
       ? ptyArgv(line)
       : payload.command !== undefined
         ? shellArgv(payload.command)
-        : (payload.argv as string[]);
+        : (argvToRun as string[]);
     const env: Record<string, string> = { ...this.#o.baseEnv };
     if (runAs?.name !== undefined) Object.assign(env, { USER: runAs.name, LOGNAME: runAs.name });
     if (runAs?.home !== undefined) env.HOME = runAs.home;
     if (payload.pty) env.TERM ??= 'xterm-256color';
     Object.assign(env, payload.env);
+    // `script` runs the line with `$SHELL -c`: the shell is ours, whatever the request sent.
+    if (payload.pty) env.SHELL = PTY_SHELL;
     const spec: CommandSpec = {
       argv,
       env,
@@ -221,11 +245,15 @@ export class CommandsFeature implements Feature {
   }
 }
 
-/** The agent's environment without its own settings (IOTTLY_*: tokens must not leak). */
+/**
+ * The agent's environment without its own settings (IOTTLY_*: tokens must not leak), and with
+ * only the absolute entries of its PATH (a relative one would search the request's cwd).
+ */
 export function commandBaseEnv(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
     if (value !== undefined && !key.startsWith('IOTTLY_')) out[key] = value;
   }
+  if (out.PATH !== undefined) out.PATH = absolutePath(out.PATH);
   return out;
 }

@@ -1,4 +1,5 @@
 import { Format } from '../config/formats.js';
+import { DEFAULT_ALLOW_ENV } from './env-policy.js';
 
 /**
  * The `commands` section of the configuration (merged into the schema in src/config/schema.ts).
@@ -57,6 +58,11 @@ export const commandsSchema = {
     doc: 'With an allow list, also accept shell lines holding shell metacharacters (; & | < > $ ` quotes globs …).',
     format: Format.strictBoolean,
     default: false,
+  },
+  allowEnv: {
+    doc: 'With allow or deny set: the env variables a command request may set (names, PREFIX*, or *). Names that can change which program runs or what it loads (PATH, SHELL, LD_*, BASH_ENV…) are refused even when listed.',
+    format: Format.envNameList,
+    default: [...DEFAULT_ALLOW_ENV],
   },
   user: {
     doc: "Run commands as this user (name or uid) when the agent runs as root; empty for the agent's own user.",

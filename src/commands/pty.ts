@@ -8,6 +8,13 @@
  */
 export const SCRIPT_PATH = '/usr/bin/script';
 
+/**
+ * The shell `script` starts the line with: it runs `$SHELL -c LINE` from its own environment,
+ * so SHELL is set to this one whatever the request's `env` says (a request's `SHELL=/bin/bash`
+ * with `BASH_ENV` would otherwise run what BASH_ENV names). /bin/sh, as for every shell line.
+ */
+export const PTY_SHELL = '/bin/sh';
+
 /** Quotes one word for /bin/sh: inside single quotes only `'` itself needs care. */
 export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_./:=@%+-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;

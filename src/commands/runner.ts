@@ -1,4 +1,5 @@
 import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Clock, TimerHandle } from '../time/clock.js';
 import type { OutputFd } from './coalescer.js';
@@ -64,10 +65,31 @@ export interface CommandRunnerOptions {
   kill?: KillFunction;
   /** Running members of a process group (default: read from /proc). */
   groupMembers?: (pgid: number) => readonly unknown[];
+  /** What is wrong with a working directory, or null (default: asks the file system). */
+  cwdProblem?: (cwd: string) => string | null;
 }
 
 /** How often the end of a signalled group is checked (its members are not our children). */
 const GROUP_POLL_MS = 10;
+
+/**
+ * Spawn errors a bad working directory also gives. The child reports its failed chdir with the
+ * same errno as a failed exec, so `spawn /bin/sh ENOENT` may mean a missing cwd.
+ */
+const CWD_ERRORS = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'ELOOP', 'ENAMETOOLONG']);
+
+/** Why `cwd` cannot be a working directory, as seen by the agent; null when it can. */
+export function cwdProblem(cwd: string): string | null {
+  try {
+    if (!statSync(cwd).isDirectory()) return 'is not a directory';
+    accessSync(cwd, constants.X_OK);
+    return null;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return 'does not exist';
+    return `is not accessible (${code ?? 'unknown error'})`;
+  }
+}
 
 export function shellArgv(line: string): string[] {
   return ['/bin/sh', '-c', line];
@@ -78,12 +100,14 @@ export class CommandRunner {
   readonly #spawn: SpawnFunction;
   readonly #kill: KillFunction;
   readonly #groupMembers: ((pgid: number) => readonly unknown[]) | undefined;
+  readonly #cwdProblem: (cwd: string) => string | null;
 
   constructor(options: CommandRunnerOptions) {
     this.#clock = options.clock;
     this.#spawn = options.spawn ?? nodeSpawn;
     this.#kill = options.kill ?? killProcess;
     this.#groupMembers = options.groupMembers;
+    this.#cwdProblem = options.cwdProblem ?? cwdProblem;
   }
 
   start(
@@ -95,6 +119,7 @@ export class CommandRunner {
       spawn: this.#spawn,
       kill: this.#kill,
       groupMembers: this.#groupMembers,
+      cwdProblem: this.#cwdProblem,
     });
   }
 
@@ -123,6 +148,7 @@ interface RunningDeps {
   spawn: SpawnFunction;
   kill: KillFunction;
   groupMembers: ((pgid: number) => readonly unknown[]) | undefined;
+  cwdProblem: (cwd: string) => string | null;
 }
 
 export class RunningCommand {
@@ -304,7 +330,17 @@ export class RunningCommand {
       cancelled: this.#cancelled,
       truncated: false,
       durationMs: Math.round(this.#deps.clock.now() - this.#startedAt),
-      error: { code: err.code ?? 'EUNKNOWN', message: err.message },
+      error: { code: err.code ?? 'EUNKNOWN', message: this.#startFailure(err) },
     };
+  }
+
+  /** The spawn error in words that name its cause: the cwd when that is what failed. */
+  #startFailure(err: NodeJS.ErrnoException): string {
+    const cwd = this.#spec.cwd;
+    if (cwd === undefined || err.code === undefined || !CWD_ERRORS.has(err.code)) {
+      return err.message;
+    }
+    const problem = this.#deps.cwdProblem(cwd);
+    return problem === null ? err.message : `cwd ${JSON.stringify(cwd)} ${problem}`;
   }
 }

@@ -1,4 +1,5 @@
 import convict from 'convict';
+import { allowEnvList } from '../commands/env-policy.js';
 import { APP_NAME_PATTERN } from '../protocol/apps.js';
 import { MAX_OPEN_REQUESTS } from '../protocol/to-hub.js';
 import type { Validator } from '../protocol/schema.js';
@@ -59,6 +60,8 @@ export const Format = {
   optionalString: 'optional-string',
   /** Regular expressions: a JSON array of strings (env and flags: the array as JSON text). */
   regexList: 'regex-list',
+  /** Environment variable names, `PREFIX*` or `*`: a JSON array, or "LANG,LC_*". */
+  envNameList: 'env-name-list',
   /** A group name or numeric gid, or empty for none. */
   optionalGroup: 'optional-group',
   /** Routine name → command line (a JSON object in env and flags). */
@@ -141,6 +144,7 @@ export function registerFormats(): void {
   validatedFormat(Format.interfaceList, interfaceList, coerceList);
   validatedFormat(Format.telemetryPerStream, perStreamSettings, coerceJson);
   validatedFormat(Format.telemetryCustom, customStreams, coerceJson);
+  validatedFormat(Format.envNameList, allowEnvList, coerceList);
   convict.addFormat({
     name: Format.strictBoolean,
     coerce: (value: unknown) => (value === 'true' ? true : value === 'false' ? false : value),

@@ -56,7 +56,7 @@ export const ErrorCode = {
   busy: 'busy',
   /** A request with this request_id is already running (on the device, or pending at the hub). */
   duplicateRequest: 'duplicate_request',
-  /** The command policy (commands.enabled, allow, deny, allowShell) refused it; it never started. */
+  /** The command policy (commands.enabled, allow, deny, allowShell, allowEnv) refused it; it never started. */
   commandDenied: 'command_denied',
   /** The command could not be started (no such program or cwd, no permission to switch user). */
   commandFailed: 'command_failed',

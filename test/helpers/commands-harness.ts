@@ -5,6 +5,7 @@ import type { Outbox } from '../../src/agent/outbox.js';
 import { Router } from '../../src/agent/router.js';
 import { CommandsFeature, type CommandsSettings } from '../../src/commands/commands-feature.js';
 import { CommandDefaults } from '../../src/commands/config.js';
+import { DEFAULT_ALLOW_ENV } from '../../src/commands/env-policy.js';
 import { listProcesses } from '../../src/commands/group-members.js';
 import type { RunAs } from '../../src/commands/run-as.js';
 import { CommandRunner } from '../../src/commands/runner.js';
@@ -65,6 +66,7 @@ export class CommandsHarness {
         allow: [],
         deny: [],
         allowShell: false,
+        allowEnv: DEFAULT_ALLOW_ENV,
         ...settings,
       },
       runner: new CommandRunner({ clock: systemClock }),

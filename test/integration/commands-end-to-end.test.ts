@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
 import { spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
@@ -58,28 +60,35 @@ function output(frames: Frame[], fd: string): string {
   ).toString();
 }
 
-describe('remote commands end to end', () => {
-  let t: TestHub;
-  let agent: AgentProcess;
-  let client: Peer;
-
+/** A hub, an agent run with `env` and a stream client, for the tests of one `describe`. */
+function commandRig(env: Record<string, string>): {
+  hub: TestHub;
+  agent: AgentProcess;
+  client: Peer;
+} {
+  const rig = {} as { hub: TestHub; agent: AgentProcess; client: Peer };
   before(async () => {
-    t = await startHub();
-    agent = runAgent(t.wsUrl, {
-      IOTTLY_COMMANDS_DENY: '["^reboot"]',
-      IOTTLY_COMMANDS_MAX_CONCURRENT: '3',
-    });
-    await agent.waitForLog(statusIs('online'));
-    client = await connectClient(t.wsUrl);
+    rig.hub = await startHub();
+    rig.agent = runAgent(rig.hub.wsUrl, env);
+    await rig.agent.waitForLog(statusIs('online'));
+    rig.client = await connectClient(rig.hub.wsUrl);
   });
   after(async () => {
-    client?.ws.close();
-    await agent?.kill('SIGKILL');
-    await t?.stop();
+    rig.client?.ws.close();
+    await rig.agent?.kill('SIGKILL');
+    await rig.hub?.stop();
+  });
+  return rig;
+}
+
+describe('remote commands end to end', () => {
+  const rig = commandRig({
+    IOTTLY_COMMANDS_DENY: '["^reboot"]',
+    IOTTLY_COMMANDS_MAX_CONCURRENT: '3',
   });
 
   it('yields stdout, stderr and exit_code 3 with the client’s request_id', async () => {
-    const { frames, end } = await command(client, 'cmd-1', {
+    const { frames, end } = await command(rig.client, 'cmd-1', {
       command: "printf 'a\\nb\\n'; echo err >&2; exit 3",
       stream_output: true,
     });
@@ -93,7 +102,7 @@ describe('remote commands end to end', () => {
   it('times out a tree of sleeps after 1 s within 1 s + grace and leaves no process', async () => {
     const marker = uniqueMarker();
     const started = Date.now();
-    const { end } = await command(client, 'slow', {
+    const { end } = await command(rig.client, 'slow', {
       command: `sleep ${marker} & sleep ${marker}`,
       timeout_s: 1,
     });
@@ -105,20 +114,22 @@ describe('remote commands end to end', () => {
 
   it('cancels by command_cancel from the client', async () => {
     const marker = uniqueMarker();
-    client.send({
+    rig.client.send({
       type: 'command',
       request_id: 'c2',
       payload: { device_id: DEVICE_ID, command: `echo go; sleep ${marker}`, stream_output: true },
     });
-    await client.inbox.next((f) => f.request_id === 'c2' && f.type === 'command_output');
-    client.send({ type: 'command_cancel', payload: { request_id: 'c2' } });
-    const end = await client.inbox.next((f) => f.request_id === 'c2' && f.type === 'command_done');
+    await rig.client.inbox.next((f) => f.request_id === 'c2' && f.type === 'command_output');
+    rig.client.send({ type: 'command_cancel', payload: { request_id: 'c2' } });
+    const end = await rig.client.inbox.next(
+      (f) => f.request_id === 'c2' && f.type === 'command_done',
+    );
     assert.equal(end.payload.cancelled, true);
     assert.deepEqual(processesWith(marker), []);
   });
 
   it('drives stdin with command_input', async () => {
-    client.send({
+    rig.client.send({
       type: 'command',
       request_id: 'in',
       payload: {
@@ -128,47 +139,58 @@ describe('remote commands end to end', () => {
         stream_output: true,
       },
     });
-    client.send({ type: 'command_input', request_id: 'in', payload: { data: 'hello\n' } });
-    const out = await client.inbox.next(
+    rig.client.send({ type: 'command_input', request_id: 'in', payload: { data: 'hello\n' } });
+    const out = await rig.client.inbox.next(
       (f) => f.request_id === 'in' && f.type === 'command_output',
     );
     assert.equal(out.payload.chunk, 'got hello\n');
   });
 
   it('answers refused and malformed commands with error frames, and keeps running', async () => {
-    const denied = await command(client, 'deny', { command: 'reboot now' });
+    const denied = await command(rig.client, 'deny', { command: 'reboot now' });
     assert.equal(denied.end.payload.code, ErrorCode.commandDenied);
-    await agent.waitForLog((l) => l.code === ErrorCode.commandDenied && l.request_id !== undefined);
-    const bad = await command(client, 'bad', { command: 42 });
+    await rig.agent.waitForLog(
+      (l) => l.code === ErrorCode.commandDenied && l.request_id !== undefined,
+    );
+    const bad = await command(rig.client, 'bad', { command: 42 });
     assert.equal(bad.end.payload.code, ErrorCode.invalidPayload);
     assert.match(String(bad.end.payload.message), /payload.command/);
     const unknown = await (async () => {
-      client.send({ type: 'command_cancel', request_id: 'x', payload: { request_id: 'nothing' } });
-      return client.inbox.next((f) => f.request_id === 'x');
+      rig.client.send({
+        type: 'command_cancel',
+        request_id: 'x',
+        payload: { request_id: 'nothing' },
+      });
+      return rig.client.inbox.next((f) => f.request_id === 'x');
     })();
     assert.equal(unknown.payload.code, ErrorCode.unknownRequest);
-    assert.equal((await command(client, 'alive', { command: 'echo ok' })).end.payload.exit_code, 0);
+    assert.equal(
+      (await command(rig.client, 'alive', { command: 'echo ok' })).end.payload.exit_code,
+      0,
+    );
   });
 
   it('cancels the command on the device when its client disconnects', async () => {
     const marker = uniqueMarker();
-    const leaving = await connectClient(t.wsUrl);
+    const leaving = await connectClient(rig.hub.wsUrl);
     leaving.send({
       type: 'command',
       request_id: 'gone',
       payload: { device_id: DEVICE_ID, command: `echo go; sleep ${marker}`, stream_output: true },
     });
     await leaving.inbox.next((f) => f.type === 'command_output');
-    const cancelledBefore = agent.logs.filter((l) => l.cancelled === true).length;
+    const cancelledBefore = rig.agent.logs.filter((l) => l.cancelled === true).length;
     leaving.ws.terminate();
-    await waitFor(() => agent.logs.filter((l) => l.cancelled === true).length > cancelledBefore);
+    await waitFor(
+      () => rig.agent.logs.filter((l) => l.cancelled === true).length > cancelledBefore,
+    );
     assert.deepEqual(processesWith(marker), []);
   });
 
   it('ends every running group when the agent gets SIGTERM, and leaves no zombie', async () => {
     const marker = uniqueMarker();
     for (const id of ['t1', 't2']) {
-      client.send({
+      rig.client.send({
         type: 'command',
         request_id: id,
         payload: {
@@ -178,10 +200,48 @@ describe('remote commands end to end', () => {
       });
     }
     await waitFor(() => processesWith(marker).length >= 4, 5_000);
-    assert.deepEqual(zombiesOf(agent.child.pid as number), []);
-    const exit = await agent.kill('SIGTERM');
+    assert.deepEqual(zombiesOf(rig.agent.child.pid as number), []);
+    const exit = await rig.agent.kill('SIGTERM');
     assert.equal(exit.code, 0);
     assert.deepEqual(processesWith(marker), []);
+  });
+});
+
+describe('remote commands under an allow list (issue 13, finding 1)', () => {
+  const rig = commandRig({ IOTTLY_COMMANDS_ALLOW: '["^ls( |$)"]' });
+  const dir = mkdtempSync(join(tmpdir(), 'cmd-policy-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('does not run what BASH_ENV names when a pty request sends SHELL=/bin/bash', async () => {
+    const marker = join(dir, 'id-ran');
+    const { end } = await command(rig.client, 'bash-env', {
+      command: 'ls',
+      pty: true,
+      env: { SHELL: '/bin/bash', BASH_ENV: `$(id>${marker})` },
+    });
+    assert.equal(end.type, 'error');
+    assert.equal(end.payload.code, ErrorCode.commandDenied);
+    assert.match(String(end.payload.message), /env "SHELL"/);
+    await rig.agent.waitForLog(
+      (l) => l.code === ErrorCode.commandDenied && l.request_id !== undefined,
+    );
+    assert.equal(existsSync(marker), false, 'id ran');
+  });
+
+  it('does not run a fake ls from the request’s env.PATH', async () => {
+    const marker = join(dir, 'fake-ls-ran');
+    writeFileSync(join(dir, 'ls'), `#!/bin/sh\ntouch ${marker}\n`);
+    chmodSync(join(dir, 'ls'), 0o755);
+    const { end } = await command(rig.client, 'fake-ls', { argv: ['ls'], env: { PATH: dir } });
+    assert.equal(end.payload.code, ErrorCode.commandDenied);
+    assert.match(String(end.payload.message), /env "PATH"/);
+    assert.equal(existsSync(marker), false, 'the fake ls ran');
+    const real = await command(rig.client, 'real-ls', {
+      argv: ['ls', '-d', dir],
+      env: { LANG: 'C' },
+    });
+    assert.equal(real.end.payload.exit_code, 0);
+    assert.equal(output(real.frames, 'stdout'), `${dir}\n`);
   });
 });
 

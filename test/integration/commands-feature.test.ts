@@ -1,5 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -85,6 +93,76 @@ describe('commands feature', () => {
     assert.equal(a.end.payload.code, ErrorCode.commandFailed);
     const b = await h.run('cwd', { command: 'true', cwd: '/no/such/dir' });
     assert.equal(b.end.payload.code, ErrorCode.commandFailed);
+  });
+
+  it('names the cwd in command_failed when it is missing or not a directory', async (t) => {
+    const h = harness();
+    const dir = mkdtempSync(join(tmpdir(), 'cmd-cwd-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'file'), '');
+    for (const [id, payload, expected] of [
+      ['sh', { command: 'true', cwd: '/no/such/dir' }, /cwd "\/no\/such\/dir" does not exist/],
+      ['argv', { argv: ['true'], cwd: '/no/such/dir' }, /cwd "\/no\/such\/dir" does not exist/],
+      ['pty', { command: 'true', pty: true, cwd: '/no/such/dir' }, /does not exist/],
+      ['file', { command: 'true', cwd: join(dir, 'file') }, /cwd ".*\/file" is not a directory/],
+    ] as const) {
+      const r = await h.run(id, payload);
+      assert.equal(r.end.payload.code, ErrorCode.commandFailed, id);
+      assert.match(String(r.end.payload.message), expected, id);
+      assert.doesNotMatch(String(r.end.payload.message), /spawn/, id);
+    }
+  });
+
+  it('looks argv[0] up in the agent’s PATH, never in the request’s env.PATH', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'cmd-path-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const marker = join(dir, 'fake-ran');
+    writeFileSync(join(dir, 'ls'), `#!/bin/sh\ntouch ${marker}\necho fake\n`);
+    chmodSync(join(dir, 'ls'), 0o755);
+    const h = harness();
+    const r = await h.run('ls', { argv: ['ls', '-d', '/'], env: { PATH: dir } });
+    assert.equal(r.end.payload.exit_code, 0);
+    assert.equal(r.stdout.toString(), '/\n');
+    assert.equal(existsSync(marker), false, 'the fake ls ran');
+    // The request's PATH still reaches the program it started.
+    const seen = await h.run('env', { argv: ['printenv', 'PATH'], env: { PATH: dir } });
+    assert.equal(seen.stdout.toString(), `${dir}\n`);
+    const missing = await h.run('nf', { argv: ['no-such-program-here'] });
+    assert.equal(missing.end.payload.code, ErrorCode.commandFailed);
+    assert.match(
+      String(missing.end.payload.message),
+      /"no-such-program-here" not found in the agent's PATH/,
+    );
+  });
+
+  it('refuses, under a policy, an env that could change the program, and passes allowed names', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'cmd-env-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const marker = join(dir, 'fake-ran');
+    writeFileSync(join(dir, 'ls'), `#!/bin/sh\ntouch ${marker}\n`);
+    chmodSync(join(dir, 'ls'), 0o755);
+    const h = harness({ allow: ['^ls( |$)', '^printenv$'] });
+    const fake = await h.run('path', { argv: ['ls'], env: { PATH: dir } });
+    assert.equal(fake.end.payload.code, ErrorCode.commandDenied);
+    assert.match(String(fake.end.payload.message), /env "PATH"/);
+    const bash = await h.run('bash', {
+      command: 'ls',
+      pty: true,
+      env: { SHELL: '/bin/bash', BASH_ENV: `$(touch ${marker})` },
+    });
+    assert.equal(bash.end.payload.code, ErrorCode.commandDenied);
+    assert.match(String(bash.end.payload.message), /env "SHELL"/);
+    const other = await h.run('other', { argv: ['ls'], env: { APP_MODE: '1' } });
+    assert.match(String(other.end.payload.message), /env "APP_MODE" is not in commands.allowEnv/);
+    assert.equal(existsSync(marker), false);
+    const allowed = await h.run('ok', {
+      argv: ['printenv'],
+      env: { LANG: 'C.UTF-8', TZ: 'Europe/Rome', LC_TIME: 'C', NO_COLOR: '1' },
+    });
+    assert.equal(allowed.end.payload.exit_code, 0);
+    const printed = allowed.stdout.toString().split('\n');
+    for (const line of ['LANG=C.UTF-8', 'TZ=Europe/Rome', 'LC_TIME=C', 'NO_COLOR=1'])
+      assert.ok(printed.includes(line), line);
   });
 
   it('times out a tree of sleeps: SIGTERM to the whole group, nothing left', async () => {
@@ -333,6 +411,21 @@ describe('commands feature', () => {
     const r = await h.run('pty', { command: 'test -t 1 && echo tty; exit 4', pty: true });
     assert.equal(r.end.payload.exit_code, 4);
     assert.match(r.stdout.toString(), /^tty\r?\n$/);
+  });
+
+  it('runs pty: true under /bin/sh whatever SHELL the request sends', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'cmd-pty-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const marker = join(dir, 'bash-env-ran');
+    const h = harness(); // no policy: the shell is fixed anyway
+    const r = await h.run('pty-shell', {
+      command: 'readlink /proc/$$/exe; true',
+      pty: true,
+      env: { SHELL: '/bin/bash', BASH_ENV: `$(touch ${marker})` },
+    });
+    assert.equal(r.end.payload.exit_code, 0);
+    assert.equal(r.stdout.toString().trim(), realpathSync('/bin/sh'));
+    assert.equal(existsSync(marker), false, 'BASH_ENV was sourced');
   });
 
   it('stop() ends every running group', async () => {

@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { OutputCoalescer, type OutputFd } from '../../src/commands/coalescer.js';
+import { commandBaseEnv } from '../../src/commands/commands-feature.js';
 import { parseProcStat, runningMembers } from '../../src/commands/group-members.js';
 import { commandPayload } from '../../src/commands/messages.js';
-import { CommandPolicy } from '../../src/commands/policy.js';
+import { DEFAULT_ALLOW_ENV } from '../../src/commands/env-policy.js';
+import { CommandPolicy, type PolicyOptions } from '../../src/commands/policy.js';
+import { resolveProgram } from '../../src/commands/program-path.js';
 import { ProcessGroup } from '../../src/commands/process-group.js';
 import { ptyArgv, shellQuote } from '../../src/commands/pty.js';
 import { resolveRunAs } from '../../src/commands/run-as.js';
@@ -98,12 +104,24 @@ describe('OutputCoalescer', () => {
 describe('CommandPolicy', () => {
   it('lets everything through without lists, and deny wins over allow', () => {
     assert.deepEqual(
-      new CommandPolicy({ enabled: true, allow: [], deny: [], allowShell: false }).check({
+      new CommandPolicy({
+        enabled: true,
+        allow: [],
+        deny: [],
+        allowShell: false,
+        allowEnv: [],
+      }).check({
         command: 'a; b',
       }),
       { allowed: true },
     );
-    const p = new CommandPolicy({ enabled: true, allow: ['^ls'], deny: ['-R'], allowShell: false });
+    const p = new CommandPolicy({
+      enabled: true,
+      allow: ['^ls'],
+      deny: ['-R'],
+      allowShell: false,
+      allowEnv: [],
+    });
     assert.equal(p.check({ argv: ['ls', '-R'] }).allowed, false);
     assert.equal(p.check({ argv: ['ls', '-l'] }).allowed, true);
   });
@@ -114,6 +132,7 @@ describe('CommandPolicy', () => {
       allow: ['^tail '],
       deny: [],
       allowShell: false,
+      allowEnv: [],
     });
     for (const line of [
       'tail x; id',
@@ -134,13 +153,272 @@ describe('CommandPolicy', () => {
       allow: ['^tail '],
       deny: [],
       allowShell: true,
+      allowEnv: [],
     });
     assert.equal(shell.check({ command: 'tail x | head' }).allowed, true);
   });
 
   it('refuses everything when disabled', () => {
-    const off = new CommandPolicy({ enabled: false, allow: [], deny: [], allowShell: true });
+    const off = new CommandPolicy({
+      enabled: false,
+      allow: [],
+      deny: [],
+      allowShell: true,
+      allowEnv: [],
+    });
     assert.equal(off.check({ command: 'true' }).allowed, false);
+  });
+});
+
+describe('CommandPolicy: the environment and the program of a request', () => {
+  const policy = (options: Partial<PolicyOptions> = {}): CommandPolicy =>
+    new CommandPolicy({
+      enabled: true,
+      allow: ['^ls( |$)'],
+      deny: [],
+      allowShell: false,
+      allowEnv: DEFAULT_ALLOW_ENV,
+      ...options,
+    });
+  const reason = (p: CommandPolicy, request: Parameters<CommandPolicy['check']>[0]): string => {
+    const decision = p.check(request);
+    return decision.allowed ? 'allowed' : decision.reason;
+  };
+
+  /** Names that choose the program, or what a shell, the loader or an interpreter loads. */
+  const REFUSED = [
+    'PATH',
+    'SHELL',
+    'ENV',
+    'BASH_ENV',
+    'BASH_FUNC_ls%%',
+    'SHELLOPTS',
+    'BASHOPTS',
+    'PS4',
+    'PROMPT_COMMAND',
+    'IFS',
+    'CDPATH',
+    'GLOBIGNORE',
+    'LD_PRELOAD',
+    'LD_LIBRARY_PATH',
+    'LD_AUDIT',
+    'GCONV_PATH',
+    'LOCPATH',
+    'NLSPATH',
+    'MALLOC_CHECK_',
+    'GLIBC_TUNABLES',
+    'HOSTALIASES',
+    'RESOLV_HOST_CONF',
+    'PYTHONPATH',
+    'PYTHONSTARTUP',
+    'PERL5LIB',
+    'PERL5OPT',
+    'PERLLIB',
+    'RUBYLIB',
+    'RUBYOPT',
+    'NODE_OPTIONS',
+    'NODE_PATH',
+    'LUA_PATH',
+    'LUA_INIT',
+    'JAVA_TOOL_OPTIONS',
+    'GIT_SSH_COMMAND',
+    'GIT_EXEC_PATH',
+    'GIT_CONFIG_GLOBAL',
+    'EDITOR',
+    'VISUAL',
+    'PAGER',
+    'LESS',
+    'LESSOPEN',
+    'LESSCLOSE',
+    'HOME',
+    'XDG_CONFIG_HOME',
+    'TMPDIR',
+    'OPENSSL_CONF',
+    'ZDOTDIR',
+    'FPATH',
+    'TERMINFO',
+    'MAKEFLAGS',
+  ];
+
+  it('refuses every program-steering variable under a policy, even when allowEnv lists it', () => {
+    const policies = {
+      allow: policy(),
+      denyOnly: policy({ allow: [], deny: ['^reboot'] }),
+      allowEnvStar: policy({ allowEnv: ['*'] }),
+    };
+    for (const name of REFUSED) {
+      for (const [label, p] of Object.entries({
+        ...policies,
+        listed: policy({ allowEnv: [name] }),
+      })) {
+        for (const spelled of [name, name.toLowerCase()]) {
+          const why = reason(p, { argv: ['ls'], env: { LANG: 'C', [spelled]: '/tmp/x' } });
+          assert.notEqual(why, 'allowed', `${spelled} under ${label}`);
+          assert.ok(why.includes(JSON.stringify(spelled)), `${label}: ${why}`);
+        }
+      }
+    }
+    assert.match(
+      reason(policy({ allowEnv: ['*'] }), { argv: ['ls'], env: { BASH_ENV: 'x' } }),
+      /env "BASH_ENV" can change which program runs or what it loads/,
+    );
+  });
+
+  it('lets the default allowEnv names through, and only them', () => {
+    const p = policy();
+    const env = {
+      LANG: 'C.UTF-8',
+      LANGUAGE: 'fr:de',
+      LC_ALL: 'C',
+      LC_TIME: 'en_GB.UTF-8',
+      TZ: 'Europe/Rome',
+      TERM: 'xterm',
+      COLUMNS: '120',
+      LINES: '40',
+      NO_COLOR: '1',
+    };
+    assert.equal(reason(p, { argv: ['ls'], env }), 'allowed');
+    assert.equal(reason(p, { command: 'ls -l', env }), 'allowed');
+    assert.match(
+      reason(p, { argv: ['ls'], env: { APP_MODE: 'x' } }),
+      /env "APP_MODE" is not in commands.allowEnv/,
+    );
+    const app = policy({ allowEnv: [...DEFAULT_ALLOW_ENV, 'APP_*', 'DEBUG'] });
+    assert.equal(reason(app, { argv: ['ls'], env: { APP_MODE: 'x', DEBUG: '1' } }), 'allowed');
+    assert.notEqual(reason(app, { argv: ['ls'], env: { DEBUGGER: '1' } }), 'allowed');
+    assert.notEqual(reason(app, { argv: ['ls'], env: { debug: '1' } }), 'allowed');
+  });
+
+  it('does not judge the environment without a policy (any program may run then)', () => {
+    const open = policy({ allow: [], deny: [] });
+    assert.equal(reason(open, { argv: ['ls'], env: { PATH: '/tmp', FOO: 'x' } }), 'allowed');
+  });
+
+  it('refuses locale and time-zone values that name a file, and exported shell functions', () => {
+    const p = policy({ allowEnv: [...DEFAULT_ALLOW_ENV, 'X'] });
+    for (const [name, value] of [
+      ['LANG', '/tmp/locale'],
+      ['LC_ALL', '../../../tmp/locale'],
+      ['LANGUAGE', 'fr:/tmp/po'],
+      ['TZ', ':/tmp/zone'],
+      ['TZ', '/tmp/zone'],
+      ['TERM', '../tmp/term'],
+      ['X', '() { :; }; id'],
+      ['X', ' () { :;}'],
+    ] as const) {
+      const why = reason(p, { argv: ['ls'], env: { [name]: value } });
+      assert.ok(why.includes(`"${name}"`), `${name}=${value}: ${why}`);
+    }
+    assert.equal(reason(p, { argv: ['ls'], env: { TZ: ':Europe/Rome', X: '(a) b' } }), 'allowed');
+  });
+
+  it('refuses a program path relative to a cwd the request chose', () => {
+    const p = policy({ allow: ['ls'] });
+    assert.match(
+      reason(p, { argv: ['./ls'], cwd: '/tmp' }),
+      /program "\.\/ls" is relative to the request's cwd/,
+    );
+    assert.notEqual(reason(p, { command: 'bin/ls -l', cwd: '/tmp' }), 'allowed');
+    assert.equal(reason(p, { argv: ['./ls'] }), 'allowed');
+    assert.equal(reason(p, { argv: ['/bin/ls'], cwd: '/tmp' }), 'allowed');
+    assert.equal(reason(p, { argv: ['ls'], cwd: '/tmp' }), 'allowed');
+  });
+
+  it('refuses variable assignments before the program of a plain shell line', () => {
+    const p = policy({ allow: ['ls'] });
+    assert.match(
+      reason(p, { command: 'LD_PRELOAD=/tmp/x.so ls' }),
+      /variable assignment "LD_PRELOAD=\/tmp\/x.so"/,
+    );
+    assert.notEqual(reason(p, { command: 'LANG=C ls' }), 'allowed');
+    assert.equal(reason(p, { command: 'ls a=b' }), 'allowed');
+  });
+
+  it('never allows a request that names a steering variable, in any case or with any suffix (fuzz)', () => {
+    let seed = 13;
+    const rand = (n: number): number => (seed = (seed * 48271) % 2147483647) % n;
+    const pick = <T>(list: readonly T[]): T => list[rand(list.length)] as T;
+    const steeringPrefixes = ['LD_', 'BASH_FUNC_', 'PYTHON', 'GIT_', 'LUA_', 'MALLOC_', 'XDG_'];
+    const harmless = [
+      'LANG',
+      'TZ',
+      'LC_ALL',
+      'LC_X',
+      'TERM',
+      'NO_COLOR',
+      'APP_1',
+      'FOO',
+      'COLUMNS',
+    ];
+    const suffixes = ['', 'X', '_1', '%%', 'PATH', 'Z_'];
+    const cased = (name: string): string =>
+      [...name].map((c) => (rand(2) === 0 ? c.toLowerCase() : c.toUpperCase())).join('');
+    const policies = [
+      policy(),
+      policy({ allowEnv: ['*'] }),
+      policy({ allow: [], deny: ['^reboot'], allowEnv: ['*'] }),
+      policy({ allowEnv: [...REFUSED, ...steeringPrefixes.map((p) => `${p}*`), 'APP_*'] }),
+    ];
+    let refused = 0;
+    let allowed = 0;
+    for (let round = 0; round < 3000; round++) {
+      const env: Record<string, string> = {};
+      let steering = false;
+      for (let i = 0, n = 1 + rand(4); i < n; i++) {
+        const kind = rand(3);
+        let name: string;
+        if (kind === 0) {
+          name = pick(REFUSED);
+          steering = true;
+        } else if (kind === 1) {
+          name = pick(steeringPrefixes) + pick(suffixes);
+          steering = true;
+        } else {
+          name = pick(harmless);
+        }
+        env[rand(3) === 0 ? cased(name) : name] = pick(['C', 'x', '/tmp/x', '1']);
+      }
+      const p = pick(policies);
+      const decision = p.check({ argv: ['ls'], env });
+      if (steering) {
+        assert.equal(decision.allowed, false, JSON.stringify(env));
+        refused++;
+      } else if (decision.allowed) {
+        allowed++;
+      }
+    }
+    assert.ok(refused > 1000, `${refused} steering requests generated`);
+    assert.ok(allowed > 50, `${allowed} harmless requests allowed`);
+  });
+});
+
+describe('resolveProgram', () => {
+  it('finds a bare name in the given PATH only: absolute directories, executable files', (t) => {
+    const root = mkdtempSync(join(tmpdir(), 'resolve-'));
+    t.after(() => rmSync(root, { recursive: true, force: true }));
+    const [notExec, isDir, good] = ['a', 'b', 'c'].map((d) => join(root, d)) as [
+      string,
+      string,
+      string,
+    ];
+    for (const dir of [notExec, isDir, good]) mkdirSync(dir);
+    writeFileSync(join(notExec, 'tool'), '#!/bin/sh\n');
+    chmodSync(join(notExec, 'tool'), 0o644);
+    mkdirSync(join(isDir, 'tool'));
+    writeFileSync(join(good, 'tool'), '#!/bin/sh\n');
+    chmodSync(join(good, 'tool'), 0o755);
+    const path = ['', 'relative/dir', notExec, isDir, good].join(':');
+    assert.equal(resolveProgram('tool', path), join(good, 'tool'));
+    assert.equal(resolveProgram('tool', `${notExec}:${isDir}`), null);
+    assert.equal(resolveProgram('missing', path), null);
+    assert.equal(resolveProgram('tool', undefined), null);
+  });
+
+  it('gives commands the agent’s PATH without empty or relative entries, and no IOTTLY_ secrets', () => {
+    assert.deepEqual(
+      commandBaseEnv({ PATH: '/usr/bin::.:bin:/bin:', IOTTLY_AUTH_TOKEN: 'secret', LANG: 'C' }),
+      { PATH: '/usr/bin:/bin', LANG: 'C' },
+    );
   });
 });
 
@@ -278,6 +556,7 @@ describe('command payloads and config', () => {
     assert.equal(loaded.config.commands.maxConcurrent, 2);
     assert.equal(loaded.config.commands.allowShell, true);
     assert.equal(loaded.config.commands.enabled, true);
+    assert.deepEqual(loaded.config.commands.allowEnv, DEFAULT_ALLOW_ENV);
     assert.throws(
       () =>
         loadConfig({
@@ -289,5 +568,26 @@ describe('command payloads and config', () => {
         }),
       (err: unknown) => err instanceof ConfigError && /commands.deny/.test(err.message),
     );
+  });
+
+  it('reads commands.allowEnv as names and NAME_* prefixes, and refuses anything else', () => {
+    const load = (value: string) =>
+      loadConfig({
+        env: { IOTTLY_COMMANDS_ALLOW_ENV: value },
+        flags: {},
+        readFile: () => {
+          throw Object.assign(new Error('absent'), { code: 'ENOENT' });
+        },
+      }).config.commands.allowEnv;
+    assert.deepEqual(load('["LANG", "APP_*"]'), ['LANG', 'APP_*']);
+    assert.deepEqual(load('LANG, TZ'), ['LANG', 'TZ']);
+    assert.deepEqual(load('*'), ['*']);
+    for (const bad of ['["A B"]', '["A*B"]', '["=x"]', '[1]', '{"a":1}']) {
+      assert.throws(
+        () => load(bad),
+        (err: unknown) => err instanceof ConfigError && /commands.allowEnv/.test(err.message),
+        bad,
+      );
+    }
   });
 });
