@@ -129,7 +129,7 @@ describe('runHub', () => {
       logger: silent,
       clock: systemClock,
       readFile: () => assert.fail('no TLS files to read'),
-      stdout: { write: (text: string) => out.push(text) },
+      banner: { write: (text: string) => out.push(text) },
       signals,
     });
     const ws = handle.url.replace('http', 'ws');
@@ -154,7 +154,7 @@ describe('runHub', () => {
       logger: silent,
       clock: systemClock,
       readFile: () => Buffer.alloc(0),
-      stdout: { write: (text: string) => out.push(text) },
+      banner: { write: (text: string) => out.push(text) },
       signals,
     });
     assert.equal(out.length, 2);
@@ -170,7 +170,7 @@ describe('runHub', () => {
         logger: silent,
         clock: systemClock,
         readFile: (path) => readFileSync(path),
-        stdout: { write: () => true },
+        banner: { write: () => true },
         signals: new EventEmitter(),
       }),
       (err: Error & { code?: string }) =>
@@ -199,7 +199,7 @@ describe('runHub', () => {
           logger: silent,
           clock: systemClock,
           readFile: (path) => readFileSync(path),
-          stdout: { write: (text: string) => out.push(text) },
+          banner: { write: (text: string) => out.push(text) },
           signals: new EventEmitter(),
         });
         assert.match(handle.url, /^https:\/\/127\.0\.0\.1:\d+$/);
