@@ -130,7 +130,11 @@ export class HubListenError extends CodedError {
   }
 }
 
-function listenError(err: unknown, options: HubCliOptions): HubListenError | undefined {
+/** The listen failures an operator can fix (port, permission, address); others stay bugs. */
+export function listenError(
+  err: unknown,
+  options: Pick<HubCliOptions, 'host' | 'port'>,
+): HubListenError | undefined {
   const code = (err as NodeJS.ErrnoException).code;
   const where = `port ${options.port} on ${options.host}`;
   switch (code) {
