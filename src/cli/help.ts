@@ -1,3 +1,4 @@
+import { SYSTEM_SOCKET_PATH } from '../config/default-paths.js';
 import { INSECURE_PERMISSIONS_FLAG } from '../config/permissions.js';
 import { DEFAULT_CONFIG_PATH, envName, flagName, leafAt, leafKeys } from '../config/schema.js';
 import { HUB_FLAGS } from '../hub/hub-args.js';
@@ -49,7 +50,8 @@ Exit 65 if a message was not a JSON object, 69 if no agent serves the socket.
   --channel C                 the message's channel
   --app NAME                  the app name the agent sees (iottly-agent-publish)
   --config PATH               the agent's config file, to find its socket
-  --local-socket-path PATH    the socket itself (default: as \`run\` resolves local.socketPath)`;
+  --local-socket-path PATH    the socket itself (default: as \`run\` resolves local.socketPath;
+                              not root and no agent of yours there: the service's, ${SYSTEM_SOCKET_PATH})`;
     case 'demo':
       return `usage: iottly-agent demo
 
