@@ -83,8 +83,6 @@ function loadFromArgs(argv: string[]): LoadedConfig & { secrets: RunSecrets } {
       ? {}
       : { check: (config) => checkSecretFilePermissions(config, (path) => statSync(path).mode) }),
   });
-  for (const warning of loaded.warnings)
-    process.stderr.write(`iottly-agent: warning: ${warning}\n`);
   return loaded;
 }
 

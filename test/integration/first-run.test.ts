@@ -241,6 +241,28 @@ describe('first run', () => {
     ]);
   });
 
+  it('check-config: warnings once, and the default paths resolved for who runs it', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'iottly-home-'));
+    cleanups.push(() => rmSync(home, { recursive: true, force: true }));
+    const cli = agentCli(['check-config'], {
+      HOME: home,
+      IOTTLY_SERVER_URL: 'ws://127.0.0.1:1/v1/device',
+      IOTTLY_DEVICE_ID: 'dev1',
+      IOTTLY_AUTH_TOKEN: 'T',
+      IOTTLY_SEVRER_URL: 'x',
+    });
+    assert.equal(await cli.exited, 0, cli.stderr());
+    assert.deepEqual(lines(cli.stderr()), [
+      'iottly-agent: warning: unknown environment variable IOTTLY_SEVRER_URL (ignored); did you mean IOTTLY_SERVER_URL?',
+    ]);
+    const { storage } = JSON.parse(cli.stdout()) as { storage: { dir: string } };
+    const root = process.getuid?.() === 0;
+    assert.equal(
+      storage.dir,
+      root ? '/var/lib/iottly-agent' : join(home, '.local/state/iottly-agent/dev1'),
+    );
+  });
+
   it("the README's by-hand commands work as written for a user who is not root", async () => {
     const readme = readFileSync(README, 'utf8');
     const block = /The two halves by hand[^`]*```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
