@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { CLI_PATH } from '../helpers/agent-process.js';
+import { freePort } from '../helpers/browser.js';
 import { waitFor } from '../helpers/ws.js';
 
 /**
@@ -71,16 +72,6 @@ const underTerminal = (args: string[], env: Record<string, string> = {}): Cli =>
     ['-q', '-e', '-c', [process.execPath, CLI_PATH, ...args].join(' '), '/dev/null'],
     { env },
   );
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 interface StatusLine {
   msg: string;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError } from '../../src/config/load.js';
 import { loadRunConfig } from '../../src/config/run-config.js';
+import { problemsOf } from '../helpers/config-problems.js';
 
 /**
  * What a new user reads when the configuration is wrong: every problem at once, each saying how
@@ -24,16 +24,6 @@ function run(env: Record<string, string>, flags: Record<string, string> = {}) {
   });
   assert.deepEqual(loaded.warnings, warnings, 'every warning is told');
   return loaded;
-}
-
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    return err.problems;
-  }
-  assert.fail('expected a ConfigError');
 }
 
 const valid = {
