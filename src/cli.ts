@@ -72,7 +72,7 @@ function wantsHelp(args: string[]): boolean {
 /** The configuration of run and check-config: every problem in one pass, warnings on stderr. */
 function loadFromArgs(argv: string[]): LoadedConfig & { secrets: RunSecrets } {
   const args = parseAgentArgs(argv);
-  const loaded = loadRunConfig({
+  return loadRunConfig({
     configPath: args.configPath,
     env: process.env,
     flags: args.flags,
@@ -83,7 +83,6 @@ function loadFromArgs(argv: string[]): LoadedConfig & { secrets: RunSecrets } {
       ? {}
       : { check: (config) => checkSecretFilePermissions(config, (path) => statSync(path).mode) }),
   });
-  return loaded;
 }
 
 async function run(argv: string[]): Promise<number> {

@@ -151,7 +151,9 @@ function urlWarnings(config: AgentConfig): string[] {
   if (config.server.url === '') return [];
   const url = new URL(config.server.url);
   if (url.pathname.endsWith(DEVICE_ENDPOINT_PATH)) return [];
-  const suggested = `${url.origin}${url.pathname.replace(/\/$/, '')}${DEVICE_ENDPOINT_PATH}`;
+  const base = url.pathname.replace(/\/+$/, '');
+  const path = base.endsWith(DEVICE_ENDPOINT_PATH) ? base : `${base}${DEVICE_ENDPOINT_PATH}`;
+  const suggested = `${url.origin}${path}`;
   return [
     `server.url path is "${url.pathname}" — the hub's device endpoint is ${DEVICE_ENDPOINT_PATH} (e.g. ${suggested})`,
   ];

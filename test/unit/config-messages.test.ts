@@ -88,5 +88,8 @@ describe('config messages', () => {
       run({ ...valid, IOTTLY_SERVER_URL: 'wss://proxy.example.com/iottly/v1/device' }).warnings,
       [],
     );
+    assert.deepEqual(run({ ...valid, IOTTLY_SERVER_URL: 'ws://h:1/v1/device/' }).warnings, [
+      'server.url path is "/v1/device/" — the hub\'s device endpoint is /v1/device (e.g. ws://h:1/v1/device)',
+    ]);
   });
 });
