@@ -11,35 +11,28 @@ import { runPublish } from './cli/publish.js';
 import { ExitCode } from './cli/exit-codes.js';
 import { onShutdownSignal } from './cli/signals.js';
 import { UsageError } from './cli/usage-error.js';
-import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
+import { commandHelp, HELP_FLAGS, USAGE } from './cli/help.js';
+import { ConfigError, type LoadedConfig } from './config/load.js';
 import { checkSecretFilePermissions } from './config/permissions.js';
-import { resolveRunSecrets } from './config/resolve.js';
+import type { RunSecrets } from './config/resolve.js';
+import { loadRunConfig } from './config/run-config.js';
 import { runDemo } from './demo/demo.js';
 import { parseHubArgs } from './hub/hub-args.js';
-import { runHub } from './hub/run-hub.js';
-import { createLogger } from './log/logger.js';
+import { HubListenError, runHub } from './hub/run-hub.js';
+import { createLogger, prettyLogs, type LogFormat } from './log/logger.js';
 import { DEFAULT_LIVENESS_GRACE_MS } from './systemd/connection-liveness.js';
 import { takeNotifyEnvironment } from './systemd/notify-environment.js';
 import { ServiceNotifier } from './systemd/service-notifier.js';
 import { systemClock } from './time/clock.js';
 import { AGENT_VERSION } from './version.js';
 
-const USAGE = `usage: iottly-agent <command> [options]
-
-commands:
-  run            connect to the hub and serve this device (config: --config PATH, IOTTLY_* env, flags)
-                 --allow-insecure-config-permissions: start even if every user can read the token
-  check-config   print the effective configuration (secrets redacted); exit 0, or 78 if invalid
-  hub            run the reference hub (--host, --port, --api-key, --device-token ID=TOKEN, …)
-  publish        send JSON to the cloud through the running agent: [--channel C] [--app NAME] ['<json>'] (or stdin)
-  demo           a hub and an agent on loopback, with readable logs (what \`npm start\` runs)
-  version        print the agent version
-
-Every configuration key is also a flag: server.url → --server-url, heartbeat.intervalMs →
---heartbeat-interval-ms. See README.md for keys, environment variables and exit codes.`;
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  const help = command === undefined ? undefined : commandHelp(command);
+  if (help !== undefined && wantsHelp(rest)) {
+    process.stdout.write(`${help}\n`);
+    return ExitCode.ok;
+  }
   switch (command) {
     case 'run':
       return run(rest);
@@ -60,33 +53,45 @@ async function main(argv: string[]): Promise<number> {
     case '--version':
       process.stdout.write(`${AGENT_VERSION}\n`);
       return ExitCode.ok;
-    case 'help':
+    case 'help': // `help run` is `run --help`
     case '--help':
     case '-h':
-      process.stdout.write(`${USAGE}\n`);
+      process.stdout.write(`${commandHelp(rest[0] ?? '') ?? USAGE}\n`);
       return ExitCode.ok;
     default:
       throw new UsageError(command ? `unknown command "${command}"` : 'a command is required');
   }
 }
 
-function loadFromArgs(argv: string[]): LoadedConfig {
+/** `--help` or `-h` among a command's arguments (before a `--` that ends the options). */
+function wantsHelp(args: string[]): boolean {
+  const options = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
+  return options.some((arg) => HELP_FLAGS.includes(arg));
+}
+
+/** The configuration of run and check-config: every problem in one pass, warnings on stderr. */
+function loadFromArgs(argv: string[]): LoadedConfig & { secrets: RunSecrets } {
   const args = parseAgentArgs(argv);
-  const loaded = loadConfig({
+  return loadRunConfig({
     configPath: args.configPath,
     env: process.env,
     flags: args.flags,
     readFile: (path) => readFileSync(path, 'utf8'),
+    readSecretFile: (path) => readFileSync(path),
+    warn: (warning) => process.stderr.write(`iottly-agent: warning: ${warning}\n`),
+    ...(args.allowInsecureConfigPermissions
+      ? {}
+      : { check: (config) => checkSecretFilePermissions(config, (path) => statSync(path).mode) }),
   });
-  if (!args.allowInsecureConfigPermissions)
-    checkSecretFilePermissions(loaded, (path) => statSync(path).mode);
-  return loaded;
 }
 
 async function run(argv: string[]): Promise<number> {
   const loaded = loadFromArgs(argv);
-  const secrets = resolveRunSecrets(loaded, (path) => readFileSync(path));
-  const logger = createLogger({ level: loaded.config.log.level });
+  const { secrets } = loaded;
+  const logger = createLogger({
+    level: loaded.config.log.level,
+    pretty: prettyLogs(loaded.config.log.format as LogFormat, process.stdout.isTTY === true),
+  });
   logger.info(
     { version: AGENT_VERSION, config: loaded.filePath ?? '(defaults, env, flags)' },
     'iottly-agent starting',
@@ -123,20 +128,30 @@ async function run(argv: string[]): Promise<number> {
 
 async function checkConfig(argv: string[]): Promise<number> {
   const loaded = loadFromArgs(argv);
-  resolveRunSecrets(loaded, (path) => readFileSync(path));
   process.stdout.write(`${JSON.stringify(loaded.redacted(), null, 2)}\n`);
   return ExitCode.ok;
 }
 
 async function hub(argv: string[]): Promise<number> {
   const options = parseHubArgs(argv);
-  const logger = createLogger({ level: options.logLevel, name: 'hub' });
-  const running = await runHub(options, {
-    logger,
-    clock: systemClock,
-    readFile: (path: string) => readFileSync(path),
-    stdout: process.stdout,
+  const logger = createLogger({
+    level: options.logLevel,
+    name: 'hub',
+    pretty: prettyLogs(options.logFormat, process.stdout.isTTY === true),
   });
+  let running;
+  try {
+    running = await runHub(options, {
+      logger,
+      clock: systemClock,
+      readFile: (path: string) => readFileSync(path),
+      banner: process.stderr,
+    });
+  } catch (err) {
+    if (!(err instanceof HubListenError)) throw err;
+    process.stderr.write(`iottly-agent: ${err.message}\n`);
+    return ExitCode.unavailable;
+  }
   await running.done; // runHub stops on SIGTERM/SIGINT
   return ExitCode.ok;
 }

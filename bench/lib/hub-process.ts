@@ -26,12 +26,14 @@ export async function startHubProcess(
   const child = spawn(
     process.execPath,
     [CLI_PATH, 'hub', '--port', '0', '--api-key', apiKey, ...deviceArgs, '--log-level', 'warn'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
+    { stdio: ['ignore', 'ignore', 'pipe'] },
   );
   let printed = '';
+  // The hub says where it listens on stderr (stdout holds its log lines); the rest is passed on.
   const httpUrl = await new Promise<string>((resolve, reject) => {
-    child.stdout?.on('data', (chunk: Buffer) => {
+    child.stderr?.on('data', (chunk: Buffer) => {
       printed += chunk.toString();
+      process.stderr.write(chunk);
       const url = /listening on (http:\/\/\S+)/.exec(printed)?.[1];
       if (url) resolve(url);
     });

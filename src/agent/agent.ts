@@ -14,7 +14,7 @@ import { Connection, type SocketFactory, type TlsMaterial } from './connection.j
 import type { Inventory } from './inventory.js';
 import type { Outbox, OutboxSink } from './outbox.js';
 import { Router } from './router.js';
-import { describeStatus, type ConnectionStatus } from './status.js';
+import { ChangedOnly, describeStatus, type ConnectionStatus } from './status.js';
 
 /**
  * The agent: one connection, one outbox, one router, and the features (telemetry, commands,
@@ -97,6 +97,8 @@ export class Agent {
   readonly #router: Router;
   readonly #connection: Connection;
   readonly #statusListeners = new Set<(status: ConnectionStatus) => void>();
+  /** The outbox figures last logged with a status line. */
+  readonly #loggedOutbox = new ChangedOnly<DeliveryStats>();
   readonly #context: AgentContext;
   #welcomeLastSeq: number | undefined;
 
@@ -289,8 +291,9 @@ export class Agent {
 
   #onStatus(status: ConnectionStatus): void {
     const level = status.kind === 'backoff' ? 'warn' : 'info';
+    const outbox = this.#loggedOutbox.take(this.#outbox.stats());
     this.#o.logger[level](
-      { status, outbox: this.#outbox.stats() },
+      { status, ...(outbox ? { outbox } : {}) },
       `connection ${describeStatus(status)}`,
     );
     for (const listener of this.#statusListeners) listener(status);

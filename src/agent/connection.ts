@@ -153,7 +153,7 @@ export class Connection {
     const { url, token, deviceId, tls, clock } = this.#o;
     this.#failure = null;
     this.#welcomed = false;
-    this.#setStatus({ kind: 'connecting', attempt: this.#attempt, url });
+    this.#setStatus({ kind: 'connecting', attempt: this.#attempt + 1, url });
     const socket = this.#o.createSocket(url, {
       headers: {
         Authorization: `Bearer ${token}`,
@@ -179,6 +179,12 @@ export class Connection {
       const status = res.statusCode ?? 0;
       if (status === 401 || status === 403) {
         this.#fail(ErrorCode.authRejected, `hub refused the credentials (HTTP ${status})`);
+      } else if (status === 404) {
+        // Most likely a server.url with the wrong path: say so, or the retries look like an outage.
+        this.#fail(
+          'http_error',
+          `hub answered the upgrade with HTTP 404: no device endpoint at ${new URL(url).pathname} there; check server.url (the reference hub serves devices at /v1/device)`,
+        );
       } else {
         this.#fail('http_error', `hub answered the upgrade with HTTP ${status}`);
       }
@@ -254,7 +260,12 @@ export class Connection {
       delayMs = backoffDelay(this.#attempt, backoff, random);
     }
     if (!wasWelcomed) this.#attempt++;
-    this.#setStatus({ kind: 'backoff', attempt: this.#attempt, delayMs, reason: failure.code });
+    this.#setStatus({
+      kind: 'backoff',
+      attempt: this.#attempt + 1,
+      delayMs,
+      reason: failure.code,
+    });
     this.#retryTimer = this.#o.clock.setTimeout(() => {
       this.#retryTimer = null;
       this.#dial();

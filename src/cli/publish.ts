@@ -1,9 +1,11 @@
+import { existsSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { APP_NAME_PATTERN } from '../protocol/apps.js';
 import { isPlainObject } from '../protocol/schema.js';
+import { SYSTEM_SOCKET_PATH } from '../config/default-paths.js';
 import { loadConfig } from '../config/load.js';
 import { socketPathFor } from '../local/create-local-apps.js';
 import { LineSplitter } from '../local/line-splitter.js';
@@ -18,7 +20,9 @@ import { UsageError } from './usage-error.js';
  * reported with its number and skipped, and the exit code is then 65. No agent listening: 69.
  *
  * The socket is the agent's: `--local-socket-path`, else the configuration's (`--config`, the
- * IOTTLY_* environment), resolved exactly as `run` resolves it.
+ * IOTTLY_* environment), resolved exactly as `run` resolves it. Left to its default, a user who
+ * is not root reaches their own agent, else the installed service (whose socket group they may
+ * be in).
  */
 export const DEFAULT_PUBLISH_APP = 'iottly-agent-publish';
 /** The SDK waits 1 s for sdkinit; a command-line tool can afford a little more. */
@@ -30,6 +34,10 @@ export interface PublishDependencies {
   stderr: { write(text: string): unknown };
   readFile: (path: string) => string;
   connect?: (path: string) => Socket;
+  /** Whose default socket path (default: this process's uid and home). */
+  uid?: number;
+  homeDir?: string;
+  exists?: (path: string) => boolean;
 }
 
 interface PublishArgs {
@@ -37,6 +45,8 @@ interface PublishArgs {
   channel: string | undefined;
   message: string | undefined;
   socketPath: string;
+  /** Where else it looked, for the message when nothing answers. */
+  alsoTried: string | undefined;
 }
 
 export async function runPublish(argv: string[], deps: PublishDependencies): Promise<number> {
@@ -58,7 +68,7 @@ export async function runPublish(argv: string[], deps: PublishDependencies): Pro
     socket.destroy();
     return fail(
       ExitCode.unavailable,
-      `the agent is not running or not serving apps: ${connected} (socket ${args.socketPath})`,
+      `the agent is not running or not serving apps: ${connected} (socket ${args.socketPath}${args.alsoTried ? `; nor at ${args.alsoTried}` : ''})`,
     );
   }
   socket.on('error', () => {}); // a later failure shows as an early close below
@@ -118,17 +128,27 @@ function parsePublishArgs(argv: string[], deps: PublishDependencies): PublishArg
   if (values['local-socket-path'] !== undefined) {
     flags['local.socketPath'] = values['local-socket-path'];
   }
-  const { config } = loadConfig({
+  const { config, sourceOf } = loadConfig({
     configPath: values.config,
     env: deps.env,
     flags,
     readFile: deps.readFile,
+    ...('uid' in deps ? { uid: deps.uid } : {}),
+    ...(deps.homeDir !== undefined ? { homeDir: deps.homeDir } : {}),
   });
+  const socketPath = socketPathFor(config.local.socketPath, deps.env);
+  const exists = deps.exists ?? existsSync;
+  const fallback =
+    sourceOf('local.socketPath') === 'default' && socketPath !== SYSTEM_SOCKET_PATH
+      ? SYSTEM_SOCKET_PATH
+      : undefined;
+  const useFallback = fallback !== undefined && !exists(socketPath) && exists(fallback);
   return {
     app,
     channel,
     message: positionals[0],
-    socketPath: socketPathFor(config.local.socketPath, deps.env),
+    socketPath: useFallback ? fallback : socketPath,
+    alsoTried: useFallback ? undefined : fallback,
   };
 }
 

@@ -1,5 +1,8 @@
 import convict from 'convict';
+import { homedir } from 'node:os';
+import { defaultSocketPath, defaultStorageDir, type PathEnvironment } from './default-paths.js';
 import { registerFormats } from './formats.js';
+import { unknownEnvironmentWarnings } from './unknown-env.js';
 import {
   DEFAULT_CONFIG_PATH,
   envName,
@@ -32,11 +35,17 @@ export type AgentConfig = ConfigOf<typeof schema>;
 export class ConfigError extends Error {
   readonly code = 'config_invalid';
   readonly problems: string[];
+  /**
+   * When only some values were bad: the configuration with those keys at their defaults, so a
+   * caller can look for more problems and report them all in one pass.
+   */
+  readonly partial: LoadedConfig | undefined;
 
-  constructor(problems: string[]) {
+  constructor(problems: string[], partial?: LoadedConfig) {
     super(problems.join('\n'));
     this.name = 'ConfigError';
     this.problems = problems;
+    this.partial = partial;
   }
 }
 
@@ -47,6 +56,10 @@ export interface ConfigSources {
   /** Flag values by key (`server.url`), as given on the command line. */
   flags: Record<string, string>;
   readFile: (path: string) => string;
+  /** Who runs the agent: root gets the system paths as defaults (default: this process's uid). */
+  uid?: number | undefined;
+  /** For the per-user default paths (default: the account's home directory). */
+  homeDir?: string;
 }
 
 export interface LoadedConfig {
@@ -56,6 +69,8 @@ export interface LoadedConfig {
   /** The effective configuration with secrets replaced by "[redacted]". */
   redacted: () => AgentConfig;
   filePath: string | null;
+  /** What is suspicious but not wrong (an unknown IOTTLY_* variable, an odd URL path). */
+  warnings: string[];
 }
 
 export function loadConfig(sources: ConfigSources): LoadedConfig {
@@ -80,21 +95,68 @@ export function loadConfig(sources: ConfigSources): LoadedConfig {
 
   // convict must not read process.env or argv by itself: we pass every source explicitly.
   const store = convict(schema as unknown as convict.Schema<AgentConfig>, { env: {}, args: [] });
+  store.load(fileValues.values);
+  store.load(nest(envValues));
+  store.load(nest(sources.flags));
+  let problems: string[] = [];
   try {
-    store.load(fileValues.values);
-    store.load(nest(envValues));
-    store.load(nest(sources.flags));
     store.validate({ allowed: 'strict' });
   } catch (err) {
-    throw new ConfigError(explain((err as Error).message, sourceOf, fileValues.path));
+    problems = explain((err as Error).message, sourceOf, fileValues.path);
+    // Bad values go back to their defaults, so callers can look for more problems (run-config.ts).
+    for (const key of new Set(problems.map(problemKey))) {
+      if (leafAt(key)) store.reset(key as convict.Path<AgentConfig>);
+    }
   }
+  fillDefaultPaths(store, sourceOf, {
+    env: sources.env,
+    uid: 'uid' in sources ? sources.uid : process.getuid?.(),
+    homeDir: sources.homeDir ?? homedir(),
+  });
   const config = store.getProperties() as AgentConfig;
-  return {
+  const loaded: LoadedConfig = {
     config,
     sourceOf,
     filePath: fileValues.path,
     redacted: () => redact(config),
+    warnings: [...unknownEnvironmentWarnings(sources.env, keys), ...urlWarnings(config)],
   };
+  if (problems.length > 0) throw new ConfigError(problems, loaded);
+  return loaded;
+}
+
+/** The key a problem line starts with (`key = value (from …): …`, `key is required: …`). */
+export function problemKey(problem: string): string {
+  return /^[\w.]+/.exec(problem)?.[0] ?? '';
+}
+
+/** storage.dir and local.socketPath left to their defaults: see default-paths.ts. */
+function fillDefaultPaths(
+  store: convict.Config<AgentConfig>,
+  sourceOf: (key: string) => string,
+  where: PathEnvironment,
+): void {
+  if (sourceOf('storage.dir') === 'default') {
+    store.set('storage.dir', defaultStorageDir(where, store.get('device.id')));
+  }
+  if (store.get('local.socketPath') === '') {
+    store.set('local.socketPath', defaultSocketPath(where));
+  }
+}
+
+/** The hub serves devices at /v1/device; any other path is most likely a typo (but a proxy may differ). */
+export const DEVICE_ENDPOINT_PATH = '/v1/device';
+
+function urlWarnings(config: AgentConfig): string[] {
+  if (config.server.url === '') return [];
+  const url = new URL(config.server.url);
+  if (url.pathname.endsWith(DEVICE_ENDPOINT_PATH)) return [];
+  const base = url.pathname.replace(/\/+$/, '');
+  const path = base.endsWith(DEVICE_ENDPOINT_PATH) ? base : `${base}${DEVICE_ENDPOINT_PATH}`;
+  const suggested = `${url.origin}${path}`;
+  return [
+    `server.url path is "${url.pathname}" — the hub's device endpoint is ${DEVICE_ENDPOINT_PATH} (e.g. ${suggested})`,
+  ];
 }
 
 function readConfigFile(sources: ConfigSources): {

@@ -1,6 +1,7 @@
 import { DEVICE_ID_PATTERN } from '../protocol/fields.js';
 import type { TlsMaterial } from '../agent/connection.js';
 import { ConfigError, type LoadedConfig } from './load.js';
+import { envName, flagName } from './schema.js';
 
 /**
  * What `run` needs beyond a well-typed config: the values that must be present together, and
@@ -21,9 +22,12 @@ export function resolveRunSecrets(
     problems.push(`${key} (from ${sourceOf(key)}): ${text}`);
   };
 
+  const required = (key: string, what: string): void => {
+    problems.push(`${key} is required: set it in ${spellings(key)} (${what})`);
+  };
   if (config.server.url === '')
-    problem('server.url', 'required: the hub URL, e.g. wss://hub.example.com/v1/device');
-  if (config.device.id === '') problem('device.id', "required: this device's id");
+    required('server.url', 'the hub URL, e.g. wss://hub.example.com/v1/device');
+  if (config.device.id === '') required('device.id', "this device's id");
   else if (!DEVICE_ID_PATTERN.test(config.device.id)) {
     problem('device.id', `must be 1-128 of letters, digits, . _ : - (got "${config.device.id}")`);
   }
@@ -55,7 +59,10 @@ export function resolveRunSecrets(
     if (token === '' && problems.length === 0)
       problem('auth.tokenFile', `${config.auth.tokenFile} is empty`);
   } else if (token === '') {
-    problem('auth.token', 'required: the device token (or set auth.tokenFile)');
+    required(
+      'auth.token',
+      `the device token; or a file holding it: ${spellings('auth.tokenFile')}`,
+    );
   }
   if (/[\r\n]/.test(token)) problem('auth.token', 'must be one line');
 
@@ -79,4 +86,9 @@ export function resolveRunSecrets(
 
   if (problems.length > 0) throw new ConfigError(problems);
   return { token, tls };
+}
+
+/** The three ways to set a key: "the config file as server.url, or IOTTLY_SERVER_URL, or --server-url". */
+function spellings(key: string): string {
+  return `the config file as ${key}, or ${envName(key)}, or --${flagName(key)}`;
 }

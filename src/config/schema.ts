@@ -1,5 +1,7 @@
 import { FSYNC_POLICIES } from '../storage/fsync-policy.js';
+import { LOG_FORMATS } from '../log/logger.js';
 import { commandsSchema } from '../commands/config.js';
+import { SYSTEM_SOCKET_PATH, SYSTEM_STATE_DIR } from './default-paths.js';
 import { Format } from './formats.js';
 import { telemetryConfigSchema } from '../telemetry/telemetry-config.js';
 
@@ -19,7 +21,8 @@ export const Defaults = {
   closeTimeoutMs: 2_000,
   outboxMaxMessages: 10_000,
   outboxHighWaterBytes: 1 << 20,
-  storageDir: '/var/lib/iottly-agent',
+  /** For root; see default-paths.ts for systemd and other users. */
+  storageDir: SYSTEM_STATE_DIR,
   storageMaxBytes: 64 * 1024 * 1024,
   storageMaxAgeS: 7 * 86_400,
   storageFlushIntervalMs: 50,
@@ -32,8 +35,8 @@ export const Defaults = {
   vitalsIntervalS: 600,
 } as const;
 
-/** The SDK socket's path when local.socketPath is empty and systemd gives no RuntimeDirectory. */
-export const DEFAULT_SOCKET_PATH = '/run/iottly-agent/sdk.sock';
+/** The SDK socket's path for root when local.socketPath is empty and systemd gives no RuntimeDirectory. */
+export const DEFAULT_SOCKET_PATH = SYSTEM_SOCKET_PATH;
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -136,7 +139,7 @@ export const schema = {
   },
   storage: {
     dir: {
-      doc: 'Directory of the disk spool: every message stays here until the hub acknowledges it.',
+      doc: 'Directory of the disk spool: every message stays here until the hub acknowledges it. Default: $STATE_DIRECTORY (systemd), else /var/lib/iottly-agent for root, else $XDG_STATE_HOME/iottly-agent/<device.id> (~/.local/state/… without XDG_STATE_HOME).',
       format: Format.requiredString,
       default: Defaults.storageDir,
     },
@@ -185,7 +188,7 @@ export const schema = {
       default: true,
     },
     socketPath: {
-      doc: 'Unix socket for device apps; empty: $RUNTIME_DIRECTORY/sdk.sock, else /run/iottly-agent/sdk.sock.',
+      doc: 'Unix socket for device apps; empty: $RUNTIME_DIRECTORY/sdk.sock (systemd), else /run/iottly-agent/sdk.sock for root, else $XDG_RUNTIME_DIR/iottly-agent/sdk.sock (without XDG_RUNTIME_DIR: sdk.sock in the per-user state dir, beside the spools).',
       format: Format.optionalPath,
       default: '',
     },
@@ -220,6 +223,11 @@ export const schema = {
       doc: 'Log level: fatal, error, warn, info, debug, trace or silent.',
       format: LOG_LEVELS,
       default: 'info',
+    },
+    format: {
+      doc: 'Log lines: auto (readable on a terminal, JSON lines otherwise), json or pretty.',
+      format: [...LOG_FORMATS],
+      default: 'auto',
     },
   },
   vitals: {

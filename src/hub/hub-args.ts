@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { UsageError } from '../cli/usage-error.js';
+import { LOG_FORMATS, type LogFormat } from '../log/logger.js';
 import { DEVICE_ID_PATTERN } from '../protocol/fields.js';
 import {
   DEFAULT_HOST,
@@ -13,21 +14,22 @@ import { DEFAULT_SESSION_TTL_MS } from './session-tokens.js';
 export { UsageError };
 
 /**
- * Flags of `iottly-agent hub`. Bad flags throw a UsageError whose one-line message names the
- * flag and what was expected.
- *
- *     --host HOST                 interface to listen on (127.0.0.1)
- *     --port PORT                 TCP port, 0 = any free one (0)
- *     --api-key KEY               an accepted API key (repeatable; one is generated if none)
- *     --device-token ID=TOKEN     a device allowed to connect (repeatable)
- *     --ping-interval-ms MS       (30000)
- *     --pong-timeout-ms MS        (10000)
- *     --session-ttl-s S           lifetime of browser session tokens (900)
- *     --tls-cert FILE --tls-key FILE   serve https/wss (both or neither)
- *     --state-dir DIR             keep delivery cursors here across restarts (memory only)
- *     --webhooks FILE             a JSON array of webhooks to start with
- *     --log-level LEVEL           fatal|error|warn|info|debug|trace|silent (info)
+ * Flags of `iottly-agent hub` (HUB_FLAGS, which `hub --help` prints). Bad flags throw a
+ * UsageError whose one-line message names the flag and what was expected.
  */
+export const HUB_FLAGS = `  --host HOST                     interface to listen on (127.0.0.1)
+  --port PORT                     TCP port, 0 = any free one (0)
+  --api-key KEY                   an accepted API key (repeatable; one is generated if none)
+  --device-token ID=TOKEN         a device allowed to connect (repeatable)
+  --ping-interval-ms MS           ping period on both endpoints (30000)
+  --pong-timeout-ms MS            a peer whose pong is later than this is terminated (10000)
+  --session-ttl-s S               lifetime of browser session tokens (900)
+  --tls-cert FILE --tls-key FILE  serve https/wss (both or neither)
+  --state-dir DIR                 keep delivery cursors here across restarts (memory only)
+  --webhooks FILE                 a JSON array of webhooks to start with
+  --log-level LEVEL               fatal|error|warn|info|debug|trace|silent (info)
+  --log-format FORMAT             auto (readable on a terminal, else JSON lines)|json|pretty (auto)`;
+
 export interface HubCliOptions {
   host: string;
   port: number;
@@ -42,6 +44,7 @@ export interface HubCliOptions {
   /** `--webhooks FILE`, or null. */
   webhooksPath: string | null;
   logLevel: string;
+  logFormat: LogFormat;
   /** Delivery cursors survive restarts here; null: memory only. */
   stateDir: string | null;
 }
@@ -80,6 +83,7 @@ export function parseHubArgs(
         'tls-key': { type: 'string' },
         webhooks: { type: 'string' },
         'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
         'state-dir': { type: 'string' },
       },
     }));
@@ -128,6 +132,13 @@ export function parseHubArgs(
     );
   }
 
+  const logFormat = values['log-format'] ?? 'auto';
+  if (!isLogFormat(logFormat)) {
+    throw new UsageError(
+      `--log-format: expected one of ${LOG_FORMATS.join(', ')}, got "${clip(logFormat)}"`,
+    );
+  }
+
   return {
     host,
     port: integer('--port', values.port, DEFAULT_PORT, 0, 65_535),
@@ -160,8 +171,13 @@ export function parseHubArgs(
     tls: certPath !== undefined && keyPath !== undefined ? { certPath, keyPath } : null,
     webhooksPath,
     logLevel,
+    logFormat,
     stateDir: stateDir(values['state-dir']),
   };
+}
+
+function isLogFormat(text: string): text is LogFormat {
+  return (LOG_FORMATS as readonly string[]).includes(text);
 }
 
 function stateDir(path: string | undefined): string | null {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { CodedError } from '../protocol/coded-error.js';
 import type { Clock } from '../time/clock.js';
 import { UsageError, type HubCliOptions } from './hub-args.js';
 import { Hub } from './hub.js';
@@ -6,9 +7,10 @@ import type { IdSource } from './ids.js';
 import { parseWebhooksFile } from './webhooks/webhooks-file.js';
 
 /**
- * Runs the hub for `iottly-agent hub`: reads the TLS files, starts listening, prints where,
- * and stops on SIGTERM or SIGINT. Exit codes stay with the CLI: `done` resolves once the hub
- * has stopped, for whatever reason, and the caller exits 0.
+ * Runs the hub for `iottly-agent hub`: reads the TLS files, starts listening, prints where (to
+ * `banner`: stderr, so stdout holds log lines only), and stops on SIGTERM or SIGINT. Exit codes
+ * stay with the CLI: `done` resolves once the hub has stopped, for whatever reason, and the
+ * caller exits 0. A port or address it cannot listen on is a HubListenError (one line, exit 69).
  */
 export interface SignalSource {
   once(signal: 'SIGTERM' | 'SIGINT', listener: () => void): unknown;
@@ -19,7 +21,8 @@ export interface RunHubDependencies {
   logger: Logger;
   clock: Clock;
   readFile: (path: string) => Buffer;
-  stdout: { write(text: string): unknown };
+  /** Where the hub says where it listens and the generated API key (stderr in the CLI). */
+  banner: { write(text: string): unknown };
   /** Where SIGTERM/SIGINT come from (default: this process). */
   signals?: SignalSource;
   ids?: IdSource;
@@ -42,7 +45,7 @@ export async function runHub(
   options: HubCliOptions,
   deps: RunHubDependencies,
 ): Promise<RunningHub> {
-  const { logger, clock, stdout } = deps;
+  const { logger, clock, banner } = deps;
   const signals = deps.signals ?? process;
   const tls = options.tls
     ? {
@@ -68,15 +71,17 @@ export async function runHub(
     ...(options.stateDir !== null ? { stateDir: options.stateDir } : {}),
     ...(deps.ids ? { ids: deps.ids } : {}),
   });
-  const { url, port } = await hub.start();
+  const { url, port } = await hub.start().catch((err: unknown) => {
+    throw listenError(err, options) ?? err;
+  });
 
   const ws = url.replace(/^http/, 'ws');
-  stdout.write(
+  banner.write(
     `iottly hub listening on ${url} (devices: ${ws}/v1/device, stream: ${ws}/v1/stream)\n`,
   );
-  if (hub.consoleAvailable) stdout.write(`console: ${url}/ (sign in with the API key)\n`);
+  if (hub.consoleAvailable) banner.write(`console: ${url}/ (sign in with the API key)\n`);
   if (options.apiKeyGenerated) {
-    stdout.write(`api key (generated; choose one with --api-key): ${options.apiKeys[0] ?? ''}\n`);
+    banner.write(`api key (generated; choose one with --api-key): ${options.apiKeys[0] ?? ''}\n`);
   }
 
   let resolveDone: () => void = () => {};
@@ -115,5 +120,37 @@ function read(deps: RunHubDependencies, flag: string, path: string): Buffer {
     return deps.readFile(path);
   } catch (err) {
     throw new UsageError(`${flag}: cannot read "${path}": ${(err as Error).message}`);
+  }
+}
+
+/** The hub could not listen where it was told to: a one-line reason, no stack trace. */
+export class HubListenError extends CodedError {
+  constructor(message: string, cause: unknown) {
+    super('hub_listen_failed', message, { cause });
+  }
+}
+
+/** The listen failures an operator can fix (port, permission, address); others stay bugs. */
+export function listenError(
+  err: unknown,
+  options: Pick<HubCliOptions, 'host' | 'port'>,
+): HubListenError | undefined {
+  const code = (err as NodeJS.ErrnoException).code;
+  const where = `port ${options.port} on ${options.host}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new HubListenError(`hub: ${where} is in use (EADDRINUSE)`, err);
+    case 'EACCES':
+      return new HubListenError(
+        `hub: ${where} is not permitted (EACCES): ports below 1024 need root; choose another --port`,
+        err,
+      );
+    case 'EADDRNOTAVAIL':
+      return new HubListenError(
+        `hub: ${options.host} is not an address of this machine (EADDRNOTAVAIL); choose another --host`,
+        err,
+      );
+    default:
+      return undefined;
   }
 }

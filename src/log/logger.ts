@@ -2,7 +2,8 @@ import { pino, type DestinationStream, type Logger } from 'pino';
 import pretty from 'pino-pretty';
 
 /**
- * pino JSON logs to stdout. Secrets are kept out in two layers: nothing logs a token or key on
+ * pino logs to stdout: JSON lines for machines (journald, pipes, files), human-readable lines
+ * when stdout is a terminal (`auto`), or either by choice (`log.format`, the hub's --log-format). Secrets are kept out in two layers: nothing logs a token or key on
  * purpose, and these paths are censored in case an object holding one is ever logged whole.
  * (A pino transport would run in a worker thread, which a single-executable build cannot load;
  * pretty printing therefore runs as a plain synchronous stream.)
@@ -25,9 +26,17 @@ export const REDACT_PATHS = [
   'config.tls.key',
 ];
 
+export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+/** `auto`: pretty on a terminal, JSON otherwise. */
+export function prettyLogs(format: LogFormat, stdoutIsTty: boolean): boolean {
+  return format === 'pretty' || (format === 'auto' && stdoutIsTty);
+}
+
 export interface LoggerOptions {
   level: string;
-  /** Human-readable lines (the demo); JSON otherwise. */
+  /** Human-readable lines (a terminal, the demo); JSON otherwise. */
   pretty?: boolean;
   destination?: DestinationStream;
   name?: string;

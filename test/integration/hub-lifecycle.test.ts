@@ -176,7 +176,7 @@ describe('runHub', () => {
       logger: silent,
       clock: systemClock,
       readFile: () => assert.fail('no TLS files to read'),
-      stdout: { write: (text: string) => out.push(text) },
+      banner: { write: (text: string) => out.push(text) },
       signals,
     });
     const ws = handle.url.replace('http', 'ws');
@@ -201,7 +201,7 @@ describe('runHub', () => {
       logger: silent,
       clock: systemClock,
       readFile: () => Buffer.alloc(0),
-      stdout: { write: (text: string) => out.push(text) },
+      banner: { write: (text: string) => out.push(text) },
       signals,
     });
     assert.equal(out.length, 2);
@@ -217,7 +217,7 @@ describe('runHub', () => {
         logger: silent,
         clock: systemClock,
         readFile: (path) => readFileSync(path),
-        stdout: { write: () => true },
+        banner: { write: () => true },
         signals: new EventEmitter(),
       }),
       (err: Error & { code?: string }) =>
@@ -246,7 +246,7 @@ describe('runHub', () => {
           logger: silent,
           clock: systemClock,
           readFile: (path) => readFileSync(path),
-          stdout: { write: (text: string) => out.push(text) },
+          banner: { write: (text: string) => out.push(text) },
           signals: new EventEmitter(),
         });
         assert.match(handle.url, /^https:\/\/127\.0\.0\.1:\d+$/);

@@ -311,7 +311,7 @@ describe('hub webhooks', () => {
       logger: pino({ level: 'silent' }),
       clock: systemClock,
       readFile: (path: string) => readFileSync(path),
-      stdout: { write: () => true },
+      banner: { write: () => true },
       signals: { once: () => undefined, off: () => undefined },
     };
     const running = await runHub(parseHubArgs(['--api-key', 'k', '--webhooks', file]), deps);

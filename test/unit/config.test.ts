@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigError, loadConfig, type ConfigSources } from '../../src/config/load.js';
+import { loadConfig, type ConfigSources } from '../../src/config/load.js';
 import { resolveRunSecrets } from '../../src/config/resolve.js';
 import { envName, flagName, leafAt, leafKeys } from '../../src/config/schema.js';
+import { problemsOf } from '../helpers/config-problems.js';
 
 function files(map: Record<string, string>): ConfigSources['readFile'] {
   return (path) => {
@@ -13,16 +14,6 @@ function files(map: Record<string, string>): ConfigSources['readFile'] {
 
 function load(partial: Partial<ConfigSources> = {}) {
   return loadConfig({ env: {}, flags: {}, readFile: files({}), ...partial });
-}
-
-function problemsOf(fn: () => unknown): string[] {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
-    return err.problems;
-  }
-  assert.fail('expected a ConfigError');
 }
 
 describe('config schema', () => {

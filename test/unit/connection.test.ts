@@ -4,8 +4,9 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import WebSocket from 'ws';
 import { Connection, type SocketFactory } from '../../src/agent/connection.js';
-import type { ConnectionStatus } from '../../src/agent/status.js';
+import { describeStatus, type ConnectionStatus } from '../../src/agent/status.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { captureLogger } from '../helpers/log-capture.js';
 
 /** Just enough of a ws client for the state machine: tests play the hub by emitting events. */
 class FakeSocket extends EventEmitter {
@@ -47,7 +48,7 @@ class FakeSocket extends EventEmitter {
   }
 }
 
-function setup(random = () => 0.5) {
+function setup(random = () => 0.5, logger = pino({ level: 'silent' })) {
   const clock = new FakeClock();
   const sockets: FakeSocket[] = [];
   const statuses: ConnectionStatus[] = [];
@@ -70,7 +71,7 @@ function setup(random = () => 0.5) {
     clock,
     random,
     createSocket,
-    logger: pino({ level: 'silent' }),
+    logger,
     hello: () => ({ device_id: 'dev1' }),
     onFrame: (text) => {
       if (text && JSON.parse(text).type === 'welcome') connection.markWelcomed();
@@ -86,6 +87,38 @@ function setup(random = () => 0.5) {
 }
 
 describe('Connection', () => {
+  it('numbers attempts from 1, the same in the status object and in its words', () => {
+    const t = setup(() => 0.999999);
+    t.connection.start();
+    t.last().serverClose(1006);
+    t.clock.advance(1000);
+    t.last().serverClose(1006);
+    t.clock.advance(2000);
+    const numbered = t.statuses.flatMap((s) =>
+      s.kind === 'connecting' || s.kind === 'backoff' ? [[s.attempt, describeStatus(s)]] : [],
+    );
+    assert.deepEqual(numbered, [
+      [1, 'connecting to ws://hub/v1/device (attempt 1)'],
+      [2, 'retrying in 1000 ms (attempt 2) after closed_1006'],
+      [2, 'connecting to ws://hub/v1/device (attempt 2)'],
+      [3, 'retrying in 2000 ms (attempt 3) after closed_1006'],
+      [3, 'connecting to ws://hub/v1/device (attempt 3)'],
+    ]);
+  });
+
+  it('says where the device endpoint is when the hub answers the upgrade with 404', () => {
+    const { logger, lines } = captureLogger();
+    const t = setup(() => 0.5, logger);
+    t.connection.start();
+    t.last().emit('unexpected-response', {}, { statusCode: 404, resume: () => {} });
+    t.last().terminate();
+    const lost = lines.find((l) => l.code === 'http_error');
+    assert.equal(
+      lost?.msg,
+      'link lost: hub answered the upgrade with HTTP 404: no device endpoint at /v1/device there; check server.url (the reference hub serves devices at /v1/device)',
+    );
+  });
+
   it('sends hello on open and goes online on welcome', () => {
     const t = setup();
     t.connection.start();

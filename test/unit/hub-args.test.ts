@@ -31,8 +31,15 @@ describe('parseHubArgs', () => {
       tls: null,
       webhooksPath: null,
       logLevel: 'info',
+      logFormat: 'auto',
       stateDir: null,
     });
+  });
+
+  it('takes --log-format auto|json|pretty', () => {
+    assert.equal(parseHubArgs(['--log-format', 'json'], fixedKey).logFormat, 'json');
+    assert.equal(parseHubArgs(['--log-format', 'pretty'], fixedKey).logFormat, 'pretty');
+    usage(['--log-format', 'xml'], /^--log-format: expected one of auto, json, pretty, got "xml"$/);
   });
 
   it('takes --state-dir for delivery cursors that survive restarts', () => {
@@ -101,6 +108,7 @@ describe('parseHubArgs', () => {
       tls: { certPath: 'cert.pem', keyPath: 'key.pem' },
       webhooksPath: 'hooks.json',
       logLevel: 'debug',
+      logFormat: 'auto',
       stateDir: null,
     });
   });

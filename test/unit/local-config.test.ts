@@ -9,6 +9,7 @@ function load(env: Record<string, string>, file: unknown = {}) {
     env,
     flags: {},
     readFile: () => JSON.stringify(file),
+    uid: 0,
   });
 }
 
@@ -17,7 +18,7 @@ describe('local.* configuration', () => {
     const { local } = load({}).config;
     assert.deepEqual(local, {
       enabled: true,
-      socketPath: '',
+      socketPath: '/run/iottly-agent/sdk.sock',
       socketGroup: '',
       maxApps: 64,
       maxLineBytes: 1 << 20,

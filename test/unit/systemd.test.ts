@@ -217,7 +217,7 @@ describe('Watchdog', () => {
 
 describe('ServiceNotifier', () => {
   function statusSource() {
-    let current: ConnectionStatus = { kind: 'connecting', attempt: 0, url: 'ws://h/v1/device' };
+    let current: ConnectionStatus = { kind: 'connecting', attempt: 1, url: 'ws://h/v1/device' };
     const listeners = new Set<(s: ConnectionStatus) => void>();
     return {
       status: () => current,
