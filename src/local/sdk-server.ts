@@ -29,6 +29,10 @@ import {
  * to every app. Everything else an app sends goes to `onAppLine`. `stop()` tells every app
  * `agentstatus: stopping`, closes them (bounded by `closeTimeoutMs`) and removes the socket
  * file.
+ *
+ * Each app's queue has its own bounds (see AppSession); `maxTotalQueuedBytes` bounds them all
+ * together, so 64 stuck apps cannot each hold their full share: past it, the app holding the
+ * most drops its oldest lines.
  */
 export type SdkServerState = 'idle' | 'listening' | 'stopping' | 'stopped';
 
@@ -43,6 +47,8 @@ export interface SdkServerOptions {
   maxApps: number;
   maxLineBytes: number;
   maxQueuedLines: number;
+  maxQueuedBytes: number;
+  maxTotalQueuedBytes: number;
   closeTimeoutMs: number;
   initialConnectionState: ConnectionState;
   clock: Clock;
@@ -50,6 +56,14 @@ export interface SdkServerOptions {
   onAppLine: (session: AppSession, line: AppLine) => void;
   fs?: SocketFs;
   probe?: SocketProbe;
+}
+
+/** What the apps' queues hold right now, and what they dropped since the server started. */
+export interface AppQueueStats {
+  apps: number;
+  queuedLines: number;
+  queuedBytes: number;
+  droppedLines: number;
 }
 
 export class SdkServer {
@@ -60,6 +74,8 @@ export class SdkServer {
   #state: SdkServerState = 'idle';
   #connection: ConnectionState;
   #nextId = 1;
+  /** Lines dropped by apps already gone, so the total survives their disconnect. */
+  #droppedByGone = 0;
   #stopping: Promise<void> | null = null;
 
   constructor(options: SdkServerOptions) {
@@ -102,6 +118,17 @@ export class SdkServer {
 
   get connectedApps(): number {
     return this.#sessions.size;
+  }
+
+  queueStats(): AppQueueStats {
+    const stats = { apps: this.#sessions.size, queuedLines: 0, queuedBytes: 0 };
+    let droppedLines = this.#droppedByGone;
+    for (const session of this.#sessions) {
+      stats.queuedLines += session.queuedLines;
+      stats.queuedBytes += session.queuedBytes;
+      droppedLines += session.dropped;
+    }
+    return { ...stats, droppedLines };
   }
 
   /** Tells every app about a change of the cloud link (nothing if it did not change). */
@@ -151,17 +178,34 @@ export class SdkServer {
       id: this.#nextId++,
       maxLineBytes: this.#o.maxLineBytes,
       maxQueuedLines: this.#o.maxQueuedLines,
+      maxQueuedBytes: this.#o.maxQueuedBytes,
       closeTimeoutMs: this.#o.closeTimeoutMs,
       clock: this.#o.clock,
       logger,
       onLine: (s, line) => this.#onLine(s, line),
+      onQueued: () => this.#keepWithinTotal(),
       onClose: (s) => {
         this.#sessions.delete(s);
+        this.#droppedByGone += s.dropped;
         logger.info({ session: s.id, app: s.name, dropped: s.dropped }, 'local app disconnected');
       },
     });
     this.#sessions.add(session);
     logger.debug({ session: session.id }, 'local app connected');
+  }
+
+  /** Past the total, the app holding the most droppable bytes sheds its oldest lines first. */
+  #keepWithinTotal(): void {
+    let total = 0;
+    for (const session of this.#sessions) total += session.queuedBytes;
+    while (total > this.#o.maxTotalQueuedBytes) {
+      let largest: AppSession | null = null;
+      for (const session of this.#sessions) {
+        if (session.droppableBytes > (largest?.droppableBytes ?? 0)) largest = session;
+      }
+      if (largest === null) return; // only lines the sockets already took: one per app at most
+      total -= largest.shed(total - this.#o.maxTotalQueuedBytes);
+    }
   }
 
   #onLine(session: AppSession, line: AppLine): void {
