@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { Clock } from '../time/clock.js';
 import { AppSession } from './app-session.js';
+import { BurstLog } from './burst-log.js';
 import {
   agentStoppingLine,
   connectionStatusLine,
@@ -33,8 +34,14 @@ import {
  * Each app's queue has its own bounds (see AppSession); `maxTotalQueuedBytes` bounds them all
  * together, so 64 stuck apps cannot each hold their full share: past it, the app holding the
  * most drops its oldest lines.
+ *
+ * A connection beyond `maxApps` is refused; `too_many_apps` is logged for the first of a burst,
+ * then once a minute with the number refused since (`refused`).
  */
 export type SdkServerState = 'idle' | 'listening' | 'stopping' | 'stopped';
+
+/** Refusals beyond maxApps are summed over this long in one log line. */
+export const REFUSAL_LOG_INTERVAL_MS = 60_000;
 
 export interface SdkServerOptions {
   path: string;
@@ -71,6 +78,7 @@ export class SdkServer {
   readonly #fs: SocketFs;
   readonly #server: Server;
   readonly #sessions = new Set<AppSession>();
+  readonly #refusals: BurstLog;
   #state: SdkServerState = 'idle';
   #connection: ConnectionState;
   #nextId = 1;
@@ -82,6 +90,17 @@ export class SdkServer {
     this.#o = options;
     this.#fs = options.fs ?? realSocketFs;
     this.#connection = options.initialConnectionState;
+    this.#refusals = new BurstLog({
+      intervalMs: REFUSAL_LOG_INTERVAL_MS,
+      clock: options.clock,
+      log: (refused) =>
+        options.logger.warn(
+          { code: ErrorCode.tooManyApps, maxApps: options.maxApps, refused },
+          refused === 1
+            ? 'local app refused: too many apps connected'
+            : `${refused} local apps refused: too many apps connected`,
+        ),
+    });
     this.#server = createServer((socket) => this.#accept(socket));
     this.#server.on('error', (err) =>
       options.logger.error({ err: err.message }, 'local socket server error'),
@@ -160,16 +179,14 @@ export class SdkServer {
       // The server removes its socket file on close; this covers a crash-free but odd exit.
       await this.#fs.unlink(this.#o.path).catch(() => {});
     }
+    this.#refusals.stop();
     this.#state = 'stopped';
   }
 
   #accept(socket: Socket): void {
     const { logger } = this.#o;
     if (this.#state !== 'listening' || this.#sessions.size >= this.#o.maxApps) {
-      logger.warn(
-        { code: ErrorCode.tooManyApps, maxApps: this.#o.maxApps },
-        'local app refused: too many apps connected',
-      );
+      this.#refusals.hit();
       socket.destroy();
       return;
     }

@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { SdkServer, type SdkServerOptions } from '../../src/local/sdk-server.js';
 import { commandLine } from '../../src/local/sdk-wire.js';
 import { systemClock } from '../../src/time/clock.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { captureLogger } from '../helpers/log-capture.js';
 import { SdkClient } from '../helpers/sdk-client.js';
 
@@ -76,5 +78,43 @@ describe('queues of apps that do not read', () => {
     const [a] = apps;
     a?.socket.resume();
     await a?.next((l) => (l.data as { blob?: { i: number } } | undefined)?.blob?.i === 99);
+  });
+});
+
+describe('connections beyond maxApps', () => {
+  /** Connects and waits until the server has closed the connection. */
+  const refused = (path: string): Promise<void> =>
+    new Promise((resolve) => {
+      const socket = createConnection(path);
+      socket.on('error', () => {});
+      socket.once('close', () => resolve());
+    });
+
+  it('logs too_many_apps once for a burst, then one summary per interval with the count', async (t) => {
+    const clock = new FakeClock();
+    const { logs, path, clients } = await serve(t, { maxApps: 1, clock });
+    const only = await SdkClient.connect(path, 'only');
+    clients.push(only);
+    await only.handshake();
+    const tooMany = () => logs.filter((l) => l.code === 'too_many_apps');
+
+    await Promise.all(Array.from({ length: 20 }, () => refused(path)));
+    assert.deepEqual(
+      tooMany().map((l) => l.refused),
+      [1],
+    );
+    clock.advance(60_000);
+    assert.deepEqual(
+      tooMany().map((l) => l.refused),
+      [1, 19],
+    );
+    clock.advance(60_000); // a quiet interval ends the burst: nothing to say
+    assert.equal(tooMany().length, 2);
+    await refused(path);
+    assert.deepEqual(
+      tooMany().map((l) => l.refused),
+      [1, 19, 1],
+      'the first refusal of a new burst is logged at once',
+    );
   });
 });
