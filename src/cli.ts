@@ -12,7 +12,7 @@ import { ExitCode } from './cli/exit-codes.js';
 import { onShutdownSignal } from './cli/signals.js';
 import { UsageError } from './cli/usage-error.js';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
-import { checkSecretFilePermissions } from './config/permissions.js';
+import { checkConfigFilePermissions } from './config/permissions.js';
 import { resolveRunSecrets } from './config/resolve.js';
 import { runDemo } from './demo/demo.js';
 import { parseHubArgs } from './hub/hub-args.js';
@@ -79,7 +79,7 @@ function loadFromArgs(argv: string[]): LoadedConfig {
     readFile: (path) => readFileSync(path, 'utf8'),
   });
   if (!args.allowInsecureConfigPermissions)
-    checkSecretFilePermissions(loaded, (path) => statSync(path).mode);
+    checkConfigFilePermissions(loaded, (path) => statSync(path).mode);
   return loaded;
 }
 
