@@ -12,6 +12,7 @@ import { pino } from 'pino';
 import type { AgentContext } from '../src/agent/agent.js';
 import { MemoryOutbox } from '../src/agent/outbox.js';
 import { Router } from '../src/agent/router.js';
+import { Defaults } from '../src/config/schema.js';
 import { LocalApps } from '../src/local/local-apps.js';
 import { systemClock } from '../src/time/clock.js';
 import { reportRows } from './lib/results.js';
@@ -99,6 +100,8 @@ function localApps(path: string, maxQueuedLines = 1_000): LocalApps {
       maxApps: 64,
       maxLineBytes: 1 << 20,
       maxQueuedLines,
+      maxQueuedBytes: Defaults.localAppQueueBytes,
+      maxTotalQueuedBytes: Defaults.localTotalAppQueueBytes,
       closeTimeoutMs: 100,
     },
     actions: {},

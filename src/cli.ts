@@ -13,7 +13,7 @@ import { onShutdownSignal } from './cli/signals.js';
 import { UsageError } from './cli/usage-error.js';
 import { commandHelp, HELP_FLAGS, USAGE } from './cli/help.js';
 import { ConfigError, type LoadedConfig } from './config/load.js';
-import { checkSecretFilePermissions } from './config/permissions.js';
+import { checkConfigFilePermissions } from './config/permissions.js';
 import type { RunSecrets } from './config/resolve.js';
 import { loadRunConfig } from './config/run-config.js';
 import { runDemo } from './demo/demo.js';
@@ -81,7 +81,7 @@ function loadFromArgs(argv: string[]): LoadedConfig & { secrets: RunSecrets } {
     warn: (warning) => process.stderr.write(`iottly-agent: warning: ${warning}\n`),
     ...(args.allowInsecureConfigPermissions
       ? {}
-      : { check: (config) => checkSecretFilePermissions(config, (path) => statSync(path).mode) }),
+      : { check: (config) => checkConfigFilePermissions(config, (path) => statSync(path).mode) }),
   });
 }
 

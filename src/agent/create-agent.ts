@@ -41,12 +41,19 @@ export function createAgent(
 ): Agent {
   const clock = deps.clock ?? systemClock;
   const random = deps.random ?? Math.random;
+  const localApps = createLocalApps(config, { env: deps.env ?? process.env, clock });
   const features: Feature[] = [
     new TelemetryFeature({ settings: config.telemetry, clock, random }),
     createCommandsFeature(config, { clock }),
-    ...[createLocalApps(config, { env: deps.env ?? process.env, clock })].filter((f) => f !== null),
+    ...(localApps ? [localApps] : []),
     ...(config.vitals.intervalS > 0
-      ? [new VitalsFeature({ intervalMs: config.vitals.intervalS * 1000, clock })]
+      ? [
+          new VitalsFeature({
+            intervalMs: config.vitals.intervalS * 1000,
+            clock,
+            figures: localApps ? { localApps: () => localApps.queueStats() } : {},
+          }),
+        ]
       : []),
     ...(deps.features ?? []),
   ];

@@ -7,6 +7,8 @@ export interface VitalsOptions {
   clock: Clock;
   /** process.memoryUsage by default. */
   memoryUsage?: () => NodeJS.MemoryUsage;
+  /** More figures for the line, by name (the local apps' queues); read at each line. */
+  figures?: Readonly<Record<string, () => unknown>>;
 }
 
 export const VITALS_LOG_CODE = 'vitals';
@@ -62,6 +64,9 @@ export class VitalsFeature implements Feature {
         },
         link: context.status().kind,
         outbox: context.outbox.stats(),
+        ...Object.fromEntries(
+          Object.entries(this.#o.figures ?? {}).map(([name, read]) => [name, read()]),
+        ),
       },
       'agent vitals',
     );

@@ -32,6 +32,8 @@ export const Defaults = {
   localMaxApps: 64,
   localMaxLineBytes: 1 << 20,
   localAppQueueLines: 1_000,
+  localAppQueueBytes: 4 * 1024 * 1024,
+  localTotalAppQueueBytes: 16 * 1024 * 1024,
   vitalsIntervalS: 600,
 } as const;
 
@@ -211,6 +213,16 @@ export const schema = {
       doc: 'Lines held for an app that does not read; beyond this the oldest are dropped and counted.',
       format: Format.positiveInt,
       default: Defaults.localAppQueueLines,
+    },
+    appQueueBytes: {
+      doc: "Bytes held for an app that does not read (its queue and its socket's buffer); beyond this the oldest queued lines are dropped and counted.",
+      format: Format.positiveInt,
+      default: Defaults.localAppQueueBytes,
+    },
+    totalAppQueueBytes: {
+      doc: 'Bytes held for all apps together; beyond this the app holding the most drops its oldest queued lines.',
+      format: Format.positiveInt,
+      default: Defaults.localTotalAppQueueBytes,
     },
     actions: {
       doc: 'Routines apps may call with call_agent: {"name": "command line"}, run by /bin/sh within the commands.* limits, the call\'s args as JSON in IOTTLY_CALL_ARGS.',

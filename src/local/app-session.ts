@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { Clock, TimerHandle } from '../time/clock.js';
+import { LineQueue } from './line-queue.js';
 import { LineSplitter } from './line-splitter.js';
 import { parseAppLine, type AppLine } from './sdk-wire.js';
 
@@ -13,22 +14,32 @@ import { parseAppLine, type AppLine } from './sdk-wire.js';
  *
  * Incoming lines are framed, validated and handed to `onLine`; a malformed line is logged and
  * skipped (the app stays connected); a line over `maxLineBytes` closes this app's connection.
- * Outgoing lines wait in a bounded queue while the app does not read: beyond `maxQueuedLines`
- * the oldest are dropped and counted, so a stuck app costs a bounded amount of memory and never
- * slows the agent or the other apps.
+ * Outgoing lines wait in a queue while the app does not read. Beyond `maxQueuedLines`, or
+ * beyond `maxQueuedBytes` (the queue and what the socket still buffers, counted together), the
+ * oldest queued lines are dropped and counted, so a stuck app costs a bounded amount of memory
+ * and never slows the agent or the other apps. A line the socket has taken cannot be taken back:
+ * at most one line (plus the socket's 16 KiB high-water mark) sits there beyond the queue.
+ * Dropping the oldest, rather than disconnecting, keeps a slow app's newest commands and its
+ * session; an app that never reads costs the same bounded bytes either way.
  */
 export type AppSessionState = 'open' | 'closing' | 'closed';
+
+/** Why queued lines were dropped: the app's line or byte bound, or the bound across all apps. */
+export type DropReason = 'lines' | 'bytes' | 'total';
 
 export interface AppSessionOptions {
   socket: Socket;
   id: number;
   maxLineBytes: number;
   maxQueuedLines: number;
+  maxQueuedBytes: number;
   closeTimeoutMs: number;
   clock: Clock;
   logger: Logger;
   onLine: (session: AppSession, line: AppLine) => void;
   onClose: (session: AppSession) => void;
+  /** Called after each line queued, so the server can keep all apps within their total. */
+  onQueued?: (session: AppSession) => void;
 }
 
 export class AppSession {
@@ -38,9 +49,9 @@ export class AppSession {
   readonly #splitter: LineSplitter;
   #state: AppSessionState = 'open';
   #name: string | null = null;
-  #queue: string[] = [];
-  #head = 0;
+  readonly #queue = new LineQueue();
   #dropped = 0;
+  #droppedBytes = 0;
   #closeTimer: TimerHandle | null = null;
   readonly closed: Promise<void>;
 
@@ -63,8 +74,7 @@ export class AppSession {
       this.#socket.once('close', () => {
         this.#state = 'closed';
         if (this.#closeTimer) options.clock.clearTimeout(this.#closeTimer);
-        this.#queue = [];
-        this.#head = 0;
+        this.#queue.clear();
         options.onClose(this);
         resolve();
       });
@@ -90,22 +100,34 @@ export class AppSession {
     return this.#dropped;
   }
 
+  /** Bytes held for this app: its queue and what its socket still buffers. */
+  get queuedBytes(): number {
+    return this.#state === 'closed' ? 0 : this.#queue.bytes + this.#socket.writableLength;
+  }
+
+  /** Lines waiting in the queue (not yet handed to the socket). */
+  get queuedLines(): number {
+    return this.#queue.length;
+  }
+
+  /** Bytes of queued lines that can still be dropped (the socket's cannot). */
+  get droppableBytes(): number {
+    return this.#queue.bytes;
+  }
+
   /** Queues one encoded line (with its `\n`) for the app. */
   send(line: string): void {
     if (this.#state !== 'open') return;
-    if (this.#queue.length - this.#head >= this.#o.maxQueuedLines) {
-      this.#head++;
-      this.#dropped++;
-      // First drop, then every thousandth: visible without flooding the log.
-      if (this.#dropped === 1 || this.#dropped % 1000 === 0) {
-        this.#logger().warn(
-          { code: ErrorCode.appQueueFull, dropped: this.#dropped },
-          'app is not reading: dropping its oldest queued lines',
-        );
-      }
-    }
     this.#queue.push(line);
+    this.#shed('lines', () => this.#queue.length <= this.#o.maxQueuedLines);
+    this.#shed('bytes', () => this.queuedBytes <= this.#o.maxQueuedBytes);
     this.#flush();
+    this.#o.onQueued?.(this);
+  }
+
+  /** Drops the oldest queued lines until `bytes` are freed or the queue is empty; returns the bytes freed. */
+  shed(bytes: number): number {
+    return this.#shed('total', (freed) => freed >= bytes);
   }
 
   /** Sends what is queued (within `closeTimeoutMs`), then closes; idempotent. */
@@ -121,20 +143,41 @@ export class AppSession {
     return this.closed;
   }
 
-  #flush(): void {
-    while (this.#head < this.#queue.length && !this.#socket.writableNeedDrain) {
-      if (this.#socket.destroyed || this.#socket.writableEnded) return;
-      const line = this.#queue[this.#head] as string;
-      this.#head++;
-      this.#socket.write(line);
+  #shed(reason: DropReason, enough: (freed: number) => boolean): number {
+    let freed = 0;
+    let lines = 0;
+    while (this.#queue.length > 0 && !enough(freed)) {
+      freed += this.#queue.dropOldest();
+      lines++;
     }
-    if (this.#head === this.#queue.length) {
-      this.#queue = [];
-      this.#head = 0;
-      if (this.#state === 'closing' && !this.#socket.writableEnded) this.#socket.end();
-    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
-      this.#head = 0;
+    if (lines === 0) return 0;
+    const before = this.#dropped;
+    this.#dropped += lines;
+    this.#droppedBytes += freed;
+    // The first drop, then one line per thousand dropped: visible without flooding the log.
+    if (before === 0 || Math.floor(before / 1000) !== Math.floor(this.#dropped / 1000)) {
+      this.#logger().warn(
+        {
+          code: ErrorCode.appQueueFull,
+          reason,
+          dropped: this.#dropped,
+          droppedBytes: this.#droppedBytes,
+          queuedLines: this.#queue.length,
+          queuedBytes: this.queuedBytes,
+        },
+        'app is not reading: dropping its oldest queued lines',
+      );
+    }
+    return freed;
+  }
+
+  #flush(): void {
+    while (this.#queue.length > 0 && !this.#socket.writableNeedDrain) {
+      if (this.#socket.destroyed || this.#socket.writableEnded) return;
+      this.#socket.write(this.#queue.shift() as string);
+    }
+    if (this.#queue.length === 0 && this.#state === 'closing' && !this.#socket.writableEnded) {
+      this.#socket.end();
     }
   }
 

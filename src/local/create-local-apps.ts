@@ -55,6 +55,8 @@ export function createLocalApps(
       maxApps: local.maxApps,
       maxLineBytes: local.maxLineBytes,
       maxQueuedLines: local.appQueueLines,
+      maxQueuedBytes: local.appQueueBytes,
+      maxTotalQueuedBytes: local.totalAppQueueBytes,
       closeTimeoutMs: APP_CLOSE_TIMEOUT_MS,
     },
     actions: local.actions,

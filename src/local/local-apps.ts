@@ -13,7 +13,7 @@ import { Channel, MAX_FRAME_BYTES } from '../protocol/message.js';
 import type { ParsedFrame } from '../protocol/parse.js';
 import type { ActionRunner } from './action-runner.js';
 import type { AppSession } from './app-session.js';
-import { SdkServer, type SdkServerOptions } from './sdk-server.js';
+import { SdkServer, type AppQueueStats, type SdkServerOptions } from './sdk-server.js';
 import { LocalSocketError } from './socket-file.js';
 import { commandLine, type AppLine, type ConnectionState } from './sdk-wire.js';
 
@@ -79,6 +79,13 @@ export class LocalApps implements Feature {
   /** The server, once started (for diagnostics and tests). */
   get server(): SdkServer | null {
     return this.#server;
+  }
+
+  /** What the apps' queues hold (zeros while the socket is not served). */
+  queueStats(): AppQueueStats {
+    return (
+      this.#server?.queueStats() ?? { apps: 0, queuedLines: 0, queuedBytes: 0, droppedLines: 0 }
+    );
   }
 
   async start(context: AgentContext): Promise<void> {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { Clock } from '../time/clock.js';
 import { AppSession } from './app-session.js';
+import { BurstLog } from './burst-log.js';
 import {
   agentStoppingLine,
   connectionStatusLine,
@@ -29,8 +30,18 @@ import {
  * to every app. Everything else an app sends goes to `onAppLine`. `stop()` tells every app
  * `agentstatus: stopping`, closes them (bounded by `closeTimeoutMs`) and removes the socket
  * file.
+ *
+ * Each app's queue has its own bounds (see AppSession); `maxTotalQueuedBytes` bounds them all
+ * together, so 64 stuck apps cannot each hold their full share: past it, the app holding the
+ * most drops its oldest lines.
+ *
+ * A connection beyond `maxApps` is refused; `too_many_apps` is logged for the first of a burst,
+ * then once a minute with the number refused since (`refused`).
  */
 export type SdkServerState = 'idle' | 'listening' | 'stopping' | 'stopped';
+
+/** Refusals beyond maxApps are summed over this long in one log line. */
+export const REFUSAL_LOG_INTERVAL_MS = 60_000;
 
 export interface SdkServerOptions {
   path: string;
@@ -43,6 +54,8 @@ export interface SdkServerOptions {
   maxApps: number;
   maxLineBytes: number;
   maxQueuedLines: number;
+  maxQueuedBytes: number;
+  maxTotalQueuedBytes: number;
   closeTimeoutMs: number;
   initialConnectionState: ConnectionState;
   clock: Clock;
@@ -52,20 +65,42 @@ export interface SdkServerOptions {
   probe?: SocketProbe;
 }
 
+/** What the apps' queues hold right now, and what they dropped since the server started. */
+export interface AppQueueStats {
+  apps: number;
+  queuedLines: number;
+  queuedBytes: number;
+  droppedLines: number;
+}
+
 export class SdkServer {
   readonly #o: SdkServerOptions;
   readonly #fs: SocketFs;
   readonly #server: Server;
   readonly #sessions = new Set<AppSession>();
+  readonly #refusals: BurstLog;
   #state: SdkServerState = 'idle';
   #connection: ConnectionState;
   #nextId = 1;
+  /** Lines dropped by apps already gone, so the total survives their disconnect. */
+  #droppedByGone = 0;
   #stopping: Promise<void> | null = null;
 
   constructor(options: SdkServerOptions) {
     this.#o = options;
     this.#fs = options.fs ?? realSocketFs;
     this.#connection = options.initialConnectionState;
+    this.#refusals = new BurstLog({
+      intervalMs: REFUSAL_LOG_INTERVAL_MS,
+      clock: options.clock,
+      log: (refused) =>
+        options.logger.warn(
+          { code: ErrorCode.tooManyApps, maxApps: options.maxApps, refused },
+          refused === 1
+            ? 'local app refused: too many apps connected'
+            : `${refused} local apps refused: too many apps connected`,
+        ),
+    });
     this.#server = createServer((socket) => this.#accept(socket));
     this.#server.on('error', (err) =>
       options.logger.error({ err: err.message }, 'local socket server error'),
@@ -104,6 +139,17 @@ export class SdkServer {
     return this.#sessions.size;
   }
 
+  queueStats(): AppQueueStats {
+    const stats = { apps: this.#sessions.size, queuedLines: 0, queuedBytes: 0 };
+    let droppedLines = this.#droppedByGone;
+    for (const session of this.#sessions) {
+      stats.queuedLines += session.queuedLines;
+      stats.queuedBytes += session.queuedBytes;
+      droppedLines += session.dropped;
+    }
+    return { ...stats, droppedLines };
+  }
+
   /** Tells every app about a change of the cloud link (nothing if it did not change). */
   setConnectionState(state: ConnectionState): void {
     if (state === this.#connection) return;
@@ -133,16 +179,14 @@ export class SdkServer {
       // The server removes its socket file on close; this covers a crash-free but odd exit.
       await this.#fs.unlink(this.#o.path).catch(() => {});
     }
+    this.#refusals.stop();
     this.#state = 'stopped';
   }
 
   #accept(socket: Socket): void {
     const { logger } = this.#o;
     if (this.#state !== 'listening' || this.#sessions.size >= this.#o.maxApps) {
-      logger.warn(
-        { code: ErrorCode.tooManyApps, maxApps: this.#o.maxApps },
-        'local app refused: too many apps connected',
-      );
+      this.#refusals.hit();
       socket.destroy();
       return;
     }
@@ -151,17 +195,34 @@ export class SdkServer {
       id: this.#nextId++,
       maxLineBytes: this.#o.maxLineBytes,
       maxQueuedLines: this.#o.maxQueuedLines,
+      maxQueuedBytes: this.#o.maxQueuedBytes,
       closeTimeoutMs: this.#o.closeTimeoutMs,
       clock: this.#o.clock,
       logger,
       onLine: (s, line) => this.#onLine(s, line),
+      onQueued: () => this.#keepWithinTotal(),
       onClose: (s) => {
         this.#sessions.delete(s);
+        this.#droppedByGone += s.dropped;
         logger.info({ session: s.id, app: s.name, dropped: s.dropped }, 'local app disconnected');
       },
     });
     this.#sessions.add(session);
     logger.debug({ session: session.id }, 'local app connected');
+  }
+
+  /** Past the total, the app holding the most droppable bytes sheds its oldest lines first. */
+  #keepWithinTotal(): void {
+    let total = 0;
+    for (const session of this.#sessions) total += session.queuedBytes;
+    while (total > this.#o.maxTotalQueuedBytes) {
+      let largest: AppSession | null = null;
+      for (const session of this.#sessions) {
+        if (session.droppableBytes > (largest?.droppableBytes ?? 0)) largest = session;
+      }
+      if (largest === null) return; // only lines the sockets already took: one per app at most
+      total -= largest.shed(total - this.#o.maxTotalQueuedBytes);
+    }
   }
 
   #onLine(session: AppSession, line: AppLine): void {

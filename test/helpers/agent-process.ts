@@ -40,7 +40,8 @@ export function spawnAgent(args: string[], env: Record<string, string> = {}): Ag
 /**
  * The same for any command that runs the agent (a single-executable build, under qemu),
  * optionally as another user (file modes mean nothing to root). Each agent gets its own local
- * SDK socket and its own spool in temporary folders unless the test names them.
+ * SDK socket and its own spool in temporary folders unless the test names them, removed when
+ * it exits.
  */
 export function spawnAgentCommand(
   command: string,
@@ -51,11 +52,11 @@ export function spawnAgentCommand(
   const socketDir = env.IOTTLY_LOCAL_SOCKET_PATH
     ? null
     : mkdtempSync(join(tmpdir(), 'iottly-agent-sock-'));
-  const storageDir = env.IOTTLY_STORAGE_DIR ?? mkdtempSync(join(tmpdir(), 'iottly-spool-'));
+  const spoolDir = env.IOTTLY_STORAGE_DIR ? null : mkdtempSync(join(tmpdir(), 'iottly-spool-'));
   const child = spawn(command, args, {
     env: {
       PATH: process.env.PATH ?? '',
-      IOTTLY_STORAGE_DIR: storageDir,
+      ...(spoolDir ? { IOTTLY_STORAGE_DIR: spoolDir } : {}),
       ...(socketDir ? { IOTTLY_LOCAL_SOCKET_PATH: join(socketDir, 'sdk.sock') } : {}),
       ...env,
     },
@@ -90,7 +91,7 @@ export function spawnAgentCommand(
   });
   child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
   const exit = once(child, 'exit').then(([code, signal]) => {
-    if (socketDir) rmSync(socketDir, { recursive: true, force: true });
+    for (const dir of [socketDir, spoolDir]) if (dir) rmSync(dir, { recursive: true, force: true });
     return { code: code as number | null, signal: signal as NodeJS.Signals | null };
   });
 

@@ -1,12 +1,13 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir, type TempDirOwner } from './temp-dir.js';
 
 /**
  * A private CA and a server certificate for 127.0.0.1, made with the openssl command, in a
  * temporary folder. Each call makes a new CA, so two calls give two CAs that do not trust each
- * other (for the wrong-CA test).
+ * other (for the wrong-CA test). The folder holds private keys: it is removed when `owner` (the
+ * test) ends.
  */
 export interface TestPki {
   dir: string;
@@ -17,8 +18,8 @@ export interface TestPki {
   key: Buffer;
 }
 
-export function makePki(): TestPki {
-  const dir = mkdtempSync(join(tmpdir(), 'iottly-pki-'));
+export function makePki(owner?: TempDirOwner): TestPki {
+  const dir = tempDir('iottly-pki-', owner);
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   run(
     'req',

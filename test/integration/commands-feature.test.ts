@@ -22,6 +22,7 @@ import {
   uniqueMarker,
   zombiesOf,
 } from '../helpers/commands-harness.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * The commands feature with real child processes, frames in through a real Router and out
@@ -314,7 +315,7 @@ describe('commands feature', () => {
       Buffer.from(text),
       Buffer.from([0xff, 0xfe, 0x41, 0xe2, 0x82]),
     ]);
-    const file = join(mkdtempSync(join(tmpdir(), 'cmd-')), 'bytes');
+    const file = join(tempDir('cmd-'), 'bytes');
     writeFileSync(file, expected);
     const r = await h.run('bin', { argv: ['cat', file], stream_output: true });
     assert.deepEqual(r.stdout, expected);

@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { spawnAgent } from '../helpers/agent-process.js';
 
-/** The agent refuses a token that every user on the device can read (exit 78), unless told. */
+/**
+ * The agent refuses a token that every user on the device can read, and a config or token file
+ * that every user can change (exit 78), unless told.
+ */
 describe('permissions of files holding the device token', () => {
   const dir = mkdtempSync(join(tmpdir(), 'perm-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -13,7 +16,8 @@ describe('permissions of files holding the device token', () => {
 
   function write(name: string, content: string, mode: number): string {
     const path = join(dir, name);
-    writeFileSync(path, content, { mode });
+    writeFileSync(path, content);
+    chmodSync(path, mode); // the umask would take the bits under test away
     return path;
   }
 
@@ -61,5 +65,52 @@ describe('permissions of files holding the device token', () => {
       agent.output(),
       /auth\.tokenFile .*open\.token holds the device token .*mode 0604/,
     );
+  });
+
+  it(
+    'refuses a config file every user can change (0602), even without a token in it',
+    { timeout: 30_000 },
+    async () => {
+      const path = write('open-write.json', JSON.stringify(base), 0o602);
+      for (const command of ['run', 'check-config']) {
+        const agent = spawnAgent([command, '--config', path], { IOTTLY_AUTH_TOKEN: 'T' });
+        assert.equal((await agent.exited()).code, 78);
+        assert.equal(
+          agent.output().trim(),
+          `iottly-agent: config error: config file ${path} can be changed by every user (mode 0602), so anyone could point the agent at their own hub: run "chmod o-rwx ${path}" (0640 root:iottly or 0600), or pass --allow-insecure-config-permissions`,
+        );
+      }
+      const allowed = spawnAgent(
+        ['check-config', '--config', path, '--allow-insecure-config-permissions'],
+        { IOTTLY_AUTH_TOKEN: 'T' },
+      );
+      assert.equal((await allowed.exited()).code, 0, allowed.output());
+    },
+  );
+
+  it('refuses a token file every user can change, and a file in a folder every user can change', async () => {
+    const env = { IOTTLY_SERVER_URL: base.server.url, IOTTLY_DEVICE_ID: 'dev1' };
+    const writable = write('writable.token', 'T\n', 0o602);
+    const token = spawnAgent(['check-config', '--auth-token-file', writable], env);
+    assert.equal((await token.exited()).code, 78);
+    assert.match(
+      token.output(),
+      /auth\.tokenFile .*writable\.token can be changed by every user .*mode 0602/,
+    );
+
+    const open = join(dir, 'open-folder');
+    mkdirSync(open);
+    chmodSync(open, 0o777);
+    const inOpen = join(open, 'config.json');
+    writeFileSync(inOpen, JSON.stringify(base));
+    const agent = spawnAgent(['check-config', '--config', inOpen], { IOTTLY_AUTH_TOKEN: 'T' });
+    assert.equal((await agent.exited()).code, 78);
+    assert.match(
+      agent.output(),
+      /the folder .*open-folder of config file .*config\.json can be changed by every user \(mode 0777\).*chmod o-w/,
+    );
+    chmodSync(open, 0o1777); // sticky, as /tmp: only the file's owner may replace it
+    const sticky = spawnAgent(['check-config', '--config', inOpen], { IOTTLY_AUTH_TOKEN: 'T' });
+    assert.equal((await sticky.exited()).code, 0, sticky.output());
   });
 });

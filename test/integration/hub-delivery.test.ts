@@ -1,7 +1,4 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import {
   DEVICE_ID,
@@ -15,6 +12,7 @@ import {
   type Peer,
   type TestHub,
 } from '../helpers/ws.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * Acknowledged delivery at the hub: `welcome.last_seq`, cumulative acks, each seq processed and
@@ -95,8 +93,8 @@ describe('hub acknowledged delivery', () => {
     assert.equal(t.hub.lastSeq(DEVICE_ID), 1);
   });
 
-  it('with --state-dir keeps the cursors across a restart of the hub', async () => {
-    const stateDir = mkdtempSync(join(tmpdir(), 'hub-state-'));
+  it('with --state-dir keeps the cursors across a restart of the hub', async (t) => {
+    const stateDir = tempDir('hub-state-', t); // removed after the test, once its hubs stopped
     const first = await startHub({ stateDir });
     const { peer } = await helloFrom(first.wsUrl, 'store-dddddddd');
     for (let seq = 1; seq <= 3; seq++) peer.send(telemetryFrame(seq));
@@ -104,8 +102,11 @@ describe('hub acknowledged delivery', () => {
     await first.stop();
 
     const second = await startHub({ stateDir });
-    hubs.push(second);
-    const { welcome } = await helloFrom(second.wsUrl, 'store-dddddddd');
-    assert.equal(welcome.payload.last_seq, 3);
+    try {
+      const { welcome } = await helloFrom(second.wsUrl, 'store-dddddddd');
+      assert.equal(welcome.payload.last_seq, 3);
+    } finally {
+      await second.stop();
+    }
   });
 });

@@ -43,6 +43,7 @@ describe('local apps through the agent', () => {
       IOTTLY_LOCAL_SOCKET_GROUP: 'daemon',
       IOTTLY_LOCAL_ACTIONS: JSON.stringify({ greet: 'printf "hello %s" "$IOTTLY_CALL_ARGS"' }),
       IOTTLY_LOG_LEVEL: 'debug',
+      IOTTLY_VITALS_INTERVAL_S: '1',
       ...extra,
     });
   }
@@ -291,6 +292,46 @@ describe('local apps through the agent', () => {
     await lively.next(
       (l) => (l.data as { blob?: { i: number } } | undefined)?.blob?.i === 199,
       10_000,
+    );
+  });
+
+  it('holds at most local.appQueueBytes for an app that never reads; it gets the newest commands', async () => {
+    const bound = 4 * 1024 * 1024; // the default
+    const hoarder = await app('hoarder');
+    await hoarder.handshake();
+    hoarder.socket.pause(); // reads nothing until the flood is over
+    const blob = 'x'.repeat(900 * 1024);
+    const count = 24; // 21 MB of commands
+    for (let i = 0; i < count; i++) {
+      stream.send({
+        type: 'app_command',
+        request_id: `big-${i}`,
+        payload: { device_id: DEVICE_ID, app: 'hoarder', command: { big: { i, blob } } },
+      });
+      await stream.inbox.next((f) => f.request_id === `big-${i}`, 10_000);
+    }
+    const full = agent.logs.filter((l) => l.code === 'app_queue_full' && l.app === 'hoarder');
+    assert.ok(full.length > 0, 'app_queue_full logged');
+    for (const line of full) assert.ok(Number(line.queuedBytes) <= bound, JSON.stringify(line));
+    // Nothing moves while the app does not read: the next vitals line shows what is held.
+    const seen = agent.logs.length;
+    await waitFor(() => agent.logs.slice(seen).some((l) => l.code === 'vitals'), 5_000);
+    const vitals = agent.logs.slice(seen).find((l) => l.code === 'vitals');
+    const held = (vitals?.localApps as { queuedBytes: number } | undefined)?.queuedBytes;
+    assert.ok(typeof held === 'number' && held > 0 && held <= bound, JSON.stringify(vitals));
+
+    hoarder.socket.resume();
+    await hoarder.next(
+      (l) => (l.data as { big?: { i: number } } | undefined)?.big?.i === count - 1,
+    );
+    const got = hoarder.lines
+      .map((l) => (l.data as { big?: { i: number } } | undefined)?.big?.i)
+      .filter((i) => i !== undefined);
+    assert.ok(got.length < count - 1, `the oldest were dropped, got ${got.join(',')}`);
+    assert.deepEqual(
+      got,
+      [...got].sort((a, b) => a - b),
+      'in order',
     );
   });
 

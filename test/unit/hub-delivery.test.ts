@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { AckBatcher } from '../../src/hub/ack-batcher.js';
 import { DeliveryCursors } from '../../src/hub/delivery-cursors.js';
 import { DeliveryJournal } from '../../src/hub/delivery-journal.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 describe('DeliveryCursors', () => {
   it('takes each seq once, allows gaps, and starts over for a new store', () => {
@@ -22,7 +22,7 @@ describe('DeliveryCursors', () => {
   });
 
   it('with a journal, survives a restart (a torn last line is ignored)', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'journal-'));
+    const dir = tempDir('journal-');
     const first = new DeliveryCursors(new DeliveryJournal(dir));
     first.open('a', 'store-aaaa');
     for (let seq = 1; seq <= 50; seq++) first.accept('a', seq);

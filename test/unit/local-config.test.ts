@@ -23,6 +23,8 @@ describe('local.* configuration', () => {
       maxApps: 64,
       maxLineBytes: 1 << 20,
       appQueueLines: 1000,
+      appQueueBytes: 4 * 1024 * 1024,
+      totalAppQueueBytes: 16 * 1024 * 1024,
       actions: {},
     });
   });

@@ -1,7 +1,4 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { OutboxSink } from '../../src/agent/outbox.js';
 import type { AgentMessage } from '../../src/protocol/message.js';
@@ -10,6 +7,7 @@ import { Spool } from '../../src/storage/spool.js';
 import { SpoolOutbox } from '../../src/storage/spool-outbox.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { captureLogger } from '../helpers/log-capture.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 class RecordingSink implements OutboxSink {
   frames: Array<{ seq: number; payload: { n: number } }> = [];
@@ -32,7 +30,7 @@ const message = (n: number, channel = 'telemetry'): AgentMessage => ({
   payload: { n },
 });
 
-function setup(windowMessages = 100, dir = mkdtempSync(join(tmpdir(), 'outbox-test-'))) {
+function setup(windowMessages = 100, dir = tempDir('outbox-test-')) {
   const clock = new FakeClock();
   const { logger } = captureLogger();
   const late: { outbox?: SpoolOutbox } = {};

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { appendFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { Lane } from '../../src/storage/lanes.js';
@@ -9,10 +8,11 @@ import { Spool, type SpoolOptions } from '../../src/storage/spool.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FaultyFs } from '../helpers/faulty-fs.js';
 import { captureLogger } from '../helpers/log-capture.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /** The spool on real files in a temp dir, with a fake clock and injectable disk faults. */
 function setup(overrides: Partial<SpoolOptions> = {}) {
-  const dir = overrides.dir ?? mkdtempSync(join(tmpdir(), 'spool-test-'));
+  const dir = overrides.dir ?? tempDir('spool-test-');
   const fs = new FaultyFs();
   const clock = new FakeClock();
   const log = captureLogger();
