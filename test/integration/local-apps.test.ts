@@ -260,6 +260,36 @@ describe('local apps through the agent', () => {
     await agent.waitForLog((l) => l.code === 'line_too_long');
   });
 
+  it('skips data and call args nested 5000 deep and keeps running (issue 13)', async () => {
+    const client = await app('deep');
+    await client.handshake();
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    const skipped = (): number => agent.logs.filter((l) => l.code === 'malformed_line').length;
+    const before = skipped();
+    client.raw(
+      `{"data":{"sdkclient":{"name":"deep"},"payload":{"x":${deep}},"channel":"sensors"}}\n`,
+    );
+    client.raw(`{"signal":{"sdkclient":{"name":"deep","call":{"greet":{"x":${deep}}}}}}\n`);
+    await waitFor(() => skipped() >= before + 2, 5_000);
+    const reasons = agent.logs.filter((l) => l.code === 'malformed_line').slice(-2);
+    for (const line of reasons) assert.match(String(line.reason), /nested deeper than 64 levels/);
+
+    // The app is still connected, and the agent still runs commands from the hub.
+    client.sendData({ after: 'deep' }, 'sensors');
+    const got = await sensors.waitFor(sensors.requests.length + 1);
+    assert.deepEqual((got.at(-1)?.body as { msg: { payload: unknown } }).msg.payload, {
+      after: 'deep',
+    });
+    stream.send({
+      type: 'command',
+      request_id: 'after-deep',
+      payload: { device_id: DEVICE_ID, argv: ['true'] },
+    });
+    const done = await stream.inbox.next((f) => f.request_id === 'after-deep', 5_000);
+    assert.equal(done.type, 'command_done');
+    assert.equal(agent.child.exitCode, null);
+  });
+
   it('serves 64 apps at once', async () => {
     const receiver = await userWebhook('fleet', 'fleet');
     const clients = await Promise.all(
