@@ -173,6 +173,15 @@ describe('hub webhooks', () => {
     }
     const notJson = await api(hub, '/v1/webhooks', { method: 'POST', body: '{' });
     assert.equal(notJson.status, 400);
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    const tooDeep = await api(hub, '/v1/webhooks', {
+      method: 'POST',
+      body: `{"description":"deep","url":"https://x.example","type":"user","x":${deep}}`,
+    });
+    assert.equal(tooDeep.status, 400);
+    assert.deepEqual(await tooDeep.json(), {
+      error: { code: 'invalid_json', message: 'body is nested deeper than 64 levels' },
+    });
   });
 
   it('retries after a 500, keeping the order of the messages', async () => {

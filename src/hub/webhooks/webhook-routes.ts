@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { decodeJson } from '../../protocol/bounded-json.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import { errorBody, sendJson } from '../http-reply.js';
 import { WebhookError, type Webhooks } from './webhooks.js';
@@ -53,18 +54,13 @@ async function create(
       { Connection: 'close' },
     );
   }
-  let spec: unknown;
-  try {
-    spec = JSON.parse(body);
-  } catch (err) {
-    return sendJson(
-      res,
-      400,
-      errorBody(ErrorCode.invalidJson, `body is not valid JSON: ${(err as Error).message}`),
-    );
+  const json = decodeJson(body, { maxBytes: MAX_BODY_BYTES });
+  if (!json.ok) {
+    const what = json.reason === 'invalid_json' ? 'not valid JSON: ' : '';
+    return sendJson(res, 400, errorBody(ErrorCode.invalidJson, `body is ${what}${json.message}`));
   }
   try {
-    return sendJson(res, 201, webhooks.add(spec));
+    return sendJson(res, 201, webhooks.add(json.value));
   } catch (err) {
     if (!(err instanceof WebhookError)) throw err;
     return sendJson(
