@@ -256,5 +256,11 @@ describe('hub webhooks', () => {
       runHub(parseHubArgs(['--api-key', 'k', '--webhooks', file]), deps),
       /--webhooks: .*webhooks\[0\]\.type: expected "iottly" \| "user"/,
     );
+
+    writeFileSync(file, `[${'['.repeat(5000)}${']'.repeat(5000)}]`);
+    await assert.rejects(
+      runHub(parseHubArgs(['--api-key', 'k', '--webhooks', file]), deps),
+      new RegExp(`--webhooks: ${file}: nested deeper than 64 levels`),
+    );
   });
 });
