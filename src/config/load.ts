@@ -10,7 +10,11 @@ import {
   type SchemaLeaf,
   type SchemaTree,
 } from './schema.js';
+import { decodeJson } from '../protocol/bounded-json.js';
 import { describe } from '../protocol/schema.js';
+
+/** A configuration file is a few kilobytes; anything near this is not one. */
+const MAX_CONFIG_FILE_BYTES = 1 << 20;
 
 /**
  * Loads the configuration from, lowest to highest: defaults, the JSON file, the environment,
@@ -113,12 +117,12 @@ function readConfigFile(sources: ConfigSources): {
       `config file ${path}: cannot read it (${code ?? (err as Error).message})`,
     ]);
   }
-  let values: unknown;
-  try {
-    values = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError([`config file ${path}: not valid JSON (${(err as Error).message})`]);
+  const json = decodeJson(text, { maxBytes: MAX_CONFIG_FILE_BYTES });
+  if (!json.ok) {
+    const what = json.reason === 'invalid_json' ? `not valid JSON (${json.message})` : json.message;
+    throw new ConfigError([`config file ${path}: ${what}`]);
   }
+  const values = json.value;
   if (typeof values !== 'object' || values === null || Array.isArray(values)) {
     throw new ConfigError([`config file ${path}: expected a JSON object, got ${describe(values)}`]);
   }
