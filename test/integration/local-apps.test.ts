@@ -352,12 +352,24 @@ describe('local apps through the agent', () => {
     assert.deepEqual(msg.payload, { t: 1 });
     assert.equal(msg.app, 'iottly-agent-publish');
 
+    // Deeper than the agent takes once wrapped in a data line (64 levels): refused here, with
+    // a reason, instead of sent and dropped by the agent (or a stack overflow for 5000).
+    const tooDeep = `{"x":${'['.repeat(70)}${']'.repeat(70)}}`;
     const lines = await runCli(
       ['publish', '--channel', 'cli', '--app', 'batch', '--local-socket-path', socketPath],
-      '{"t": 2}\nnot json\n{"t": 3}\n',
+      `{"t": 2}\nnot json\n${tooDeep}\n{"t": 3}\n`,
     );
     assert.equal(lines.code, 65);
     assert.match(lines.stderr, /stdin line 2: not valid JSON/);
+    assert.match(lines.stderr, /stdin line 3: nested deeper than 62 levels; skipped/);
+    const deepArg = await runCli([
+      'publish',
+      '--local-socket-path',
+      socketPath,
+      `{"x":${'['.repeat(5000)}${']'.repeat(5000)}}`,
+    ]);
+    assert.equal(deepArg.code, 65);
+    assert.match(deepArg.stderr, /^iottly-agent publish: nested deeper than 62 levels\n$/);
     const got = await all.waitFor(3);
     assert.deepEqual(
       got.slice(1).map((r) => (r.body as { msg: { payload: unknown } }).msg.payload),
