@@ -4,11 +4,13 @@
  * failures to exit codes. Nothing else lives here.
  */
 import { readFileSync, statSync } from 'node:fs';
+import type { Agent } from './agent/agent.js';
 import { createAgent } from './agent/create-agent.js';
 import { readInventory } from './agent/inventory.js';
 import { parseAgentArgs } from './cli/agent-args.js';
 import { runPublish } from './cli/publish.js';
 import { ExitCode } from './cli/exit-codes.js';
+import { exitOnFatalError } from './cli/fatal.js';
 import { onShutdownSignal } from './cli/signals.js';
 import { UsageError } from './cli/usage-error.js';
 import { ConfigError, loadConfig, type LoadedConfig } from './config/load.js';
@@ -87,6 +89,8 @@ async function run(argv: string[]): Promise<number> {
   const loaded = loadFromArgs(argv);
   const secrets = resolveRunSecrets(loaded, (path) => readFileSync(path));
   const logger = createLogger({ level: loaded.config.log.level });
+  let agent: Agent | null = null;
+  exitOnFatalError({ logger, abort: () => agent?.abort() ?? 0 });
   logger.info(
     { version: AGENT_VERSION, config: loaded.filePath ?? '(defaults, env, flags)' },
     'iottly-agent starting',
@@ -102,7 +106,7 @@ async function run(argv: string[]): Promise<number> {
     },
     path: process.env.PATH ?? '/usr/bin:/bin',
   });
-  const agent = createAgent(loaded.config, secrets, { logger, inventory: await readInventory() });
+  agent = createAgent(loaded.config, secrets, { logger, inventory: await readInventory() });
   await agent.start();
   systemd.ready(agent.context);
   const signal = await stopSignal;
@@ -131,6 +135,7 @@ async function checkConfig(argv: string[]): Promise<number> {
 async function hub(argv: string[]): Promise<number> {
   const options = parseHubArgs(argv);
   const logger = createLogger({ level: options.logLevel, name: 'hub' });
+  exitOnFatalError({ logger, abort: () => 0 }); // the hub runs no commands
   const running = await runHub(options, {
     logger,
     clock: systemClock,

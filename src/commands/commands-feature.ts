@@ -219,6 +219,16 @@ export class CommandsFeature implements Feature {
       );
     }
   }
+
+  /**
+   * At a fatal error the process exits now: no grace is left to wait for, so every running
+   * command's process group gets SIGKILL, synchronously, rather than being orphaned.
+   */
+  abort(): number {
+    const sessions = this.#running.values();
+    for (const session of sessions) session.cancel(0);
+    return sessions.length;
+  }
 }
 
 /** The agent's environment without its own settings (IOTTLY_*: tokens must not leak). */

@@ -94,6 +94,11 @@ export const ErrorCode = {
   webhookQueueFull: 'webhook_queue_full',
   /** A genuine session token whose time is up (HTTP 401): get a new one with the API key. */
   sessionExpired: 'session_expired',
+  /**
+   * An error nothing caught (an uncaught exception or unhandled rejection): the process ends
+   * every running command's process group and exits 70. Log code.
+   */
+  fatalError: 'fatal_error',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
