@@ -39,7 +39,7 @@ const BACKSLASH = 0x5c; // \
 export function decodeJson(text: string, limits: JsonLimits): JsonDecoded {
   const { maxBytes, maxDepth = MAX_JSON_DEPTH } = limits;
   // A UTF-16 unit is at most 3 UTF-8 bytes: only long text needs counting.
-  if (text.length * 3 > maxBytes && Buffer.byteLength(text) > maxBytes) {
+  if (text.length * 3 > maxBytes && utf8LengthExceeds(text, maxBytes)) {
     return { ok: false, reason: 'too_large', message: `larger than ${maxBytes} bytes` };
   }
   if (nestingExceeds(text, maxDepth)) {
@@ -75,4 +75,26 @@ export function nestingExceeds(text: string, maxDepth: number): boolean {
     }
   }
   return false;
+}
+
+/**
+ * True when the UTF-8 encoding of `text` is longer than `maxBytes`, counted without encoding
+ * it. Not Buffer.byteLength: the browser console decodes its frames with this module too.
+ */
+function utf8LengthExceeds(text: string, maxBytes: number): boolean {
+  let bytes = 0;
+  for (let i = 0; i < text.length && bytes <= maxBytes; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && isLowSurrogate(text.charCodeAt(i + 1))) {
+      bytes += 4; // a pair is one code point beyond U+FFFF
+      i++;
+    } else bytes += 3; // a lone surrogate is written as U+FFFD, 3 bytes
+  }
+  return bytes > maxBytes;
+}
+
+function isLowSurrogate(unit: number): boolean {
+  return unit >= 0xdc00 && unit <= 0xdfff;
 }

@@ -111,6 +111,18 @@ describe('decodeJson', () => {
       message: 'larger than 7 bytes',
     });
     assert.ok(decodeJson('"☃☃"', { maxBytes: 8 }).ok);
+    const random = seeded(8);
+    const units = ['a', 'é', '☃', '𝄞', '\ud800', '\udc00'];
+    for (let round = 0; round < 500; round++) {
+      const inner = Array.from(
+        { length: Math.floor(random() * 12) },
+        () => units[Math.floor(random() * units.length)],
+      ).join('');
+      const text = `"${inner}"`; // raw, so lone surrogates stay lone (JSON.stringify escapes them)
+      const exact = Buffer.byteLength(text);
+      assert.ok(decodeJson(text, { maxBytes: exact }).ok, text);
+      if (exact > 0) assert.equal(decodeJson(text, { maxBytes: exact - 1 }).ok, false, text);
+    }
   });
 
   it('fuzz: the same value as JSON.parse within the limits, a clean refusal beyond them', () => {

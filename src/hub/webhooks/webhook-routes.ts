@@ -8,7 +8,8 @@ import { WebhookError, type Webhooks } from './webhooks.js';
  * REST for webhooks (the API key is checked by the caller):
  *
  *     GET    /v1/webhooks        200 [webhook…]
- *     POST   /v1/webhooks        201 the stored webhook, with its id; 400 invalid_webhook, 409 webhook_limit
+ *     POST   /v1/webhooks        201 the stored webhook, with its id; 400 invalid_json (not JSON,
+ *                                 or nested over MAX_JSON_DEPTH) or invalid_webhook; 409 webhook_limit
  *     DELETE /v1/webhooks/{id}   204; 404 not_found
  */
 export const WEBHOOKS_PATH = '/v1/webhooks';
