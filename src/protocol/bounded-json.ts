@@ -54,20 +54,18 @@ export function decodeJson(text: string, limits: JsonLimits): JsonDecoded {
 
 /**
  * True when the text opens more than `maxDepth` arrays/objects at once. Brackets inside strings
- * do not count; a backslash inside a string escapes the next unit (so `"\""` stays one string).
- * Unbalanced or otherwise broken text is left for JSON.parse to refuse.
+ * do not count: a string is skipped to its closing quote, the first one not escaped by an odd
+ * run of backslashes (`"\\"` ends, `"\"` does not), found with indexOf because strings make
+ * up most of a large payload. Broken text (unbalanced, unterminated) is left for JSON.parse.
  */
 export function nestingExceeds(text: string, maxDepth: number): boolean {
   if (text.length <= maxDepth) return false; // too short to open that many levels
   let depth = 0;
-  let inString = false;
   for (let i = 0; i < text.length; i++) {
     const unit = text.charCodeAt(i);
-    if (inString) {
-      if (unit === BACKSLASH) i++;
-      else if (unit === QUOTE) inString = false;
-    } else if (unit === QUOTE) {
-      inString = true;
+    if (unit === QUOTE) {
+      i = closingQuote(text, i);
+      if (i < 0) return false;
     } else if (unit === OPEN_BRACE || unit === OPEN_BRACKET) {
       if (++depth > maxDepth) return true;
     } else if (unit === CLOSE_BRACE || unit === CLOSE_BRACKET) {
@@ -77,22 +75,39 @@ export function nestingExceeds(text: string, maxDepth: number): boolean {
   return false;
 }
 
+/** Index of the quote that ends the string opened at `open`, or -1 if it never ends. */
+function closingQuote(text: string, open: number): number {
+  let at = open;
+  for (;;) {
+    at = text.indexOf('"', at + 1);
+    if (at < 0) return -1;
+    let backslashes = 0;
+    while (text.charCodeAt(at - 1 - backslashes) === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return at;
+  }
+}
+
 /**
  * True when the UTF-8 encoding of `text` is longer than `maxBytes`, counted without encoding
- * it. Not Buffer.byteLength: the browser console decodes its frames with this module too.
+ * it (not Buffer.byteLength: the browser console decodes its frames with this module too).
+ * Every unit is one byte and a native regex scan finds the rest, so ASCII text costs little.
  */
 function utf8LengthExceeds(text: string, maxBytes: number): boolean {
-  let bytes = 0;
-  for (let i = 0; i < text.length && bytes <= maxBytes; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit < 0x80) bytes += 1;
-    else if (unit < 0x800) bytes += 2;
-    else if (unit >= 0xd800 && unit <= 0xdbff && isLowSurrogate(text.charCodeAt(i + 1))) {
-      bytes += 4; // a pair is one code point beyond U+FFFF
-      i++;
-    } else bytes += 3; // a lone surrogate is written as U+FFFD, 3 bytes
+  if (text.length > maxBytes) return true;
+  let bytes = text.length;
+  for (const match of text.matchAll(/[\u0080-\uffff]+/g)) {
+    const run = match[0];
+    for (let i = 0; i < run.length && bytes <= maxBytes; i++) {
+      const unit = run.charCodeAt(i);
+      if (unit < 0x800) bytes += 1;
+      else if (unit >= 0xd800 && unit <= 0xdbff && isLowSurrogate(run.charCodeAt(i + 1))) {
+        bytes += 2; // a pair (two units) is one 4-byte code point beyond U+FFFF
+        i++;
+      } else bytes += 2; // 3 bytes; a lone surrogate is written as U+FFFD, also 3
+    }
+    if (bytes > maxBytes) return true;
   }
-  return bytes > maxBytes;
+  return false;
 }
 
 function isLowSurrogate(unit: number): boolean {
