@@ -144,9 +144,7 @@ const MAX_PAYLOAD_BYTES = 1 << 20;
 /** A JSON object, or a message saying why the text is not one. */
 function parseObject(text: string): Record<string, unknown> | string {
   const json = decodeJson(text, { maxBytes: MAX_PAYLOAD_BYTES, maxDepth: MAX_PAYLOAD_DEPTH });
-  if (!json.ok) {
-    return json.reason === 'invalid_json' ? `not valid JSON (${json.message})` : json.message;
-  }
+  if (!json.ok) return json.message;
   return isPlainObject(json.value) ? json.value : 'expected a JSON object, e.g. {"t": 21.5}';
 }
 

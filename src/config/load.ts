@@ -118,10 +118,7 @@ function readConfigFile(sources: ConfigSources): {
     ]);
   }
   const json = decodeJson(text, { maxBytes: MAX_CONFIG_FILE_BYTES });
-  if (!json.ok) {
-    const what = json.reason === 'invalid_json' ? `not valid JSON (${json.message})` : json.message;
-    throw new ConfigError([`config file ${path}: ${what}`]);
-  }
+  if (!json.ok) throw new ConfigError([`config file ${path}: ${json.message}`]);
   const values = json.value;
   if (typeof values !== 'object' || values === null || Array.isArray(values)) {
     throw new ConfigError([`config file ${path}: expected a JSON object, got ${describe(values)}`]);

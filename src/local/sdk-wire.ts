@@ -68,10 +68,7 @@ const dataLine = object({
  */
 export function parseAppLine(line: string): Result<AppLine> {
   const json = decodeJson(line, { maxBytes: Number.POSITIVE_INFINITY });
-  if (!json.ok) {
-    const what = json.reason === 'invalid_json' ? 'not valid JSON: ' : '';
-    return { ok: false, error: `${what}${json.message}` };
-  }
+  if (!json.ok) return { ok: false, error: json.message };
   const decoded = json.value;
   if (!isPlainObject(decoded)) return { ok: false, error: 'expected a JSON object' };
   if (decoded.data !== undefined) {

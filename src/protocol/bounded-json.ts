@@ -35,7 +35,10 @@ const CLOSE_BRACKET = 0x5d; // ]
 const QUOTE = 0x22; // "
 const BACKSLASH = 0x5c; // \
 
-/** Decodes `text`; never throws. The message says what was wrong (size, depth, or syntax). */
+/**
+ * Decodes `text`; never throws. The message says what was wrong and reads on after a subject:
+ * `larger than 1048576 bytes`, `nested deeper than 64 levels`, `not valid JSON: …`.
+ */
 export function decodeJson(text: string, limits: JsonLimits): JsonDecoded {
   const { maxBytes, maxDepth = MAX_JSON_DEPTH } = limits;
   // A UTF-16 unit is at most 3 UTF-8 bytes: only long text needs counting.
@@ -48,7 +51,11 @@ export function decodeJson(text: string, limits: JsonLimits): JsonDecoded {
   try {
     return { ok: true, value: JSON.parse(text) as unknown };
   } catch (err) {
-    return { ok: false, reason: 'invalid_json', message: (err as Error).message };
+    return {
+      ok: false,
+      reason: 'invalid_json',
+      message: `not valid JSON: ${(err as Error).message}`,
+    };
   }
 }
 

@@ -39,10 +39,7 @@ const envelopeSeq = seqNumber();
  */
 export function parseFrame(data: string, validators: ValidatorSet): ParseResult {
   const json = decodeJson(data, { maxBytes: MAX_FRAME_BYTES });
-  if (!json.ok) {
-    const what = json.reason === 'invalid_json' ? 'not valid JSON: ' : '';
-    return failure(ErrorCode.invalidJson, `frame is ${what}${json.message}`);
-  }
+  if (!json.ok) return failure(ErrorCode.invalidJson, `frame is ${json.message}`);
   const decoded = json.value;
   if (!isPlainObject(decoded)) {
     return failure(ErrorCode.missingType, 'frame must be a JSON object with a string "type"');

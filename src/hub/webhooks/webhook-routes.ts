@@ -57,8 +57,7 @@ async function create(
   }
   const json = decodeJson(body, { maxBytes: MAX_BODY_BYTES });
   if (!json.ok) {
-    const what = json.reason === 'invalid_json' ? 'not valid JSON: ' : '';
-    return sendJson(res, 400, errorBody(ErrorCode.invalidJson, `body is ${what}${json.message}`));
+    return sendJson(res, 400, errorBody(ErrorCode.invalidJson, `body is ${json.message}`));
   }
   try {
     return sendJson(res, 201, webhooks.add(json.value));

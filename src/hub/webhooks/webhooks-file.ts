@@ -10,10 +10,7 @@ const MAX_WEBHOOKS_FILE_BYTES = 1 << 20;
  */
 export function parseWebhooksFile(text: string, path: string): WebhookSpec[] {
   const json = decodeJson(text, { maxBytes: MAX_WEBHOOKS_FILE_BYTES });
-  if (!json.ok) {
-    const what = json.reason === 'invalid_json' ? `not valid JSON (${json.message})` : json.message;
-    throw new Error(`${path}: ${what}`);
-  }
+  if (!json.ok) throw new Error(`${path}: ${json.message}`);
   const value = json.value;
   if (!Array.isArray(value)) throw new Error(`${path}: expected a JSON array of webhooks`);
   if (value.length > MAX_WEBHOOKS) {
