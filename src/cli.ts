@@ -4,11 +4,13 @@
  * failures to exit codes. Nothing else lives here.
  */
 import { readFileSync, statSync } from 'node:fs';
+import type { Agent } from './agent/agent.js';
 import { createAgent } from './agent/create-agent.js';
 import { readInventory } from './agent/inventory.js';
 import { parseAgentArgs } from './cli/agent-args.js';
 import { runPublish } from './cli/publish.js';
 import { ExitCode } from './cli/exit-codes.js';
+import { exitOnFatalError } from './cli/fatal.js';
 import { onShutdownSignal } from './cli/signals.js';
 import { UsageError } from './cli/usage-error.js';
 import { commandHelp, HELP_FLAGS, USAGE } from './cli/help.js';
@@ -92,6 +94,8 @@ async function run(argv: string[]): Promise<number> {
     level: loaded.config.log.level,
     pretty: prettyLogs(loaded.config.log.format as LogFormat, process.stdout.isTTY === true),
   });
+  let agent: Agent | null = null;
+  exitOnFatalError({ logger, abort: () => agent?.abort() ?? 0 });
   logger.info(
     { version: AGENT_VERSION, config: loaded.filePath ?? '(defaults, env, flags)' },
     'iottly-agent starting',
@@ -107,7 +111,7 @@ async function run(argv: string[]): Promise<number> {
     },
     path: process.env.PATH ?? '/usr/bin:/bin',
   });
-  const agent = createAgent(loaded.config, secrets, { logger, inventory: await readInventory() });
+  agent = createAgent(loaded.config, secrets, { logger, inventory: await readInventory() });
   await agent.start();
   systemd.ready(agent.context);
   const signal = await stopSignal;
@@ -139,6 +143,7 @@ async function hub(argv: string[]): Promise<number> {
     name: 'hub',
     pretty: prettyLogs(options.logFormat, process.stdout.isTTY === true),
   });
+  exitOnFatalError({ logger, abort: () => 0 }); // the hub runs no commands
   let running;
   try {
     running = await runHub(options, {

@@ -50,6 +50,11 @@ export interface Feature {
   start(context: AgentContext): void | Promise<void>;
   /** Ends everything the feature runs; called once on shutdown, before the link closes. */
   stop(): Promise<void>;
+  /**
+   * At a fatal error, just before the process exits: ends at once, synchronously, whatever
+   * would outlive the process (command process groups), and says how many it ended.
+   */
+  abort?(): number;
 }
 
 export interface AgentOptions {
@@ -185,6 +190,11 @@ export class Agent {
   async start(): Promise<void> {
     for (const feature of this.#features) await feature.start(this.#context);
     this.#connection.start();
+  }
+
+  /** At a fatal error: every feature ends at once what would outlive the process. */
+  abort(): number {
+    return this.#features.reduce((ended, feature) => ended + (feature.abort?.() ?? 0), 0);
   }
 
   /** Ends features, gives queued messages a moment to leave, then closes the link with 1000. */

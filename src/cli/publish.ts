@@ -4,6 +4,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { APP_NAME_PATTERN } from '../protocol/apps.js';
+import { MAX_JSON_DEPTH, decodeJson } from '../protocol/bounded-json.js';
 import { isPlainObject } from '../protocol/schema.js';
 import { SYSTEM_SOCKET_PATH } from '../config/default-paths.js';
 import { loadConfig } from '../config/load.js';
@@ -152,15 +153,19 @@ function parsePublishArgs(argv: string[], deps: PublishDependencies): PublishArg
   };
 }
 
+/**
+ * The payload goes into a data line two levels down (`{"data": {…, "payload": …}}`), and the
+ * agent takes lines of at most MAX_JSON_DEPTH levels: a deeper payload is refused here, with a
+ * reason, rather than sent and dropped by the agent.
+ */
+const MAX_PAYLOAD_DEPTH = MAX_JSON_DEPTH - 2;
+const MAX_PAYLOAD_BYTES = 1 << 20;
+
 /** A JSON object, or a message saying why the text is not one. */
 function parseObject(text: string): Record<string, unknown> | string {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    return `not valid JSON (${(err as Error).message})`;
-  }
-  return isPlainObject(value) ? value : 'expected a JSON object, e.g. {"t": 21.5}';
+  const json = decodeJson(text, { maxBytes: MAX_PAYLOAD_BYTES, maxDepth: MAX_PAYLOAD_DEPTH });
+  if (!json.ok) return json.message;
+  return isPlainObject(json.value) ? json.value : 'expected a JSON object, e.g. {"t": 21.5}';
 }
 
 /** Says who we are and waits for sdkinit: true, or why not. */
@@ -179,11 +184,11 @@ function handshake(socket: Socket, app: string): Promise<true | string> {
     const splitter = new LineSplitter({
       maxLineBytes: 1 << 20,
       onLine: (line) => {
-        try {
-          const value = JSON.parse(line) as { signal?: Record<string, unknown> };
-          if (isPlainObject(value.signal?.sdkinit)) finish(true);
-        } catch {
-          // not for us: the handshake waits for sdkinit only
+        // Anything but sdkinit is not for us: the handshake waits for that only. The splitter
+        // bounded the line in bytes.
+        const json = decodeJson(line, { maxBytes: Number.POSITIVE_INFINITY });
+        if (json.ok && isPlainObject(json.value) && isPlainObject(json.value.signal)) {
+          if (isPlainObject(json.value.signal.sdkinit)) finish(true);
         }
       },
       onOverflow: () => finish('the agent sent an oversized line'),

@@ -243,6 +243,16 @@ export class CommandsFeature implements Feature {
       );
     }
   }
+
+  /**
+   * At a fatal error the process exits now: no grace is left to wait for, so every running
+   * command's process group gets SIGKILL, synchronously, rather than being orphaned.
+   */
+  abort(): number {
+    const sessions = this.#running.values();
+    for (const session of sessions) session.cancel(0);
+    return sessions.length;
+  }
 }
 
 /**

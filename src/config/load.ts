@@ -13,7 +13,11 @@ import {
   type SchemaLeaf,
   type SchemaTree,
 } from './schema.js';
+import { decodeJson } from '../protocol/bounded-json.js';
 import { describe } from '../protocol/schema.js';
+
+/** A configuration file is a few kilobytes; anything near this is not one. */
+const MAX_CONFIG_FILE_BYTES = 1 << 20;
 
 /**
  * Loads the configuration from, lowest to highest: defaults, the JSON file, the environment,
@@ -175,12 +179,9 @@ function readConfigFile(sources: ConfigSources): {
       `config file ${path}: cannot read it (${code ?? (err as Error).message})`,
     ]);
   }
-  let values: unknown;
-  try {
-    values = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError([`config file ${path}: not valid JSON (${(err as Error).message})`]);
-  }
+  const json = decodeJson(text, { maxBytes: MAX_CONFIG_FILE_BYTES });
+  if (!json.ok) throw new ConfigError([`config file ${path}: ${json.message}`]);
+  const values = json.value;
   if (typeof values !== 'object' || values === null || Array.isArray(values)) {
     throw new ConfigError([`config file ${path}: expected a JSON object, got ${describe(values)}`]);
   }

@@ -1,4 +1,5 @@
 import { appName, channelName, namedEntry } from '../protocol/apps.js';
+import { decodeJson } from '../protocol/bounded-json.js';
 import {
   anyObject,
   isPlainObject,
@@ -60,14 +61,15 @@ const dataLine = object({
   channel: optional(channelName()),
 });
 
-/** Decodes one line from an app; never throws. The error names what was wrong. */
+/**
+ * Decodes one line from an app; never throws. The error names what was wrong. A line nested
+ * deeper than MAX_JSON_DEPTH is refused before it is decoded (its payload would overflow the
+ * stack of whatever serialises it next); its length the line splitter bounded already.
+ */
 export function parseAppLine(line: string): Result<AppLine> {
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(line);
-  } catch (err) {
-    return { ok: false, error: `not valid JSON: ${(err as Error).message}` };
-  }
+  const json = decodeJson(line, { maxBytes: Number.POSITIVE_INFINITY });
+  if (!json.ok) return { ok: false, error: json.message };
+  const decoded = json.value;
   if (!isPlainObject(decoded)) return { ok: false, error: 'expected a JSON object' };
   if (decoded.data !== undefined) {
     const r = dataLine(decoded.data, 'data');

@@ -104,6 +104,11 @@ export const ErrorCode = {
    * endpoint that needs the API key itself (`/v1/webhooks`).
    */
   insufficientScope: 'insufficient_scope',
+  /**
+   * An error nothing caught (an uncaught exception or unhandled rejection): the process ends
+   * every running command's process group and exits 70. Log code.
+   */
+  fatalError: 'fatal_error',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

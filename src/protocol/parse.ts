@@ -1,5 +1,7 @@
+import { decodeJson } from './bounded-json.js';
 import { ErrorCode } from './error-codes.js';
 import { requestId, seqNumber } from './fields.js';
+import { MAX_FRAME_BYTES } from './message.js';
 import { isPlainObject, type Validator } from './schema.js';
 
 /** Validators for one direction of traffic: one per message type that side accepts. */
@@ -32,15 +34,13 @@ const envelopeSeq = seqNumber();
 /**
  * Decodes and validates one text frame against the validator for its `type`.
  * Never throws: anything a peer sends becomes either a typed frame or a FrameError naming what
- * was wrong.
+ * was wrong. Text too large or nested too deep is refused before it is decoded (`invalid_json`,
+ * the message says which): nothing downstream ever holds a value deeper than MAX_JSON_DEPTH.
  */
 export function parseFrame(data: string, validators: ValidatorSet): ParseResult {
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(data);
-  } catch (err) {
-    return failure(ErrorCode.invalidJson, `frame is not valid JSON: ${(err as Error).message}`);
-  }
+  const json = decodeJson(data, { maxBytes: MAX_FRAME_BYTES });
+  if (!json.ok) return failure(ErrorCode.invalidJson, `frame is ${json.message}`);
+  const decoded = json.value;
   if (!isPlainObject(decoded)) {
     return failure(ErrorCode.missingType, 'frame must be a JSON object with a string "type"');
   }

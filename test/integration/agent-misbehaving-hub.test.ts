@@ -39,6 +39,12 @@ describe('agent against a misbehaving hub', () => {
       ['{"type":"welcome","request_id":"g2","payload":{"device_id":5}}', 'invalid_payload', 'g2'],
       ['{"type":"__proto__","request_id":"g3"}', 'unknown_type', 'g3'],
       [Buffer.from([0xde, 0xad, 0xbe, 0xef]), 'invalid_json', undefined],
+      // Refused before it is decoded (issue 13): its request_id is never read.
+      [
+        `{"type":"command","request_id":"g4","payload":{"argv":["true"],"x":${'['.repeat(5000)}${']'.repeat(5000)}}}`,
+        'invalid_json',
+        undefined,
+      ],
     ];
     for (const [frame, code, requestId] of garbage) {
       const before = conn.frames.length;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
@@ -190,5 +191,22 @@ describe('agent and reference hub', () => {
     assert.equal((await missing.exited()).code, 78);
     const usage = spawnAgent(['run', '--no-such-flag']);
     assert.equal((await usage.exited()).code, 64);
+  });
+
+  it('refuses a config file nested 5000 deep with exit 78, naming the file (issue 13)', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'iottly-deep-config-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'config.json');
+    writeFileSync(path, `{"telemetry":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`, {
+      mode: 0o600,
+    });
+    for (const command of ['run', 'check-config']) {
+      const agent = spawnAgent([command, '--config', path]);
+      assert.equal((await agent.exited()).code, 78);
+      assert.equal(
+        agent.output().trim(),
+        `iottly-agent: config error: config file ${path}: nested deeper than 64 levels`,
+      );
+    }
   });
 });

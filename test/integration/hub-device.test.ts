@@ -142,6 +142,12 @@ describe('hub /v1/device', () => {
         'r3',
       ],
       ['a binary frame', Buffer.from('{"type":"hello"}'), ErrorCode.invalidJson, undefined],
+      [
+        'a frame nested 5000 deep',
+        `{"type":"user","request_id":"r4","payload":{"app":"a","payload":{"x":${'['.repeat(5000)}${']'.repeat(5000)}}}}`,
+        ErrorCode.invalidJson,
+        undefined, // refused before it is decoded: its request_id is never read
+      ],
     ];
     for (const [name, data, code, requestId] of cases) {
       it(`answers ${name} with ${code} and keeps the link`, async () => {

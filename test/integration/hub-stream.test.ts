@@ -195,6 +195,12 @@ describe('hub /v1/stream', () => {
         'r3',
       ],
       ['a binary frame', Buffer.from([1, 2, 3]), ErrorCode.invalidJson, undefined],
+      [
+        'a frame nested 5000 deep',
+        `{"type":"command","request_id":"r4","payload":{"device_id":"${DEVICE_ID}","x":${'['.repeat(5000)}${']'.repeat(5000)}}}`,
+        ErrorCode.invalidJson,
+        undefined, // refused before it is decoded: its request_id is never read
+      ],
     ];
     for (const [name, data, code, requestId] of cases) {
       it(`answers ${name} with ${code} and keeps the connection`, async () => {

@@ -173,6 +173,15 @@ describe('hub webhooks', () => {
     }
     const notJson = await api(hub, '/v1/webhooks', { method: 'POST', body: '{' });
     assert.equal(notJson.status, 400);
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    const tooDeep = await api(hub, '/v1/webhooks', {
+      method: 'POST',
+      body: `{"description":"deep","url":"https://x.example","type":"user","x":${deep}}`,
+    });
+    assert.equal(tooDeep.status, 400);
+    assert.deepEqual(await tooDeep.json(), {
+      error: { code: 'invalid_json', message: 'body is nested deeper than 64 levels' },
+    });
   });
 
   it('refuses a session token on every /v1/webhooks method with 403 insufficient_scope', async () => {
@@ -322,6 +331,12 @@ describe('hub webhooks', () => {
     await assert.rejects(
       runHub(parseHubArgs(['--api-key', 'k', '--webhooks', file]), deps),
       /--webhooks: .*webhooks\[0\]\.type: expected "iottly" \| "user"/,
+    );
+
+    writeFileSync(file, `[${'['.repeat(5000)}${']'.repeat(5000)}]`);
+    await assert.rejects(
+      runHub(parseHubArgs(['--api-key', 'k', '--webhooks', file]), deps),
+      new RegExp(`--webhooks: ${file}: nested deeper than 64 levels`),
     );
   });
 });

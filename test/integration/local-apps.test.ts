@@ -261,6 +261,36 @@ describe('local apps through the agent', () => {
     await agent.waitForLog((l) => l.code === 'line_too_long');
   });
 
+  it('skips data and call args nested 5000 deep and keeps running (issue 13)', async () => {
+    const client = await app('deep');
+    await client.handshake();
+    const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    const skipped = (): number => agent.logs.filter((l) => l.code === 'malformed_line').length;
+    const before = skipped();
+    client.raw(
+      `{"data":{"sdkclient":{"name":"deep"},"payload":{"x":${deep}},"channel":"sensors"}}\n`,
+    );
+    client.raw(`{"signal":{"sdkclient":{"name":"deep","call":{"greet":{"x":${deep}}}}}}\n`);
+    await waitFor(() => skipped() >= before + 2, 5_000);
+    const reasons = agent.logs.filter((l) => l.code === 'malformed_line').slice(-2);
+    for (const line of reasons) assert.match(String(line.reason), /nested deeper than 64 levels/);
+
+    // The app is still connected, and the agent still runs commands from the hub.
+    client.sendData({ after: 'deep' }, 'sensors');
+    const got = await sensors.waitFor(sensors.requests.length + 1);
+    assert.deepEqual((got.at(-1)?.body as { msg: { payload: unknown } }).msg.payload, {
+      after: 'deep',
+    });
+    stream.send({
+      type: 'command',
+      request_id: 'after-deep',
+      payload: { device_id: DEVICE_ID, argv: ['true'] },
+    });
+    const done = await stream.inbox.next((f) => f.request_id === 'after-deep', 5_000);
+    assert.equal(done.type, 'command_done');
+    assert.equal(agent.child.exitCode, null);
+  });
+
   it('serves 64 apps at once', async () => {
     const receiver = await userWebhook('fleet', 'fleet');
     const clients = await Promise.all(
@@ -363,12 +393,24 @@ describe('local apps through the agent', () => {
     assert.deepEqual(msg.payload, { t: 1 });
     assert.equal(msg.app, 'iottly-agent-publish');
 
+    // Deeper than the agent takes once wrapped in a data line (64 levels): refused here, with
+    // a reason, instead of sent and dropped by the agent (or a stack overflow for 5000).
+    const tooDeep = `{"x":${'['.repeat(70)}${']'.repeat(70)}}`;
     const lines = await runCli(
       ['publish', '--channel', 'cli', '--app', 'batch', '--local-socket-path', socketPath],
-      '{"t": 2}\nnot json\n{"t": 3}\n',
+      `{"t": 2}\nnot json\n${tooDeep}\n{"t": 3}\n`,
     );
     assert.equal(lines.code, 65);
     assert.match(lines.stderr, /stdin line 2: not valid JSON/);
+    assert.match(lines.stderr, /stdin line 3: nested deeper than 62 levels; skipped/);
+    const deepArg = await runCli([
+      'publish',
+      '--local-socket-path',
+      socketPath,
+      `{"x":${'['.repeat(5000)}${']'.repeat(5000)}}`,
+    ]);
+    assert.equal(deepArg.code, 65);
+    assert.match(deepArg.stderr, /^iottly-agent publish: nested deeper than 62 levels\n$/);
     const got = await all.waitFor(3);
     assert.deepEqual(
       got.slice(1).map((r) => (r.body as { msg: { payload: unknown } }).msg.payload),

@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LineSplitter } from '../../src/local/line-splitter.js';
+import { USER_MESSAGE_TYPE } from '../../src/protocol/apps.js';
+import { MAX_JSON_DEPTH } from '../../src/protocol/bounded-json.js';
+import { encode, type Message } from '../../src/protocol/message.js';
+import { parseFrame } from '../../src/protocol/parse.js';
+import { toHubValidators } from '../../src/protocol/to-hub.js';
 import {
   agentStoppingLine,
   commandLine,
@@ -158,5 +163,34 @@ describe('LineSplitter', () => {
     const { lines, overflow } = split([Buffer.from(`${'x'.repeat(100)}\n`)]);
     assert.equal(lines.length, 1);
     assert.deepEqual(overflow, []);
+  });
+});
+
+describe('SDK wire: nesting bound', () => {
+  const nested = (depth: number): string => `${'['.repeat(depth)}${']'.repeat(depth)}`;
+
+  it('refuses data and call args nested deeper than MAX_JSON_DEPTH, naming the limit', () => {
+    const data = `{"data":{"sdkclient":{"name":"a"},"payload":{"x":${nested(5000)}}}}`;
+    const call = `{"signal":{"sdkclient":{"name":"a","call":{"go":{"x":${nested(5000)}}}}}}`;
+    for (const line of [data, call]) {
+      assert.deepEqual(parseAppLine(line), {
+        ok: false,
+        error: `nested deeper than ${MAX_JSON_DEPTH} levels`,
+      });
+    }
+  });
+
+  it('lets through the deepest payload, and the hub takes the user frame that carries it', () => {
+    // line, data, payload: the payload's own levels start at 3, as in the user frame.
+    const line = `{"data":{"sdkclient":{"name":"a"},"payload":{"x":${nested(MAX_JSON_DEPTH - 3)}}}}`;
+    const r = parseAppLine(line);
+    assert.ok(r.ok && r.value.kind === 'data');
+    const frame = encode({
+      type: USER_MESSAGE_TYPE,
+      payload: { app: r.value.app, payload: r.value.payload },
+      channel: 'sensors',
+      ts: '2026-05-06T14:22:46.123Z',
+    } as Message);
+    assert.ok(parseFrame(frame, toHubValidators).ok);
   });
 });

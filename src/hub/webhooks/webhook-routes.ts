@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { decodeJson } from '../../protocol/bounded-json.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import { errorBody, sendJson } from '../http-reply.js';
 import { withMaskedHeaders } from './webhook.js';
@@ -8,7 +9,8 @@ import { WebhookError, type Webhooks } from './webhooks.js';
  * REST for webhooks (the API key is checked by the caller):
  *
  *     GET    /v1/webhooks        200 [webhook…]
- *     POST   /v1/webhooks        201 the stored webhook, with its id; 400 invalid_webhook, 409 webhook_limit
+ *     POST   /v1/webhooks        201 the stored webhook, with its id; 400 invalid_json (not JSON,
+ *                                 or nested over MAX_JSON_DEPTH) or invalid_webhook; 409 webhook_limit
  *     DELETE /v1/webhooks/{id}   204; 404 not_found (also for an id that is not valid percent-encoding)
  *
  * Both answers that show webhooks mask header values (webhook.ts, withMaskedHeaders).
@@ -62,18 +64,12 @@ async function create(
       { Connection: 'close' },
     );
   }
-  let spec: unknown;
-  try {
-    spec = JSON.parse(body);
-  } catch (err) {
-    return sendJson(
-      res,
-      400,
-      errorBody(ErrorCode.invalidJson, `body is not valid JSON: ${(err as Error).message}`),
-    );
+  const json = decodeJson(body, { maxBytes: MAX_BODY_BYTES });
+  if (!json.ok) {
+    return sendJson(res, 400, errorBody(ErrorCode.invalidJson, `body is ${json.message}`));
   }
   try {
-    return sendJson(res, 201, withMaskedHeaders(webhooks.add(spec)));
+    return sendJson(res, 201, withMaskedHeaders(webhooks.add(json.value)));
   } catch (err) {
     if (!(err instanceof WebhookError)) throw err;
     return sendJson(

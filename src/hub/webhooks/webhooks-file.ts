@@ -1,16 +1,17 @@
+import { decodeJson } from '../../protocol/bounded-json.js';
 import { MAX_WEBHOOKS, validateWebhookSpec, type WebhookSpec } from './webhook.js';
+
+/** Room for MAX_WEBHOOKS definitions with generous headers; a larger file is not a webhook list. */
+const MAX_WEBHOOKS_FILE_BYTES = 1 << 20;
 
 /**
  * `--webhooks FILE`: a JSON array of webhook definitions, the same objects POST /v1/webhooks
  * takes. Throws an Error whose message names the file, the entry and the field.
  */
 export function parseWebhooksFile(text: string, path: string): WebhookSpec[] {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`${path}: not valid JSON (${(err as Error).message})`);
-  }
+  const json = decodeJson(text, { maxBytes: MAX_WEBHOOKS_FILE_BYTES });
+  if (!json.ok) throw new Error(`${path}: ${json.message}`);
+  const value = json.value;
   if (!Array.isArray(value)) throw new Error(`${path}: expected a JSON array of webhooks`);
   if (value.length > MAX_WEBHOOKS) {
     throw new Error(`${path}: at most ${MAX_WEBHOOKS} webhooks, got ${value.length}`);
