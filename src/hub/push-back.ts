@@ -57,7 +57,12 @@ export class PushBack {
     const holders = this.#holders.get(device) ?? new Set<ClientLink>();
     this.#holders.set(device, holders);
     holders.add(client);
-    if (holders.size === 1) device.pauseReading();
+    if (holders.size > 1) return;
+    device.pauseReading();
+    this.#o.logger.debug(
+      { deviceId: device.deviceId, clientId: client.id },
+      'device reading paused: a client waiting on its output is backed up',
+    );
   }
 
   /** The client drained or left: the devices it alone held are read again. */
@@ -73,6 +78,7 @@ export class PushBack {
       if (holders?.size === 0) {
         this.#holders.delete(device);
         device.resumeReading();
+        this.#o.logger.debug({ deviceId: device.deviceId }, 'device reading resumed');
       }
     }
   }

@@ -61,6 +61,7 @@ export async function runHub(
     pingIntervalMs: options.pingIntervalMs,
     pongTimeoutMs: options.pongTimeoutMs,
     sessionTtlMs: options.sessionTtlMs,
+    maxSubscriptionsPerClient: options.maxSubscriptionsPerClient,
     webhooks,
     logger,
     clock,

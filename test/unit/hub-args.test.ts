@@ -32,7 +32,14 @@ describe('parseHubArgs', () => {
       webhooksPath: null,
       logLevel: 'info',
       stateDir: null,
+      maxSubscriptionsPerClient: 100,
     });
+  });
+
+  it('takes --max-subscriptions-per-client and refuses 0', () => {
+    const flag = '--max-subscriptions-per-client';
+    assert.equal(parseHubArgs([flag, '500'], fixedKey).maxSubscriptionsPerClient, 500);
+    assert.throws(() => parseHubArgs([flag, '0'], fixedKey), /--max-subscriptions-per-client/);
   });
 
   it('takes --state-dir for delivery cursors that survive restarts', () => {
@@ -102,6 +109,7 @@ describe('parseHubArgs', () => {
       webhooksPath: 'hooks.json',
       logLevel: 'debug',
       stateDir: null,
+      maxSubscriptionsPerClient: 100,
     });
   });
 
