@@ -122,6 +122,7 @@ export async function measureHubMemory(options: HubMemoryOptions): Promise<HubMe
     IOTTLY_LOG_LEVEL: 'info',
     IOTTLY_COMMANDS_MAX_OUTPUT_BYTES: String(2 * options.floodBytes),
     IOTTLY_TELEMETRY_MIN_INTERVAL_MS: '100',
+    IOTTLY_STORAGE_DIR: join(work, 'spool'), // the flood passes through it: removed with `work`
   });
   const peers: Peer[] = [];
   try {
