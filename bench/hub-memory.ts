@@ -8,7 +8,7 @@
  *   npm run bench:hub-memory [-- --flood-mb 200 --hold-seconds 10]
  */
 import { measureHubMemory } from './lib/hub-memory-scenario.js';
-import { reportRows } from './lib/results.js';
+import { reportRows, type BenchRow } from './lib/results.js';
 
 const MB = 1e6;
 const MIB = 1024 * 1024;
@@ -39,25 +39,24 @@ console.log(
   `10,000 subscription attempts, client not reading max RSS ${mib(figures.subscriptionsMaxRssBytes)} (anon ${mib(figures.subscriptionsMaxRssAnonBytes)})`,
 );
 console.log(`  subscribed ${figures.subscribed}, refused ${figures.refused}`);
+const rssRow = (figure: string, bytes: number): BenchRow => ({
+  figure,
+  unit: 'MiB',
+  better: 'lower',
+  ours: bytes / MIB,
+  floor: figures.baselineRssBytes / MIB,
+  floorName: 'hub at rest',
+  note: 'limit 150 MiB',
+});
 reportRows([
-  {
-    figure: `hub max RSS, ${floodMb} MB output to a client that does not read`,
-    unit: 'MiB',
-    better: 'lower',
-    ours: figures.floodMaxRssBytes / MIB,
-    floor: figures.baselineRssBytes / MIB,
-    floorName: 'hub at rest',
-    note: 'limit 150 MiB',
-  },
-  {
-    figure: 'hub max RSS, 10,000 subscriptions attempted by a client that does not read',
-    unit: 'MiB',
-    better: 'lower',
-    ours: figures.subscriptionsMaxRssBytes / MIB,
-    floor: figures.baselineRssBytes / MIB,
-    floorName: 'hub at rest',
-    note: 'limit 150 MiB',
-  },
+  rssRow(
+    `hub max RSS, ${floodMb} MB output to a client that does not read`,
+    figures.floodMaxRssBytes,
+  ),
+  rssRow(
+    'hub max RSS, 10,000 subscriptions attempted by a client that does not read',
+    figures.subscriptionsMaxRssBytes,
+  ),
 ]);
 const worst = Math.max(figures.floodMaxRssBytes, figures.subscriptionsMaxRssBytes);
 if (worst >= RSS_LIMIT_BYTES || !figures.floodIntact) {

@@ -46,15 +46,7 @@ export class ClientSession implements ClientLink {
   }
 
   stats(): PeerStats {
-    return {
-      kind: 'client',
-      id: this.id,
-      queuedBytes: this.#peer.queuedBytes,
-      backedUp: this.#peer.backedUp,
-      readingPaused: this.#peer.readingPaused,
-      dropped: this.#dropped,
-      closing: this.#peer.state !== 'open',
-    };
+    return this.#peer.stats('client', this.id, this.#dropped);
   }
 
   get backedUp(): boolean {

@@ -112,15 +112,7 @@ export class DeviceSession implements DeviceLink {
   }
 
   stats(): PeerStats {
-    return {
-      kind: 'device',
-      id: this.deviceId,
-      queuedBytes: this.#peer.queuedBytes,
-      backedUp: this.#peer.backedUp,
-      readingPaused: this.#peer.readingPaused,
-      dropped: 0,
-      closing: this.#peer.state !== 'open',
-    };
+    return this.#peer.stats('device', this.deviceId);
   }
 
   get backedUp(): boolean {

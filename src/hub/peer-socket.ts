@@ -168,6 +168,19 @@ export class PeerSocket {
     return this.#readingPaused;
   }
 
+  /** The send queue's figures, for `Hub.peerStats()`. */
+  stats(kind: PeerStats['kind'], id: string, dropped = 0): PeerStats {
+    return {
+      kind,
+      id,
+      queuedBytes: this.queuedBytes,
+      backedUp: this.#backedUp,
+      readingPaused: this.#readingPaused,
+      dropped,
+      closing: this.#state !== 'open',
+    };
+  }
+
   /** Runs `listener` each time the peer goes from backed up to below its high-water mark. */
   onDrain(listener: () => void): () => void {
     this.#drainListeners.add(listener);

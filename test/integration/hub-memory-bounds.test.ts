@@ -69,6 +69,17 @@ async function commandFrames(client: Peer, requestId: string): Promise<Frame[]> 
   }
 }
 
+/** A hub with small bounds; a long close timeout, so a client that reads late still sees 4008. */
+function startBoundedHub(maxPushBackMs: number): Promise<TestHub> {
+  return startHub({
+    peerHighWaterBytes: HIGH_WATER,
+    peerQueueLimitBytes: QUEUE_LIMIT,
+    ackIntervalMs: 5,
+    closeTimeoutMs: 20_000,
+    maxPushBackMs,
+  });
+}
+
 async function closeAll(hub: Hub, ...peers: Peer[]): Promise<void> {
   for (const peer of peers) {
     peer.ws.resume();
@@ -80,16 +91,7 @@ async function closeAll(hub: Hub, ...peers: Peer[]): Promise<void> {
 
 describe('hub memory bounds', () => {
   let t: TestHub;
-  before(
-    async () =>
-      (t = await startHub({
-        peerHighWaterBytes: HIGH_WATER,
-        peerQueueLimitBytes: QUEUE_LIMIT,
-        ackIntervalMs: 5,
-        closeTimeoutMs: 20_000,
-        maxPushBackMs: 60_000,
-      })),
-  );
+  before(async () => (t = await startBoundedHub(60_000)));
   after(() => t.stop());
 
   it('drops telemetry for a stream client that does not read, and tells it how many once it reads', async () => {
@@ -234,15 +236,7 @@ describe('hub memory bounds', () => {
 
 describe('hub memory bounds: a client that holds a device too long', () => {
   let t: TestHub;
-  before(
-    async () =>
-      (t = await startHub({
-        peerHighWaterBytes: HIGH_WATER,
-        peerQueueLimitBytes: QUEUE_LIMIT,
-        closeTimeoutMs: 20_000,
-        maxPushBackMs: 200,
-      })),
-  );
+  before(async () => (t = await startBoundedHub(200)));
   after(() => t.stop());
 
   it('closes the client with 4008 and resumes the device', async () => {
