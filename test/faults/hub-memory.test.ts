@@ -5,16 +5,18 @@ import { measureHubMemory } from '../../bench/lib/hub-memory-scenario.js';
 /**
  * Issue 13's "done when" for the hub's memory, on the hub as a process with a real agent (the
  * scenario `npm run bench:hub-memory` prints): its RSS stays under 150 MB while a stream client
- * that does not read faces a 200 MB command output flood, which then arrives complete and in
- * order, and while one client that does not read attempts 10,000 subscriptions.
+ * that does not read faces a command output flood, which then arrives complete and in order,
+ * and while one client that does not read attempts 10,000 subscriptions. The flood is 100 MB
+ * here (the bench runs the issue's 200 MB): enough to take a hub without bounds past 150 MB,
+ * and half the disk and CPU the other fault tests share with it.
  */
 const MIB = 1024 * 1024;
 const RSS_LIMIT_BYTES = 150 * MIB;
 
 describe('hub memory under a client that does not read', () => {
-  it('stays under 150 MB through a 200 MB output flood and 10,000 subscription attempts', async () => {
+  it('stays under 150 MB through a 100 MB output flood and 10,000 subscription attempts', async () => {
     const figures = await measureHubMemory({
-      floodBytes: 200e6,
+      floodBytes: 100e6,
       extraHoldMs: 0,
       subscriptionAttempts: 10_000,
       telemetrySamples: 20,
