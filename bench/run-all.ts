@@ -48,6 +48,7 @@ const BENCHES: Bench[] = [
   },
   { name: 'local-socket', file: 'local-socket.ts', nodeFlags: ['--expose-gc'] },
   { name: 'webhooks', file: 'webhooks.ts' },
+  { name: 'hub-memory', file: 'hub-memory.ts' },
   // One fleet size, for hub CPU and delivery delay; `npm run fleet -- --find-max` finds the largest.
   { name: 'fleet', file: 'fleet.ts', args: ['--agents', '1000', '--seconds', '20'] },
 ];

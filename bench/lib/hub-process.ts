@@ -14,6 +14,8 @@ export interface HubProcess {
   httpUrl: string;
   /** ws://127.0.0.1:<port>, to which /v1/device or /v1/stream is appended. */
   wsUrl: string;
+  /** Everything the hub printed so far (its log lines, at `logLevel`). */
+  output(): string;
   stop(): Promise<void>;
 }
 
@@ -21,12 +23,13 @@ export interface HubProcess {
 export async function startHubProcess(
   devices: ReadonlyMap<string, string>,
   apiKey: string,
+  logLevel = 'warn',
 ): Promise<HubProcess> {
   const deviceArgs = [...devices].flatMap(([id, token]) => ['--device-token', `${id}=${token}`]);
   const child = spawn(
     process.execPath,
-    [CLI_PATH, 'hub', '--port', '0', '--api-key', apiKey, ...deviceArgs, '--log-level', 'warn'],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    [CLI_PATH, 'hub', '--port', '0', '--api-key', apiKey, ...deviceArgs, '--log-level', logLevel],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let printed = '';
   // The hub says where it listens on stderr (stdout holds its log lines); the rest is passed on.
@@ -45,6 +48,7 @@ export async function startHubProcess(
     port: Number(new URL(httpUrl).port),
     httpUrl,
     wsUrl: httpUrl.replace(/^http/, 'ws'),
+    output: () => printed,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');

@@ -13,6 +13,7 @@ import type { IdSource } from './ids.js';
 import type { ClientEvents, ClientLink, DeviceEvents, DeviceLink } from './links.js';
 import { LostRequests, openRequestsClaim } from './lost-requests.js';
 import { offeredStreams, splitByOffer } from './offered-streams.js';
+import { PushBack } from './push-back.js';
 import { RequestRoutes, isFinalReply, isReply, type Route } from './request-routes.js';
 import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
 
@@ -25,6 +26,12 @@ import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
  * the session already); device frames likewise.
  */
 export const CLOSE_REPLACED = 4000;
+/** Subscriptions one stream client may hold at once (each names at most 64 streams). */
+export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT = 100;
+/** Requests one stream client may have waiting for devices at once. */
+export const DEFAULT_MAX_REQUESTS_PER_CLIENT = 256;
+/** How long a client that does not read may keep a device's output paused (then 4008). */
+export const DEFAULT_MAX_PUSH_BACK_MS = 30_000;
 
 export interface BrokerOptions {
   knownDeviceIds: Iterable<string>;
@@ -39,6 +46,10 @@ export interface BrokerOptions {
   routeGraceMs?: number;
   /** Hears every valid device frame the hub handles (webhooks deliver them). */
   onDeviceMessage?: (deviceId: string, frame: ParsedFrame) => void;
+  maxSubscriptionsPerClient?: number;
+  maxRequestsPerClient?: number;
+  /** See PushBack: how long a backed-up client may hold a device's output. */
+  maxPushBackMs?: number;
 }
 
 type ClientHandler = (client: ClientLink, frame: ParsedFrame) => void;
@@ -53,6 +64,9 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly #clock: Clock;
   readonly #routeGraceMs: number;
   readonly #onDeviceMessage: (deviceId: string, frame: ParsedFrame) => void;
+  readonly #pushBack: PushBack;
+  readonly #maxSubscriptionsPerClient: number;
+  readonly #maxRequestsPerClient: number;
 
   readonly #clientHandlers: Record<string, ClientHandler> = {
     subscribe: (client, frame) => this.#subscribe(client, frame),
@@ -81,6 +95,14 @@ export class Broker implements DeviceEvents, ClientEvents {
     this.#clock = options.clock;
     this.#routeGraceMs = options.routeGraceMs ?? 0;
     this.#onDeviceMessage = options.onDeviceMessage ?? (() => {});
+    this.#maxSubscriptionsPerClient =
+      options.maxSubscriptionsPerClient ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT;
+    this.#maxRequestsPerClient = options.maxRequestsPerClient ?? DEFAULT_MAX_REQUESTS_PER_CLIENT;
+    this.#pushBack = new PushBack({
+      clock: options.clock,
+      logger: options.logger,
+      maxHoldMs: options.maxPushBackMs ?? DEFAULT_MAX_PUSH_BACK_MS,
+    });
     this.devices = new DeviceRegistry(options.knownDeviceIds, options.clock);
     this.subscriptions = new SubscriptionRegistry(options.ids);
     this.routes = new RequestRoutes(options.ids);
@@ -143,6 +165,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   deviceClosed(link: DeviceLink, code: number, reason: string): void {
     const wasCurrent = this.devices.detach(link);
     this.lostRequests.linkClosed(link);
+    this.#pushBack.forgetDevice(link);
     this.#logger.info(
       { deviceId: link.deviceId, code, reason, replaced: !wasCurrent },
       'device disconnected',
@@ -203,7 +226,7 @@ export class Broker implements DeviceEvents, ClientEvents {
       return;
     }
     for (const subscription of this.subscriptions.matching(device.deviceId, stream)) {
-      subscription.client.send(
+      subscription.client.offer(
         withDeviceSeq(
           {
             type: 'telemetry',
@@ -239,7 +262,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   #appEvent(device: DeviceLink, frame: ParsedFrame): void {
     for (const subscription of this.subscriptions.matching(device.deviceId, APP_EVENTS_STREAM)) {
       // The hub's fields last: a device cannot pose as another subscription or device.
-      subscription.client.send({
+      subscription.client.offer({
         type: frame.type,
         payload: {
           ...originalPayload(frame),
@@ -273,12 +296,14 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
-    route.client.send(
+    const relayed = route.client.send(
       withDeviceSeq(
         withRequestId({ type: frame.type, payload: originalPayload(frame) }, route.clientRequestId),
         frame,
       ),
     );
+    // Replies are never dropped: a client that cannot take more holds the device back instead.
+    if (relayed) this.#pushBack.relayed(device, route.client);
     if (!isFinalReply(route.kind, frame.type)) return;
     this.routes.close(route.id);
     // The agent's error ends the command: a client that knows only command_done hears so too.
@@ -307,6 +332,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   }
 
   clientClosed(link: ClientLink, code: number, reason: string): void {
+    this.#pushBack.release(link);
     const subscriptions = this.subscriptions.removeClient(link);
     const routes = this.routes.closeForClient(link);
     for (const route of routes) this.#abandon(route);
@@ -333,6 +359,16 @@ export class Broker implements DeviceEvents, ClientEvents {
         frameError(
           ErrorCode.invalidPayload,
           'subscribe: payload.streams: expected at least one stream',
+          frame,
+        ),
+      );
+      return;
+    }
+    if (this.subscriptions.countFor(client) >= this.#maxSubscriptionsPerClient) {
+      client.refuse(
+        frameError(
+          ErrorCode.tooManySubscriptions,
+          `a client may hold ${this.#maxSubscriptionsPerClient} subscriptions; unsubscribe first`,
           frame,
         ),
       );
@@ -408,6 +444,17 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
+    if (!this.#deviceCanTake(client, device, frame)) return;
+    if (this.routes.countForClient(client) >= this.#maxRequestsPerClient) {
+      client.refuse(
+        frameError(
+          ErrorCode.tooManyRequests,
+          `a client may have ${this.#maxRequestsPerClient} requests waiting for devices`,
+          frame,
+        ),
+      );
+      return;
+    }
     const kind = frame.type === 'app_command' ? 'app_command' : 'command';
     const route = this.routes.open(kind, client, frame.request_id, device);
     let sent: boolean;
@@ -448,11 +495,29 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
+    // Cancelling frees the device; input adds to what it has not read.
+    if (frame.type === 'command_input' && !this.#deviceCanTake(client, route.device, frame)) return;
     route.device.send({
       type: frame.type,
       request_id: route.id,
       payload: { ...originalPayload(frame), request_id: route.id },
     });
+  }
+
+  /**
+   * A device that does not read what the hub sends it gets no more requests: refused at once
+   * with `device_busy` rather than queued at the hub.
+   */
+  #deviceCanTake(client: ClientLink, device: DeviceLink, frame: ParsedFrame): boolean {
+    if (!device.backedUp) return true;
+    client.refuse(
+      frameError(
+        ErrorCode.deviceBusy,
+        `device "${device.deviceId}" is not reading what it is sent; try again later`,
+        frame,
+      ),
+    );
+    return false;
   }
 
   /** The client of an open request went away: its command is cancelled on the device. */

@@ -4,7 +4,13 @@ import { errorMessage, type Message } from '../protocol/message.js';
 import { parseFrame, type FrameError } from '../protocol/parse.js';
 import { refusalEnding } from './command-endings.js';
 import type { ClientEvents, ClientLink } from './links.js';
-import { BINARY_REFUSED, PeerSocket, peerSettings, type PeerSettings } from './peer-socket.js';
+import {
+  BINARY_REFUSED,
+  PeerSocket,
+  peerSettings,
+  type PeerSettings,
+  type PeerStats,
+} from './peer-socket.js';
 
 /**
  * One backend client on `/v1/stream` (already authenticated by API key). Every frame is
@@ -21,6 +27,7 @@ export class ClientSession implements ClientLink {
   readonly id: string;
   readonly #o: ClientSessionOptions;
   readonly #peer: PeerSocket;
+  #dropped = 0;
 
   constructor(options: ClientSessionOptions) {
     this.#o = options;
@@ -32,10 +39,32 @@ export class ClientSession implements ClientLink {
       onActivity: () => {},
       onClose: (code, reason) => options.events.clientClosed(this, code, reason),
     });
+    this.#peer.onDrain(() => this.#reportDropped());
   }
 
   get closed(): Promise<void> {
     return this.#peer.closed;
+  }
+
+  stats(): PeerStats {
+    return this.#peer.stats('client', this.id, this.#dropped);
+  }
+
+  get backedUp(): boolean {
+    return this.#peer.backedUp;
+  }
+
+  onDrain(listener: () => void): () => void {
+    return this.#peer.onDrain(listener);
+  }
+
+  /** Sends a frame the client can do without; while it is backed up, drops and counts it. */
+  offer(message: Message): boolean {
+    if (this.#peer.backedUp) {
+      if (this.#peer.state === 'open') this.#dropped++;
+      return false;
+    }
+    return this.#peer.send(message);
   }
 
   send(message: Message): boolean {
@@ -52,6 +81,23 @@ export class ClientSession implements ClientLink {
 
   close(code: number, reason: string): Promise<void> {
     return this.#peer.close(code, reason);
+  }
+
+  /** Once the client has drained: one frame saying how much it missed. */
+  #reportDropped(): void {
+    if (this.#dropped === 0) return;
+    const dropped = this.#dropped;
+    this.#dropped = 0;
+    this.#o.logger.warn(
+      { code: ErrorCode.framesDropped, dropped },
+      'stream client did not read fast enough: telemetry dropped for it',
+    );
+    const notice = errorMessage(
+      ErrorCode.framesDropped,
+      `${dropped} telemetry and app event frames were dropped: this connection did not read them fast enough`,
+    );
+    notice.payload.dropped = dropped;
+    this.#peer.send(notice);
   }
 
   #onText(text: string): void {

@@ -8,7 +8,13 @@ import { seqNumber } from '../protocol/fields.js';
 import { AckBatcher } from './ack-batcher.js';
 import type { DeliveryCursors } from './delivery-cursors.js';
 import type { DeviceEvents, DeviceLink } from './links.js';
-import { BINARY_REFUSED, PeerSocket, peerSettings, type PeerSettings } from './peer-socket.js';
+import {
+  BINARY_REFUSED,
+  PeerSocket,
+  peerSettings,
+  type PeerSettings,
+  type PeerStats,
+} from './peer-socket.js';
 
 /**
  * One agent's link on `/v1/device`, already authenticated as `deviceId`:
@@ -103,6 +109,22 @@ export class DeviceSession implements DeviceLink {
 
   get closed(): Promise<void> {
     return this.#peer.closed;
+  }
+
+  stats(): PeerStats {
+    return this.#peer.stats('device', this.deviceId);
+  }
+
+  get backedUp(): boolean {
+    return this.#peer.backedUp;
+  }
+
+  pauseReading(): void {
+    this.#peer.pauseReading();
+  }
+
+  resumeReading(): void {
+    this.#peer.resumeReading();
   }
 
   send(message: Message): boolean {

@@ -9,6 +9,7 @@ import {
   DEFAULT_PONG_TIMEOUT_MS,
   DEFAULT_PORT,
 } from './hub.js';
+import { DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT } from './broker.js';
 import { DEFAULT_SESSION_TTL_MS } from './session-tokens.js';
 
 export { UsageError };
@@ -26,6 +27,7 @@ export const HUB_FLAGS = `  --host HOST                     interface to listen 
   --session-ttl-s S               lifetime of browser session tokens (900)
   --tls-cert FILE --tls-key FILE  serve https/wss (both or neither)
   --state-dir DIR                 keep delivery cursors here across restarts (memory only)
+  --max-subscriptions-per-client N  subscriptions one stream client may hold (100)
   --webhooks FILE                 a JSON array of webhooks to start with
   --log-level LEVEL               fatal|error|warn|info|debug|trace|silent (info)
   --log-format FORMAT             auto (readable on a terminal, else JSON lines)|json|pretty (auto)`;
@@ -47,6 +49,7 @@ export interface HubCliOptions {
   logFormat: LogFormat;
   /** Delivery cursors survive restarts here; null: memory only. */
   stateDir: string | null;
+  maxSubscriptionsPerClient: number;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -58,6 +61,8 @@ export function generateApiKey(): string {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Each subscription costs memory and fan-out; a client needing more is doing something else. */
+const MAX_SUBSCRIPTIONS_PER_CLIENT = 100_000;
 /** A day: a "short-lived" token that outlives that is a second API key. */
 const MAX_SESSION_TTL_S = 86_400;
 
@@ -85,6 +90,7 @@ export function parseHubArgs(
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         'state-dir': { type: 'string' },
+        'max-subscriptions-per-client': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -173,6 +179,13 @@ export function parseHubArgs(
     logLevel,
     logFormat,
     stateDir: stateDir(values['state-dir']),
+    maxSubscriptionsPerClient: integer(
+      '--max-subscriptions-per-client',
+      values['max-subscriptions-per-client'],
+      DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT,
+      1,
+      MAX_SUBSCRIPTIONS_PER_CLIENT,
+    ),
   };
 }
 

@@ -8,7 +8,12 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { MAX_FRAME_BYTES } from '../protocol/message.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { ApiKeys, DeviceCredentials } from './auth.js';
-import { Broker } from './broker.js';
+import {
+  Broker,
+  DEFAULT_MAX_PUSH_BACK_MS,
+  DEFAULT_MAX_REQUESTS_PER_CLIENT,
+  DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT,
+} from './broker.js';
 import { KEY_OR_SESSION, authenticateClient, challenge, refusalMessage } from './client-auth.js';
 import { ClientSession } from './client-session.js';
 import { summary, type DeviceRecord } from './device-registry.js';
@@ -20,6 +25,7 @@ import { rejectUpgrade } from './http-reply.js';
 import { randomIds, uniqueId, type IdSource } from './ids.js';
 import { SessionTokens } from './session-tokens.js';
 import { StaticFiles, defaultConsoleDir } from './static-files.js';
+import type { PeerStats } from './peer-socket.js';
 import type { StreamsChangedListener } from './subscriptions.js';
 import { DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks/delivery-queue.js';
 import { fetchPoster, type Poster } from './webhooks/http-poster.js';
@@ -55,6 +61,14 @@ export const DEFAULT_ACK_INTERVAL_MS = 200;
 /** An agent sends hello as soon as its socket opens; 10 s allows for a very slow link. */
 export const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
 
+/**
+ * A peer's send queue at which it counts as backed up: telemetry for a client is dropped, a
+ * device gets no more requests, a device whose output goes to the client is paused.
+ */
+export const DEFAULT_PEER_HIGH_WATER_BYTES = 1024 * 1024;
+/** A peer whose send queue would pass this is closed with 4008 (slow consumer). */
+export const DEFAULT_PEER_QUEUE_LIMIT_BYTES = 8 * 1024 * 1024;
+
 const CLOSE_GOING_AWAY = 1001;
 
 export interface HubOptions {
@@ -80,6 +94,19 @@ export interface HubOptions {
   helloTimeoutMs?: number;
   /** How long a running command survives its device's disconnect (0: device_offline at once). */
   routeGraceMs?: number;
+  /** Send-queue bytes at which a peer counts as backed up (default 1 MiB). */
+  peerHighWaterBytes?: number;
+  /**
+   * Send-queue bytes a peer may never pass: it is closed with 4008 instead (default 8 MiB; at
+   * least the high-water mark plus one frame).
+   */
+  peerQueueLimitBytes?: number;
+  /** How long a stream client that does not read may hold a device's output paused. */
+  maxPushBackMs?: number;
+  /** Subscriptions one stream client may hold (default 100). */
+  maxSubscriptionsPerClient?: number;
+  /** Requests one stream client may have waiting for devices (default 256). */
+  maxRequestsPerClient?: number;
   /** Lifetime of the session tokens `POST /v1/session` issues (default 15 min). */
   sessionTtlMs?: number;
   /** The built console to serve at `/` (default `dist/console/`); null serves none. */
@@ -102,6 +129,7 @@ export type HubState = 'idle' | 'starting' | 'listening' | 'stopping' | 'stopped
 
 interface Session {
   close(code: number, reason: string): Promise<void>;
+  stats(): PeerStats;
 }
 
 export class Hub {
@@ -111,6 +139,7 @@ export class Hub {
   readonly #host: string;
   readonly #port: number;
   readonly #timing: { pingIntervalMs: number; pongTimeoutMs: number; closeTimeoutMs: number };
+  readonly #sendBounds: { highWaterBytes: number; queueLimitBytes: number };
   readonly #tls: boolean;
   readonly #apiKeys: ApiKeys;
   readonly #sessionTokens: SessionTokens;
@@ -146,6 +175,10 @@ export class Hub {
         options.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS,
       ),
     };
+    this.#sendBounds = sendBounds(
+      options.peerHighWaterBytes ?? DEFAULT_PEER_HIGH_WATER_BYTES,
+      options.peerQueueLimitBytes ?? DEFAULT_PEER_QUEUE_LIMIT_BYTES,
+    );
     if (!Number.isInteger(this.#port) || this.#port < 0 || this.#port > 65_535) {
       throw new RangeError(`port: expected an integer in [0, 65535], got ${this.#port}`);
     }
@@ -182,6 +215,15 @@ export class Hub {
       logger: this.#logger,
       ids: this.#ids,
       routeGraceMs: options.routeGraceMs ?? DEFAULT_ROUTE_GRACE_MS,
+      maxPushBackMs: positive('maxPushBackMs', options.maxPushBackMs ?? DEFAULT_MAX_PUSH_BACK_MS),
+      maxSubscriptionsPerClient: count(
+        'maxSubscriptionsPerClient',
+        options.maxSubscriptionsPerClient ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT,
+      ),
+      maxRequestsPerClient: count(
+        'maxRequestsPerClient',
+        options.maxRequestsPerClient ?? DEFAULT_MAX_REQUESTS_PER_CLIENT,
+      ),
       onDeviceMessage: (deviceId, frame) => this.#webhooks.deliver(deviceId, frame),
     });
     this.#staticFiles = new StaticFiles({
@@ -277,6 +319,11 @@ export class Hub {
       deviceId: s.deviceId,
       streams: [...s.streams],
     }));
+  }
+
+  /** The send queue of every open WebSocket (device links and stream clients). */
+  peerStats(): PeerStats[] {
+    return [...this.#sessions].map((s) => s.stats());
   }
 
   /** How many forwarded requests still wait for their device's final reply. */
@@ -388,6 +435,7 @@ export class Hub {
       clock: this.#clock,
       logger: this.#logger.child({ deviceId }),
       ...this.#timing,
+      ...this.#sendBounds,
       events: this.#broker,
       cursors: this.#cursors,
       ackIntervalMs: this.#ackIntervalMs,
@@ -410,6 +458,7 @@ export class Hub {
       clock: this.#clock,
       logger: this.#logger.child({ clientId: id }),
       ...this.#timing,
+      ...this.#sendBounds,
       events: this.#broker,
     });
     this.#track(session);
@@ -428,6 +477,27 @@ function positive(name: string, value: number): number {
     throw new RangeError(`${name}: expected a positive integer of milliseconds, got ${value}`);
   }
   return value;
+}
+
+function count(name: string, value: number): number {
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new RangeError(`${name}: expected a positive integer, got ${value}`);
+  }
+  return value;
+}
+
+/** The queue limit must leave room for one whole frame above the high-water mark. */
+function sendBounds(
+  highWaterBytes: number,
+  queueLimitBytes: number,
+): { highWaterBytes: number; queueLimitBytes: number } {
+  count('peerHighWaterBytes', highWaterBytes);
+  if (!Number.isInteger(queueLimitBytes) || queueLimitBytes < highWaterBytes + MAX_FRAME_BYTES) {
+    throw new RangeError(
+      `peerQueueLimitBytes: expected an integer of at least peerHighWaterBytes + ${MAX_FRAME_BYTES} (one frame), got ${queueLimitBytes}`,
+    );
+  }
+  return { highWaterBytes, queueLimitBytes };
 }
 
 /** IPv6 literals go in brackets in a URL. */

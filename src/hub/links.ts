@@ -12,17 +12,29 @@ export interface Link {
   send(message: Message): boolean;
   /** Answers a bad or failed request with an `error` frame (never an `error` with an error). */
   refuse(error: FrameError): void;
+  /** Its send queue is at its high-water mark: the peer is not reading (fast enough). */
+  readonly backedUp: boolean;
+  /** Closes the link gracefully (terminated if the close does not complete in time). */
+  close(code: number, reason: string): Promise<void>;
 }
 
 export interface DeviceLink extends Link {
   readonly deviceId: string;
-  /** Closes the link gracefully (terminated if the close does not complete in time). */
-  close(code: number, reason: string): Promise<void>;
+  /** Stops reading the device's frames (push-back: TCP fills, the agent pauses its output). */
+  pauseReading(): void;
+  resumeReading(): void;
 }
 
 export interface ClientLink extends Link {
   /** An id for logs and accessors; not sent to anyone. */
   readonly id: string;
+  /**
+   * Sends a frame the client can do without (telemetry, app events): while the client is
+   * backed up it is dropped, counted, and the client told how many once it drains.
+   */
+  offer(message: Message): boolean;
+  /** Runs `listener` each time the client goes from backed up to able to take more. */
+  onDrain(listener: () => void): () => void;
 }
 
 export interface DeviceEvents {

@@ -18,6 +18,11 @@ export class MultiMap<K, V> {
     if (set.size === 0) this.#map.delete(key);
   }
 
+  /** How many values the key has. */
+  count(key: K): number {
+    return this.#map.get(key)?.size ?? 0;
+  }
+
   /** A copy of the key's values (safe to iterate while deleting). */
   get(key: K): V[] {
     return [...(this.#map.get(key) ?? [])];

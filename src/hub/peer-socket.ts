@@ -13,6 +13,16 @@ import { CLOSE_NO_PONG, Liveness } from './liveness.js';
  *       └────────────────────── peer closes ───────────────────────────────────────────▲
  *
  * Frames that arrive while closing are dropped. `onClose` runs exactly once, last.
+ *
+ * Sending is bounded in bytes (`queuedBytes`: what the socket holds and has not yet written to
+ * the kernel). At `highWaterBytes` the peer is backed up: its owner stops sending what it can do
+ * without and pushes back on what feeds it, and `onDrain` listeners hear when it is below again.
+ * A frame that would take the queue past `queueLimitBytes` is not sent: the peer is closed with
+ * CLOSE_SLOW_CONSUMER instead, so a peer that never reads costs the hub that much at most.
+ *
+ * `pauseReading()` stops reading the socket (TCP then pushes back on the peer). A paused socket
+ * cannot read the pong to a ping either, so a ping sent while paused counts as answered: the
+ * owner bounds how long it keeps a socket paused.
  */
 export type PeerState = 'open' | 'closing' | 'closed';
 
@@ -29,18 +39,62 @@ export interface PeerSocketOptions {
   /** Anything at all arrived from the peer (frame, ping, pong). */
   onActivity: () => void;
   onClose: (code: number, reason: string) => void;
+  /** Queued bytes from which the peer counts as backed up. */
+  highWaterBytes: number;
+  /** Queued bytes a frame may never take the peer past: it is closed with 4008 instead. */
+  queueLimitBytes: number;
+}
+
+/** One peer's send queue, for `Hub.peerStats()` (tests, diagnostics). */
+export interface PeerStats {
+  kind: 'device' | 'client';
+  /** The device id, or the client's id. */
+  id: string;
+  queuedBytes: number;
+  /** At or above its high-water mark. */
+  backedUp: boolean;
+  /** The hub has stopped reading it (push-back on a device). */
+  readingPaused: boolean;
+  /** Telemetry and app events dropped for it since it last drained (clients). */
+  dropped: number;
+  /** Being closed by the hub (or the peer): nothing more is sent. */
+  closing: boolean;
 }
 
 /** What every session passes through to its PeerSocket unchanged. */
 export type PeerSettings = Pick<
   PeerSocketOptions,
-  'socket' | 'clock' | 'logger' | 'pingIntervalMs' | 'pongTimeoutMs' | 'closeTimeoutMs'
+  | 'socket'
+  | 'clock'
+  | 'logger'
+  | 'pingIntervalMs'
+  | 'pongTimeoutMs'
+  | 'closeTimeoutMs'
+  | 'highWaterBytes'
+  | 'queueLimitBytes'
 >;
 
 export function peerSettings(options: PeerSettings): PeerSettings {
   const { socket, clock, logger, pingIntervalMs, pongTimeoutMs, closeTimeoutMs } = options;
-  return { socket, clock, logger, pingIntervalMs, pongTimeoutMs, closeTimeoutMs };
+  const { highWaterBytes, queueLimitBytes } = options;
+  return {
+    socket,
+    clock,
+    logger,
+    pingIntervalMs,
+    pongTimeoutMs,
+    closeTimeoutMs,
+    highWaterBytes,
+    queueLimitBytes,
+  };
 }
+
+/**
+ * The close code for a peer that does not read what the hub sends it (its send queue passed
+ * its byte limit, or it held a device's output back too long). 4008: "policy violation" (1008)
+ * in the private range, as no standard code says "slow consumer".
+ */
+export const CLOSE_SLOW_CONSUMER = 4008;
 
 /** Both endpoints speak JSON text only. */
 export const BINARY_REFUSED: FrameError = {
@@ -55,6 +109,10 @@ export class PeerSocket {
   #state: PeerState = 'open';
   #closeTimer: TimerHandle | null = null;
   #resolveClosed: () => void = () => {};
+  #backedUp = false;
+  #readingPaused = false;
+  readonly #drainListeners = new Set<() => void>();
+  readonly #written = (): void => this.#checkDrain();
 
   constructor(options: PeerSocketOptions) {
     this.#o = options;
@@ -65,6 +123,8 @@ export class PeerSocket {
       timeoutMs: options.pongTimeoutMs,
       clock,
       sendPing: () => {
+        // Paused, the socket cannot read the pong: the owner bounds the pause instead.
+        if (this.#readingPaused) this.#liveness.pong();
         if (socket.readyState === WebSocket.OPEN) socket.ping();
       },
       onStale: () => {
@@ -98,10 +158,75 @@ export class PeerSocket {
     return this.#state;
   }
 
+  /** Bytes given to the socket and not yet written to the kernel (ws `bufferedAmount`). */
+  get queuedBytes(): number {
+    return this.#o.socket.bufferedAmount;
+  }
+
+  get backedUp(): boolean {
+    return this.#backedUp;
+  }
+
+  get readingPaused(): boolean {
+    return this.#readingPaused;
+  }
+
+  /** The send queue's figures, for `Hub.peerStats()`. */
+  stats(kind: PeerStats['kind'], id: string, dropped = 0): PeerStats {
+    return {
+      kind,
+      id,
+      queuedBytes: this.queuedBytes,
+      backedUp: this.#backedUp,
+      readingPaused: this.#readingPaused,
+      dropped,
+      closing: this.#state !== 'open',
+    };
+  }
+
+  /** Runs `listener` each time the peer goes from backed up to below its high-water mark. */
+  onDrain(listener: () => void): () => void {
+    this.#drainListeners.add(listener);
+    return () => this.#drainListeners.delete(listener);
+  }
+
+  /**
+   * Sends one frame; false when the peer is not open, or when the frame would take its queue
+   * past `queueLimitBytes` (the peer is then closed with CLOSE_SLOW_CONSUMER).
+   */
   send(message: Message): boolean {
-    if (this.#state !== 'open' || this.#o.socket.readyState !== WebSocket.OPEN) return false;
-    this.#o.socket.send(encode(message));
+    const { socket, highWaterBytes, queueLimitBytes } = this.#o;
+    if (this.#state !== 'open' || socket.readyState !== WebSocket.OPEN) return false;
+    const data = encode(message);
+    const queued = socket.bufferedAmount + Buffer.byteLength(data);
+    if (queued > queueLimitBytes) {
+      this.#o.logger.warn(
+        { code: ErrorCode.slowConsumer, queuedBytes: socket.bufferedAmount, queueLimitBytes },
+        'peer does not read what it is sent: closing it',
+      );
+      void this.close(CLOSE_SLOW_CONSUMER, 'slow consumer');
+      return false;
+    }
+    if (queued >= highWaterBytes) this.#backedUp = true;
+    // While backed up, the write callback of each frame tells when the queue has gone down: the
+    // last frame's runs once everything before it is written.
+    if (this.#backedUp) socket.send(data, this.#written);
+    else socket.send(data);
     return true;
+  }
+
+  /** Stops reading the socket: the peer's frames wait in TCP, which pushes back on it. */
+  pauseReading(): void {
+    if (this.#readingPaused || this.#state === 'closed') return;
+    this.#readingPaused = true;
+    this.#o.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.#readingPaused) return;
+    this.#readingPaused = false;
+    this.#liveness.pong();
+    this.#o.socket.resume();
   }
 
   /** Starts a graceful close; resolves when the socket is closed (or terminated at the deadline). */
@@ -121,6 +246,13 @@ export class PeerSocket {
     this.#o.socket.terminate();
   }
 
+  #checkDrain(): void {
+    if (!this.#backedUp || this.#o.socket.bufferedAmount >= this.#o.highWaterBytes) return;
+    this.#backedUp = false;
+    if (this.#state !== 'open') return;
+    for (const listener of [...this.#drainListeners]) listener();
+  }
+
   #activity(): void {
     if (this.#state === 'open') this.#o.onActivity();
   }
@@ -128,6 +260,8 @@ export class PeerSocket {
   #onClose(code: number, reason: string): void {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
+    this.#readingPaused = false;
+    this.#drainListeners.clear();
     this.#liveness.stop();
     if (this.#closeTimer) this.#o.clock.clearTimeout(this.#closeTimer);
     this.#closeTimer = null;

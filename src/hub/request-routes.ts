@@ -95,6 +95,11 @@ export class RequestRoutes<C, D> {
     return routes;
   }
 
+  /** How many routes the client has open. */
+  countForClient(client: C): number {
+    return this.#byClient.count(client);
+  }
+
   /** Open routes to a device link. */
   forDevice(device: D): Route<C, D>[] {
     return this.#byDevice.get(device);

@@ -64,6 +64,7 @@ export async function runHub(
     pingIntervalMs: options.pingIntervalMs,
     pongTimeoutMs: options.pongTimeoutMs,
     sessionTtlMs: options.sessionTtlMs,
+    maxSubscriptionsPerClient: options.maxSubscriptionsPerClient,
     webhooks,
     logger,
     clock,

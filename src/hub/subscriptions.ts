@@ -118,6 +118,11 @@ export class SubscriptionRegistry<C> {
     });
   }
 
+  /** How many subscriptions the client holds. */
+  countFor(client: C): number {
+    return this.#byClient.count(client);
+  }
+
   list(): Subscription<C>[] {
     return [...this.#byId.values()];
   }

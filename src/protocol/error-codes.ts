@@ -109,6 +109,19 @@ export const ErrorCode = {
    * every running command's process group and exits 70. Log code.
    */
   fatalError: 'fatal_error',
+  /**
+   * The hub dropped telemetry or app events for a stream client that did not read them fast
+   * enough; the `error` frame (no request_id) says how many in `payload.dropped`.
+   */
+  framesDropped: 'frames_dropped',
+  /** A peer did not read what the hub sent it; it was closed with 4008. Log code. */
+  slowConsumer: 'slow_consumer',
+  /** The device does not read what the hub sends it: the request was refused, not queued. */
+  deviceBusy: 'device_busy',
+  /** The client has as many subscriptions as the hub allows one client. */
+  tooManySubscriptions: 'too_many_subscriptions',
+  /** The client has as many requests waiting for a device as the hub allows one client. */
+  tooManyRequests: 'too_many_requests',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

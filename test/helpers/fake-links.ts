@@ -12,6 +12,8 @@ export class FakeLink {
   readonly closes: [number, string][] = [];
   /** False: `send` drops the frame and says so, as a closed link does. */
   open = true;
+  /** True: the peer does not read (its send queue is at its high-water mark). */
+  backedUp = false;
 
   send(message: Message): boolean {
     if (this.open) this.sent.push(message);
@@ -29,14 +31,45 @@ export class FakeLink {
 }
 
 export class FakeDevice extends FakeLink implements DeviceLink {
+  readingPaused = false;
+
   constructor(readonly deviceId = 'dev') {
     super();
+  }
+
+  pauseReading(): void {
+    this.readingPaused = true;
+  }
+
+  resumeReading(): void {
+    this.readingPaused = false;
   }
 }
 
 export class FakeClient extends FakeLink implements ClientLink {
+  /** Frames `offer` dropped while backed up. */
+  dropped = 0;
+  readonly #drainListeners = new Set<() => void>();
+
   constructor(readonly id: string) {
     super();
+  }
+
+  offer(message: Message): boolean {
+    if (!this.backedUp) return this.send(message);
+    this.dropped++;
+    return false;
+  }
+
+  onDrain(listener: () => void): () => void {
+    this.#drainListeners.add(listener);
+    return () => this.#drainListeners.delete(listener);
+  }
+
+  /** The client reads again: no longer backed up, and the drain listeners hear it. */
+  drain(): void {
+    this.backedUp = false;
+    for (const listener of [...this.#drainListeners]) listener();
   }
 }
 

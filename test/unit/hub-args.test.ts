@@ -33,6 +33,7 @@ describe('parseHubArgs', () => {
       logLevel: 'info',
       logFormat: 'auto',
       stateDir: null,
+      maxSubscriptionsPerClient: 100,
     });
   });
 
@@ -40,6 +41,12 @@ describe('parseHubArgs', () => {
     assert.equal(parseHubArgs(['--log-format', 'json'], fixedKey).logFormat, 'json');
     assert.equal(parseHubArgs(['--log-format', 'pretty'], fixedKey).logFormat, 'pretty');
     usage(['--log-format', 'xml'], /^--log-format: expected one of auto, json, pretty, got "xml"$/);
+  });
+
+  it('takes --max-subscriptions-per-client and refuses 0', () => {
+    const flag = '--max-subscriptions-per-client';
+    assert.equal(parseHubArgs([flag, '500'], fixedKey).maxSubscriptionsPerClient, 500);
+    assert.throws(() => parseHubArgs([flag, '0'], fixedKey), /--max-subscriptions-per-client/);
   });
 
   it('takes --state-dir for delivery cursors that survive restarts', () => {
@@ -110,6 +117,7 @@ describe('parseHubArgs', () => {
       logLevel: 'debug',
       logFormat: 'auto',
       stateDir: null,
+      maxSubscriptionsPerClient: 100,
     });
   });
 
