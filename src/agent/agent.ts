@@ -107,6 +107,7 @@ export class Agent {
     const { storage } = options;
     const spool = new Spool({
       dir: storage.dir,
+      deviceId: options.deviceId,
       maxBytes: storage.maxBytes,
       maxAgeMs: storage.maxAgeS * 1000,
       flushIntervalMs: storage.flushIntervalMs,

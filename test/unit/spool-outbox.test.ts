@@ -38,6 +38,7 @@ function setup(windowMessages = 100, dir = mkdtempSync(join(tmpdir(), 'outbox-te
   const late: { outbox?: SpoolOutbox } = {};
   const spool = new Spool({
     dir,
+    deviceId: 'dev1',
     maxBytes: 1 << 20,
     maxAgeMs: 0,
     flushIntervalMs: 10,
