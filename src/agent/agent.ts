@@ -4,6 +4,7 @@ import { Channel, errorMessage, type AgentMessage } from '../protocol/message.js
 import type { FrameError } from '../protocol/parse.js';
 import { ackPayload, errorPayload, welcomePayload } from '../protocol/to-agent.js';
 import { MAX_OPEN_REQUESTS } from '../protocol/to-hub.js';
+import { MAX_SEQ_BASE } from '../storage/seq-range.js';
 import { Spool } from '../storage/spool.js';
 import { SpoolOutbox, type DeliveryStats } from '../storage/spool-outbox.js';
 import type { SpoolFs } from '../storage/spool-fs.js';
@@ -239,10 +240,15 @@ export class Agent {
           'hub welcomed a different device id; staying connected but check the configuration',
         );
       }
-      if (
-        payload.last_seq !== undefined &&
-        this.#outbox.resumePoint(payload.last_seq).kind === 'rotate'
-      ) {
+      const resume = this.#outbox.resumePoint(payload.last_seq);
+      if (resume.kind === 'invalid') {
+        // Acting on it would number past 2^48 and persist that: every write would fail, for good.
+        const message = `welcome.last_seq ${payload.last_seq} leaves no room to number on (at most ${MAX_SEQ_BASE})`;
+        logger.error({ code: ErrorCode.hubSeqInvalid, lastSeq: payload.last_seq }, message);
+        this.#connection.refuseWelcome(ErrorCode.hubSeqInvalid, message);
+        return;
+      }
+      if (resume.kind === 'rotate' && payload.last_seq !== undefined) {
         // The hub has processed seqs we never recorded: start a new store, and say hello again.
         this.#outbox.rotateStore(payload.last_seq);
         this.#connection.sendHello();
