@@ -17,6 +17,7 @@ import { resolveRunSecrets } from './config/resolve.js';
 import { runDemo } from './demo/demo.js';
 import { parseHubArgs } from './hub/hub-args.js';
 import { runHub } from './hub/run-hub.js';
+import { SpoolLockedError, lockSpoolDir } from './storage/spool-lock.js';
 import { createLogger } from './log/logger.js';
 import { DEFAULT_LIVENESS_GRACE_MS } from './systemd/connection-liveness.js';
 import { takeNotifyEnvironment } from './systemd/notify-environment.js';
@@ -91,6 +92,11 @@ async function run(argv: string[]): Promise<number> {
     { version: AGENT_VERSION, config: loaded.filePath ?? '(defaults, env, flags)' },
     'iottly-agent starting',
   );
+  const spoolLock = await lockSpoolDir(loaded.config.storage.dir).catch((err: unknown) => {
+    if (err instanceof SpoolLockedError)
+      logger.error({ code: err.code, dir: err.dir, holderPid: err.holderPid }, err.message);
+    throw err;
+  });
   const stopSignal = onShutdownSignal();
   const systemd = new ServiceNotifier({
     environment: takeNotifyEnvironment(process.env, process.pid),
@@ -116,6 +122,7 @@ async function run(argv: string[]): Promise<number> {
   }, loaded.config.shutdown.timeoutMs);
   await systemd.stopping();
   await agent.stop();
+  await spoolLock.release();
   systemClock.clearTimeout(deadline);
   logger.info('stopped');
   return ExitCode.ok;
@@ -150,6 +157,10 @@ function fail(err: unknown): number {
     for (const problem of err.problems)
       process.stderr.write(`iottly-agent: config error: ${problem}\n`);
     return ExitCode.config;
+  }
+  if (err instanceof SpoolLockedError) {
+    process.stderr.write(`iottly-agent: ${err.message}\n`);
+    return ExitCode.tempFail;
   }
   process.stderr.write(`iottly-agent: fatal: ${(err as Error)?.stack ?? String(err)}\n`);
   return ExitCode.software;
