@@ -123,6 +123,10 @@ export class Agent {
       newStoreId: storage.newStoreId,
       // Optional chaining: a spool that cannot open its directory reports before the outbox exists.
       onSendable: () => this.#outbox?.spoolChanged(),
+      // What the disk outage cost (an abandoned store, memory drops) is told now, not at the next link.
+      onRecovered: () => {
+        if (this.#connection.status.kind === 'online') this.#reportDrops();
+      },
     });
     this.#outbox = new SpoolOutbox({
       spool,
@@ -280,12 +284,17 @@ export class Agent {
   /** Welcomed: resend what the hub has not processed, then report drops since the last link. */
   #online(sink: OutboxSink): void {
     this.#outbox.attach(sink, this.#welcomeLastSeq);
+    this.#reportDrops();
+  }
+
+  /** Drops not reported yet go upstream in a `status` message. */
+  #reportDrops(): void {
     const drops = this.#outbox.takeDropReport();
     if (drops.length === 0) return;
     const outbox = this.#outbox.stats();
     this.#o.logger.warn(
       { code: 'drop_report', drops, outbox },
-      'messages were dropped while offline: reporting them upstream',
+      'messages were dropped: reporting them upstream',
     );
     this.emit('status', Channel.status, {
       report: 'dropped',

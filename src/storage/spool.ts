@@ -60,6 +60,8 @@ export interface SpoolOptions {
   newStoreId: () => string;
   /** Records became available to `next` (a batch was flushed). */
   onSendable?: () => void;
+  /** The spool is on disk again after running from memory (or opened late): drops to report. */
+  onRecovered?: () => void;
 }
 
 export type SpoolMode = 'disk' | 'memory';
@@ -632,6 +634,7 @@ export class Spool {
     this.#logger.info({ code: 'storage_recovered', dir: this.#o.dir }, 'spool writable again');
     this.#enforceRetention();
     this.#o.onSendable?.();
+    this.#o.onRecovered?.();
   }
 
   // ── reading ──────────────────────────────────────────────────────────────────────────────
