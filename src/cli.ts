@@ -92,11 +92,13 @@ async function run(argv: string[]): Promise<number> {
     { version: AGENT_VERSION, config: loaded.filePath ?? '(defaults, env, flags)' },
     'iottly-agent starting',
   );
-  const spoolLock = await lockSpoolDir(loaded.config.storage.dir).catch((err: unknown) => {
-    if (err instanceof SpoolLockedError)
-      logger.error({ code: err.code, dir: err.dir, holderPid: err.holderPid }, err.message);
-    throw err;
-  });
+  const spoolLock = await lockSpoolDir(loaded.config.storage.dir, { logger }).catch(
+    (err: unknown) => {
+      if (err instanceof SpoolLockedError)
+        logger.error({ code: err.code, dir: err.dir, holderPid: err.holderPid }, err.message);
+      throw err;
+    },
+  );
   const stopSignal = onShutdownSignal();
   const systemd = new ServiceNotifier({
     environment: takeNotifyEnvironment(process.env, process.pid),

@@ -99,6 +99,8 @@ export const ErrorCode = {
   hubSeqInvalid: 'hub_seq_invalid',
   /** Another agent process holds `storage.dir`; this one exits with 75. Log code. */
   spoolLocked: 'spool_locked',
+  /** `storage.dir` could not be locked (not Linux, no Unix sockets): the agent runs on. Log code. */
+  spoolLockUnavailable: 'spool_lock_unavailable',
   /** A genuine session token whose time is up (HTTP 401): get a new one with the API key. */
   sessionExpired: 'session_expired',
 } as const;

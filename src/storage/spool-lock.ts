@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, statSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { ErrorCode } from '../protocol/error-codes.js';
 
 /**
  * One agent per `storage.dir`: two would number the same seqs and delete each other's segments.
@@ -12,10 +14,11 @@ import { resolve } from 'node:path';
  * it writes nothing to the SD card. A second agent fails to bind (EADDRINUSE), connects, and
  * reads the holder's pid, which the holder writes to every connection.
  *
- * Elsewhere than Linux (no abstract sockets) the directory is not locked.
+ * Elsewhere than Linux (no abstract sockets), or where Unix sockets are not allowed, the
+ * directory is not locked (logged): the agent still runs.
  */
 export class SpoolLockedError extends Error {
-  readonly code = 'spool_locked';
+  readonly code = ErrorCode.spoolLocked;
 
   constructor(
     readonly dir: string,
@@ -33,6 +36,7 @@ export interface SpoolLock {
 }
 
 export interface SpoolLockOptions {
+  logger: Logger;
   pid?: number;
   platform?: NodeJS.Platform;
   /** Names the directory for the lock (default: its device and inode, made if missing). */
@@ -42,12 +46,17 @@ export interface SpoolLockOptions {
 /** How long a second agent waits for the holder to say its pid. */
 const HOLDER_REPLY_MS = 1_000;
 
-export async function lockSpoolDir(
-  dir: string,
-  options: SpoolLockOptions = {},
-): Promise<SpoolLock> {
-  const { pid = process.pid, platform = process.platform, identify = directoryIdentity } = options;
-  if (platform !== 'linux') return { release: async () => {} };
+export async function lockSpoolDir(dir: string, options: SpoolLockOptions): Promise<SpoolLock> {
+  const { logger, pid = process.pid, platform = process.platform } = options;
+  const identify = options.identify ?? directoryIdentity;
+  const unlocked = (reason: string): SpoolLock => {
+    logger.warn(
+      { code: ErrorCode.spoolLockUnavailable, dir, reason },
+      'cannot lock storage.dir: running without the one-agent-per-directory check',
+    );
+    return { release: async () => {} };
+  };
+  if (platform !== 'linux') return unlocked(`no abstract Unix sockets on ${platform}`);
   const name = `\0iottly-agent-spool-${createHash('sha256').update(identify(dir)).digest('hex').slice(0, 32)}`;
   const server = createServer((socket) => {
     socket.on('error', () => {}); // a peer gone before the reply: nothing to do
@@ -59,7 +68,7 @@ export async function lockSpoolDir(
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       throw new SpoolLockedError(dir, await holderPid(name));
     }
-    throw err;
+    return unlocked(String((err as NodeJS.ErrnoException).code ?? err));
   }
   server.unref(); // the lock never keeps the process alive
   return { release: () => new Promise((done) => server.close(() => done())) };
