@@ -374,7 +374,6 @@ export class Spool {
       this.#setAside(meta, meta.deviceId);
       meta = null;
     }
-    if (meta) meta = this.#usableMeta(meta);
     const names = fs.readdir(dir).sort();
     const found: SegmentInfo[] = [];
     for (const name of names) {
@@ -384,22 +383,22 @@ export class Spool {
         if (segment) found.push(segment);
       }
     }
-    if (!meta && found.length > 0) {
-      this.#logger.warn(
-        { code: 'spool_meta_missing', dir, segments: found.length },
-        `${META_FILE} is missing: replaying the segments under a new store identity`,
-      );
-    }
     if (this.#lastSeq > 0) {
       // Opened late (the directory was unreadable at start): this run already numbered its
       // own messages, so the store found now cannot be continued.
       this.#abandon(found, meta);
       found.length = 0;
     } else if (meta) {
-      this.#storeId = meta.storeId;
-      this.#ackedSeq = meta.ackedSeq;
-      this.#seqFloor = meta.seqFloor;
-      this.#drops = new DropLedger(meta.drops);
+      const usable = this.#usableMeta(meta);
+      this.#storeId = usable.storeId;
+      this.#ackedSeq = usable.ackedSeq;
+      this.#seqFloor = usable.seqFloor;
+      this.#drops = new DropLedger(usable.drops);
+    } else if (found.length > 0) {
+      this.#logger.warn(
+        { code: 'spool_meta_missing', dir, segments: found.length },
+        `${META_FILE} is missing: replaying the segments under a new store identity`,
+      );
     }
     for (const segment of found) this.#state(segment.lane).segments.push(segment);
     const highest = Math.max(0, ...found.map((s) => s.lastSeq));
@@ -470,9 +469,10 @@ export class Spool {
   #abandon(found: SegmentInfo[], meta: StoreMeta | null): void {
     const storeId = meta?.storeId;
     for (const record of meta?.drops ?? []) this.#drops.add({ store_id: storeId, ...record });
+    const acked = meta && isUsableSeqBase(meta.ackedSeq) ? meta.ackedSeq : 0;
     let count = 0;
     for (const segment of found) {
-      const range = this.#rangeAbove(segment, meta?.ackedSeq ?? 0);
+      const range = this.#rangeAbove(segment, acked);
       this.#drops.note(segment.lane, 'store_abandoned', range, storeId);
       count += range.count;
       this.#unlink(segment.path);
