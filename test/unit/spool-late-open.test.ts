@@ -11,12 +11,13 @@ import { appendMany, logCodes, readAll, spoolFixture } from '../helpers/spool-fi
  * the memory store's seqs only ever grow.
  */
 describe('Spool opened late', () => {
-  for (const { onDisk, acked } of [
-    { onDisk: 12, acked: 0 }, // the issue's case: 12 on disk, "dropped 4"
-    { onDisk: 16, acked: 4 },
+  for (const { onDisk, acked, fault } of [
+    { onDisk: 12, acked: 0, fault: 'directory' }, // the issue's case: 12 on disk, "dropped 4"
+    { onDisk: 16, acked: 4, fault: 'directory' },
+    { onDisk: 12, acked: 3, fault: 'EIO' },
   ]) {
-    it(`reports every unacknowledged message of the store found on disk (${onDisk} on disk, ${acked} acknowledged)`, (t) => {
-      const { dir, open, clock, log, remove } = spoolFixture();
+    it(`reports every unacknowledged message of the store found on disk (${onDisk} on disk, ${acked} acknowledged, ${fault} at start)`, (t) => {
+      const { dir, fs, open, clock, log, remove } = spoolFixture();
       t.after(remove);
       const first = open();
       appendMany(first, onDisk, 'telemetry', Date.UTC(2026, 0, 1));
@@ -25,9 +26,10 @@ describe('Spool opened late', () => {
       const diskStore = first.storeId;
       first.close();
 
-      // A directory named like a segment: the spool cannot read its store at start.
+      // A directory named like a segment, or a failing card: the store cannot be read at start.
       const obstruction = join(dir, 'telemetry-9999999999999999.seg');
-      mkdirSync(obstruction);
+      if (fault === 'directory') mkdirSync(obstruction);
+      else fs.readError = fault;
       const late = open();
       assert.equal(late.mode, 'memory');
       assert.notEqual(late.storeId, diskStore, 'the memory phase has a store of its own');
@@ -40,7 +42,8 @@ describe('Spool opened late', () => {
       for (const e of sent) late.markSent(e.seq);
       late.acknowledge(8); // the hub processed the memory store's 1..8
 
-      rmdirSync(obstruction);
+      if (fault === 'directory') rmdirSync(obstruction);
+      else fs.readError = null;
       clock.advance(1_000); // the retry opens the directory
       assert.equal(late.mode, 'disk');
       const report = late.takeDropReport();
