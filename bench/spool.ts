@@ -72,6 +72,7 @@ function writeThroughSpool(): {
   const dir = freshDir('day');
   const spool = new Spool({
     dir,
+    deviceId: 'bench-device',
     maxBytes: 64 * 1024 * 1024,
     maxAgeMs: 7 * DAY_S * 1000,
     flushIntervalMs: 50,

@@ -22,6 +22,7 @@ import { runDemo } from './demo/demo.js';
 import { parseHubArgs } from './hub/hub-args.js';
 import { HubListenError, runHub } from './hub/run-hub.js';
 import { createLogger, prettyLogs, type LogFormat } from './log/logger.js';
+import { SpoolLockedError, lockSpoolDir } from './storage/spool-lock.js';
 import { DEFAULT_LIVENESS_GRACE_MS } from './systemd/connection-liveness.js';
 import { takeNotifyEnvironment } from './systemd/notify-environment.js';
 import { ServiceNotifier } from './systemd/service-notifier.js';
@@ -100,6 +101,13 @@ async function run(argv: string[]): Promise<number> {
     { version: AGENT_VERSION, config: loaded.filePath ?? '(defaults, env, flags)' },
     'iottly-agent starting',
   );
+  const spoolLock = await lockSpoolDir(loaded.config.storage.dir, { logger }).catch(
+    (err: unknown) => {
+      if (err instanceof SpoolLockedError)
+        logger.error({ code: err.code, dir: err.dir, holderPid: err.holderPid }, err.message);
+      throw err;
+    },
+  );
   const stopSignal = onShutdownSignal();
   const systemd = new ServiceNotifier({
     environment: takeNotifyEnvironment(process.env, process.pid),
@@ -125,6 +133,7 @@ async function run(argv: string[]): Promise<number> {
   }, loaded.config.shutdown.timeoutMs);
   await systemd.stopping();
   await agent.stop();
+  await spoolLock.release();
   systemClock.clearTimeout(deadline);
   logger.info('stopped');
   return ExitCode.ok;
@@ -170,6 +179,10 @@ function fail(err: unknown): number {
     for (const problem of err.problems)
       process.stderr.write(`iottly-agent: config error: ${problem}\n`);
     return ExitCode.config;
+  }
+  if (err instanceof SpoolLockedError) {
+    process.stderr.write(`iottly-agent: ${err.message}\n`);
+    return ExitCode.tempFail;
   }
   process.stderr.write(`iottly-agent: fatal: ${(err as Error)?.stack ?? String(err)}\n`);
   return ExitCode.software;

@@ -4,6 +4,7 @@ import { Channel, errorMessage, type AgentMessage } from '../protocol/message.js
 import type { FrameError } from '../protocol/parse.js';
 import { ackPayload, errorPayload, welcomePayload } from '../protocol/to-agent.js';
 import { MAX_OPEN_REQUESTS } from '../protocol/to-hub.js';
+import { MAX_SEQ_BASE } from '../storage/seq-range.js';
 import { Spool } from '../storage/spool.js';
 import { SpoolOutbox, type DeliveryStats } from '../storage/spool-outbox.js';
 import type { SpoolFs } from '../storage/spool-fs.js';
@@ -114,6 +115,7 @@ export class Agent {
     const { storage } = options;
     const spool = new Spool({
       dir: storage.dir,
+      deviceId: options.deviceId,
       maxBytes: storage.maxBytes,
       maxAgeMs: storage.maxAgeS * 1000,
       flushIntervalMs: storage.flushIntervalMs,
@@ -128,6 +130,10 @@ export class Agent {
       newStoreId: storage.newStoreId,
       // Optional chaining: a spool that cannot open its directory reports before the outbox exists.
       onSendable: () => this.#outbox?.spoolChanged(),
+      // What the disk outage cost (an abandoned store, memory drops) is told now, not at the next link.
+      onRecovered: () => {
+        if (this.#connection.status.kind === 'online') this.#reportDrops();
+      },
     });
     this.#outbox = new SpoolOutbox({
       spool,
@@ -250,10 +256,15 @@ export class Agent {
           'hub welcomed a different device id; staying connected but check the configuration',
         );
       }
-      if (
-        payload.last_seq !== undefined &&
-        this.#outbox.resumePoint(payload.last_seq).kind === 'rotate'
-      ) {
+      const resume = this.#outbox.resumePoint(payload.last_seq);
+      if (resume.kind === 'invalid') {
+        // Acting on it would number past 2^48 and persist that: every write would fail, for good.
+        const message = `welcome.last_seq ${payload.last_seq} leaves no room to number on (at most ${MAX_SEQ_BASE})`;
+        logger.error({ code: ErrorCode.hubSeqInvalid, lastSeq: payload.last_seq }, message);
+        this.#connection.refuseWelcome(ErrorCode.hubSeqInvalid, message);
+        return;
+      }
+      if (resume.kind === 'rotate' && payload.last_seq !== undefined) {
         // The hub has processed seqs we never recorded: start a new store, and say hello again.
         this.#outbox.rotateStore(payload.last_seq);
         this.#connection.sendHello();
@@ -285,12 +296,17 @@ export class Agent {
   /** Welcomed: resend what the hub has not processed, then report drops since the last link. */
   #online(sink: OutboxSink): void {
     this.#outbox.attach(sink, this.#welcomeLastSeq);
+    this.#reportDrops();
+  }
+
+  /** Drops not reported yet go upstream in a `status` message. */
+  #reportDrops(): void {
     const drops = this.#outbox.takeDropReport();
     if (drops.length === 0) return;
     const outbox = this.#outbox.stats();
     this.#o.logger.warn(
       { code: 'drop_report', drops, outbox },
-      'messages were dropped while offline: reporting them upstream',
+      'messages were dropped: reporting them upstream',
     );
     this.emit('status', Channel.status, {
       report: 'dropped',

@@ -73,6 +73,7 @@ interface Failure {
 
 const CLOSE_NORMAL = 1000;
 const CLOSE_GOING_AWAY = 1001;
+const CLOSE_PROTOCOL_ERROR = 1002;
 
 export class Connection {
   readonly #o: ConnectionOptions;
@@ -126,6 +127,16 @@ export class Connection {
   sendHello(): void {
     if (this.#status.kind !== 'handshaking' || !this.#socket) return;
     this.#socket.send(this.#helloFrame());
+  }
+
+  /**
+   * Called by the welcome handler when the welcome cannot be used (a broken hub): the link is
+   * closed with 1002 without going online, and dialled again after the back-off.
+   */
+  refuseWelcome(code: string, message: string): void {
+    if (this.#status.kind !== 'handshaking' || !this.#socket) return;
+    this.#fail(code, message);
+    this.#socket.close(CLOSE_PROTOCOL_ERROR, 'unusable welcome');
   }
 
   /**

@@ -9,6 +9,8 @@ export const ExitCode = {
   unavailable: 69,
   /** An unexpected internal failure (a bug): systemd restarts the agent. */
   software: 70,
+  /** Another agent holds `storage.dir`: systemd retries, and this one starts once it is gone. */
+  tempFail: 75,
   /** The configuration is invalid: restarting cannot help (RestartPreventExitStatus=78). */
   config: 78,
 } as const;

@@ -97,6 +97,15 @@ export const ErrorCode = {
   webhookDeliveryFailed: 'webhook_delivery_failed',
   /** A webhook's queue was full; its oldest pending deliveries were dropped. Log code. */
   webhookQueueFull: 'webhook_queue_full',
+  /**
+   * The hub's `welcome.last_seq` leaves the agent no room to number on (above 2^48 − 2^40): a
+   * broken hub. Not used, not stored; the link is closed (1002) and dialled again. Log code.
+   */
+  hubSeqInvalid: 'hub_seq_invalid',
+  /** Another agent process holds `storage.dir`; this one exits with 75. Log code. */
+  spoolLocked: 'spool_locked',
+  /** `storage.dir` could not be locked (not Linux, no Unix sockets): the agent runs on. Log code. */
+  spoolLockUnavailable: 'spool_lock_unavailable',
   /** A genuine session token whose time is up (HTTP 401): get a new one with the API key. */
   sessionExpired: 'session_expired',
   /**

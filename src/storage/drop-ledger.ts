@@ -5,7 +5,13 @@ import { LANES, type Lane } from './lanes.js';
  * device times. Drops are never silent: what accumulates here is reported upstream as a
  * `status` message after the next connect (`takeReport`), and the totals stay in the stats.
  */
-export type DropReason = 'storage_full' | 'max_age' | 'memory_full' | 'disk_error';
+export type DropReason =
+  | 'storage_full'
+  | 'max_age'
+  | 'memory_full'
+  | 'disk_error'
+  /** Held by an earlier store that could not be continued (see Spool: opened late). */
+  | 'store_abandoned';
 
 export interface DropRecord {
   lane: Lane;
@@ -16,6 +22,11 @@ export interface DropRecord {
   /** Device time of the oldest and newest message dropped, ISO-8601 UTC. */
   from: string;
   to: string;
+  /**
+   * Set when the seqs are those of an earlier store, not the one the report is sent from (its
+   * numbering overlaps the current one's).
+   */
+  store_id?: string;
 }
 
 export interface DroppedRange {
@@ -34,9 +45,10 @@ export class DropLedger {
     for (const record of pending) this.#merge(record);
   }
 
-  note(lane: Lane, reason: DropReason, range: DroppedRange): void {
+  note(lane: Lane, reason: DropReason, range: DroppedRange, storeId?: string): void {
     if (range.count <= 0) return;
     this.#merge({
+      ...(storeId === undefined ? {} : { store_id: storeId }),
       lane,
       reason,
       count: range.count,
@@ -45,6 +57,11 @@ export class DropLedger {
       from: new Date(range.fromMs).toISOString(),
       to: new Date(range.toMs).toISOString(),
     });
+  }
+
+  /** A drop recorded elsewhere (an earlier store's unreported drops), to be reported here. */
+  add(record: DropRecord): void {
+    this.#merge(record);
   }
 
   /** Drops not yet reported upstream. */
@@ -69,10 +86,12 @@ export class DropLedger {
     return Object.fromEntries(this.#totals) as Record<Lane, number>;
   }
 
-  /** One line per lane and reason: a long outage yields a short report. */
+  /** One line per lane, reason and store: a long outage yields a short report. */
   #merge(record: DropRecord): void {
     this.#totals.set(record.lane, (this.#totals.get(record.lane) ?? 0) + record.count);
-    const same = this.#pending.find((r) => r.lane === record.lane && r.reason === record.reason);
+    const same = this.#pending.find(
+      (r) => r.lane === record.lane && r.reason === record.reason && r.store_id === record.store_id,
+    );
     if (!same) {
       this.#pending.push({ ...record });
       return;

@@ -34,6 +34,8 @@ export interface SpoolFs {
   close(fd: number): void;
   size(path: string): number;
   unlink(path: string): void;
+  /** Moves a file or directory (within one file system: a rename, no copying). */
+  rename(from: string, to: string): void;
   readFile(path: string): Buffer;
   /** Replaces the file atomically (write a temporary file, then rename over). */
   replaceFile(path: string, data: string): void;
@@ -51,6 +53,7 @@ export const nodeSpoolFs: SpoolFs = {
   close: (fd) => closeSync(fd),
   size: (path) => statSync(path).size,
   unlink: (path) => unlinkSync(path),
+  rename: (from, to) => renameSync(from, to),
   readFile: (path) => readFileSync(path),
   replaceFile: (path, data) => {
     const temporary = `${path}.tmp`;

@@ -4,6 +4,7 @@ import type { AgentMessage } from '../protocol/message.js';
 import { laneOf } from './lanes.js';
 import { frameOf, isCompactable } from './record-codec.js';
 import type { DropRecord } from './drop-ledger.js';
+import { isUsableSeqBase } from './seq-range.js';
 import type { Spool } from './spool.js';
 
 /**
@@ -38,7 +39,9 @@ export interface DeliveryStats extends OutboxStats {
 export type Resume =
   | { kind: 'resume'; after: number }
   /** The hub has seen seqs above ours: our counter was lost, the store must start over. */
-  | { kind: 'rotate' };
+  | { kind: 'rotate' }
+  /** No seq fits above it (a broken hub): neither used nor stored; the link is refused. */
+  | { kind: 'invalid' };
 
 export class SpoolOutbox implements Outbox {
   readonly #o: SpoolOutboxOptions;
@@ -88,6 +91,7 @@ export class SpoolOutbox implements Outbox {
   /** Reads the welcome's `last_seq` (undefined: the hub does not acknowledge). */
   resumePoint(lastSeq: number | undefined): Resume {
     if (lastSeq === undefined) return { kind: 'resume', after: this.#spool.ackedSeq };
+    if (!isUsableSeqBase(lastSeq)) return { kind: 'invalid' };
     if (lastSeq > this.#spool.lastSeq) return { kind: 'rotate' };
     return { kind: 'resume', after: Math.max(lastSeq, this.#spool.ackedSeq) };
   }

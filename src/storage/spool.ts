@@ -1,6 +1,7 @@
+import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../time/clock.js';
-import { DropLedger, type DropReason, type DropRecord } from './drop-ledger.js';
+import { DropLedger, type DropReason, type DropRecord, type DroppedRange } from './drop-ledger.js';
 import { FsyncSchedule, type FsyncPolicy } from './fsync-policy.js';
 import { LANES, type Lane } from './lanes.js';
 import { SEGMENT_MAGIC, encodeRecord, type SpoolEntry } from './record-codec.js';
@@ -8,8 +9,9 @@ import { chooseEvictions } from './retention.js';
 import { newSegmentInfo, noteRecord, parseSegmentFileName, type SegmentInfo } from './segment.js';
 import { SegmentReader } from './segment-reader.js';
 import { SegmentWriter } from './segment-writer.js';
+import { isUsableSeqBase } from './seq-range.js';
 import { errnoOf, type SpoolFs } from './spool-fs.js';
-import { META_FILE, readMeta, writeMeta } from './store-meta.js';
+import { META_FILE, metaPath, readMeta, writeMeta, type StoreMeta } from './store-meta.js';
 
 /**
  * The disk spool: every message the agent sends lives here, numbered by `seq`, until the hub
@@ -27,12 +29,20 @@ import { META_FILE, readMeta, writeMeta } from './store-meta.js';
  * - Degraded: when the disk refuses a write (full, read-only, gone), the spool logs once and
  *   runs from memory: pending records become sendable as they are. Every `retryIntervalMs` it
  *   tries to write them again, and on success is back on disk.
- * - Start-up replays what the segments hold; a torn record is logged and skipped.
+ * - Start-up replays what the segments hold; a torn record is logged and skipped. A store of
+ *   another device is moved aside, never replayed; a store.json whose seqs cannot be numbered
+ *   on from starts a new store identity.
+ * - Opened late (the directory was unreadable at start): the messages numbered in memory belong
+ *   to a store of their own, which the hub may already have processed, so the store found on
+ *   disk cannot be continued. Its unacknowledged messages are reported as dropped
+ *   (`store_abandoned`, with its store_id and seq range), never silently lost.
  *
  * `mode`: `disk` ─write fails─▶ `memory` ─retry succeeds─▶ `disk`.
  */
 export interface SpoolOptions {
   dir: string;
+  /** Recorded in store.json: a store written under another device id is never replayed. */
+  deviceId: string;
   maxBytes: number;
   /** 0: no age limit. */
   maxAgeMs: number;
@@ -50,6 +60,8 @@ export interface SpoolOptions {
   newStoreId: () => string;
   /** Records became available to `next` (a batch was flushed). */
   onSendable?: () => void;
+  /** The spool is on disk again after running from memory (or opened late): drops to report. */
+  onRecovered?: () => void;
 }
 
 export type SpoolMode = 'disk' | 'memory';
@@ -243,6 +255,9 @@ export class Spool {
    * after running from memory): the hub then starts this device's seqs over.
    */
   rotateStore(hubLastSeq: number): void {
+    if (!isUsableSeqBase(hubLastSeq)) {
+      throw new RangeError(`cannot number on from seq ${hubLastSeq}: no room left below 2^48`);
+    }
     const previous = this.#storeId;
     this.#storeId = this.#o.newStoreId();
     this.#ackedSeq = 0;
@@ -354,8 +369,12 @@ export class Spool {
   #open(): void {
     const { fs, dir } = this.#o;
     fs.mkdirp(dir);
+    let meta = readMeta(fs, dir);
+    if (meta?.deviceId !== undefined && meta.deviceId !== this.#o.deviceId) {
+      this.#setAside(meta, meta.deviceId);
+      meta = null;
+    }
     const names = fs.readdir(dir).sort();
-    const meta = readMeta(fs, dir);
     const found: SegmentInfo[] = [];
     for (const name of names) {
       const parsed = parseSegmentFileName(name);
@@ -364,22 +383,22 @@ export class Spool {
         if (segment) found.push(segment);
       }
     }
-    if (!meta && found.length > 0) {
+    if (this.#lastSeq > 0) {
+      // Opened late (the directory was unreadable at start): this run already numbered its
+      // own messages, so the store found now cannot be continued.
+      this.#abandon(found, meta);
+      found.length = 0;
+    } else if (meta) {
+      const usable = this.#usableMeta(meta);
+      this.#storeId = usable.storeId;
+      this.#ackedSeq = usable.ackedSeq;
+      this.#seqFloor = usable.seqFloor;
+      this.#drops = new DropLedger(usable.drops);
+    } else if (found.length > 0) {
       this.#logger.warn(
         { code: 'spool_meta_missing', dir, segments: found.length },
         `${META_FILE} is missing: replaying the segments under a new store identity`,
       );
-    }
-    if (this.#opened || this.#lastSeq > 0) {
-      // Opened late (the directory was unreadable at start): this run already numbered its
-      // own messages, so an older store found now cannot be continued. Count it as dropped.
-      for (const segment of found) this.#evict(segment, 'disk_error');
-      found.length = 0;
-    } else if (meta) {
-      this.#storeId = meta.storeId;
-      this.#ackedSeq = meta.ackedSeq;
-      this.#seqFloor = meta.seqFloor;
-      this.#drops = new DropLedger(meta.drops);
     }
     for (const segment of found) this.#state(segment.lane).segments.push(segment);
     const highest = Math.max(0, ...found.map((s) => s.lastSeq));
@@ -394,6 +413,92 @@ export class Spool {
       { storeId: this.#storeId, dir, segments: found.length, held, lastSeq: this.#lastSeq },
       'spool opened',
     );
+  }
+
+  /**
+   * Another device's store (the SD card moved, or an image cloned with its spool): moved to
+   * `orphaned-<device>-<store>/` in the directory, kept for the operator, never replayed.
+   * store.json goes last, so a crash half-way moves the rest on the next start.
+   */
+  #setAside(meta: StoreMeta, deviceId: string): void {
+    const { fs, dir } = this.#o;
+    const aside = join(dir, `orphaned-${deviceId}-${meta.storeId}`);
+    fs.mkdirp(aside);
+    for (const name of fs.readdir(dir)) {
+      if (parseSegmentFileName(name)) fs.rename(join(dir, name), join(aside, name));
+    }
+    fs.rename(metaPath(dir), join(aside, META_FILE));
+    this.#logger.warn(
+      {
+        code: 'spool_device_changed',
+        dir,
+        storeDevice: deviceId,
+        deviceId: this.#o.deviceId,
+        aside,
+      },
+      `the spool holds a store of device "${deviceId}": moved aside, starting a new store`,
+    );
+  }
+
+  /**
+   * A store.json whose floor or acknowledged seq cannot be numbered on from (an earlier version
+   * stored what a broken hub sent): a new store identity, the segments replayed under it.
+   */
+  #usableMeta(meta: StoreMeta): StoreMeta {
+    if (isUsableSeqBase(meta.seqFloor) && isUsableSeqBase(meta.ackedSeq)) return meta;
+    this.#logger.warn(
+      {
+        code: 'spool_seq_invalid',
+        dir: this.#o.dir,
+        previous: meta.storeId,
+        storeId: this.#storeId,
+        seqFloor: meta.seqFloor,
+        ackedSeq: meta.ackedSeq,
+      },
+      `${META_FILE} holds a seq too high to number on from: starting a new store identity`,
+    );
+    const ackedSeq = isUsableSeqBase(meta.ackedSeq) ? meta.ackedSeq : 0;
+    return { ...meta, storeId: this.#storeId, seqFloor: 0, ackedSeq };
+  }
+
+  /**
+   * Gives up a store found on disk after this run numbered messages of its own: every message
+   * the hub had not acknowledged from it, and its unreported drops, go into the drop report
+   * under its store_id (the seq ranges are in its numbering). Nothing of it raises our floor.
+   */
+  #abandon(found: SegmentInfo[], meta: StoreMeta | null): void {
+    const storeId = meta?.storeId;
+    for (const record of meta?.drops ?? []) this.#drops.add({ store_id: storeId, ...record });
+    const acked = meta && isUsableSeqBase(meta.ackedSeq) ? meta.ackedSeq : 0;
+    let count = 0;
+    for (const segment of found) {
+      const range = this.#rangeAbove(segment, acked);
+      this.#drops.note(segment.lane, 'store_abandoned', range, storeId);
+      count += range.count;
+      this.#unlink(segment.path);
+    }
+    if (count > 0) {
+      this.#logger.warn(
+        { code: 'spool_dropped', reason: 'store_abandoned', previous: storeId, count },
+        `dropped ${count} messages of the store found when the spool opened late (it cannot be continued)`,
+      );
+    }
+  }
+
+  /** The messages of a segment above `after` (read from disk; unreadable: all of them). */
+  #rangeAbove(segment: SegmentInfo, after: number): DroppedRange {
+    const range = { count: 0, firstSeq: 0, lastSeq: 0, fromMs: 0, toMs: 0 };
+    const reader = new SegmentReader(this.#o.fs, segment);
+    try {
+      for (let r = reader.next(); r.kind === 'entry'; r = reader.next()) {
+        if (r.entry.seq > after) noteInRange(range, r.entry);
+      }
+    } catch {
+      return wholeSegment(segment);
+    } finally {
+      reader.close();
+    }
+    return range;
   }
 
   /** One segment's summary, checking every record; a torn tail is logged and cut off. */
@@ -529,6 +634,7 @@ export class Spool {
     this.#logger.info({ code: 'storage_recovered', dir: this.#o.dir }, 'spool writable again');
     this.#enforceRetention();
     this.#o.onSendable?.();
+    this.#o.onRecovered?.();
   }
 
   // ── reading ──────────────────────────────────────────────────────────────────────────────
@@ -609,13 +715,7 @@ export class Spool {
   #evict(segment: SegmentInfo, reason: DropReason): void {
     const range =
       segment.firstSeq > Math.max(this.#ackedSeq, this.#sentThrough)
-        ? {
-            count: segment.count,
-            firstSeq: segment.firstSeq,
-            lastSeq: segment.lastSeq,
-            fromMs: segment.firstTsMs,
-            toMs: segment.lastTsMs,
-          }
+        ? wholeSegment(segment)
         : this.#unackedIn(segment);
     this.#drops.note(segment.lane, reason, range);
     this.#seqFloor = Math.max(this.#seqFloor, segment.lastSeq);
@@ -632,13 +732,7 @@ export class Spool {
    * The never-sent part of a segment that straddles the acknowledged or sent seq (read from
    * disk); its sent-but-unacknowledged messages go to `#uncertain`.
    */
-  #unackedIn(segment: SegmentInfo): {
-    count: number;
-    firstSeq: number;
-    lastSeq: number;
-    fromMs: number;
-    toMs: number;
-  } {
+  #unackedIn(segment: SegmentInfo): DroppedRange {
     const range = { count: 0, firstSeq: 0, lastSeq: 0, fromMs: 0, toMs: 0 };
     const reader = new SegmentReader(this.#o.fs, segment);
     try {
@@ -648,23 +742,10 @@ export class Spool {
           this.#uncertain.push({ seq: r.entry.seq, lane: r.entry.lane, tsMs: r.entry.tsMs });
           continue;
         }
-        if (range.count === 0) {
-          range.firstSeq = r.entry.seq;
-          range.fromMs = r.entry.tsMs;
-        }
-        range.count++;
-        range.lastSeq = r.entry.seq;
-        range.toMs = Math.max(range.toMs, r.entry.tsMs);
+        noteInRange(range, r.entry);
       }
     } catch {
-      // unreadable: count what the summary says
-      return {
-        count: segment.count,
-        firstSeq: segment.firstSeq,
-        lastSeq: segment.lastSeq,
-        fromMs: segment.firstTsMs,
-        toMs: segment.lastTsMs,
-      };
+      return wholeSegment(segment); // unreadable: count what the summary says
     } finally {
       reader.close();
     }
@@ -765,6 +846,7 @@ export class Spool {
   #saveMetaOrThrow(): void {
     writeMeta(this.#o.fs, this.#o.dir, {
       storeId: this.#storeId,
+      deviceId: this.#o.deviceId,
       ackedSeq: this.#ackedSeq,
       seqFloor: Math.max(this.#seqFloor, this.#lastSeq - this.#unflushedCount()),
       drops: this.#drops.pending(),
@@ -806,4 +888,26 @@ function firstAbove(entries: readonly SpoolEntry[], after: number): SpoolEntry |
     else hi = mid;
   }
   return entries[lo] ?? null;
+}
+
+/** Adds one entry (in seq order) to a range being counted. */
+function noteInRange(range: DroppedRange, entry: SpoolEntry): void {
+  if (range.count === 0) {
+    range.firstSeq = entry.seq;
+    range.fromMs = entry.tsMs;
+  }
+  range.count++;
+  range.lastSeq = entry.seq;
+  range.toMs = Math.max(range.toMs, entry.tsMs);
+}
+
+/** Every message of a segment, from its summary. */
+function wholeSegment(segment: SegmentInfo): DroppedRange {
+  return {
+    count: segment.count,
+    firstSeq: segment.firstSeq,
+    lastSeq: segment.lastSeq,
+    fromMs: segment.firstTsMs,
+    toMs: segment.lastTsMs,
+  };
 }

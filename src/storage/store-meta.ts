@@ -10,6 +10,8 @@ import type { SpoolFs } from './spool-fs.js';
  *
  * - `store_id`: made when the spool is created, sent in `hello`; a new one tells the hub that
  *   this device's seqs start over (a wiped spool), not that it is replaying.
+ * - `device_id`: the device whose messages the store holds; a store of another device is never
+ *   replayed under this one (absent in files of earlier versions: adopted by the device).
  * - `acked_seq`: the hub's last acknowledgement, so a restart resends nothing it confirmed.
  * - `seq_floor`: the highest seq ever given out whose segment is gone, so the counter never
  *   goes back below a seq the hub may have seen.
@@ -17,6 +19,8 @@ import type { SpoolFs } from './spool-fs.js';
  */
 export interface StoreMeta {
   storeId: string;
+  /** Undefined: written by an earlier version, which did not record it. */
+  deviceId?: string;
   ackedSeq: number;
   seqFloor: number;
   drops: DropRecord[];
@@ -39,10 +43,11 @@ export function readMeta(fs: SpoolFs, dir: string): StoreMeta | null {
     return null;
   }
   if (!isPlainObject(decoded)) return null;
-  const { store_id, acked_seq, seq_floor, drops } = decoded;
+  const { store_id, device_id, acked_seq, seq_floor, drops } = decoded;
   if (typeof store_id !== 'string' || !storeIdField(store_id, 'store_id').ok) return null;
   return {
     storeId: store_id,
+    ...(typeof device_id === 'string' ? { deviceId: device_id } : {}),
     ackedSeq: seqOrZero(acked_seq),
     seqFloor: seqOrZero(seq_floor),
     drops: Array.isArray(drops) ? drops.filter(isDropRecord) : [],
@@ -55,6 +60,7 @@ export function writeMeta(fs: SpoolFs, dir: string, meta: StoreMeta): void {
     `${JSON.stringify({
       version: 1,
       store_id: meta.storeId,
+      device_id: meta.deviceId,
       acked_seq: meta.ackedSeq,
       seq_floor: meta.seqFloor,
       drops: meta.drops,
@@ -75,6 +81,7 @@ function isDropRecord(value: unknown): value is DropRecord {
     typeof value.first_seq === 'number' &&
     typeof value.last_seq === 'number' &&
     typeof value.from === 'string' &&
-    typeof value.to === 'string'
+    typeof value.to === 'string' &&
+    (value.store_id === undefined || typeof value.store_id === 'string')
   );
 }

@@ -66,6 +66,10 @@ export class FaultyFs implements SpoolFs {
     this.#failWrite();
     nodeSpoolFs.unlink(path);
   }
+  rename(from: string, to: string): void {
+    this.#failWrite();
+    nodeSpoolFs.rename(from, to);
+  }
   readFile(path: string): Buffer {
     this.#failRead();
     return nodeSpoolFs.readFile(path);

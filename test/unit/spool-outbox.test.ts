@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { OutboxSink } from '../../src/agent/outbox.js';
 import type { AgentMessage } from '../../src/protocol/message.js';
+import { MAX_SEQ } from '../../src/protocol/fields.js';
+import { MAX_SEQ_BASE } from '../../src/storage/seq-range.js';
 import { nodeSpoolFs } from '../../src/storage/spool-fs.js';
 import { Spool } from '../../src/storage/spool.js';
 import { SpoolOutbox } from '../../src/storage/spool-outbox.js';
@@ -36,6 +38,7 @@ function setup(windowMessages = 100, dir = tempDir('outbox-test-')) {
   const late: { outbox?: SpoolOutbox } = {};
   const spool = new Spool({
     dir,
+    deviceId: 'dev1',
     maxBytes: 1 << 20,
     maxAgeMs: 0,
     flushIntervalMs: 10,
@@ -130,11 +133,13 @@ describe('SpoolOutbox', () => {
     assert.equal(outbox.stats().ackedSeq, 5);
   });
 
-  it('asks for a new store when the hub has seen seqs above its own', () => {
+  it('asks for a new store when the hub has seen seqs above its own; refuses one with no room above', () => {
     const { outbox } = setup();
     outbox.enqueue(message(0));
     assert.deepEqual(outbox.resumePoint(1), { kind: 'resume', after: 1 });
     assert.deepEqual(outbox.resumePoint(undefined), { kind: 'resume', after: 0 });
     assert.deepEqual(outbox.resumePoint(7), { kind: 'rotate' });
+    assert.deepEqual(outbox.resumePoint(MAX_SEQ), { kind: 'invalid' }, 'no room above it');
+    assert.deepEqual(outbox.resumePoint(MAX_SEQ_BASE), { kind: 'rotate' });
   });
 });

@@ -1,63 +1,15 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, readdirSync, statSync } from 'node:fs';
+import { appendFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { Lane } from '../../src/storage/lanes.js';
-import type { SpoolEntry } from '../../src/storage/record-codec.js';
-import { Spool, type SpoolOptions } from '../../src/storage/spool.js';
-import { FakeClock } from '../helpers/fake-clock.js';
-import { FaultyFs } from '../helpers/faulty-fs.js';
-import { captureLogger } from '../helpers/log-capture.js';
-import { tempDir } from '../helpers/temp-dir.js';
-
-/** The spool on real files in a temp dir, with a fake clock and injectable disk faults. */
-function setup(overrides: Partial<SpoolOptions> = {}) {
-  const dir = overrides.dir ?? tempDir('spool-test-');
-  const fs = new FaultyFs();
-  const clock = new FakeClock();
-  const log = captureLogger();
-  let stores = 0;
-  const open = (more: Partial<SpoolOptions> = {}) =>
-    new Spool({
-      dir,
-      maxBytes: 1 << 20,
-      maxAgeMs: 0,
-      flushIntervalMs: 50,
-      fsync: 'never',
-      fsyncIntervalMs: 1_000,
-      retryIntervalMs: 1_000,
-      memoryMaxMessages: 1_000,
-      memoryMaxBytes: 1 << 20,
-      fs,
-      clock,
-      logger: log.logger,
-      newStoreId: () => `store-${++stores}-abcdef`,
-      ...overrides,
-      ...more,
-    });
-  return { dir, fs, clock, log, open };
-}
-
-const body = (n: number) => JSON.stringify({ type: 'telemetry', payload: { n } });
-
-function appendMany(spool: Spool, count: number, lane: Lane = 'telemetry', tsMs = 0): number[] {
-  const seqs: number[] = [];
-  for (let i = 0; i < count; i++) seqs.push(spool.append(lane, tsMs, body(i)));
-  return seqs;
-}
-
-function readAll(spool: Spool, after = 0): SpoolEntry[] {
-  const out: SpoolEntry[] = [];
-  for (let e = spool.next(after); e; e = spool.next(after)) {
-    out.push(e);
-    after = e.seq;
-  }
-  return out;
-}
-
-const codes = (lines: Array<{ code?: string }>) => lines.flatMap((l) => (l.code ? [l.code] : []));
-
-const segmentFiles = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.seg'));
+import {
+  appendMany,
+  logCodes as codes,
+  readAll,
+  segmentFiles,
+  spoolBody as body,
+  spoolFixture as setup,
+} from '../helpers/spool-fixture.js';
 
 describe('Spool', () => {
   it('hands out nothing before a flush, then every message in seq order across lanes', () => {

@@ -1,0 +1,95 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { MAX_SEQ } from '../../src/protocol/fields.js';
+import { MAX_SEQ_BASE } from '../../src/storage/seq-range.js';
+import { spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
+import { startFakeHub, type FakeHub, type FakeHubConnection } from '../helpers/fake-hub.js';
+
+/**
+ * A hub whose `welcome.last_seq` leaves no room to number on (2^48 − 1) must not poison the
+ * spool: the agent refuses that welcome (not used, not stored) and keeps spooling; after a
+ * restart a genuine hub gets valid seqs.
+ */
+function agentOn(hub: FakeHub, storageDir: string): AgentProcess {
+  return spawnAgent(['run'], {
+    IOTTLY_SERVER_URL: hub.url,
+    IOTTLY_DEVICE_ID: 'dev1',
+    IOTTLY_AUTH_TOKEN: 'tok',
+    IOTTLY_STORAGE_DIR: storageDir,
+    IOTTLY_RECONNECT_INITIAL_DELAY_MS: '100',
+    IOTTLY_RECONNECT_MAX_DELAY_MS: '400',
+    IOTTLY_TELEMETRY_STREAMS: 'cpu',
+    IOTTLY_TELEMETRY_INTERVAL_MS: '100',
+    IOTTLY_TELEMETRY_MIN_INTERVAL_MS: '100',
+    IOTTLY_TELEMETRY_RANDOM_START: 'false',
+    IOTTLY_LOCAL_ENABLED: 'false',
+    IOTTLY_LOG_LEVEL: 'debug',
+  });
+}
+
+/** Waits for the hello on `connection` and answers it with a welcome carrying `lastSeq`. */
+async function welcome(
+  connection: FakeHubConnection,
+  lastSeq: number,
+): Promise<Record<string, unknown>> {
+  const hello = await connection.nextFrame((f) => f.type === 'hello');
+  connection.socket.send(
+    JSON.stringify({ type: 'welcome', payload: { device_id: 'dev1', last_seq: lastSeq } }),
+  );
+  return hello.payload as Record<string, unknown>;
+}
+
+describe('agent and a hub seq it cannot use', () => {
+  it('refuses welcome.last_seq = 2^48 − 1 without storing it; after a restart a genuine hub gets valid seqs', async (t) => {
+    const storageDir = mkdtempSync(join(tmpdir(), 'iottly-spool-'));
+    t.after(() => rmSync(storageDir, { recursive: true, force: true }));
+    const broken = await startFakeHub({ welcome: false });
+    t.after(() => broken.close());
+    let next = broken.nextConnection(20_000);
+    const agent = agentOn(broken, storageDir);
+    t.after(() => agent.kill('SIGKILL'));
+
+    const hellos: Array<Record<string, unknown>> = [];
+    for (let round = 0; round < 2; round++) {
+      const connection = await next;
+      next = broken.nextConnection(20_000);
+      hellos.push(await welcome(connection, MAX_SEQ));
+      await agent.waitForLog((l) => l.code === 'hub_seq_invalid' && hellos.length === round + 1);
+    }
+    await next; // and it dials again after its back-off
+    const [first, second] = hellos;
+    assert.equal(second?.store_id, first?.store_id, 'no store rotation');
+    assert.ok((second?.seq as number) <= MAX_SEQ_BASE, `hello.seq ${String(second?.seq)}`);
+    assert.equal(agent.logs.filter(statusIs('online')).length, 0, 'never online with that hub');
+    const meta = JSON.parse(readFileSync(join(storageDir, 'store.json'), 'utf8')) as {
+      seq_floor: number;
+    };
+    assert.ok(meta.seq_floor <= MAX_SEQ_BASE, `seq_floor ${meta.seq_floor} not stored`);
+    await agent.kill('SIGTERM');
+
+    const genuine = await startFakeHub({ welcome: false });
+    t.after(() => genuine.close());
+    const connecting = genuine.nextConnection(20_000);
+    const restarted = agentOn(genuine, storageDir);
+    t.after(() => restarted.kill('SIGKILL'));
+    const connection = await connecting;
+    await welcome(connection, 0);
+    const frames = await Promise.all(
+      [0, 1, 2].map((i) =>
+        connection.nextFrame((f) => f.type === 'telemetry' && connection.frames.indexOf(f) > i),
+      ),
+    );
+    for (const frame of frames) {
+      const seq = frame.seq as number;
+      assert.ok(Number.isInteger(seq) && seq >= 1 && seq <= MAX_SEQ_BASE, `seq ${seq}`);
+    }
+    assert.deepEqual(
+      [...agent.logs, ...restarted.logs].filter((l) => l.code === 'storage_degraded'),
+      [],
+      'every write succeeded',
+    );
+  });
+});
