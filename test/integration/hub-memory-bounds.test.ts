@@ -216,7 +216,7 @@ describe('hub memory bounds', () => {
         client.send({
           type: 'subscribe',
           request_id: `s-${i}`,
-          payload: { device_id: DEVICE_ID, streams: [`s${i}`] },
+          payload: { device_id: DEVICE_ID, streams: ['cpu'] },
         });
       }
       const replies = await Promise.all(

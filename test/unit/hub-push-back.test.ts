@@ -9,7 +9,12 @@ import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeClient, FakeDevice, frame } from '../helpers/fake-links.js';
 
 /** The broker's side of the memory bounds: push-back, drops for slow clients, per-client caps. */
-const hello = { device_id: 'dev', agent_version: '1', protocol: 1, capabilities: [] };
+const hello = {
+  device_id: 'dev',
+  agent_version: '1',
+  protocol: 1,
+  capabilities: ['telemetry:cpu'],
+};
 
 describe('Broker memory bounds', () => {
   let broker: Broker;
