@@ -31,16 +31,19 @@ export async function startHubProcess(
     [CLI_PATH, 'hub', '--port', '0', '--api-key', apiKey, ...deviceArgs, '--log-level', logLevel],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  let printed = '';
-  // The hub says where it listens on stderr (stdout holds its log lines); the rest is passed on.
+  // The hub says where it listens on stderr, passed on here; stdout holds its log lines, read
+  // always (a pipe nobody drains would block the hub's synchronous log writes).
+  let banner = '';
+  let logs = '';
+  child.stdout?.on('data', (chunk: Buffer) => (logs += chunk.toString()));
   const httpUrl = await new Promise<string>((resolve, reject) => {
     child.stderr?.on('data', (chunk: Buffer) => {
-      printed += chunk.toString();
+      banner += chunk.toString();
       process.stderr.write(chunk);
-      const url = /listening on (http:\/\/\S+)/.exec(printed)?.[1];
+      const url = /listening on (http:\/\/\S+)/.exec(banner)?.[1];
       if (url) resolve(url);
     });
-    child.once('exit', (code) => reject(new Error(`hub exited (${code}): ${printed}`)));
+    child.once('exit', (code) => reject(new Error(`hub exited (${code}): ${banner}${logs}`)));
   });
   return {
     child,
@@ -48,7 +51,7 @@ export async function startHubProcess(
     port: Number(new URL(httpUrl).port),
     httpUrl,
     wsUrl: httpUrl.replace(/^http/, 'ws'),
-    output: () => printed,
+    output: () => logs,
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
