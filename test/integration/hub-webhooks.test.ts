@@ -22,7 +22,9 @@ import {
  * headers, the 5/5 limits over REST, retries, and isolation of a receiver that never answers.
  */
 const TS = '2026-05-06T14:22:46.123Z';
-const FAST = { backoff: { initialDelayMs: 20, maxDelayMs: 40 }, timeoutMs: 300, maxAttempts: 4 };
+// Fast retries, but a timeout no loaded machine reaches: a request that times out is sent again
+// (webhooks are delivered at least once), and a receiver that had already taken it sees it twice.
+const FAST = { backoff: { initialDelayMs: 20, maxDelayMs: 40 }, timeoutMs: 5_000, maxAttempts: 4 };
 
 describe('hub webhooks', () => {
   const cleanups: Array<() => Promise<unknown>> = [];
