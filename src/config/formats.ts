@@ -1,6 +1,7 @@
 import convict from 'convict';
 import { allowEnvList } from '../commands/env-policy.js';
 import { APP_NAME_PATTERN } from '../protocol/apps.js';
+import { decodeJson } from '../protocol/bounded-json.js';
 import { MAX_OPEN_REQUESTS } from '../protocol/to-hub.js';
 import type { Validator } from '../protocol/schema.js';
 import {
@@ -80,13 +81,18 @@ function coerceList(value: unknown): unknown {
     .filter((item) => item !== '');
 }
 
+/** The largest JSON value an environment variable or flag may carry. */
+const MAX_SETTING_JSON_BYTES = 1 << 20;
+
+/**
+ * A JSON value given as a string (environment variable or flag). Text that is not JSON within
+ * the byte and nesting bounds stays a string, so validation says "expected array, got string"
+ * and nothing deeper than MAX_JSON_DEPTH reaches convict, which merges values recursively.
+ */
 function coerceJson(value: unknown): unknown {
   if (typeof value !== 'string') return value;
-  try {
-    return JSON.parse(value) as unknown;
-  } catch {
-    return value; // validation then says "expected array, got string"
-  }
+  const decoded = decodeJson(value, { maxBytes: MAX_SETTING_JSON_BYTES });
+  return decoded.ok ? decoded.value : value;
 }
 
 function validatedFormat(
@@ -184,7 +190,7 @@ export function registerFormats(): void {
   });
   convict.addFormat({
     name: Format.regexList,
-    coerce: parseJsonArray,
+    coerce: coerceJson,
     validate(value: unknown) {
       if (!Array.isArray(value)) throw new Error('must be a JSON array of regular expressions');
       for (const item of value) {
@@ -197,14 +203,4 @@ export function registerFormats(): void {
       }
     },
   });
-}
-
-/** `'["^ls", "^df"]'` from an env variable or flag becomes the array; anything else stays. */
-function parseJsonArray(value: unknown): unknown {
-  if (typeof value !== 'string') return value;
-  try {
-    return JSON.parse(value) as unknown;
-  } catch {
-    return value;
-  }
 }

@@ -85,6 +85,17 @@ describe('loadConfig', () => {
     assert.equal(sourceOf('reconnect.maxDelayMs'), 'default');
   });
 
+  it('keeps JSON nested past the bound in an env variable or flag out of convict (issue 13)', () => {
+    const deep = `${'['.repeat(5_000)}${']'.repeat(5_000)}`;
+    const env = { IOTTLY_COMMANDS_ALLOW: deep, IOTTLY_TELEMETRY_CUSTOM: deep };
+    const problems = problemsOf(() => load({ env, flags: { 'commands.deny': deep } }));
+    for (const key of ['commands.allow', 'commands.deny', 'telemetry.custom'])
+      assert.ok(
+        problems.some((p) => p.startsWith(`${key} = `)),
+        `${key} refused: ${problems.join('; ')}`,
+      );
+  });
+
   it('names key, value, source and expectation of a bad value', () => {
     const env = { IOTTLY_HEARTBEAT_INTERVAL_MS: '30s' };
     assert.deepEqual(
