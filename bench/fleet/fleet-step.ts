@@ -98,7 +98,11 @@ export async function runFleetStep(options: FleetStepOptions): Promise<FleetStep
   let client: Client | null = null;
   const shards: Shard[] = [];
   try {
-    hub = await startHubProcess(new Map(devices.map((d) => [d.id, d.token])), API_KEY);
+    // One stream client subscribes to every device: past the hub's default of 100 per client.
+    hub = await startHubProcess(new Map(devices.map((d) => [d.id, d.token])), API_KEY, 'warn', [
+      '--max-subscriptions-per-client',
+      String(devices.length),
+    ]);
     client = new ForkedPeer('stream client', CLIENT_SCRIPT);
     const settings = {
       wsUrl: hub.wsUrl,

@@ -19,16 +19,31 @@ export interface HubProcess {
   stop(): Promise<void>;
 }
 
-/** Starts a hub on a free loopback port that accepts `devices` (id → token) and `apiKey`. */
+/**
+ * Starts a hub on a free loopback port that accepts `devices` (id → token) and `apiKey`;
+ * `extraArgs` are more `hub` flags.
+ */
 export async function startHubProcess(
   devices: ReadonlyMap<string, string>,
   apiKey: string,
   logLevel = 'warn',
+  extraArgs: readonly string[] = [],
 ): Promise<HubProcess> {
   const deviceArgs = [...devices].flatMap(([id, token]) => ['--device-token', `${id}=${token}`]);
   const child = spawn(
     process.execPath,
-    [CLI_PATH, 'hub', '--port', '0', '--api-key', apiKey, ...deviceArgs, '--log-level', logLevel],
+    [
+      CLI_PATH,
+      'hub',
+      '--port',
+      '0',
+      '--api-key',
+      apiKey,
+      ...deviceArgs,
+      '--log-level',
+      logLevel,
+      ...extraArgs,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   // The hub says where it listens on stderr, passed on here; stdout holds its log lines, read
