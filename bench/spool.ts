@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import WebSocket from 'ws';
-import { createAgent } from '../src/agent/create-agent.js';
+import { createAgent } from '../src/roots/agent-root.js';
 import { basicInventory } from '../src/agent/inventory.js';
 import { loadConfig } from '../src/config/load.js';
 import type { AgentMessage } from '../src/protocol/message.js';
@@ -93,6 +93,7 @@ function writeThroughSpool(): {
     highWaterBytes: 1 << 20,
     logger: silent,
   });
+  outbox.start();
   let frames = 0;
   const started = process.hrtime.bigint();
   for (const message of day()) {

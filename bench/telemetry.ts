@@ -29,7 +29,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { probeBuiltins } from '../src/telemetry/builtin-sources.js';
-import { TelemetryDefaults } from '../src/telemetry/telemetry-config.js';
+import { TelemetryDefaults } from '../src/config/telemetry-schema.js';
 import { NumberFileSource } from '../src/telemetry/sources/number-file-source.js';
 import type { StreamSource } from '../src/telemetry/stream-source.js';
 import { StreamTask } from '../src/telemetry/stream-task.js';

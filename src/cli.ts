@@ -5,7 +5,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import type { Agent } from './agent/agent.js';
-import { createAgent } from './agent/create-agent.js';
+import { createAgent } from './roots/agent-root.js';
 import { readInventory } from './agent/inventory.js';
 import { parseAgentArgs } from './cli/agent-args.js';
 import { runPublish } from './cli/publish.js';
@@ -19,8 +19,8 @@ import { checkConfigFilePermissions } from './config/permissions.js';
 import type { RunSecrets } from './config/resolve.js';
 import { loadRunConfig } from './config/run-config.js';
 import { runDemo } from './demo/demo.js';
-import { parseHubArgs } from './hub/hub-args.js';
-import { HubListenError, runHub } from './hub/run-hub.js';
+import { parseHubArgs } from './cli/hub-args.js';
+import { HubListenError, runHub } from './roots/hub-root.js';
 import { createLogger, prettyLogs, type LogFormat } from './log/logger.js';
 import { SpoolLockedError, lockSpoolDir } from './storage/spool-lock.js';
 import { DEFAULT_LIVENESS_GRACE_MS } from './systemd/connection-liveness.js';

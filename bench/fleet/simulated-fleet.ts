@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import type { Agent } from '../../src/agent/agent.js';
 import { createWebSocket, type SocketFactory } from '../../src/agent/connection.js';
-import { createAgent } from '../../src/agent/create-agent.js';
+import { createAgent } from '../../src/roots/agent-root.js';
 import { basicInventory } from '../../src/agent/inventory.js';
 import { loadConfig } from '../../src/config/load.js';
 import {

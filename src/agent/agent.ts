@@ -4,18 +4,13 @@ import { Channel, errorMessage, type AgentMessage } from '../protocol/message.js
 import type { FrameError } from '../protocol/parse.js';
 import { ackPayload, errorPayload, welcomePayload } from '../protocol/to-agent.js';
 import { MAX_OPEN_REQUESTS } from '../protocol/to-hub.js';
-import { MAX_SEQ_BASE } from '../storage/seq-range.js';
-import { Spool } from '../storage/spool.js';
-import { SpoolOutbox, type DeliveryStats } from '../storage/spool-outbox.js';
-import type { SpoolFs } from '../storage/spool-fs.js';
-import type { FsyncPolicy } from '../storage/fsync-policy.js';
+import { MAX_SEQ_BASE } from '../protocol/seq-range.js';
 import type { Clock } from '../time/clock.js';
-import type { BackoffOptions, RandomSource } from './backoff.js';
-import { Connection, type SocketFactory, type TlsMaterial } from './connection.js';
 import type { Inventory } from './inventory.js';
-import type { Outbox, OutboxSink } from './outbox.js';
+import type { Link } from './link.js';
+import type { DeliveryOutbox, DeliveryStats, Outbox, OutboxSink } from './outbox.js';
 import { Router } from './router.js';
-import { ChangedOnly, describeStatus, type ConnectionStatus } from './status.js';
+import { ChangedOnly, describeStatus, type ConnectionStatus } from './connection-status.js';
 
 /**
  * The agent: one connection, one outbox, one router, and the features (telemetry, commands,
@@ -60,38 +55,15 @@ export interface Feature {
 
 export interface AgentOptions {
   deviceId: string;
-  serverUrl: string;
-  token: string;
-  tls: TlsMaterial;
-  heartbeat: { intervalMs: number; timeoutMs: number };
-  backoff: BackoffOptions;
-  dialTimeoutMs: number;
-  closeTimeoutMs: number;
-  outbox: { maxMessages: number; highWaterBytes: number };
-  storage: StorageOptions;
-  delivery: { windowMessages: number };
   version: string;
   inventory: Inventory;
+  /** Where every message goes, numbered, until the hub acknowledges it. */
+  outbox: DeliveryOutbox;
+  /** The link to the hub; the Agent starts it, hands it the hello and takes its frames. */
+  link: Link;
   clock: Clock;
-  random: RandomSource;
-  createSocket: SocketFactory;
   logger: Logger;
 }
-
-export interface StorageOptions {
-  dir: string;
-  maxBytes: number;
-  maxAgeS: number;
-  flushIntervalMs: number;
-  fsync: FsyncPolicy;
-  fsyncIntervalMs: number;
-  retryIntervalMs: number;
-  fs: SpoolFs;
-  newStoreId: () => string;
-}
-
-/** Memory the spool may use for messages while the disk refuses writes. */
-const MEMORY_SPOOL_MAX_BYTES = 16 * 1024 * 1024;
 
 /** How long shutdown waits for queued messages to reach the socket before closing it. */
 const FLUSH_TIMEOUT_MS = 1_000;
@@ -99,84 +71,30 @@ const FLUSH_TIMEOUT_MS = 1_000;
 export class Agent {
   readonly #o: AgentOptions;
   readonly #features: Feature[];
-  readonly #outbox: SpoolOutbox;
+  readonly #outbox: DeliveryOutbox;
   readonly #router: Router;
-  readonly #connection: Connection;
+  readonly #link: Link;
   readonly #statusListeners = new Set<(status: ConnectionStatus) => void>();
   /** The outbox figures last logged with a status line. */
   readonly #loggedOutbox = new ChangedOnly<DeliveryStats>();
   readonly #context: AgentContext;
   #welcomeLastSeq: number | undefined;
+  #offRecovered: (() => void) | null = null;
 
   constructor(options: AgentOptions, features: Feature[] = []) {
     this.#o = options;
     this.#features = features;
-    const { logger } = options;
-    const { storage } = options;
-    const spool = new Spool({
-      dir: storage.dir,
-      deviceId: options.deviceId,
-      maxBytes: storage.maxBytes,
-      maxAgeMs: storage.maxAgeS * 1000,
-      flushIntervalMs: storage.flushIntervalMs,
-      fsync: storage.fsync,
-      fsyncIntervalMs: storage.fsyncIntervalMs,
-      retryIntervalMs: storage.retryIntervalMs,
-      memoryMaxMessages: options.outbox.maxMessages,
-      memoryMaxBytes: Math.min(storage.maxBytes, MEMORY_SPOOL_MAX_BYTES),
-      fs: storage.fs,
-      clock: options.clock,
-      logger,
-      newStoreId: storage.newStoreId,
-      // Optional chaining: a spool that cannot open its directory reports before the outbox exists.
-      onSendable: () => this.#outbox?.spoolChanged(),
-      // What the disk outage cost (an abandoned store, memory drops) is told now, not at the next link.
-      onRecovered: () => {
-        if (this.#connection.status.kind === 'online') this.#reportDrops();
-      },
-    });
-    this.#outbox = new SpoolOutbox({
-      spool,
-      windowMessages: options.delivery.windowMessages,
-      highWaterBytes: options.outbox.highWaterBytes,
-      logger,
-    });
+    this.#outbox = options.outbox;
+    this.#link = options.link;
     this.#router = new Router((error) => this.#onBadFrame(error));
-    this.#connection = new Connection({
-      url: options.serverUrl,
-      deviceId: options.deviceId,
-      token: options.token,
-      tls: options.tls,
-      heartbeat: options.heartbeat,
-      backoff: options.backoff,
-      dialTimeoutMs: options.dialTimeoutMs,
-      closeTimeoutMs: options.closeTimeoutMs,
-      userAgent: `iottly-agent/${options.version}`,
-      clock: options.clock,
-      random: options.random,
-      createSocket: options.createSocket,
-      logger,
-      hello: () => this.#hello(),
-      onFrame: (text) => {
-        if (text === null)
-          this.#onBadFrame({
-            code: ErrorCode.invalidJson,
-            message: 'binary frames are not accepted',
-          });
-        else this.#router.dispatch(text);
-      },
-      onStatus: (status) => this.#onStatus(status),
-      onOnline: (sink) => this.#online(sink),
-      onOffline: () => this.#outbox.detach(),
-    });
     this.#context = {
       deviceId: options.deviceId,
       clock: options.clock,
-      logger,
+      logger: options.logger,
       outbox: this.#outbox,
       router: this.#router,
       emit: (type, channel, payload, requestId) => this.emit(type, channel, payload, requestId),
-      status: () => this.#connection.status,
+      status: () => this.#link.status,
       onStatus: (listener) => {
         this.#statusListeners.add(listener);
         return () => this.#statusListeners.delete(listener);
@@ -190,12 +108,31 @@ export class Agent {
   }
 
   get status(): ConnectionStatus {
-    return this.#connection.status;
+    return this.#link.status;
   }
 
+  /** Opens the store, starts the features, then dials: nothing is sent before it is stored. */
   async start(): Promise<void> {
+    this.#outbox.start();
+    // What a disk outage cost (an abandoned store, memory drops) is told now, not at the next link.
+    this.#offRecovered = this.#outbox.onRecovered(() => {
+      if (this.#link.status.kind === 'online') this.#reportDrops();
+    });
     for (const feature of this.#features) await feature.start(this.#context);
-    this.#connection.start();
+    this.#link.start({
+      hello: () => this.#hello(),
+      onFrame: (text) => {
+        if (text === null)
+          this.#onBadFrame({
+            code: ErrorCode.invalidJson,
+            message: 'binary frames are not accepted',
+          });
+        else this.#router.dispatch(text);
+      },
+      onStatus: (status) => this.#onStatus(status),
+      onOnline: (sink) => this.#online(sink),
+      onOffline: () => this.#outbox.detach(),
+    });
   }
 
   /** At a fatal error: every feature ends at once what would outlive the process. */
@@ -215,7 +152,8 @@ export class Agent {
       }
     }
     await this.#flush();
-    await this.#connection.stop();
+    await this.#link.stop();
+    this.#offRecovered?.();
     this.#outbox.close();
   }
 
@@ -261,17 +199,17 @@ export class Agent {
         // Acting on it would number past 2^48 and persist that: every write would fail, for good.
         const message = `welcome.last_seq ${payload.last_seq} leaves no room to number on (at most ${MAX_SEQ_BASE})`;
         logger.error({ code: ErrorCode.hubSeqInvalid, lastSeq: payload.last_seq }, message);
-        this.#connection.refuseWelcome(ErrorCode.hubSeqInvalid, message);
+        this.#link.refuseWelcome(ErrorCode.hubSeqInvalid, message);
         return;
       }
       if (resume.kind === 'rotate' && payload.last_seq !== undefined) {
         // The hub has processed seqs we never recorded: start a new store, and say hello again.
         this.#outbox.rotateStore(payload.last_seq);
-        this.#connection.sendHello();
+        this.#link.sendHello();
         return;
       }
       this.#welcomeLastSeq = payload.last_seq;
-      this.#connection.markWelcomed();
+      this.#link.markWelcomed();
     });
     this.#router.register('ack', ackPayload, (payload) => this.#outbox.acknowledge(payload.seq));
     this.#router.register('error', errorPayload, (payload, frame) => {
@@ -326,7 +264,7 @@ export class Agent {
   }
 
   async #flush(): Promise<void> {
-    if (this.#connection.status.kind !== 'online' || !this.#outbox.isBackedUp()) return;
+    if (this.#link.status.kind !== 'online' || !this.#outbox.isBackedUp()) return;
     const { clock } = this.#o;
     await new Promise<void>((resolve) => {
       const done = (): void => {

@@ -11,10 +11,11 @@ import {
   restartDelay,
   type BackoffOptions,
   type RandomSource,
-} from './backoff.js';
+} from '../time/backoff.js';
 import { Heartbeat } from './heartbeat.js';
-import type { OutboxSink } from './outbox.js';
-import type { ConnectionStatus } from './status.js';
+import type { Link, LinkEvents } from './link.js';
+import type { ConnectionStatus } from './connection-status.js';
+import { CloseCode } from '../protocol/close-codes.js';
 
 /**
  * The agent's one link to the hub, as an explicit state machine:
@@ -56,14 +57,6 @@ export interface ConnectionOptions {
   random: RandomSource;
   createSocket: SocketFactory;
   logger: Logger;
-  /** The hello to send on every connect (read fresh, so capabilities can change). */
-  hello: () => Record<string, unknown>;
-  /** Every frame from the hub, for the router: its text, or null for a binary frame. */
-  onFrame: (text: string | null) => void;
-  onStatus: (status: ConnectionStatus) => void;
-  /** The link is usable (welcome received): a sink for the outbox. */
-  onOnline: (sink: OutboxSink) => void;
-  onOffline: () => void;
 }
 
 interface Failure {
@@ -71,13 +64,11 @@ interface Failure {
   message: string;
 }
 
-const CLOSE_NORMAL = 1000;
-const CLOSE_GOING_AWAY = 1001;
-const CLOSE_PROTOCOL_ERROR = 1002;
-
-export class Connection {
+export class Connection implements Link {
   readonly #o: ConnectionOptions;
   #status: ConnectionStatus = { kind: 'idle' };
+  /** Set by start(): where everything the link learns goes. */
+  #events: LinkEvents | null = null;
   #socket: WebSocket | null = null;
   #heartbeat: Heartbeat | null = null;
   #attempt = 0;
@@ -98,9 +89,10 @@ export class Connection {
     return this.#status;
   }
 
-  start(): void {
+  start(events: LinkEvents): void {
     if (this.#status.kind !== 'idle')
       throw new Error(`cannot start a connection that is ${this.#status.kind}`);
+    this.#events = events;
     this.#dial();
   }
 
@@ -117,7 +109,7 @@ export class Connection {
       since: this.#o.clock.date().toISOString(),
       url: this.#o.url,
     });
-    this.#o.onOnline({
+    this.#events?.onOnline({
       send: (frame, written) => socket.send(frame, () => written()),
       bufferedAmount: () => socket.bufferedAmount,
     });
@@ -136,7 +128,7 @@ export class Connection {
   refuseWelcome(code: string, message: string): void {
     if (this.#status.kind !== 'handshaking' || !this.#socket) return;
     this.#fail(code, message);
-    this.#socket.close(CLOSE_PROTOCOL_ERROR, 'unusable welcome');
+    this.#socket.close(CloseCode.protocolError, 'unusable welcome');
   }
 
   /**
@@ -155,7 +147,7 @@ export class Connection {
     }
     this.#setStatus({ kind: 'stopping' });
     this.#closeTimer = this.#o.clock.setTimeout(() => socket.terminate(), this.#o.closeTimeoutMs);
-    if (socket.readyState === WebSocket.OPEN) socket.close(CLOSE_NORMAL, 'agent shutdown');
+    if (socket.readyState === WebSocket.OPEN) socket.close(CloseCode.normal, 'agent shutdown');
     else socket.terminate();
     return this.#stopped;
   }
@@ -221,7 +213,7 @@ export class Connection {
     });
     socket.on('message', (data, isBinary) => {
       this.#heartbeat?.touch();
-      this.#o.onFrame(frameText(data, isBinary));
+      this.#events?.onFrame(frameText(data, isBinary));
     });
     socket.on('ping', () => this.#heartbeat?.touch());
     socket.on('pong', () => this.#heartbeat?.touch());
@@ -245,7 +237,7 @@ export class Connection {
     this.#clearDialTimer();
     const wasWelcomed = this.#welcomed;
     this.#welcomed = false;
-    if (wasWelcomed) this.#o.onOffline();
+    if (wasWelcomed) this.#events?.onOffline();
 
     if (this.#stopped) {
       this.#finishStop();
@@ -263,7 +255,7 @@ export class Connection {
       if (!this.#lastAuthRejected) logger.error({ code: failure.code }, failure.message);
       this.#lastAuthRejected = true;
       delayMs = authRejectedDelay(backoff, random);
-    } else if (code === CLOSE_GOING_AWAY && wasWelcomed && !this.#failure) {
+    } else if (code === CloseCode.goingAway && wasWelcomed && !this.#failure) {
       logger.info({ code: 'hub_restart' }, 'hub is restarting (close 1001)');
       delayMs = restartDelay(backoff, random);
     } else {
@@ -284,7 +276,10 @@ export class Connection {
   }
 
   #helloFrame(): string {
-    return encode({ type: 'hello', payload: { ...this.#o.hello(), protocol: PROTOCOL_VERSION } });
+    return encode({
+      type: 'hello',
+      payload: { ...this.#events?.hello(), protocol: PROTOCOL_VERSION },
+    });
   }
 
   #finishStop(): void {
@@ -296,7 +291,7 @@ export class Connection {
 
   #setStatus(status: ConnectionStatus): void {
     this.#status = status;
-    this.#o.onStatus(status);
+    this.#events?.onStatus(status);
   }
 
   #clearDialTimer(): void {

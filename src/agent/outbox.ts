@@ -5,8 +5,8 @@ import type { AgentMessage } from '../protocol/message.js';
  * socket; the connection attaches a sink while the link is up. Order is kept: nothing is sent
  * before what was enqueued earlier.
  *
- * The agent uses SpoolOutbox (src/storage/spool-outbox.ts): acknowledged delivery from a disk
- * spool. MemoryOutbox below keeps messages in memory only, bounded by count (oldest dropped
+ * The agent uses a DeliveryOutbox (below; built on the disk spool in src/storage/): acknowledged
+ * delivery. MemoryOutbox below keeps messages in memory only, bounded by count (oldest dropped
  * first, with a count): a simple outbox for tests and embedders without storage.
  */
 export interface OutboxSink {
@@ -32,6 +32,49 @@ export interface Outbox {
   /** Runs `listener` each time the outbox goes from backed up to able to take more. */
   onDrain(listener: () => void): () => void;
   stats(): OutboxStats;
+}
+
+export interface DeliveryStats extends OutboxStats {
+  inFlight: number;
+  lastSeq: number;
+  ackedSeq: number;
+  spoolBytes: number;
+  storage: 'disk' | 'memory';
+}
+
+/** What the welcome's `last_seq` means for this store. */
+export type Resume =
+  | { kind: 'resume'; after: number }
+  /** The hub has seen seqs above ours: our counter was lost, the store must start over. */
+  | { kind: 'rotate' }
+  /** No seq fits above it (a broken hub): neither used nor stored; the link is refused. */
+  | { kind: 'invalid' };
+
+/**
+ * Acknowledged delivery: every message numbered by `seq` and kept until the hub acknowledges it,
+ * in a store that outlives the process. The Agent drives it through the welcome/ack exchange;
+ * src/storage/spool-outbox.ts is the one the composition root builds.
+ */
+export interface DeliveryOutbox extends Outbox {
+  /** The store's identity, in `hello.store_id`. */
+  readonly storeId: string;
+  /** The last seq given out (0 before the first message). */
+  readonly lastSeq: number;
+  /** Opens the store (reads what an earlier run left); called once, before anything is sent. */
+  start(): void;
+  /** Reads the welcome's `last_seq` (undefined: the hub does not acknowledge). */
+  resumePoint(lastSeq: number | undefined): Resume;
+  /** Starts a new store numbering on from the hub's `last_seq`. */
+  rotateStore(hubLastSeq: number): void;
+  /** A cumulative acknowledgement from the hub. */
+  acknowledge(seq: number): void;
+  /** Drops not yet reported upstream, each handed over once, as they go in a `status` message. */
+  takeDropReport(): object[];
+  stats(): DeliveryStats;
+  /** Runs `listener` when the store is usable again after an outage: drops may wait to be told. */
+  onRecovered(listener: () => void): () => void;
+  /** Flushes and closes the store; nothing can be enqueued afterwards. */
+  close(): void;
 }
 
 export interface MemoryOutboxOptions {

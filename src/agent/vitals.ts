@@ -1,4 +1,4 @@
-import { PeriodicTimer } from '../telemetry/periodic-timer.js';
+import { PeriodicTimer } from '../time/periodic-timer.js';
 import type { Clock } from '../time/clock.js';
 import type { AgentContext, Feature } from './agent.js';
 

@@ -8,7 +8,7 @@ import { MAX_JSON_DEPTH, decodeJson } from '../protocol/bounded-json.js';
 import { isPlainObject } from '../protocol/schema.js';
 import { SYSTEM_SOCKET_PATH } from '../config/default-paths.js';
 import { loadConfig } from '../config/load.js';
-import { socketPathFor } from '../local/create-local-apps.js';
+import { socketPathFor } from '../roots/local-apps-wiring.js';
 import { LineSplitter } from '../local/line-splitter.js';
 import { clientDataLine, clientStatusLine } from '../local/sdk-wire.js';
 import { ExitCode } from './exit-codes.js';

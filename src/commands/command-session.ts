@@ -7,8 +7,13 @@ import {
   COALESCE_WINDOW_MS,
   OutputCoalescer,
   type OutputFd,
-} from './coalescer.js';
-import type { CommandResult, CommandRunner, CommandSpec, RunningCommand } from './runner.js';
+} from '../process/coalescer.js';
+import type {
+  CommandResult,
+  CommandRunner,
+  CommandSpec,
+  RunningCommand,
+} from '../process/runner.js';
 import { Utf8Splitter } from './utf8-chunks.js';
 
 /**

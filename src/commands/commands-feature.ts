@@ -15,8 +15,8 @@ import {
 import { CommandPolicy, commandLine } from './policy.js';
 import { absolutePath, resolveProgram } from './program-path.js';
 import { PTY_SHELL, ptyArgv, shellQuote } from './pty.js';
-import type { RunAs } from './run-as.js';
-import { CommandRunner, shellArgv, type CommandSpec } from './runner.js';
+import type { RunAs } from '../process/run-as.js';
+import { CommandRunner, shellArgv, type CommandSpec } from '../process/runner.js';
 
 /**
  * Remote commands: `command` from the hub runs a shell line or an argv on the device,

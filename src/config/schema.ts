@@ -1,9 +1,9 @@
 import { FSYNC_POLICIES } from '../storage/fsync-policy.js';
-import { LOG_FORMATS } from '../log/logger.js';
-import { commandsSchema } from '../commands/config.js';
+import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.js';
+import { commandsSchema } from './commands-schema.js';
 import { SYSTEM_SOCKET_PATH, SYSTEM_STATE_DIR } from './default-paths.js';
 import { Format } from './formats.js';
-import { telemetryConfigSchema } from '../telemetry/telemetry-config.js';
+import { telemetryConfigSchema } from './telemetry-schema.js';
 
 /**
  * Every configuration key: doc, default and format. README.md's table is this file in prose.
@@ -39,8 +39,6 @@ export const Defaults = {
 
 /** The SDK socket's path for root when local.socketPath is empty and systemd gives no RuntimeDirectory. */
 export const DEFAULT_SOCKET_PATH = SYSTEM_SOCKET_PATH;
-
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 export interface SchemaLeaf {
   doc: string;
@@ -233,7 +231,7 @@ export const schema = {
   log: {
     level: {
       doc: 'Log level: fatal, error, warn, info, debug, trace or silent.',
-      format: LOG_LEVELS,
+      format: [...LOG_LEVELS],
       default: 'info',
     },
     format: {

@@ -1,7 +1,8 @@
-import { backoffDelay, restartDelay, type RandomSource } from '../agent/backoff.js';
+import { backoffDelay, restartDelay, type RandomSource } from '../time/backoff.js';
 import { parseFrame, type ParsedFrame } from '../protocol/parse.js';
 import { toClientValidators } from '../protocol/to-client.js';
 import type { Recovery } from './session-keeper.js';
+import { CloseCode } from '../protocol/close-codes.js';
 
 /**
  * The console's `/v1/stream` connection, used exactly as a backend uses it, authenticated
@@ -20,7 +21,6 @@ import type { Recovery } from './session-keeper.js';
  */
 export const RECONNECT = { initialDelayMs: 1_000, maxDelayMs: 30_000 } as const;
 export const DIAL_TIMEOUT_MS = 10_000;
-const CLOSE_GOING_AWAY = 1001;
 
 export type ConnectionStatus =
   | { kind: 'idle' }
@@ -109,7 +109,7 @@ export class StreamClient {
     const socket = this.#socket;
     this.#socket = null;
     this.#setStatus({ kind: 'stopped' });
-    socket?.close(1000, 'console closed');
+    socket?.close(CloseCode.normal, 'console closed');
   }
 
   async #dial(): Promise<void> {
@@ -141,7 +141,7 @@ export class StreamClient {
           this.#socket = null;
           this.#clearTimer();
           if (!opened) return void this.#refused();
-          const restart = code === CLOSE_GOING_AWAY;
+          const restart = code === CloseCode.goingAway;
           this.#backoff(restart ? 'the hub is restarting' : `connection closed (${code})`, restart);
         },
       });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createAgent } from '../agent/create-agent.js';
+import { createAgent } from '../roots/agent-root.js';
 import { readInventory } from '../agent/inventory.js';
 import { ExitCode } from '../cli/exit-codes.js';
 import { loadConfig } from '../config/load.js';

@@ -16,6 +16,7 @@ import { offeredStreams, splitByOffer } from './offered-streams.js';
 import { PushBack } from './push-back.js';
 import { RequestRoutes, isFinalReply, isReply, type Route } from './request-routes.js';
 import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
+import { CloseCode } from '../protocol/close-codes.js';
 
 /**
  * The hub's routing, free of sockets: which devices are online, who subscribed to what, which
@@ -25,7 +26,6 @@ import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
  * Client requests are dispatched by `type` from a handler table (the frame was validated by
  * the session already); device frames likewise.
  */
-export const CLOSE_REPLACED = 4000;
 /** Subscriptions one stream client may hold at once (each names at most 64 streams). */
 export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT = 100;
 /** Requests one stream client may have waiting for devices at once. */
@@ -121,7 +121,7 @@ export class Broker implements DeviceEvents, ClientEvents {
       { deviceId: link.deviceId, replacing: previous !== null },
       'device connected',
     );
-    if (previous) void previous.close(CLOSE_REPLACED, 'replaced by a new connection');
+    if (previous) void previous.close(CloseCode.replaced, 'replaced by a new connection');
   }
 
   /**

@@ -15,6 +15,7 @@ import {
   type PeerSettings,
   type PeerStats,
 } from './peer-socket.js';
+import { CloseCode } from '../protocol/close-codes.js';
 
 /**
  * One agent's link on `/v1/device`, already authenticated as `deviceId`:
@@ -34,8 +35,6 @@ import {
  * must never block the ones behind it).
  */
 export type DevicePhase = 'awaiting_hello' | 'ready' | 'closed';
-
-export const CLOSE_POLICY_VIOLATION = 1008;
 
 export interface DeviceSessionOptions extends PeerSettings {
   deviceId: string;
@@ -99,7 +98,7 @@ export class DeviceSession implements DeviceLink {
       code: ErrorCode.helloRequired,
       message: `no hello within ${this.#o.helloTimeoutMs} ms`,
     });
-    void this.close(CLOSE_POLICY_VIOLATION, 'no hello');
+    void this.close(CloseCode.policyViolation, 'no hello');
   }
 
   #clearHelloTimer(): void {
@@ -205,7 +204,7 @@ export class DeviceSession implements DeviceLink {
           frame,
         ),
       );
-      void this.close(CLOSE_POLICY_VIOLATION, 'device_id does not match the credentials');
+      void this.close(CloseCode.policyViolation, 'device_id does not match the credentials');
       return;
     }
     this.#phase = 'ready';

@@ -31,6 +31,7 @@ import { DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks/deliver
 import { fetchPoster, type Poster } from './webhooks/http-poster.js';
 import type { WebhookSpec } from './webhooks/webhook.js';
 import { Webhooks } from './webhooks/webhooks.js';
+import { CloseCode } from '../protocol/close-codes.js';
 
 /**
  * The reference hub: the cloud side an agent talks to, in one process and in memory, for
@@ -68,8 +69,6 @@ export const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
 export const DEFAULT_PEER_HIGH_WATER_BYTES = 1024 * 1024;
 /** A peer whose send queue would pass this is closed with 4008 (slow consumer). */
 export const DEFAULT_PEER_QUEUE_LIMIT_BYTES = 8 * 1024 * 1024;
-
-const CLOSE_GOING_AWAY = 1001;
 
 export interface HubOptions {
   /** Interface to listen on (default 127.0.0.1). */
@@ -354,7 +353,7 @@ export class Hub {
       const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
       this.#server.closeIdleConnections();
       await Promise.all(
-        [...this.#sessions].map((s) => s.close(CLOSE_GOING_AWAY, 'server restart')),
+        [...this.#sessions].map((s) => s.close(CloseCode.goingAway, 'server restart')),
       );
       this.#server.closeAllConnections();
       await serverClosed;

@@ -1,13 +1,10 @@
 import type { Clock, TimerHandle } from '../time/clock.js';
 
-/** The close code for a peer that did not answer a ping in time (hub-specific, 4000–4999). */
-export const CLOSE_NO_PONG = 4001;
-
 /**
  * The hub's side of the heartbeat, as the platform docs describe it: "The server sends a ping
  * every 30 seconds. If no pong is received within 10 seconds, the connection is closed." A ping
  * every `intervalMs`; a peer whose pong has not arrived within `timeoutMs` of a ping is stale,
- * and `onStale` runs once (the owner closes the connection with CLOSE_NO_PONG, and terminates
+ * and `onStale` runs once (the owner closes the connection with CloseCode.noPong, and terminates
  * it when the close does not complete in time).
  *
  *     start ─interval─▶ ping ─timeout─▶ pong since? ── yes ─▶ (next ping, one interval after the last)

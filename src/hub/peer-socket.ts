@@ -4,7 +4,8 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { encode, type Message } from '../protocol/message.js';
 import { frameText, type FrameError } from '../protocol/parse.js';
 import type { Clock, TimerHandle } from '../time/clock.js';
-import { CLOSE_NO_PONG, Liveness } from './liveness.js';
+import { Liveness } from './liveness.js';
+import { CloseCode } from '../protocol/close-codes.js';
 
 /**
  * One accepted WebSocket, whatever the endpoint: liveness, sending, and a bounded close.
@@ -18,7 +19,7 @@ import { CLOSE_NO_PONG, Liveness } from './liveness.js';
  * the kernel). At `highWaterBytes` the peer is backed up: its owner stops sending what it can do
  * without and pushes back on what feeds it, and `onDrain` listeners hear when it is below again.
  * A frame that would take the queue past `queueLimitBytes` is not sent: the peer is closed with
- * CLOSE_SLOW_CONSUMER instead, so a peer that never reads costs the hub that much at most.
+ * CloseCode.slowConsumer instead, so a peer that never reads costs the hub that much at most.
  *
  * `pauseReading()` stops reading the socket (TCP then pushes back on the peer). A paused socket
  * cannot read the pong to a ping either, so a ping sent while paused counts as answered: the
@@ -89,13 +90,6 @@ export function peerSettings(options: PeerSettings): PeerSettings {
   };
 }
 
-/**
- * The close code for a peer that does not read what the hub sends it (its send queue passed
- * its byte limit, or it held a device's output back too long). 4008: "policy violation" (1008)
- * in the private range, as no standard code says "slow consumer".
- */
-export const CLOSE_SLOW_CONSUMER = 4008;
-
 /** Both endpoints speak JSON text only. */
 export const BINARY_REFUSED: FrameError = {
   code: ErrorCode.invalidJson,
@@ -129,10 +123,10 @@ export class PeerSocket {
       },
       onStale: () => {
         logger.warn(
-          { code: ErrorCode.heartbeatTimeout, closeCode: CLOSE_NO_PONG },
+          { code: ErrorCode.heartbeatTimeout, closeCode: CloseCode.noPong },
           'no pong within the timeout: closing the connection',
         );
-        void this.close(CLOSE_NO_PONG, 'no pong');
+        void this.close(CloseCode.noPong, 'no pong');
       },
     });
     socket.on('message', (data, isBinary) => {
@@ -192,7 +186,7 @@ export class PeerSocket {
 
   /**
    * Sends one frame; false when the peer is not open, or when the frame would take its queue
-   * past `queueLimitBytes` (the peer is then closed with CLOSE_SLOW_CONSUMER).
+   * past `queueLimitBytes` (the peer is then closed with CloseCode.slowConsumer).
    */
   send(message: Message): boolean {
     const { socket, highWaterBytes, queueLimitBytes } = this.#o;
@@ -204,7 +198,7 @@ export class PeerSocket {
         { code: ErrorCode.slowConsumer, queuedBytes: socket.bufferedAmount, queueLimitBytes },
         'peer does not read what it is sent: closing it',
       );
-      void this.close(CLOSE_SLOW_CONSUMER, 'slow consumer');
+      void this.close(CloseCode.slowConsumer, 'slow consumer');
       return false;
     }
     if (queued >= highWaterBytes) this.#backedUp = true;

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { Clock, TimerHandle } from '../time/clock.js';
 import type { ClientLink, DeviceLink } from './links.js';
-import { CLOSE_SLOW_CONSUMER } from './peer-socket.js';
+import { CloseCode } from '../protocol/close-codes.js';
 
 /**
  * Push-back from stream clients to devices: a device's command output is never dropped, so
@@ -101,6 +101,6 @@ export class PushBack {
       'stream client held a device back too long: closing it',
     );
     this.release(client);
-    void client.close(CLOSE_SLOW_CONSUMER, 'slow consumer');
+    void client.close(CloseCode.slowConsumer, 'slow consumer');
   }
 }

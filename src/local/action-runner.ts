@@ -1,5 +1,5 @@
-import { shellArgv, type CommandRunner } from '../commands/runner.js';
-import type { RunAs } from '../commands/run-as.js';
+import { shellArgv, type CommandRunner } from '../process/runner.js';
+import type { RunAs } from '../process/run-as.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { CodedError } from '../protocol/coded-error.js';
 

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { AgentContext, Feature } from '../agent/agent.js';
-import type { ConnectionStatus } from '../agent/status.js';
+import type { ConnectionStatus } from '../agent/connection-status.js';
 import {
   APPS_CHANNEL,
   USER_MESSAGE_TYPE,

@@ -26,6 +26,9 @@ export const REDACT_PATHS = [
   'config.tls.key',
 ];
 
+/** pino's levels, and `silent`: what `log.level` and the hub's --log-level accept. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
 export const LOG_FORMATS = ['auto', 'json', 'pretty'] as const;
 export type LogFormat = (typeof LOG_FORMATS)[number];
 

@@ -1,11 +1,11 @@
 import type { Logger } from 'pino';
-import type { Outbox, OutboxSink, OutboxStats } from '../agent/outbox.js';
+import type { DeliveryOutbox, DeliveryStats, OutboxSink, Resume } from '../agent/outbox.js';
 import type { AgentMessage } from '../protocol/message.js';
 import { laneOf } from './lanes.js';
 import { frameOf, isCompactable } from './record-codec.js';
 import type { DropRecord } from './drop-ledger.js';
-import { isUsableSeqBase } from './seq-range.js';
-import type { Spool } from './spool.js';
+import { isUsableSeqBase } from '../protocol/seq-range.js';
+import { Spool, type SpoolOptions } from './spool.js';
 
 /**
  * Acknowledged delivery on top of the spool. Every message gets the next `seq` and goes to the
@@ -27,23 +27,28 @@ export interface SpoolOutboxOptions {
   logger: Logger;
 }
 
-export interface DeliveryStats extends OutboxStats {
-  inFlight: number;
-  lastSeq: number;
-  ackedSeq: number;
-  spoolBytes: number;
-  storage: 'disk' | 'memory';
+/**
+ * A SpoolOutbox on a spool of its own: the spool tells the outbox when records become sendable
+ * and when the disk is back. Nothing is read from disk until `start()`.
+ */
+export function openSpoolOutbox(
+  spool: Omit<SpoolOptions, 'onSendable' | 'onRecovered'>,
+  delivery: Omit<SpoolOutboxOptions, 'spool'>,
+): SpoolOutbox {
+  // The spool reports only after start(), by when the outbox exists.
+  let outbox: SpoolOutbox | null = null;
+  outbox = new SpoolOutbox({
+    ...delivery,
+    spool: new Spool({
+      ...spool,
+      onSendable: () => outbox?.spoolChanged(),
+      onRecovered: () => outbox?.spoolRecovered(),
+    }),
+  });
+  return outbox;
 }
 
-/** What the welcome's `last_seq` means for this store. */
-export type Resume =
-  | { kind: 'resume'; after: number }
-  /** The hub has seen seqs above ours: our counter was lost, the store must start over. */
-  | { kind: 'rotate' }
-  /** No seq fits above it (a broken hub): neither used nor stored; the link is refused. */
-  | { kind: 'invalid' };
-
-export class SpoolOutbox implements Outbox {
+export class SpoolOutbox implements DeliveryOutbox {
   readonly #o: SpoolOutboxOptions;
   readonly #spool: Spool;
   #sink: OutboxSink | null = null;
@@ -58,6 +63,7 @@ export class SpoolOutbox implements Outbox {
   #wasBackedUp = true;
   #pumping = false;
   readonly #drainListeners = new Set<() => void>();
+  readonly #recoveredListeners = new Set<() => void>();
 
   constructor(options: SpoolOutboxOptions) {
     this.#o = options;
@@ -71,6 +77,11 @@ export class SpoolOutbox implements Outbox {
   /** The last seq given out (0 before the first message): where a resend after `hello` ends. */
   get lastSeq(): number {
     return this.#spool.lastSeq;
+  }
+
+  /** Opens the spool: what an earlier run left is read now, not when the outbox is built. */
+  start(): void {
+    this.#spool.start();
   }
 
   enqueue(message: AgentMessage): void {
@@ -150,6 +161,16 @@ export class SpoolOutbox implements Outbox {
   /** Messages became sendable in the spool (a flush, or the disk degraded to memory). */
   spoolChanged(): void {
     this.#pump();
+  }
+
+  /** The spool is on disk again after running from memory (or opened late). */
+  spoolRecovered(): void {
+    for (const listener of this.#recoveredListeners) listener();
+  }
+
+  onRecovered(listener: () => void): () => void {
+    this.#recoveredListeners.add(listener);
+    return () => this.#recoveredListeners.delete(listener);
   }
 
   isBackedUp(): boolean {

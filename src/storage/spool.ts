@@ -9,7 +9,7 @@ import { chooseEvictions } from './retention.js';
 import { newSegmentInfo, noteRecord, parseSegmentFileName, type SegmentInfo } from './segment.js';
 import { SegmentReader } from './segment-reader.js';
 import { SegmentWriter } from './segment-writer.js';
-import { isUsableSeqBase } from './seq-range.js';
+import { isUsableSeqBase } from '../protocol/seq-range.js';
 import { errnoOf, type SpoolFs } from './spool-fs.js';
 import { META_FILE, metaPath, readMeta, writeMeta, type StoreMeta } from './store-meta.js';
 
@@ -130,6 +130,7 @@ export class Spool {
   #retryTimer: TimerHandle | null = null;
   #metaTimer: TimerHandle | null = null;
   #maintenanceTimer: TimerHandle | null = null;
+  #started = false;
   #closed = false;
 
   constructor(options: SpoolOptions) {
@@ -146,6 +147,15 @@ export class Spool {
     );
     this.#fsync = new FsyncSchedule(options.fsync, options.fsyncIntervalMs, options.clock);
     this.#storeId = options.newStoreId();
+  }
+
+  /**
+   * Reads the directory (store meta and every segment). A directory that cannot be read leaves
+   * the spool running from memory, retrying as a degraded disk would. Called once.
+   */
+  start(): void {
+    if (this.#started) return;
+    this.#started = true;
     try {
       this.#open();
     } catch (err) {

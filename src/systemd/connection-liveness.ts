@@ -1,4 +1,4 @@
-import type { ConnectionStatus } from '../agent/status.js';
+import type { ConnectionStatus } from '../agent/connection-status.js';
 
 /**
  * Is the connection loop alive, judging by how long it has sat in its current state? Every state

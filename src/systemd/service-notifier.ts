@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { AgentContext } from '../agent/agent.js';
-import { describeStatus, type ConnectionStatus } from '../agent/status.js';
+import { describeStatus, type ConnectionStatus } from '../agent/connection-status.js';
 import type { Clock } from '../time/clock.js';
 import { connectionLoopProblem, type LivenessLimits } from './connection-liveness.js';
 import type { NotifyEnvironment } from './notify-environment.js';

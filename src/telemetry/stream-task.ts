@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../time/clock.js';
 import { Deadband, type DeadbandSettings } from './deadband.js';
-import { PeriodicTimer } from './periodic-timer.js';
+import { PeriodicTimer } from '../time/periodic-timer.js';
 import { SampleError, SampleErrorCode, type StreamSource } from './stream-source.js';
 
 /**

@@ -1,6 +1,5 @@
 import type { AgentContext, Feature } from '../agent/agent.js';
-import type { RandomSource } from '../agent/backoff.js';
-import type { AgentConfig } from '../config/load.js';
+import type { RandomSource } from '../time/backoff.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { Channel } from '../protocol/message.js';
 import { streamsPayload, type StreamsPayload } from '../protocol/to-agent.js';
@@ -10,8 +9,19 @@ import { CommandSource, type SpawnFunction } from './sources/command-source.js';
 import type { StatFs } from './sources/disk-source.js';
 import { NumberFileSource } from './sources/number-file-source.js';
 import { planStreams, type StreamDemand } from './stream-plan.js';
-import { probe, type Probe, type SampleError, type StreamSource } from './stream-source.js';
-import { expandStreamNames, isCommandSpec, type CustomStreamSpec } from './stream-specs.js';
+import {
+  probe,
+  type Probe,
+  type SampleError,
+  type StreamSource,
+  type SystemRoots,
+} from './stream-source.js';
+import {
+  expandStreamNames,
+  isCommandSpec,
+  type CustomStreamSpec,
+  type StreamSettings,
+} from './stream-specs.js';
 import { StreamTask } from './stream-task.js';
 
 /**
@@ -24,7 +34,18 @@ import { StreamTask } from './stream-task.js';
  * to one StreamTask per running stream. Demand belongs to a connection: it is dropped when the
  * link goes down, and the hub sends it again after the next `welcome`.
  */
-export type TelemetrySettings = AgentConfig['telemetry'];
+export interface TelemetrySettings extends SystemRoots {
+  /** Built-in streams sampled by config (`network` covers `network.rx` and `network.tx`). */
+  streams: readonly string[];
+  intervalMs: number;
+  minIntervalMs: number;
+  randomStart: boolean;
+  perStream: Record<string, StreamSettings>;
+  custom: readonly CustomStreamSpec[];
+  thermalZone: string;
+  diskPath: string;
+  networkInterfaces: readonly string[];
+}
 
 export interface TelemetryFeatureOptions {
   settings: TelemetrySettings;

@@ -4,11 +4,11 @@ import type { AgentContext } from '../../src/agent/agent.js';
 import type { Outbox } from '../../src/agent/outbox.js';
 import { Router } from '../../src/agent/router.js';
 import { CommandsFeature, type CommandsSettings } from '../../src/commands/commands-feature.js';
-import { CommandDefaults } from '../../src/commands/config.js';
+import { CommandDefaults } from '../../src/config/commands-schema.js';
 import { DEFAULT_ALLOW_ENV } from '../../src/commands/env-policy.js';
-import { listProcesses } from '../../src/commands/group-members.js';
-import type { RunAs } from '../../src/commands/run-as.js';
-import { CommandRunner } from '../../src/commands/runner.js';
+import { listProcesses } from '../../src/process/group-members.js';
+import type { RunAs } from '../../src/process/run-as.js';
+import { CommandRunner } from '../../src/process/runner.js';
 import type { FrameError } from '../../src/protocol/parse.js';
 import { systemClock } from '../../src/time/clock.js';
 

@@ -17,8 +17,8 @@ export function spoolFixture(overrides: Partial<SpoolOptions> = {}) {
   const clock = new FakeClock();
   const log = captureLogger();
   let stores = 0;
-  const open = (more: Partial<SpoolOptions> = {}) =>
-    new Spool({
+  const open = (more: Partial<SpoolOptions> = {}): Spool => {
+    const spool = new Spool({
       dir,
       deviceId: 'dev1',
       maxBytes: 1 << 20,
@@ -36,6 +36,9 @@ export function spoolFixture(overrides: Partial<SpoolOptions> = {}) {
       ...overrides,
       ...more,
     });
+    spool.start();
+    return spool;
+  };
   const remove = () => rmSync(dir, { recursive: true, force: true });
   return { dir, fs, clock, log, open, remove };
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it, type TestContext } from 'node:test';
-import { runningMembers } from '../../src/commands/group-members.js';
+import { runningMembers } from '../../src/process/group-members.js';
 import {
   CLI_PATH,
   spawnAgentCommand,

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MAX_SEQ } from '../../src/protocol/fields.js';
-import { MAX_SEQ_BASE } from '../../src/storage/seq-range.js';
+import { MAX_SEQ_BASE } from '../../src/protocol/seq-range.js';
 import { spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
 import { startFakeHub, type FakeHub, type FakeHubConnection } from '../helpers/fake-hub.js';
 

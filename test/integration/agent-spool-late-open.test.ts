@@ -51,6 +51,7 @@ function earlierStore(dir: string, count: number): string {
     highWaterBytes: 1 << 20,
     logger: silent,
   });
+  outbox.start();
   for (let i = 0; i < count; i++) {
     const ts = new Date().toISOString();
     outbox.enqueue({

@@ -11,7 +11,7 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { resolveRunAs } from '../../src/commands/run-as.js';
+import { resolveRunAs } from '../../src/config/run-as.js';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
 import { waitFor } from '../helpers/ws.js';
 import {

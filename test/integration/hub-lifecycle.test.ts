@@ -6,10 +6,9 @@ import { request } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import { parseHubArgs } from '../../src/hub/hub-args.js';
+import { parseHubArgs } from '../../src/cli/hub-args.js';
 import { Hub } from '../../src/hub/hub.js';
-import { CLOSE_NO_PONG } from '../../src/hub/liveness.js';
-import { runHub } from '../../src/hub/run-hub.js';
+import { runHub } from '../../src/roots/hub-root.js';
 import { systemClock } from '../../src/time/clock.js';
 import { makePki } from '../helpers/certs.js';
 import {
@@ -24,6 +23,7 @@ import {
   waitFor,
   WAIT_MS,
 } from '../helpers/ws.js';
+import { CloseCode } from '../../src/protocol/close-codes.js';
 
 describe('hub liveness', () => {
   it('closes with 4001 "no pong" a device and a client that do not answer pings', async () => {
@@ -33,7 +33,7 @@ describe('hub liveness', () => {
       const client = await connectClient(t.wsUrl, { autoPong: false });
       let pinged = false;
       client.ws.once('ping', () => (pinged = true));
-      const noPong = { code: CLOSE_NO_PONG, reason: 'no pong' };
+      const noPong = { code: CloseCode.noPong, reason: 'no pong' };
       assert.deepEqual(await device.closed, noPong, 'closed with a close frame, not terminated');
       assert.deepEqual(await client.closed, noPong);
       assert.ok(pinged, 'pinged before it was closed');
@@ -60,7 +60,7 @@ describe('hub liveness', () => {
         chatty.closed,
         new Promise((resolve) => setTimeout(resolve, WAIT_MS, 'still open')),
       ]);
-      assert.deepEqual(closed, { code: CLOSE_NO_PONG, reason: 'no pong' });
+      assert.deepEqual(closed, { code: CloseCode.noPong, reason: 'no pong' });
       assert.ok(frames >= 1, 'it answered the ping with a frame');
       for (let i = 0; i < 5; i++) await once(device.ws, 'ping');
       assert.equal(device.ws.readyState, device.ws.OPEN);
@@ -83,7 +83,7 @@ describe('hub liveness', () => {
         'one ping, then the close frame',
       );
       const close = frames[1]?.payload ?? Buffer.alloc(0);
-      assert.equal(close.readUInt16BE(0), CLOSE_NO_PONG);
+      assert.equal(close.readUInt16BE(0), CloseCode.noPong);
       assert.equal(close.subarray(2).toString(), 'no pong');
     } finally {
       await t.stop();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Hub } from '../../src/hub/hub.js';
-import { CLOSE_SLOW_CONSUMER, type PeerStats } from '../../src/hub/peer-socket.js';
+import { type PeerStats } from '../../src/hub/peer-socket.js';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
 import {
   DEVICE_ID,
@@ -14,6 +14,7 @@ import {
   type Peer,
   type TestHub,
 } from '../helpers/ws.js';
+import { CloseCode } from '../../src/protocol/close-codes.js';
 
 /**
  * The hub's memory bounds (issue 13, finding 3): every peer's send queue is bounded in bytes,
@@ -146,7 +147,7 @@ describe('hub memory bounds', () => {
     assert.ok(statsOf(t.hub, 'client')?.closing ?? true, `still open after ${sent} requests`);
     client.ws.resume();
     const { code } = await client.closed;
-    assert.equal(code, CLOSE_SLOW_CONSUMER);
+    assert.equal(code, CloseCode.slowConsumer);
   });
 
   it('pushes back on the device while a client waiting on its output does not read, and loses nothing', async () => {
@@ -248,7 +249,7 @@ describe('hub memory bounds: a client that holds a device too long', () => {
     await waitFor(() => statsOf(t.hub, 'client')?.closing === true, 10_000);
     await waitFor(() => statsOf(t.hub, 'device')?.readingPaused === false, 10_000);
     client.ws.resume();
-    assert.equal((await client.closed).code, CLOSE_SLOW_CONSUMER);
+    assert.equal((await client.closed).code, CloseCode.slowConsumer);
     // The device hears that its command's client left.
     const cancel = await device.inbox.nextOfType('command_cancel', 10_000);
     assert.equal(cancel.request_id, routeId);

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { parseHubArgs } from '../../src/hub/hub-args.js';
-import { runHub } from '../../src/hub/run-hub.js';
+import { parseHubArgs } from '../../src/cli/hub-args.js';
+import { runHub } from '../../src/roots/hub-root.js';
 import { systemClock } from '../../src/time/clock.js';
 import { startReceiver, type HttpReceiver } from '../helpers/http-receiver.js';
 import {

@@ -5,7 +5,7 @@ import {
   backoffCeiling,
   backoffDelay,
   restartDelay,
-} from '../../src/agent/backoff.js';
+} from '../../src/time/backoff.js';
 
 const options = { initialDelayMs: 1000, maxDelayMs: 30_000 };
 

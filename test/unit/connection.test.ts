@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import WebSocket from 'ws';
 import { Connection, type SocketFactory } from '../../src/agent/connection.js';
-import { describeStatus, type ConnectionStatus } from '../../src/agent/status.js';
+import type { LinkEvents } from '../../src/agent/link.js';
+import { describeStatus, type ConnectionStatus } from '../../src/agent/connection-status.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { captureLogger } from '../helpers/log-capture.js';
 
@@ -72,6 +73,8 @@ function setup(random = () => 0.5, logger = pino({ level: 'silent' })) {
     random,
     createSocket,
     logger,
+  });
+  const events: LinkEvents = {
     hello: () => ({ device_id: 'dev1' }),
     onFrame: (text) => {
       if (text && JSON.parse(text).type === 'welcome') connection.markWelcomed();
@@ -79,17 +82,18 @@ function setup(random = () => 0.5, logger = pino({ level: 'silent' })) {
     onStatus: (s) => statuses.push(s),
     onOnline: () => online++,
     onOffline: () => online--,
-  });
+  };
+  const start = () => connection.start(events);
   const last = () => sockets[sockets.length - 1] as FakeSocket;
   const backoffs = () =>
     statuses.filter((s) => s.kind === 'backoff').map((s) => (s as { delayMs: number }).delayMs);
-  return { clock, sockets, statuses, connection, last, backoffs, online: () => online };
+  return { clock, sockets, statuses, connection, start, last, backoffs, online: () => online };
 }
 
 describe('Connection', () => {
   it('numbers attempts from 1, the same in the status object and in its words', () => {
     const t = setup(() => 0.999999);
-    t.connection.start();
+    t.start();
     t.last().serverClose(1006);
     t.clock.advance(1000);
     t.last().serverClose(1006);
@@ -109,7 +113,7 @@ describe('Connection', () => {
   it('says where the device endpoint is when the hub answers the upgrade with 404', () => {
     const { logger, lines } = captureLogger();
     const t = setup(() => 0.5, logger);
-    t.connection.start();
+    t.start();
     t.last().emit('unexpected-response', {}, { statusCode: 404, resume: () => {} });
     t.last().terminate();
     const lost = lines.find((l) => l.code === 'http_error');
@@ -121,7 +125,7 @@ describe('Connection', () => {
 
   it('sends hello on open and goes online on welcome', () => {
     const t = setup();
-    t.connection.start();
+    t.start();
     t.last().open();
     assert.equal(JSON.parse(t.last().sent[0] as string).type, 'hello');
     assert.equal(t.connection.status.kind, 'handshaking');
@@ -132,7 +136,7 @@ describe('Connection', () => {
 
   it('backs off exponentially while dials fail, with exactly one dial in flight', () => {
     const t = setup(() => 0.999999);
-    t.connection.start();
+    t.start();
     for (let i = 0; i < 7; i++) {
       assert.equal(t.sockets.length, i + 1, 'one socket per attempt');
       t.last().emit('error', Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
@@ -144,7 +148,7 @@ describe('Connection', () => {
 
   it('does not reset the back-off for a hub that accepts and then drops before welcome', () => {
     const t = setup(() => 0.999999);
-    t.connection.start();
+    t.start();
     for (let i = 0; i < 4; i++) {
       t.last().open();
       t.last().serverClose(1011);
@@ -155,7 +159,7 @@ describe('Connection', () => {
 
   it('resets the back-off only after welcome', () => {
     const t = setup(() => 0.999999);
-    t.connection.start();
+    t.start();
     t.last().serverClose(1006);
     t.clock.advance(1000);
     t.last().serverClose(1006);
@@ -168,7 +172,7 @@ describe('Connection', () => {
 
   it('comes back after a short jittered delay when a healthy link closes with 1001', () => {
     const t = setup(() => 0);
-    t.connection.start();
+    t.start();
     t.last().open();
     t.last().welcome();
     t.last().serverClose(1001);
@@ -178,7 +182,7 @@ describe('Connection', () => {
 
   it('waits near the maximum after HTTP 401 and keeps doing so', () => {
     const t = setup(() => 0);
-    t.connection.start();
+    t.start();
     for (let i = 0; i < 3; i++) {
       t.last().emit('unexpected-response', {}, { statusCode: 401, resume() {} });
       t.clock.advance(t.backoffs().at(-1) as number);
@@ -189,7 +193,7 @@ describe('Connection', () => {
 
   it('aborts a dial that hangs after the dial timeout', () => {
     const t = setup();
-    t.connection.start();
+    t.start();
     t.clock.advance(14_999);
     assert.equal(t.last().terminated, false);
     t.clock.advance(1);
@@ -200,7 +204,7 @@ describe('Connection', () => {
 
   it('pings a quiet link and terminates it when nothing arrives for interval + timeout', () => {
     const t = setup();
-    t.connection.start();
+    t.start();
     t.last().open();
     t.last().welcome();
     t.clock.advance(30_000);
@@ -213,7 +217,7 @@ describe('Connection', () => {
 
   it('a server ping keeps the link alive', () => {
     const t = setup();
-    t.connection.start();
+    t.start();
     t.last().open();
     t.last().welcome();
     for (let i = 0; i < 10; i++) {
@@ -226,7 +230,7 @@ describe('Connection', () => {
 
   it('stop() closes with 1000, cancels a pending retry and never dials again', async () => {
     const t = setup();
-    t.connection.start();
+    t.start();
     t.last().open();
     t.last().welcome();
     await t.connection.stop();
@@ -234,7 +238,7 @@ describe('Connection', () => {
     assert.equal(t.connection.status.kind, 'stopped');
 
     const u = setup();
-    u.connection.start();
+    u.start();
     u.last().serverClose(1006);
     await u.connection.stop();
     u.clock.advance(120_000);
@@ -244,7 +248,7 @@ describe('Connection', () => {
 
   it('stop() terminates a socket that does not finish closing in time', async () => {
     const t = setup();
-    t.connection.start();
+    t.start();
     t.last().open();
     t.last().welcome();
     const socket = t.last();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { UsageError, parseHubArgs } from '../../src/hub/hub-args.js';
+import { UsageError, parseHubArgs } from '../../src/cli/hub-args.js';
 
 const fixedKey = () => 'ik_dev_fixed';
 

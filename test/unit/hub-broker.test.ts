@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { Broker, CLOSE_REPLACED } from '../../src/hub/broker.js';
+import { Broker } from '../../src/hub/broker.js';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
 import type { HelloPayload } from '../../src/protocol/to-hub.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeClient, FakeDevice, frame } from '../helpers/fake-links.js';
+import { CloseCode } from '../../src/protocol/close-codes.js';
 
 const hello = {
   device_id: 'dev',
@@ -38,7 +39,7 @@ describe('Broker', () => {
   it('closes a replaced device link with 4000', () => {
     const first = online();
     const second = online();
-    assert.deepEqual(first.closes, [[CLOSE_REPLACED, 'replaced by a new connection']]);
+    assert.deepEqual(first.closes, [[CloseCode.replaced, 'replaced by a new connection']]);
     assert.deepEqual(second.closes, []);
   });
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { listenError } from '../../src/hub/run-hub.js';
+import { listenError } from '../../src/roots/hub-root.js';
 
 /**
  * The listen failures `iottly-agent hub` turns into one line and exit 69. EADDRINUSE and

@@ -3,8 +3,9 @@ import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import type WebSocket from 'ws';
-import { CLOSE_SLOW_CONSUMER, PeerSocket } from '../../src/hub/peer-socket.js';
+import { PeerSocket } from '../../src/hub/peer-socket.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { CloseCode } from '../../src/protocol/close-codes.js';
 
 /**
  * PeerSocket's send bounds and paused reading, on a socket that only records: what is queued
@@ -94,7 +95,7 @@ describe('PeerSocket send bounds', () => {
     const peer = peerOn(socket);
     for (let i = 0; i < 4; i++) assert.equal(peer.send(frameOf(1_000)), true);
     assert.equal(peer.send(frameOf(1_000)), false);
-    assert.deepEqual(socket.closedWith, [CLOSE_SLOW_CONSUMER, 'slow consumer']);
+    assert.deepEqual(socket.closedWith, [CloseCode.slowConsumer, 'slow consumer']);
     assert.ok(socket.bufferedAmount <= 5_000);
     assert.equal(peer.send(frameOf(10)), false);
   });

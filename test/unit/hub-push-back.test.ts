@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { Broker } from '../../src/hub/broker.js';
-import { CLOSE_SLOW_CONSUMER } from '../../src/hub/peer-socket.js';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
 import type { HelloPayload } from '../../src/protocol/to-hub.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeClient, FakeDevice, frame } from '../helpers/fake-links.js';
+import { CloseCode } from '../../src/protocol/close-codes.js';
 
 /** The broker's side of the memory bounds: push-back, drops for slow clients, per-client caps. */
 const hello = {
@@ -85,7 +85,7 @@ describe('Broker memory bounds', () => {
     clock.advance(999);
     assert.deepEqual(client.closes, []);
     clock.advance(1);
-    assert.deepEqual(client.closes, [[CLOSE_SLOW_CONSUMER, 'slow consumer']]);
+    assert.deepEqual(client.closes, [[CloseCode.slowConsumer, 'slow consumer']]);
     assert.equal(device.readingPaused, false);
   });
 

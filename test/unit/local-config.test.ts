@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
-import { createLocalApps } from '../../src/local/create-local-apps.js';
+import { createLocalApps } from '../../src/roots/local-apps-wiring.js';
 
 function load(env: Record<string, string>, file: unknown = {}) {
   return loadConfig({

@@ -5,9 +5,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { CommandRunner } from '../../src/commands/runner.js';
+import { CommandRunner } from '../../src/process/runner.js';
 import { CommandActionRunner, type ActionLimits } from '../../src/local/action-runner.js';
-import { socketPathFor } from '../../src/local/create-local-apps.js';
+import { socketPathFor } from '../../src/roots/local-apps-wiring.js';
 import { prepareSocketPath, resolveGroup } from '../../src/local/socket-file.js';
 import { systemClock } from '../../src/time/clock.js';
 

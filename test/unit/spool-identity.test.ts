@@ -3,7 +3,7 @@ import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MAX_SEQ } from '../../src/protocol/fields.js';
-import { MAX_SEQ_BASE } from '../../src/storage/seq-range.js';
+import { MAX_SEQ_BASE } from '../../src/protocol/seq-range.js';
 import {
   appendMany,
   logCodes,

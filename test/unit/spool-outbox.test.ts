@@ -3,10 +3,9 @@ import { describe, it } from 'node:test';
 import type { OutboxSink } from '../../src/agent/outbox.js';
 import type { AgentMessage } from '../../src/protocol/message.js';
 import { MAX_SEQ } from '../../src/protocol/fields.js';
-import { MAX_SEQ_BASE } from '../../src/storage/seq-range.js';
+import { MAX_SEQ_BASE } from '../../src/protocol/seq-range.js';
 import { nodeSpoolFs } from '../../src/storage/spool-fs.js';
-import { Spool } from '../../src/storage/spool.js';
-import { SpoolOutbox } from '../../src/storage/spool-outbox.js';
+import { openSpoolOutbox } from '../../src/storage/spool-outbox.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { captureLogger } from '../helpers/log-capture.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -35,26 +34,26 @@ const message = (n: number, channel = 'telemetry'): AgentMessage => ({
 function setup(windowMessages = 100, dir = tempDir('outbox-test-')) {
   const clock = new FakeClock();
   const { logger } = captureLogger();
-  const late: { outbox?: SpoolOutbox } = {};
-  const spool = new Spool({
-    dir,
-    deviceId: 'dev1',
-    maxBytes: 1 << 20,
-    maxAgeMs: 0,
-    flushIntervalMs: 10,
-    fsync: 'never',
-    fsyncIntervalMs: 1_000,
-    retryIntervalMs: 1_000,
-    memoryMaxMessages: 1_000,
-    memoryMaxBytes: 1 << 20,
-    fs: nodeSpoolFs,
-    clock,
-    logger,
-    newStoreId: () => 'store-abcdefgh',
-    onSendable: () => late.outbox?.spoolChanged(),
-  });
-  const outbox = new SpoolOutbox({ spool, windowMessages, highWaterBytes: 1 << 20, logger });
-  late.outbox = outbox;
+  const outbox = openSpoolOutbox(
+    {
+      dir,
+      deviceId: 'dev1',
+      maxBytes: 1 << 20,
+      maxAgeMs: 0,
+      flushIntervalMs: 10,
+      fsync: 'never',
+      fsyncIntervalMs: 1_000,
+      retryIntervalMs: 1_000,
+      memoryMaxMessages: 1_000,
+      memoryMaxBytes: 1 << 20,
+      fs: nodeSpoolFs,
+      clock,
+      logger,
+      newStoreId: () => 'store-abcdefgh',
+    },
+    { windowMessages, highWaterBytes: 1 << 20, logger },
+  );
+  outbox.start();
   return { outbox, clock, dir };
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ChangedOnly } from '../../src/agent/status.js';
+import { ChangedOnly } from '../../src/agent/connection-status.js';
 
 describe('ChangedOnly', () => {
   it('passes a value on only when it differs from the last one passed on', () => {

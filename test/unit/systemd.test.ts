@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import type { ConnectionStatus } from '../../src/agent/status.js';
+import type { ConnectionStatus } from '../../src/agent/connection-status.js';
 import { connectionLoopProblem } from '../../src/systemd/connection-liveness.js';
 import {
   readNotifyEnvironment,

@@ -3,7 +3,7 @@ import { after, describe, it } from 'node:test';
 import type { AgentContext } from '../../src/agent/agent.js';
 import type { Outbox } from '../../src/agent/outbox.js';
 import { Router } from '../../src/agent/router.js';
-import type { ConnectionStatus } from '../../src/agent/status.js';
+import type { ConnectionStatus } from '../../src/agent/connection-status.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { FrameError } from '../../src/protocol/parse.js';
 import { TelemetryFeature, type TelemetrySettings } from '../../src/telemetry/telemetry-feature.js';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Deadband } from '../../src/telemetry/deadband.js';
-import { PeriodicTimer } from '../../src/telemetry/periodic-timer.js';
+import { PeriodicTimer } from '../../src/time/periodic-timer.js';
 import { planStreams, type PlanInput } from '../../src/telemetry/stream-plan.js';
 import {
   SampleError,

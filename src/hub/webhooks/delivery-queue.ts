@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { backoffDelay, type BackoffOptions, type RandomSource } from '../../agent/backoff.js';
+import { backoffDelay, type BackoffOptions, type RandomSource } from '../../time/backoff.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import type { Clock, TimerHandle } from '../../time/clock.js';
 import type { Poster } from './http-poster.js';

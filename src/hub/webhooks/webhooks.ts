@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { RandomSource } from '../../agent/backoff.js';
+import type { RandomSource } from '../../time/backoff.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import type { ParsedFrame } from '../../protocol/parse.js';
 import { isoNow, type Clock } from '../../time/clock.js';

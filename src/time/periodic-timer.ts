@@ -1,4 +1,4 @@
-import type { Clock, TimerHandle } from '../time/clock.js';
+import type { Clock, TimerHandle } from './clock.js';
 
 /**
  * Ticks at anchor + k × interval, not "interval after the last tick": each timer is armed for

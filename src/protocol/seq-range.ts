@@ -1,4 +1,4 @@
-import { MAX_SEQ } from '../protocol/fields.js';
+import { MAX_SEQ } from './fields.js';
 
 /**
  * Seqs live in [1, MAX_SEQ] (6 bytes in a spool record). A seq the agent numbers on from, a

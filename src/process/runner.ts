@@ -3,7 +3,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Clock, TimerHandle } from '../time/clock.js';
 import type { OutputFd } from './coalescer.js';
-import { OutputBudget } from './limits.js';
+import { OutputBudget } from './output-budget.js';
 import { ProcessGroup, killProcess, type KillFunction } from './process-group.js';
 
 /**

@@ -1,10 +1,10 @@
 import type { Logger } from 'pino';
 import { CodedError } from '../protocol/coded-error.js';
 import type { Clock } from '../time/clock.js';
-import { UsageError, type HubCliOptions } from './hub-args.js';
-import { Hub } from './hub.js';
-import type { IdSource } from './ids.js';
-import { parseWebhooksFile } from './webhooks/webhooks-file.js';
+import type { LogFormat } from '../log/logger.js';
+import { Hub } from '../hub/hub.js';
+import type { IdSource } from '../hub/ids.js';
+import { parseWebhooksFile } from '../hub/webhooks/webhooks-file.js';
 
 /**
  * Runs the hub for `iottly-agent hub`: reads the TLS files, starts listening, prints where (to
@@ -12,6 +12,27 @@ import { parseWebhooksFile } from './webhooks/webhooks-file.js';
  * stay with the CLI: `done` resolves once the hub has stopped, for whatever reason, and the
  * caller exits 0. A port or address it cannot listen on is a HubListenError (one line, exit 69).
  */
+/** What `iottly-agent hub` runs with (parsed from its flags by src/cli/hub-args.ts). */
+export interface HubRunOptions {
+  host: string;
+  port: number;
+  apiKeys: string[];
+  /** No --api-key was given: `apiKeys` holds one generated key, which the CLI prints. */
+  apiKeyGenerated: boolean;
+  deviceTokens: Map<string, string>;
+  pingIntervalMs: number;
+  pongTimeoutMs: number;
+  sessionTtlMs: number;
+  tls: { certPath: string; keyPath: string } | null;
+  /** `--webhooks FILE`, or null. */
+  webhooksPath: string | null;
+  logLevel: string;
+  logFormat: LogFormat;
+  /** Delivery cursors survive restarts here; null: memory only. */
+  stateDir: string | null;
+  maxSubscriptionsPerClient: number;
+}
+
 export interface SignalSource {
   once(signal: 'SIGTERM' | 'SIGINT', listener: () => void): unknown;
   off(signal: 'SIGTERM' | 'SIGINT', listener: () => void): unknown;
@@ -42,7 +63,7 @@ export interface RunningHub {
 const SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
 export async function runHub(
-  options: HubCliOptions,
+  options: HubRunOptions,
   deps: RunHubDependencies,
 ): Promise<RunningHub> {
   const { logger, clock, banner } = deps;
@@ -112,7 +133,7 @@ function webhooksFrom(content: Buffer, path: string): ReturnType<typeof parseWeb
   try {
     return parseWebhooksFile(content.toString('utf8'), path);
   } catch (err) {
-    throw new UsageError(`--webhooks: ${(err as Error).message}`);
+    throw new HubOptionError(`--webhooks: ${(err as Error).message}`, err);
   }
 }
 
@@ -120,7 +141,14 @@ function read(deps: RunHubDependencies, flag: string, path: string): Buffer {
   try {
     return deps.readFile(path);
   } catch (err) {
-    throw new UsageError(`${flag}: cannot read "${path}": ${(err as Error).message}`);
+    throw new HubOptionError(`${flag}: cannot read "${path}": ${(err as Error).message}`, err);
+  }
+}
+
+/** A file named by a flag cannot be read or parsed: a usage error (exit 64), one line. */
+export class HubOptionError extends CodedError {
+  constructor(message: string, cause: unknown) {
+    super('usage', message, { cause });
   }
 }
 
@@ -134,7 +162,7 @@ export class HubListenError extends CodedError {
 /** The listen failures an operator can fix (port, permission, address); others stay bugs. */
 export function listenError(
   err: unknown,
-  options: Pick<HubCliOptions, 'host' | 'port'>,
+  options: Pick<HubRunOptions, 'host' | 'port'>,
 ): HubListenError | undefined {
   const code = (err as NodeJS.ErrnoException).code;
   const where = `port ${options.port} on ${options.host}`;

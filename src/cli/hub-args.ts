@@ -1,16 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { UsageError } from '../cli/usage-error.js';
-import { LOG_FORMATS, type LogFormat } from '../log/logger.js';
+import { UsageError } from './usage-error.js';
+import type { HubRunOptions } from '../roots/hub-root.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../log/logger.js';
 import { DEVICE_ID_PATTERN } from '../protocol/fields.js';
 import {
   DEFAULT_HOST,
   DEFAULT_PING_INTERVAL_MS,
   DEFAULT_PONG_TIMEOUT_MS,
   DEFAULT_PORT,
-} from './hub.js';
-import { DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT } from './broker.js';
-import { DEFAULT_SESSION_TTL_MS } from './session-tokens.js';
+} from '../hub/hub.js';
+import { DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT } from '../hub/broker.js';
+import { DEFAULT_SESSION_TTL_MS } from '../hub/session-tokens.js';
 
 export { UsageError };
 
@@ -32,27 +33,6 @@ export const HUB_FLAGS = `  --host HOST                     interface to listen 
   --log-level LEVEL               fatal|error|warn|info|debug|trace|silent (info)
   --log-format FORMAT             auto (readable on a terminal, else JSON lines)|json|pretty (auto)`;
 
-export interface HubCliOptions {
-  host: string;
-  port: number;
-  apiKeys: string[];
-  /** No --api-key was given: `apiKeys` holds one generated key, which the CLI prints. */
-  apiKeyGenerated: boolean;
-  deviceTokens: Map<string, string>;
-  pingIntervalMs: number;
-  pongTimeoutMs: number;
-  sessionTtlMs: number;
-  tls: { certPath: string; keyPath: string } | null;
-  /** `--webhooks FILE`, or null. */
-  webhooksPath: string | null;
-  logLevel: string;
-  logFormat: LogFormat;
-  /** Delivery cursors survive restarts here; null: memory only. */
-  stateDir: string | null;
-  maxSubscriptionsPerClient: number;
-}
-
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export const DEFAULT_LOG_LEVEL = 'info';
 
 /** A fresh development API key: `ik_dev_` and 144 random bits. */
@@ -69,7 +49,7 @@ const MAX_SESSION_TTL_S = 86_400;
 export function parseHubArgs(
   argv: string[],
   generateKey: () => string = generateApiKey,
-): HubCliOptions {
+): HubRunOptions {
   let values;
   try {
     ({ values } = parseArgs({

@@ -1,8 +1,8 @@
 import type { AgentConfig } from '../config/load.js';
 import type { Clock } from '../time/clock.js';
-import { CommandsFeature, commandBaseEnv } from './commands-feature.js';
-import { resolveRunAs } from './run-as.js';
-import { CommandRunner, type SpawnFunction } from './runner.js';
+import { CommandsFeature, commandBaseEnv } from '../commands/commands-feature.js';
+import { resolveRunAs } from '../config/run-as.js';
+import { CommandRunner, type SpawnFunction } from '../process/runner.js';
 
 /** The commands feature from validated configuration; side effects come in as dependencies. */
 export interface CommandsDependencies {

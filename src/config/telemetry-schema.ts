@@ -1,9 +1,9 @@
-import { Format } from '../config/formats.js';
-import type { CustomStreamSpec, StreamSettings } from './stream-specs.js';
+import { Format } from './formats.js';
+import type { CustomStreamSpec, StreamSettings } from '../telemetry/stream-specs.js';
 
 /**
- * The `telemetry` configuration section (README's table lists every key). Kept beside the
- * feature; src/config/schema.ts mounts it.
+ * The `telemetry` configuration section (README's table lists every key); src/config/schema.ts
+ * mounts it, and the composition root hands its values to the feature as TelemetrySettings.
  */
 export const TelemetryDefaults = {
   streams: ['cpu', 'memory', 'temperature'],

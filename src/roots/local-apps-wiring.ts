@@ -4,12 +4,12 @@ import { ConfigError, type AgentConfig } from '../config/load.js';
 import { DEFAULT_SOCKET_PATH } from '../config/schema.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { commandBaseEnv } from '../commands/commands-feature.js';
-import { resolveRunAs } from '../commands/run-as.js';
-import { CommandRunner } from '../commands/runner.js';
-import { CommandActionRunner, type ActionRunner } from './action-runner.js';
-import { LocalApps } from './local-apps.js';
-import { SDK_PROTOCOL_VERSION } from './sdk-wire.js';
-import { resolveGroup } from './socket-file.js';
+import { resolveRunAs } from '../config/run-as.js';
+import { CommandRunner } from '../process/runner.js';
+import { CommandActionRunner, type ActionRunner } from '../local/action-runner.js';
+import { LocalApps } from '../local/local-apps.js';
+import { SDK_PROTOCOL_VERSION } from '../local/sdk-wire.js';
+import { resolveGroup } from '../local/socket-file.js';
 
 /**
  * The local-apps feature from validated configuration, or null when `local.enabled` is false.

@@ -1,5 +1,5 @@
-import { Format } from '../config/formats.js';
-import { DEFAULT_ALLOW_ENV } from './env-policy.js';
+import { Format } from './formats.js';
+import { DEFAULT_ALLOW_ENV } from '../commands/env-policy.js';
 
 /**
  * The `commands` section of the configuration (merged into the schema in src/config/schema.ts).

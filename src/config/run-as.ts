@@ -1,17 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { ConfigError } from '../config/load.js';
-
-/**
- * `commands.user` / `commands.group` as numeric ids, read from the passwd and group files
- * (names or numbers). Resolved once at start-up so a typo fails loudly then, not per command.
- */
-export interface RunAs {
-  uid: number;
-  gid: number;
-  /** Set when the user is in the passwd file: the child's HOME, USER and LOGNAME. */
-  name?: string;
-  home?: string;
-}
+import type { RunAs } from '../process/run-as.js';
+import { ConfigError } from './load.js';
 
 /** A bad user or group is a configuration error: exit 78 at start-up, naming the key. */
 function runAsError(message: string): ConfigError {
@@ -26,6 +15,10 @@ export interface RunAsSources {
   currentUid: number;
 }
 
+/**
+ * `commands.user` / `commands.group` resolved to numeric ids from the passwd and group files
+ * (names or numbers), once at start-up, so a typo fails loudly then (exit 78), not per command.
+ */
 export function resolveRunAs(user: string, group: string, sources: RunAsSources): RunAs | null {
   if (user === '' && group === '') return null;
   if (sources.currentUid !== 0) {

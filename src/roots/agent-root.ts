@@ -1,0 +1,123 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { createCommandsFeature } from './commands-wiring.js';
+import type { AgentConfig } from '../config/load.js';
+import type { RunSecrets } from '../config/resolve.js';
+import { createLocalApps } from './local-apps-wiring.js';
+import type { FsyncPolicy } from '../storage/fsync-policy.js';
+import { nodeSpoolFs, type SpoolFs } from '../storage/spool-fs.js';
+import { openSpoolOutbox, type SpoolOutbox } from '../storage/spool-outbox.js';
+import { TelemetryFeature } from '../telemetry/telemetry-feature.js';
+import { systemClock, type Clock } from '../time/clock.js';
+import { AGENT_VERSION } from '../version.js';
+import { Agent, type Feature } from '../agent/agent.js';
+import type { RandomSource } from '../time/backoff.js';
+import { Connection, createWebSocket, type SocketFactory } from '../agent/connection.js';
+import type { Inventory } from '../agent/inventory.js';
+import { VitalsFeature } from '../agent/vitals.js';
+
+/** Builds an Agent from validated configuration; the side effects come in as dependencies. */
+export interface AgentDependencies {
+  logger: Logger;
+  inventory: Inventory;
+  clock?: Clock;
+  random?: RandomSource;
+  createSocket?: SocketFactory;
+  features?: Feature[];
+  /** The process environment (for systemd's RUNTIME_DIRECTORY). */
+  env?: Record<string, string | undefined>;
+  /** The spool's file operations (tests inject disk faults here). */
+  spoolFs?: SpoolFs;
+}
+
+/** A new spool identity: 96 random bits, URL-safe. */
+export function newStoreId(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+export function createAgent(
+  config: AgentConfig,
+  secrets: RunSecrets,
+  deps: AgentDependencies,
+): Agent {
+  const clock = deps.clock ?? systemClock;
+  const random = deps.random ?? Math.random;
+  const localApps = createLocalApps(config, { env: deps.env ?? process.env, clock });
+  const features: Feature[] = [
+    new TelemetryFeature({ settings: config.telemetry, clock, random }),
+    createCommandsFeature(config, { clock }),
+    ...(localApps ? [localApps] : []),
+    ...(config.vitals.intervalS > 0
+      ? [
+          new VitalsFeature({
+            intervalMs: config.vitals.intervalS * 1000,
+            clock,
+            figures: localApps ? { localApps: () => localApps.queueStats() } : {},
+          }),
+        ]
+      : []),
+    ...(deps.features ?? []),
+  ];
+  const outbox = spoolOutbox(config, deps.logger, clock, deps.spoolFs ?? nodeSpoolFs);
+  const link = new Connection({
+    url: config.server.url,
+    deviceId: config.device.id,
+    token: secrets.token,
+    tls: secrets.tls,
+    heartbeat: config.heartbeat,
+    backoff: {
+      initialDelayMs: config.reconnect.initialDelayMs,
+      maxDelayMs: config.reconnect.maxDelayMs,
+    },
+    dialTimeoutMs: config.reconnect.dialTimeoutMs,
+    closeTimeoutMs: Math.min(2_000, config.shutdown.timeoutMs),
+    userAgent: `iottly-agent/${AGENT_VERSION}`,
+    clock,
+    random,
+    createSocket: deps.createSocket ?? createWebSocket,
+    logger: deps.logger,
+  });
+  return new Agent(
+    {
+      deviceId: config.device.id,
+      version: AGENT_VERSION,
+      inventory: deps.inventory,
+      outbox,
+      link,
+      clock,
+      logger: deps.logger,
+    },
+    features,
+  );
+}
+
+/** Memory the spool may use for messages while the disk refuses writes. */
+const MEMORY_SPOOL_MAX_BYTES = 16 * 1024 * 1024;
+
+/** Acknowledged delivery from the disk spool; the spool opens when the agent starts. */
+function spoolOutbox(config: AgentConfig, logger: Logger, clock: Clock, fs: SpoolFs): SpoolOutbox {
+  const { storage } = config;
+  return openSpoolOutbox(
+    {
+      dir: storage.dir,
+      deviceId: config.device.id,
+      maxBytes: storage.maxBytes,
+      maxAgeMs: storage.maxAgeS * 1000,
+      flushIntervalMs: storage.flushIntervalMs,
+      fsync: storage.fsync as FsyncPolicy, // convict checked it against the list
+      fsyncIntervalMs: storage.fsyncIntervalMs,
+      retryIntervalMs: storage.retryIntervalMs,
+      memoryMaxMessages: config.outbox.maxMessages,
+      memoryMaxBytes: Math.min(storage.maxBytes, MEMORY_SPOOL_MAX_BYTES),
+      fs,
+      clock,
+      logger,
+      newStoreId,
+    },
+    {
+      windowMessages: config.delivery.windowMessages,
+      highWaterBytes: config.outbox.highWaterBytes,
+      logger,
+    },
+  );
+}
