@@ -51,7 +51,8 @@ async function main(argv: string[]): Promise<number> {
         readFile: (path) => readFileSync(path, 'utf8'),
       });
     case 'demo':
-      return runDemo({ stopSignal: onShutdownSignal() });
+      await runDemo({ stopSignal: onShutdownSignal() });
+      return ExitCode.ok;
     case 'version':
     case '--version':
       process.stdout.write(`${AGENT_VERSION}\n`);

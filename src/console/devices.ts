@@ -1,5 +1,5 @@
 import type { DeviceSummary } from '../protocol/device-summary.js';
-import { BUILTIN_STREAMS } from '../telemetry/stream-specs.js';
+import { BUILTIN_STREAMS } from '../protocol/stream-names.js';
 
 /** The device list as `GET /v1/devices` gives it (docs/protocol.md), checked field by field. */
 export type Device = DeviceSummary;

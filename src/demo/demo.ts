@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAgent } from '../roots/agent-root.js';
 import { readInventory } from '../agent/inventory.js';
-import { ExitCode } from '../cli/exit-codes.js';
 import { loadConfig } from '../config/load.js';
 import { Hub } from '../hub/hub.js';
 import { createLogger } from '../log/logger.js';
@@ -26,10 +25,7 @@ const DEMO_DEVICE = 'demo-device';
 const DEMO_STREAMS = ['cpu', 'memory', 'temperature', 'load', 'network'];
 const DEMO_INTERVAL_MS = 2_000;
 
-export async function runDemo({
-  stopSignal,
-  stdout = process.stdout,
-}: DemoOptions): Promise<number> {
+export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptions): Promise<void> {
   const apiKey = `ik_demo_${randomBytes(12).toString('base64url')}`;
   const token = randomBytes(18).toString('base64url');
   const hubLogger = createLogger({ level: 'info', pretty: true, name: 'hub' });
@@ -106,5 +102,4 @@ export async function runDemo({
   await agent.stop();
   await hub.stop();
   rmSync(spoolDir, { recursive: true, force: true });
-  return ExitCode.ok;
 }

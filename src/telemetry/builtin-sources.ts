@@ -6,7 +6,7 @@ import { MemorySource } from './sources/memory-source.js';
 import { NetworkSource } from './sources/network-source.js';
 import { NumberFileSource } from './sources/number-file-source.js';
 import { findThermalSensor } from './sources/thermal-sensor.js';
-import type { BuiltinStream } from './stream-specs.js';
+import type { BuiltinStream } from '../protocol/stream-names.js';
 import { probe, type Probe, type SystemRoots } from './stream-source.js';
 
 /**

@@ -1,4 +1,5 @@
 import { streamCovers, streamName } from '../protocol/fields.js';
+import { BUILTIN_STREAMS } from '../protocol/stream-names.js';
 import {
   boolean,
   isPlainObject,
@@ -18,17 +19,6 @@ import {
  * per-stream settings, validated with the same toolkit as network messages, so a bad entry is
  * named by its path (`telemetry.custom[1].timeoutMs: expected integer in [1, 600000]`).
  */
-export const BUILTIN_STREAMS = [
-  'cpu',
-  'memory',
-  'temperature',
-  'load',
-  'disk',
-  'network.rx',
-  'network.tx',
-  'uptime',
-] as const;
-export type BuiltinStream = (typeof BUILTIN_STREAMS)[number];
 
 /**
  * The known streams each name covers (`network` → `network.rx`, `network.tx`); a name that

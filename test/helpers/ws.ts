@@ -1,7 +1,7 @@
 import { pino } from 'pino';
 import WebSocket, { type ClientOptions } from 'ws';
 import { Hub, type HubOptions } from '../../src/hub/hub.js';
-import { BUILTIN_STREAMS } from '../../src/telemetry/stream-specs.js';
+import { BUILTIN_STREAMS } from '../../src/protocol/stream-names.js';
 
 /**
  * Helpers for tests that talk to real WebSocket servers: wait for events, never for time.
