@@ -7,7 +7,7 @@
  */
 import { pino } from 'pino';
 import { probeBuiltins } from '../dist/telemetry/builtin-sources.js';
-import { TelemetryDefaults } from '../dist/telemetry/telemetry-config.js';
+import { TelemetryDefaults } from '../dist/config/telemetry-schema.js';
 import { StreamTask } from '../dist/telemetry/stream-task.js';
 import { systemClock } from '../dist/time/clock.js';
 
