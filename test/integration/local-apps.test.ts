@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { CLI_PATH, spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
 import { startReceiver, type HttpReceiver } from '../helpers/http-receiver.js';
+import { processesWith, uniqueMarker } from '../helpers/commands-harness.js';
 import { allowsCallAgent, SdkClient, type WireLine } from '../helpers/sdk-client.js';
 import {
   DEVICE_ID,
@@ -30,6 +31,7 @@ describe('local apps through the agent', () => {
   let other: HttpReceiver;
   let stream: Peer;
   const cleanups: Array<() => Promise<unknown> | void> = [];
+  const lingerMarker = uniqueMarker();
 
   function runAgent(extra: Record<string, string> = {}): AgentProcess {
     return spawnAgent(['run'], {
@@ -41,7 +43,14 @@ describe('local apps through the agent', () => {
       IOTTLY_LOCAL_SOCKET_PATH: socketPath,
       IOTTLY_LOCAL_APP_QUEUE_LINES: '50',
       IOTTLY_LOCAL_SOCKET_GROUP: 'daemon',
-      IOTTLY_LOCAL_ACTIONS: JSON.stringify({ greet: 'printf "hello %s" "$IOTTLY_CALL_ARGS"' }),
+      IOTTLY_LOCAL_ACTIONS: JSON.stringify({
+        greet: 'printf "hello %s" "$IOTTLY_CALL_ARGS"',
+        // Ignores SIGTERM, lets go of the output pipe and forks: only SIGKILL to the whole
+        // group ends it. Actions get the commands' limits: 1 s, then 0.3 s of grace.
+        linger: `trap '' TERM; exec >/dev/null 2>&1; sleep ${lingerMarker} & sleep ${lingerMarker}`,
+      }),
+      IOTTLY_COMMANDS_DEFAULT_TIMEOUT_S: '1',
+      IOTTLY_COMMANDS_KILL_GRACE_MS: '300',
       IOTTLY_LOG_LEVEL: 'debug',
       IOTTLY_VITALS_INTERVAL_S: '1',
       ...extra,
@@ -230,6 +239,19 @@ describe('local apps through the agent', () => {
       !agent.logs.some((l) => l.code === 'stream_unavailable' && l.stream === 'apps'),
       'the agent was asked for a telemetry stream "apps"',
     );
+  });
+
+  it('ends the whole process group of an action that outlives the time limit', async () => {
+    const client = await app('lingerer');
+    await client.handshake();
+    client.callAgent('linger', {});
+    // The shell (its command line holds the marker too) and its two sleeps.
+    await waitFor(() => processesWith(lingerMarker).length === 3, 5_000);
+    const finished = await agent.waitForLog(
+      (l) => l.msg === 'action finished' && l.call === 'linger',
+    );
+    assert.equal(finished.timedOut, true);
+    assert.deepEqual(processesWith(lingerMarker), [], 'a process of the action is still running');
   });
 
   it('skips a malformed line and keeps the app; closes it for a line over 1 MiB', async () => {
