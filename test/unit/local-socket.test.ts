@@ -5,12 +5,12 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { runningMembers } from '../../src/commands/group-members.js';
 import { CommandRunner } from '../../src/commands/runner.js';
 import { CommandActionRunner, type ActionLimits } from '../../src/local/action-runner.js';
 import { socketPathFor } from '../../src/local/create-local-apps.js';
 import { prepareSocketPath, resolveGroup } from '../../src/local/socket-file.js';
 import { systemClock } from '../../src/time/clock.js';
+import { processesWith, uniqueMarker } from '../helpers/commands-harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iottly-sock-unit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -101,17 +101,15 @@ describe('CommandActionRunner', () => {
   });
 
   it('ends the whole process group at the time limit', async () => {
-    // The shell prints its pid, which is the group's id (it leads a group of its own), lets go
-    // of the output pipe (else the result would wait for the sleeps to close it), forks a sleep
-    // and sleeps itself: signalling the shell alone would leave both sleeps running.
+    const marker = uniqueMarker();
+    // The shell lets go of the output pipe (else the result would wait for the sleeps to close
+    // it), forks a sleep and sleeps itself: signalling the shell alone would leave both running.
     const result = await runner({ timeoutMs: 200 }).run(
-      { commandLine: 'echo $$; exec >/dev/null 2>&1; sleep 30 & sleep 30; wait', env: {} },
+      { commandLine: `exec >/dev/null 2>&1; sleep ${marker} & sleep ${marker}; wait`, env: {} },
       new AbortController().signal,
     );
     assert.equal(result.timedOut, true);
-    const pgid = Number(result.stdout.trim());
-    assert.ok(Number.isInteger(pgid) && pgid > 0, `group id printed: ${result.stdout}`);
-    assert.deepEqual(runningMembers(pgid), [], 'a process of the group is still running');
+    assert.deepEqual(processesWith(marker), [], 'a process of the group is still running');
   });
 
   it('keeps at most maxOutputBytes and says it truncated', async () => {
