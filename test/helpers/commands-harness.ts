@@ -165,6 +165,13 @@ export function zombiesOf(ppid: number): number[] {
     .map((p) => p.pid);
 }
 
+/** Children of `ppid` that are running (not zombies). */
+export function childrenOf(ppid: number): number[] {
+  return listProcesses()
+    .filter((p) => p.ppid === ppid && p.state !== 'Z')
+    .map((p) => p.pid);
+}
+
 /** Open file descriptors of this process, except the one readdir itself uses. */
 export function openFds(pid: number | 'self' = 'self'): string[] {
   const dir = `/proc/${pid}/fd`;

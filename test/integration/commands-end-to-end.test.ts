@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
 import { spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
-import { processesWith, rebuild, uniqueMarker, zombiesOf } from '../helpers/commands-harness.js';
+import { childrenOf, processesWith, rebuild, uniqueMarker } from '../helpers/commands-harness.js';
 import { startFakeHub } from '../helpers/fake-hub.js';
 import {
   DEVICE_ID,
@@ -199,11 +199,31 @@ describe('remote commands end to end', () => {
         },
       });
     }
-    await waitFor(() => processesWith(marker).length >= 4, 5_000);
-    assert.deepEqual(zombiesOf(rig.agent.child.pid as number), []);
+    // Each shell (its command line holds the marker too) and its two sleeps.
+    await waitFor(() => processesWith(marker).length === 6, 5_000);
+    const shells = childrenOf(rig.agent.child.pid as number);
+    assert.equal(shells.length, 2);
     const exit = await rig.agent.kill('SIGTERM');
     assert.equal(exit.code, 0);
     assert.deepEqual(processesWith(marker), []);
+    // The agent reaped both shells before it exited: it logged how each ended, which only the
+    // wait for a child tells. A shell it left unreaped would now be a zombie of init; an init
+    // that reaps (unlike this VM's) hides that, so the log is checked as well as /proc.
+    const logs = rig.agent.logs;
+    const ours = logs
+      .filter((l) => l.msg === 'command started' && String(l.command).includes(marker))
+      .map((l) => l.request_id);
+    const ended = logs.filter((l) => l.msg === 'command done' && ours.includes(l.request_id));
+    assert.equal(ours.length, 2);
+    assert.deepEqual(
+      ended.map((l) => l.signal),
+      ['SIGKILL', 'SIGKILL'],
+    );
+    assert.deepEqual(
+      shells.filter((pid) => existsSync(`/proc/${pid}`)),
+      [],
+      'a shell is left as a zombie',
+    );
   });
 });
 

@@ -10,7 +10,9 @@ import {
   connect,
   connectDevice,
   expectRefused,
+  sayHello,
   startHub,
+  telemetryFrame,
   type TestHub,
 } from '../helpers/ws.js';
 
@@ -52,6 +54,19 @@ describe('hub /v1/device', () => {
     it('accepts a right token with or without the device id header', async () => {
       const a = await connect(deviceUrl(), auth(DEVICE_TOKEN, DEVICE_ID));
       const b = await connect(deviceUrl(), auth(OTHER_DEVICE_TOKEN));
+      // Accepted means served, not opened and dropped: each link is welcomed as the device its
+      // token names, and its telemetry is acknowledged after that.
+      for (const [peer, id] of [
+        [a, DEVICE_ID],
+        [b, OTHER_DEVICE_ID],
+      ] as const) {
+        const welcome = await sayHello(peer, {}, id);
+        assert.equal(welcome.payload.device_id, id);
+        const seq = Number(welcome.payload.last_seq) + 1;
+        peer.send(telemetryFrame(seq));
+        await peer.inbox.next((f) => f.type === 'ack' && f.payload.seq === seq);
+        assert.equal(t.hub.device(id)?.connected, true);
+      }
       a.ws.close();
       b.ws.close();
       await Promise.all([a.closed, b.closed]);

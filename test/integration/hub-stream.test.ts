@@ -59,7 +59,16 @@ describe('hub /v1/stream', () => {
       const b = await connect(`${t.wsUrl}/v1/stream`, {
         headers: { Authorization: `Bearer ${API_KEY}` },
       });
+      // Accepted means served, not opened and dropped: each client's request is answered, and
+      // what it asked for lasts while it stays connected.
+      const ids = [
+        await subscribe(a, 'accept-a', ['cpu']),
+        await subscribe(b, 'accept-b', ['cpu']),
+      ];
+      const live = () => t.hub.subscriptions().filter((s) => ids.includes(s.id)).length;
+      assert.equal(live(), 2);
       await close(a, b);
+      await waitFor(() => live() === 0);
     });
 
     it('refuses a wrong or missing key with 401', async () => {

@@ -186,6 +186,37 @@ describe('hub webhooks', () => {
     });
   });
 
+  it('refuses POST and DELETE on /v1/webhooks without an API key with 401, changing nothing', async () => {
+    const hub = await hubWith();
+    const spec = { description: 'd', url: 'https://hooks.example.com/x', type: 'user' };
+    const created = await api(hub, '/v1/webhooks', { method: 'POST', body: JSON.stringify(spec) });
+    const { id } = (await created.json()) as { id: string };
+    // The body every other route gives a request without a valid key.
+    const devices = await fetch(`${hub.url}/v1/devices`);
+    assert.equal(devices.status, 401);
+    const refusal = (await devices.json()) as { error: { code: string } };
+    assert.equal(refusal.error.code, 'unauthorized');
+    const unauthenticated = [
+      { path: '/v1/webhooks', init: { method: 'POST', body: JSON.stringify(spec) } },
+      { path: `/v1/webhooks/${id}`, init: { method: 'DELETE' } },
+    ];
+    const withoutKey: Array<Record<string, string>> = [{}, { Authorization: 'Bearer wrong' }];
+    for (const { path, init } of unauthenticated) {
+      for (const headers of withoutKey) {
+        const res = await fetch(`${hub.url}${path}`, { ...init, headers });
+        const what = `${init.method} ${path} ${JSON.stringify(headers)}`;
+        assert.equal(res.status, 401, what);
+        assert.equal(res.headers.get('www-authenticate'), 'Bearer', what);
+        assert.deepEqual(await res.json(), refusal, what);
+      }
+    }
+    assert.deepEqual(
+      hub.hub.webhooks.list().map((w) => w.id),
+      [id],
+      'nothing added or removed',
+    );
+  });
+
   it('refuses a session token on every /v1/webhooks method with 403 insufficient_scope', async () => {
     const hub = await hubWith();
     const opened = await api(hub, '/v1/session', { method: 'POST' });

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { CLI_PATH, spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
 import { startReceiver, type HttpReceiver } from '../helpers/http-receiver.js';
-import { allowsCallAgent, SdkClient } from '../helpers/sdk-client.js';
+import { processesWith, uniqueMarker } from '../helpers/commands-harness.js';
+import { allowsCallAgent, SdkClient, type WireLine } from '../helpers/sdk-client.js';
 import {
   DEVICE_ID,
   DEVICE_TOKEN,
@@ -30,6 +31,7 @@ describe('local apps through the agent', () => {
   let other: HttpReceiver;
   let stream: Peer;
   const cleanups: Array<() => Promise<unknown> | void> = [];
+  const lingerMarker = uniqueMarker();
 
   function runAgent(extra: Record<string, string> = {}): AgentProcess {
     return spawnAgent(['run'], {
@@ -41,7 +43,14 @@ describe('local apps through the agent', () => {
       IOTTLY_LOCAL_SOCKET_PATH: socketPath,
       IOTTLY_LOCAL_APP_QUEUE_LINES: '50',
       IOTTLY_LOCAL_SOCKET_GROUP: 'daemon',
-      IOTTLY_LOCAL_ACTIONS: JSON.stringify({ greet: 'printf "hello %s" "$IOTTLY_CALL_ARGS"' }),
+      IOTTLY_LOCAL_ACTIONS: JSON.stringify({
+        greet: 'printf "hello %s" "$IOTTLY_CALL_ARGS"',
+        // Ignores SIGTERM, lets go of the output pipe and forks: only SIGKILL to the whole
+        // group ends it. Actions get the commands' limits: 1 s, then 0.3 s of grace.
+        linger: `trap '' TERM; exec >/dev/null 2>&1; sleep ${lingerMarker} & sleep ${lingerMarker}`,
+      }),
+      IOTTLY_COMMANDS_DEFAULT_TIMEOUT_S: '1',
+      IOTTLY_COMMANDS_KILL_GRACE_MS: '300',
       IOTTLY_LOG_LEVEL: 'debug',
       IOTTLY_VITALS_INTERVAL_S: '1',
       ...extra,
@@ -232,6 +241,19 @@ describe('local apps through the agent', () => {
     );
   });
 
+  it('ends the whole process group of an action that outlives the time limit', async () => {
+    const client = await app('lingerer');
+    await client.handshake();
+    client.callAgent('linger', {});
+    // The shell (its command line holds the marker too) and its two sleeps.
+    await waitFor(() => processesWith(lingerMarker).length === 3, 5_000);
+    const finished = await agent.waitForLog(
+      (l) => l.msg === 'action finished' && l.call === 'linger',
+    );
+    assert.equal(finished.timedOut, true);
+    assert.deepEqual(processesWith(lingerMarker), [], 'a process of the action is still running');
+  });
+
   it('skips a malformed line and keeps the app; closes it for a line over 1 MiB', async () => {
     const client = await app('sloppy');
     await client.handshake();
@@ -306,23 +328,51 @@ describe('local apps through the agent', () => {
   it('keeps serving other apps while one app does not read (bounded queue, drops counted)', async () => {
     const stuck = await app('stuck');
     await stuck.handshake();
-    stuck.socket.pause(); // never reads again
+    stuck.socket.pause(); // reads nothing until the flood is over
     const lively = await app('lively');
     await lively.handshake();
+    const index = (l: WireLine): number | undefined =>
+      (l.data as { blob?: { i: number } } | undefined)?.blob?.i;
+    const received = (client: SdkClient): number[] =>
+      client.lines.map(index).filter((i) => i !== undefined);
     const blob = 'x'.repeat(8 * 1024);
-    for (let i = 0; i < 200; i++) {
-      stream.send({
-        type: 'app_command',
-        request_id: `flood-${i}`,
-        payload: { device_id: DEVICE_ID, command: { blob: { i, blob } } },
-      });
+    const count = 200;
+    // Bursts smaller than the 50 lines this suite queues per app, each sent once the app that
+    // reads has the last: that app can never be over its own bound, so it must get every one.
+    const burst = 20;
+    for (let first = 0; first < count; first += burst) {
+      for (let i = first; i < first + burst; i++) {
+        stream.send({
+          type: 'app_command',
+          request_id: `flood-${i}`,
+          payload: { device_id: DEVICE_ID, command: { blob: { i, blob } } },
+        });
+      }
+      await waitFor(() => received(lively).includes(first + burst - 1), 10_000);
     }
-    await agent.waitForLog((l) => l.code === 'app_queue_full', 10_000);
-    // The app that reads gets every command, in order, up to the last.
-    await lively.next(
-      (l) => (l.data as { blob?: { i: number } } | undefined)?.blob?.i === 199,
-      10_000,
+    assert.deepEqual(
+      received(lively),
+      Array.from({ length: count }, (_, i) => i),
+      'the app that reads gets every command, in order',
     );
+    await agent.waitForLog((l) => l.code === 'app_queue_full' && l.app === 'stuck');
+
+    // The stuck app, once it reads, gets what was not dropped, oldest first and ending with the
+    // newest; the agent counts every other command as dropped for it.
+    stuck.socket.resume();
+    await waitFor(() => received(stuck).includes(count - 1), 10_000);
+    const kept = received(stuck);
+    assert.deepEqual(
+      kept,
+      [...new Set(kept)].sort((a, b) => a - b),
+      'in order, each once',
+    );
+    stuck.socket.destroy();
+    const gone = await agent.waitForLog(
+      (l) => l.msg === 'local app disconnected' && l.app === 'stuck',
+    );
+    assert.ok(Number(gone.dropped) > 0, 'drops counted');
+    assert.equal(Number(gone.dropped) + kept.length, count, `kept ${kept.join(',')}`);
   });
 
   it('holds at most local.appQueueBytes for an app that never reads; it gets the newest commands', async () => {

@@ -10,6 +10,7 @@ import { CommandActionRunner, type ActionLimits } from '../../src/local/action-r
 import { socketPathFor } from '../../src/roots/local-apps-wiring.js';
 import { prepareSocketPath, resolveGroup } from '../../src/local/socket-file.js';
 import { systemClock } from '../../src/time/clock.js';
+import { processesWith, uniqueMarker } from '../helpers/commands-harness.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iottly-sock-unit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -100,11 +101,15 @@ describe('CommandActionRunner', () => {
   });
 
   it('ends the whole process group at the time limit', async () => {
+    const marker = uniqueMarker();
+    // The shell lets go of the output pipe (else the result would wait for the sleeps to close
+    // it), forks a sleep and sleeps itself: signalling the shell alone would leave both running.
     const result = await runner({ timeoutMs: 200 }).run(
-      { commandLine: 'sleep 30 & sleep 30; wait', env: {} },
+      { commandLine: `exec >/dev/null 2>&1; sleep ${marker} & sleep ${marker}; wait`, env: {} },
       new AbortController().signal,
     );
     assert.equal(result.timedOut, true);
+    assert.deepEqual(processesWith(marker), [], 'a process of the group is still running');
   });
 
   it('keeps at most maxOutputBytes and says it truncated', async () => {
