@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import WebSocket from 'ws';
-import { createAgent } from '../src/roots/agent-root.js';
+import { createAgent, realAgentDependencies } from '../src/roots/agent-root.js';
 import { basicInventory } from '../src/agent/inventory.js';
 import { loadConfig } from '../src/config/load.js';
 import type { AgentMessage } from '../src/protocol/message.js';
@@ -193,7 +193,7 @@ async function drainAgent(backlog: number): Promise<number> {
   const agent = createAgent(
     config,
     { token: TOKEN, tls: {} },
-    { logger: silent, inventory: basicInventory() },
+    realAgentDependencies({ logger: silent, inventory: basicInventory() }),
   );
   const start = Date.now() - backlog * 10;
   for (let i = 0; i < backlog; i++) {

@@ -5,7 +5,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import type { Agent } from './agent/agent.js';
-import { createAgent } from './roots/agent-root.js';
+import { createAgent, realAgentDependencies } from './roots/agent-root.js';
 import { readInventory } from './agent/inventory.js';
 import { parseAgentArgs } from './cli/agent-args.js';
 import { runPublish } from './cli/publish.js';
@@ -120,7 +120,11 @@ async function run(argv: string[]): Promise<number> {
     },
     path: process.env.PATH ?? '/usr/bin:/bin',
   });
-  agent = createAgent(loaded.config, secrets, { logger, inventory: await readInventory() });
+  agent = createAgent(
+    loaded.config,
+    secrets,
+    realAgentDependencies({ logger, inventory: await readInventory() }),
+  );
   await agent.start();
   systemd.ready(agent.context);
   const signal = await stopSignal;

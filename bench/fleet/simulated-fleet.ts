@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import type { Agent } from '../../src/agent/agent.js';
 import { createWebSocket, type SocketFactory } from '../../src/agent/connection.js';
-import { createAgent } from '../../src/roots/agent-root.js';
+import { createAgent, realAgentDependencies } from '../../src/roots/agent-root.js';
 import { basicInventory } from '../../src/agent/inventory.js';
 import { loadConfig } from '../../src/config/load.js';
 import {
@@ -112,8 +112,10 @@ export class SimulatedFleet {
       config,
       { token: device.token, tls: {} },
       {
-        logger: this.#o.logger.child({ deviceId: device.id }),
-        inventory: { ...basicInventory(), hostname: device.id },
+        ...realAgentDependencies({
+          logger: this.#o.logger.child({ deviceId: device.id }),
+          inventory: { ...basicInventory(), hostname: device.id },
+        }),
         createSocket: this.#observedSockets(device.id),
         env: {},
       },

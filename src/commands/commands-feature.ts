@@ -259,7 +259,9 @@ export class CommandsFeature implements Feature {
  * The agent's environment without its own settings (IOTTLY_*: tokens must not leak), and with
  * only the absolute entries of its PATH (a relative one would search the request's cwd).
  */
-export function commandBaseEnv(env: NodeJS.ProcessEnv): Record<string, string> {
+export function commandBaseEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
     if (value !== undefined && !key.startsWith('IOTTLY_')) out[key] = value;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createAgent } from '../roots/agent-root.js';
+import { createAgent, realAgentDependencies } from '../roots/agent-root.js';
 import { readInventory } from '../agent/inventory.js';
 import { loadConfig } from '../config/load.js';
 import { Hub } from '../hub/hub.js';
@@ -63,7 +63,7 @@ export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptio
   const agent = createAgent(
     config,
     { token, tls: {} },
-    { logger: agentLogger, inventory: await readInventory() },
+    realAgentDependencies({ logger: agentLogger, inventory: await readInventory() }),
   );
   await agent.start();
   // A signed-in link: a short-lived session token in the fragment (never sent to the hub in a

@@ -1,5 +1,4 @@
 import type { Clock, TimerHandle } from '../time/clock.js';
-import { runningMembers } from './group-members.js';
 
 /**
  * Ends a command's whole process group: SIGTERM to every member, then SIGKILL to whatever is
@@ -13,9 +12,9 @@ export const killProcess: KillFunction = (pid, signal) => process.kill(pid, sign
 export interface ProcessGroupOptions {
   pgid: number;
   clock: Clock;
-  kill?: KillFunction;
-  /** Running (non-zombie) members of a group; reads /proc by default. */
-  members?: (pgid: number) => readonly unknown[];
+  kill: KillFunction;
+  /** Running (non-zombie) members of a group (`runningMembers` reads them from /proc). */
+  members: (pgid: number) => readonly unknown[];
 }
 
 export class ProcessGroup {
@@ -29,8 +28,8 @@ export class ProcessGroup {
   constructor(options: ProcessGroupOptions) {
     this.pgid = options.pgid;
     this.#clock = options.clock;
-    this.#kill = options.kill ?? killProcess;
-    this.#members = options.members ?? ((pgid) => runningMembers(pgid));
+    this.#kill = options.kill;
+    this.#members = options.members;
   }
 
   get terminating(): boolean {

@@ -1,10 +1,11 @@
-import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Clock, TimerHandle } from '../time/clock.js';
 import type { OutputFd } from './coalescer.js';
 import { OutputBudget } from './output-budget.js';
-import { ProcessGroup, killProcess, type KillFunction } from './process-group.js';
+import { runningMembers } from './group-members.js';
+import { ProcessGroup, type KillFunction } from './process-group.js';
 
 /**
  * Runs one command in a process group of its own, within limits, and says how it ended:
@@ -59,10 +60,12 @@ export type SpawnFunction = (
   options: SpawnOptions,
 ) => ChildProcess;
 
+/** The side effects come from the composition root; tests pass fakes or the real ones. */
 export interface CommandRunnerOptions {
   clock: Clock;
-  spawn?: SpawnFunction;
-  kill?: KillFunction;
+  spawn: SpawnFunction;
+  /** Signals a process group (a negative pid). */
+  kill: KillFunction;
   /** Running members of a process group (default: read from /proc). */
   groupMembers?: (pgid: number) => readonly unknown[];
   /** What is wrong with a working directory, or null (default: asks the file system). */
@@ -99,14 +102,14 @@ export class CommandRunner {
   readonly #clock: Clock;
   readonly #spawn: SpawnFunction;
   readonly #kill: KillFunction;
-  readonly #groupMembers: ((pgid: number) => readonly unknown[]) | undefined;
+  readonly #groupMembers: (pgid: number) => readonly unknown[];
   readonly #cwdProblem: (cwd: string) => string | null;
 
   constructor(options: CommandRunnerOptions) {
     this.#clock = options.clock;
-    this.#spawn = options.spawn ?? nodeSpawn;
-    this.#kill = options.kill ?? killProcess;
-    this.#groupMembers = options.groupMembers;
+    this.#spawn = options.spawn;
+    this.#kill = options.kill;
+    this.#groupMembers = options.groupMembers ?? ((pgid) => runningMembers(pgid));
     this.#cwdProblem = options.cwdProblem ?? cwdProblem;
   }
 
@@ -147,7 +150,7 @@ interface RunningDeps {
   clock: Clock;
   spawn: SpawnFunction;
   kill: KillFunction;
-  groupMembers: ((pgid: number) => readonly unknown[]) | undefined;
+  groupMembers: (pgid: number) => readonly unknown[];
   cwdProblem: (cwd: string) => string | null;
 }
 
@@ -266,6 +269,7 @@ export class RunningCommand {
         pgid: child.pid,
         clock: this.#deps.clock,
         kill: this.#deps.kill,
+        members: this.#deps.groupMembers,
       });
       this.#timeoutTimer = this.#deps.clock.setTimeout(() => {
         this.#timedOut = true;

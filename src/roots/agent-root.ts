@@ -1,9 +1,13 @@
+import { spawn as nodeSpawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { createCommandsFeature } from './commands-wiring.js';
 import type { AgentConfig } from '../config/load.js';
 import type { RunSecrets } from '../config/resolve.js';
 import { createLocalApps } from './local-apps-wiring.js';
+import { killProcess, type KillFunction } from '../process/process-group.js';
+import { CommandRunner, type SpawnFunction } from '../process/runner.js';
 import type { FsyncPolicy } from '../storage/fsync-policy.js';
 import { nodeSpoolFs, type SpoolFs } from '../storage/spool-fs.js';
 import { openSpoolOutbox, type SpoolOutbox } from '../storage/spool-outbox.js';
@@ -16,18 +20,48 @@ import { Connection, createWebSocket, type SocketFactory } from '../agent/connec
 import type { Inventory } from '../agent/inventory.js';
 import { VitalsFeature } from '../agent/vitals.js';
 
-/** Builds an Agent from validated configuration; the side effects come in as dependencies. */
+/**
+ * Builds an Agent from validated configuration. Every side effect comes in as a dependency and
+ * goes down from here to the features that use it; `realAgentDependencies` is the one place
+ * that names the real ones.
+ */
 export interface AgentDependencies {
   logger: Logger;
   inventory: Inventory;
-  clock?: Clock;
-  random?: RandomSource;
-  createSocket?: SocketFactory;
-  features?: Feature[];
-  /** The process environment (for systemd's RUNTIME_DIRECTORY). */
-  env?: Record<string, string | undefined>;
+  clock: Clock;
+  random: RandomSource;
+  createSocket: SocketFactory;
+  /** The process environment: commands' and command streams' base, systemd's RUNTIME_DIRECTORY. */
+  env: Readonly<Record<string, string | undefined>>;
+  /** Starts commands, actions and command streams (each in a process group of its own). */
+  spawn: SpawnFunction;
+  /** Signals their process groups. */
+  kill: KillFunction;
+  /** The agent's uid: running commands as `commands.user` needs root. */
+  uid: number;
+  /** Reads /etc/group (the SDK socket's `local.socketGroup`). */
+  readGroupFile: () => string;
   /** The spool's file operations (tests inject disk faults here). */
-  spoolFs?: SpoolFs;
+  spoolFs: SpoolFs;
+  features?: Feature[];
+}
+
+/** This process and this machine: what the agent runs with outside tests. */
+export function realAgentDependencies(
+  given: Pick<AgentDependencies, 'logger' | 'inventory'>,
+): AgentDependencies {
+  return {
+    ...given,
+    clock: systemClock,
+    random: Math.random,
+    createSocket: createWebSocket,
+    env: process.env,
+    spawn: nodeSpawn,
+    kill: killProcess,
+    uid: process.getuid?.() ?? 0,
+    readGroupFile: () => readFileSync('/etc/group', 'utf8'),
+    spoolFs: nodeSpoolFs,
+  };
 }
 
 /** A new spool identity: 96 random bits, URL-safe. */
@@ -40,12 +74,19 @@ export function createAgent(
   secrets: RunSecrets,
   deps: AgentDependencies,
 ): Agent {
-  const clock = deps.clock ?? systemClock;
-  const random = deps.random ?? Math.random;
-  const localApps = createLocalApps(config, { env: deps.env ?? process.env, clock });
+  const { clock, random, env, uid } = deps;
+  // One runner for commands, local apps' actions and command streams: the same limits and the
+  // same kill ladder for every process the agent starts.
+  const runner = new CommandRunner({ clock, spawn: deps.spawn, kill: deps.kill });
+  const localApps = createLocalApps(config, {
+    env,
+    uid,
+    readGroupFile: deps.readGroupFile,
+    runner,
+  });
   const features: Feature[] = [
-    new TelemetryFeature({ settings: config.telemetry, clock, random }),
-    createCommandsFeature(config, { clock }),
+    new TelemetryFeature({ settings: config.telemetry, clock, random, runner, env }),
+    createCommandsFeature(config, { runner, env, uid }),
     ...(localApps ? [localApps] : []),
     ...(config.vitals.intervalS > 0
       ? [
@@ -58,7 +99,7 @@ export function createAgent(
       : []),
     ...(deps.features ?? []),
   ];
-  const outbox = spoolOutbox(config, deps.logger, clock, deps.spoolFs ?? nodeSpoolFs);
+  const outbox = spoolOutbox(config, deps.logger, clock, deps.spoolFs);
   const link = new Connection({
     url: config.server.url,
     deviceId: config.device.id,
@@ -74,7 +115,7 @@ export function createAgent(
     userAgent: `iottly-agent/${AGENT_VERSION}`,
     clock,
     random,
-    createSocket: deps.createSocket ?? createWebSocket,
+    createSocket: deps.createSocket,
     logger: deps.logger,
   });
   return new Agent(

@@ -1,15 +1,15 @@
 import type { AgentConfig } from '../config/load.js';
-import type { Clock } from '../time/clock.js';
 import { CommandsFeature, commandBaseEnv } from '../commands/commands-feature.js';
 import { resolveRunAs } from '../config/run-as.js';
-import { CommandRunner, type SpawnFunction } from '../process/runner.js';
+import type { CommandRunner } from '../process/runner.js';
 
 /** The commands feature from validated configuration; side effects come in as dependencies. */
 export interface CommandsDependencies {
-  clock: Clock;
-  env?: NodeJS.ProcessEnv;
-  currentUid?: number;
-  spawn?: SpawnFunction;
+  runner: CommandRunner;
+  /** The agent's environment; commands start from it without its IOTTLY_* keys. */
+  env: Readonly<Record<string, string | undefined>>;
+  /** The agent's uid (switching to commands.user needs root). */
+  uid: number;
 }
 
 export function createCommandsFeature(
@@ -18,13 +18,13 @@ export function createCommandsFeature(
 ): CommandsFeature {
   const settings = config.commands;
   const runAs = resolveRunAs(settings.user, settings.group, {
-    currentUid: deps.currentUid ?? process.getuid?.() ?? 0,
+    currentUid: deps.uid,
   });
   return new CommandsFeature({
     settings,
-    runner: new CommandRunner({ clock: deps.clock, ...(deps.spawn ? { spawn: deps.spawn } : {}) }),
+    runner: deps.runner,
     runAs,
-    baseEnv: commandBaseEnv(deps.env ?? process.env),
+    baseEnv: commandBaseEnv(deps.env),
     // Half the shutdown budget at most, so SIGKILL lands before the process gives up waiting.
     shutdownGraceMs: Math.min(settings.killGraceMs, Math.floor(config.shutdown.timeoutMs / 2)),
   });

@@ -1,12 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, type AgentConfig } from '../config/load.js';
 import { DEFAULT_SOCKET_PATH } from '../config/schema.js';
-import { systemClock, type Clock } from '../time/clock.js';
 import { commandBaseEnv } from '../commands/commands-feature.js';
 import { resolveRunAs } from '../config/run-as.js';
-import { CommandRunner } from '../process/runner.js';
-import { CommandActionRunner, type ActionRunner } from '../local/action-runner.js';
+import type { CommandRunner } from '../process/runner.js';
+import { CommandActionRunner } from '../local/action-runner.js';
 import { LocalApps } from '../local/local-apps.js';
 import { SDK_PROTOCOL_VERSION } from '../local/sdk-wire.js';
 import { resolveGroup } from '../local/socket-file.js';
@@ -24,13 +22,13 @@ const APP_CLOSE_TIMEOUT_MS = 500;
 const ACTION_MAX_OUTPUT_BYTES = 64 * 1024;
 
 export interface LocalAppsDependencies {
-  env: Record<string, string | undefined>;
+  env: Readonly<Record<string, string | undefined>>;
   /** Reads /etc/group to resolve a group name. */
-  readGroupFile?: () => string;
-  clock?: Clock;
-  actionRunner?: ActionRunner;
+  readGroupFile: () => string;
+  /** Runs the actions (the commands capability's runner). */
+  runner: CommandRunner;
   /** The agent's uid (switching to commands.user needs root). */
-  currentUid?: number;
+  uid: number;
 }
 
 export function socketPathFor(configured: string, env: Record<string, string | undefined>): string {
@@ -45,7 +43,6 @@ export function createLocalApps(
 ): LocalApps | null {
   const local = config.local;
   if (!local.enabled) return null;
-  const clock = deps.clock ?? systemClock;
   return new LocalApps({
     server: {
       path: socketPathFor(local.socketPath, deps.env),
@@ -60,7 +57,7 @@ export function createLocalApps(
       closeTimeoutMs: APP_CLOSE_TIMEOUT_MS,
     },
     actions: local.actions,
-    actionRunner: deps.actionRunner ?? commandActionRunner(config, deps, clock),
+    actionRunner: commandActionRunner(config, deps),
   });
 }
 
@@ -68,27 +65,26 @@ export function createLocalApps(
 function commandActionRunner(
   config: AgentConfig,
   deps: LocalAppsDependencies,
-  clock: Clock,
 ): CommandActionRunner {
   const { commands } = config;
   return new CommandActionRunner({
-    runner: new CommandRunner({ clock }),
+    runner: deps.runner,
     limits: {
       timeoutMs: commands.defaultTimeoutS * 1000,
       killGraceMs: commands.killGraceMs,
       maxOutputBytes: Math.min(commands.maxOutputBytes, ACTION_MAX_OUTPUT_BYTES),
       maxConcurrent: commands.maxConcurrent,
     },
-    baseEnv: commandBaseEnv(deps.env as NodeJS.ProcessEnv),
+    baseEnv: commandBaseEnv(deps.env),
     runAs: resolveRunAs(commands.user, commands.group, {
-      currentUid: deps.currentUid ?? process.getuid?.() ?? 0,
+      currentUid: deps.uid,
     }),
   });
 }
 
-function groupId(group: string, readGroupFile?: () => string): number | null {
+function groupId(group: string, readGroupFile: () => string): number | null {
   try {
-    return resolveGroup(group, readGroupFile ?? (() => readFileSync('/etc/group', 'utf8')));
+    return resolveGroup(group, readGroupFile);
   } catch (err) {
     throw new ConfigError([`local.socketGroup: ${(err as Error).message}`]);
   }

@@ -1,11 +1,12 @@
 import type { AgentContext, Feature } from '../agent/agent.js';
+import type { CommandRunner } from '../process/runner.js';
 import type { RandomSource } from '../time/backoff.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { Channel } from '../protocol/message.js';
 import { streamsPayload, type StreamsPayload } from '../protocol/to-agent.js';
 import type { Clock } from '../time/clock.js';
 import { probeBuiltins } from './builtin-sources.js';
-import { CommandSource, type SpawnFunction } from './sources/command-source.js';
+import { CommandSource } from './sources/command-source.js';
 import type { StatFs } from './sources/disk-source.js';
 import { NumberFileSource } from './sources/number-file-source.js';
 import { planStreams, type StreamDemand } from './stream-plan.js';
@@ -51,7 +52,10 @@ export interface TelemetryFeatureOptions {
   settings: TelemetrySettings;
   clock: Clock;
   random: RandomSource;
-  spawn?: SpawnFunction;
+  /** Runs the command streams' commands. */
+  runner: CommandRunner;
+  /** The environment command streams run with: the agent's own. */
+  env: Readonly<Record<string, string | undefined>>;
   statfs?: StatFs;
 }
 
@@ -144,8 +148,8 @@ export class TelemetryFeature implements Feature {
         name: spec.name,
         command: spec.command,
         timeoutMs: spec.timeoutMs,
-        clock: this.#o.clock,
-        ...(this.#o.spawn ? { spawn: this.#o.spawn } : {}),
+        runner: this.#o.runner,
+        env: this.#o.env,
       });
       return { ok: true, source };
     }

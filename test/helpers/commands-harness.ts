@@ -8,9 +8,9 @@ import { CommandDefaults } from '../../src/config/commands-schema.js';
 import { DEFAULT_ALLOW_ENV } from '../../src/commands/env-policy.js';
 import { listProcesses } from '../../src/process/group-members.js';
 import type { RunAs } from '../../src/process/run-as.js';
-import { CommandRunner } from '../../src/process/runner.js';
 import type { FrameError } from '../../src/protocol/parse.js';
 import { systemClock } from '../../src/time/clock.js';
+import { realCommandRunner } from './real-runner.js';
 
 /**
  * The commands feature on a real Router with real child processes, but no socket: frames go
@@ -69,7 +69,7 @@ export class CommandsHarness {
         allowEnv: DEFAULT_ALLOW_ENV,
         ...settings,
       },
-      runner: new CommandRunner({ clock: systemClock }),
+      runner: realCommandRunner(),
       runAs,
       baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
       shutdownGraceMs: 300,

@@ -445,6 +445,7 @@ describe('ProcessGroup', () => {
       pgid: 7,
       clock,
       kill: (pid, sig) => void sent.push([pid, sig]),
+      members: () => [1],
     });
     other.terminate(100);
     other.release();
@@ -461,6 +462,7 @@ describe('ProcessGroup', () => {
       kill: () => {
         throw esrch;
       },
+      members: () => [],
     });
     assert.equal(gone.alive(), false);
     gone.terminate(100);

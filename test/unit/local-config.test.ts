@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { createLocalApps } from '../../src/roots/local-apps-wiring.js';
+import { realCommandRunner } from '../helpers/real-runner.js';
 
 function load(env: Record<string, string>, file: unknown = {}) {
   return loadConfig({
@@ -59,20 +60,20 @@ describe('local.* configuration', () => {
   });
 
   it('builds no feature when disabled, and refuses a group that does not exist', () => {
-    assert.equal(
-      createLocalApps(load({ IOTTLY_LOCAL_ENABLED: 'false' }).config, { env: {} }),
-      null,
-    );
+    /** What the agent's root hands the wiring, with a fixture for /etc/group. */
+    const deps = (env: Record<string, string> = {}) => ({
+      env,
+      uid: 1000,
+      runner: realCommandRunner(),
+      readGroupFile: () => 'root:x:0:\n',
+    });
+    assert.equal(createLocalApps(load({ IOTTLY_LOCAL_ENABLED: 'false' }).config, deps()), null);
     assert.throws(
-      () =>
-        createLocalApps(load({ IOTTLY_LOCAL_SOCKET_GROUP: 'apps' }).config, {
-          env: {},
-          readGroupFile: () => 'root:x:0:\n',
-        }),
+      () => createLocalApps(load({ IOTTLY_LOCAL_SOCKET_GROUP: 'apps' }).config, deps()),
       (err: unknown) =>
         err instanceof ConfigError && /local\.socketGroup: no group "apps"/.test(err.message),
     );
-    const feature = createLocalApps(load({}).config, { env: { RUNTIME_DIRECTORY: '/run/x' } });
+    const feature = createLocalApps(load({}).config, deps({ RUNTIME_DIRECTORY: '/run/x' }));
     assert.deepEqual(feature?.capabilities(), ['apps']);
   });
 });

@@ -5,12 +5,11 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { CommandRunner } from '../../src/process/runner.js';
 import { CommandActionRunner, type ActionLimits } from '../../src/local/action-runner.js';
 import { socketPathFor } from '../../src/roots/local-apps-wiring.js';
 import { prepareSocketPath, resolveGroup } from '../../src/local/socket-file.js';
-import { systemClock } from '../../src/time/clock.js';
 import { processesWith, uniqueMarker } from '../helpers/commands-harness.js';
+import { realCommandRunner } from '../helpers/real-runner.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'iottly-sock-unit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -70,7 +69,7 @@ describe('the socket file', () => {
 describe('CommandActionRunner', () => {
   const runner = (limits: Partial<ActionLimits> = {}) =>
     new CommandActionRunner({
-      runner: new CommandRunner({ clock: systemClock }),
+      runner: realCommandRunner(),
       limits: {
         timeoutMs: 5_000,
         killGraceMs: 200,

@@ -8,13 +8,22 @@ import { SampleErrorCode } from '../../src/telemetry/stream-source.js';
 import { StreamTask } from '../../src/telemetry/stream-task.js';
 import { systemClock } from '../../src/time/clock.js';
 import { captureLogger, WARN } from '../helpers/log-capture.js';
+import { processesWith, uniqueMarker } from '../helpers/commands-harness.js';
+import { realCommandRunner } from '../helpers/real-runner.js';
 
 /** Command streams with real child processes and the real clock (short timeouts). */
 const dir = mkdtempSync(join(tmpdir(), 'iottly-cmd-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function source(command: string, timeoutMs = 2000, extra: { graceMs?: number } = {}) {
-  return new CommandSource({ name: 'vendor', command, timeoutMs, clock: systemClock, ...extra });
+  return new CommandSource({
+    name: 'vendor',
+    command,
+    timeoutMs,
+    runner: realCommandRunner(),
+    env: process.env,
+    ...extra,
+  });
 }
 
 /** Running, as opposed to gone or a zombie waiting for a reaper (which is dead for us). */
@@ -59,6 +68,36 @@ describe('command stream', () => {
     const sleeper = Number(readFileSync(pidFile, 'utf8'));
     assert.equal(alive(sleeper), false, 'the grandchild was killed too');
     assert.equal(hanging.running, false);
+  });
+
+  it('leaves no process of its group running when the command and what it forked outlive the timeout', async (t) => {
+    const marker = uniqueMarker();
+    t.after(() => {
+      for (const pid of processesWith(marker)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // ended on its own meanwhile
+        }
+      }
+    });
+    const startedFile = join(dir, 'group.started');
+    // Two children that ignore SIGTERM and hold no pipe of the agent's: one the shell's, one
+    // forked away from it (its parent exits and init adopts it). SIGTERM ends only the shell
+    // and its foreground sleep; the rest wait for SIGKILL to the group after the grace.
+    const command = [
+      `(trap '' TERM; exec sleep ${marker}) >/dev/null 2>&1 &`,
+      `( (trap '' TERM; exec sleep ${marker}) >/dev/null 2>&1 & )`,
+      `echo $$ > ${startedFile}`,
+      `sleep ${marker}`,
+    ].join('\n');
+    await assert.rejects(
+      source(command, 1000, { graceMs: 300 }).read(),
+      (err: Error & { code?: string }) => err.code === SampleErrorCode.timeout,
+    );
+    const leader = Number(readFileSync(startedFile, 'utf8'));
+    assert.throws(() => process.kill(leader, 0), { code: 'ESRCH' }, 'the shell is gone');
+    assert.deepEqual(processesWith(marker), [], 'no sleep of its group is running');
   });
 
   it('refuses to run twice at once', async () => {

@@ -9,6 +9,7 @@ import type { FrameError } from '../../src/protocol/parse.js';
 import { TelemetryFeature, type TelemetrySettings } from '../../src/telemetry/telemetry-feature.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { captureLogger, WARN } from '../helpers/log-capture.js';
+import { realCommandRunner } from '../helpers/real-runner.js';
 import {
   procFixture,
   statText,
@@ -73,6 +74,8 @@ function harness(
     settings: settings(f, overrides),
     clock,
     random,
+    runner: realCommandRunner(),
+    env: process.env,
     statfs: () => ({ blocks: 100, bfree: 40, bavail: 40 }),
   });
   feature.start(context);

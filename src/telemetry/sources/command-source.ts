@@ -1,5 +1,10 @@
-import { spawn as nodeSpawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import type { Clock, TimerHandle } from '../../time/clock.js';
+import type { OutputFd } from '../../process/coalescer.js';
+import {
+  shellArgv,
+  type CommandResult,
+  type CommandRunner,
+  type RunningCommand,
+} from '../../process/runner.js';
 import { SampleError, SampleErrorCode, type StreamSource } from '../stream-source.js';
 
 /**
@@ -7,137 +12,110 @@ import { SampleError, SampleErrorCode, type StreamSource } from '../stream-sourc
  * command, for sensors that only a vendor tool reads (`vcgencmd measure_temp` prints
  * `temp=48.3'C`, which gives 48.3).
  *
- * The only stream that starts a process, so it is bounded: it runs in its own process group,
- * gets SIGTERM at `timeoutMs` and SIGKILL `graceMs` later, and its output is capped. A read
- * settles only when the process has exited, and a second read while one runs is refused, so
- * the command never overlaps itself.
+ * The only stream that starts a process, so it runs on the command machinery (src/process/)
+ * and has its bounds: a process group of its own, SIGTERM to the group at `timeoutMs` and
+ * SIGKILL `graceMs` later, capped output, and nothing of the group left running when a read
+ * settles. A second read while one runs is refused, so the command never overlaps itself.
  */
-export type SpawnFunction = (
-  command: string,
-  args: readonly string[],
-  options: SpawnOptions,
-) => ChildProcess;
-
 export interface CommandSourceOptions {
   name: string;
   command: string;
   timeoutMs: number;
-  clock: Clock;
-  spawn?: SpawnFunction;
-  /** Signals a process group (a negative pid); process.kill by default. */
-  kill?: (pid: number, signal: NodeJS.Signals) => void;
+  runner: CommandRunner;
+  /** The environment the command runs with: the agent's own. */
+  env: Readonly<Record<string, string | undefined>>;
   graceMs?: number;
   maxOutputBytes?: number;
 }
 
 const DEFAULT_GRACE_MS = 1_000;
 const DEFAULT_MAX_OUTPUT_BYTES = 64 * 1024;
+/** How much of stderr an error message quotes. */
+const STDERR_DETAIL_CHARS = 200;
 const NUMBER = /[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?/;
 
 export class CommandSource implements StreamSource {
   readonly name: string;
-  readonly #o: Required<CommandSourceOptions>;
-  #running: ChildProcess | null = null;
+  readonly #o: CommandSourceOptions;
+  readonly #env: Record<string, string>;
+  #running: RunningCommand | null = null;
 
   constructor(options: CommandSourceOptions) {
     this.name = options.name;
-    this.#o = {
-      spawn: nodeSpawn,
-      kill: (pid, signal) => process.kill(pid, signal),
-      graceMs: DEFAULT_GRACE_MS,
-      maxOutputBytes: DEFAULT_MAX_OUTPUT_BYTES,
-      ...options,
-    };
+    this.#o = options;
+    this.#env = definedValues(options.env);
   }
 
   get running(): boolean {
     return this.#running !== null;
   }
 
-  read(): Promise<number> {
+  async read(): Promise<number> {
     if (this.#running) {
-      return Promise.reject(
-        new SampleError(SampleErrorCode.readFailed, `${this.name}: the command is still running`),
+      throw new SampleError(
+        SampleErrorCode.readFailed,
+        `${this.name}: the command is still running`,
       );
     }
-    const { command, timeoutMs, clock, graceMs, maxOutputBytes } = this.#o;
-    return new Promise<number>((resolve, reject) => {
-      const child = this.#o.spawn('/bin/sh', ['-c', command], {
-        detached: true, // its own process group, so a timeout kills the whole pipeline
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      this.#running = child;
-      let stdout = '';
-      let stderr = '';
-      let outcome: 'timeout' | 'too_much_output' | null = null;
-      let graceTimer: TimerHandle | null = null;
-      let settled = false;
-
-      const stop = (why: 'timeout' | 'too_much_output'): void => {
-        if (outcome) return;
-        outcome = why;
-        this.#signal(child, 'SIGTERM');
-        graceTimer = clock.setTimeout(() => this.#signal(child, 'SIGKILL'), graceMs);
-      };
-      const timer = clock.setTimeout(() => stop('timeout'), timeoutMs);
-      const settle = (error: SampleError | null, value = 0): void => {
-        if (settled) return;
-        settled = true;
-        clock.clearTimeout(timer);
-        if (graceTimer) clock.clearTimeout(graceTimer);
-        this.#running = null;
-        if (error) reject(error);
-        else resolve(value);
-      };
-      const fail = (code: SampleErrorCode, text: string): void =>
-        settle(new SampleError(code, `${this.name}: ${text}`));
-
-      child.stdout?.setEncoding('utf8').on('data', (chunk: string) => {
-        stdout += chunk;
-        if (stdout.length > maxOutputBytes) stop('too_much_output');
-      });
-      child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
-        if (stderr.length < 500) stderr += chunk;
-      });
-      child.once('error', (err) => fail(SampleErrorCode.readFailed, `cannot run: ${err.message}`));
-      child.once('close', (code, signal) => {
-        if (outcome === 'timeout') {
-          fail(
-            SampleErrorCode.timeout,
-            `"${command}" did not finish within ${timeoutMs} ms and was killed`,
-          );
-        } else if (outcome === 'too_much_output') {
-          fail(
-            SampleErrorCode.readFailed,
-            `"${command}" printed more than ${maxOutputBytes} bytes`,
-          );
-        } else if (code !== 0) {
-          const detail = stderr.trim().slice(0, 200);
-          fail(
-            SampleErrorCode.readFailed,
-            `"${command}" ${signal ? `died of ${signal}` : `exited with ${code}`}${detail ? `: ${detail}` : ''}`,
-          );
-        } else {
-          const match = NUMBER.exec(stdout);
-          if (match) settle(null, Number(match[0]));
-          else fail(SampleErrorCode.readFailed, `"${command}" printed no number`);
-        }
-      });
-    });
+    const output: Record<OutputFd, Buffer[]> = { stdout: [], stderr: [] };
+    const running = this.#o.runner.start(
+      {
+        argv: shellArgv(this.#o.command),
+        env: this.#env,
+        timeoutMs: this.#o.timeoutMs,
+        maxOutputBytes: this.#o.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
+        killGraceMs: this.#o.graceMs ?? DEFAULT_GRACE_MS,
+      },
+      (fd, bytes) => output[fd].push(bytes),
+    );
+    this.#running = running;
+    try {
+      const result = await running.result;
+      return this.#value(result, text(output.stdout), text(output.stderr));
+    } finally {
+      this.#running = null;
+    }
   }
 
   close(): void {
-    if (this.#running) this.#signal(this.#running, 'SIGKILL');
+    this.#running?.cancel(0);
   }
 
-  #signal(child: ChildProcess, signal: NodeJS.Signals): void {
-    // The shell may have exited while a process it started still holds the pipe: signal the
-    // group whenever the read is unsettled, not only while the shell lives.
-    if (child.pid === undefined) return;
-    try {
-      this.#o.kill(-child.pid, signal);
-    } catch {
-      // The group is already gone.
+  #value(result: CommandResult, stdout: string, stderr: string): number {
+    const { command, timeoutMs } = this.#o;
+    if (result.error) this.#fail(SampleErrorCode.readFailed, `cannot run: ${result.error.message}`);
+    if (result.truncated) {
+      const cap = this.#o.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES;
+      this.#fail(SampleErrorCode.readFailed, `"${command}" printed more than ${cap} bytes`);
     }
+    if (result.timedOut) {
+      this.#fail(
+        SampleErrorCode.timeout,
+        `"${command}" did not finish within ${timeoutMs} ms and was killed`,
+      );
+    }
+    if (result.exitCode !== 0) {
+      const detail = stderr.trim().slice(0, STDERR_DETAIL_CHARS);
+      const how = result.signal ? `died of ${result.signal}` : `exited with ${result.exitCode}`;
+      this.#fail(SampleErrorCode.readFailed, `"${command}" ${how}${detail ? `: ${detail}` : ''}`);
+    }
+    const match = NUMBER.exec(stdout);
+    if (!match) this.#fail(SampleErrorCode.readFailed, `"${command}" printed no number`);
+    return Number(match[0]);
   }
+
+  #fail(code: SampleErrorCode, text: string): never {
+    throw new SampleError(code, `${this.name}: ${text}`);
+  }
+}
+
+function text(chunks: Buffer[]): string {
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** A child's environment holds strings only; `process.env` may map a key to undefined. */
+function definedValues(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(env)) if (value !== undefined) out[key] = value;
+  return out;
 }
