@@ -13,7 +13,7 @@ import {
   type CommandPayload,
 } from './messages.js';
 import { CommandPolicy, commandLine } from './policy.js';
-import { absolutePath, resolveProgram } from './program-path.js';
+import { resolveProgram } from '../process/program-path.js';
 import { PTY_SHELL, ptyArgv, shellQuote } from './pty.js';
 import type { RunAs } from '../process/run-as.js';
 import { CommandRunner, shellArgv, type CommandSpec } from '../process/runner.js';
@@ -253,19 +253,4 @@ export class CommandsFeature implements Feature {
     for (const session of sessions) session.cancel(0);
     return sessions.length;
   }
-}
-
-/**
- * The agent's environment without its own settings (IOTTLY_*: tokens must not leak), and with
- * only the absolute entries of its PATH (a relative one would search the request's cwd).
- */
-export function commandBaseEnv(
-  env: Readonly<Record<string, string | undefined>>,
-): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) {
-    if (value !== undefined && !key.startsWith('IOTTLY_')) out[key] = value;
-  }
-  if (out.PATH !== undefined) out.PATH = absolutePath(out.PATH);
-  return out;
 }

@@ -15,6 +15,7 @@ import { TelemetryFeature } from '../telemetry/telemetry-feature.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { AGENT_VERSION } from '../version.js';
 import { Agent, type Feature } from '../agent/agent.js';
+import { childBaseEnv } from '../process/child-env.js';
 import type { RandomSource } from '../time/backoff.js';
 import { Connection, createWebSocket, type SocketFactory } from '../agent/connection.js';
 import type { Inventory } from '../agent/inventory.js';
@@ -85,7 +86,14 @@ export function createAgent(
     runner,
   });
   const features: Feature[] = [
-    new TelemetryFeature({ settings: config.telemetry, clock, random, runner, env }),
+    new TelemetryFeature({
+      settings: config.telemetry,
+      clock,
+      random,
+      runner,
+      // Vendor tools run as command streams see no IOTTLY_* setting (the token), as commands do.
+      env: childBaseEnv(env),
+    }),
     createCommandsFeature(config, { runner, env, uid }),
     ...(localApps ? [localApps] : []),
     ...(config.vitals.intervalS > 0

@@ -1,5 +1,6 @@
 import type { AgentConfig } from '../config/load.js';
-import { CommandsFeature, commandBaseEnv } from '../commands/commands-feature.js';
+import { CommandsFeature } from '../commands/commands-feature.js';
+import { childBaseEnv } from '../process/child-env.js';
 import { resolveRunAs } from '../config/run-as.js';
 import type { CommandRunner } from '../process/runner.js';
 
@@ -24,7 +25,7 @@ export function createCommandsFeature(
     settings,
     runner: deps.runner,
     runAs,
-    baseEnv: commandBaseEnv(deps.env),
+    baseEnv: childBaseEnv(deps.env),
     // Half the shutdown budget at most, so SIGKILL lands before the process gives up waiting.
     shutdownGraceMs: Math.min(settings.killGraceMs, Math.floor(config.shutdown.timeoutMs / 2)),
   });

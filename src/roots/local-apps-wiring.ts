@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { ConfigError, type AgentConfig } from '../config/load.js';
 import { DEFAULT_SOCKET_PATH } from '../config/schema.js';
-import { commandBaseEnv } from '../commands/commands-feature.js';
+import { childBaseEnv } from '../process/child-env.js';
 import { resolveRunAs } from '../config/run-as.js';
 import type { CommandRunner } from '../process/runner.js';
 import { CommandActionRunner } from '../local/action-runner.js';
@@ -75,7 +75,7 @@ function commandActionRunner(
       maxOutputBytes: Math.min(commands.maxOutputBytes, ACTION_MAX_OUTPUT_BYTES),
       maxConcurrent: commands.maxConcurrent,
     },
-    baseEnv: commandBaseEnv(deps.env),
+    baseEnv: childBaseEnv(deps.env),
     runAs: resolveRunAs(commands.user, commands.group, {
       currentUid: deps.uid,
     }),

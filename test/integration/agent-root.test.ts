@@ -54,7 +54,11 @@ describe("the agent's composition root", () => {
       {
         ...deps(),
         spawn: recordingSpawn,
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ROOT_TEST: 'from the root' },
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          ROOT_TEST: 'from the root',
+          IOTTLY_AUTH_TOKEN: 'never-in-a-child',
+        },
       },
     );
     t.after(() => agent.stop());
@@ -65,7 +69,10 @@ describe("the agent's composition root", () => {
     const stream = (): boolean => spawned.some((s) => s.argv.join(' ') === '/bin/sh -c echo 1');
     const command = (): boolean => spawned.some((s) => s.argv[0]?.endsWith('/true'));
     await waitFor(() => stream() && command(), 20_000);
-    for (const { env } of spawned) assert.equal(env?.ROOT_TEST, 'from the root');
+    for (const { env } of spawned) {
+      assert.equal(env?.ROOT_TEST, 'from the root');
+      assert.equal(env?.IOTTLY_AUTH_TOKEN, undefined, "the agent's settings stay in the agent");
+    }
   });
 
   it("checks commands.user against the uid it was given, not the process's own", (t) => {

@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { OutputCoalescer, type OutputFd } from '../../src/process/coalescer.js';
-import { commandBaseEnv } from '../../src/commands/commands-feature.js';
+import { childBaseEnv } from '../../src/process/child-env.js';
 import { parseProcStat, runningMembers } from '../../src/process/group-members.js';
 import { commandPayload } from '../../src/commands/messages.js';
 import { DEFAULT_ALLOW_ENV } from '../../src/commands/env-policy.js';
 import { CommandPolicy, type PolicyOptions } from '../../src/commands/policy.js';
-import { resolveProgram } from '../../src/commands/program-path.js';
+import { resolveProgram } from '../../src/process/program-path.js';
 import { ProcessGroup } from '../../src/process/process-group.js';
 import { ptyArgv, shellQuote } from '../../src/commands/pty.js';
 import { resolveRunAs } from '../../src/config/run-as.js';
@@ -416,7 +416,7 @@ describe('resolveProgram', () => {
 
   it('gives commands the agent’s PATH without empty or relative entries, and no IOTTLY_ secrets', () => {
     assert.deepEqual(
-      commandBaseEnv({ PATH: '/usr/bin::.:bin:/bin:', IOTTLY_AUTH_TOKEN: 'secret', LANG: 'C' }),
+      childBaseEnv({ PATH: '/usr/bin::.:bin:/bin:', IOTTLY_AUTH_TOKEN: 'secret', LANG: 'C' }),
       { PATH: '/usr/bin:/bin', LANG: 'C' },
     );
   });
