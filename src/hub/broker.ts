@@ -20,11 +20,11 @@ import { CloseCode } from '../protocol/close-codes.js';
 
 /**
  * The hub's routing, free of sockets: which devices are online, who subscribed to what, which
- * client is waiting for which device's replies. Sessions report events here; the broker answers
+ * client is waiting for which device's replies. Peers (one per socket) report events here; the broker answers
  * through their links.
  *
  * Client requests are dispatched by `type` from a handler table (the frame was validated by
- * the session already); device frames likewise.
+ * the client's peer already); device frames likewise.
  */
 /** Subscriptions one stream client may hold at once (each names at most 64 streams). */
 export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT = 100;
@@ -461,8 +461,8 @@ export class Broker implements DeviceEvents, ClientEvents {
     try {
       sent = device.send({ type: kind, request_id: route.id, payload: originalPayload(frame) });
     } catch (err) {
-      // Nothing went out: a route left open would refuse the request_id for ever. The session
-      // answers the throw (internal_error, and the command's done).
+      // Nothing went out: a route left open would refuse the request_id for ever. The client's
+      // peer answers the throw (internal_error, and the command's done).
       this.routes.close(route.id);
       throw err;
     }

@@ -15,11 +15,11 @@ import {
   DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT,
 } from './broker.js';
 import { KEY_OR_SESSION, authenticateClient, challenge, refusalMessage } from './client-auth.js';
-import { ClientSession } from './client-session.js';
+import { ClientPeer } from './client-peer.js';
 import { summary, type DeviceRecord } from './device-registry.js';
 import { DeliveryCursors } from './delivery-cursors.js';
 import { DeliveryJournal } from './delivery-journal.js';
-import { DeviceSession } from './device-session.js';
+import { DevicePeer } from './device-peer.js';
 import { DEVICE_PATH, STREAM_PATH, createHttpApi, requestUrl } from './http-api.js';
 import { rejectUpgrade } from './http-reply.js';
 import { randomIds, uniqueId, type IdSource } from './ids.js';
@@ -428,7 +428,7 @@ export class Hub {
       ws.terminate();
       return;
     }
-    const session = new DeviceSession({
+    const session = new DevicePeer({
       socket: ws,
       deviceId,
       clock: this.#clock,
@@ -451,7 +451,7 @@ export class Hub {
     }
     const id = uniqueId(this.#ids, 'cl', (candidate) => this.#clientIds.has(candidate));
     this.#clientIds.add(id);
-    const session = new ClientSession({
+    const session = new ClientPeer({
       socket: ws,
       id,
       clock: this.#clock,

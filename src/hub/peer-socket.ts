@@ -62,7 +62,7 @@ export interface PeerStats {
   closing: boolean;
 }
 
-/** What every session passes through to its PeerSocket unchanged. */
+/** What every peer (DevicePeer, ClientPeer) passes through to its PeerSocket unchanged. */
 export type PeerSettings = Pick<
   PeerSocketOptions,
   | 'socket'
