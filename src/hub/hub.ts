@@ -327,7 +327,7 @@ export class Hub {
 
   /** How many forwarded requests still wait for their device's final reply. */
   pendingRequests(): number {
-    return this.#broker.routes.size;
+    return this.#broker.requests.size;
   }
 
   /** The last agent seq processed from the device's current store (0 if none). */

@@ -4,7 +4,7 @@ import type { HelloPayload } from '../protocol/to-hub.js';
 
 /**
  * What the broker sees of a connection, and what a connection tells the broker. The peers
- * (DevicePeer, ClientPeer: one socket each) implement the links; the broker (routing) implements the events. Either side can
+ * (DevicePeer, ClientPeer: one socket each) implement the links; the broker implements the events. Either side can
  * be replaced by a fake in unit tests.
  */
 export interface Link {

@@ -58,7 +58,7 @@ const appCommand: Validator<Record<string, unknown>> = (value, path) => {
   return r.ok ? { ok: true, value: value as Record<string, unknown> } : r;
 };
 
-/** What a stream client sends; the hub routes on device_id and relays the rest. */
+/** What a stream client sends; the hub forwards it by device_id and relays the rest. */
 export const appCommandRequest = object({
   device_id: deviceId(),
   app: optional(appName()),
