@@ -49,7 +49,7 @@ export interface BrokerOptions {
    * client. 0: a disconnect ends it at once (`device_offline`).
    */
   routeGraceMs?: number;
-  /** Hears every valid device frame the hub handles (webhooks deliver them). */
+  /** Hears every valid device frame the hub handles (webhooks post them). */
   onDeviceMessage?: (deviceId: string, frame: ParsedFrame) => void;
   maxSubscriptionsPerClient?: number;
   maxRequestsPerClient?: number;

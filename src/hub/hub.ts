@@ -27,7 +27,7 @@ import { SessionTokens } from './session-tokens.js';
 import { StaticFiles, defaultConsoleDir } from './static-files.js';
 import type { PeerStats } from './peer-socket.js';
 import type { StreamsChangedListener } from './subscriptions.js';
-import { DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks/delivery-queue.js';
+import { DEFAULT_POST_POLICY, type PostPolicy } from './webhooks/post-queue.js';
 import { fetchPoster, type Poster } from './webhooks/http-poster.js';
 import type { WebhookSpec } from './webhooks/webhook.js';
 import { Webhooks } from './webhooks/webhooks.js';
@@ -118,7 +118,7 @@ export interface HubOptions {
   /** Webhooks to start with (`--webhooks FILE`); each is validated as POST /v1/webhooks does. */
   webhooks?: readonly WebhookSpec[];
   /** Retries, timeout and queue bound of webhook deliveries. */
-  webhookPolicy?: Partial<DeliveryPolicy>;
+  webhookPolicy?: Partial<PostPolicy>;
   /** How webhook requests are sent (fetch by default). */
   post?: Poster;
   random?: () => number;
@@ -200,7 +200,7 @@ export class Hub {
     });
     this.#credentials = new DeviceCredentials(options.deviceTokens);
     this.#webhooks = new Webhooks({
-      policy: { ...DEFAULT_DELIVERY_POLICY, ...options.webhookPolicy },
+      policy: { ...DEFAULT_POST_POLICY, ...options.webhookPolicy },
       post: options.post ?? fetchPoster,
       clock: this.#clock,
       random: options.random ?? Math.random,
@@ -223,7 +223,7 @@ export class Hub {
         'maxRequestsPerClient',
         options.maxRequestsPerClient ?? DEFAULT_MAX_REQUESTS_PER_CLIENT,
       ),
-      onDeviceMessage: (deviceId, frame) => this.#webhooks.deliver(deviceId, frame),
+      onDeviceMessage: (deviceId, frame) => this.#webhooks.post(deviceId, frame),
     });
     this.#staticFiles = new StaticFiles({
       dir: options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir,
