@@ -4,15 +4,15 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { Channel } from '../protocol/message.js';
 import type { ParsedFrame } from '../protocol/parse.js';
 import { RemoteCommand } from './remote-command.js';
-import { RunningCommands } from './limits.js';
+import { RunningCommands } from './running-commands.js';
 import {
   commandCancelPayload,
   commandInputPayload,
   commandPayload,
   type CommandInputPayload,
   type CommandPayload,
-} from './messages.js';
-import { CommandPolicy, commandLine } from './policy.js';
+} from './command-payloads.js';
+import { CommandPolicy, commandLine } from './command-policy.js';
 import { absolutePath, resolveProgram } from './program-path.js';
 import { PTY_SHELL, ptyArgv, shellQuote } from './pty.js';
 import type { RunAs } from '../process/run-as.js';
