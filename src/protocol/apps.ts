@@ -25,7 +25,7 @@ import {
   type Validator,
 } from './schema.js';
 
-/** App names, channels and routine names reach logs, webhooks and routing: printable, bounded. */
+/** App names, channels and routine names reach logs, webhooks and forwarding: printable, bounded. */
 // eslint-disable-next-line no-control-regex -- control characters are what it refuses
 export const APP_NAME_PATTERN = /^[^\u0000-\u001f\u007f]{1,128}$/;
 export const appName = () => string({ pattern: APP_NAME_PATTERN });
