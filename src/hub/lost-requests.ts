@@ -70,7 +70,7 @@ export class LostRequests<C, D> {
     return this.processed(link, processedSeq);
   }
 
-  /** The hub has processed the device's frame `seq` on `link`; returns the requests now lost (closed). */
+  /** The device's frame `seq` on `link` is processed: returns the requests now lost (closed). */
   processed(link: D, seq: number): ForwardedRequest<C, D>[] {
     const resendEnd = this.#resendEnds.get(link);
     if (resendEnd === undefined || seq < resendEnd) return [];

@@ -19,7 +19,8 @@ import { parseAppLine, type AppLine } from './sdk-wire.js';
  * oldest queued lines are dropped and counted, so a stuck app costs a bounded amount of memory
  * and never slows the agent or the other apps. A line the socket has taken cannot be taken back:
  * at most one line (plus the socket's 16 KiB high-water mark) sits there beyond the queue.
- * Dropping the oldest, rather than disconnecting, keeps a slow app connected with its newest commands; an app that never reads costs the same bounded bytes either way.
+ * Dropping the oldest, rather than disconnecting, keeps a slow app connected, with its newest
+ * commands; an app that never reads costs the same bounded bytes either way.
  */
 export type AppPeerState = 'open' | 'closing' | 'closed';
 

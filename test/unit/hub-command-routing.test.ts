@@ -24,7 +24,7 @@ describe('Broker command routing', () => {
     broker.clientFrame(client, frame('command', { device_id: 'dev', command: 'cat' }, 'cmd'));
   });
 
-  it('forwards command_cancel on the forwarded request, named by payload or envelope request_id', () => {
+  it('forwards command_cancel on the command, named by payload or envelope request_id', () => {
     broker.clientFrame(client, frame('command_cancel', { request_id: 'cmd' }, 'c-1'));
     broker.clientFrame(client, frame('command_cancel', {}, 'cmd'));
     assert.deepEqual(device.sent.slice(1), [
