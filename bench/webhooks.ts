@@ -10,13 +10,13 @@ import type { AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { fetchPoster } from '../src/hub/webhooks/http-poster.js';
 import { Webhooks } from '../src/hub/webhooks/webhooks.js';
-import { DEFAULT_DELIVERY_POLICY } from '../src/hub/webhooks/delivery-queue.js';
+import { DEFAULT_POST_POLICY } from '../src/hub/webhooks/post-queue.js';
 import type { ParsedFrame } from '../src/protocol/parse.js';
 import { systemClock } from '../src/time/clock.js';
 import { reportRows } from './lib/results.js';
 
 // Within one queue bound, so the hub path drops nothing and both sides send the same requests.
-const REQUESTS = DEFAULT_DELIVERY_POLICY.maxPending;
+const REQUESTS = DEFAULT_POST_POLICY.maxPending;
 const CALLS = 200_000;
 const logger = pino({ level: 'silent' });
 
@@ -51,7 +51,7 @@ const frame = (i: number): ParsedFrame => {
 function webhooks(): Webhooks {
   let n = 0;
   return new Webhooks({
-    policy: DEFAULT_DELIVERY_POLICY,
+    policy: DEFAULT_POST_POLICY,
     post: fetchPoster,
     clock: systemClock,
     random: Math.random,
@@ -75,8 +75,8 @@ async function hubPath(url: string): Promise<number> {
   const hooks = webhooks();
   const hook = hooks.add({ description: 'bench', url, type: 'user' });
   const started = performance.now();
-  for (let i = 0; i < REQUESTS; i++) hooks.deliver('dev1', frame(i));
-  while ((hooks.stats(hook.id)?.delivered ?? 0) < REQUESTS)
+  for (let i = 0; i < REQUESTS; i++) hooks.post('dev1', frame(i));
+  while ((hooks.stats(hook.id)?.accepted ?? 0) < REQUESTS)
     await new Promise((r) => setTimeout(r, 5));
   const rate = REQUESTS / ((performance.now() - started) / 1000);
   await hooks.stop();
@@ -88,7 +88,7 @@ async function devicePath(url: string | null): Promise<number> {
   if (url) for (let i = 0; i < 5; i++) hooks.add({ description: `h${i}`, url, type: 'user' });
   const frames = Array.from({ length: 1000 }, (_, i) => frame(i));
   const started = performance.now();
-  for (let i = 0; i < CALLS; i++) hooks.deliver('dev1', frames[i % 1000] as ParsedFrame);
+  for (let i = 0; i < CALLS; i++) hooks.post('dev1', frames[i % 1000] as ParsedFrame);
   const micros = ((performance.now() - started) * 1000) / CALLS;
   await hooks.stop();
   return micros;
@@ -109,7 +109,7 @@ try {
   const stuck = await devicePath(hang.url);
   console.log(`device path, no webhooks:              ${none.toFixed(2)} µs/message`);
   console.log(
-    `device path, 5 webhooks never answering: ${stuck.toFixed(2)} µs/message (queues bounded at ${DEFAULT_DELIVERY_POLICY.maxPending})`,
+    `device path, 5 webhooks never answering: ${stuck.toFixed(2)} µs/message (queues bounded at ${DEFAULT_POST_POLICY.maxPending})`,
   );
   console.log(`ratio 5 webhooks/none: ${(stuck / none).toFixed(2)}`);
   reportRows([

@@ -7,7 +7,8 @@ import type { Clock, TimerHandle } from '../time/clock.js';
  * socket: a graceful close on a dead link would just wait for a peer that is gone).
  *
  * `touch()` only records a time, so a busy link costs no timer churn; one timer re-arms itself
- * at the next deadline.
+ * at the next deadline. The hub's side of the same exchange (src/hub/heartbeat.ts) counts only
+ * pongs, as the platform docs ask of a server.
  */
 export interface HeartbeatOptions {
   intervalMs: number;

@@ -3,16 +3,16 @@ import type { AgentContext, Feature } from '../agent/agent.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { Channel } from '../protocol/message.js';
 import type { ParsedFrame } from '../protocol/parse.js';
-import { CommandSession } from './command-session.js';
-import { RunningCommands } from './limits.js';
+import { RemoteCommand } from './remote-command.js';
+import { RunningCommands } from './running-commands.js';
 import {
   commandCancelPayload,
   commandInputPayload,
   commandPayload,
   type CommandInputPayload,
   type CommandPayload,
-} from './messages.js';
-import { CommandPolicy, commandLine } from './policy.js';
+} from './command-payloads.js';
+import { CommandPolicy, commandLine } from './command-policy.js';
 import { resolveProgram } from '../process/program-path.js';
 import { PTY_SHELL, ptyArgv, shellQuote } from './pty.js';
 import type { RunAs } from '../process/run-as.js';
@@ -66,7 +66,7 @@ export class CommandsFeature implements Feature {
   readonly name = 'commands';
   readonly #o: CommandsFeatureOptions;
   readonly #policy: CommandPolicy;
-  readonly #running: RunningCommands<CommandSession>;
+  readonly #running: RunningCommands<RemoteCommand>;
   #context: AgentContext | null = null;
   #stopping = false;
 
@@ -97,13 +97,13 @@ export class CommandsFeature implements Feature {
     );
     context.router.register('command_cancel', commandCancelPayload, (payload, frame) => {
       const id = payload.request_id ?? frame.request_id;
-      const session = id === undefined ? undefined : this.#running.get(id);
-      if (!session) {
+      const command = id === undefined ? undefined : this.#running.get(id);
+      if (!command) {
         context.logger.debug({ request_id: id }, 'cancel for a command that is not running');
         return;
       }
       context.logger.info({ request_id: id }, 'command cancelled');
-      session.cancel();
+      command.cancel();
     });
     context.router.register('command_input', commandInputPayload, (payload, frame) =>
       this.#input(context.logger, payload, frame),
@@ -113,12 +113,12 @@ export class CommandsFeature implements Feature {
   /** Ends every running group (SIGTERM, SIGKILL after the shutdown grace) and waits for them. */
   async stop(): Promise<void> {
     this.#stopping = true;
-    const sessions = this.#running.values();
-    if (sessions.length > 0) {
-      this.#context?.logger.info({ running: sessions.length }, 'ending running commands');
+    const commands = this.#running.values();
+    if (commands.length > 0) {
+      this.#context?.logger.info({ running: commands.length }, 'ending running commands');
     }
-    for (const session of sessions) session.cancel(this.#o.shutdownGraceMs);
-    await Promise.all(sessions.map((session) => session.done));
+    for (const command of commands) command.cancel(this.#o.shutdownGraceMs);
+    await Promise.all(commands.map((command) => command.done));
   }
 
   #command(context: AgentContext, payload: CommandPayload, frame: ParsedFrame): void {
@@ -155,7 +155,7 @@ export class CommandsFeature implements Feature {
     const admission = this.#running.admit(
       requestId,
       () =>
-        new CommandSession({
+        new RemoteCommand({
           requestId,
           spec: this.#spec(payload, program),
           streamOutput: payload.stream_output ?? false,
@@ -174,12 +174,12 @@ export class CommandsFeature implements Feature {
       refuse(admission.code, admission.message);
       return;
     }
-    const session = admission.entry;
+    const command = admission.entry;
     context.logger.info(
-      { request_id: requestId, command: logged, pid: session.pid },
+      { request_id: requestId, command: logged, pid: command.pid },
       'command started',
     );
-    void session.done.finally(() => this.#running.release(requestId));
+    void command.done.finally(() => this.#running.release(requestId));
   }
 
   /**
@@ -224,9 +224,9 @@ export class CommandsFeature implements Feature {
 
   #input(logger: Logger, payload: CommandInputPayload, frame: ParsedFrame): void {
     const id = payload.request_id ?? frame.request_id;
-    const session = id === undefined ? undefined : this.#running.get(id);
+    const command = id === undefined ? undefined : this.#running.get(id);
     // No error frame: the hub would relay it as the end of a command that may still run.
-    if (!session) {
+    if (!command) {
       logger.debug({ request_id: id }, 'input for a command that is not running');
       return;
     }
@@ -235,7 +235,7 @@ export class CommandsFeature implements Feature {
       payload.encoding === 'base64' ? 'base64' : 'utf8',
     );
     const written =
-      (bytes.length === 0 || session.write(bytes)) && (!payload.eof || session.endInput());
+      (bytes.length === 0 || command.write(bytes)) && (!payload.eof || command.endInput());
     if (!written) {
       logger.warn(
         { code: ErrorCode.invalidPayload, request_id: id },
@@ -249,8 +249,8 @@ export class CommandsFeature implements Feature {
    * command's process group gets SIGKILL, synchronously, rather than being orphaned.
    */
   abort(): number {
-    const sessions = this.#running.values();
-    for (const session of sessions) session.cancel(0);
-    return sessions.length;
+    const commands = this.#running.values();
+    for (const command of commands) command.cancel(0);
+    return commands.length;
   }
 }

@@ -9,7 +9,7 @@ import { openBrowserSocket } from './browser-socket.js';
 import { DeviceList } from './device-list.js';
 import { offeredStreams, parseDevices, type Device } from './devices.js';
 import { byId } from './dom.js';
-import { takeSessionFromFragment } from './fragment.js';
+import { takeSessionFromFragment } from './session-fragment.js';
 import { SessionKeeper } from './session-keeper.js';
 import { SignIn } from './sign-in.js';
 import { StreamClient, type ConnectionStatus } from './stream-client.js';

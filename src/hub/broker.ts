@@ -14,17 +14,22 @@ import type { ClientEvents, ClientLink, DeviceEvents, DeviceLink } from './links
 import { LostRequests, openRequestsClaim } from './lost-requests.js';
 import { offeredStreams, splitByOffer } from './offered-streams.js';
 import { PushBack } from './push-back.js';
-import { RequestRoutes, isFinalReply, isReply, type Route } from './request-routes.js';
+import {
+  ForwardedRequests,
+  isFinalReply,
+  isReply,
+  type ForwardedRequest,
+} from './forwarded-requests.js';
 import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
 import { CloseCode } from '../protocol/close-codes.js';
 
 /**
- * The hub's routing, free of sockets: which devices are online, who subscribed to what, which
- * client is waiting for which device's replies. Sessions report events here; the broker answers
- * through their links.
+ * The hub's broker, free of sockets: which devices are online, who subscribed to what, which
+ * client is waiting for which device's replies (ForwardedRequests). Peers (one per socket)
+ * report events here; the broker answers through their links.
  *
  * Client requests are dispatched by `type` from a handler table (the frame was validated by
- * the session already); device frames likewise.
+ * the client's peer already); device frames likewise.
  */
 /** Subscriptions one stream client may hold at once (each names at most 64 streams). */
 export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT = 100;
@@ -39,12 +44,12 @@ export interface BrokerOptions {
   logger: Logger;
   ids: IdSource;
   /**
-   * How long a command's route outlives its device's link: the agent spools the command's
+   * How long a forwarded command outlives its device's link: the agent spools the command's
    * output and resends it once it is back, so a short drop need not end the command for the
    * client. 0: a disconnect ends it at once (`device_offline`).
    */
   routeGraceMs?: number;
-  /** Hears every valid device frame the hub handles (webhooks deliver them). */
+  /** Hears every valid device frame the hub handles (webhooks post them). */
   onDeviceMessage?: (deviceId: string, frame: ParsedFrame) => void;
   maxSubscriptionsPerClient?: number;
   maxRequestsPerClient?: number;
@@ -58,7 +63,7 @@ type DeviceHandler = (device: DeviceLink, frame: ParsedFrame) => void;
 export class Broker implements DeviceEvents, ClientEvents {
   readonly devices: DeviceRegistry<DeviceLink>;
   readonly subscriptions: SubscriptionRegistry<ClientLink>;
-  readonly routes: RequestRoutes<ClientLink, DeviceLink>;
+  readonly requests: ForwardedRequests<ClientLink, DeviceLink>;
   readonly lostRequests: LostRequests<ClientLink, DeviceLink>;
   readonly #logger: Logger;
   readonly #clock: Clock;
@@ -105,8 +110,8 @@ export class Broker implements DeviceEvents, ClientEvents {
     });
     this.devices = new DeviceRegistry(options.knownDeviceIds, options.clock);
     this.subscriptions = new SubscriptionRegistry(options.ids);
-    this.routes = new RequestRoutes(options.ids);
-    this.lostRequests = new LostRequests(this.routes);
+    this.requests = new ForwardedRequests(options.ids);
+    this.lostRequests = new LostRequests(this.requests);
     this.subscriptions.onStreamsChanged((deviceId, _names, demand) => {
       const device = this.devices.onlineLink(deviceId);
       if (device) this.#sendDemand(device, demand);
@@ -126,7 +131,7 @@ export class Broker implements DeviceEvents, ClientEvents {
 
   /**
    * Called once the device has been welcomed: it learns at once what clients want from it, and
-   * takes over the routes of its earlier links (those it no longer holds are lost, see
+   * takes over the requests of its earlier links (those it no longer holds are lost, see
    * LostRequests).
    */
   deviceReady(link: DeviceLink, hello: HelloPayload, processedSeq: number): void {
@@ -137,7 +142,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     );
     const demand = this.subscriptions.demand(link.deviceId);
     if (demand.length > 0) this.#sendDemand(link, demand);
-    const rebound = this.routes.rebind((device) => device.deviceId === link.deviceId, link);
+    const rebound = this.requests.rebind((device) => device.deviceId === link.deviceId, link);
     this.#failLost(this.lostRequests.hello(link, rebound, openRequestsClaim(hello), processedSeq));
   }
 
@@ -170,38 +175,41 @@ export class Broker implements DeviceEvents, ClientEvents {
       { deviceId: link.deviceId, code, reason, replaced: !wasCurrent },
       'device disconnected',
     );
-    if (this.#routeGraceMs > 0 && this.routes.forDevice(link).length > 0) {
-      // Routes the device takes back when it reconnects are no longer on this link by then.
-      const timer = this.#clock.setTimeout(() => this.#endRoutes(link), this.#routeGraceMs);
+    if (this.#routeGraceMs > 0 && this.requests.forDevice(link).length > 0) {
+      // Requests the device takes back when it reconnects are no longer on this link by then.
+      const timer = this.#clock.setTimeout(() => this.#endRequests(link), this.#routeGraceMs);
       timer.unref?.();
-    } else this.#endRoutes(link);
+    } else this.#endRequests(link);
   }
 
-  /** Requests the device came back without (their routes already closed). */
-  #failLost(routes: readonly Route<ClientLink, DeviceLink>[]): void {
-    for (const route of routes) {
+  /** Requests the device came back without (already closed). */
+  #failLost(requests: readonly ForwardedRequest<ClientLink, DeviceLink>[]): void {
+    for (const request of requests) {
       this.#logger.warn(
-        { code: ErrorCode.requestLost, deviceId: route.device.deviceId, kind: route.kind },
+        { code: ErrorCode.requestLost, deviceId: request.device.deviceId, kind: request.kind },
         'device reconnected without a request forwarded on its earlier link',
       );
-      this.#endRoute(route, {
+      this.#endRequest(request, {
         code: ErrorCode.requestLost,
         message: 'the device lost the request with its link; it may not have run',
       });
     }
   }
 
-  #endRoutes(link: DeviceLink): void {
-    for (const route of this.routes.closeForDevice(link)) {
-      this.#endRoute(route, { code: ErrorCode.deviceOffline, message: 'device disconnected' });
+  #endRequests(link: DeviceLink): void {
+    for (const request of this.requests.closeForDevice(link)) {
+      this.#endRequest(request, { code: ErrorCode.deviceOffline, message: 'device disconnected' });
     }
   }
 
-  /** Tells the client of a route the hub closed why it ended; a command also gets its done. */
-  #endRoute(route: Route<ClientLink, DeviceLink>, error: { code: string; message: string }): void {
-    route.client.send(errorMessage(error.code, error.message, route.clientRequestId));
-    if (route.kind === 'command')
-      route.client.send(failedCommandDone(error, route.clientRequestId));
+  /** Tells the client of a request the hub closed why it ended; a command also gets its done. */
+  #endRequest(
+    request: ForwardedRequest<ClientLink, DeviceLink>,
+    error: { code: string; message: string },
+  ): void {
+    request.client.send(errorMessage(error.code, error.message, request.clientRequestId));
+    if (request.kind === 'command')
+      request.client.send(failedCommandDone(error, request.clientRequestId));
   }
 
   /**
@@ -274,7 +282,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     }
   }
 
-  /** A device frame that answers a routed request: relayed to the client that made it. */
+  /** A device frame that answers a forwarded request: relayed to the client that made it. */
   #reply(device: DeviceLink, frame: ParsedFrame): void {
     if (frame.request_id === undefined) {
       if (frame.type === 'error') {
@@ -287,8 +295,12 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
-    const route = this.routes.get(frame.request_id);
-    if (!route || route.device.deviceId !== device.deviceId || !isReply(route.kind, frame.type)) {
+    const request = this.requests.get(frame.request_id);
+    if (
+      !request ||
+      request.device.deviceId !== device.deviceId ||
+      !isReply(request.kind, frame.type)
+    ) {
       // Usually the client left or the request already ended; nothing is waiting for this.
       this.#logger.debug(
         { deviceId: device.deviceId, type: frame.type },
@@ -296,22 +308,25 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
-    const relayed = route.client.send(
+    const relayed = request.client.send(
       withDeviceSeq(
-        withRequestId({ type: frame.type, payload: originalPayload(frame) }, route.clientRequestId),
+        withRequestId(
+          { type: frame.type, payload: originalPayload(frame) },
+          request.clientRequestId,
+        ),
         frame,
       ),
     );
     // Replies are never dropped: a client that cannot take more holds the device back instead.
-    if (relayed) this.#pushBack.relayed(device, route.client);
-    if (!isFinalReply(route.kind, frame.type)) return;
-    this.routes.close(route.id);
+    if (relayed) this.#pushBack.relayed(device, request.client);
+    if (!isFinalReply(request.kind, frame.type)) return;
+    this.requests.close(request.id);
     // The agent's error ends the command: a client that knows only command_done hears so too.
-    if (route.kind === 'command' && frame.type === 'error')
-      route.client.send(
+    if (request.kind === 'command' && frame.type === 'error')
+      request.client.send(
         failedCommandDone(
           frame.payload as { code: string; message: string },
-          route.clientRequestId,
+          request.clientRequestId,
         ),
       );
   }
@@ -334,15 +349,15 @@ export class Broker implements DeviceEvents, ClientEvents {
   clientClosed(link: ClientLink, code: number, reason: string): void {
     this.#pushBack.release(link);
     const subscriptions = this.subscriptions.removeClient(link);
-    const routes = this.routes.closeForClient(link);
-    for (const route of routes) this.#abandon(route);
+    const requests = this.requests.closeForClient(link);
+    for (const request of requests) this.#abandon(request);
     this.#logger.info(
       {
         clientId: link.id,
         code,
         reason,
         subscriptions: subscriptions.length,
-        pending: routes.length,
+        pending: requests.length,
       },
       'stream client disconnected',
     );
@@ -433,7 +448,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     }
     if (
       frame.request_id !== undefined &&
-      this.routes.findByClientRequest(client, frame.request_id)
+      this.requests.findByClientRequest(client, frame.request_id)
     ) {
       client.refuse(
         frameError(
@@ -445,7 +460,7 @@ export class Broker implements DeviceEvents, ClientEvents {
       return;
     }
     if (!this.#deviceCanTake(client, device, frame)) return;
-    if (this.routes.countForClient(client) >= this.#maxRequestsPerClient) {
+    if (this.requests.countForClient(client) >= this.#maxRequestsPerClient) {
       client.refuse(
         frameError(
           ErrorCode.tooManyRequests,
@@ -456,18 +471,18 @@ export class Broker implements DeviceEvents, ClientEvents {
       return;
     }
     const kind = frame.type === 'app_command' ? 'app_command' : 'command';
-    const route = this.routes.open(kind, client, frame.request_id, device);
+    const request = this.requests.open(kind, client, frame.request_id, device);
     let sent: boolean;
     try {
-      sent = device.send({ type: kind, request_id: route.id, payload: originalPayload(frame) });
+      sent = device.send({ type: kind, request_id: request.id, payload: originalPayload(frame) });
     } catch (err) {
-      // Nothing went out: a route left open would refuse the request_id for ever. The session
-      // answers the throw (internal_error, and the command's done).
-      this.routes.close(route.id);
+      // Nothing went out: a request left open would refuse the request_id for ever. The client's
+      // peer answers the throw (internal_error, and the command's done).
+      this.requests.close(request.id);
       throw err;
     }
     if (!sent) {
-      this.routes.close(route.id);
+      this.requests.close(request.id);
       client.refuse(
         frameError(ErrorCode.deviceOffline, `device "${device_id}" is not connected`, frame),
       );
@@ -476,14 +491,14 @@ export class Broker implements DeviceEvents, ClientEvents {
 
   /**
    * `command_cancel` / `command_input` for one of the client's running commands: forwarded on
-   * the command's route, under the hub's request_id. The answer, if any, is the command's own
+   * the command's request, under the hub's request_id. The answer, if any, is the command's own
    * (`command_done` with `cancelled`, more output).
    */
   #followUp(client: ClientLink, frame: ParsedFrame): void {
     const target = (frame.payload as { request_id?: string }).request_id ?? frame.request_id;
-    const route =
-      target === undefined ? undefined : this.routes.findByClientRequest(client, target);
-    if (!route || route.kind !== 'command') {
+    const request =
+      target === undefined ? undefined : this.requests.findByClientRequest(client, target);
+    if (!request || request.kind !== 'command') {
       client.refuse(
         frameError(
           ErrorCode.unknownRequest,
@@ -496,11 +511,12 @@ export class Broker implements DeviceEvents, ClientEvents {
       return;
     }
     // Cancelling frees the device; input adds to what it has not read.
-    if (frame.type === 'command_input' && !this.#deviceCanTake(client, route.device, frame)) return;
-    route.device.send({
+    if (frame.type === 'command_input' && !this.#deviceCanTake(client, request.device, frame))
+      return;
+    request.device.send({
       type: frame.type,
-      request_id: route.id,
-      payload: { ...originalPayload(frame), request_id: route.id },
+      request_id: request.id,
+      payload: { ...originalPayload(frame), request_id: request.id },
     });
   }
 
@@ -521,16 +537,16 @@ export class Broker implements DeviceEvents, ClientEvents {
   }
 
   /** The client of an open request went away: its command is cancelled on the device. */
-  #abandon(route: Route<ClientLink, DeviceLink>): void {
+  #abandon(request: ForwardedRequest<ClientLink, DeviceLink>): void {
     this.#logger.debug(
-      { deviceId: route.device.deviceId, kind: route.kind },
+      { deviceId: request.device.deviceId, kind: request.kind },
       'request abandoned by its client',
     );
-    if (route.kind === 'command') {
-      route.device.send({
+    if (request.kind === 'command') {
+      request.device.send({
         type: 'command_cancel',
-        request_id: route.id,
-        payload: { request_id: route.id },
+        request_id: request.id,
+        payload: { request_id: request.id },
       });
     }
   }
@@ -565,7 +581,7 @@ function withDeviceSeq(message: Message, frame: ParsedFrame): Message {
 
 /**
  * The payload as the sender wrote it: a relay passes on fields it does not know itself (the
- * validators only vouch for the ones it routes on). Envelope fields (`channel`, `ts`, `seq`)
+ * validators only vouch for the ones it forwards by). Envelope fields (`channel`, `ts`, `seq`)
  * stay behind.
  */
 function originalPayload(frame: ParsedFrame): Record<string, unknown> {

@@ -12,8 +12,8 @@ import type { FrameError } from '../protocol/parse.js';
  *     { "type": "command_done", "request_id": "cmd-1",
  *       "payload": { "exit_code": null, "error": { "code": "device_offline", "message": "…" } } }
  *
- * Whoever ends the command sends it: the client session when it refuses a `command` frame,
- * the broker when it relays the agent's `error` for a command or ends a command's route.
+ * Whoever ends the command sends it: the client's peer when it refuses a `command` frame,
+ * the broker when it relays the agent's `error` for a command or ends a forwarded command.
  *
  * A `duplicate_request` refusal gets the `error` only: the client's earlier command with that
  * request_id is still running and ends with its own `command_done`; a second one under the

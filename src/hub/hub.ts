@@ -15,11 +15,11 @@ import {
   DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT,
 } from './broker.js';
 import { KEY_OR_SESSION, authenticateClient, challenge, refusalMessage } from './client-auth.js';
-import { ClientSession } from './client-session.js';
+import { ClientPeer } from './client-peer.js';
 import { summary, type DeviceRecord } from './device-registry.js';
 import { DeliveryCursors } from './delivery-cursors.js';
 import { DeliveryJournal } from './delivery-journal.js';
-import { DeviceSession } from './device-session.js';
+import { DevicePeer } from './device-peer.js';
 import { DEVICE_PATH, STREAM_PATH, createHttpApi, requestUrl } from './http-api.js';
 import { rejectUpgrade } from './http-reply.js';
 import { randomIds, uniqueId, type IdSource } from './ids.js';
@@ -27,7 +27,7 @@ import { SessionTokens } from './session-tokens.js';
 import { StaticFiles, defaultConsoleDir } from './static-files.js';
 import type { PeerStats } from './peer-socket.js';
 import type { StreamsChangedListener } from './subscriptions.js';
-import { DEFAULT_DELIVERY_POLICY, type DeliveryPolicy } from './webhooks/delivery-queue.js';
+import { DEFAULT_POST_POLICY, type PostPolicy } from './webhooks/post-queue.js';
 import { fetchPoster, type Poster } from './webhooks/http-poster.js';
 import type { WebhookSpec } from './webhooks/webhook.js';
 import { Webhooks } from './webhooks/webhooks.js';
@@ -118,7 +118,7 @@ export interface HubOptions {
   /** Webhooks to start with (`--webhooks FILE`); each is validated as POST /v1/webhooks does. */
   webhooks?: readonly WebhookSpec[];
   /** Retries, timeout and queue bound of webhook deliveries. */
-  webhookPolicy?: Partial<DeliveryPolicy>;
+  webhookPolicy?: Partial<PostPolicy>;
   /** How webhook requests are sent (fetch by default). */
   post?: Poster;
   random?: () => number;
@@ -200,7 +200,7 @@ export class Hub {
     });
     this.#credentials = new DeviceCredentials(options.deviceTokens);
     this.#webhooks = new Webhooks({
-      policy: { ...DEFAULT_DELIVERY_POLICY, ...options.webhookPolicy },
+      policy: { ...DEFAULT_POST_POLICY, ...options.webhookPolicy },
       post: options.post ?? fetchPoster,
       clock: this.#clock,
       random: options.random ?? Math.random,
@@ -223,7 +223,7 @@ export class Hub {
         'maxRequestsPerClient',
         options.maxRequestsPerClient ?? DEFAULT_MAX_REQUESTS_PER_CLIENT,
       ),
-      onDeviceMessage: (deviceId, frame) => this.#webhooks.deliver(deviceId, frame),
+      onDeviceMessage: (deviceId, frame) => this.#webhooks.post(deviceId, frame),
     });
     this.#staticFiles = new StaticFiles({
       dir: options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir,
@@ -327,7 +327,7 @@ export class Hub {
 
   /** How many forwarded requests still wait for their device's final reply. */
   pendingRequests(): number {
-    return this.#broker.routes.size;
+    return this.#broker.requests.size;
   }
 
   /** The last agent seq processed from the device's current store (0 if none). */
@@ -428,7 +428,7 @@ export class Hub {
       ws.terminate();
       return;
     }
-    const session = new DeviceSession({
+    const session = new DevicePeer({
       socket: ws,
       deviceId,
       clock: this.#clock,
@@ -451,7 +451,7 @@ export class Hub {
     }
     const id = uniqueId(this.#ids, 'cl', (candidate) => this.#clientIds.has(candidate));
     this.#clientIds.add(id);
-    const session = new ClientSession({
+    const session = new ClientPeer({
       socket: ws,
       id,
       clock: this.#clock,

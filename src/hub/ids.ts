@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 /**
- * Where the hub's ids come from (subscriptions, routed requests, client links): `prefix_` plus
+ * Where the hub's ids come from (subscriptions, forwarded requests, client links): `prefix_` plus
  * something unique. Injected so tests can use predictable ids.
  */
 export type IdSource = (prefix: string) => string;

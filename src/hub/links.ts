@@ -3,9 +3,9 @@ import type { FrameError, ParsedFrame } from '../protocol/parse.js';
 import type { HelloPayload } from '../protocol/to-hub.js';
 
 /**
- * What the broker sees of a connection, and what a connection tells the broker. The sessions
- * (sockets) implement the links; the broker (routing) implements the events. Either side can
- * be replaced by a fake in unit tests.
+ * What the broker sees of a connection, and what a connection tells the broker. The peers
+ * (DevicePeer, ClientPeer: one socket each) implement the links; the broker implements the
+ * events. Either side can be replaced by a fake in unit tests.
  */
 export interface Link {
   /** Sends a frame; false when the link is no longer open (the frame is dropped). */

@@ -4,11 +4,11 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { encode, type Message } from '../protocol/message.js';
 import { frameText, type FrameError } from '../protocol/parse.js';
 import type { Clock, TimerHandle } from '../time/clock.js';
-import { Liveness } from './liveness.js';
+import { Heartbeat } from './heartbeat.js';
 import { CloseCode } from '../protocol/close-codes.js';
 
 /**
- * One accepted WebSocket, whatever the endpoint: liveness, sending, and a bounded close.
+ * One accepted WebSocket, whatever the endpoint: heartbeat, sending, and a bounded close.
  *
  *     open ─close() / no pong (4001)─▶ closing ─'close' (or close timer → terminate)─▶ closed
  *       └────────────────────── peer closes ───────────────────────────────────────────▲
@@ -62,7 +62,7 @@ export interface PeerStats {
   closing: boolean;
 }
 
-/** What every session passes through to its PeerSocket unchanged. */
+/** What every peer (DevicePeer, ClientPeer) passes through to its PeerSocket unchanged. */
 export type PeerSettings = Pick<
   PeerSocketOptions,
   | 'socket'
@@ -98,7 +98,7 @@ export const BINARY_REFUSED: FrameError = {
 
 export class PeerSocket {
   readonly #o: PeerSocketOptions;
-  readonly #liveness: Liveness;
+  readonly #heartbeat: Heartbeat;
   readonly closed: Promise<void>;
   #state: PeerState = 'open';
   #closeTimer: TimerHandle | null = null;
@@ -112,13 +112,13 @@ export class PeerSocket {
     this.#o = options;
     const { socket, clock, logger } = options;
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
-    this.#liveness = new Liveness({
+    this.#heartbeat = new Heartbeat({
       intervalMs: options.pingIntervalMs,
       timeoutMs: options.pongTimeoutMs,
       clock,
       sendPing: () => {
         // Paused, the socket cannot read the pong: the owner bounds the pause instead.
-        if (this.#readingPaused) this.#liveness.pong();
+        if (this.#readingPaused) this.#heartbeat.pong();
         if (socket.readyState === WebSocket.OPEN) socket.ping();
       },
       onStale: () => {
@@ -138,14 +138,14 @@ export class PeerSocket {
     });
     socket.on('ping', () => this.#activity());
     socket.on('pong', () => {
-      this.#liveness.pong();
+      this.#heartbeat.pong();
       this.#activity();
     });
     socket.on('error', (err) =>
       logger.warn({ code: 'socket_error', err: err.message }, 'WebSocket error'),
     );
     socket.on('close', (code, reason) => this.#onClose(code, reason.toString()));
-    this.#liveness.start();
+    this.#heartbeat.start();
   }
 
   get state(): PeerState {
@@ -219,7 +219,7 @@ export class PeerSocket {
   resumeReading(): void {
     if (!this.#readingPaused) return;
     this.#readingPaused = false;
-    this.#liveness.pong();
+    this.#heartbeat.pong();
     this.#o.socket.resume();
   }
 
@@ -227,7 +227,7 @@ export class PeerSocket {
   close(code: number, reason: string): Promise<void> {
     if (this.#state !== 'open') return this.closed;
     this.#state = 'closing';
-    this.#liveness.stop();
+    this.#heartbeat.stop();
     this.#closeTimer = this.#o.clock.setTimeout(() => {
       this.#closeTimer = null;
       this.#o.socket.terminate();
@@ -256,7 +256,7 @@ export class PeerSocket {
     this.#state = 'closed';
     this.#readingPaused = false;
     this.#drainListeners.clear();
-    this.#liveness.stop();
+    this.#heartbeat.stop();
     if (this.#closeTimer) this.#o.clock.clearTimeout(this.#closeTimer);
     this.#closeTimer = null;
     try {

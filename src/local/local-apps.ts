@@ -12,7 +12,7 @@ import { ErrorCode } from '../protocol/error-codes.js';
 import { Channel, MAX_FRAME_BYTES } from '../protocol/message.js';
 import type { ParsedFrame } from '../protocol/parse.js';
 import type { ActionRunner } from './action-runner.js';
-import type { AppSession } from './app-session.js';
+import type { AppPeer } from './app-peer.js';
 import { SdkServer, type AppQueueStats, type SdkServerOptions } from './sdk-server.js';
 import { LocalSocketError } from './socket-file.js';
 import { commandLine, type AppLine, type ConnectionState } from './sdk-wire.js';
@@ -95,7 +95,7 @@ export class LocalApps implements Feature {
       initialConnectionState: connectionStateOf(context.status()),
       clock: context.clock,
       logger,
-      onAppLine: (session, line) => this.#onAppLine(context, logger, session, line),
+      onAppLine: (peer, line) => this.#onAppLine(context, logger, peer, line),
     });
     this.#server = server;
     this.#unsubscribe = context.onStatus((status) =>
@@ -128,12 +128,12 @@ export class LocalApps implements Feature {
     await Promise.all([this.#server?.stop(), ...this.#actions]);
   }
 
-  #onAppLine(context: AgentContext, logger: Logger, session: AppSession, line: AppLine): void {
+  #onAppLine(context: AgentContext, logger: Logger, peer: AppPeer, line: AppLine): void {
     switch (line.kind) {
       case 'data':
         if (tooLargeForOneFrame(line.lineLength, line.payload)) {
           logger.warn(
-            { code: ErrorCode.appMessageTooLarge, session: session.id, app: line.app },
+            { code: ErrorCode.appMessageTooLarge, session: peer.id, app: line.app },
             `app message dropped: over ${MAX_APP_PAYLOAD_BYTES} bytes, it would not fit one frame`,
           );
           return;
@@ -145,7 +145,7 @@ export class LocalApps implements Feature {
         return;
       case 'error':
         logger.warn(
-          { session: session.id, app: line.app, errorType: line.errorType },
+          { session: peer.id, app: line.app, errorType: line.errorType },
           `app reported an error: ${line.message.slice(0, 500)}`,
         );
         context.emit('app_error', APPS_CHANNEL, {

@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { Clock } from '../time/clock.js';
-import { AppSession } from './app-session.js';
+import { AppPeer } from './app-peer.js';
 import { BurstLog } from './burst-log.js';
 import {
   agentStoppingLine,
@@ -31,7 +31,7 @@ import {
  * `agentstatus: stopping`, closes them (bounded by `closeTimeoutMs`) and removes the socket
  * file.
  *
- * Each app's queue has its own bounds (see AppSession); `maxTotalQueuedBytes` bounds them all
+ * Each app's queue has its own bounds (see AppPeer); `maxTotalQueuedBytes` bounds them all
  * together, so 64 stuck apps cannot each hold their full share: past it, the app holding the
  * most drops its oldest lines.
  *
@@ -60,7 +60,7 @@ export interface SdkServerOptions {
   initialConnectionState: ConnectionState;
   clock: Clock;
   logger: Logger;
-  onAppLine: (session: AppSession, line: AppLine) => void;
+  onAppLine: (peer: AppPeer, line: AppLine) => void;
   fs?: SocketFs;
   probe?: SocketProbe;
 }
@@ -77,7 +77,7 @@ export class SdkServer {
   readonly #o: SdkServerOptions;
   readonly #fs: SocketFs;
   readonly #server: Server;
-  readonly #sessions = new Set<AppSession>();
+  readonly #peers = new Set<AppPeer>();
   readonly #refusals: BurstLog;
   #state: SdkServerState = 'idle';
   #connection: ConnectionState;
@@ -129,23 +129,23 @@ export class SdkServer {
   }
 
   /** Apps that have said who they are; those named `name` when it is given. */
-  apps(name?: string): AppSession[] {
-    return [...this.#sessions].filter(
+  apps(name?: string): AppPeer[] {
+    return [...this.#peers].filter(
       (s) => s.state === 'open' && s.name !== null && (name === undefined || s.name === name),
     );
   }
 
   get connectedApps(): number {
-    return this.#sessions.size;
+    return this.#peers.size;
   }
 
   queueStats(): AppQueueStats {
-    const stats = { apps: this.#sessions.size, queuedLines: 0, queuedBytes: 0 };
+    const stats = { apps: this.#peers.size, queuedLines: 0, queuedBytes: 0 };
     let droppedLines = this.#droppedByGone;
-    for (const session of this.#sessions) {
-      stats.queuedLines += session.queuedLines;
-      stats.queuedBytes += session.queuedBytes;
-      droppedLines += session.dropped;
+    for (const peer of this.#peers) {
+      stats.queuedLines += peer.queuedLines;
+      stats.queuedBytes += peer.queuedBytes;
+      droppedLines += peer.dropped;
     }
     return { ...stats, droppedLines };
   }
@@ -155,7 +155,7 @@ export class SdkServer {
     if (state === this.#connection) return;
     this.#connection = state;
     const line = connectionStatusLine(state);
-    for (const session of this.apps()) session.send(line);
+    for (const peer of this.apps()) peer.send(line);
   }
 
   stop(): Promise<void> {
@@ -170,9 +170,9 @@ export class SdkServer {
       const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
       const stopping = agentStoppingLine();
       await Promise.all(
-        [...this.#sessions].map((session) => {
-          session.send(stopping);
-          return session.close();
+        [...this.#peers].map((peer) => {
+          peer.send(stopping);
+          return peer.close();
         }),
       );
       await closed;
@@ -185,12 +185,12 @@ export class SdkServer {
 
   #accept(socket: Socket): void {
     const { logger } = this.#o;
-    if (this.#state !== 'listening' || this.#sessions.size >= this.#o.maxApps) {
+    if (this.#state !== 'listening' || this.#peers.size >= this.#o.maxApps) {
       this.#refusals.hit();
       socket.destroy();
       return;
     }
-    const session = new AppSession({
+    const peer = new AppPeer({
       socket,
       id: this.#nextId++,
       maxLineBytes: this.#o.maxLineBytes,
@@ -202,43 +202,43 @@ export class SdkServer {
       onLine: (s, line) => this.#onLine(s, line),
       onQueued: () => this.#keepWithinTotal(),
       onClose: (s) => {
-        this.#sessions.delete(s);
+        this.#peers.delete(s);
         this.#droppedByGone += s.dropped;
         logger.info({ session: s.id, app: s.name, dropped: s.dropped }, 'local app disconnected');
       },
     });
-    this.#sessions.add(session);
-    logger.debug({ session: session.id }, 'local app connected');
+    this.#peers.add(peer);
+    logger.debug({ session: peer.id }, 'local app connected');
   }
 
   /** Past the total, the app holding the most droppable bytes sheds its oldest lines first. */
   #keepWithinTotal(): void {
     let total = 0;
-    for (const session of this.#sessions) total += session.queuedBytes;
+    for (const peer of this.#peers) total += peer.queuedBytes;
     while (total > this.#o.maxTotalQueuedBytes) {
-      let largest: AppSession | null = null;
-      for (const session of this.#sessions) {
-        if (session.droppableBytes > (largest?.droppableBytes ?? 0)) largest = session;
+      let largest: AppPeer | null = null;
+      for (const peer of this.#peers) {
+        if (peer.droppableBytes > (largest?.droppableBytes ?? 0)) largest = peer;
       }
       if (largest === null) return; // only lines the sockets already took: one per app at most
       total -= largest.shed(total - this.#o.maxTotalQueuedBytes);
     }
   }
 
-  #onLine(session: AppSession, line: AppLine): void {
+  #onLine(peer: AppPeer, line: AppLine): void {
     if (line.kind !== 'status') {
-      this.#o.onAppLine(session, line);
+      this.#o.onAppLine(peer, line);
       return;
     }
     if (line.status === 'connected') {
       this.#o.logger.info(
-        { session: session.id, app: line.app, sdkVersion: line.version },
+        { session: peer.id, app: line.app, sdkVersion: line.version },
         'local app connected',
       );
-      session.send(sdkInitLine(this.#o.sdkVersion));
-      session.send(connectionStatusLine(this.#connection));
+      peer.send(sdkInitLine(this.#o.sdkVersion));
+      peer.send(connectionStatusLine(this.#connection));
     } else {
-      this.#o.logger.info({ session: session.id, app: line.app }, 'local app says it is leaving');
+      this.#o.logger.info({ session: peer.id, app: line.app }, 'local app says it is leaving');
     }
   }
 }

@@ -25,7 +25,7 @@ import {
   type Validator,
 } from './schema.js';
 
-/** App names, channels and routine names reach logs, webhooks and routing: printable, bounded. */
+/** App names, channels and routine names reach logs, webhooks and forwarding: printable, bounded. */
 // eslint-disable-next-line no-control-regex -- control characters are what it refuses
 export const APP_NAME_PATTERN = /^[^\u0000-\u001f\u007f]{1,128}$/;
 export const appName = () => string({ pattern: APP_NAME_PATTERN });
@@ -58,7 +58,7 @@ const appCommand: Validator<Record<string, unknown>> = (value, path) => {
   return r.ok ? { ok: true, value: value as Record<string, unknown> } : r;
 };
 
-/** What a stream client sends; the hub routes on device_id and relays the rest. */
+/** What a stream client sends; the hub forwards it by device_id and relays the rest. */
 export const appCommandRequest = object({
   device_id: deviceId(),
   app: optional(appName()),

@@ -20,10 +20,10 @@ export const unsubscribePayload = object({
 });
 
 /**
- * The hub routes a command on `device_id` alone and relays the whole payload; the agent, which
- * knows what it can run, validates the rest.
+ * The hub forwards a command by `device_id` alone and relays the whole payload; the agent,
+ * which knows what it can run, validates the rest.
  */
-export const commandRoutingPayload = object({ device_id: deviceId() });
+export const commandForwardPayload = object({ device_id: deviceId() });
 
 /**
  * `command_cancel` / `command_input` name the running command by the client's request_id: in
@@ -36,7 +36,7 @@ export const commandFollowUpPayload = object({
 export const fromClientValidators: ValidatorSet = {
   subscribe: subscribePayload,
   unsubscribe: unsubscribePayload,
-  command: commandRoutingPayload,
+  command: commandForwardPayload,
   command_cancel: commandFollowUpPayload,
   command_input: commandFollowUpPayload,
   app_command: appCommandRequest,

@@ -2,7 +2,7 @@
  * The envelope every frame shares, as in the platform docs: `{ type, payload, request_id? }`.
  *
  * Messages the agent sends also carry `channel` (what kind of traffic this is, so the hub and
- * webhooks can route it) and `ts` (device clock, ISO-8601 UTC). `seq` is reserved for
+ * webhooks can select it) and `ts` (device clock, ISO-8601 UTC). `seq` is reserved for
  * acknowledged delivery: when present it numbers the agent's messages one by one.
  */
 export interface Message<P = Record<string, unknown>> {

@@ -52,7 +52,8 @@ export const helloPayload = object({
   store_id: optional(storeId()),
   /**
    * The hub's request_ids of the requests this agent process holds open now (received, final
-   * reply not yet sent). With `seq`, tells the hub which of its routes the agent really has.
+   * reply not yet sent). With `seq`, tells the hub which of its forwarded requests the agent
+   * really has.
    */
   open_requests: optional(array(requestId(), { maxItems: MAX_OPEN_REQUESTS })),
   /** The last seq the agent's spool had given out when it said hello (0: none yet). */

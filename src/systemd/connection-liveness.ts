@@ -5,6 +5,8 @@ import type { ConnectionStatus } from '../agent/connection-status.js';
  * but `online` is bounded: a dial ends within the dial timeout, a back-off within its delay. One
  * that outstays its bound plus a grace means the loop is wedged, and the watchdog should let
  * systemd restart the agent. `online` is bounded by the heartbeat, which terminates a dead link.
+ * (Liveness is this question, whether the process still makes progress, asked for a supervisor;
+ * whether a link's peer still answers is the heartbeat's.)
  *
  * Returns null when alive, or the reason it is not.
  */

@@ -73,7 +73,7 @@ export class FakeClient extends FakeLink implements ClientLink {
   }
 }
 
-/** A frame as the sessions hand it over, validated; `raw` adds envelope fields (seq, ts). */
+/** A frame as the peers hand it over, validated; `raw` adds envelope fields (seq, ts). */
 export function frame(
   type: string,
   payload: Record<string, unknown>,

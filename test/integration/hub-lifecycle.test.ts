@@ -25,7 +25,7 @@ import {
 } from '../helpers/ws.js';
 import { CloseCode } from '../../src/protocol/close-codes.js';
 
-describe('hub liveness', () => {
+describe('hub heartbeat', () => {
   it('closes with 4001 "no pong" a device and a client that do not answer pings', async () => {
     const t = await startHub({ pingIntervalMs: 40, pongTimeoutMs: 40 });
     try {

@@ -128,7 +128,7 @@ describe('a seed client at the hub: one command_done for every command', () => {
       const forwarded = await device.inbox.nextOfType('command');
       const error = { code: ErrorCode.commandFailed, message: 'no such program' };
       device.send({ type: 'error', request_id: forwarded.request_id, payload: error });
-      // A done the device sends after its error finds no route: it is not relayed.
+      // A done the device sends after its error finds no open request: it is not relayed.
       device.send({
         type: 'command_done',
         request_id: forwarded.request_id,

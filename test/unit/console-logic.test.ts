@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { describeDone, formatDuration, OutputDecoder } from '../../src/console/command-output.js';
 import { ago, offeredStreams, parseDevices } from '../../src/console/devices.js';
-import { takeSessionFromFragment } from '../../src/console/fragment.js';
+import { takeSessionFromFragment } from '../../src/console/session-fragment.js';
 import { TimeSeries } from '../../src/console/time-series.js';
 
 describe('console: signed-in link', () => {

@@ -77,7 +77,7 @@ describe('Broker', () => {
     ]);
   });
 
-  it('drops replies from a device that is not the route’s, or to ended routes', () => {
+  it('drops replies from a device that is not the request’s, or to ended requests', () => {
     const device = online();
     const other = online('idle');
     const client = new FakeClient('c');
@@ -104,7 +104,7 @@ describe('Broker', () => {
     const client = new FakeClient('c');
     broker.clientFrame(client, frame('command', { device_id: 'dev' }, 'cmd'));
     assert.equal(client.refused[0]?.code, ErrorCode.deviceOffline);
-    assert.equal(broker.routes.size, 0);
+    assert.equal(broker.requests.size, 0);
   });
 
   it('refuses a subscription without streams', () => {

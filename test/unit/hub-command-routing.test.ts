@@ -24,7 +24,7 @@ describe('Broker command routing', () => {
     broker.clientFrame(client, frame('command', { device_id: 'dev', command: 'cat' }, 'cmd'));
   });
 
-  it('forwards command_cancel on the route, named by payload or envelope request_id', () => {
+  it('forwards command_cancel on the command, named by payload or envelope request_id', () => {
     broker.clientFrame(client, frame('command_cancel', { request_id: 'cmd' }, 'c-1'));
     broker.clientFrame(client, frame('command_cancel', {}, 'cmd'));
     assert.deepEqual(device.sent.slice(1), [
@@ -66,7 +66,7 @@ describe('Broker command routing', () => {
       request_id: 'req_1',
       payload: { request_id: 'req_1' },
     });
-    assert.equal(broker.routes.size, 0);
+    assert.equal(broker.requests.size, 0);
   });
 
   it('refuses a second command under a pending request_id with duplicate_request', () => {
@@ -74,7 +74,7 @@ describe('Broker command routing', () => {
     assert.equal(client.refused[0]?.code, ErrorCode.duplicateRequest);
   });
 
-  it('closes the route when forwarding throws, so the request_id is free again', () => {
+  it('closes the request when forwarding throws, so the request_id is free again', () => {
     const failing = new FakeDevice('dev');
     failing.send = () => {
       throw new RangeError('Maximum call stack size exceeded');
@@ -85,12 +85,12 @@ describe('Broker command routing', () => {
       { device_id: 'dev', agent_version: '1', protocol: 1, capabilities: [] } as HelloPayload,
       0,
     );
-    const routesBefore = broker.routes.size;
+    const openBefore = broker.requests.size;
     assert.throws(
       () => broker.clientFrame(client, frame('command', { device_id: 'dev' }, 'again')),
       RangeError,
     );
-    assert.equal(broker.routes.size, routesBefore, 'no route left open');
+    assert.equal(broker.requests.size, openBefore, 'no request left open');
     failing.send = (message) => {
       failing.sent.push(message);
       return true;

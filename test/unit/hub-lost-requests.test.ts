@@ -18,7 +18,7 @@ const errorsTo = (client: FakeClient) =>
 
 /**
  * A request forwarded into a half-open link, at the broker: the device's next hello says which
- * requests it holds (`open_requests`) and where its resend ends (`seq`); a rebound route it
+ * requests it holds (`open_requests`) and where its resend ends (`seq`); a rebound request it
  * does not hold is failed with `request_lost` once the hub has processed that far.
  */
 describe('Broker: requests lost with a half-open link', () => {
@@ -48,11 +48,11 @@ describe('Broker: requests lost with a half-open link', () => {
     return device;
   }
 
-  it('fails a rebound route the agent does not hold once the resend passes hello.seq', () => {
+  it('fails a rebound request the agent does not hold once the resend passes hello.seq', () => {
     const second = reconnect({ open_requests: [], seq: 12 }, 10);
     broker.deviceProcessed(second, 11);
     assert.deepEqual(errorsTo(client), [], 'the resend is not through yet');
-    assert.equal(broker.routes.size, 1);
+    assert.equal(broker.requests.size, 1);
     broker.deviceProcessed(second, 12);
     assert.deepEqual(errorsTo(client), [['cmd', ErrorCode.requestLost]]);
     const [error, done] = client.sent.slice(-2);
@@ -62,7 +62,7 @@ describe('Broker: requests lost with a half-open link', () => {
       request_id: 'cmd',
       payload: { exit_code: null, error: error?.payload },
     });
-    assert.equal(broker.routes.size, 0);
+    assert.equal(broker.requests.size, 0);
     assert.equal(broker.lostRequests.pendingLinks, 0);
     broker.deviceProcessed(second, 13);
     assert.equal(errorsTo(client).length, 1, 'reported once');
@@ -71,7 +71,7 @@ describe('Broker: requests lost with a half-open link', () => {
   it('fails it at once when the hub had already processed up to hello.seq', () => {
     reconnect({ open_requests: [], seq: 7 }, 7);
     assert.deepEqual(errorsTo(client), [['cmd', ErrorCode.requestLost]]);
-    assert.equal(broker.routes.size, 0);
+    assert.equal(broker.requests.size, 0);
   });
 
   it('passes a seq past hello.seq too (the agent dropped what lay between)', () => {
@@ -80,7 +80,7 @@ describe('Broker: requests lost with a half-open link', () => {
     assert.deepEqual(errorsTo(client), [['cmd', ErrorCode.requestLost]]);
   });
 
-  it('keeps a route listed in open_requests, and relays its replies on the new link', () => {
+  it('keeps a request listed in open_requests, and relays its replies on the new link', () => {
     const second = reconnect({ open_requests: ['req_1', 'req_other'], seq: 5 }, 5);
     broker.deviceProcessed(second, 6);
     assert.deepEqual(errorsTo(client), []);
@@ -89,10 +89,10 @@ describe('Broker: requests lost with a half-open link', () => {
       client.sent.map((m) => [m.type, m.request_id]),
       [['command_done', 'cmd']],
     );
-    assert.equal(broker.routes.size, 0);
+    assert.equal(broker.requests.size, 0);
   });
 
-  it('closes a route normally when its command_done comes in the resend: no error', () => {
+  it('closes a request normally when its command_done comes in the resend: no error', () => {
     const second = reconnect({ open_requests: [], seq: 9 }, 4);
     broker.deviceFrame(second, frame('command_output', { chunk: 'x', fd: 'stdout' }, 'req_1'));
     broker.deviceProcessed(second, 5);
@@ -103,19 +103,19 @@ describe('Broker: requests lost with a half-open link', () => {
       client.sent.map((m) => m.type),
       ['command_output', 'command_done'],
     );
-    assert.equal(broker.routes.size, 0);
+    assert.equal(broker.requests.size, 0);
     assert.equal(broker.lostRequests.pendingLinks, 0);
   });
 
-  it('keeps every route for a hello without open_requests and seq (an older agent)', () => {
+  it('keeps every request for a hello without open_requests and seq (an older agent)', () => {
     const second = reconnect({}, 0);
     for (let seq = 1; seq < 5; seq++) broker.deviceProcessed(second, seq);
     assert.deepEqual(errorsTo(client), []);
-    assert.equal(broker.routes.size, 1);
+    assert.equal(broker.requests.size, 1);
     assert.equal(broker.lostRequests.pendingLinks, 0);
     // Only one of the two fields is no claim either.
     reconnect({ seq: 3 }, 3);
-    assert.equal(broker.routes.size, 1);
+    assert.equal(broker.requests.size, 1);
   });
 
   it('never touches a request forwarded on the new link', () => {
@@ -123,7 +123,7 @@ describe('Broker: requests lost with a half-open link', () => {
     broker.clientFrame(client, frame('command', { device_id: 'dev', command: 'ls' }, 'new'));
     broker.deviceProcessed(second, 4);
     assert.deepEqual(errorsTo(client), [['cmd', ErrorCode.requestLost]]);
-    assert.equal(broker.routes.get('req_2')?.device, second, 'the new request stays open');
+    assert.equal(broker.requests.get('req_2')?.device, second, 'the new request stays open');
   });
 
   it('fails a lost app_command the same way', () => {
@@ -137,7 +137,7 @@ describe('Broker: requests lost with a half-open link', () => {
     assert.deepEqual(errorsTo(client), []);
   });
 
-  it('ends the bookkeeping with the link: the next hello judges the route again', () => {
+  it('ends the bookkeeping with the link: the next hello judges the request again', () => {
     const second = reconnect({ open_requests: [], seq: 50 }, 0);
     assert.equal(broker.lostRequests.pendingLinks, 1);
     broker.deviceClosed(second, 1006, '');
@@ -148,7 +148,7 @@ describe('Broker: requests lost with a half-open link', () => {
     broker.deviceReady(third, hello({ open_requests: ['req_1'], seq: 60 }), 0);
     broker.deviceProcessed(third, 60);
     assert.deepEqual(errorsTo(client), []);
-    assert.equal(broker.routes.get('req_1')?.unconfirmed, false);
+    assert.equal(broker.requests.get('req_1')?.unconfirmed, false);
     assert.equal(broker.lostRequests.pendingLinks, 0);
   });
 
@@ -167,7 +167,7 @@ describe('Broker: requests lost with a half-open link', () => {
     const sentBefore = client.sent.length;
     broker.deviceProcessed(second, 5);
     assert.equal(client.sent.length, sentBefore);
-    assert.equal(broker.routes.size, 0);
+    assert.equal(broker.requests.size, 0);
     assert.equal(broker.lostRequests.pendingLinks, 0);
   });
 });

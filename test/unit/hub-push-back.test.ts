@@ -46,16 +46,16 @@ describe('Broker memory bounds', () => {
     return String(forwarded.request_id);
   }
 
-  const output = (routeId: string) =>
-    frame('command_output', { chunk: 'y\n', fd: 'stdout' }, routeId);
+  const output = (hubRequestId: string) =>
+    frame('command_output', { chunk: 'y\n', fd: 'stdout' }, hubRequestId);
 
   it('pauses the device while a client waiting on its output is backed up, and resumes it on drain', () => {
     const client = new FakeClient('c');
-    const routeId = startCommand(client, 'cmd');
-    broker.deviceFrame(device, output(routeId));
+    const hubRequestId = startCommand(client, 'cmd');
+    broker.deviceFrame(device, output(hubRequestId));
     assert.equal(device.readingPaused, false);
     client.backedUp = true;
-    broker.deviceFrame(device, output(routeId));
+    broker.deviceFrame(device, output(hubRequestId));
     assert.equal(device.readingPaused, true);
     assert.equal(client.sent.filter((m) => m.type === 'command_output').length, 2);
     client.drain();
@@ -65,12 +65,12 @@ describe('Broker memory bounds', () => {
   it('keeps the device paused until every client holding it has drained', () => {
     const a = new FakeClient('a');
     const b = new FakeClient('b');
-    const routeA = startCommand(a, 'x');
-    const routeB = startCommand(b, 'y');
+    const requestA = startCommand(a, 'x');
+    const requestB = startCommand(b, 'y');
     a.backedUp = true;
     b.backedUp = true;
-    broker.deviceFrame(device, output(routeA));
-    broker.deviceFrame(device, output(routeB));
+    broker.deviceFrame(device, output(requestA));
+    broker.deviceFrame(device, output(requestB));
     a.drain();
     assert.equal(device.readingPaused, true);
     broker.clientClosed(b, 1000, '');
@@ -79,9 +79,9 @@ describe('Broker memory bounds', () => {
 
   it('closes a client that holds a device longer than maxPushBackMs with 4008, and resumes the device', () => {
     const client = new FakeClient('c');
-    const routeId = startCommand(client, 'cmd');
+    const hubRequestId = startCommand(client, 'cmd');
     client.backedUp = true;
-    broker.deviceFrame(device, output(routeId));
+    broker.deviceFrame(device, output(hubRequestId));
     clock.advance(999);
     assert.deepEqual(client.closes, []);
     clock.advance(1);
@@ -138,6 +138,6 @@ describe('Broker memory bounds', () => {
       ],
     );
     assert.equal(broker.subscriptions.list().length, 2);
-    assert.equal(broker.routes.size, 2);
+    assert.equal(broker.requests.size, 2);
   });
 });

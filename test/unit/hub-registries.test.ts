@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DeviceRegistry, summary } from '../../src/hub/device-registry.js';
 import type { IdSource } from '../../src/hub/ids.js';
-import { RequestRoutes, isFinalReply, isReply } from '../../src/hub/request-routes.js';
+import { ForwardedRequests, isFinalReply, isReply } from '../../src/hub/forwarded-requests.js';
 import { SubscriptionRegistry } from '../../src/hub/subscriptions.js';
 import type { HelloPayload } from '../../src/protocol/to-hub.js';
 import { FakeClock } from '../helpers/fake-clock.js';
@@ -62,21 +62,21 @@ describe('SubscriptionRegistry', () => {
   });
 });
 
-describe('RequestRoutes', () => {
-  it('routes by hub id, finds by client request id, and closes by client or device', () => {
-    const routes = new RequestRoutes<string, string>(counterIds());
-    const r1 = routes.open('command', 'client-a', 'cmd-1', 'dev-link-1');
-    const r2 = routes.open('command', 'client-b', 'cmd-1', 'dev-link-1');
-    const r3 = routes.open('command', 'client-a', undefined, 'dev-link-2');
+describe('ForwardedRequests', () => {
+  it('keys requests by hub id, finds by client request id, and closes by client or device', () => {
+    const requests = new ForwardedRequests<string, string>(counterIds());
+    const r1 = requests.open('command', 'client-a', 'cmd-1', 'dev-link-1');
+    const r2 = requests.open('command', 'client-b', 'cmd-1', 'dev-link-1');
+    const r3 = requests.open('command', 'client-a', undefined, 'dev-link-2');
     assert.notEqual(r1.id, r2.id);
-    assert.equal(routes.get(r2.id), r2);
-    assert.equal(routes.findByClientRequest('client-a', 'cmd-1'), r1);
-    assert.equal(routes.findByClientRequest('client-b', 'cmd-1'), r2);
-    assert.equal(routes.findByClientRequest('client-a', 'cmd-2'), undefined);
-    assert.deepEqual(routes.closeForDevice('dev-link-1'), [r1, r2]);
-    assert.equal(routes.get(r1.id), undefined);
-    assert.deepEqual(routes.closeForClient('client-a'), [r3]);
-    assert.equal(routes.size, 0);
+    assert.equal(requests.get(r2.id), r2);
+    assert.equal(requests.findByClientRequest('client-a', 'cmd-1'), r1);
+    assert.equal(requests.findByClientRequest('client-b', 'cmd-1'), r2);
+    assert.equal(requests.findByClientRequest('client-a', 'cmd-2'), undefined);
+    assert.deepEqual(requests.closeForDevice('dev-link-1'), [r1, r2]);
+    assert.equal(requests.get(r1.id), undefined);
+    assert.deepEqual(requests.closeForClient('client-a'), [r3]);
+    assert.equal(requests.size, 0);
   });
 
   it('knows which frames answer a command and which end it', () => {

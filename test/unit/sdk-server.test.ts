@@ -59,9 +59,9 @@ describe('queues of apps that do not read', () => {
     let most = 0;
     for (let i = 0; i < 100; i++) {
       for (const app of apps) {
-        const [session] = server.apps(app.name);
-        session?.send(commandLine('blob', { i, blob }));
-        assert.ok((session?.queuedBytes ?? 0) <= 64 * 1024, `${app.name} within its own bound`);
+        const [peer] = server.apps(app.name);
+        peer?.send(commandLine('blob', { i, blob }));
+        assert.ok((peer?.queuedBytes ?? 0) <= 64 * 1024, `${app.name} within its own bound`);
         most = Math.max(most, server.queueStats().queuedBytes);
       }
     }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
-import { DeliveryQueue, type DeliveryPolicy } from '../../src/hub/webhooks/delivery-queue.js';
+import { PostQueue, type PostPolicy } from '../../src/hub/webhooks/post-queue.js';
 import type { Poster, WebhookRequest } from '../../src/hub/webhooks/http-poster.js';
 import { webhookMessage, wants } from '../../src/hub/webhooks/webhook-message.js';
 import { isLoopback, validateWebhookSpec, type Webhook } from '../../src/hub/webhooks/webhook.js';
@@ -11,7 +11,7 @@ import { FakeClock } from '../helpers/fake-clock.js';
 
 const logger = pino({ level: 'silent' });
 const hook: Webhook = { id: 'wh_1', description: 'd', url: 'https://x.example/h', type: 'user' };
-const policy: DeliveryPolicy = {
+const policy: PostPolicy = {
   maxPending: 3,
   maxAttempts: 3,
   timeoutMs: 1_000,
@@ -42,11 +42,11 @@ function scriptedPoster(): {
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
-describe('DeliveryQueue', () => {
+describe('PostQueue', () => {
   function queue(post: Poster, clock = new FakeClock()) {
     return {
       clock,
-      q: new DeliveryQueue({ webhook: hook, policy, post, clock, random: () => 1, logger }),
+      q: new PostQueue({ webhook: hook, policy, post, clock, random: () => 1, logger }),
     };
   }
 
@@ -68,7 +68,7 @@ describe('DeliveryQueue', () => {
     );
     calls[1]?.answer(204);
     await tick();
-    assert.deepEqual(q.stats(), { pending: 0, delivered: 2, failed: 0, dropped: 0 });
+    assert.deepEqual(q.stats(), { pending: 0, accepted: 2, failed: 0, dropped: 0 });
   });
 
   it('retries 5xx, network errors and timeouts with back-off, then gives up', async () => {
@@ -93,7 +93,7 @@ describe('DeliveryQueue', () => {
     await tick();
     assert.equal(calls[2]?.signal.aborted, true);
     await tick();
-    assert.deepEqual(q.stats(), { pending: 0, delivered: 0, failed: 1, dropped: 0 });
+    assert.deepEqual(q.stats(), { pending: 0, accepted: 0, failed: 1, dropped: 0 });
   });
 
   it('does not retry a 4xx', async () => {

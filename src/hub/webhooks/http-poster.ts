@@ -1,6 +1,6 @@
 /**
  * How a webhook request leaves the hub: one POST, answered with its HTTP status. Injected into
- * the delivery queues, so tests can count attempts without a network; the real one is fetch.
+ * the post queues, so tests can count attempts without a network; the real one is fetch.
  * Network failures reject; the abort signal ends a request that takes too long.
  */
 export interface WebhookRequest {

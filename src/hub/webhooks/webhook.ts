@@ -124,7 +124,7 @@ export const MASKED_HEADER_VALUE = '***';
 /**
  * A webhook as REST shows it: header names kept, values masked. Custom headers are where a
  * receiver's credentials go, and a listing (or a 201 answer that ends up in a log) must not
- * hand them out; deliveries still send the real values.
+ * hand them out; posts still send the real values.
  */
 export function withMaskedHeaders(webhook: Webhook): Webhook {
   if (webhook.headers === undefined) return webhook;

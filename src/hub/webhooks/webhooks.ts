@@ -4,21 +4,21 @@ import { ErrorCode } from '../../protocol/error-codes.js';
 import type { ParsedFrame } from '../../protocol/parse.js';
 import { isoNow, type Clock } from '../../time/clock.js';
 import { uniqueId, type IdSource } from '../ids.js';
-import { DeliveryQueue, type DeliveryPolicy, type DeliveryStats } from './delivery-queue.js';
+import { PostQueue, type PostPolicy, type PostStats } from './post-queue.js';
 import type { Poster } from './http-poster.js';
 import { webhookBody, webhookMessage, wants } from './webhook-message.js';
 import { MAX_WEBHOOKS, validateWebhookSpec, type Webhook } from './webhook.js';
 import { CodedError } from '../../protocol/coded-error.js';
 
 /**
- * The hub's webhooks: at most MAX_WEBHOOKS, each with its own delivery queue. `deliver` is
+ * The hub's webhooks: at most MAX_WEBHOOKS, each with its own PostQueue. `post` is
  * called on the device path for every device message; it only builds the body and queues it,
  * so it returns at once whatever the receivers do.
  */
 export class WebhookError extends CodedError {}
 
 export interface WebhooksOptions {
-  policy: DeliveryPolicy;
+  policy: PostPolicy;
   post: Poster;
   clock: Clock;
   random: RandomSource;
@@ -28,7 +28,7 @@ export interface WebhooksOptions {
 
 interface Entry {
   webhook: Webhook;
-  queue: DeliveryQueue;
+  queue: PostQueue;
 }
 
 export class Webhooks {
@@ -51,7 +51,7 @@ export class Webhooks {
     }
     const id = uniqueId(this.#o.ids, 'wh', (candidate) => this.#entries.has(candidate));
     const webhook: Webhook = { id, ...r.value };
-    const queue = new DeliveryQueue({
+    const queue = new PostQueue({
       webhook,
       policy: this.#o.policy,
       post: this.#o.post,
@@ -67,7 +67,7 @@ export class Webhooks {
     return webhook;
   }
 
-  /** Removes a webhook and abandons its pending deliveries; false if there is none. */
+  /** Removes a webhook and abandons its pending posts; false if there is none. */
   remove(id: string): boolean {
     const entry = this.#entries.get(id);
     if (!entry) return false;
@@ -81,11 +81,11 @@ export class Webhooks {
     return [...this.#entries.values()].map((e) => e.webhook);
   }
 
-  stats(id: string): DeliveryStats | undefined {
+  stats(id: string): PostStats | undefined {
     return this.#entries.get(id)?.queue.stats();
   }
 
-  deliver(deviceId: string, frame: ParsedFrame): void {
+  post(deviceId: string, frame: ParsedFrame): void {
     if (this.#entries.size === 0) return;
     const msg = webhookMessage(deviceId, frame, isoNow(this.#o.clock));
     // At most two bodies (envelope, payload only) however many webhooks take the message.

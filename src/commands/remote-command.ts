@@ -27,7 +27,7 @@ import { Utf8Splitter } from './utf8-chunks.js';
  */
 export type Emit = (type: string, payload: Record<string, unknown>) => void;
 
-export interface CommandSessionOptions {
+export interface RemoteCommandOptions {
   requestId: string;
   spec: CommandSpec;
   streamOutput: boolean;
@@ -40,11 +40,11 @@ export interface CommandSessionOptions {
   chunkBytes?: number;
 }
 
-export class CommandSession {
+export class RemoteCommand {
   readonly requestId: string;
   /** Resolves once `command_done` (or the start failure) has been emitted. */
   readonly done: Promise<CommandResult>;
-  readonly #o: CommandSessionOptions;
+  readonly #o: RemoteCommandOptions;
   readonly #running: RunningCommand;
   readonly #coalescer: OutputCoalescer;
   readonly #splitters: Record<OutputFd, Utf8Splitter> = {
@@ -53,7 +53,7 @@ export class CommandSession {
   };
   #unsubscribeDrain: (() => void) | null = null;
 
-  constructor(options: CommandSessionOptions) {
+  constructor(options: RemoteCommandOptions) {
     this.#o = options;
     this.requestId = options.requestId;
     this.#coalescer = new OutputCoalescer({

@@ -7,7 +7,7 @@ import { LineSplitter } from './line-splitter.js';
 import { parseAppLine, type AppLine } from './sdk-wire.js';
 
 /**
- * One app connected to the local socket.
+ * One app connected to the local socket: the server's peer for it.
  *
  *     open ──close()──▶ closing ──socket closed (or closeTimeoutMs: destroyed)──▶ closed
  *       └──────────── peer closes, line too long, socket error ────────────────────▲
@@ -19,15 +19,15 @@ import { parseAppLine, type AppLine } from './sdk-wire.js';
  * oldest queued lines are dropped and counted, so a stuck app costs a bounded amount of memory
  * and never slows the agent or the other apps. A line the socket has taken cannot be taken back:
  * at most one line (plus the socket's 16 KiB high-water mark) sits there beyond the queue.
- * Dropping the oldest, rather than disconnecting, keeps a slow app's newest commands and its
- * session; an app that never reads costs the same bounded bytes either way.
+ * Dropping the oldest, rather than disconnecting, keeps a slow app connected, with its newest
+ * commands; an app that never reads costs the same bounded bytes either way.
  */
-export type AppSessionState = 'open' | 'closing' | 'closed';
+export type AppPeerState = 'open' | 'closing' | 'closed';
 
 /** Why queued lines were dropped: the app's line or byte bound, or the bound across all apps. */
 export type DropReason = 'lines' | 'bytes' | 'total';
 
-export interface AppSessionOptions {
+export interface AppPeerOptions {
   socket: Socket;
   id: number;
   maxLineBytes: number;
@@ -36,18 +36,18 @@ export interface AppSessionOptions {
   closeTimeoutMs: number;
   clock: Clock;
   logger: Logger;
-  onLine: (session: AppSession, line: AppLine) => void;
-  onClose: (session: AppSession) => void;
+  onLine: (peer: AppPeer, line: AppLine) => void;
+  onClose: (peer: AppPeer) => void;
   /** Called after each line queued, so the server can keep all apps within their total. */
-  onQueued?: (session: AppSession) => void;
+  onQueued?: (peer: AppPeer) => void;
 }
 
-export class AppSession {
+export class AppPeer {
   readonly id: number;
-  readonly #o: AppSessionOptions;
+  readonly #o: AppPeerOptions;
   readonly #socket: Socket;
   readonly #splitter: LineSplitter;
-  #state: AppSessionState = 'open';
+  #state: AppPeerState = 'open';
   #name: string | null = null;
   readonly #queue = new LineQueue();
   #dropped = 0;
@@ -55,7 +55,7 @@ export class AppSession {
   #closeTimer: TimerHandle | null = null;
   readonly closed: Promise<void>;
 
-  constructor(options: AppSessionOptions) {
+  constructor(options: AppPeerOptions) {
     this.#o = options;
     this.id = options.id;
     this.#socket = options.socket;
@@ -86,7 +86,7 @@ export class AppSession {
     );
   }
 
-  get state(): AppSessionState {
+  get state(): AppPeerState {
     return this.#state;
   }
 
@@ -195,6 +195,7 @@ export class AppSession {
   }
 
   #logger(): Logger {
+    // The log field keeps its first name, `session`: journal readers filter on it.
     return this.#name === null
       ? this.#o.logger.child({ session: this.id })
       : this.#o.logger.child({ session: this.id, app: this.#name });

@@ -36,7 +36,7 @@ import { CloseCode } from '../protocol/close-codes.js';
  */
 export type DevicePhase = 'awaiting_hello' | 'ready' | 'closed';
 
-export interface DeviceSessionOptions extends PeerSettings {
+export interface DevicePeerOptions extends PeerSettings {
   deviceId: string;
   events: DeviceEvents;
   cursors: DeliveryCursors;
@@ -51,16 +51,16 @@ export interface DeviceSessionOptions extends PeerSettings {
 
 const validSeq = seqNumber();
 
-export class DeviceSession implements DeviceLink {
+export class DevicePeer implements DeviceLink {
   readonly deviceId: string;
-  readonly #o: DeviceSessionOptions;
+  readonly #o: DevicePeerOptions;
   readonly #logger: Logger;
   readonly #peer: PeerSocket;
   readonly #acks: AckBatcher;
   #phase: DevicePhase = 'awaiting_hello';
   #helloTimer: TimerHandle | null;
 
-  constructor(options: DeviceSessionOptions) {
+  constructor(options: DevicePeerOptions) {
     this.#o = options;
     this.deviceId = options.deviceId;
     this.#logger = options.logger;
@@ -192,7 +192,7 @@ export class DeviceSession implements DeviceLink {
     }
   }
 
-  /** `hello` opens the session; a repeated one (same device) refreshes what the hub knows. */
+  /** `hello` makes the peer ready; a repeated one (same device) refreshes what the hub knows. */
   #onHello(frame: ParsedFrame): void {
     // toHubValidators.hello is helloPayload, so the payload has its shape.
     const hello = frame.payload as HelloPayload;

@@ -6,48 +6,54 @@ import type { Poster } from './http-poster.js';
 import type { Webhook } from './webhook.js';
 
 /**
- * The deliveries of one webhook, in order: one request in flight at a time, so the receiver
- * sees messages in the order the hub got them. A failed attempt (network error, timeout, 5xx,
- * 429) is retried after a jittered exponential back-off, at most `maxAttempts` times in all;
- * any other status (2xx done, 3xx/4xx refused) ends the delivery. Beyond `maxPending` waiting
- * bodies the oldest is dropped and counted: a dead receiver costs bounded memory, and since
- * each webhook has its own queue it never delays the device path or the other webhooks.
+ * The posts to one webhook (each a message body, POSTed until the receiver takes it or the
+ * retries run out), in order: one request in flight at a time, so the receiver sees messages
+ * in the order the hub got them. A failed attempt (network error, timeout, 5xx, 408, 429) is
+ * retried after a jittered exponential back-off, at most `maxAttempts` times in all; any other
+ * status (2xx accepted, 3xx/4xx refused) ends the post. Beyond `maxPending` waiting bodies the
+ * oldest is dropped and counted: a dead receiver costs bounded memory, and since each webhook
+ * has its own queue it never delays the device path or the other webhooks.
+ *
+ * README and the log codes call a post a delivery (`webhook_delivery_failed`); the code says
+ * post, because here delivery means the agent's acknowledged, seq-numbered delivery
+ * (docs/glossary.md).
  *
  *     idle ──push──▶ posting ──2xx / given up──▶ (next, or idle)
  *                      └─ failed ─▶ waiting (back-off) ─▶ posting
  */
-export interface DeliveryPolicy {
+export interface PostPolicy {
   maxPending: number;
   maxAttempts: number;
   timeoutMs: number;
   backoff: BackoffOptions;
 }
 
-export const DEFAULT_DELIVERY_POLICY: DeliveryPolicy = {
+export const DEFAULT_POST_POLICY: PostPolicy = {
   maxPending: 1_000,
   maxAttempts: 6,
   timeoutMs: 10_000,
   backoff: { initialDelayMs: 500, maxDelayMs: 30_000 },
 };
 
-export interface DeliveryQueueOptions {
+export interface PostQueueOptions {
   webhook: Webhook;
-  policy: DeliveryPolicy;
+  policy: PostPolicy;
   post: Poster;
   clock: Clock;
   random: RandomSource;
   logger: Logger;
 }
 
-export interface DeliveryStats {
+export interface PostStats {
   pending: number;
-  delivered: number;
+  /** Answered 2xx. */
+  accepted: number;
   failed: number;
   dropped: number;
 }
 
-export class DeliveryQueue {
-  readonly #o: DeliveryQueueOptions;
+export class PostQueue {
+  readonly #o: PostQueueOptions;
   #pending: string[] = [];
   #head = 0;
   #running = false;
@@ -56,9 +62,9 @@ export class DeliveryQueue {
   #wake: (() => void) | null = null;
   #retryTimer: TimerHandle | null = null;
   #loop: Promise<void> = Promise.resolve();
-  readonly #stats = { delivered: 0, failed: 0, dropped: 0 };
+  readonly #stats = { accepted: 0, failed: 0, dropped: 0 };
 
-  constructor(options: DeliveryQueueOptions) {
+  constructor(options: PostQueueOptions) {
     this.#o = options;
   }
 
@@ -85,7 +91,7 @@ export class DeliveryQueue {
     }
   }
 
-  stats(): DeliveryStats {
+  stats(): PostStats {
     return { pending: this.#pending.length - this.#head, ...this.#stats };
   }
 
@@ -104,19 +110,19 @@ export class DeliveryQueue {
       const body = this.#pending[this.#head] as string;
       this.#head++;
       this.#compact();
-      await this.#deliver(body);
+      await this.#post(body);
     }
     this.#running = false;
   }
 
-  async #deliver(body: string): Promise<void> {
+  async #post(body: string): Promise<void> {
     const { webhook, policy, logger } = this.#o;
     for (let attempt = 0; attempt < policy.maxAttempts && !this.#stopped; attempt++) {
       if (attempt > 0) await this.#sleep(backoffDelay(attempt - 1, policy.backoff, this.#o.random));
       if (this.#stopped) return;
       const outcome = await this.#attempt(body);
-      if (outcome.kind === 'delivered') {
-        this.#stats.delivered++;
+      if (outcome.kind === 'accepted') {
+        this.#stats.accepted++;
         return;
       }
       if (outcome.kind === 'refused') {
@@ -143,7 +149,7 @@ export class DeliveryQueue {
   async #attempt(
     body: string,
   ): Promise<
-    { kind: 'delivered' } | { kind: 'refused'; status: number } | { kind: 'retry'; reason: string }
+    { kind: 'accepted' } | { kind: 'refused'; status: number } | { kind: 'retry'; reason: string }
   > {
     const { webhook, policy, clock } = this.#o;
     const attempt = new AbortController();
@@ -155,7 +161,7 @@ export class DeliveryQueue {
         { url: webhook.url, headers: webhook.headers ?? {}, body },
         attempt.signal,
       );
-      if (status >= 200 && status < 300) return { kind: 'delivered' };
+      if (status >= 200 && status < 300) return { kind: 'accepted' };
       if (status >= 500 || status === 429 || status === 408)
         return { kind: 'retry', reason: `HTTP ${status}` };
       return { kind: 'refused', status };

@@ -1,11 +1,11 @@
 import type { Clock, TimerHandle } from '../time/clock.js';
 
 /**
- * The hub's side of the heartbeat, as the platform docs describe it: "The server sends a ping
- * every 30 seconds. If no pong is received within 10 seconds, the connection is closed." A ping
- * every `intervalMs`; a peer whose pong has not arrived within `timeoutMs` of a ping is stale,
- * and `onStale` runs once (the owner closes the connection with CloseCode.noPong, and terminates
- * it when the close does not complete in time).
+ * The hub's side of the heartbeat (the agent's is src/agent/heartbeat.ts), as the platform
+ * docs describe it: "The server sends a ping every 30 seconds. If no pong is received within
+ * 10 seconds, the connection is closed." A ping every `intervalMs`; a peer whose pong has not
+ * arrived within `timeoutMs` of a ping is stale, and `onStale` runs once (the owner closes the
+ * connection with CloseCode.noPong, and terminates it when the close does not complete in time).
  *
  *     start ─interval─▶ ping ─timeout─▶ pong since? ── yes ─▶ (next ping, one interval after the last)
  *                                          └─ no ─▶ onStale (stopped)
@@ -15,7 +15,7 @@ import type { Clock, TimerHandle } from '../time/clock.js';
  * that stopped reading. `pong()` only sets a flag, so it costs no timer churn; one timer is
  * armed at a time.
  */
-export interface LivenessOptions {
+export interface HeartbeatOptions {
   intervalMs: number;
   timeoutMs: number;
   clock: Clock;
@@ -23,13 +23,13 @@ export interface LivenessOptions {
   onStale: () => void;
 }
 
-export class Liveness {
-  readonly #o: LivenessOptions;
+export class Heartbeat {
+  readonly #o: HeartbeatOptions;
   #timer: TimerHandle | null = null;
   #answered = true;
   #running = false;
 
-  constructor(options: LivenessOptions) {
+  constructor(options: HeartbeatOptions) {
     this.#o = options;
   }
 

@@ -18,18 +18,18 @@ import {
  * that throws, is answered with an `error` frame carrying the request's `request_id`, and the
  * connection stays up. A refused `command` also gets its `command_done` (see command-endings).
  */
-export interface ClientSessionOptions extends PeerSettings {
+export interface ClientPeerOptions extends PeerSettings {
   id: string;
   events: ClientEvents;
 }
 
-export class ClientSession implements ClientLink {
+export class ClientPeer implements ClientLink {
   readonly id: string;
-  readonly #o: ClientSessionOptions;
+  readonly #o: ClientPeerOptions;
   readonly #peer: PeerSocket;
   #dropped = 0;
 
-  constructor(options: ClientSessionOptions) {
+  constructor(options: ClientPeerOptions) {
     this.#o = options;
     this.id = options.id;
     this.#peer = new PeerSocket({
