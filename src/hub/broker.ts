@@ -17,6 +17,7 @@ import { PushBack } from './push-back.js';
 import { RequestRoutes, isFinalReply, isReply, type Route } from './request-routes.js';
 import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * The hub's routing, free of sockets: which devices are online, who subscribed to what, which
@@ -249,7 +250,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     if (frame.payload.report !== 'dropped') return;
     this.#logger.warn(
       {
-        code: 'device_dropped',
+        code: LogCode.deviceDropped,
         deviceId: device.deviceId,
         seq: frame.raw.seq,
         drops: frame.payload.drops,
