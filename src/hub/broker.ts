@@ -168,7 +168,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     this.lostRequests.linkClosed(link);
     this.#pushBack.forgetDevice(link);
     this.#logger.info(
-      { deviceId: link.deviceId, code, reason, replaced: !wasCurrent },
+      { deviceId: link.deviceId, closeCode: code, reason, replaced: !wasCurrent },
       'device disconnected',
     );
     if (this.#routeGraceMs > 0 && this.routes.forDevice(link).length > 0) {
@@ -340,7 +340,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     this.#logger.info(
       {
         clientId: link.id,
-        code,
+        closeCode: code,
         reason,
         subscriptions: subscriptions.length,
         pending: routes.length,
