@@ -45,7 +45,7 @@ import {
   statusIs,
   type AgentProcess,
 } from '../test/helpers/agent-process.js';
-import { VITALS_LOG_CODE } from '../src/agent/vitals.js';
+import { LogCode } from '../src/log/log-codes.js';
 import { FaultProxy, type ProxyMode } from '../test/helpers/fault-proxy.js';
 import { descendantsOf, memoryOf, openFdCount, processesWithEnv } from './lib/proc-stats.js';
 import { reportRows, type BenchRow } from './lib/results.js';
@@ -198,7 +198,7 @@ class LogReader {
 
   take(child: AgentProcess, atMs: number): void {
     for (const line of child.logs) {
-      if (line.code === VITALS_LOG_CODE) {
+      if (line.code === LogCode.vitals) {
         const { heapUsed, heapTotal } = line.memory as { heapUsed: number; heapTotal: number };
         const before = this.heapUsedBytes;
         if (

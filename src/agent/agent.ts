@@ -11,6 +11,7 @@ import type { Link } from './link.js';
 import type { DeliveryOutbox, DeliveryStats, Outbox, OutboxSink } from './outbox.js';
 import { Router } from './router.js';
 import { ChangedOnly, describeStatus, type ConnectionStatus } from './connection-status.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * The agent: one connection, one outbox, one router, and the features (telemetry, commands,
@@ -198,8 +199,8 @@ export class Agent {
       if (resume.kind === 'invalid') {
         // Acting on it would number past 2^48 and persist that: every write would fail, for good.
         const message = `welcome.last_seq ${payload.last_seq} leaves no room to number on (at most ${MAX_SEQ_BASE})`;
-        logger.error({ code: ErrorCode.hubSeqInvalid, lastSeq: payload.last_seq }, message);
-        this.#link.refuseWelcome(ErrorCode.hubSeqInvalid, message);
+        logger.error({ code: LogCode.hubSeqInvalid, lastSeq: payload.last_seq }, message);
+        this.#link.refuseWelcome(LogCode.hubSeqInvalid, message);
         return;
       }
       if (resume.kind === 'rotate' && payload.last_seq !== undefined) {
@@ -243,7 +244,7 @@ export class Agent {
     if (drops.length === 0) return;
     const outbox = this.#outbox.stats();
     this.#o.logger.warn(
-      { code: 'drop_report', drops, outbox },
+      { code: LogCode.dropReport, drops, outbox },
       'messages were dropped: reporting them upstream',
     );
     this.emit('status', Channel.status, {

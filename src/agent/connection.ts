@@ -1,7 +1,6 @@
 import type { ClientOptions } from 'ws';
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
-import { ErrorCode } from '../protocol/error-codes.js';
 import { MAX_FRAME_BYTES, PROTOCOL_VERSION, encode } from '../protocol/message.js';
 import { frameText } from '../protocol/parse.js';
 import type { Clock, TimerHandle } from '../time/clock.js';
@@ -16,6 +15,7 @@ import { Heartbeat } from './heartbeat.js';
 import type { Link, LinkEvents } from './link.js';
 import type { ConnectionStatus } from './connection-status.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { closedLogCode, LogCode } from '../log/log-codes.js';
 
 /**
  * The agent's one link to the hub, as an explicit state machine:
@@ -174,22 +174,22 @@ export class Connection implements Link {
     });
     this.#socket = socket;
     this.#dialTimer = clock.setTimeout(() => {
-      this.#fail(ErrorCode.dialTimeout, `no welcome within ${this.#o.dialTimeoutMs} ms`);
+      this.#fail(LogCode.dialTimeout, `no welcome within ${this.#o.dialTimeoutMs} ms`);
       socket.terminate();
     }, this.#o.dialTimeoutMs);
 
     socket.on('unexpected-response', (_req, res) => {
       const status = res.statusCode ?? 0;
       if (status === 401 || status === 403) {
-        this.#fail(ErrorCode.authRejected, `hub refused the credentials (HTTP ${status})`);
+        this.#fail(LogCode.authRejected, `hub refused the credentials (HTTP ${status})`);
       } else if (status === 404) {
         // Most likely a server.url with the wrong path: say so, or the retries look like an outage.
         this.#fail(
-          'http_error',
+          LogCode.httpError,
           `hub answered the upgrade with HTTP 404: no device endpoint at ${new URL(url).pathname} there; check server.url (the reference hub serves devices at /v1/device)`,
         );
       } else {
-        this.#fail('http_error', `hub answered the upgrade with HTTP ${status}`);
+        this.#fail(LogCode.httpError, `hub answered the upgrade with HTTP ${status}`);
       }
       res.resume();
       socket.terminate();
@@ -202,7 +202,7 @@ export class Connection implements Link {
         sendPing: () => socket.ping(),
         onStale: () => {
           this.#fail(
-            ErrorCode.heartbeatTimeout,
+            LogCode.heartbeatTimeout,
             'no traffic from the hub within heartbeat interval + timeout',
           );
           socket.terminate();
@@ -218,8 +218,8 @@ export class Connection implements Link {
     socket.on('ping', () => this.#heartbeat?.touch());
     socket.on('pong', () => this.#heartbeat?.touch());
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (isTlsError(err)) this.#fail(ErrorCode.tlsError, `TLS: ${err.message}`);
-      else this.#fail(err.code ?? 'socket_error', err.message);
+      if (isTlsError(err)) this.#fail(LogCode.tlsError, `TLS: ${err.message}`);
+      else this.#fail(err.code ?? LogCode.socketError, err.message);
     });
     socket.on('close', (code, reason) => this.#onClose(socket, code, reason.toString()));
   }
@@ -245,18 +245,18 @@ export class Connection implements Link {
     }
 
     const failure = this.#failure ?? {
-      code: `closed_${code}`,
+      code: closedLogCode(code),
       message: reason || `closed with code ${code}`,
     };
     const { backoff, random, logger } = this.#o;
     let delayMs: number;
-    if (failure.code === ErrorCode.authRejected) {
+    if (failure.code === LogCode.authRejected) {
       // Log once per streak of refusals: the operator needs to know, the log does not need 1000 copies.
       if (!this.#lastAuthRejected) logger.error({ code: failure.code }, failure.message);
       this.#lastAuthRejected = true;
       delayMs = authRejectedDelay(backoff, random);
     } else if (code === CloseCode.goingAway && wasWelcomed && !this.#failure) {
-      logger.info({ code: 'hub_restart' }, 'hub is restarting (close 1001)');
+      logger.info({ code: LogCode.hubRestart }, 'hub is restarting (close 1001)');
       delayMs = restartDelay(backoff, random);
     } else {
       logger.warn({ code: failure.code, closeCode: code }, `link lost: ${failure.message}`);

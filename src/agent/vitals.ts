@@ -1,6 +1,7 @@
 import { PeriodicTimer } from '../time/periodic-timer.js';
 import type { Clock } from '../time/clock.js';
 import type { AgentContext, Feature } from './agent.js';
+import { LogCode } from '../log/log-codes.js';
 
 export interface VitalsOptions {
   intervalMs: number;
@@ -10,8 +11,6 @@ export interface VitalsOptions {
   /** More figures for the line, by name (the local apps' queues); read at each line. */
   figures?: Readonly<Record<string, () => unknown>>;
 }
-
-export const VITALS_LOG_CODE = 'vitals';
 
 /**
  * A periodic `vitals` log line: what the agent process holds (resident memory, V8 heap, buffers),
@@ -53,7 +52,7 @@ export class VitalsFeature implements Feature {
     const memory = this.#memoryUsage();
     context.logger.info(
       {
-        code: VITALS_LOG_CODE,
+        code: LogCode.vitals,
         uptimeS: Math.round((this.#o.clock.now() - this.#startedAt) / 1000),
         memory: {
           rss: memory.rss,

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
-import { ErrorCode } from '../protocol/error-codes.js';
 import { ExitCode } from './exit-codes.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * The last resort for an error nothing caught (an uncaught exception, an unhandled rejection).
@@ -36,7 +36,7 @@ export function exitOnFatalError(options: FatalHandlerOptions): () => void {
       }
       try {
         options.logger.fatal(
-          { code: ErrorCode.fatalError, err, commandsKilled },
+          { code: LogCode.fatalError, err, commandsKilled },
           `${what}: ${err instanceof Error ? err.message : String(err)}; exiting with 70`,
         );
       } finally {

@@ -15,6 +15,7 @@ import {
 } from './schema.js';
 import { decodeJson } from '../protocol/bounded-json.js';
 import { describe } from '../protocol/schema.js';
+import { LogCode } from '../log/log-codes.js';
 
 /** A configuration file is a few kilobytes; anything near this is not one. */
 const MAX_CONFIG_FILE_BYTES = 1 << 20;
@@ -37,7 +38,7 @@ type ConfigOf<T> = {
 export type AgentConfig = ConfigOf<typeof schema>;
 
 export class ConfigError extends Error {
-  readonly code = 'config_invalid';
+  readonly code = LogCode.configInvalid;
   readonly problems: string[];
   /**
    * When only some values were bad: the configuration with those keys at their defaults, so a

@@ -22,6 +22,7 @@ import {
 } from './forwarded-requests.js';
 import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * The hub's broker, free of sockets: which devices are online, who subscribed to what, which
@@ -172,7 +173,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     this.lostRequests.linkClosed(link);
     this.#pushBack.forgetDevice(link);
     this.#logger.info(
-      { deviceId: link.deviceId, code, reason, replaced: !wasCurrent },
+      { deviceId: link.deviceId, closeCode: code, reason, replaced: !wasCurrent },
       'device disconnected',
     );
     if (this.#routeGraceMs > 0 && this.requests.forDevice(link).length > 0) {
@@ -257,7 +258,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     if (frame.payload.report !== 'dropped') return;
     this.#logger.warn(
       {
-        code: 'device_dropped',
+        code: LogCode.deviceDropped,
         deviceId: device.deviceId,
         seq: frame.raw.seq,
         drops: frame.payload.drops,
@@ -354,7 +355,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     this.#logger.info(
       {
         clientId: link.id,
-        code,
+        closeCode: code,
         reason,
         subscriptions: subscriptions.length,
         pending: requests.length,

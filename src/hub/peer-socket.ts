@@ -6,6 +6,7 @@ import { frameText, type FrameError } from '../protocol/parse.js';
 import type { Clock, TimerHandle } from '../time/clock.js';
 import { Heartbeat } from './heartbeat.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * One accepted WebSocket, whatever the endpoint: heartbeat, sending, and a bounded close.
@@ -123,7 +124,7 @@ export class PeerSocket {
       },
       onStale: () => {
         logger.warn(
-          { code: ErrorCode.heartbeatTimeout, closeCode: CloseCode.noPong },
+          { code: LogCode.heartbeatTimeout, closeCode: CloseCode.noPong },
           'no pong within the timeout: closing the connection',
         );
         void this.close(CloseCode.noPong, 'no pong');
@@ -142,7 +143,7 @@ export class PeerSocket {
       this.#activity();
     });
     socket.on('error', (err) =>
-      logger.warn({ code: 'socket_error', err: err.message }, 'WebSocket error'),
+      logger.warn({ code: LogCode.socketError, err: err.message }, 'WebSocket error'),
     );
     socket.on('close', (code, reason) => this.#onClose(code, reason.toString()));
     this.#heartbeat.start();
@@ -195,7 +196,7 @@ export class PeerSocket {
     const queued = socket.bufferedAmount + Buffer.byteLength(data);
     if (queued > queueLimitBytes) {
       this.#o.logger.warn(
-        { code: ErrorCode.slowConsumer, queuedBytes: socket.bufferedAmount, queueLimitBytes },
+        { code: LogCode.slowConsumer, queuedBytes: socket.bufferedAmount, queueLimitBytes },
         'peer does not read what it is sent: closing it',
       );
       void this.close(CloseCode.slowConsumer, 'slow consumer');

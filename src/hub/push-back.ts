@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
-import { ErrorCode } from '../protocol/error-codes.js';
 import type { Clock, TimerHandle } from '../time/clock.js';
 import type { ClientLink, DeviceLink } from './links.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * Push-back from stream clients to devices: a device's command output is never dropped, so
@@ -97,7 +97,7 @@ export class PushBack {
 
   #expire(client: ClientLink): void {
     this.#o.logger.warn(
-      { code: ErrorCode.slowConsumer, clientId: client.id, maxHoldMs: this.#o.maxHoldMs },
+      { code: LogCode.slowConsumer, clientId: client.id, maxHoldMs: this.#o.maxHoldMs },
       'stream client held a device back too long: closing it',
     );
     this.release(client);

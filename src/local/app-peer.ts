@@ -1,10 +1,10 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { ErrorCode } from '../protocol/error-codes.js';
 import type { Clock, TimerHandle } from '../time/clock.js';
 import { LineQueue } from './line-queue.js';
 import { LineSplitter } from './line-splitter.js';
 import { parseAppLine, type AppLine } from './sdk-wire.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * One app connected to the local socket: the server's peer for it.
@@ -64,7 +64,7 @@ export class AppPeer {
       onLine: (text) => this.#onText(text),
       onOverflow: (bytes) => {
         this.#logger().warn(
-          { code: ErrorCode.lineTooLong, bytes, maxLineBytes: options.maxLineBytes },
+          { code: LogCode.lineTooLong, bytes, maxLineBytes: options.maxLineBytes },
           'app sent a line over the size limit; closing its connection',
         );
         this.#socket.destroy();
@@ -158,7 +158,7 @@ export class AppPeer {
     if (before === 0 || Math.floor(before / 1000) !== Math.floor(this.#dropped / 1000)) {
       this.#logger().warn(
         {
-          code: ErrorCode.appQueueFull,
+          code: LogCode.appQueueFull,
           reason,
           dropped: this.#dropped,
           droppedBytes: this.#droppedBytes,
@@ -185,7 +185,7 @@ export class AppPeer {
     const result = parseAppLine(text);
     if (!result.ok) {
       this.#logger().warn(
-        { code: ErrorCode.malformedLine, reason: result.error },
+        { code: LogCode.malformedLine, reason: result.error },
         'malformed line from app skipped',
       );
       return;

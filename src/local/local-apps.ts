@@ -16,6 +16,7 @@ import type { AppPeer } from './app-peer.js';
 import { SdkServer, type AppQueueStats, type SdkServerOptions } from './sdk-server.js';
 import { LocalSocketError } from './socket-file.js';
 import { commandLine, type AppLine, type ConnectionState } from './sdk-wire.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * Local apps as an agent feature: the SDK socket on one side, the agent's router and outbox on
@@ -113,7 +114,7 @@ export class LocalApps implements Feature {
     } catch (err) {
       logger.error(
         {
-          code: err instanceof LocalSocketError ? err.code : ErrorCode.localSocketFailed,
+          code: err instanceof LocalSocketError ? err.code : LogCode.localSocketFailed,
           path: this.#o.server.path,
           err: (err as Error).message,
         },
@@ -133,7 +134,7 @@ export class LocalApps implements Feature {
       case 'data':
         if (tooLargeForOneFrame(line.lineLength, line.payload)) {
           logger.warn(
-            { code: ErrorCode.appMessageTooLarge, session: peer.id, app: line.app },
+            { code: LogCode.appMessageTooLarge, session: peer.id, app: line.app },
             `app message dropped: over ${MAX_APP_PAYLOAD_BYTES} bytes, it would not fit one frame`,
           );
           return;

@@ -1,6 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { ErrorCode } from '../protocol/error-codes.js';
 import type { Clock } from '../time/clock.js';
 import { AppPeer } from './app-peer.js';
 import { BurstLog } from './burst-log.js';
@@ -19,6 +18,7 @@ import {
   type SocketFs,
   type SocketProbe,
 } from './socket-file.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * The Unix socket that device apps (the iottly SDK) connect to.
@@ -95,7 +95,7 @@ export class SdkServer {
       clock: options.clock,
       log: (refused) =>
         options.logger.warn(
-          { code: ErrorCode.tooManyApps, maxApps: options.maxApps, refused },
+          { code: LogCode.tooManyApps, maxApps: options.maxApps, refused },
           refused === 1
             ? 'local app refused: too many apps connected'
             : `${refused} local apps refused: too many apps connected`,

@@ -1,8 +1,8 @@
 import { chmod, chown, lstat, mkdir, unlink } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { dirname } from 'node:path';
-import { ErrorCode } from '../protocol/error-codes.js';
 import { CodedError } from '../protocol/coded-error.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * The socket's file in the file system: made ready before listening, and given its mode and
@@ -50,13 +50,13 @@ export async function prepareSocketPath(
   }
   if (!stat.isSocket()) {
     throw new LocalSocketError(
-      ErrorCode.socketPathOccupied,
+      LogCode.socketPathOccupied,
       `${path} exists and is not a socket; remove it or choose another local.socketPath`,
     );
   }
   if (await probe(path)) {
     throw new LocalSocketError(
-      ErrorCode.socketInUse,
+      LogCode.socketInUse,
       `${path} is served by another process (is another agent running?)`,
     );
   }
@@ -86,5 +86,5 @@ export function resolveGroup(group: string, groupFile: () => string): number | n
     const [name, , gid] = line.split(':');
     if (name === group && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
   }
-  throw new LocalSocketError(ErrorCode.configInvalid, `no group "${group}" in the group file`);
+  throw new LocalSocketError(LogCode.configInvalid, `no group "${group}" in the group file`);
 }

@@ -1,6 +1,7 @@
 /**
- * An error with a stable `code` (one of ErrorCode, or a code the README lists), for failures
- * that callers answer or log by code. Subclasses only name the area the error comes from.
+ * An error with a stable `code` (one of ErrorCode or LogCode, which README lists; an errno name
+ * passed on; `usage` for a command-line mistake, exit 64), for failures that callers answer or
+ * log by code. Subclasses only name the area the error comes from.
  */
 export class CodedError extends Error {
   readonly code: string;

@@ -1,6 +1,8 @@
 /**
- * Stable error codes. They appear in `error` frames (`payload.code`) and in log lines (`code`),
- * and README.md lists them: clients and operators match on them, so a code is never renamed.
+ * Stable error codes. They appear in `error` frames (`payload.code`) and HTTP error replies, and
+ * a log line about the same failure carries the same `code`; README.md lists them: clients and
+ * operators match on them, so a code is never renamed. Codes that only log lines carry are
+ * LogCode (src/log/log-codes.ts).
  */
 export const ErrorCode = {
   /** The frame is not valid JSON text (or was a binary frame where text was expected). */
@@ -33,25 +35,10 @@ export const ErrorCode = {
   methodNotAllowed: 'method_not_allowed',
   /** A WebSocket endpoint was requested without a WebSocket upgrade (HTTP 426). */
   upgradeRequired: 'upgrade_required',
-  /** The hub refused the agent's credentials (HTTP 401/403 at the upgrade). Log code. */
-  authRejected: 'auth_rejected',
-  /** The TLS handshake failed (untrusted or invalid certificate). Log code. */
-  tlsError: 'tls_error',
-  /** A dial did not complete within the dial timeout. Log code. */
-  dialTimeout: 'dial_timeout',
-  /**
-   * Agent: the link was silent longer than the heartbeat allows and was terminated. Hub: no pong
-   * within the timeout of a ping; the connection was closed 4001. Log code.
-   */
-  heartbeatTimeout: 'heartbeat_timeout',
-  /** A configuration value is invalid; the process exits with code 78. Log code. */
-  configInvalid: 'config_invalid',
   /** A telemetry stream could not be read or gave no number; reported once per streak. */
   telemetryReadFailed: 'telemetry_read_failed',
   /** A command stream did not finish within its timeout and was killed. */
   telemetryTimeout: 'telemetry_timeout',
-  /** This device cannot provide a stream (no thermal zone, …); logged once. Log code. */
-  streamUnavailable: 'stream_unavailable',
   /** `commands.maxConcurrent` commands are already running; nothing was started. */
   busy: 'busy',
   /** A request with this request_id is already running (on the device, or pending at the hub). */
@@ -71,41 +58,12 @@ export const ErrorCode = {
   appNotConnected: 'app_not_connected',
   /** An app called an agent routine that `local.actions` does not define. */
   unknownAction: 'unknown_action',
-  /** A local-socket line was not a valid SDK message; it was skipped. Log code. */
-  malformedLine: 'malformed_line',
-  /** A local-socket line exceeded `local.maxLineBytes`; that app's connection was closed. Log code. */
-  lineTooLong: 'line_too_long',
-  /** An app did not read its lines in time; its oldest queued lines were dropped. Log code. */
-  appQueueFull: 'app_queue_full',
-  /** An app's message would not fit one frame to the hub; it was dropped. Log code. */
-  appMessageTooLarge: 'app_message_too_large',
-  /** `local.maxApps` apps were connected already; a new one was refused. Log code. */
-  tooManyApps: 'too_many_apps',
-  /** Another process serves `local.socketPath`. Log code. */
-  socketInUse: 'socket_in_use',
-  /** `local.socketPath` exists and is not a socket (it is never deleted). Log code. */
-  socketPathOccupied: 'socket_path_occupied',
-  /** The local socket could not be opened; the agent runs on without local apps. Log code. */
-  localSocketFailed: 'local_socket_failed',
   /** A webhook definition is invalid (HTTP 400, or a bad `--webhooks` file). */
   invalidWebhook: 'invalid_webhook',
   /** A 6th webhook (the hub keeps at most 5). */
   webhookLimit: 'webhook_limit',
   /** A request body larger than the endpoint accepts (HTTP 413). */
   payloadTooLarge: 'payload_too_large',
-  /** A webhook delivery failed for good (after its retries, or with a 4xx). Log code. */
-  webhookDeliveryFailed: 'webhook_delivery_failed',
-  /** A webhook's queue was full; its oldest pending deliveries were dropped. Log code. */
-  webhookQueueFull: 'webhook_queue_full',
-  /**
-   * The hub's `welcome.last_seq` leaves the agent no room to number on (above 2^48 − 2^40): a
-   * broken hub. Not used, not stored; the link is closed (1002) and dialled again. Log code.
-   */
-  hubSeqInvalid: 'hub_seq_invalid',
-  /** Another agent process holds `storage.dir`; this one exits with 75. Log code. */
-  spoolLocked: 'spool_locked',
-  /** `storage.dir` could not be locked (not Linux, no Unix sockets): the agent runs on. Log code. */
-  spoolLockUnavailable: 'spool_lock_unavailable',
   /** A genuine session token whose time is up (HTTP 401): get a new one with the API key. */
   sessionExpired: 'session_expired',
   /**
@@ -114,17 +72,10 @@ export const ErrorCode = {
    */
   insufficientScope: 'insufficient_scope',
   /**
-   * An error nothing caught (an uncaught exception or unhandled rejection): the process ends
-   * every running command's process group and exits 70. Log code.
-   */
-  fatalError: 'fatal_error',
-  /**
    * The hub dropped telemetry or app events for a stream client that did not read them fast
    * enough; the `error` frame (no request_id) says how many in `payload.dropped`.
    */
   framesDropped: 'frames_dropped',
-  /** A peer did not read what the hub sent it; it was closed with 4008. Log code. */
-  slowConsumer: 'slow_consumer',
   /** The device does not read what the hub sends it: the request was refused, not queued. */
   deviceBusy: 'device_busy',
   /** The client has as many subscriptions as the hub allows one client. */

@@ -5,6 +5,7 @@ import type { LogFormat } from '../log/logger.js';
 import { Hub } from '../hub/hub.js';
 import type { IdSource } from '../hub/ids.js';
 import { parseWebhooksFile } from '../hub/webhooks/webhooks-file.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * Runs the hub for `iottly-agent hub`: reads the TLS files, starts listening, prints where (to
@@ -155,7 +156,7 @@ export class HubOptionError extends CodedError {
 /** The hub could not listen where it was told to: a one-line reason, no stack trace. */
 export class HubListenError extends CodedError {
   constructor(message: string, cause: unknown) {
-    super('hub_listen_failed', message, { cause });
+    super(LogCode.hubListenFailed, message, { cause });
   }
 }
 

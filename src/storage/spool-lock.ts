@@ -3,7 +3,7 @@ import { mkdirSync, statSync } from 'node:fs';
 import { createConnection, createServer, type Server } from 'node:net';
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { ErrorCode } from '../protocol/error-codes.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * One agent per `storage.dir`: two would number the same seqs and delete each other's segments.
@@ -18,7 +18,7 @@ import { ErrorCode } from '../protocol/error-codes.js';
  * directory is not locked (logged): the agent still runs.
  */
 export class SpoolLockedError extends Error {
-  readonly code = ErrorCode.spoolLocked;
+  readonly code = LogCode.spoolLocked;
 
   constructor(
     readonly dir: string,
@@ -51,7 +51,7 @@ export async function lockSpoolDir(dir: string, options: SpoolLockOptions): Prom
   const identify = options.identify ?? directoryIdentity;
   const unlocked = (reason: string): SpoolLock => {
     logger.warn(
-      { code: ErrorCode.spoolLockUnavailable, dir, reason },
+      { code: LogCode.spoolLockUnavailable, dir, reason },
       'cannot lock storage.dir: running without the one-agent-per-directory check',
     );
     return { release: async () => {} };

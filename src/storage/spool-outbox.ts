@@ -6,6 +6,7 @@ import { frameOf, isCompactable } from './record-codec.js';
 import type { DropRecord } from './drop-ledger.js';
 import { isUsableSeqBase } from '../protocol/seq-range.js';
 import { Spool, type SpoolOptions } from './spool.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * Acknowledged delivery on top of the spool. Every message gets the next `seq` and goes to the
@@ -137,7 +138,7 @@ export class SpoolOutbox implements DeliveryOutbox {
   acknowledge(seq: number): void {
     if (seq > this.#sentThrough) {
       this.#o.logger.warn(
-        { code: 'ack_ahead', seq, sentThrough: this.#sentThrough },
+        { code: LogCode.ackAhead, seq, sentThrough: this.#sentThrough },
         'hub acknowledged a seq not sent on this link; ignoring the excess',
       );
     }

@@ -12,6 +12,7 @@ import { SegmentWriter } from './segment-writer.js';
 import { isUsableSeqBase } from '../protocol/seq-range.js';
 import { errnoOf, type SpoolFs } from './spool-fs.js';
 import { META_FILE, metaPath, readMeta, writeMeta, type StoreMeta } from './store-meta.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * The disk spool: every message the agent sends lives here, numbered by `seq`, until the hub
@@ -275,7 +276,7 @@ export class Spool {
     this.#lastSeq = Math.max(this.#lastSeq, hubLastSeq);
     this.#saveMeta();
     this.#logger.warn(
-      { code: 'store_rotated', previous, storeId: this.#storeId, lastSeq: this.#lastSeq },
+      { code: LogCode.storeRotated, previous, storeId: this.#storeId, lastSeq: this.#lastSeq },
       'the hub has seen seqs this spool never recorded: starting a new store identity',
     );
   }
@@ -362,7 +363,10 @@ export class Spool {
       try {
         if (this.#fsync.policy !== 'never') this.#syncAll();
       } catch (err) {
-        this.#logger.error({ code: 'storage_error', err: errnoOf(err) }, 'final spool sync failed');
+        this.#logger.error(
+          { code: LogCode.storageError, err: errnoOf(err) },
+          'final spool sync failed',
+        );
       }
       this.#saveMeta();
     }
@@ -406,7 +410,7 @@ export class Spool {
       this.#drops = new DropLedger(usable.drops);
     } else if (found.length > 0) {
       this.#logger.warn(
-        { code: 'spool_meta_missing', dir, segments: found.length },
+        { code: LogCode.spoolMetaMissing, dir, segments: found.length },
         `${META_FILE} is missing: replaying the segments under a new store identity`,
       );
     }
@@ -440,7 +444,7 @@ export class Spool {
     fs.rename(metaPath(dir), join(aside, META_FILE));
     this.#logger.warn(
       {
-        code: 'spool_device_changed',
+        code: LogCode.spoolDeviceChanged,
         dir,
         storeDevice: deviceId,
         deviceId: this.#o.deviceId,
@@ -458,7 +462,7 @@ export class Spool {
     if (isUsableSeqBase(meta.seqFloor) && isUsableSeqBase(meta.ackedSeq)) return meta;
     this.#logger.warn(
       {
-        code: 'spool_seq_invalid',
+        code: LogCode.spoolSeqInvalid,
         dir: this.#o.dir,
         previous: meta.storeId,
         storeId: this.#storeId,
@@ -489,7 +493,7 @@ export class Spool {
     }
     if (count > 0) {
       this.#logger.warn(
-        { code: 'spool_dropped', reason: 'store_abandoned', previous: storeId, count },
+        { code: LogCode.spoolDropped, reason: 'store_abandoned', previous: storeId, count },
         `dropped ${count} messages of the store found when the spool opened late (it cannot be continued)`,
       );
     }
@@ -520,7 +524,7 @@ export class Spool {
     try {
       if (size < SEGMENT_MAGIC.length || !reader.checkHeader()) {
         this.#logger.warn(
-          { code: 'spool_torn_record', segment: segment.path, bytes: size },
+          { code: LogCode.spoolTornRecord, segment: segment.path, bytes: size },
           'segment without a valid header (cut short at creation): removed',
         );
         this.#unlink(segment.path);
@@ -532,7 +536,7 @@ export class Spool {
         if (result.kind === 'corrupt') {
           this.#logger.warn(
             {
-              code: 'spool_torn_record',
+              code: LogCode.spoolTornRecord,
               segment: segment.path,
               offset: result.offset,
               skippedBytes: size - result.offset,
@@ -603,7 +607,7 @@ export class Spool {
   #degrade(err: unknown, what: string): void {
     if (this.#mode === 'disk') {
       this.#logger.error(
-        { code: 'storage_degraded', err: errnoOf(err), dir: this.#o.dir, detail: String(err) },
+        { code: LogCode.storageDegraded, err: errnoOf(err), dir: this.#o.dir, detail: String(err) },
         `${what}: keeping messages in memory until the disk recovers`,
       );
     }
@@ -641,7 +645,7 @@ export class Spool {
       return;
     }
     this.#mode = 'disk';
-    this.#logger.info({ code: 'storage_recovered', dir: this.#o.dir }, 'spool writable again');
+    this.#logger.info({ code: LogCode.storageRecovered, dir: this.#o.dir }, 'spool writable again');
     this.#enforceRetention();
     this.#o.onSendable?.();
     this.#o.onRecovered?.();
@@ -664,7 +668,7 @@ export class Spool {
         result = reader.next();
       } catch (err) {
         this.#logger.error(
-          { code: 'storage_error', err: errnoOf(err), segment: reader.segment.path },
+          { code: LogCode.storageError, err: errnoOf(err), segment: reader.segment.path },
           'cannot read a spool segment: dropping it',
         );
         this.#evict(reader.segment, 'disk_error');
@@ -679,7 +683,7 @@ export class Spool {
       }
       if (result.kind === 'corrupt') {
         this.#logger.warn(
-          { code: 'spool_torn_record', segment: reader.segment.path, offset: result.offset },
+          { code: LogCode.spoolTornRecord, segment: reader.segment.path, offset: result.offset },
           `corrupt spool record (${result.reason}): skipping the rest of the segment`,
         );
         reader.segment.end = result.offset;
@@ -731,7 +735,7 @@ export class Spool {
     this.#seqFloor = Math.max(this.#seqFloor, segment.lastSeq);
     if (range.count > 0) {
       this.#logger.warn(
-        { code: 'spool_dropped', lane: segment.lane, reason, count: range.count },
+        { code: LogCode.spoolDropped, lane: segment.lane, reason, count: range.count },
         `dropped ${range.count} ${segment.lane} messages (${reason})`,
       );
     }
@@ -831,7 +835,7 @@ export class Spool {
         });
         if (dropped === 1 || this.#drops.total() % 1000 === 0) {
           this.#logger.warn(
-            { code: 'spool_dropped', lane: state.lane, reason: 'memory_full' },
+            { code: LogCode.spoolDropped, lane: state.lane, reason: 'memory_full' },
             'memory spool full: dropping the oldest messages',
           );
         }

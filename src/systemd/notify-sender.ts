@@ -3,6 +3,7 @@ import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Clock } from '../time/clock.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * Sends sd_notify(3) messages by running `systemd-notify`. Node cannot open the Unix datagram
@@ -142,7 +143,7 @@ export class NotifySender {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       this.#unavailable = true;
       logger.error(
-        { code: 'systemd_notify_unavailable' },
+        { code: LogCode.systemdNotifyUnavailable },
         `${NOTIFY_COMMAND} not found on PATH: systemd will not hear READY=1 or WATCHDOG=1 (install systemd, or use Type=simple without WatchdogSec)`,
       );
       return;
@@ -150,7 +151,7 @@ export class NotifySender {
     if (this.#failing) return;
     this.#failing = true;
     logger.warn(
-      { code: 'systemd_notify_failed', sent: args.map((arg) => arg.split('=')[0]) },
+      { code: LogCode.systemdNotifyFailed, sent: args.map((arg) => arg.split('=')[0]) },
       `systemd notification failed: ${err.message}`,
     );
   }

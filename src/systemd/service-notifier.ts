@@ -6,6 +6,7 @@ import { connectionLoopProblem, type LivenessLimits } from './connection-livenes
 import type { NotifyEnvironment } from './notify-environment.js';
 import { NotifySender, type NotifySpawn } from './notify-sender.js';
 import { Watchdog } from './watchdog.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * Tells systemd how the agent is doing: `READY=1` once configuration is loaded and the
@@ -40,7 +41,7 @@ export class ServiceNotifier {
     this.#o = options;
     const { environment, logger } = options;
     for (const problem of environment.problems)
-      logger.warn({ code: 'systemd_env_invalid' }, problem);
+      logger.warn({ code: LogCode.systemdEnvInvalid }, problem);
     this.#sender =
       environment.socket === null
         ? null

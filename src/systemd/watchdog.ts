@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../time/clock.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * The systemd watchdog: every `intervalMs` (half of WATCHDOG_USEC) it pets systemd, but only
@@ -65,7 +66,7 @@ export class Watchdog {
 
 function logStreakStart(logger: Logger, problem: string): void {
   logger.warn(
-    { code: 'watchdog_withheld' },
+    { code: LogCode.watchdogWithheld },
     `not petting the systemd watchdog: ${problem}; systemd restarts the agent if this lasts`,
   );
 }

@@ -1,7 +1,6 @@
 import type { AgentContext, Feature } from '../agent/agent.js';
 import type { CommandRunner } from '../process/runner.js';
 import type { RandomSource } from '../time/backoff.js';
-import { ErrorCode } from '../protocol/error-codes.js';
 import { Channel } from '../protocol/message.js';
 import { streamsPayload, type StreamsPayload } from '../protocol/to-agent.js';
 import type { Clock } from '../time/clock.js';
@@ -24,6 +23,7 @@ import {
   type StreamSettings,
 } from './stream-specs.js';
 import { StreamTask } from './stream-task.js';
+import { LogCode } from '../log/log-codes.js';
 
 /**
  * Telemetry: built-in and custom streams, sampled by config and on demand.
@@ -246,7 +246,7 @@ export class TelemetryFeature implements Feature {
     if (this.#reported.has(name) || this.#reported.size >= MAX_REPORTED_STREAMS) return;
     this.#reported.add(name);
     this.#context?.logger.warn(
-      { code: ErrorCode.streamUnavailable, stream: name, reason },
+      { code: LogCode.streamUnavailable, stream: name, reason },
       `telemetry stream "${name}" is not available on this device`,
     );
   }

@@ -7,6 +7,7 @@ import type { HelloPayload } from '../../src/protocol/to-hub.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeClient, FakeDevice, frame } from '../helpers/fake-links.js';
 import { CloseCode } from '../../src/protocol/close-codes.js';
+import { captureLogger } from '../helpers/log-capture.js';
 
 const hello = {
   device_id: 'dev',
@@ -41,6 +42,28 @@ describe('Broker', () => {
     const second = online();
     assert.deepEqual(first.closes, [[CloseCode.replaced, 'replaced by a new connection']]);
     assert.deepEqual(second.closes, []);
+  });
+
+  it('logs a closed link’s WebSocket close code as closeCode: code is for log codes only', () => {
+    const { logger, lines } = captureLogger('info');
+    const logged = new Broker({
+      knownDeviceIds: ['dev'],
+      clock: new FakeClock(),
+      logger,
+      ids: () => 'x',
+    });
+    const device = new FakeDevice('dev');
+    logged.deviceAttached(device);
+    logged.deviceClosed(device, 1006, '');
+    logged.clientClosed(new FakeClient('c'), CloseCode.normal, 'bye');
+    const closes = lines.filter((l) => l.msg.endsWith(' disconnected'));
+    assert.deepEqual(
+      closes.map((l) => [l.msg, l.closeCode, l.code]),
+      [
+        ['device disconnected', 1006, undefined],
+        ['stream client disconnected', CloseCode.normal, undefined],
+      ],
+    );
   });
 
   it('refuses telemetry that names another device', () => {

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import { backoffDelay, type BackoffOptions, type RandomSource } from '../../time/backoff.js';
-import { ErrorCode } from '../../protocol/error-codes.js';
 import type { Clock, TimerHandle } from '../../time/clock.js';
 import type { Poster } from './http-poster.js';
 import type { Webhook } from './webhook.js';
+import { LogCode } from '../../log/log-codes.js';
 
 /**
  * The posts to one webhook (each a message body, POSTed until the receiver takes it or the
@@ -76,7 +76,7 @@ export class PostQueue {
       if (this.#stats.dropped === 1 || this.#stats.dropped % 1000 === 0) {
         this.#o.logger.warn(
           {
-            code: ErrorCode.webhookQueueFull,
+            code: LogCode.webhookQueueFull,
             webhook: this.#o.webhook.id,
             dropped: this.#stats.dropped,
           },
@@ -128,7 +128,7 @@ export class PostQueue {
       if (outcome.kind === 'refused') {
         this.#stats.failed++;
         logger.warn(
-          { code: ErrorCode.webhookDeliveryFailed, webhook: webhook.id, status: outcome.status },
+          { code: LogCode.webhookDeliveryFailed, webhook: webhook.id, status: outcome.status },
           'webhook refused a delivery; not retrying',
         );
         return;
@@ -141,7 +141,7 @@ export class PostQueue {
     if (this.#stopped) return;
     this.#stats.failed++;
     logger.warn(
-      { code: ErrorCode.webhookDeliveryFailed, webhook: webhook.id, attempts: policy.maxAttempts },
+      { code: LogCode.webhookDeliveryFailed, webhook: webhook.id, attempts: policy.maxAttempts },
       'webhook delivery failed after its retries; dropped',
     );
   }
