@@ -459,6 +459,7 @@ export class Hub {
     });
     this.#track(session);
     this.#broker.deviceAttached(session);
+    session.start();
   }
 
   #acceptClient(ws: WebSocket): void {
@@ -480,6 +481,7 @@ export class Hub {
     this.#track(session);
     void session.closed.then(() => this.#clientIds.delete(id));
     this.#broker.clientAttached(session);
+    session.start();
   }
 
   #track(session: Session & { closed: Promise<void> }): void {

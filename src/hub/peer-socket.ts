@@ -13,7 +13,8 @@ import { CloseCode } from '../protocol/close-codes.js';
  *     open ─close() / no pong (4001)─▶ closing ─'close' (or close timer → terminate)─▶ closed
  *       └────────────────────── peer closes ───────────────────────────────────────────▲
  *
- * Frames that arrive while closing are dropped. `onClose` runs exactly once, last.
+ * Frames that arrive while closing are dropped. `onClose` runs exactly once, last. Pings begin
+ * with `start()`, not when the object is made.
  *
  * Sending is bounded in bytes (`queuedBytes`: what the socket holds and has not yet written to
  * the kernel). At `highWaterBytes` the peer is backed up: its owner stops sending what it can do
@@ -145,7 +146,11 @@ export class PeerSocket {
       logger.warn({ code: 'socket_error', err: err.message }, 'WebSocket error'),
     );
     socket.on('close', (code, reason) => this.#onClose(code, reason.toString()));
-    this.#liveness.start();
+  }
+
+  /** Starts pinging the peer (its owner calls this once, as the hub accepts the socket). */
+  start(): void {
+    if (this.#state === 'open') this.#liveness.start();
   }
 
   get state(): PeerState {
