@@ -8,10 +8,10 @@ import { errorBody, sendJson } from './http-reply.js';
 /**
  * The console's static files (built by `npm run build` into `dist/console/`), served at `/`.
  *
- * The folder is read once, when the hub starts (`load()`): a flat set of small files held in memory, so a
- * request never touches the file system and no path from a request ever reaches it (a name
- * is looked up in the set; `..`, slashes and anything else unknown are simply not there).
- * Everything the page needs is in the folder: it loads nothing from elsewhere and works
+ * The folder is read once, as the hub starts (`load()`): a flat set of small files held in
+ * memory, so a request never touches the file system and no path from a request ever reaches
+ * it (a name is looked up in the set; `..`, slashes and anything else unknown are simply not
+ * there). Everything the page needs is in the folder: it loads nothing from elsewhere and works
  * offline. The page gets a strict Content-Security-Policy: its own scripts and styles only,
  * connections to this hub only.
  */
