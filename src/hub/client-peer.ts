@@ -42,6 +42,11 @@ export class ClientPeer implements ClientLink {
     this.#peer.onDrain(() => this.#reportDropped());
   }
 
+  /** Starts pinging the client. */
+  start(): void {
+    this.#peer.start();
+  }
+
   get closed(): Promise<void> {
     return this.#peer.closed;
   }

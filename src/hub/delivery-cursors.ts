@@ -7,7 +7,8 @@ import type { Cursor, DeliveryJournal } from './delivery-journal.js';
  * (the agent dropped messages in between, and reports them). A different store identity in
  * `hello` means the agent's spool was wiped: its seqs start over.
  *
- * With a journal, cursors survive the hub's restarts; without one they live in memory.
+ * With a journal, cursors survive the hub's restarts (`restore()` reads them back when the hub
+ * starts); without one they live in memory.
  */
 const NO_STORE = '';
 
@@ -17,7 +18,12 @@ export class DeliveryCursors {
 
   constructor(journal: DeliveryJournal | null = null) {
     this.#journal = journal;
-    if (journal) for (const [id, cursor] of journal.cursors()) this.#cursors.set(id, { ...cursor });
+  }
+
+  /** Opens the journal, if any, and takes the cursors it kept; throws what the journal throws. */
+  restore(): void {
+    if (!this.#journal) return;
+    for (const [id, cursor] of this.#journal.open()) this.#cursors.set(id, { ...cursor });
   }
 
   /** A device said hello from `storeId`; returns the last seq processed from that store. */

@@ -16,12 +16,16 @@ import { isPlainObject } from '../protocol/schema.js';
  * winning. Each line is written (to the kernel, synchronously) before the frame it covers is
  * relayed, so a hub killed with SIGKILL never relays a seq twice after it comes back. Once the
  * file has many more lines than devices it is rewritten as a snapshot (write, then rename).
+ *
+ * Making one touches no file: `open()` (from `Hub.start()`) reads and opens it, and throws the
+ * file system's error when the directory cannot be made, read or written.
  */
 export interface Cursor {
   storeId: string;
   lastSeq: number;
 }
 
+/** The file operations the journal uses; tests inject faults here. */
 export interface JournalFs {
   mkdirp(path: string): void;
   readFile(path: string): string | null;
@@ -58,27 +62,35 @@ export class DeliveryJournal {
   readonly #fs: JournalFs;
   readonly #path: string;
   readonly #cursors = new Map<string, Cursor>();
-  #fd: number;
+  readonly #dir: string;
+  /** The open file; null before `open()` and after `close()`. */
+  #fd: number | null = null;
   #lines = 0;
 
-  /** Reads the journal (unreadable lines are skipped: a torn last line after a crash). */
-  constructor(dir: string, fs: JournalFs = nodeJournalFs) {
+  constructor(dir: string, fs: JournalFs) {
     this.#fs = fs;
+    this.#dir = dir;
     this.#path = join(dir, FILE);
-    fs.mkdirp(dir);
-    for (const line of (fs.readFile(this.#path) ?? '').split('\n')) {
+  }
+
+  /**
+   * Reads the journal (unreadable lines are skipped: a torn last line after a crash), rewrites
+   * it as a snapshot and opens it for appending; returns the cursors it kept.
+   */
+  open(): ReadonlyMap<string, Cursor> {
+    if (this.#fd !== null) throw new Error('the delivery journal is already open');
+    this.#fs.mkdirp(this.#dir);
+    for (const line of (this.#fs.readFile(this.#path) ?? '').split('\n')) {
       const entry = parseLine(line);
       if (entry) this.#cursors.set(entry.deviceId, entry.cursor);
     }
     this.#compact();
-    this.#fd = fs.openAppend(this.#path);
-  }
-
-  cursors(): ReadonlyMap<string, Cursor> {
+    this.#fd = this.#fs.openAppend(this.#path);
     return this.#cursors;
   }
 
   record(deviceId: string, cursor: Cursor): void {
+    if (this.#fd === null) throw new Error('the delivery journal is not open');
     this.#cursors.set(deviceId, { ...cursor });
     this.#fs.append(
       this.#fd,
@@ -86,13 +98,17 @@ export class DeliveryJournal {
     );
     if (++this.#lines > this.#cursors.size + COMPACT_EXTRA_LINES) {
       this.#fs.close(this.#fd);
+      this.#fd = null;
       this.#compact();
       this.#fd = this.#fs.openAppend(this.#path);
     }
   }
 
+  /** Closes the file; a journal never opened (its hub never started) has nothing to close. */
   close(): void {
+    if (this.#fd === null) return;
     this.#fs.close(this.#fd);
+    this.#fd = null;
   }
 
   #compact(): void {

@@ -58,7 +58,7 @@ export class DevicePeer implements DeviceLink {
   readonly #peer: PeerSocket;
   readonly #acks: AckBatcher;
   #phase: DevicePhase = 'awaiting_hello';
-  #helloTimer: TimerHandle | null;
+  #helloTimer: TimerHandle | null = null;
 
   constructor(options: DevicePeerOptions) {
     this.#o = options;
@@ -81,9 +81,15 @@ export class DevicePeer implements DeviceLink {
         options.events.deviceClosed(this, code, reason);
       },
     });
-    this.#helloTimer = options.clock.setTimeout(
+  }
+
+  /** Starts the link's timers: the pings, and the wait for hello. */
+  start(): void {
+    this.#peer.start();
+    if (this.#phase !== 'awaiting_hello' || this.#helloTimer) return;
+    this.#helloTimer = this.#o.clock.setTimeout(
       () => this.#onHelloTimeout(),
-      options.helloTimeoutMs,
+      this.#o.helloTimeoutMs,
     );
   }
 

@@ -18,7 +18,7 @@ import { KEY_OR_SESSION, authenticateClient, challenge, refusalMessage } from '.
 import { ClientPeer } from './client-peer.js';
 import { summary, type DeviceRecord } from './device-registry.js';
 import { DeliveryCursors } from './delivery-cursors.js';
-import { DeliveryJournal } from './delivery-journal.js';
+import { DeliveryJournal, nodeJournalFs, type JournalFs } from './delivery-journal.js';
 import { DevicePeer } from './device-peer.js';
 import { DEVICE_PATH, STREAM_PATH, createHttpApi, requestUrl } from './http-api.js';
 import { rejectUpgrade } from './http-reply.js';
@@ -88,6 +88,8 @@ export interface HubOptions {
    * still processes each agent seq once. Without it they live in memory.
    */
   stateDir?: string;
+  /** The journal's file operations in `stateDir` (node:fs by default). */
+  journalFs?: JournalFs;
   ackIntervalMs?: number;
   /** How long an authenticated device link may wait without `hello` before it is closed. */
   helloTimeoutMs?: number;
@@ -190,7 +192,9 @@ export class Hub {
       options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
     );
     this.#cursors = new DeliveryCursors(
-      options.stateDir !== undefined ? new DeliveryJournal(options.stateDir) : null,
+      options.stateDir !== undefined
+        ? new DeliveryJournal(options.stateDir, options.journalFs ?? nodeJournalFs)
+        : null,
     );
     this.#apiKeys = new ApiKeys(options.apiKeys);
     this.#sessionTokens = new SessionTokens({
@@ -225,8 +229,9 @@ export class Hub {
       ),
       onDeviceMessage: (deviceId, frame) => this.#webhooks.post(deviceId, frame),
     });
+    const consoleDir = options.consoleDir;
     this.#staticFiles = new StaticFiles({
-      dir: options.consoleDir === undefined ? defaultConsoleDir() : options.consoleDir,
+      dir: () => (consoleDir === undefined ? defaultConsoleDir() : consoleDir),
     });
     const api = createHttpApi({
       apiKeys: this.#apiKeys,
@@ -255,11 +260,23 @@ export class Hub {
     return this.#state;
   }
 
-  /** Listens; resolves with the base URL (`http://host:port`, or https with TLS) and the port. */
+  /**
+   * Reads what the hub keeps on disk (the delivery journal in `stateDir`, the console's files),
+   * then listens; resolves with the base URL (`http://host:port`, or https with TLS) and the
+   * port. A journal that cannot be opened rejects with the file system's error, before
+   * listening: without it the hub could not keep its exactly-once promise across a restart.
+   */
   start(): Promise<{ url: string; port: number }> {
     if (this.#state !== 'idle')
       return Promise.reject(new Error(`cannot start a hub that is ${this.#state}`));
     this.#state = 'starting';
+    try {
+      this.#cursors.restore();
+      this.#staticFiles.load();
+    } catch (err) {
+      this.#state = 'stopped';
+      return Promise.reject(err as Error);
+    }
     const starting = new Promise<{ url: string; port: number }>((resolve, reject) => {
       const onError = (err: Error): void => {
         this.#state = 'stopped';
@@ -442,6 +459,7 @@ export class Hub {
     });
     this.#track(session);
     this.#broker.deviceAttached(session);
+    session.start();
   }
 
   #acceptClient(ws: WebSocket): void {
@@ -463,6 +481,7 @@ export class Hub {
     this.#track(session);
     void session.closed.then(() => this.#clientIds.delete(id));
     this.#broker.clientAttached(session);
+    session.start();
   }
 
   #track(session: Session & { closed: Promise<void> }): void {

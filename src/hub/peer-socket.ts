@@ -14,7 +14,8 @@ import { LogCode } from '../log/log-codes.js';
  *     open ─close() / no pong (4001)─▶ closing ─'close' (or close timer → terminate)─▶ closed
  *       └────────────────────── peer closes ───────────────────────────────────────────▲
  *
- * Frames that arrive while closing are dropped. `onClose` runs exactly once, last.
+ * Frames that arrive while closing are dropped. `onClose` runs exactly once, last. Pings begin
+ * with `start()`, not when the object is made.
  *
  * Sending is bounded in bytes (`queuedBytes`: what the socket holds and has not yet written to
  * the kernel). At `highWaterBytes` the peer is backed up: its owner stops sending what it can do
@@ -146,7 +147,11 @@ export class PeerSocket {
       logger.warn({ code: LogCode.socketError, err: err.message }, 'WebSocket error'),
     );
     socket.on('close', (code, reason) => this.#onClose(code, reason.toString()));
-    this.#heartbeat.start();
+  }
+
+  /** Starts pinging the peer (its owner calls this once, as the hub accepts the socket). */
+  start(): void {
+    if (this.#state === 'open') this.#heartbeat.start();
   }
 
   get state(): PeerState {

@@ -8,10 +8,10 @@ import { errorBody, sendJson } from './http-reply.js';
 /**
  * The console's static files (built by `npm run build` into `dist/console/`), served at `/`.
  *
- * The folder is read once, when the hub is made: a flat set of small files held in memory, so a
- * request never touches the file system and no path from a request ever reaches it (a name
- * is looked up in the set; `..`, slashes and anything else unknown are simply not there).
- * Everything the page needs is in the folder: it loads nothing from elsewhere and works
+ * The folder is read once, as the hub starts (`load()`): a flat set of small files held in
+ * memory, so a request never touches the file system and no path from a request ever reaches
+ * it (a name is looked up in the set; `..`, slashes and anything else unknown are simply not
+ * there). Everything the page needs is in the folder: it loads nothing from elsewhere and works
  * offline. The page gets a strict Content-Security-Policy: its own scripts and styles only,
  * connections to this hub only.
  */
@@ -46,23 +46,35 @@ interface StaticFile {
 }
 
 export interface StaticFilesOptions {
-  /** The folder to serve; null serves nothing (every path falls through). */
-  dir: string | null;
+  /** Finds the folder to serve, when loading; null serves nothing (every path falls through). */
+  dir: () => string | null;
   readFile?: (path: string) => Buffer;
   listDir?: (path: string) => string[];
 }
 
 export class StaticFiles {
   readonly #files = new Map<string, StaticFile>();
-  readonly #dir: string | null;
+  readonly #locate: () => string | null;
+  readonly #readFile: (path: string) => Buffer;
+  readonly #listDir: (path: string) => string[];
+  /** The folder served; null until loaded, or when there is none. */
+  #dir: string | null = null;
 
   constructor({ dir, readFile = readFileSync, listDir = listFiles }: StaticFilesOptions) {
+    this.#locate = dir;
+    this.#readFile = readFile;
+    this.#listDir = listDir;
+  }
+
+  /** Reads the folder into memory (once, as the hub starts). */
+  load(): void {
+    const dir = this.#locate();
     this.#dir = dir;
     if (dir === null) return;
-    for (const name of listDir(dir)) {
+    for (const name of this.#listDir(dir)) {
       const contentType = CONTENT_TYPES[extname(name)];
       if (contentType)
-        this.#files.set(`/${name}`, { body: readFile(join(dir, name)), contentType });
+        this.#files.set(`/${name}`, { body: this.#readFile(join(dir, name)), contentType });
     }
   }
 

@@ -165,7 +165,9 @@ export function listenError(
   err: unknown,
   options: Pick<HubRunOptions, 'host' | 'port'>,
 ): HubListenError | undefined {
-  const code = (err as NodeJS.ErrnoException).code;
+  const { code, syscall } = err as NodeJS.ErrnoException;
+  // The hub also reads its state dir as it starts: an EACCES there is no port's fault.
+  if (syscall !== 'listen') return undefined;
   const where = `port ${options.port} on ${options.host}`;
   switch (code) {
     case 'EADDRINUSE':

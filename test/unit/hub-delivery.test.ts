@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { AckBatcher } from '../../src/hub/ack-batcher.js';
 import { DeliveryCursors } from '../../src/hub/delivery-cursors.js';
-import { DeliveryJournal } from '../../src/hub/delivery-journal.js';
+import { DeliveryJournal, nodeJournalFs } from '../../src/hub/delivery-journal.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -23,7 +23,8 @@ describe('DeliveryCursors', () => {
 
   it('with a journal, survives a restart (a torn last line is ignored)', () => {
     const dir = tempDir('journal-');
-    const first = new DeliveryCursors(new DeliveryJournal(dir));
+    const first = new DeliveryCursors(new DeliveryJournal(dir, nodeJournalFs));
+    first.restore();
     first.open('a', 'store-aaaa');
     for (let seq = 1; seq <= 50; seq++) first.accept('a', seq);
     first.open('b', 'store-bbbb');
@@ -31,7 +32,8 @@ describe('DeliveryCursors', () => {
     first.close();
     appendFileSync(join(dir, 'delivery.jsonl'), '{"d":"a","s":"store-aa');
 
-    const second = new DeliveryCursors(new DeliveryJournal(dir));
+    const second = new DeliveryCursors(new DeliveryJournal(dir, nodeJournalFs));
+    second.restore();
     assert.equal(second.open('a', 'store-aaaa'), 50);
     assert.equal(second.open('b', 'store-bbbb'), 7);
     assert.equal(second.accept('a', 50), false);

@@ -30,5 +30,10 @@ describe('listenError', () => {
   it('leaves any other failure alone (a bug keeps its stack trace)', () => {
     assert.equal(listenError(errno('EMFILE'), { host: '::', port: 0 }), undefined);
     assert.equal(listenError(new Error('boom'), { host: '::', port: 0 }), undefined);
+    const stateDirDenied = Object.assign(new Error('EACCES: permission denied, mkdir'), {
+      code: 'EACCES',
+      syscall: 'mkdir',
+    });
+    assert.equal(listenError(stateDirDenied, { host: '::', port: 0 }), undefined, 'not a port');
   });
 });

@@ -55,8 +55,9 @@ class RecordingSocket extends EventEmitter {
   }
 }
 
-function peerOn(socket: RecordingSocket, clock = new FakeClock()): PeerSocket {
-  return new PeerSocket({
+/** A PeerSocket on `socket`, started unless `started` is false. */
+function peerOn(socket: RecordingSocket, clock = new FakeClock(), started = true): PeerSocket {
+  const peer = new PeerSocket({
     socket: socket as unknown as WebSocket,
     clock,
     logger: pino({ level: 'silent' }),
@@ -70,6 +71,8 @@ function peerOn(socket: RecordingSocket, clock = new FakeClock()): PeerSocket {
     onActivity: () => {},
     onClose: () => {},
   });
+  if (started) peer.start();
+  return peer;
 }
 
 const frameOf = (bytes: number) => ({ type: 'user', payload: { data: 'x'.repeat(bytes) } });
@@ -114,5 +117,19 @@ describe('PeerSocket send bounds', () => {
     // Read again, a peer that does not answer is dead as before.
     clock.advance(3_000);
     assert.equal(socket.terminated, true);
+  });
+});
+
+describe('PeerSocket start', () => {
+  it('starts no timer when made: pings begin with start()', () => {
+    const socket = new RecordingSocket();
+    const clock = new FakeClock();
+    const peer = peerOn(socket, clock, false);
+    clock.advance(5_000);
+    assert.equal(socket.pings, 0);
+    assert.equal(clock.pendingTimers(), 0, 'no timer armed');
+    peer.start();
+    clock.advance(1_000);
+    assert.equal(socket.pings, 1);
   });
 });
