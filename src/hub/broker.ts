@@ -49,7 +49,7 @@ export interface BrokerOptions {
    * output and resends it once it is back, so a short drop need not end the command for the
    * client. 0: a disconnect ends it at once (`device_offline`).
    */
-  routeGraceMs?: number;
+  requestGraceMs?: number;
   /** Hears every valid device frame the hub handles (webhooks post them). */
   onDeviceMessage?: (deviceId: string, frame: ParsedFrame) => void;
   maxSubscriptionsPerClient?: number;
@@ -68,7 +68,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly lostRequests: LostRequests<ClientLink, DeviceLink>;
   readonly #logger: Logger;
   readonly #clock: Clock;
-  readonly #routeGraceMs: number;
+  readonly #requestGraceMs: number;
   readonly #onDeviceMessage: (deviceId: string, frame: ParsedFrame) => void;
   readonly #pushBack: PushBack;
   readonly #maxSubscriptionsPerClient: number;
@@ -99,7 +99,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   constructor(options: BrokerOptions) {
     this.#logger = options.logger;
     this.#clock = options.clock;
-    this.#routeGraceMs = options.routeGraceMs ?? 0;
+    this.#requestGraceMs = options.requestGraceMs ?? 0;
     this.#onDeviceMessage = options.onDeviceMessage ?? (() => {});
     this.#maxSubscriptionsPerClient =
       options.maxSubscriptionsPerClient ?? DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT;
@@ -176,9 +176,9 @@ export class Broker implements DeviceEvents, ClientEvents {
       { deviceId: link.deviceId, closeCode: code, reason, replaced: !wasCurrent },
       'device disconnected',
     );
-    if (this.#routeGraceMs > 0 && this.requests.forDevice(link).length > 0) {
+    if (this.#requestGraceMs > 0 && this.requests.forDevice(link).length > 0) {
       // Requests the device takes back when it reconnects are no longer on this link by then.
-      const timer = this.#clock.setTimeout(() => this.#endRequests(link), this.#routeGraceMs);
+      const timer = this.#clock.setTimeout(() => this.#endRequests(link), this.#requestGraceMs);
       timer.unref?.();
     } else this.#endRequests(link);
   }

@@ -56,7 +56,7 @@ export const DEFAULT_PING_INTERVAL_MS = 30_000;
 export const DEFAULT_PONG_TIMEOUT_MS = 10_000;
 export const DEFAULT_CLOSE_TIMEOUT_MS = 1_000;
 /** A command's route outlives its device's link this long (the agent resends what it owes). */
-export const DEFAULT_ROUTE_GRACE_MS = 30_000;
+export const DEFAULT_REQUEST_GRACE_MS = 30_000;
 /** Acks to a device are batched: at most one per this many ms (five a second). */
 export const DEFAULT_ACK_INTERVAL_MS = 200;
 /** An agent sends hello as soon as its socket opens; 10 s allows for a very slow link. */
@@ -94,7 +94,7 @@ export interface HubOptions {
   /** How long an authenticated device link may wait without `hello` before it is closed. */
   helloTimeoutMs?: number;
   /** How long a running command survives its device's disconnect (0: device_offline at once). */
-  routeGraceMs?: number;
+  requestGraceMs?: number;
   /** Send-queue bytes at which a peer counts as backed up (default 1 MiB). */
   peerHighWaterBytes?: number;
   /**
@@ -128,7 +128,7 @@ export interface HubOptions {
 
 export type HubState = 'idle' | 'starting' | 'listening' | 'stopping' | 'stopped';
 
-interface Session {
+interface Peer {
   close(code: number, reason: string): Promise<void>;
   stats(): PeerStats;
 }
@@ -153,7 +153,7 @@ export class Hub {
   readonly #webhooks: Webhooks;
   readonly #server: Server;
   readonly #wss: WebSocketServer;
-  readonly #sessions = new Set<Session>();
+  readonly #peers = new Set<Peer>();
   readonly #clientIds = new Set<string>();
   #state: HubState = 'idle';
   #starting: Promise<unknown> | null = null;
@@ -217,7 +217,7 @@ export class Hub {
       clock: this.#clock,
       logger: this.#logger,
       ids: this.#ids,
-      routeGraceMs: options.routeGraceMs ?? DEFAULT_ROUTE_GRACE_MS,
+      requestGraceMs: options.requestGraceMs ?? DEFAULT_REQUEST_GRACE_MS,
       maxPushBackMs: positive('maxPushBackMs', options.maxPushBackMs ?? DEFAULT_MAX_PUSH_BACK_MS),
       maxSubscriptionsPerClient: count(
         'maxSubscriptionsPerClient',
@@ -339,7 +339,7 @@ export class Hub {
 
   /** The send queue of every open WebSocket (device links and stream clients). */
   peerStats(): PeerStats[] {
-    return [...this.#sessions].map((s) => s.stats());
+    return [...this.#peers].map((s) => s.stats());
   }
 
   /** How many forwarded requests still wait for their device's final reply. */
@@ -370,7 +370,7 @@ export class Hub {
       const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
       this.#server.closeIdleConnections();
       await Promise.all(
-        [...this.#sessions].map((s) => s.close(CloseCode.goingAway, 'server restart')),
+        [...this.#peers].map((s) => s.close(CloseCode.goingAway, 'server restart')),
       );
       this.#server.closeAllConnections();
       await serverClosed;
@@ -445,7 +445,7 @@ export class Hub {
       ws.terminate();
       return;
     }
-    const session = new DevicePeer({
+    const peer = new DevicePeer({
       socket: ws,
       deviceId,
       clock: this.#clock,
@@ -457,9 +457,9 @@ export class Hub {
       ackIntervalMs: this.#ackIntervalMs,
       helloTimeoutMs: this.#helloTimeoutMs,
     });
-    this.#track(session);
-    this.#broker.deviceAttached(session);
-    session.start();
+    this.#track(peer);
+    this.#broker.deviceAttached(peer);
+    peer.start();
   }
 
   #acceptClient(ws: WebSocket): void {
@@ -469,7 +469,7 @@ export class Hub {
     }
     const id = uniqueId(this.#ids, 'cl', (candidate) => this.#clientIds.has(candidate));
     this.#clientIds.add(id);
-    const session = new ClientPeer({
+    const peer = new ClientPeer({
       socket: ws,
       id,
       clock: this.#clock,
@@ -478,15 +478,15 @@ export class Hub {
       ...this.#sendBounds,
       events: this.#broker,
     });
-    this.#track(session);
-    void session.closed.then(() => this.#clientIds.delete(id));
-    this.#broker.clientAttached(session);
-    session.start();
+    this.#track(peer);
+    void peer.closed.then(() => this.#clientIds.delete(id));
+    this.#broker.clientAttached(peer);
+    peer.start();
   }
 
-  #track(session: Session & { closed: Promise<void> }): void {
-    this.#sessions.add(session);
-    void session.closed.then(() => this.#sessions.delete(session));
+  #track(peer: Peer & { closed: Promise<void> }): void {
+    this.#peers.add(peer);
+    void peer.closed.then(() => this.#peers.delete(peer));
   }
 }
 

@@ -20,7 +20,7 @@ import type { ForwardedRequest, ForwardedRequests } from './forwarded-requests.j
  * flag lives on the request (it ends with it); the seq to wait for lives per link and ends
  * when it is reached, when the link closes, or at the link's next hello. Unconfirmed requests
  * whose link closes first are judged again by the device's next hello; if it never comes, the
- * grace (`routeGraceMs`) ends them as `device_offline`. A hello without both fields (an older
+ * grace (`requestGraceMs`) ends them as `device_offline`. A hello without both fields (an older
  * agent) confirms every request, as before these fields existed.
  */
 export interface OpenRequestsClaim {

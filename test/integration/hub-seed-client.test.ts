@@ -84,7 +84,7 @@ describe('a seed client at the hub: one command_done for every command', () => {
   let t: TestHub;
   let client: Peer;
   before(async () => {
-    t = await startHub({ routeGraceMs: 0 });
+    t = await startHub({ requestGraceMs: 0 });
     client = await connectClient(t.wsUrl);
   });
   after(async () => {

@@ -50,7 +50,7 @@ async function close(...peers: Peer[]): Promise<void> {
 describe('hub /v1/stream', () => {
   let t: TestHub;
   // A short route grace, so that a device gone mid-command is reported within the test.
-  before(async () => (t = await startHub({ routeGraceMs: 300 })));
+  before(async () => (t = await startHub({ requestGraceMs: 300 })));
   after(() => t.stop());
 
   describe('authentication at the upgrade', () => {

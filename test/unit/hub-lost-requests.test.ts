@@ -27,7 +27,7 @@ describe('Broker: requests lost with a half-open link', () => {
   let client: FakeClient;
 
   beforeEach(() => {
-    broker = testBroker({ routeGraceMs: 30_000 });
+    broker = testBroker({ requestGraceMs: 30_000 });
     first = new FakeDevice();
     broker.deviceAttached(first);
     broker.deviceReady(first, hello({ open_requests: [], seq: 0 }), 0);
