@@ -152,22 +152,20 @@ export class CommandsFeature implements Feature {
       refuse(ErrorCode.commandFailed, message);
       return;
     }
-    const admission = this.#running.admit(
-      requestId,
-      () =>
-        new RemoteCommand({
-          requestId,
-          spec: this.#spec(payload, program),
-          streamOutput: payload.stream_output ?? false,
-          runner: this.#o.runner,
-          outbox: context.outbox,
-          emit: reply,
-          clock: context.clock,
-          logger: context.logger,
-          ...(this.#o.coalesceWindowMs !== undefined
-            ? { coalesceWindowMs: this.#o.coalesceWindowMs }
-            : {}),
-        }),
+    const admission = this.#running.admit(requestId, () =>
+      RemoteCommand.start({
+        requestId,
+        spec: this.#spec(payload, program),
+        streamOutput: payload.stream_output ?? false,
+        runner: this.#o.runner,
+        outbox: context.outbox,
+        emit: reply,
+        clock: context.clock,
+        logger: context.logger,
+        ...(this.#o.coalesceWindowMs !== undefined
+          ? { coalesceWindowMs: this.#o.coalesceWindowMs }
+          : {}),
+      }),
     );
     if (!admission.ok) {
       context.logger.warn({ code: admission.code, request_id: requestId }, admission.message);

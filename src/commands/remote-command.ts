@@ -52,36 +52,52 @@ export class RemoteCommand {
     stderr: new Utf8Splitter(),
   };
   #unsubscribeDrain: (() => void) | null = null;
+  /** Unstreamed output, kept whole until the end (the output cap bounds it); null when streamed. */
+  readonly #collected: Record<OutputFd, Buffer[]> | null;
 
-  constructor(options: RemoteCommandOptions) {
+  /**
+   * Starts the command's process and returns the command that reports it. The process starts
+   * here, not in the constructor, so that building the object has no side effect.
+   */
+  static start(options: RemoteCommandOptions): RemoteCommand {
+    // Output only arrives from the child's pipes, on a later turn, by when `command` is set.
+    let command: RemoteCommand | null = null;
+    const running = options.runner.start(options.spec, (fd, bytes) => {
+      if (command) command.#onOutput(fd, bytes);
+    });
+    command = new RemoteCommand(options, running);
+    return command;
+  }
+
+  private constructor(options: RemoteCommandOptions, running: RunningCommand) {
     this.#o = options;
     this.requestId = options.requestId;
+    this.#running = running;
     this.#coalescer = new OutputCoalescer({
       windowMs: options.coalesceWindowMs ?? COALESCE_WINDOW_MS,
       maxBytes: options.chunkBytes ?? COALESCE_MAX_BYTES,
       clock: options.clock,
       onPiece: (fd, bytes) => this.#send(fd, bytes, false),
     });
-    // Unstreamed output stays whole until the end; the output cap bounds it.
-    const collect = options.streamOutput
-      ? null
-      : { stdout: [] as Buffer[], stderr: [] as Buffer[] };
-    this.#running = options.runner.start(options.spec, (fd, bytes) => {
-      if (collect) collect[fd].push(bytes);
-      else this.#coalescer.push(fd, bytes);
-    });
+    this.#collected = options.streamOutput ? null : { stdout: [], stderr: [] };
     if (options.streamOutput) {
       this.#unsubscribeDrain = options.outbox.onDrain(() => {
         if (!options.outbox.isBackedUp()) this.#running.resume();
       });
     }
     this.done = this.#running.result.then((result) => {
-      if (collect)
+      const collected = this.#collected;
+      if (collected)
         for (const fd of ['stdout', 'stderr'] as const)
-          this.#coalescer.push(fd, Buffer.concat(collect[fd]));
+          this.#coalescer.push(fd, Buffer.concat(collected[fd]));
       this.#finish(result);
       return result;
     });
+  }
+
+  #onOutput(fd: OutputFd, bytes: Buffer): void {
+    if (this.#collected) this.#collected[fd].push(bytes);
+    else this.#coalescer.push(fd, bytes);
   }
 
   get pid(): number | undefined {

@@ -28,21 +28,32 @@ export class SegmentWriter {
   readonly #openedAtMs: number;
 
   /** Creates the segment file (empty, with its header). Throws what the file system throws. */
-  constructor(fs: SpoolFs, dir: string, lane: Lane, firstSeq: number, nowMs: number) {
-    this.#fs = fs;
-    this.segment = newSegmentInfo(dir, lane, firstSeq, 0);
-    this.segment.active = true;
-    this.#openedAtMs = nowMs;
-    const fd = fs.openAppend(this.segment.path);
+  static create(
+    fs: SpoolFs,
+    dir: string,
+    lane: Lane,
+    firstSeq: number,
+    nowMs: number,
+  ): SegmentWriter {
+    const segment = newSegmentInfo(dir, lane, firstSeq, 0);
+    const fd = fs.openAppend(segment.path);
     try {
       fs.truncate(fd, 0); // a leftover file of the same name (a failed first batch) starts over
-      this.#writeAll(fd, SEGMENT_MAGIC);
+      writeAll(fs, fd, SEGMENT_MAGIC);
     } catch (err) {
       fs.close(fd);
       throw err;
     }
+    segment.active = true;
+    segment.end = SEGMENT_MAGIC.length;
+    return new SegmentWriter(fs, segment, fd, nowMs);
+  }
+
+  private constructor(fs: SpoolFs, segment: SegmentInfo, fd: number, openedAtMs: number) {
+    this.#fs = fs;
+    this.segment = segment;
     this.#fd = fd;
-    this.segment.end = SEGMENT_MAGIC.length;
+    this.#openedAtMs = openedAtMs;
   }
 
   get openedAtMs(): number {
@@ -59,7 +70,7 @@ export class SegmentWriter {
     if (fd === null) throw new Error('segment writer is closed');
     const before = this.segment.end;
     try {
-      this.#writeAll(fd, encoded);
+      writeAll(this.#fs, fd, encoded);
     } catch (err) {
       try {
         this.#fs.truncate(fd, before);
@@ -95,17 +106,18 @@ export class SegmentWriter {
       // nothing more to lose: the data was written or the error already reported
     }
   }
+}
 
-  #writeAll(fd: number, data: Uint8Array): void {
-    let offset = 0;
-    while (offset < data.length) {
-      const n = this.#fs.write(fd, data.subarray(offset));
-      if (n <= 0) {
-        throw Object.assign(new Error('short write: the disk took no more bytes'), {
-          code: 'ENOSPC',
-        });
-      }
-      offset += n;
+/** Writes all of `data`; a write that takes nothing is a full disk (ENOSPC). */
+function writeAll(fs: SpoolFs, fd: number, data: Uint8Array): void {
+  let offset = 0;
+  while (offset < data.length) {
+    const n = fs.write(fd, data.subarray(offset));
+    if (n <= 0) {
+      throw Object.assign(new Error('short write: the disk took no more bytes'), {
+        code: 'ENOSPC',
+      });
     }
+    offset += n;
   }
 }

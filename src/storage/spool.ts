@@ -577,7 +577,7 @@ export class Spool {
     }
     if (!writer) {
       const first = batch[0] as SpoolEntry;
-      writer = new SegmentWriter(this.#o.fs, this.#o.dir, state.lane, first.seq, nowMs);
+      writer = SegmentWriter.create(this.#o.fs, this.#o.dir, state.lane, first.seq, nowMs);
       state.segments = state.segments.filter((s) => s.path !== writer?.segment.path);
       state.segments.push(writer.segment);
       state.writer = writer;
