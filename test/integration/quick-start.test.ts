@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
+import type { Owner } from '../helpers/owner.js';
 
 /**
  * The README's quick start, as processes: `iottly-agent hub` and `iottly-agent run`, the device
  * listed as connected within 2 s, and again after the hub process is restarted on its port.
  */
-async function startHubProcess(port: number): Promise<{ hub: AgentProcess; url: string }> {
-  const hub = spawnAgent([
+async function startHubProcess(
+  owner: Owner,
+  port: number,
+): Promise<{ hub: AgentProcess; url: string }> {
+  const hub = spawnAgent(owner, [
     'hub',
     '--port',
     String(port),
@@ -43,29 +47,21 @@ async function connectedWithin(url: string, timeoutMs: number): Promise<number> 
 }
 
 describe('quick start', () => {
-  const cleanups: Array<() => Promise<unknown>> = [];
-  after(async () => {
-    for (const c of cleanups.reverse()) await c();
-  });
-
-  it('shows dev1 connected within 2 s, and again within the back-off after a hub restart', async () => {
-    const first = await startHubProcess(0);
-    cleanups.push(() => first.hub.kill('SIGKILL'));
+  it('shows dev1 connected within 2 s, and again within the back-off after a hub restart', async (t) => {
+    const first = await startHubProcess(t, 0);
     const port = Number(new URL(first.url).port);
-    const agent = spawnAgent(['run'], {
+    const agent = spawnAgent(t, ['run'], {
       IOTTLY_SERVER_URL: `ws://127.0.0.1:${port}/v1/device`,
       IOTTLY_DEVICE_ID: 'dev1',
       IOTTLY_AUTH_TOKEN: 'T',
     });
-    cleanups.push(() => agent.kill('SIGKILL'));
     assert.ok((await connectedWithin(first.url, 2000)) < 2000);
 
     const stopped = await first.hub.kill('SIGTERM');
     assert.equal(stopped.code, 0, 'hub exits 0 on SIGTERM');
     await agent.waitForLog((l) => l.code === 'hub_restart');
 
-    const second = await startHubProcess(port);
-    cleanups.push(() => second.hub.kill('SIGKILL'));
+    const second = await startHubProcess(t, port);
     // Default back-off: a 1001 close reconnects after 0.5–1.5 s; failed dials while the hub was
     // down add at most 1 s and 2 s more.
     const took = await connectedWithin(second.url, 5000);
