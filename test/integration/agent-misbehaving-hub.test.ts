@@ -77,11 +77,12 @@ describe('agent against a misbehaving hub', () => {
     await agent.waitForLog(statusIs('online'));
     const silentSince = Date.now();
     // The hub neither closes nor answers pings: a half-open link.
-    const lost = await agent.waitForLog((l) => l.code === 'heartbeat_timeout', 5000);
+    const lost = await agent.waitForLog((l) => l.code === 'heartbeat_timeout', 10_000);
     const detectedAfter = Date.now() - silentSince;
     assert.ok(lost);
-    assert.ok(detectedAfter < 1500, `detected after ${detectedAfter} ms`);
-    await hub.nextConnection(3000);
+    // Due after 600 ms; the defaults would take 40 s. 5 s tells them apart on a loaded machine.
+    assert.ok(detectedAfter < 5_000, `detected after ${detectedAfter} ms`);
+    await hub.nextConnection(10_000);
     assert.equal(hub.connections.length, 2);
   });
 
@@ -96,7 +97,7 @@ describe('agent against a misbehaving hub', () => {
     const [closeCode] = (await closed) as [number];
     assert.equal(code, 0);
     assert.equal(closeCode, 1000);
-    assert.ok(Date.now() - started < 3000);
+    assert.ok(Date.now() - started < 10_000, 'a prompt exit, not a hang');
   });
 
   it('exits 0 on SIGTERM while it is backing off', async (t) => {
