@@ -327,28 +327,26 @@ describe('commands feature', () => {
       'slow',
     );
     await h.next((e) => e.request_id === 'slow' && e.type === 'command_output');
-    // While paused, only what the pipes and stream buffers hold can have arrived.
-    const sample = async (): Promise<number> => {
-      await new Promise((r) => setTimeout(r, 150));
-      return rebuild(
-        h.emitted.filter((e) => e.request_id === 'slow'),
-        'stdout',
-      ).length;
-    };
-    const first = await sample();
-    const second = await sample();
-    assert.equal(first, second, 'no output while backed up');
-    assert.ok(second < 1 << 20, `${second} bytes passed a backed-up outbox`);
-    h.outbox.drain();
-    const end = await h.end('slow', 20_000);
-    assert.equal(end.payload.exit_code, 0);
-    assert.equal(
+    const received = (): number =>
       rebuild(
         h.emitted.filter((e) => e.request_id === 'slow'),
         'stdout',
-      ).length,
-      50_000_000,
-    );
+      ).length;
+    // While paused, only what the pipes and stream buffers held when the pause began can still
+    // arrive. Wait until it stops coming (no growth over a quarter second), however slow the
+    // machine: unpaused, all 50 MB would come and the bound below would fail.
+    let settled = received();
+    for (const deadline = Date.now() + 20_000; ;) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      if (received() === settled) break;
+      settled = received();
+      assert.ok(Date.now() < deadline, `still ${settled} bytes and growing while backed up`);
+    }
+    assert.ok(settled < 1 << 20, `${settled} bytes passed a backed-up outbox`);
+    h.outbox.drain();
+    const end = await h.end('slow', 20_000);
+    assert.equal(end.payload.exit_code, 0);
+    assert.equal(received(), 50_000_000);
   });
 
   it('feeds stdin from command_input (text, base64, eof)', async (t) => {
