@@ -27,6 +27,7 @@ import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
 import { spawnAgent, statusIs, type AgentProcess } from '../test/helpers/agent-process.js';
 import { API_KEY, DEVICE_ID, DEVICE_TOKEN, connectClient, type Peer } from '../test/helpers/ws.js';
+import { STOPPED_BY_CALLER } from '../test/helpers/owner.js';
 import { cpuSeconds, descendantsOf, memoryOf, percentile } from './lib/proc-stats.js';
 import { startHubProcess } from './lib/hub-process.js';
 import { reportRows } from './lib/results.js';
@@ -241,7 +242,7 @@ async function main(): Promise<void> {
   const file = join(work, 'text.log');
   makeTextFile(file, FILE_BYTES);
   const hub = await startHubProcess(new Map([[DEVICE_ID, DEVICE_TOKEN]]), API_KEY);
-  const agent: AgentProcess = spawnAgent(['run'], {
+  const agent: AgentProcess = spawnAgent(STOPPED_BY_CALLER, ['run'], {
     IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
     IOTTLY_DEVICE_ID: DEVICE_ID,
     IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,

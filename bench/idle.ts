@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import { spawnAgent, statusIs } from '../test/helpers/agent-process.js';
 import { API_KEY, DEVICE_ID, DEVICE_TOKEN } from '../test/helpers/ws.js';
+import { STOPPED_BY_CALLER } from '../test/helpers/owner.js';
 import { startCollectd } from './lib/collectd.js';
 import { startHubProcess } from './lib/hub-process.js';
 import { cpuNanos, memoryOf, type MemoryFigures } from './lib/proc-stats.js';
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
   const { sysRoot, tempFile } = thermalFixture(work);
   const hub = await startHubProcess(new Map([[DEVICE_ID, DEVICE_TOKEN]]), API_KEY);
   const sink = await frameSink();
-  const agent = spawnAgent(['run'], {
+  const agent = spawnAgent(STOPPED_BY_CALLER, ['run'], {
     IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
     IOTTLY_DEVICE_ID: DEVICE_ID,
     IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,

@@ -47,6 +47,7 @@ import {
 } from '../test/helpers/agent-process.js';
 import { LogCode } from '../src/log/log-codes.js';
 import { FaultProxy, type ProxyMode } from '../test/helpers/fault-proxy.js';
+import { STOPPED_BY_CALLER } from '../test/helpers/owner.js';
 import { descendantsOf, memoryOf, openFdCount, processesWithEnv } from './lib/proc-stats.js';
 import { reportRows, type BenchRow } from './lib/results.js';
 import { COMMAND_MIX } from './soak/command-mix.js';
@@ -129,7 +130,7 @@ function thermalFixture(): { sysRoot: string; tick(tMs: number): void } {
 }
 
 async function startHub(): Promise<{ hub: AgentProcess; port: number }> {
-  const hub = spawnAgent([
+  const hub = spawnAgent(STOPPED_BY_CALLER, [
     'hub',
     '--port',
     '0',
@@ -151,7 +152,7 @@ async function startHub(): Promise<{ hub: AgentProcess; port: number }> {
 }
 
 function startAgent(proxyPort: number, sysRoot: string): AgentProcess {
-  return spawnAgentCommand(process.execPath, [CLI_PATH, 'run'], {
+  return spawnAgentCommand(STOPPED_BY_CALLER, process.execPath, [CLI_PATH, 'run'], {
     IOTTLY_SERVER_URL: `ws://127.0.0.1:${proxyPort}/v1/device`,
     IOTTLY_DEVICE_ID: DEVICE,
     IOTTLY_AUTH_TOKEN: TOKEN,
@@ -257,7 +258,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Ma
 async function main(): Promise<void> {
   const thermal = thermalFixture();
   const { hub, port } = await startHub();
-  const proxy = await FaultProxy.start(port);
+  const proxy = await FaultProxy.start(STOPPED_BY_CALLER, port);
   const client = await SoakClient.connect(`ws://127.0.0.1:${port}`, API_KEY, DEVICE, STREAMS);
   const agent = startAgent(proxy.port, thermal.sysRoot);
   const pid = agent.child.pid as number;

@@ -15,6 +15,7 @@ import { bundleAgent } from '../scripts/binaries/bundle.js';
 import { inject, makeBlob, strip } from '../scripts/binaries/sea.js';
 import { TARGETS } from '../scripts/binaries/targets.js';
 import { startLocalHub } from '../test/helpers/local-hub.js';
+import { STOPPED_BY_CALLER } from '../test/helpers/owner.js';
 import { percentile } from './lib/proc-stats.js';
 import { reportRows } from './lib/results.js';
 
@@ -67,7 +68,7 @@ async function main(): Promise<void> {
   if (!existsSync(sea))
     throw new Error(`${sea} is missing: run npm run build:binaries linux-x64 first`);
   const work = mkdtempSync(join(tmpdir(), 'bench-startup-'));
-  const { hub, deviceUrl } = await startLocalHub('bench-1', TOKEN);
+  const { hub, deviceUrl } = await startLocalHub(STOPPED_BY_CALLER, 'bench-1', TOKEN);
   try {
     const node = await baseBinary(target, defaultCacheDir());
     const bundle = join(work, 'agent.cjs');

@@ -28,6 +28,7 @@ import {
   connectClient,
   type Peer,
 } from '../../test/helpers/ws.js';
+import { STOPPED_BY_CALLER } from '../../test/helpers/owner.js';
 import { startHubProcess } from './hub-process.js';
 import { memoryOf } from './proc-stats.js';
 
@@ -115,7 +116,7 @@ export async function measureHubMemory(options: HubMemoryOptions): Promise<HubMe
   const file = join(work, 'flood.log');
   const expectedSha = writeTextFile(file, options.floodBytes);
   const hub = await startHubProcess(new Map([[DEVICE_ID, DEVICE_TOKEN]]), API_KEY, 'debug');
-  const agent = spawnAgent(['run'], {
+  const agent = spawnAgent(STOPPED_BY_CALLER, ['run'], {
     IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
     IOTTLY_DEVICE_ID: DEVICE_ID,
     IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,

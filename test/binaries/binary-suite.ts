@@ -8,6 +8,7 @@ import { binaryName, TARGETS, type Target } from '../../scripts/binaries/targets
 import { AGENT_VERSION } from '../../src/version.js';
 import { spawnAgentCommand, type AgentProcess } from '../helpers/agent-process.js';
 import { startLocalHub } from '../helpers/local-hub.js';
+import type { Owner } from '../helpers/owner.js';
 import { startNotifyReceiver } from '../helpers/notify-receiver.js';
 import { SESSION_CHECKS } from './session-checks.js';
 
@@ -24,30 +25,26 @@ export function describeBinary(name: Target['name']): void {
   const target = TARGETS.find((t) => t.name === name)!;
   const path = join(DIST, binaryName(target));
   const timeoutMs = isEmulated(target) ? 60_000 : 15_000;
-  const run = (args: string[], env: Record<string, string> = {}): AgentProcess => {
+  const run = (owner: Owner, args: string[], env: Record<string, string> = {}): AgentProcess => {
     const { command, args: full } = invocation(target, path, args);
-    return spawnAgentCommand(command, full, env);
+    return spawnAgentCommand(owner, command, full, env);
   };
 
   describe(`${binaryName(target)} (node ${target.nodeVersion}${isEmulated(target) ? ', under qemu' : ''})`, () => {
     const dir = mkdtempSync(join(tmpdir(), `bin-${name}-`));
-    const cleanups: Array<() => Promise<unknown>> = [];
-    after(async () => {
-      for (const cleanup of cleanups.reverse()) await cleanup();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    after(() => rmSync(dir, { recursive: true, force: true }));
 
     it('exists (built by npm run build:binaries)', () => {
       assert.ok(existsSync(path), `${path} is missing: run npm run build:binaries first`);
     });
 
-    it('prints its version', async () => {
-      const agent = run(['version']);
+    it('prints its version', async (t) => {
+      const agent = run(t, ['version']);
       assert.equal((await agent.exited()).code, 0);
       assert.equal(agent.output().trim(), AGENT_VERSION);
     });
 
-    it('check-config: 0 on a good config, 78 naming the key on a bad one', async () => {
+    it('check-config: 0 on a good config, 78 naming the key on a bad one', async (t) => {
       const good = join(dir, 'good.json');
       writeFileSync(
         good,
@@ -58,29 +55,26 @@ export function describeBinary(name: Target['name']): void {
         }),
         { mode: 0o640 },
       );
-      const ok = run(['check-config', '--config', good]);
+      const ok = run(t, ['check-config', '--config', good]);
       assert.equal((await ok.exited()).code, 0, ok.output());
       assert.ok(!ok.output().includes(TOKEN));
       const bad = join(dir, 'bad.json');
       writeFileSync(bad, JSON.stringify({ server: { url: 'http://hub' } }), { mode: 0o640 });
-      const refused = run(['check-config', '--config', bad]);
+      const refused = run(t, ['check-config', '--config', bad]);
       assert.equal((await refused.exited()).code, 78);
       assert.match(refused.output(), /server\.url = "http:\/\/hub" \(from file .*\): must be a ws/);
     });
 
-    it('runs a session against a live hub, notifying systemd, and stops cleanly on SIGTERM', async () => {
-      const { hub, url, deviceUrl } = await startLocalHub('pi-1', TOKEN, API_KEY);
-      cleanups.push(() => hub.stop());
-      const receiver = await startNotifyReceiver();
-      cleanups.push(() => receiver.close());
-      const agent = run(['run'], {
+    it('runs a session against a live hub, notifying systemd, and stops cleanly on SIGTERM', async (t) => {
+      const { url, deviceUrl } = await startLocalHub(t, 'pi-1', TOKEN, API_KEY);
+      const receiver = await startNotifyReceiver(t);
+      const agent = run(t, ['run'], {
         IOTTLY_SERVER_URL: deviceUrl,
         IOTTLY_DEVICE_ID: 'pi-1',
         IOTTLY_AUTH_TOKEN: TOKEN,
         NOTIFY_SOCKET: receiver.socketPath,
         WATCHDOG_USEC: '2000000',
       });
-      cleanups.push(() => agent.kill('SIGKILL'));
       await receiver.waitFor('READY=1', timeoutMs);
       for (const check of SESSION_CHECKS) {
         await check.run({

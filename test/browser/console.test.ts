@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { spawnAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { BROWSER_WAIT_MS, freePort, launchChromium, openConsole } from '../helpers/browser.js';
+import type { Owner } from '../helpers/owner.js';
 
 /**
  * The console in a real browser (Debian's chromium, headless), against the real processes:
@@ -22,8 +23,8 @@ async function waitForOutput(process: AgentProcess, pattern: RegExp): Promise<Re
   }
 }
 
-function startHub(port: number, extra: string[] = []): AgentProcess {
-  return spawnAgent([
+function startHub(owner: Owner, port: number, extra: string[] = []): AgentProcess {
+  return spawnAgent(owner, [
     'hub',
     '--port',
     String(port),
@@ -37,8 +38,8 @@ function startHub(port: number, extra: string[] = []): AgentProcess {
   ]);
 }
 
-function startAgent(port: number): AgentProcess {
-  return spawnAgent(['run'], {
+function startAgent(owner: Owner, port: number): AgentProcess {
+  return spawnAgent(owner, ['run'], {
     IOTTLY_SERVER_URL: `ws://127.0.0.1:${port}/v1/device`,
     IOTTLY_DEVICE_ID: 'dev1',
     IOTTLY_AUTH_TOKEN: 'T',
@@ -89,16 +90,14 @@ async function signIn(page: Page, key: string): Promise<void> {
 
 describe('console in chromium', () => {
   let browser: Browser;
-  const processes: AgentProcess[] = [];
+  // One browser for the file: each test opens pages of its own in it.
   before(async () => (browser = await launchChromium()));
   after(async () => {
     await browser?.close();
-    for (const p of processes) if (p.child.exitCode === null) await p.kill('SIGKILL');
   });
 
-  it('npm start: the signed-in link shows the demo device, moving charts and a working terminal', async () => {
-    const demo = spawnAgent(['demo']);
-    processes.push(demo);
+  it('npm start: the signed-in link shows the demo device, moving charts and a working terminal', async (t) => {
+    const demo = spawnAgent(t, ['demo']);
     const [, link = ''] = await waitForOutput(
       demo,
       /signed in: (http:\/\/127\.0\.0\.1:\d+\/#session=\S+)/,
@@ -159,13 +158,11 @@ describe('console in chromium', () => {
     assert.equal((await demo.exited()).code, 0);
   });
 
-  it('a hub restart shows the reconnect banner, then the console recovers', async () => {
+  it('a hub restart shows the reconnect banner, then the console recovers', async (t) => {
     const port = await freePort();
-    const hub = startHub(port);
-    processes.push(hub);
+    const hub = startHub(t, port);
     await waitForOutput(hub, /listening on/);
-    const agent = startAgent(port);
-    processes.push(agent);
+    startAgent(t, port);
 
     const c = await openConsole(browser, `http://127.0.0.1:${port}/`);
     const { page } = c;
@@ -183,8 +180,7 @@ describe('console in chromium', () => {
     );
     await c.screenshot('console-reconnecting.png');
 
-    const again = startHub(port);
-    processes.push(again);
+    startHub(t, port); // the same port: the hub is back
     await banner.waitFor({ state: 'hidden' });
     assert.equal(
       await page.locator('#sign-in').isVisible(),
@@ -195,14 +191,11 @@ describe('console in chromium', () => {
     await chartGrows(page, 'cpu');
     assert.match(await run(page, 'echo back'), /^exit 0/);
     await page.close();
-    await agent.kill('SIGTERM');
-    await again.kill('SIGTERM');
   });
 
-  it('an expired session is refused and the page asks for the key again', async () => {
+  it('an expired session is refused and the page asks for the key again', async (t) => {
     const port = await freePort();
-    const hub = startHub(port, ['--session-ttl-s', '2']);
-    processes.push(hub);
+    const hub = startHub(t, port, ['--session-ttl-s', '2']);
     await waitForOutput(hub, /listening on/);
     const res = await fetch(`http://127.0.0.1:${port}/v1/session`, {
       method: 'POST',
@@ -220,6 +213,5 @@ describe('console in chromium', () => {
     await signIn(page, 'K');
     await page.locator('.device[data-device-id="dev1"]').waitFor();
     await page.close();
-    await hub.kill('SIGTERM');
   });
 });

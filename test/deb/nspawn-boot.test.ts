@@ -84,8 +84,7 @@ describe('the .deb under a booted systemd (debootstrap + systemd-nspawn)', () =>
       ]);
       assert.equal(installed.code, 0, installed.stdout + installed.stderr);
 
-      const { hub, deviceUrl } = await startLocalHub('nspawn-1', TOKEN);
-      cleanups.push(() => hub.stop());
+      const { deviceUrl } = await startLocalHub(t, 'nspawn-1', TOKEN);
       // Writing into the packaged file keeps its root:iottly 0640.
       writeFileSync(
         join(root, 'etc/iottly-agent/config.json'),

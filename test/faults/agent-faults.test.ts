@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { appendFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { statusIs } from '../helpers/agent-process.js';
 import { Rig, sleep } from './rig.js';
 
@@ -12,12 +12,9 @@ import { Rig, sleep } from './rig.js';
 const NOBODY = { uid: 65534, gid: 65534 };
 
 describe('delivery through agent and disk faults', () => {
-  let rig: Rig;
-  afterEach(async () => rig?.stop());
-
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-    it(`agent ${signal} mid-stream, then restarted`, async () => {
-      rig = new Rig();
+    it(`agent ${signal} mid-stream, then restarted`, async (t) => {
+      const rig = new Rig(t);
       await rig.start();
       rig.collector.runCommand(400);
       await rig.collector.until(() => rig.collector.output.length > 0, 5_000, 'first output');
@@ -40,9 +37,9 @@ describe('delivery through agent and disk faults', () => {
     });
   }
 
-  it('a spool at its byte limit: oldest telemetry dropped, drop report received, nothing else lost', async () => {
+  it('a spool at its byte limit: oldest telemetry dropped, drop report received, nothing else lost', async (t) => {
     // Room for the command's output (~10 kB), not for several seconds of telemetry besides.
-    rig = new Rig({ agentEnv: { IOTTLY_STORAGE_MAX_BYTES: '24576' } });
+    const rig = new Rig(t, { agentEnv: { IOTTLY_STORAGE_MAX_BYTES: '24576' } });
     await rig.start();
     rig.collector.runCommand(150);
     await rig.collector.until(() => rig.collector.output.length > 0, 5_000, 'first output');
@@ -74,8 +71,8 @@ describe('delivery through agent and disk faults', () => {
     rig.collector.assertComplete(missing);
   });
 
-  it('a torn spool record is skipped with a log line, never a crash', async () => {
-    rig = new Rig();
+  it('a torn spool record is skipped with a log line, never a crash', async (t) => {
+    const rig = new Rig(t);
     await rig.start();
     rig.proxy.setMode('reset');
     await sleep(500);
@@ -97,8 +94,8 @@ describe('delivery through agent and disk faults', () => {
     assert.equal(restarted.child.exitCode, null);
   });
 
-  it('a read-only spool directory degrades to memory, then recovers', async () => {
-    rig = new Rig({
+  it('a read-only spool directory degrades to memory, then recovers', async (t) => {
+    const rig = new Rig(t, {
       agentUser: NOBODY, // root ignores file modes
       agentEnv: { IOTTLY_STORAGE_MAX_BYTES: '65536' },
     });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Rig, TELEMETRY_INTERVAL_MS, sleep } from './rig.js';
 
 /**
@@ -11,11 +11,8 @@ import { Rig, TELEMETRY_INTERVAL_MS, sleep } from './rig.js';
  * were waiting for; there the command starts after the restart, behind the spooled backlog.
  */
 describe('delivery through link and hub faults', () => {
-  let rig: Rig;
-  afterEach(async () => rig?.stop());
-
-  it('hub closed with 1001 and restarted', async () => {
-    rig = new Rig();
+  it('hub closed with 1001 and restarted', async (t) => {
+    const rig = new Rig(t);
     await rig.start();
     await rig.restartHub(async () => {
       await rig.hub.kill('SIGTERM');
@@ -30,8 +27,8 @@ describe('delivery through link and hub faults', () => {
     rig.collector.assertOutput(100);
   });
 
-  it('hub killed with SIGKILL for 3 s and restarted: no gap, no duplicate', async () => {
-    rig = new Rig();
+  it('hub killed with SIGKILL for 3 s and restarted: no gap, no duplicate', async (t) => {
+    const rig = new Rig(t);
     await rig.start();
     await rig.restartHub(() => rig.hub.kill('SIGKILL'), 3_000);
     await rig.collector.nextTelemetry();
@@ -48,8 +45,8 @@ describe('delivery through link and hub faults', () => {
     assert.ok(during.length >= 2_000 / TELEMETRY_INTERVAL_MS, `${during.length} from the outage`);
   });
 
-  it('half-open link (blackhole) detected by the heartbeat and recovered', async () => {
-    rig = new Rig();
+  it('half-open link (blackhole) detected by the heartbeat and recovered', async (t) => {
+    const rig = new Rig(t);
     await rig.start();
     rig.collector.runCommand(200);
     await rig.collector.until(() => rig.collector.output.length > 0, 5_000, 'first output');
@@ -63,8 +60,8 @@ describe('delivery through link and hub faults', () => {
     rig.collector.assertOutput(200);
   });
 
-  it('a command sent into a half-open link is answered request_lost once the agent is back', async () => {
-    rig = new Rig();
+  it('a command sent into a half-open link is answered request_lost once the agent is back', async (t) => {
+    const rig = new Rig(t);
     await rig.start();
     rig.proxy.setMode('blackhole');
     // The hub has not noticed yet: it forwards the command into a link the agent never reads.
@@ -91,8 +88,8 @@ describe('delivery through link and hub faults', () => {
     rig.collector.assertOutput(20);
   });
 
-  it('ten partition/heal cycles (resets and frames cut in the middle)', async () => {
-    rig = new Rig();
+  it('ten partition/heal cycles (resets and frames cut in the middle)', async (t) => {
+    const rig = new Rig(t);
     await rig.start();
     rig.collector.runCommand(300);
     // Once it runs: a command lost on its way to the agent is only reported after the grace.
@@ -113,8 +110,8 @@ describe('delivery through link and hub faults', () => {
     assert.ok(rig.onlineCount() >= 11, `${rig.onlineCount()} connects`);
   });
 
-  it('a throttled link: the backlog builds up, then drains in order', async () => {
-    rig = new Rig();
+  it('a throttled link: the backlog builds up, then drains in order', async (t) => {
+    const rig = new Rig(t);
     await rig.start();
     rig.collector.runCommand(150);
     await rig.collector.until(() => rig.collector.output.length > 0, 5_000, 'first output');

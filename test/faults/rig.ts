@@ -12,6 +12,7 @@ import {
   type LogLine,
 } from '../helpers/agent-process.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
+import type { Owner } from '../helpers/owner.js';
 
 /**
  * One fault scenario's world, all real processes on loopback:
@@ -23,6 +24,7 @@ import { FaultProxy } from '../helpers/fault-proxy.js';
  * streams numbered lines, recording every relayed `seq` and the output. A scenario injects its
  * fault, heals it, waits until telemetry made a second after the heal arrives (the backlog is
  * through), and checks that every seq came, in order, once, and the output byte for byte.
+ * Everything it started is stopped when its owner (the test) ends.
  */
 const API_KEY = 'K';
 const DEVICE = 'dev1';
@@ -213,10 +215,15 @@ export class Rig {
   readonly hubs: AgentProcess[] = [];
   hubPort = 0;
   proxy!: FaultProxy;
+  readonly #owner: Owner;
   readonly #options: RigOptions;
 
-  constructor(options: RigOptions = {}) {
+  constructor(owner: Owner, options: RigOptions = {}) {
+    this.#owner = owner;
     this.#options = options;
+    // Registered first, so it runs first: SIGKILL, where each process's own stop would
+    // wait for a graceful shutdown that a fault scenario does not need.
+    owner.after(() => this.stop());
     if (options.agentUser) chownSync(this.storageDir, options.agentUser.uid, options.agentUser.gid);
   }
 
@@ -231,14 +238,14 @@ export class Rig {
   /** Hub, proxy, subscribed collector, then the agent; resolves once telemetry flows. */
   async start(): Promise<void> {
     await this.startHub();
-    this.proxy = await FaultProxy.start(this.hubPort);
+    this.proxy = await FaultProxy.start(this.#owner, this.hubPort);
     await this.collector.connect(this.hubPort);
     this.startAgent();
     await this.collector.count(10);
   }
 
   async startHub(): Promise<void> {
-    const hub = spawnAgent([
+    const hub = spawnAgent(this.#owner, [
       'hub',
       '--port',
       String(this.hubPort),
@@ -262,6 +269,7 @@ export class Rig {
 
   startAgent(extraEnv: Record<string, string> = {}): AgentProcess {
     const agent = spawnAgentCommand(
+      this.#owner,
       process.execPath,
       [CLI_PATH, 'run'],
       {
@@ -319,6 +327,7 @@ export class Rig {
       .sort();
   }
 
+  /** Idempotent; registered with the owner. */
   async stop(): Promise<void> {
     this.collector.close();
     for (const agent of this.agents) await agent.kill('SIGKILL');

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Owner } from './owner.js';
 
 /**
  * The agent as a real process (the built dist/cli.js), with its JSON log lines collected so
@@ -26,15 +27,27 @@ export interface AgentProcess {
   output(): string;
   waitForLog(predicate: (line: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
   exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Sends `signal` unless the process has exited; resolves when it has. Idempotent. */
   kill(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 /**
- * Each agent gets its own local SDK socket in a fresh temp folder unless the test names one, so
- * agents never meet on the system default path.
+ * How long the stop registered with the owner lets the agent shut down on SIGTERM (ending its
+ * commands' process groups) before it sends SIGKILL: a hung agent must not hang the file.
  */
-export function spawnAgent(args: string[], env: Record<string, string> = {}): AgentProcess {
-  return spawnAgentCommand(process.execPath, [CLI_PATH, ...args], env);
+export const STOP_GRACE_MS = 5_000;
+
+/**
+ * Each agent gets its own local SDK socket in a fresh temp folder unless the test names one, so
+ * agents never meet on the system default path. The agent is stopped when `owner` (the test)
+ * ends, if it is still running.
+ */
+export function spawnAgent(
+  owner: Owner,
+  args: string[],
+  env: Record<string, string> = {},
+): AgentProcess {
+  return spawnAgentCommand(owner, process.execPath, [CLI_PATH, ...args], env);
 }
 
 /**
@@ -44,6 +57,7 @@ export function spawnAgent(args: string[], env: Record<string, string> = {}): Ag
  * it exits.
  */
 export function spawnAgentCommand(
+  owner: Owner,
   command: string,
   args: string[],
   env: Record<string, string> = {},
@@ -95,6 +109,16 @@ export function spawnAgentCommand(
     return { code: code as number | null, signal: signal as NodeJS.Signals | null };
   });
 
+  const kill = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    return exit;
+  };
+  owner.after(async () => {
+    const grace = setTimeout(() => void kill('SIGKILL'), STOP_GRACE_MS);
+    await kill('SIGTERM');
+    clearTimeout(grace);
+  });
+
   return {
     child,
     logs,
@@ -114,10 +138,7 @@ export function spawnAgentCommand(
       });
     },
     exited: () => exit,
-    async kill(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exit;
-    },
+    kill,
   };
 }
 

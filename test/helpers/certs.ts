@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir, type TempDirOwner } from './temp-dir.js';
+import type { Owner } from './owner.js';
+import { tempDir } from './temp-dir.js';
 
 /**
  * A private CA and a server certificate for 127.0.0.1, made with the openssl command, in a
@@ -18,7 +19,7 @@ export interface TestPki {
   key: Buffer;
 }
 
-export function makePki(owner?: TempDirOwner): TestPki {
+export function makePki(owner?: Owner): TestPki {
   const dir = tempDir('iottly-pki-', owner);
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   run(

@@ -11,11 +11,13 @@ import type { RunAs } from '../../src/process/run-as.js';
 import type { FrameError } from '../../src/protocol/parse.js';
 import { systemClock } from '../../src/time/clock.js';
 import { realCommandRunner } from './real-runner.js';
+import type { Owner } from './owner.js';
 
 /**
  * The commands feature on a real Router with real child processes, but no socket: frames go
  * in through `send`, and what the feature emits is collected per request id. The outbox is a
- * switch the test flips to play a backed-up link.
+ * switch the test flips to play a backed-up link. The feature is stopped (its commands ended)
+ * when `owner` (the test) ends.
  */
 export interface Emitted {
   type: string;
@@ -51,6 +53,7 @@ export class CommandsHarness {
   readonly #waiters = new Set<{ p: (e: Emitted) => boolean; r: (e: Emitted) => void }>();
 
   constructor(
+    owner: Owner,
     settings: Partial<CommandsSettings> = {},
     env: Record<string, string> = {},
     runAs: RunAs | null = null,
@@ -95,6 +98,7 @@ export class CommandsHarness {
       status: () => ({ kind: 'online' }),
       onStatus: () => () => {},
     } as unknown as AgentContext;
+    owner.after(() => this.feature.stop());
     this.feature.start(context);
   }
 

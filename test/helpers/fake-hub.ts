@@ -2,11 +2,12 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { Owner } from './owner.js';
 
 /**
  * A hand-driven hub for misbehaviour the reference hub never shows: garbage frames, a link that
  * goes silent without closing. It accepts any device, answers hello with welcome (unless told
- * not to), and records every connection and frame.
+ * not to), and records every connection and frame. It is closed when `owner` (the test) ends.
  */
 export interface FakeHubConnection {
   socket: WebSocket;
@@ -22,10 +23,12 @@ export interface FakeHub {
   url: string;
   connections: FakeHubConnection[];
   nextConnection(timeoutMs?: number): Promise<FakeHubConnection>;
+  /** Idempotent; also registered with the owner, so only a test about closing calls it. */
   close(): Promise<void>;
 }
 
 export async function startFakeHub(
+  owner: Owner,
   options: { welcome?: boolean; autoPong?: boolean } = {},
 ): Promise<FakeHub> {
   const { welcome = true, autoPong = true } = options;
@@ -74,6 +77,16 @@ export async function startFakeHub(
     waiting.shift()?.(connection);
   });
 
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> =>
+    (closed ??= (async () => {
+      for (const client of wss.clients) client.terminate();
+      wss.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    })());
+  owner.after(close);
+
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
@@ -86,11 +99,6 @@ export async function startFakeHub(
         waiting.push((c) => (clearTimeout(t), resolve(c)));
       });
     },
-    async close() {
-      for (const client of wss.clients) client.terminate();
-      wss.close();
-      server.closeAllConnections();
-      await new Promise((r) => server.close(r));
-    },
+    close,
   };
 }

@@ -1,5 +1,6 @@
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import type { Owner } from './owner.js';
 import { resetSocket } from './reset-socket.js';
 
 /**
@@ -12,6 +13,8 @@ import { resetSocket } from './reset-socket.js';
  * - `throttle(bytesPerSecond)`: bytes flow at most this fast in each direction;
  * - `cutMidFrame()`: the next chunk from the agent is forwarded only in part, then both sides
  *   are reset (a WebSocket frame torn in the middle).
+ *
+ * It is closed when the owner given to `start` (the test) ends.
  */
 export type ProxyMode = 'pass' | 'blackhole' | 'reset';
 
@@ -39,8 +42,13 @@ export class FaultProxy {
     this.#server = createServer((client) => this.#accept(client));
   }
 
-  static async start(targetPort: number, targetHost = '127.0.0.1'): Promise<FaultProxy> {
+  static async start(
+    owner: Owner,
+    targetPort: number,
+    targetHost = '127.0.0.1',
+  ): Promise<FaultProxy> {
     const proxy = new FaultProxy({ host: targetHost, port: targetPort });
+    owner.after(() => proxy.close());
     await new Promise<void>((resolve) => proxy.#server.listen(0, '127.0.0.1', resolve));
     return proxy;
   }
@@ -80,6 +88,7 @@ export class FaultProxy {
     return this.#pairs.size;
   }
 
+  /** Idempotent; also registered with the owner. */
   async close(): Promise<void> {
     if (this.#ticker) clearInterval(this.#ticker);
     for (const pair of this.#pairs) this.#reset(pair);

@@ -1,10 +1,11 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Owner } from './owner.js';
 
 /**
  * A real HTTP server on 127.0.0.1:0 standing in for a webhook receiver. Each request is recorded
  * with its headers and JSON body; `respond` decides the answer (status, or 'hang' to never
- * answer). Waits are event-driven with deadlines.
+ * answer). Waits are event-driven with deadlines. It is closed when `owner` (the test) ends.
  */
 export interface ReceivedRequest {
   path: string;
@@ -18,10 +19,14 @@ export interface HttpReceiver {
   url: string;
   requests: ReceivedRequest[];
   waitFor(count: number, timeoutMs?: number): Promise<ReceivedRequest[]>;
+  /** Idempotent; also registered with the owner. */
   close(): Promise<void>;
 }
 
-export async function startReceiver(respond: Responder = () => 200): Promise<HttpReceiver> {
+export async function startReceiver(
+  owner: Owner,
+  respond: Responder = () => 200,
+): Promise<HttpReceiver> {
   const requests: ReceivedRequest[] = [];
   const hanging = new Set<ServerResponse>();
   const waiters = new Set<() => void>();
@@ -44,6 +49,14 @@ export async function startReceiver(respond: Responder = () => 200): Promise<Htt
       else res.writeHead(answer).end();
     });
   });
+  let closed: Promise<void> | null = null;
+  const close = (): Promise<void> =>
+    (closed ??= (async () => {
+      for (const res of hanging) res.destroy();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    })());
+  owner.after(close);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return {
@@ -65,10 +78,6 @@ export async function startReceiver(respond: Responder = () => 200): Promise<Htt
         waiters.add(check);
       });
     },
-    async close() {
-      for (const res of hanging) res.destroy();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
+    close,
   };
 }

@@ -1,7 +1,11 @@
 import { pino } from 'pino';
 import { Hub } from '../../src/hub/hub.js';
+import type { Owner } from './owner.js';
 
-/** The reference hub on 127.0.0.1, a free port, one device, silent: what most agent tests dial. */
+/**
+ * The reference hub on 127.0.0.1, a free port, one device, silent: what most agent tests dial.
+ * It is stopped when `owner` (the test) ends; `hub.stop()` is idempotent.
+ */
 export interface LocalHub {
   hub: Hub;
   /** http:// base, for REST. */
@@ -11,6 +15,7 @@ export interface LocalHub {
 }
 
 export async function startLocalHub(
+  owner: Owner,
   deviceId: string,
   token: string,
   apiKey = 'key1',
@@ -22,6 +27,7 @@ export async function startLocalHub(
     deviceTokens: new Map([[deviceId, token]]),
     logger: pino({ level: 'silent' }),
   });
+  owner.after(() => hub.stop());
   const { url } = await hub.start();
   return { hub, url, deviceUrl: `${url.replace(/^http/, 'ws')}/v1/device` };
 }

@@ -4,12 +4,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import type { Owner } from './owner.js';
 
 /**
  * A fake NOTIFY_SOCKET: a Unix datagram socket that collects sd_notify messages, as systemd
  * would. Node cannot bind one, so a few lines of Python do, printing each datagram as a JSON
  * line. Reading a datagram without its ancillary data makes the kernel close any descriptor it
  * carried, which is what systemd-notify's BARRIER=1 waits for, so the real tool runs unchanged.
+ * The receiver is killed and its folder removed when `owner` (the test) ends.
  */
 const RECEIVER = `
 import json, socket, sys
@@ -31,15 +33,24 @@ export interface NotifyReceiver {
   waitFor(assignment: string | RegExp, timeoutMs?: number): Promise<string[]>;
   /** Resolves with the `wanted`-th message holding `assignment`. */
   waitForCount(assignment: string | RegExp, wanted: number, timeoutMs?: number): Promise<string[]>;
+  /** Idempotent; also registered with the owner. */
   close(): Promise<void>;
 }
 
-export async function startNotifyReceiver(): Promise<NotifyReceiver> {
+export async function startNotifyReceiver(owner: Owner): Promise<NotifyReceiver> {
   const dir = mkdtempSync(join(tmpdir(), 'notify-'));
   const socketPath = join(dir, 'notify.sock');
   const child: ChildProcess = spawn('python3', ['-c', RECEIVER, socketPath], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  const close = async (): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  owner.after(close);
   const messages: string[][] = [];
   const waiters = new Set<() => void>();
   const lines = createInterface({ input: child.stdout! });
@@ -84,12 +95,6 @@ export async function startNotifyReceiver(): Promise<NotifyReceiver> {
     count,
     waitFor: (assignment, timeoutMs) => waitForCount(assignment, 1, timeoutMs),
     waitForCount,
-    async close() {
-      if (child.exitCode === null) {
-        child.kill('SIGKILL');
-        await once(child, 'exit');
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    close,
   };
 }

@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import WebSocket, { type ClientOptions } from 'ws';
 import { Hub, type HubOptions } from '../../src/hub/hub.js';
 import { BUILTIN_STREAMS } from '../../src/protocol/stream-names.js';
+import type { Owner } from './owner.js';
 
 /**
  * Helpers for tests that talk to real WebSocket servers: wait for events, never for time.
@@ -172,11 +173,18 @@ export interface TestHub {
   hub: Hub;
   url: string;
   wsUrl: string;
+  /** Idempotent; also registered with the owner, so only a test about stopping calls it. */
   stop(): Promise<void>;
 }
 
-/** A real Hub on 127.0.0.1:0 with a silent logger, two devices and one API key. */
-export async function startHub(overrides: Partial<HubOptions> = {}): Promise<TestHub> {
+/**
+ * A real Hub on 127.0.0.1:0 with a silent logger, two devices and one API key, stopped when
+ * `owner` (the test) ends. Its stop closes every peer the test connected to it.
+ */
+export async function startHub(
+  owner: Owner,
+  overrides: Partial<HubOptions> = {},
+): Promise<TestHub> {
   let next = 0;
   const hub = new Hub({
     apiKeys: [API_KEY],
@@ -188,6 +196,7 @@ export async function startHub(overrides: Partial<HubOptions> = {}): Promise<Tes
     ids: (prefix) => `${prefix}_${++next}`,
     ...overrides,
   });
+  owner.after(() => hub.stop());
   const { url } = await hub.start();
   return { hub, url, wsUrl: url.replace(/^http/, 'ws'), stop: () => hub.stop() };
 }

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it, type TestContext } from 'node:test';
@@ -11,6 +10,7 @@ import {
   statusIs,
   type AgentProcess,
 } from '../helpers/agent-process.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { DEVICE_ID, DEVICE_TOKEN, connectClient, startHub, waitFor } from '../helpers/ws.js';
 
 /**
@@ -24,19 +24,20 @@ async function crashingAgent(
   t: TestContext,
   kind: 'exception' | 'rejection',
 ): Promise<{ agent: AgentProcess; marker: string; hubWsUrl: string }> {
-  const hub = await startHub();
-  t.after(() => hub.stop());
-  const dir = mkdtempSync(join(tmpdir(), 'iottly-fatal-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const marker = join(dir, 'crash-now');
-  const agent = spawnAgentCommand(process.execPath, ['--import', CRASH_FIXTURE, CLI_PATH, 'run'], {
-    IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
-    IOTTLY_DEVICE_ID: DEVICE_ID,
-    IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
-    IOTTLY_TEST_CRASH_MARKER: marker,
-    IOTTLY_TEST_CRASH_KIND: kind,
-  });
-  t.after(() => agent.kill('SIGKILL'));
+  const hub = await startHub(t);
+  const marker = join(tempDir('iottly-fatal-', t), 'crash-now');
+  const agent = spawnAgentCommand(
+    t,
+    process.execPath,
+    ['--import', CRASH_FIXTURE, CLI_PATH, 'run'],
+    {
+      IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
+      IOTTLY_DEVICE_ID: DEVICE_ID,
+      IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
+      IOTTLY_TEST_CRASH_MARKER: marker,
+      IOTTLY_TEST_CRASH_KIND: kind,
+    },
+  );
   await agent.waitForLog(statusIs('online'));
   return { agent, marker, hubWsUrl: hub.wsUrl };
 }
@@ -45,7 +46,6 @@ describe('agent: an uncaught error', () => {
   it('kills the running command group, logs the error as fatal and exits 70', async (t) => {
     const { agent, marker, hubWsUrl } = await crashingAgent(t, 'exception');
     const client = await connectClient(hubWsUrl);
-    t.after(() => client.ws.terminate());
     client.send({
       type: 'command',
       request_id: 'long',

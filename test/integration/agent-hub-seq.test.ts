@@ -1,20 +1,21 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MAX_SEQ } from '../../src/protocol/fields.js';
 import { MAX_SEQ_BASE } from '../../src/protocol/seq-range.js';
 import { spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
 import { startFakeHub, type FakeHub, type FakeHubConnection } from '../helpers/fake-hub.js';
+import type { Owner } from '../helpers/owner.js';
+import { tempDir } from '../helpers/temp-dir.js';
 
 /**
  * A hub whose `welcome.last_seq` leaves no room to number on (2^48 − 1) must not poison the
  * spool: the agent refuses that welcome (not used, not stored) and keeps spooling; after a
  * restart a genuine hub gets valid seqs.
  */
-function agentOn(hub: FakeHub, storageDir: string): AgentProcess {
-  return spawnAgent(['run'], {
+function agentOn(owner: Owner, hub: FakeHub, storageDir: string): AgentProcess {
+  return spawnAgent(owner, ['run'], {
     IOTTLY_SERVER_URL: hub.url,
     IOTTLY_DEVICE_ID: 'dev1',
     IOTTLY_AUTH_TOKEN: 'tok',
@@ -44,13 +45,10 @@ async function welcome(
 
 describe('agent and a hub seq it cannot use', () => {
   it('refuses welcome.last_seq = 2^48 − 1 without storing it; after a restart a genuine hub gets valid seqs', async (t) => {
-    const storageDir = mkdtempSync(join(tmpdir(), 'iottly-spool-'));
-    t.after(() => rmSync(storageDir, { recursive: true, force: true }));
-    const broken = await startFakeHub({ welcome: false });
-    t.after(() => broken.close());
+    const storageDir = tempDir('iottly-spool-', t);
+    const broken = await startFakeHub(t, { welcome: false });
     let next = broken.nextConnection(20_000);
-    const agent = agentOn(broken, storageDir);
-    t.after(() => agent.kill('SIGKILL'));
+    const agent = agentOn(t, broken, storageDir);
 
     const hellos: Array<Record<string, unknown>> = [];
     for (let round = 0; round < 2; round++) {
@@ -68,13 +66,11 @@ describe('agent and a hub seq it cannot use', () => {
       seq_floor: number;
     };
     assert.ok(meta.seq_floor <= MAX_SEQ_BASE, `seq_floor ${meta.seq_floor} not stored`);
-    await agent.kill('SIGTERM');
+    await agent.kill('SIGTERM'); // the subject: a restart
 
-    const genuine = await startFakeHub({ welcome: false });
-    t.after(() => genuine.close());
+    const genuine = await startFakeHub(t, { welcome: false });
     const connecting = genuine.nextConnection(20_000);
-    const restarted = agentOn(genuine, storageDir);
-    t.after(() => restarted.kill('SIGKILL'));
+    const restarted = agentOn(t, genuine, storageDir);
     const connection = await connecting;
     await welcome(connection, 0);
     const frames = await Promise.all(

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { spawnAgent, statusIs } from '../helpers/agent-process.js';
 import { startFakeHub } from '../helpers/fake-hub.js';
 
@@ -9,15 +9,9 @@ import { startFakeHub } from '../helpers/fake-hub.js';
  * requests it forwarded into a link the agent had already left.
  */
 describe('agent hello: open_requests and seq', () => {
-  const cleanups: Array<() => Promise<unknown>> = [];
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  });
-
-  it('lists the commands running across a reconnect, and its spool position', async () => {
-    const hub = await startFakeHub();
-    cleanups.push(() => hub.close());
-    const agent = spawnAgent(['run'], {
+  it('lists the commands running across a reconnect, and its spool position', async (t) => {
+    const hub = await startFakeHub(t);
+    const agent = spawnAgent(t, ['run'], {
       IOTTLY_SERVER_URL: hub.url,
       IOTTLY_DEVICE_ID: 'dev1',
       IOTTLY_AUTH_TOKEN: 'tok',
@@ -26,7 +20,6 @@ describe('agent hello: open_requests and seq', () => {
       IOTTLY_TELEMETRY_STREAMS: '', // quiet: only the commands' replies are numbered
       IOTTLY_LOCAL_ENABLED: 'false',
     });
-    cleanups.push(() => agent.kill('SIGKILL'));
     const first = await hub.nextConnection();
     const firstHello = await first.nextFrame((f) => f.type === 'hello');
     assert.deepEqual((firstHello.payload as Record<string, unknown>).open_requests, []);

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, rmdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { pino } from 'pino';
@@ -10,6 +9,7 @@ import { SpoolOutbox } from '../../src/storage/spool-outbox.js';
 import { systemClock } from '../../src/time/clock.js';
 import { spawnAgent } from '../helpers/agent-process.js';
 import { captureLogger } from '../helpers/log-capture.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import {
   DEVICE_ID,
   DEVICE_TOKEN,
@@ -67,17 +67,14 @@ function earlierStore(dir: string, count: number): string {
 
 describe('agent whose spool opens late', () => {
   it('reports every message of the store on disk, and the hub’s seqs never go back', async (t) => {
-    const storageDir = mkdtempSync(join(tmpdir(), 'iottly-spool-'));
-    t.after(() => rmSync(storageDir, { recursive: true, force: true }));
+    const storageDir = tempDir('iottly-spool-', t);
     const earlier = earlierStore(storageDir, ON_DISK);
     const obstruction = join(storageDir, 'telemetry-9999999999999999.seg');
     mkdirSync(obstruction);
 
     const hubLog = captureLogger('info');
-    const { hub, wsUrl, stop } = await startHub({ logger: hubLog.logger });
-    t.after(stop);
+    const { hub, wsUrl } = await startHub(t, { logger: hubLog.logger });
     const client = await connectClient(wsUrl);
-    t.after(() => client.ws.terminate());
     const seqs: number[] = [];
     client.ws.on('message', (data) => {
       const frame = JSON.parse(data.toString()) as Frame;
@@ -90,7 +87,7 @@ describe('agent whose spool opens late', () => {
     });
     await client.inbox.nextOfType('subscribed');
 
-    const agent = spawnAgent(['run'], {
+    const agent = spawnAgent(t, ['run'], {
       IOTTLY_SERVER_URL: `${wsUrl}/v1/device`,
       IOTTLY_DEVICE_ID: DEVICE_ID,
       IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
@@ -102,7 +99,6 @@ describe('agent whose spool opens late', () => {
       IOTTLY_TELEMETRY_RANDOM_START: 'false',
       IOTTLY_LOCAL_ENABLED: 'false',
     });
-    t.after(() => agent.kill('SIGKILL'));
     await agent.waitForLog((l) => l.code === 'storage_degraded', 20_000);
     await waitFor(() => seqs.length >= 5, 20_000); // sent from memory
     const cursorBefore = hub.lastSeq(DEVICE_ID);

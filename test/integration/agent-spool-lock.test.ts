@@ -1,34 +1,23 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { spawnAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { startFakeHub } from '../helpers/fake-hub.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/ws.js';
 
 /** One agent per storage.dir: a second one refuses to start; a killed holder frees the lock. */
 describe('storage.dir lock', () => {
   it('a second agent on the same storage.dir exits 75 naming the dir and the holder; after kill -9 a new one starts', async (t) => {
-    const storageDir = mkdtempSync(join(tmpdir(), 'iottly-spool-'));
-    t.after(() => rmSync(storageDir, { recursive: true, force: true }));
-    const hub = await startFakeHub();
-    t.after(() => hub.close());
-    const agents: AgentProcess[] = [];
-    t.after(async () => {
-      for (const agent of agents) await agent.kill('SIGKILL');
-    });
-    const start = (): AgentProcess => {
-      const agent = spawnAgent(['run'], {
+    const storageDir = tempDir('iottly-spool-', t);
+    const hub = await startFakeHub(t);
+    const start = (): AgentProcess =>
+      spawnAgent(t, ['run'], {
         IOTTLY_SERVER_URL: hub.url,
         IOTTLY_DEVICE_ID: 'dev1',
         IOTTLY_AUTH_TOKEN: 'tok',
         IOTTLY_STORAGE_DIR: storageDir,
         IOTTLY_LOCAL_ENABLED: 'false',
       });
-      agents.push(agent);
-      return agent;
-    };
     const spoolOpened = (agent: AgentProcess) =>
       agent.waitForLog((l) => l.msg === 'spool opened', 20_000);
 
@@ -47,7 +36,7 @@ describe('storage.dir lock', () => {
     assert.ok(!second.logs.some((l) => l.msg === 'spool opened'), 'never touched the spool');
     assert.equal(first.child.exitCode, null, 'the holder runs on');
 
-    await first.kill('SIGKILL');
+    await first.kill('SIGKILL'); // the subject: a holder killed -9 frees the lock
     const third = start();
     await spoolOpened(third);
     assert.equal(third.child.exitCode, null);

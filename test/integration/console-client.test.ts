@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { SessionKeeper } from '../../src/console/session-keeper.js';
 import {
@@ -10,7 +10,8 @@ import {
 } from '../../src/console/stream-client.js';
 import type { ParsedFrame } from '../../src/protocol/parse.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { API_KEY, connectDevice, startHub, waitFor, type TestHub } from '../helpers/ws.js';
+import type { Owner } from '../helpers/owner.js';
+import { API_KEY, connectDevice, startHub, waitFor } from '../helpers/ws.js';
 
 /**
  * The console's session keeper and stream client, run in Node against a real hub (with `ws`
@@ -37,7 +38,8 @@ interface Harness {
   frames: ParsedFrame[];
 }
 
-function consoleFor(url: string, now: () => number = Date.now): Harness {
+/** The console's stream client for the hub at `url`, stopped when `owner` (the test) ends. */
+function consoleFor(owner: Owner, url: string, now: () => number = Date.now): Harness {
   const statuses: ConnectionStatus[] = [];
   const frames: ParsedFrame[] = [];
   const sessions = new SessionKeeper({ baseUrl: url, fetch: (u, init) => fetch(u, init), now });
@@ -54,23 +56,17 @@ function consoleFor(url: string, now: () => number = Date.now): Harness {
     onStatus: (status) => statuses.push(status),
     onFrame: (frame) => frames.push(frame),
   });
+  owner.after(() => client.stop());
   return { client, sessions, statuses, frames };
 }
 
 const kind = (h: Harness): string => h.client.status.kind;
 
 describe('console stream client against a real hub', () => {
-  const cleanups: Array<() => unknown> = [];
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  });
-
-  it('signs in, receives telemetry, and comes back after a hub restart on the same port', async () => {
-    const first = await startHub({ consoleDir: null });
-    cleanups.push(() => first.stop());
+  it('signs in, receives telemetry, and comes back after a hub restart on the same port', async (t) => {
+    const first = await startHub(t, { consoleDir: null });
     const port = Number(new URL(first.url).port);
-    const h = consoleFor(first.url);
-    cleanups.push(() => h.client.stop());
+    const h = consoleFor(t, first.url);
     await h.sessions.signIn(API_KEY);
     h.client.start();
     await waitFor(() => kind(h) === 'open');
@@ -91,24 +87,22 @@ describe('console stream client against a real hub', () => {
     await waitFor(() => h.frames.some((f) => f.type === 'telemetry'));
     assert.equal(h.frames.find((f) => f.type === 'telemetry')?.payload['value'], 12.5);
 
-    await first.stop();
+    await first.stop(); // the subject: a hub restart
     await waitFor(() => kind(h) === 'backoff' || kind(h) === 'connecting');
     const backoff = h.statuses.find((s) => s.kind === 'backoff');
     assert.ok(backoff?.kind === 'backoff');
     assert.equal(backoff.reason, 'the hub is restarting');
     assert.ok(backoff.delayMs >= 500 && backoff.delayMs < 1500, `restart delay ${backoff.delayMs}`);
 
-    const second: TestHub = await startHub({ port, consoleDir: null });
-    cleanups.push(() => second.stop());
+    await startHub(t, { port, consoleDir: null }); // the same hub, restarted
     await waitFor(() => kind(h) === 'open', 10_000);
     assert.equal(h.client.send({ type: 'unsubscribe', payload: { subscription_id: 'x' } }), true);
   });
 
-  it('backs off while the hub is away: 1 s doubling, counted attempts', async () => {
-    const hub = await startHub({ consoleDir: null });
+  it('backs off while the hub is away: 1 s doubling, counted attempts', async (t) => {
+    const hub = await startHub(t, { consoleDir: null });
     const url = hub.url;
-    const h = consoleFor(url);
-    cleanups.push(() => h.client.stop());
+    const h = consoleFor(t, url);
     await h.sessions.signIn(API_KEY);
     await hub.stop();
     h.client.start();
@@ -123,20 +117,17 @@ describe('console stream client against a real hub', () => {
     ]);
   });
 
-  it('asks again when the hub refuses an expired token, and renews silently with the key', async () => {
+  it('asks again when the hub refuses an expired token, and renews silently with the key', async (t) => {
     const clock = new FakeClock(Date.now());
-    const hub = await startHub({ clock, sessionTtlMs: 60_000, consoleDir: null });
-    cleanups.push(() => hub.stop());
+    const hub = await startHub(t, { clock, sessionTtlMs: 60_000, consoleDir: null });
     const port = Number(new URL(hub.url).port);
 
     // Signed in by link: a token, no key.
-    const byLink = consoleFor(hub.url);
-    cleanups.push(() => byLink.client.stop());
+    const byLink = consoleFor(t, hub.url);
     const token = hub.hub.openSession(API_KEY).token;
     await byLink.sessions.adopt(token);
     // Signed in with the key.
-    const byKey = consoleFor(hub.url);
-    cleanups.push(() => byKey.client.stop());
+    const byKey = consoleFor(t, hub.url);
     await byKey.sessions.signIn(API_KEY);
     byLink.client.start();
     byKey.client.start();
@@ -145,8 +136,7 @@ describe('console stream client against a real hub', () => {
     // The hub's time passes (the page's clock does not notice), then the hub restarts.
     clock.advance(60_000);
     await hub.stop();
-    const again = await startHub({ port, clock, sessionTtlMs: 60_000, consoleDir: null });
-    cleanups.push(() => again.stop());
+    await startHub(t, { port, clock, sessionTtlMs: 60_000, consoleDir: null }); // restarted
     await waitFor(() => kind(byLink) === 'signed_out', 10_000);
     assert.deepEqual(byLink.client.status, { kind: 'signed_out', expired: true });
     assert.equal(byLink.sessions.signedIn, false);

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
-import { CLI_PATH } from '../helpers/agent-process.js';
+import { describe, it } from 'node:test';
+import { CLI_PATH, STOP_GRACE_MS } from '../helpers/agent-process.js';
 import { freePort } from '../helpers/browser.js';
+import type { Owner } from '../helpers/owner.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/ws.js';
 
 /**
@@ -28,7 +29,12 @@ interface Cli {
   stop(): Promise<number | null>;
 }
 
+/**
+ * Starts `command` in a process group of its own, stopped (SIGTERM to the group, SIGKILL after
+ * a grace) when `owner` (the test) ends.
+ */
 function startCli(
+  owner: Owner,
   command: string,
   args: string[],
   options: { env?: Record<string, string>; user?: { uid: number; gid: number } } = {},
@@ -44,30 +50,33 @@ function startCli(
   child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
   child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
   const exited = once(child, 'exit').then(([code]) => code as number | null);
-  return {
-    child,
-    stdout: () => out,
-    stderr: () => err,
-    exited,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        try {
-          process.kill(-(child.pid as number), 'SIGTERM');
-        } catch {
-          // already gone
-        }
-      }
-      return exited;
-    },
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    try {
+      process.kill(-(child.pid as number), signal);
+    } catch {
+      // already gone
+    }
   };
+  const stop = (): Promise<number | null> => {
+    signalGroup('SIGTERM');
+    return exited;
+  };
+  owner.after(async () => {
+    const grace = setTimeout(() => signalGroup('SIGKILL'), STOP_GRACE_MS);
+    await stop();
+    clearTimeout(grace);
+  });
+  return { child, stdout: () => out, stderr: () => err, exited, stop };
 }
 
-const agentCli = (args: string[], env: Record<string, string> = {}): Cli =>
-  startCli(process.execPath, [CLI_PATH, ...args], { env });
+const agentCli = (owner: Owner, args: string[], env: Record<string, string> = {}): Cli =>
+  startCli(owner, process.execPath, [CLI_PATH, ...args], { env });
 
 /** The command under a pseudo-terminal (util-linux `script`), as a user at a terminal runs it. */
-const underTerminal = (args: string[], env: Record<string, string> = {}): Cli =>
+const underTerminal = (owner: Owner, args: string[], env: Record<string, string> = {}): Cli =>
   startCli(
+    owner,
     'script',
     ['-q', '-e', '-c', [process.execPath, CLI_PATH, ...args].join(' '), '/dev/null'],
     { env },
@@ -94,12 +103,7 @@ function isJsonLine(line: string): boolean {
 }
 
 describe('first run', () => {
-  const cleanups: Array<() => unknown> = [];
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  });
-
-  it('every command prints its usage and flags on --help, exits 0 and starts nothing', async () => {
+  it('every command prints its usage and flags on --help, exits 0 and starts nothing', async (t) => {
     const expected: Record<string, string[]> = {
       run: ['--config PATH', '--server-url', '--log-format', '--allow-insecure-config-permissions'],
       'check-config': ['--config PATH', '--device-id', '--storage-dir'],
@@ -109,8 +113,7 @@ describe('first run', () => {
       version: ['version'],
     };
     for (const [command, flags] of Object.entries(expected)) {
-      const cli = agentCli([command, '--help']);
-      cleanups.push(() => cli.stop());
+      const cli = agentCli(t, [command, '--help']);
       assert.equal(await cli.exited, 0, `${command} --help: ${cli.stderr()}`);
       assert.ok(cli.stdout().startsWith(`usage: iottly-agent ${command}`), cli.stdout());
       for (const flag of flags) assert.ok(cli.stdout().includes(flag), `${command}: ${flag}`);
@@ -118,20 +121,20 @@ describe('first run', () => {
     }
   });
 
-  it('hub on a busy port or a foreign address: one line on stderr and exit 69', async () => {
+  it('hub on a busy port or a foreign address: one line on stderr and exit 69', async (t) => {
     const busy = createServer();
     busy.listen(0, '127.0.0.1');
     await once(busy, 'listening');
-    cleanups.push(() => busy.close());
+    t.after(() => void busy.close());
     const { port } = busy.address() as AddressInfo;
-    const inUse = agentCli(['hub', '--port', String(port)]);
+    const inUse = agentCli(t, ['hub', '--port', String(port)]);
     assert.equal(await inUse.exited, 69);
     assert.equal(
       inUse.stderr(),
       `iottly-agent: hub: port ${port} on 127.0.0.1 is in use (EADDRINUSE)\n`,
     );
     // 192.0.2.1 is TEST-NET-1: never an address of this machine.
-    const foreign = agentCli(['hub', '--host', '192.0.2.1', '--port', '0']);
+    const foreign = agentCli(t, ['hub', '--host', '192.0.2.1', '--port', '0']);
     assert.equal(await foreign.exited, 69);
     assert.match(
       foreign.stderr(),
@@ -139,9 +142,8 @@ describe('first run', () => {
     );
   });
 
-  it('hub: JSON lines on stdout when it is not a terminal, the banner on stderr', async () => {
-    const hub = agentCli(['hub', '--port', '0']);
-    cleanups.push(() => hub.stop());
+  it('hub: JSON lines on stdout when it is not a terminal, the banner on stderr', async (t) => {
+    const hub = agentCli(t, ['hub', '--port', '0']);
     await waitFor(() => hub.stderr().includes('api key (generated'), 10_000);
     await waitFor(() => hub.stdout().includes('hub listening'), 10_000);
     assert.equal(await hub.stop(), 0);
@@ -151,9 +153,8 @@ describe('first run', () => {
     for (const line of out) assert.ok(isJsonLine(line), `not JSON: ${line}`);
   });
 
-  it('hub and agent on a terminal: readable lines, unless --log-format/log.format says json', async () => {
-    const hub = underTerminal(['hub', '--port', '0']);
-    cleanups.push(() => hub.stop());
+  it('hub and agent on a terminal: readable lines, unless --log-format/log.format says json', async (t) => {
+    const hub = underTerminal(t, ['hub', '--port', '0']);
     await waitFor(() => /INFO.*hub listening/.test(hub.stdout()), 10_000);
     await hub.stop();
     assert.ok(!lines(hub.stdout()).some(isJsonLine), hub.stdout());
@@ -164,27 +165,23 @@ describe('first run', () => {
       IOTTLY_DEVICE_ID: 'dev1',
       IOTTLY_AUTH_TOKEN: 'T',
       IOTTLY_LOCAL_ENABLED: 'false',
-      IOTTLY_STORAGE_DIR: mkdtempSync(join(tmpdir(), 'iottly-first-run-')),
+      IOTTLY_STORAGE_DIR: tempDir('iottly-first-run-', t),
     };
-    cleanups.push(() => rmSync(env.IOTTLY_STORAGE_DIR, { recursive: true, force: true }));
-    const agent = underTerminal(['run'], env);
-    cleanups.push(() => agent.stop());
+    const agent = underTerminal(t, ['run'], env);
     await waitFor(() => /WARN.*connection retrying/.test(agent.stdout()), 10_000);
     await agent.stop();
     assert.ok(!lines(agent.stdout()).some(isJsonLine), agent.stdout());
 
-    const json = underTerminal(['run'], { ...env, IOTTLY_LOG_FORMAT: 'json' });
-    cleanups.push(() => json.stop());
+    const json = underTerminal(t, ['run'], { ...env, IOTTLY_LOG_FORMAT: 'json' });
     await waitFor(() => json.stdout().includes('connection retrying'), 10_000);
     await json.stop();
     assert.ok(lines(json.stdout()).every(isJsonLine), json.stdout());
   });
 
-  it('status lines: the attempt agrees with its words, the outbox is logged when it changed', async () => {
+  it('status lines: the attempt agrees with its words, the outbox is logged when it changed', async (t) => {
     const port = await freePort();
-    const storage = mkdtempSync(join(tmpdir(), 'iottly-first-run-'));
-    cleanups.push(() => rmSync(storage, { recursive: true, force: true }));
-    const agent = agentCli(['run'], {
+    const storage = tempDir('iottly-first-run-', t);
+    const agent = agentCli(t, ['run'], {
       IOTTLY_SERVER_URL: `ws://127.0.0.1:${port}/v1/device`,
       IOTTLY_DEVICE_ID: 'dev1',
       IOTTLY_AUTH_TOKEN: 'T',
@@ -193,7 +190,6 @@ describe('first run', () => {
       IOTTLY_RECONNECT_INITIAL_DELAY_MS: '20',
       IOTTLY_RECONNECT_MAX_DELAY_MS: '40',
     });
-    cleanups.push(() => agent.stop());
     const statusLines = (): StatusLine[] =>
       lines(agent.stdout())
         .map((line) => JSON.parse(line) as StatusLine)
@@ -216,8 +212,8 @@ describe('first run', () => {
     for (let i = 1; i < outboxes.length; i++) assert.notEqual(outboxes[i], outboxes[i - 1]);
   });
 
-  it('config: every problem in one pass, each saying how to set the key; typos warn', async () => {
-    const cli = agentCli(['run'], {
+  it('config: every problem in one pass, each saying how to set the key; typos warn', async (t) => {
+    const cli = agentCli(t, ['run'], {
       IOTTLY_HEARTBEAT_INTERVAL_MS: '30s',
       IOTTLY_SERVER_ULR: 'ws://127.0.0.1:1/v1/device',
     });
@@ -232,10 +228,9 @@ describe('first run', () => {
     ]);
   });
 
-  it('check-config: warnings once, and the default paths resolved for who runs it', async () => {
-    const home = mkdtempSync(join(tmpdir(), 'iottly-home-'));
-    cleanups.push(() => rmSync(home, { recursive: true, force: true }));
-    const cli = agentCli(['check-config'], {
+  it('check-config: warnings once, and the default paths resolved for who runs it', async (t) => {
+    const home = tempDir('iottly-home-', t);
+    const cli = agentCli(t, ['check-config'], {
       HOME: home,
       IOTTLY_SERVER_URL: 'ws://127.0.0.1:1/v1/device',
       IOTTLY_DEVICE_ID: 'dev1',
@@ -254,7 +249,7 @@ describe('first run', () => {
     );
   });
 
-  it("the README's by-hand commands work as written for a user who is not root", async () => {
+  it("the README's by-hand commands work as written for a user who is not root", async (t) => {
     const readme = readFileSync(README, 'utf8');
     const block = /The two halves by hand[^`]*```sh\n([\s\S]*?)```/.exec(readme)?.[1] ?? '';
     const [hubLine, agentLine, curlLine] = lines(block);
@@ -267,21 +262,18 @@ describe('first run', () => {
         .replaceAll('npx iottly-agent', `${process.execPath} ${CLI_PATH}`)
         .replaceAll('8080', port);
 
-    const home = mkdtempSync(join(tmpdir(), 'iottly-home-'));
-    cleanups.push(() => rmSync(home, { recursive: true, force: true }));
+    const home = tempDir('iottly-home-', t);
     const root = process.getuid?.() === 0;
     if (root) chownSync(home, NOBODY.uid, NOBODY.gid);
     const options = { env: { HOME: home }, ...(root ? { user: NOBODY } : {}) };
-    const hub = startCli('/bin/sh', ['-c', asWritten(hubLine)], options);
-    cleanups.push(() => hub.stop());
+    const hub = startCli(t, '/bin/sh', ['-c', asWritten(hubLine)], options);
     await waitFor(() => hub.stderr().includes('listening on'), 10_000);
-    const agent = startCli('/bin/sh', ['-c', asWritten(agentLine)], options);
-    cleanups.push(() => agent.stop());
+    const agent = startCli(t, '/bin/sh', ['-c', asWritten(agentLine)], options);
 
     await waitFor(() => /"kind":"online"/.test(agent.stdout()), 10_000).catch((err: Error) => {
       throw new Error(`${err.message}: ${agent.stdout()}${agent.stderr()}${hub.stdout()}`);
     });
-    const curl = startCli('/bin/sh', ['-c', asWritten(curlLine)], options);
+    const curl = startCli(t, '/bin/sh', ['-c', asWritten(curlLine)], options);
     assert.equal(await curl.exited, 0, curl.stderr());
     const devices = JSON.parse(curl.stdout()) as Array<{ device_id: string; connected: boolean }>;
     assert.deepEqual(

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   DEVICE_ID,
   FRAME_TS,
@@ -10,7 +10,6 @@ import {
   telemetryFrame,
   type Frame,
   type Peer,
-  type TestHub,
 } from '../helpers/ws.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
@@ -35,16 +34,10 @@ async function subscribe(wsUrl: string): Promise<Peer> {
 }
 
 describe('hub acknowledged delivery', () => {
-  const hubs: TestHub[] = [];
-  after(async () => {
-    for (const hub of hubs) await hub.stop();
-  });
-
-  it('relays each seq once with its seq, acks cumulatively, and resumes from last_seq', async () => {
-    const t = await startHub({ ackIntervalMs: 50 });
-    hubs.push(t);
-    const client = await subscribe(t.wsUrl);
-    const { peer, welcome } = await helloFrom(t.wsUrl, 'store-aaaaaaaa');
+  it('relays each seq once with its seq, acks cumulatively, and resumes from last_seq', async (t) => {
+    const hub = await startHub(t, { ackIntervalMs: 50 });
+    const client = await subscribe(hub.wsUrl);
+    const { peer, welcome } = await helloFrom(hub.wsUrl, 'store-aaaaaaaa');
     assert.equal(welcome.payload.last_seq, 0);
     for (const seq of [1, 2, 2, 3, 1, 4]) peer.send(telemetryFrame(seq));
     const relayed: number[] = [];
@@ -56,7 +49,7 @@ describe('hub acknowledged delivery', () => {
     peer.ws.close();
     await peer.closed;
 
-    const again = await helloFrom(t.wsUrl, 'store-aaaaaaaa');
+    const again = await helloFrom(hub.wsUrl, 'store-aaaaaaaa');
     assert.equal(again.welcome.payload.last_seq, 4, 'same store: resume after 4');
     again.peer.send(telemetryFrame(4)); // a resend whose ack was lost: acknowledged, not relayed
     again.peer.send(telemetryFrame(5));
@@ -66,17 +59,16 @@ describe('hub acknowledged delivery', () => {
     again.peer.ws.close();
     await again.peer.closed;
 
-    const wiped = await helloFrom(t.wsUrl, 'store-bbbbbbbb');
+    const wiped = await helloFrom(hub.wsUrl, 'store-bbbbbbbb');
     assert.equal(wiped.welcome.payload.last_seq, 0, 'a new store starts over');
     wiped.peer.send(telemetryFrame(1, 99));
     const fresh = await client.inbox.nextOfType('telemetry');
     assert.deepEqual([fresh.seq, fresh.payload.value], [1, 99]);
   });
 
-  it('acks a refused frame (it never blocks the queue) and refuses a malformed seq', async () => {
-    const t = await startHub({ ackIntervalMs: 50 });
-    hubs.push(t);
-    const { peer } = await helloFrom(t.wsUrl, 'store-cccccccc');
+  it('acks a refused frame (it never blocks the queue) and refuses a malformed seq', async (t) => {
+    const hub = await startHub(t, { ackIntervalMs: 50 });
+    const { peer } = await helloFrom(hub.wsUrl, 'store-cccccccc');
     peer.send({
       type: 'telemetry',
       channel: 'telemetry',
@@ -90,23 +82,19 @@ describe('hub acknowledged delivery', () => {
     peer.send({ ...telemetryFrame(2), seq: 'two' });
     const bad = await peer.inbox.nextOfType('error');
     assert.match(String(bad.payload.message), /seq/);
-    assert.equal(t.hub.lastSeq(DEVICE_ID), 1);
+    assert.equal(hub.hub.lastSeq(DEVICE_ID), 1);
   });
 
   it('with --state-dir keeps the cursors across a restart of the hub', async (t) => {
-    const stateDir = tempDir('hub-state-', t); // removed after the test, once its hubs stopped
-    const first = await startHub({ stateDir });
+    const stateDir = tempDir('hub-state-', t); // the hubs only hold a file open in it
+    const first = await startHub(t, { stateDir });
     const { peer } = await helloFrom(first.wsUrl, 'store-dddddddd');
     for (let seq = 1; seq <= 3; seq++) peer.send(telemetryFrame(seq));
     await peer.inbox.next((f) => f.type === 'ack' && f.payload.seq === 3);
-    await first.stop();
+    await first.stop(); // the subject: the cursors outlive this hub
 
-    const second = await startHub({ stateDir });
-    try {
-      const { welcome } = await helloFrom(second.wsUrl, 'store-dddddddd');
-      assert.equal(welcome.payload.last_seq, 3);
-    } finally {
-      await second.stop();
-    }
+    const second = await startHub(t, { stateDir });
+    const { welcome } = await helloFrom(second.wsUrl, 'store-dddddddd');
+    assert.equal(welcome.payload.last_seq, 3);
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
 import {
   DEVICE_ID,
@@ -17,11 +17,7 @@ import {
 } from '../helpers/ws.js';
 
 describe('hub /v1/device', () => {
-  let t: TestHub;
-  before(async () => (t = await startHub()));
-  after(() => t.stop());
-
-  const deviceUrl = () => `${t.wsUrl}/v1/device`;
+  const deviceUrl = (hub: TestHub) => `${hub.wsUrl}/v1/device`;
   const auth = (token: string, deviceId?: string) => ({
     headers: {
       Authorization: `Bearer ${token}`,
@@ -30,30 +26,37 @@ describe('hub /v1/device', () => {
   });
 
   describe('authentication at the upgrade', () => {
-    it('refuses a wrong token with 401 and never opens the socket', async () => {
-      const { status, body } = await expectRefused(deviceUrl(), auth('not-the-token', DEVICE_ID));
+    it('refuses a wrong token with 401 and never opens the socket', async (t) => {
+      const hub = await startHub(t);
+      const { status, body } = await expectRefused(
+        deviceUrl(hub),
+        auth('not-the-token', DEVICE_ID),
+      );
       assert.equal(status, 401);
       assert.deepEqual(JSON.parse(body).error.code, ErrorCode.unauthorized);
     });
 
-    it('refuses a missing token', async () => {
-      assert.equal((await expectRefused(deviceUrl())).status, 401);
+    it('refuses a missing token', async (t) => {
+      const hub = await startHub(t);
+      assert.equal((await expectRefused(deviceUrl(hub))).status, 401);
       assert.equal(
-        (await expectRefused(deviceUrl(), { headers: { Authorization: 'Basic abc' } })).status,
+        (await expectRefused(deviceUrl(hub), { headers: { Authorization: 'Basic abc' } })).status,
         401,
       );
     });
 
-    it('refuses a device id header that is not the token owner', async () => {
+    it('refuses a device id header that is not the token owner', async (t) => {
+      const hub = await startHub(t);
       assert.equal(
-        (await expectRefused(deviceUrl(), auth(DEVICE_TOKEN, OTHER_DEVICE_ID))).status,
+        (await expectRefused(deviceUrl(hub), auth(DEVICE_TOKEN, OTHER_DEVICE_ID))).status,
         401,
       );
     });
 
-    it('accepts a right token with or without the device id header', async () => {
-      const a = await connect(deviceUrl(), auth(DEVICE_TOKEN, DEVICE_ID));
-      const b = await connect(deviceUrl(), auth(OTHER_DEVICE_TOKEN));
+    it('accepts a right token with or without the device id header', async (t) => {
+      const hub = await startHub(t);
+      const a = await connect(deviceUrl(hub), auth(DEVICE_TOKEN, DEVICE_ID));
+      const b = await connect(deviceUrl(hub), auth(OTHER_DEVICE_TOKEN));
       // Accepted means served, not opened and dropped: each link is welcomed as the device its
       // token names, and its telemetry is acknowledged after that.
       for (const [peer, id] of [
@@ -65,38 +68,39 @@ describe('hub /v1/device', () => {
         const seq = Number(welcome.payload.last_seq) + 1;
         peer.send(telemetryFrame(seq));
         await peer.inbox.next((f) => f.type === 'ack' && f.payload.seq === seq);
-        assert.equal(t.hub.device(id)?.connected, true);
+        assert.equal(hub.hub.device(id)?.connected, true);
       }
       a.ws.close();
       b.ws.close();
       await Promise.all([a.closed, b.closed]);
     });
 
-    it('answers an unknown WebSocket path with 404', async () => {
-      assert.equal((await expectRefused(`${t.wsUrl}/v1/nope`, auth(DEVICE_TOKEN))).status, 404);
+    it('answers an unknown WebSocket path with 404', async (t) => {
+      const hub = await startHub(t);
+      assert.equal((await expectRefused(`${hub.wsUrl}/v1/nope`, auth(DEVICE_TOKEN))).status, 404);
     });
   });
 
   describe('handshake', () => {
-    it('answers hello with welcome and records the device', async () => {
-      const peer = await connect(deviceUrl(), auth(DEVICE_TOKEN, DEVICE_ID));
+    it('answers hello with welcome and records the device', async (t) => {
+      const hub = await startHub(t);
+      const peer = await connect(deviceUrl(hub), auth(DEVICE_TOKEN, DEVICE_ID));
       peer.send({ type: 'hello', payload: { device_id: DEVICE_ID, ...HELLO } });
       const welcome = await peer.inbox.nextOfType('welcome');
       assert.equal(welcome.payload.device_id, DEVICE_ID);
       assert.equal(welcome.payload.protocol, 1);
       assert.match(String(welcome.payload.server_time), /^\d{4}-\d{2}-\d{2}T.*Z$/);
-      const record = t.hub.device(DEVICE_ID);
+      const record = hub.hub.device(DEVICE_ID);
       assert.equal(record?.connected, true);
       assert.equal(record?.agent_version, HELLO.agent_version);
       assert.equal(record?.hello?.hostname, 'testbox');
       assert.deepEqual(record?.hello?.capabilities, HELLO.capabilities);
       assert.ok(record?.connected_since && record.last_seen);
-      peer.ws.close();
-      await peer.closed;
     });
 
-    it('refuses a hello naming another device with device_mismatch and closes 1008', async () => {
-      const peer = await connect(deviceUrl(), auth(DEVICE_TOKEN, DEVICE_ID));
+    it('refuses a hello naming another device with device_mismatch and closes 1008', async (t) => {
+      const hub = await startHub(t);
+      const peer = await connect(deviceUrl(hub), auth(DEVICE_TOKEN, DEVICE_ID));
       peer.send({
         type: 'hello',
         request_id: 'h1',
@@ -108,8 +112,9 @@ describe('hub /v1/device', () => {
       assert.equal((await peer.closed).code, 1008);
     });
 
-    it('refuses other frames before hello with hello_required, then accepts hello', async () => {
-      const peer = await connect(deviceUrl(), auth(DEVICE_TOKEN));
+    it('refuses other frames before hello with hello_required, then accepts hello', async (t) => {
+      const hub = await startHub(t);
+      const peer = await connect(deviceUrl(hub), auth(DEVICE_TOKEN));
       peer.send({
         type: 'telemetry',
         request_id: 't0',
@@ -120,20 +125,17 @@ describe('hub /v1/device', () => {
       assert.equal(error.request_id, 't0');
       peer.send({ type: 'hello', payload: { device_id: DEVICE_ID, ...HELLO } });
       await peer.inbox.nextOfType('welcome');
-      peer.ws.close();
-      await peer.closed;
     });
   });
 
-  it('closes a link that never says hello (1008, hello_required)', async () => {
-    const strict = await startHub({ helloTimeoutMs: 150 });
+  it('closes a link that never says hello (1008, hello_required)', async (t) => {
+    const strict = await startHub(t, { helloTimeoutMs: 150 });
     const peer = await connect(`${strict.wsUrl}/v1/device`, auth(DEVICE_TOKEN));
     const error = await peer.inbox.nextOfType('error');
     assert.equal(error.payload.code, ErrorCode.helloRequired);
     assert.match(String(error.payload.message), /no hello within 150 ms/);
     assert.equal((await peer.closed).code, 1008);
     assert.equal(strict.hub.device(DEVICE_ID)?.connected ?? false, false);
-    await strict.stop();
   });
 
   describe('bad frames', () => {
@@ -165,8 +167,9 @@ describe('hub /v1/device', () => {
       ],
     ];
     for (const [name, data, code, requestId] of cases) {
-      it(`answers ${name} with ${code} and keeps the link`, async () => {
-        const peer = await connectDevice(t.wsUrl);
+      it(`answers ${name} with ${code} and keeps the link`, async (t) => {
+        const hub = await startHub(t);
+        const peer = await connectDevice(hub.wsUrl);
         peer.ws.send(data);
         const error = await peer.inbox.nextOfType('error');
         assert.equal(error.payload.code, code);
@@ -178,13 +181,12 @@ describe('hub /v1/device', () => {
           payload: { device_id: DEVICE_ID, ...HELLO },
         });
         assert.equal((await peer.inbox.nextOfType('welcome')).request_id, 'again');
-        peer.ws.close();
-        await peer.closed;
       });
     }
 
-    it('never answers an error frame, valid or not', async () => {
-      const peer = await connectDevice(t.wsUrl);
+    it('never answers an error frame, valid or not', async (t) => {
+      const hub = await startHub(t);
+      const peer = await connectDevice(hub.wsUrl);
       peer.send({ type: 'error', payload: { code: 'oops', message: 'something' } });
       peer.send({ type: 'error', request_id: 'x', payload: { code: 5 } });
       peer.send({ type: 'error', request_id: 42, payload: {} });
@@ -199,23 +201,20 @@ describe('hub /v1/device', () => {
         peer.inbox.unread.filter((f) => f.type === 'error'),
         [],
       );
-      peer.ws.close();
-      await peer.closed;
     });
   });
 
-  it('a second connection of a device replaces the first (4000)', async () => {
-    const first = await connectDevice(t.wsUrl);
-    const second = await connectDevice(t.wsUrl);
+  it('a second connection of a device replaces the first (4000)', async (t) => {
+    const hub = await startHub(t);
+    const first = await connectDevice(hub.wsUrl);
+    await connectDevice(hub.wsUrl); // the second connection
     const { code, reason } = await first.closed;
     assert.equal(code, 4000);
     assert.equal(reason, 'replaced by a new connection');
     assert.equal(
-      t.hub.device(DEVICE_ID)?.connected,
+      hub.hub.device(DEVICE_ID)?.connected,
       true,
       'the old close does not take the device offline',
     );
-    second.ws.close();
-    await second.closed;
   });
 });

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import type { Owner } from '../helpers/owner.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { API_KEY, startHub, type TestHub } from '../helpers/ws.js';
 
 /**
@@ -157,31 +158,29 @@ function send(base: URL, r: FuzzRequest): Promise<number> {
   });
 }
 
-describe('hub HTTP under hostile requests', () => {
-  let t: TestHub;
-  let consoleDir: string;
-  before(async () => {
-    // A console folder of its own, so the static files are served whether or not it is built.
-    consoleDir = mkdtempSync(join(tmpdir(), 'iottly-fuzz-console-'));
-    writeFileSync(join(consoleDir, 'index.html'), '<!doctype html><title>c</title>');
-    writeFileSync(join(consoleDir, 'console.js'), 'export {};');
-    t = await startHub({ consoleDir });
-  });
-  after(async () => {
-    await t.stop();
-    rmSync(consoleDir, { recursive: true, force: true });
-  });
+/**
+ * A hub of the test's own (the fuzz opens sessions), with a console folder of its own, so the
+ * static files are served whether or not the console is built.
+ */
+async function startFuzzedHub(t: Owner): Promise<TestHub> {
+  const consoleDir = tempDir('iottly-fuzz-console-', t);
+  writeFileSync(join(consoleDir, 'index.html'), '<!doctype html><title>c</title>');
+  writeFileSync(join(consoleDir, 'console.js'), 'export {};');
+  return startHub(t, { consoleDir });
+}
 
-  it('answers random methods, paths, encodings, credentials and bodies without a 5xx', async () => {
+describe('hub HTTP under hostile requests', () => {
+  it('answers random methods, paths, encodings, credentials and bodies without a 5xx', async (t) => {
+    const hub = await startFuzzedHub(t);
     const seed = Number(process.env['HUB_FUZZ_SEED'] ?? Date.now() % 2 ** 31);
-    const opened = await fetch(`${t.url}/v1/session`, {
+    const opened = await fetch(`${hub.url}/v1/session`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${API_KEY}` },
     });
     const { token } = (await opened.json()) as { token: string };
     const next = generator(seededRandom(seed), token);
     const requests = Array.from({ length: REQUESTS }, next);
-    const base = new URL(t.url);
+    const base = new URL(hub.url);
     const failures: string[] = [];
     const statuses = new Map<number, number>();
     let index = 0;
@@ -201,12 +200,12 @@ describe('hub HTTP under hostile requests', () => {
     };
     await Promise.all(Array.from({ length: PARALLEL }, worker));
     assert.deepEqual(failures, [], `seed ${seed}: ${JSON.stringify([...statuses])}`);
-    const health = await fetch(`${t.url}/healthz`);
+    const health = await fetch(`${hub.url}/healthz`);
     assert.equal(health.status, 200, `seed ${seed}: the hub stopped answering`);
   });
 
-  it('refuses a WebSocket upgrade that is not a GET with 405, without a body for HEAD', async () => {
-    const { port } = new URL(t.url);
+  it('refuses a WebSocket upgrade that is not a GET with 405, without a body for HEAD', async (t) => {
+    const { port } = new URL((await startFuzzedHub(t)).url);
     const raw = (method: string) =>
       new Promise<string>((resolve, reject) => {
         const socket = connect(Number(port), '127.0.0.1', () =>

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
 import {
@@ -13,7 +13,6 @@ import {
   expectRefused,
   startHub,
   waitFor,
-  type TestHub,
 } from '../helpers/ws.js';
 
 const SUMMARY_KEYS = [
@@ -31,30 +30,29 @@ const SUMMARY_KEYS = [
 ];
 
 describe('hub HTTP', () => {
-  let t: TestHub;
-  before(async () => (t = await startHub()));
-  after(() => t.stop());
-
-  it('GET /healthz answers without auth', async () => {
-    const res = await fetch(`${t.url}/healthz`);
+  it('GET /healthz answers without auth', async (t) => {
+    const hub = await startHub(t);
+    const res = await fetch(`${hub.url}/healthz`);
     assert.equal(res.status, 200);
     assert.deepEqual(await res.json(), { ok: true });
   });
 
-  it('GET /v1/devices needs an API key', async () => {
+  it('GET /v1/devices needs an API key', async (t) => {
+    const hub = await startHub(t);
     for (const init of [{}, { headers: { Authorization: 'Bearer wrong' } }]) {
-      const res = await fetch(`${t.url}/v1/devices`, init);
+      const res = await fetch(`${hub.url}/v1/devices`, init);
       assert.equal(res.status, 401);
       const body = (await res.json()) as { error: { code: string; message: string } };
       assert.equal(body.error.code, ErrorCode.unauthorized);
       assert.equal(typeof body.error.message, 'string');
     }
-    assert.equal((await fetch(`${t.url}/v1/devices?api_key=wrong`)).status, 401);
+    assert.equal((await fetch(`${hub.url}/v1/devices?api_key=wrong`)).status, 401);
   });
 
-  it('GET /v1/devices lists every device with a token, online or not', async () => {
-    const device = await connectDevice(t.wsUrl);
-    for (const url of [`${t.url}/v1/devices?api_key=${API_KEY}`, `${t.url}/v1/devices`]) {
+  it('GET /v1/devices lists every device with a token, online or not', async (t) => {
+    const hub = await startHub(t);
+    const device = await connectDevice(hub.wsUrl);
+    for (const url of [`${hub.url}/v1/devices?api_key=${API_KEY}`, `${hub.url}/v1/devices`]) {
       const res = await fetch(url, {
         headers: url.includes('api_key') ? {} : { Authorization: `Bearer ${API_KEY}` },
       });
@@ -91,23 +89,24 @@ describe('hub HTTP', () => {
       });
     }
     device.ws.close();
-    await waitFor(() => t.hub.device(DEVICE_ID)?.connected === false);
+    await waitFor(() => hub.hub.device(DEVICE_ID)?.connected === false);
     const devices = (await (
-      await fetch(`${t.url}/v1/devices?api_key=${API_KEY}`)
+      await fetch(`${hub.url}/v1/devices?api_key=${API_KEY}`)
     ).json()) as Record<string, unknown>[];
     assert.equal(devices[0]?.connected, false);
     assert.equal(devices[0]?.connected_since, null);
     assert.notEqual(devices[0]?.last_seen, null, 'last_seen survives the disconnect');
   });
 
-  it('answers unknown paths 404, wrong methods 405 and plain HTTP on WebSocket paths 426, in JSON', async () => {
+  it('answers unknown paths 404, wrong methods 405 and plain HTTP on WebSocket paths 426, in JSON', async (t) => {
+    const hub = await startHub(t);
     const cases: [string, RequestInit, number, string][] = [
       ['/nope', {}, 404, ErrorCode.notFound],
       ['/v1/devices', { method: 'POST' }, 405, ErrorCode.methodNotAllowed],
       ['/v1/stream', {}, 426, ErrorCode.upgradeRequired],
     ];
     for (const [path, init, status, code] of cases) {
-      const res = await fetch(`${t.url}${path}`, init);
+      const res = await fetch(`${hub.url}${path}`, init);
       assert.equal(res.status, status, path);
       assert.equal(((await res.json()) as { error: { code: string } }).error.code, code);
     }
@@ -115,21 +114,21 @@ describe('hub HTTP', () => {
 });
 
 describe('hub logs', () => {
-  it('log refusals and connections at trace level without any token or API key', async () => {
+  it('log refusals and connections at trace level without any token or API key', async (t) => {
     const lines: string[] = [];
-    const t = await startHub({
+    const hub = await startHub(t, {
       logger: pino({ level: 'trace' }, { write: (line: string) => lines.push(line) }),
     });
-    await expectRefused(`${t.wsUrl}/v1/device`, {
+    await expectRefused(`${hub.wsUrl}/v1/device`, {
       headers: { Authorization: 'Bearer wrong-secret-token' },
     });
-    await expectRefused(`${t.wsUrl}/v1/stream?api_key=wrong-secret-key`);
-    await fetch(`${t.url}/v1/devices?api_key=wrong-secret-key`);
-    const device = await connectDevice(t.wsUrl);
-    const client = await connectClient(t.wsUrl);
+    await expectRefused(`${hub.wsUrl}/v1/stream?api_key=wrong-secret-key`);
+    await fetch(`${hub.url}/v1/devices?api_key=wrong-secret-key`);
+    const device = await connectDevice(hub.wsUrl);
+    const client = await connectClient(hub.wsUrl);
     client.send({ type: 'subscribe', payload: { device_id: DEVICE_ID, streams: [] } });
     await client.inbox.nextOfType('error');
-    await t.stop();
+    await hub.stop(); // the subject too: disconnects are logged
     await Promise.all([device.closed, client.closed]);
 
     const text = lines.join('');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
 import { MAX_SEQ } from '../../src/protocol/fields.js';
 import { MAX_OPEN_REQUESTS, helloPayload } from '../../src/protocol/to-hub.js';
@@ -13,7 +13,6 @@ import {
   startHub,
   telemetryFrame,
   type Peer,
-  type TestHub,
 } from '../helpers/ws.js';
 
 /**
@@ -28,16 +27,13 @@ async function helloOn(peer: Peer, extra: Record<string, unknown>): Promise<void
 }
 
 describe('hub: requests a reconnected device no longer holds', () => {
-  let t: TestHub;
-  before(async () => (t = await startHub({ ackIntervalMs: 10 })));
-  after(() => t.stop());
-
-  it('answers request_lost after the resend, and relays the command a device still holds', async () => {
-    const first = await openDevice(t.wsUrl);
+  it('answers request_lost after the resend, and relays the command a device still holds', async (t) => {
+    const hub = await startHub(t, { ackIntervalMs: 10 });
+    const first = await openDevice(hub.wsUrl);
     await helloOn(first, { open_requests: [], seq: 0 });
     first.send(telemetryFrame(1));
     await first.inbox.next((f) => f.type === 'ack' && f.payload.seq === 1);
-    const client = await connectClient(t.wsUrl);
+    const client = await connectClient(hub.wsUrl);
     // Two commands reach the first link; its agent will only ever have seen the second.
     client.send({
       type: 'command',
@@ -54,7 +50,7 @@ describe('hub: requests a reconnected device no longer holds', () => {
 
     // The agent comes back on a new link (the hub has not noticed the first is dead): it holds
     // the second command, and its spool gave out seqs up to 3 that the hub has not processed.
-    const second = await openDevice(t.wsUrl);
+    const second = await openDevice(hub.wsUrl);
     await helloOn(second, { open_requests: [heldForward.request_id], seq: 3 });
     second.send(telemetryFrame(2));
     await second.inbox.next((f) => f.type === 'ack' && f.payload.seq === 2);
@@ -89,11 +85,11 @@ describe('hub: requests a reconnected device no longer holds', () => {
     const done = await client.inbox.nextOfType('command_done');
     assert.equal(done.request_id, 'held', 'the held command is relayed as before');
     assert.deepEqual(client.inbox.unread, [], 'one request_lost, for the lost one only');
-    for (const peer of [client, first, second]) peer.ws.terminate();
   });
 
-  it('refuses bad open_requests and seq with invalid_payload; the link stays and can say hello', async () => {
-    const peer = await openDevice(t.wsUrl);
+  it('refuses bad open_requests and seq with invalid_payload; the link stays and can say hello', async (t) => {
+    const hub = await startHub(t, { ackIntervalMs: 10 });
+    const peer = await openDevice(hub.wsUrl);
     const bad: Array<[string, Record<string, unknown>]> = [
       ['open_requests', { open_requests: 'req_1', seq: 1 }],
       ['open_requests[1]', { open_requests: ['req_1', 7], seq: 1 }],
@@ -115,7 +111,6 @@ describe('hub: requests a reconnected device no longer holds', () => {
       );
     }
     await helloOn(peer, { open_requests: ['req_9'], seq: 0 });
-    peer.ws.terminate();
   });
 
   it('takes only what the validator vouches for, whatever hello carries (fuzz)', () => {

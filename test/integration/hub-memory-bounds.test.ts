@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Hub } from '../../src/hub/hub.js';
 import { type PeerStats } from '../../src/hub/peer-socket.js';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
@@ -12,9 +12,9 @@ import {
   waitFor,
   type Frame,
   type Peer,
-  type TestHub,
 } from '../helpers/ws.js';
 import { CloseCode } from '../../src/protocol/close-codes.js';
+import type { Owner } from '../helpers/owner.js';
 
 /**
  * The hub's memory bounds (issue 13, finding 3): every peer's send queue is bounded in bytes,
@@ -25,7 +25,7 @@ import { CloseCode } from '../../src/protocol/close-codes.js';
 const HIGH_WATER = 256 * 1024;
 const QUEUE_LIMIT = 4 * 1024 * 1024;
 
-/** The newest open peer of this kind (each test waits for the hub to drop the last test's). */
+/** The newest open peer of this kind. */
 function statsOf(hub: Hub, kind: PeerStats['kind']): PeerStats | undefined {
   return hub
     .peerStats()
@@ -70,34 +70,50 @@ async function commandFrames(client: Peer, requestId: string): Promise<Frame[]> 
   }
 }
 
-/** A hub with small bounds; a long close timeout, so a client that reads late still sees 4008. */
-function startBoundedHub(maxPushBackMs: number): Promise<TestHub> {
-  return startHub({
+interface BoundedHub {
+  hub: Hub;
+  device(): Promise<Peer>;
+  client(): Promise<Peer>;
+}
+
+/**
+ * A hub with small bounds; a long close timeout, so a client that reads late still sees 4008.
+ * The peers connected through it are terminated when the test ends, before the hub's own stop
+ * runs (hooks run in the order they were registered): a peer that stopped reading would hold
+ * that stop for the whole close timeout.
+ */
+async function startBoundedHub(t: Owner, maxPushBackMs: number): Promise<BoundedHub> {
+  const peers: Peer[] = [];
+  t.after(() => {
+    for (const peer of peers) {
+      peer.ws.resume();
+      peer.ws.terminate();
+    }
+  });
+  const { hub, wsUrl } = await startHub(t, {
     peerHighWaterBytes: HIGH_WATER,
     peerQueueLimitBytes: QUEUE_LIMIT,
     ackIntervalMs: 5,
     closeTimeoutMs: 20_000,
     maxPushBackMs,
   });
-}
-
-async function closeAll(hub: Hub, ...peers: Peer[]): Promise<void> {
-  for (const peer of peers) {
-    peer.ws.resume();
-    peer.ws.terminate();
-  }
-  await Promise.all(peers.map((p) => p.closed));
-  await waitFor(() => hub.peerStats().length === 0, 10_000);
+  const tracked = async (connecting: Promise<Peer>): Promise<Peer> => {
+    const peer = await connecting;
+    peers.push(peer);
+    return peer;
+  };
+  return {
+    hub,
+    device: () => tracked(connectDevice(wsUrl)),
+    client: () => tracked(connectClient(wsUrl)),
+  };
 }
 
 describe('hub memory bounds', () => {
-  let t: TestHub;
-  before(async () => (t = await startBoundedHub(60_000)));
-  after(() => t.stop());
-
-  it('drops telemetry for a stream client that does not read, and tells it how many once it reads', async () => {
-    const device = await connectDevice(t.wsUrl);
-    const client = await connectClient(t.wsUrl);
+  it('drops telemetry for a stream client that does not read, and tells it how many once it reads', async (t) => {
+    const bounded = await startBoundedHub(t, 60_000);
+    const device = await bounded.device();
+    const client = await bounded.client();
     // Fifty subscriptions to the same stream: each device frame is fifty frames to the client.
     for (let i = 0; i < 50; i++) await subscribe(client, `sub-${i}`);
     client.ws.pause();
@@ -105,13 +121,13 @@ describe('hub memory bounds', () => {
     let maxQueued = 0;
     // About 200 bytes × 50 per device frame: 4,000 frames are 40 MB, far past what the kernel
     // buffers of a loopback socket hold.
-    while (seq < 4_000 && (statsOf(t.hub, 'client')?.dropped ?? 0) === 0) {
+    while (seq < 4_000 && (statsOf(bounded.hub, 'client')?.dropped ?? 0) === 0) {
       for (let i = 0; i < 200; i++) device.send(telemetryFrame(++seq));
       const last = seq;
       await device.inbox.next((f) => f.type === 'ack' && Number(f.payload.seq) >= last, 10_000);
-      maxQueued = Math.max(maxQueued, statsOf(t.hub, 'client')?.queuedBytes ?? 0);
+      maxQueued = Math.max(maxQueued, statsOf(bounded.hub, 'client')?.queuedBytes ?? 0);
     }
-    const dropped = statsOf(t.hub, 'client')?.dropped ?? 0;
+    const dropped = statsOf(bounded.hub, 'client')?.dropped ?? 0;
     assert.ok(dropped > 0, `no telemetry dropped after ${seq} device frames`);
     assert.ok(maxQueued <= HIGH_WATER + 64 * 1024, `client queue reached ${maxQueued} bytes`);
 
@@ -122,16 +138,16 @@ describe('hub memory bounds', () => {
     );
     assert.equal(notice.payload.dropped, dropped);
     assert.equal(notice.request_id, undefined);
-    await closeAll(t.hub, client, device);
   });
 
-  it('closes a stream client that sends requests and never reads their answers (4008)', async () => {
-    const client = await connectClient(t.wsUrl);
+  it('closes a stream client that sends requests and never reads their answers (4008)', async (t) => {
+    const bounded = await startBoundedHub(t, 60_000);
+    const client = await bounded.client();
     client.ws.pause();
     // Each refusal is ~400 bytes; 100,000 of them would be 40 MB.
     const id = 'x'.repeat(100);
     let sent = 0;
-    while (sent < 100_000 && statsOf(t.hub, 'client') !== undefined) {
+    while (sent < 100_000 && statsOf(bounded.hub, 'client') !== undefined) {
       for (let i = 0; i < 1_000; i++) {
         client.send({
           type: 'unsubscribe',
@@ -140,19 +156,20 @@ describe('hub memory bounds', () => {
         });
       }
       await waitFor(() => client.ws.bufferedAmount === 0, 10_000);
-      const queued = statsOf(t.hub, 'client')?.queuedBytes ?? 0;
+      const queued = statsOf(bounded.hub, 'client')?.queuedBytes ?? 0;
       assert.ok(queued <= QUEUE_LIMIT + 1024, `client queue reached ${queued} bytes`);
-      if (statsOf(t.hub, 'client')?.closing) break;
+      if (statsOf(bounded.hub, 'client')?.closing) break;
     }
-    assert.ok(statsOf(t.hub, 'client')?.closing ?? true, `still open after ${sent} requests`);
+    assert.ok(statsOf(bounded.hub, 'client')?.closing ?? true, `still open after ${sent} requests`);
     client.ws.resume();
     const { code } = await client.closed;
     assert.equal(code, CloseCode.slowConsumer);
   });
 
-  it('pushes back on the device while a client waiting on its output does not read, and loses nothing', async () => {
-    const device = await connectDevice(t.wsUrl);
-    const client = await connectClient(t.wsUrl);
+  it('pushes back on the device while a client waiting on its output does not read, and loses nothing', async (t) => {
+    const bounded = await startBoundedHub(t, 60_000);
+    const device = await bounded.device();
+    const client = await bounded.client();
     const routeId = await startCommand(client, device, 'flood-1');
     client.ws.pause();
     const frames = 600;
@@ -163,8 +180,8 @@ describe('hub memory bounds', () => {
       request_id: routeId,
       payload: { exit_code: 0, signal: null },
     });
-    await waitFor(() => statsOf(t.hub, 'device')?.readingPaused === true, 10_000);
-    const queued = statsOf(t.hub, 'client')?.queuedBytes ?? 0;
+    await waitFor(() => statsOf(bounded.hub, 'device')?.readingPaused === true, 10_000);
+    const queued = statsOf(bounded.hub, 'client')?.queuedBytes ?? 0;
     assert.ok(queued <= HIGH_WATER + 2 * 1024 * 1024, `client queue reached ${queued} bytes`);
 
     client.ws.resume();
@@ -175,20 +192,20 @@ describe('hub memory bounds', () => {
     received.forEach((f, i) =>
       assert.equal(String(f.payload.chunk).slice(0, 9), `${String(i).padStart(8, '0')}:`),
     );
-    await waitFor(() => statsOf(t.hub, 'device')?.readingPaused === false);
-    await closeAll(t.hub, client, device);
+    await waitFor(() => statsOf(bounded.hub, 'device')?.readingPaused === false);
   });
 
-  it('refuses app_commands to a device that does not read (device_busy) instead of buffering them', async () => {
-    const device = await connectDevice(t.wsUrl);
-    const client = await connectClient(t.wsUrl);
+  it('refuses app_commands to a device that does not read (device_busy) instead of buffering them', async (t) => {
+    const bounded = await startBoundedHub(t, 60_000);
+    const device = await bounded.device();
+    const client = await bounded.client();
     device.ws.pause();
     const big = 'y'.repeat(900 * 1024);
     let busy: Frame | undefined;
     let maxQueued = 0;
     for (let i = 0; i < 60 && !busy; i++) {
       const requestId = `app-${i}`;
-      const pending = t.hub.pendingRequests();
+      const pending = bounded.hub.pendingRequests();
       client.send({
         type: 'app_command',
         request_id: requestId,
@@ -196,64 +213,57 @@ describe('hub memory bounds', () => {
       });
       await waitFor(
         () =>
-          t.hub.pendingRequests() > pending ||
+          bounded.hub.pendingRequests() > pending ||
           client.inbox.unread.some((f) => f.request_id === requestId),
         10_000,
       );
       busy = client.inbox.unread.find((f) => f.request_id === requestId);
-      maxQueued = Math.max(maxQueued, statsOf(t.hub, 'device')?.queuedBytes ?? 0);
+      maxQueued = Math.max(maxQueued, statsOf(bounded.hub, 'device')?.queuedBytes ?? 0);
     }
     assert.ok(busy, 'every app_command was buffered for the device');
     assert.equal(busy.type, 'error');
     assert.equal(busy.payload.code, ErrorCode.deviceBusy);
     assert.ok(maxQueued <= HIGH_WATER + 1024 * 1024, `device queue reached ${maxQueued} bytes`);
-    await closeAll(t.hub, client, device);
   });
 
-  it('caps the subscriptions of one client: 10,000 attempts, the rest refused', async () => {
-    await connectDevice(t.wsUrl).then(async (device) => {
-      const client = await connectClient(t.wsUrl);
-      for (let i = 0; i < 10_000; i++) {
-        client.send({
-          type: 'subscribe',
-          request_id: `s-${i}`,
-          payload: { device_id: DEVICE_ID, streams: ['cpu'] },
-        });
-      }
-      const replies = await Promise.all(
-        Array.from({ length: 10_000 }, (_, i) =>
-          client.inbox.next((f) => f.request_id === `s-${i}`, 30_000),
-        ),
-      );
-      const subscribed = replies.filter((f) => f.type === 'subscribed').length;
-      const refused = replies.filter((f) => f.payload.code === ErrorCode.tooManySubscriptions);
-      assert.equal(subscribed, 100);
-      assert.equal(refused.length, 9_900);
-      assert.equal(t.hub.subscriptions().length, 100);
-      await closeAll(t.hub, client, device);
-    });
+  it('caps the subscriptions of one client: 10,000 attempts, the rest refused', async (t) => {
+    const bounded = await startBoundedHub(t, 60_000);
+    await bounded.device(); // the device the subscriptions name
+    const client = await bounded.client();
+    for (let i = 0; i < 10_000; i++) {
+      client.send({
+        type: 'subscribe',
+        request_id: `s-${i}`,
+        payload: { device_id: DEVICE_ID, streams: ['cpu'] },
+      });
+    }
+    const replies = await Promise.all(
+      Array.from({ length: 10_000 }, (_, i) =>
+        client.inbox.next((f) => f.request_id === `s-${i}`, 30_000),
+      ),
+    );
+    const subscribed = replies.filter((f) => f.type === 'subscribed').length;
+    const refused = replies.filter((f) => f.payload.code === ErrorCode.tooManySubscriptions);
+    assert.equal(subscribed, 100);
+    assert.equal(refused.length, 9_900);
+    assert.equal(bounded.hub.subscriptions().length, 100);
   });
 });
 
 describe('hub memory bounds: a client that holds a device too long', () => {
-  let t: TestHub;
-  before(async () => (t = await startBoundedHub(200)));
-  after(() => t.stop());
-
-  it('closes the client with 4008 and resumes the device', async () => {
-    const device = await connectDevice(t.wsUrl);
-    const client = await connectClient(t.wsUrl);
+  it('closes the client with 4008 and resumes the device', async (t) => {
+    const bounded = await startBoundedHub(t, 200);
+    const device = await bounded.device();
+    const client = await bounded.client();
     const routeId = await startCommand(client, device, 'hold-1');
     client.ws.pause();
     for (let i = 0; i < 600; i++) device.send(outputFrame(routeId, i, 32 * 1024));
-    await waitFor(() => statsOf(t.hub, 'client')?.closing === true, 10_000);
-    await waitFor(() => statsOf(t.hub, 'device')?.readingPaused === false, 10_000);
+    await waitFor(() => statsOf(bounded.hub, 'client')?.closing === true, 10_000);
+    await waitFor(() => statsOf(bounded.hub, 'device')?.readingPaused === false, 10_000);
     client.ws.resume();
     assert.equal((await client.closed).code, CloseCode.slowConsumer);
     // The device hears that its command's client left.
     const cancel = await device.inbox.nextOfType('command_cancel', 10_000);
     assert.equal(cancel.request_id, routeId);
-    device.ws.terminate();
-    await device.closed;
   });
 });

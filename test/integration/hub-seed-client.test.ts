@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
-import { spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
+import { spawnAgent, statusIs } from '../helpers/agent-process.js';
+import type { Owner } from '../helpers/owner.js';
 import {
   DEVICE_ID,
   DEVICE_TOKEN,
@@ -80,153 +81,138 @@ function assertFailedOnce(frames: Frame[], code: string): Frame {
   return done;
 }
 
-describe('a seed client at the hub: one command_done for every command', () => {
-  let t: TestHub;
-  let client: Peer;
-  before(async () => {
-    t = await startHub({ requestGraceMs: 0 });
-    client = await connectClient(t.wsUrl);
-  });
-  after(async () => {
-    client.ws.terminate();
-    await t.stop();
-  });
+/** A hub and a seed client on it, both the test's own. */
+async function seedClientAtHub(t: Owner): Promise<{ hub: TestHub; client: Peer }> {
+  const hub = await startHub(t, { requestGraceMs: 0 });
+  return { hub, client: await connectClient(hub.wsUrl) };
+}
 
-  it('ends a command for an unknown device', async () => {
+/**
+ * A hub, a real agent on it (one command at a time, reboot denied) and a seed client, all the
+ * test's own: a command a failed test left running cannot make the next one busy.
+ */
+async function seedClientWithAgent(t: Owner): Promise<Peer> {
+  const hub = await startHub(t);
+  const agent = spawnAgent(t, ['run'], {
+    IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
+    IOTTLY_DEVICE_ID: DEVICE_ID,
+    IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
+    IOTTLY_COMMANDS_DENY: '["^reboot"]',
+    IOTTLY_COMMANDS_MAX_CONCURRENT: '1',
+  });
+  await agent.waitForLog(statusIs('online'));
+  return connectClient(hub.wsUrl);
+}
+
+describe('a seed client at the hub: one command_done for every command', () => {
+  it('ends a command for an unknown device', async (t) => {
+    const { client } = await seedClientAtHub(t);
     const frames = await seedCommand(client, 'ghost', { device_id: 'ghost', command: 'x' });
     assertFailedOnce(frames, ErrorCode.unknownDevice);
   });
 
-  it('ends a command for an offline device', async () => {
+  it('ends a command for an offline device', async (t) => {
+    const { client } = await seedClientAtHub(t);
     const frames = await seedCommand(client, 'off', { device_id: OTHER_DEVICE_ID, command: 'x' });
     assertFailedOnce(frames, ErrorCode.deviceOffline);
   });
 
-  it('ends a command frame the hub finds invalid', async () => {
+  it('ends a command frame the hub finds invalid', async (t) => {
+    const { client } = await seedClientAtHub(t);
     const frames = await seedCommand(client, 'bad', { command: 'x' });
     assertFailedOnce(frames, ErrorCode.invalidPayload);
   });
 
-  it('ends a command that ends normally with its own command_done only', async () => {
-    const device = await connectDevice(t.wsUrl);
-    try {
-      const pending = seedCommand(client, 'ok', { device_id: DEVICE_ID, command: 'true' });
-      await finishNextCommand(device);
-      const frames = await pending;
-      assert.deepEqual(frames, [
-        { type: 'command_done', request_id: 'ok', payload: { exit_code: 0 } },
-      ]);
-    } finally {
-      device.ws.terminate();
-    }
+  it('ends a command that ends normally with its own command_done only', async (t) => {
+    const { hub, client } = await seedClientAtHub(t);
+    const device = await connectDevice(hub.wsUrl);
+    const pending = seedCommand(client, 'ok', { device_id: DEVICE_ID, command: 'true' });
+    await finishNextCommand(device);
+    const frames = await pending;
+    assert.deepEqual(frames, [
+      { type: 'command_done', request_id: 'ok', payload: { exit_code: 0 } },
+    ]);
   });
 
-  it('adds the command_done to an error the device sends, and relays nothing after it', async () => {
-    const device = await connectDevice(t.wsUrl);
-    try {
-      const pending = seedCommand(client, 'agent-err', { device_id: DEVICE_ID, command: 'x' });
-      const forwarded = await device.inbox.nextOfType('command');
-      const error = { code: ErrorCode.commandFailed, message: 'no such program' };
-      device.send({ type: 'error', request_id: forwarded.request_id, payload: error });
-      // A done the device sends after its error finds no open request: it is not relayed.
-      device.send({
-        type: 'command_done',
-        request_id: forwarded.request_id,
-        payload: { exit_code: 1 },
-      });
-      const frames = await pending;
-      const done = assertFailedOnce(frames, ErrorCode.commandFailed);
-      assert.deepEqual(done.payload.error, error);
-    } finally {
-      device.ws.terminate();
-    }
+  it('adds the command_done to an error the device sends, and relays nothing after it', async (t) => {
+    const { hub, client } = await seedClientAtHub(t);
+    const device = await connectDevice(hub.wsUrl);
+    const pending = seedCommand(client, 'agent-err', { device_id: DEVICE_ID, command: 'x' });
+    const forwarded = await device.inbox.nextOfType('command');
+    const error = { code: ErrorCode.commandFailed, message: 'no such program' };
+    device.send({ type: 'error', request_id: forwarded.request_id, payload: error });
+    // A done the device sends after its error finds no open request: it is not relayed.
+    device.send({
+      type: 'command_done',
+      request_id: forwarded.request_id,
+      payload: { exit_code: 1 },
+    });
+    const frames = await pending;
+    const done = assertFailedOnce(frames, ErrorCode.commandFailed);
+    assert.deepEqual(done.payload.error, error);
   });
 
-  it('ends a command whose device disconnects', async () => {
-    const device = await connectDevice(t.wsUrl, OTHER_DEVICE_ID, OTHER_DEVICE_TOKEN);
+  it('ends a command whose device disconnects', async (t) => {
+    const { hub, client } = await seedClientAtHub(t);
+    const device = await connectDevice(hub.wsUrl, OTHER_DEVICE_ID, OTHER_DEVICE_TOKEN);
     const pending = seedCommand(client, 'cut', { device_id: OTHER_DEVICE_ID, command: 'x' });
     await device.inbox.nextOfType('command');
     device.ws.terminate();
     assertFailedOnce(await pending, ErrorCode.deviceOffline);
   });
 
-  it('answers a duplicate request_id with the error only: the running command keeps its own done', async () => {
-    const device = await connectDevice(t.wsUrl);
-    try {
-      const command = { device_id: DEVICE_ID, command: 'a' };
-      client.send({ type: 'command', request_id: 'dup', payload: command });
-      client.send({ type: 'command', request_id: 'dup', payload: command });
-      const refusal = await client.inbox.next((f) => f.request_id === 'dup');
-      assert.equal(refusal.payload.code, ErrorCode.duplicateRequest);
-      await finishNextCommand(device);
-      const frames = [await client.inbox.next((f) => f.request_id === 'dup')];
-      await afterEverythingFor(client, 'dup', frames);
-      assert.deepEqual(
-        frames.map((f) => [f.type, f.payload.exit_code]),
-        [['command_done', 0]],
-        'one command_done for "dup": the running one',
-      );
-    } finally {
-      device.ws.terminate();
-    }
+  it('answers a duplicate request_id with the error only: the running command keeps its own done', async (t) => {
+    const { hub, client } = await seedClientAtHub(t);
+    const device = await connectDevice(hub.wsUrl);
+    const command = { device_id: DEVICE_ID, command: 'a' };
+    client.send({ type: 'command', request_id: 'dup', payload: command });
+    client.send({ type: 'command', request_id: 'dup', payload: command });
+    const refusal = await client.inbox.next((f) => f.request_id === 'dup');
+    assert.equal(refusal.payload.code, ErrorCode.duplicateRequest);
+    await finishNextCommand(device);
+    const frames = [await client.inbox.next((f) => f.request_id === 'dup')];
+    await afterEverythingFor(client, 'dup', frames);
+    assert.deepEqual(
+      frames.map((f) => [f.type, f.payload.exit_code]),
+      [['command_done', 0]],
+      'one command_done for "dup": the running one',
+    );
   });
 
-  it('refuses a command nested past the bound, and leaves its request_id free', async () => {
-    const device = await connectDevice(t.wsUrl);
-    try {
-      // Deep enough to overflow JSON.stringify had the hub forwarded it. Nesting is bounded at
-      // parse, before the request_id is read, so the answer is an invalid_json error without
-      // one (and no command_done: the request cannot be named). The route leak this used to
-      // cause is covered where sending throws (hub-command-routing.test.ts).
-      const deep = `${'{"a":'.repeat(5_000)}{}${'}'.repeat(5_000)}`;
-      client.ws.send(
-        `{"type":"command","request_id":"deep","payload":{"device_id":"${DEVICE_ID}","command":"x","env":${deep}}}`,
-      );
-      const refusal = await client.inbox.next(
-        (f) => f.type === 'error' && f.payload.code === 'invalid_json',
-      );
-      assert.equal(refusal.request_id, undefined);
-      const again = seedCommand(client, 'deep', { device_id: DEVICE_ID, command: 'true' });
-      await finishNextCommand(device);
-      assert.deepEqual(
-        (await again).map((f) => f.type),
-        ['command_done'],
-        'forwarded, not refused as duplicate_request',
-      );
-    } finally {
-      device.ws.terminate();
-    }
+  it('refuses a command nested past the bound, and leaves its request_id free', async (t) => {
+    const { hub, client } = await seedClientAtHub(t);
+    const device = await connectDevice(hub.wsUrl);
+    // Deep enough to overflow JSON.stringify had the hub forwarded it. Nesting is bounded at
+    // parse, before the request_id is read, so the answer is an invalid_json error without
+    // one (and no command_done: the request cannot be named). The route leak this used to
+    // cause is covered where sending throws (hub-command-routing.test.ts).
+    const deep = `${'{"a":'.repeat(5_000)}{}${'}'.repeat(5_000)}`;
+    client.ws.send(
+      `{"type":"command","request_id":"deep","payload":{"device_id":"${DEVICE_ID}","command":"x","env":${deep}}}`,
+    );
+    const refusal = await client.inbox.next(
+      (f) => f.type === 'error' && f.payload.code === 'invalid_json',
+    );
+    assert.equal(refusal.request_id, undefined);
+    const again = seedCommand(client, 'deep', { device_id: DEVICE_ID, command: 'true' });
+    await finishNextCommand(device);
+    assert.deepEqual(
+      (await again).map((f) => f.type),
+      ['command_done'],
+      'forwarded, not refused as duplicate_request',
+    );
   });
 });
 
 describe('a seed client and a real agent: refusals on the device end with command_done', () => {
-  let t: TestHub;
-  let agent: AgentProcess;
-  let client: Peer;
-  before(async () => {
-    t = await startHub();
-    agent = spawnAgent(['run'], {
-      IOTTLY_SERVER_URL: `${t.wsUrl}/v1/device`,
-      IOTTLY_DEVICE_ID: DEVICE_ID,
-      IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
-      IOTTLY_COMMANDS_DENY: '["^reboot"]',
-      IOTTLY_COMMANDS_MAX_CONCURRENT: '1',
-    });
-    await agent.waitForLog(statusIs('online'));
-    client = await connectClient(t.wsUrl);
-  });
-  after(async () => {
-    client?.ws.terminate();
-    await agent?.kill('SIGKILL');
-    await t?.stop();
-  });
-
-  it('command_denied by the policy', async () => {
+  it('command_denied by the policy', async (t) => {
+    const client = await seedClientWithAgent(t);
     const frames = await seedCommand(client, 'deny', { device_id: DEVICE_ID, command: 'reboot' });
     assertFailedOnce(frames, ErrorCode.commandDenied);
   });
 
-  it('command_failed for a cwd that does not exist', async () => {
+  it('command_failed for a cwd that does not exist', async (t) => {
+    const client = await seedClientWithAgent(t);
     const frames = await seedCommand(client, 'cwd', {
       device_id: DEVICE_ID,
       command: 'true',
@@ -235,12 +221,14 @@ describe('a seed client and a real agent: refusals on the device end with comman
     assertFailedOnce(frames, ErrorCode.commandFailed);
   });
 
-  it('invalid_payload for a command the agent cannot read', async () => {
+  it('invalid_payload for a command the agent cannot read', async (t) => {
+    const client = await seedClientWithAgent(t);
     const frames = await seedCommand(client, 'num', { device_id: DEVICE_ID, command: 42 });
     assertFailedOnce(frames, ErrorCode.invalidPayload);
   });
 
-  it('busy while another command runs, which then ends with its own done', async () => {
+  it('busy while another command runs, which then ends with its own done', async (t) => {
+    const client = await seedClientWithAgent(t);
     client.send({
       type: 'command',
       request_id: 'long',
@@ -264,7 +252,8 @@ describe('a seed client and a real agent: refusals on the device end with comman
     );
   });
 
-  it('subscribe: unknown_stream for streams the agent does not offer, unavailable for some', async () => {
+  it('subscribe: unknown_stream for streams the agent does not offer, unavailable for some', async (t) => {
+    const client = await seedClientWithAgent(t);
     client.send({
       type: 'subscribe',
       request_id: 'gpu',
@@ -282,13 +271,10 @@ describe('a seed client and a real agent: refusals on the device end with comman
     const subscribed = await client.inbox.next((f) => f.request_id === 'some');
     assert.equal(subscribed.type, 'subscribed');
     assert.deepEqual(subscribed.payload.unavailable, ['gpu']);
-    client.send({
-      type: 'unsubscribe',
-      payload: { subscription_id: subscribed.payload.subscription_id },
-    });
   });
 
-  it('a normal command: exactly one command_done, exit_code 0', async () => {
+  it('a normal command: exactly one command_done, exit_code 0', async (t) => {
+    const client = await seedClientWithAgent(t);
     const frames = await seedCommand(client, 'fine', { device_id: DEVICE_ID, command: 'true' });
     const dones = frames.filter((f) => f.type === 'command_done');
     assert.equal(dones.length, 1);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
 import {
   API_KEY,
@@ -47,16 +47,19 @@ async function close(...peers: Peer[]): Promise<void> {
   await Promise.all(peers.map((p) => p.closed));
 }
 
-describe('hub /v1/stream', () => {
-  let t: TestHub;
-  // A short route grace, so that a device gone mid-command is reported within the test.
-  before(async () => (t = await startHub({ requestGraceMs: 300 })));
-  after(() => t.stop());
+/**
+ * Each test starts a hub of its own, so subscriptions and requests a failed test left cannot
+ * reach the next one's assertions. A short request grace, so that a device gone mid-command is
+ * reported within the test.
+ */
+const HUB_OPTIONS = { requestGraceMs: 300 };
 
+describe('hub /v1/stream', () => {
   describe('authentication at the upgrade', () => {
-    it('accepts ?api_key= and Authorization: Bearer', async () => {
-      const a = await connect(`${t.wsUrl}/v1/stream?api_key=${API_KEY}`);
-      const b = await connect(`${t.wsUrl}/v1/stream`, {
+    it('accepts ?api_key= and Authorization: Bearer', async (t) => {
+      const hub = await startHub(t, HUB_OPTIONS);
+      const a = await connect(`${hub.wsUrl}/v1/stream?api_key=${API_KEY}`);
+      const b = await connect(`${hub.wsUrl}/v1/stream`, {
         headers: { Authorization: `Bearer ${API_KEY}` },
       });
       // Accepted means served, not opened and dropped: each client's request is answered, and
@@ -65,37 +68,39 @@ describe('hub /v1/stream', () => {
         await subscribe(a, 'accept-a', ['cpu']),
         await subscribe(b, 'accept-b', ['cpu']),
       ];
-      const live = () => t.hub.subscriptions().filter((s) => ids.includes(s.id)).length;
+      const live = () => hub.hub.subscriptions().filter((s) => ids.includes(s.id)).length;
       assert.equal(live(), 2);
       await close(a, b);
       await waitFor(() => live() === 0);
     });
 
-    it('refuses a wrong or missing key with 401', async () => {
-      assert.equal((await expectRefused(`${t.wsUrl}/v1/stream?api_key=wrong`)).status, 401);
-      assert.equal((await expectRefused(`${t.wsUrl}/v1/stream`)).status, 401);
+    it('refuses a wrong or missing key with 401', async (t) => {
+      const hub = await startHub(t, HUB_OPTIONS);
+      assert.equal((await expectRefused(`${hub.wsUrl}/v1/stream?api_key=wrong`)).status, 401);
+      assert.equal((await expectRefused(`${hub.wsUrl}/v1/stream`)).status, 401);
       const bearer = { headers: { Authorization: 'Bearer wrong' } };
-      assert.equal((await expectRefused(`${t.wsUrl}/v1/stream`, bearer)).status, 401);
+      assert.equal((await expectRefused(`${hub.wsUrl}/v1/stream`, bearer)).status, 401);
     });
   });
 
   describe('subscriptions', () => {
-    it('answers subscribe with subscribed, echoing request_id', async () => {
-      const client = await connectClient(t.wsUrl);
+    it('answers subscribe with subscribed, echoing request_id', async (t) => {
+      const hub = await startHub(t, HUB_OPTIONS);
+      const client = await connectClient(hub.wsUrl);
       const id = await subscribe(client, 'sub-1', ['cpu', 'memory']);
       assert.match(id, /^sub_/);
       assert.deepEqual(
-        t.hub
+        hub.hub
           .subscriptions()
           .filter((s) => s.id === id)
           .map((s) => s.streams),
         [['cpu', 'memory']],
       );
-      await close(client);
     });
 
-    it('refuses an unknown device with unknown_device', async () => {
-      const client = await connectClient(t.wsUrl);
+    it('refuses an unknown device with unknown_device', async (t) => {
+      const hub = await startHub(t, HUB_OPTIONS);
+      const client = await connectClient(hub.wsUrl);
       client.send({
         type: 'subscribe',
         request_id: 'sub-x',
@@ -104,13 +109,13 @@ describe('hub /v1/stream', () => {
       const error = await client.inbox.nextOfType('error');
       assert.equal(error.payload.code, ErrorCode.unknownDevice);
       assert.equal(error.request_id, 'sub-x');
-      await close(client);
     });
 
-    it('relays telemetry to each subscription under its own subscription_id, filtered by stream', async () => {
-      const device = await connectDevice(t.wsUrl);
-      const a = await connectClient(t.wsUrl);
-      const b = await connectClient(t.wsUrl);
+    it('relays telemetry to each subscription under its own subscription_id, filtered by stream', async (t) => {
+      const hub = await startHub(t, HUB_OPTIONS);
+      const device = await connectDevice(hub.wsUrl);
+      const a = await connectClient(hub.wsUrl);
+      const b = await connectClient(hub.wsUrl);
       const subA = await subscribe(a, 'sub-1', ['cpu']);
       const subB = await subscribe(b, 'sub-1', ['cpu', 'memory']);
       assert.notEqual(subA, subB);
@@ -125,12 +130,12 @@ describe('hub /v1/stream', () => {
       assert.deepEqual(await b.inbox.nextOfType('telemetry'), expected(subB, 'cpu', 18.4));
       assert.deepEqual(await a.inbox.nextOfType('telemetry'), expected(subA, 'cpu', 18.4));
       assert.deepEqual(a.inbox.unread, [], 'a did not subscribe to memory');
-      await close(device, a, b);
     });
 
-    it('unsubscribe ends a subscription; an unknown id gets unknown_subscription', async () => {
-      const device = await connectDevice(t.wsUrl);
-      const client = await connectClient(t.wsUrl);
+    it('unsubscribe ends a subscription; an unknown id gets unknown_subscription', async (t) => {
+      const hub = await startHub(t, HUB_OPTIONS);
+      const device = await connectDevice(hub.wsUrl);
+      const client = await connectClient(hub.wsUrl);
       const cpu = await subscribe(client, 's1', ['cpu']);
       const mem = await subscribe(client, 's2', ['memory']);
 
@@ -152,23 +157,23 @@ describe('hub /v1/stream', () => {
         mem,
         'the cpu frame, sent first, was not relayed',
       );
-      await close(device, client);
     });
 
-    it("a client cannot unsubscribe another client's subscription", async () => {
-      const a = await connectClient(t.wsUrl);
-      const b = await connectClient(t.wsUrl);
+    it("a client cannot unsubscribe another client's subscription", async (t) => {
+      const hub = await startHub(t, HUB_OPTIONS);
+      const a = await connectClient(hub.wsUrl);
+      const b = await connectClient(hub.wsUrl);
       const id = await subscribe(a, 's', ['cpu']);
       b.send({ type: 'unsubscribe', request_id: 'u', payload: { subscription_id: id } });
       assert.equal((await b.inbox.nextOfType('error')).payload.code, ErrorCode.unknownSubscription);
-      await close(a, b);
     });
 
-    it('a client disconnect ends its subscriptions', async () => {
-      const client = await connectClient(t.wsUrl);
+    it('a client disconnect ends its subscriptions', async (t) => {
+      const hub = await startHub(t, HUB_OPTIONS);
+      const client = await connectClient(hub.wsUrl);
       await subscribe(client, 's', ['disk'], OTHER_DEVICE_ID);
       const changed = new Promise<readonly string[]>((resolve) => {
-        const off = t.hub.onStreamsChanged((deviceId, streams) => {
+        const off = hub.hub.onStreamsChanged((deviceId, streams) => {
           if (deviceId !== OTHER_DEVICE_ID) return;
           off();
           resolve(streams);
@@ -177,7 +182,7 @@ describe('hub /v1/stream', () => {
       client.ws.close();
       assert.deepEqual(await changed, []);
       assert.deepEqual(
-        t.hub.subscriptions().filter((s) => s.deviceId === OTHER_DEVICE_ID),
+        hub.hub.subscriptions().filter((s) => s.deviceId === OTHER_DEVICE_ID),
         [],
       );
     });
@@ -212,31 +217,32 @@ describe('hub /v1/stream', () => {
       ],
     ];
     for (const [name, data, code, requestId] of cases) {
-      it(`answers ${name} with ${code} and keeps the connection`, async () => {
-        const client = await connectClient(t.wsUrl);
+      it(`answers ${name} with ${code} and keeps the connection`, async (t) => {
+        const hub = await startHub(t, HUB_OPTIONS);
+        const client = await connectClient(hub.wsUrl);
         client.ws.send(data);
         const error = await client.inbox.nextOfType('error');
         assert.equal(error.payload.code, code);
         assert.equal(error.request_id, requestId);
         await subscribe(client, 'after', ['cpu']);
-        await close(client);
       });
     }
 
-    it('never answers an error frame', async () => {
-      const client = await connectClient(t.wsUrl);
+    it('never answers an error frame', async (t) => {
+      const hub = await startHub(t, HUB_OPTIONS);
+      const client = await connectClient(hub.wsUrl);
       client.send({ type: 'error', payload: { code: 'x', message: 'y' } });
       client.send({ type: 'error', request_id: 7 });
       await subscribe(client, 'marker', ['cpu']);
       assert.deepEqual(client.inbox.unread, []);
-      await close(client);
     });
   });
 
   describe('commands', () => {
-    it('forwards a command to the agent and relays output and done with the client request_id', async () => {
-      const device = await connectDevice(t.wsUrl);
-      const client = await connectClient(t.wsUrl);
+    it('forwards a command to the agent and relays output and done with the client request_id', async (t) => {
+      const hub = await startHub(t, HUB_OPTIONS);
+      const device = await connectDevice(hub.wsUrl);
+      const client = await connectClient(hub.wsUrl);
       const payload = {
         device_id: DEVICE_ID,
         command: 'tail -n 50 /var/log/app.log',
@@ -248,7 +254,7 @@ describe('hub /v1/stream', () => {
       assert.deepEqual(command.payload, payload, 'the whole original payload');
       const hubId = command.request_id;
       assert.ok(hubId && hubId !== 'cmd-1', 'the hub uses its own request_id towards the agent');
-      assert.equal(t.hub.pendingRequests(), 1);
+      assert.equal(hub.hub.pendingRequests(), 1);
 
       const envelope = (seq: number) => ({ channel: 'commands', ts: TS, seq });
       device.send({
@@ -289,7 +295,7 @@ describe('hub /v1/stream', () => {
         payload: { exit_code: 0 },
         seq: 5,
       });
-      assert.equal(t.hub.pendingRequests(), 0, 'command_done ends the route');
+      assert.equal(hub.hub.pendingRequests(), 0, 'command_done ends the route');
 
       // Late output of an ended command goes nowhere.
       device.send({
@@ -300,13 +306,13 @@ describe('hub /v1/stream', () => {
       });
       await subscribe(client, 'marker', ['cpu']);
       assert.deepEqual(client.inbox.unread, []);
-      await close(device, client);
     });
 
-    it('keeps two clients with the same request_id apart', async () => {
-      const device = await connectDevice(t.wsUrl);
-      const a = await connectClient(t.wsUrl);
-      const b = await connectClient(t.wsUrl);
+    it('keeps two clients with the same request_id apart', async (t) => {
+      const hub = await startHub(t, HUB_OPTIONS);
+      const device = await connectDevice(hub.wsUrl);
+      const a = await connectClient(hub.wsUrl);
+      const b = await connectClient(hub.wsUrl);
       a.send({
         type: 'command',
         request_id: 'same',
@@ -342,12 +348,12 @@ describe('hub /v1/stream', () => {
         request_id: 'same',
         payload: { code: 'not_allowed', message: 'no' },
       });
-      assert.equal(t.hub.pendingRequests(), 0, 'an error ends the route too');
-      await close(device, a, b);
+      assert.equal(hub.hub.pendingRequests(), 0, 'an error ends the route too');
     });
 
-    it('refuses unknown and offline devices', async () => {
-      const client = await connectClient(t.wsUrl);
+    it('refuses unknown and offline devices', async (t) => {
+      const hub = await startHub(t, HUB_OPTIONS);
+      const client = await connectClient(hub.wsUrl);
       client.send({
         type: 'command',
         request_id: 'c1',
@@ -362,13 +368,12 @@ describe('hub /v1/stream', () => {
       });
       const offline = await client.inbox.next((f) => f.request_id === 'c2');
       assert.equal(offline.payload.code, ErrorCode.deviceOffline);
-      await close(client);
     });
 
     /** A client's command, received by the device, whose link then drops. */
-    async function commandThenDrop(requestId: string) {
-      const device = await connectDevice(t.wsUrl, OTHER_DEVICE_ID, 'token-dev-2');
-      const client = await connectClient(t.wsUrl);
+    async function commandThenDrop(hub: TestHub, requestId: string) {
+      const device = await connectDevice(hub.wsUrl, OTHER_DEVICE_ID, 'token-dev-2');
+      const client = await connectClient(hub.wsUrl);
       client.send({
         type: 'command',
         request_id: requestId,
@@ -379,21 +384,22 @@ describe('hub /v1/stream', () => {
       return { client, command };
     }
 
-    it('tells the client device_offline when the device disconnects mid-command', async () => {
-      const { client } = await commandThenDrop('long');
+    it('tells the client device_offline when the device disconnects mid-command', async (t) => {
+      const hub = await startHub(t, HUB_OPTIONS);
+      const { client } = await commandThenDrop(hub, 'long');
       const error = await client.inbox.nextOfType('error');
       assert.deepEqual(error, {
         type: 'error',
         request_id: 'long',
         payload: { code: ErrorCode.deviceOffline, message: 'device disconnected' },
       });
-      assert.equal(t.hub.device(OTHER_DEVICE_ID)?.connected, false);
-      await close(client);
+      assert.equal(hub.hub.device(OTHER_DEVICE_ID)?.connected, false);
     });
 
-    it('keeps a command through a device reconnect within the grace: the output owed still comes', async () => {
-      const { client, command } = await commandThenDrop('kept');
-      const again = await connectDevice(t.wsUrl, OTHER_DEVICE_ID, 'token-dev-2');
+    it('keeps a command through a device reconnect within the grace: the output owed still comes', async (t) => {
+      const hub = await startHub(t, HUB_OPTIONS);
+      const { client, command } = await commandThenDrop(hub, 'kept');
+      const again = await connectDevice(hub.wsUrl, OTHER_DEVICE_ID, 'token-dev-2');
       again.send({
         type: 'command_done',
         request_id: command.request_id,
@@ -403,34 +409,37 @@ describe('hub /v1/stream', () => {
       });
       const done = await client.inbox.nextOfType('command_done');
       assert.equal(done.request_id, 'kept');
-      assert.equal(t.hub.pendingRequests(), 0, 'ended by its done: the grace timer finds nothing');
-      await close(client);
-      again.ws.close();
+      assert.equal(
+        hub.hub.pendingRequests(),
+        0,
+        'ended by its done: the grace timer finds nothing',
+      );
     });
 
-    it('drops the routes of a client that disconnects', async () => {
-      const device = await connectDevice(t.wsUrl);
-      const client = await connectClient(t.wsUrl);
+    it('drops the routes of a client that disconnects', async (t) => {
+      const hub = await startHub(t, HUB_OPTIONS);
+      const device = await connectDevice(hub.wsUrl);
+      const client = await connectClient(hub.wsUrl);
       client.send({
         type: 'command',
         request_id: 'c',
         payload: { device_id: DEVICE_ID, command: 'x' },
       });
       const command = await device.inbox.nextOfType('command');
-      assert.equal(t.hub.pendingRequests(), 1);
+      assert.equal(hub.hub.pendingRequests(), 1);
       client.ws.close();
-      await waitFor(() => t.hub.pendingRequests() === 0);
+      await waitFor(() => hub.hub.pendingRequests() === 0);
       device.send({
         type: 'command_done',
         request_id: command.request_id,
         payload: { exit_code: 0 },
       });
-      await close(device);
     });
 
-    it('refuses a request_id already pending on the same connection', async () => {
-      const device = await connectDevice(t.wsUrl);
-      const client = await connectClient(t.wsUrl);
+    it('refuses a request_id already pending on the same connection', async (t) => {
+      const hub = await startHub(t, HUB_OPTIONS);
+      const device = await connectDevice(hub.wsUrl);
+      const client = await connectClient(hub.wsUrl);
       client.send({
         type: 'command',
         request_id: 'dup',
@@ -445,7 +454,6 @@ describe('hub /v1/stream', () => {
       const error = await client.inbox.nextOfType('error');
       assert.equal(error.payload.code, ErrorCode.duplicateRequest);
       assert.equal(error.request_id, 'dup');
-      await close(device, client);
     });
   });
 });

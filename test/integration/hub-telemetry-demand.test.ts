@@ -1,13 +1,6 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import {
-  DEVICE_ID,
-  connectClient,
-  connectDevice,
-  startHub,
-  type Peer,
-  type TestHub,
-} from '../helpers/ws.js';
+import { describe, it } from 'node:test';
+import { DEVICE_ID, connectClient, connectDevice, startHub, type Peer } from '../helpers/ws.js';
 
 /**
  * The hub forwards what stream clients want to the device as `streams`: on every change, and
@@ -29,14 +22,11 @@ async function nextDemand(device: Peer): Promise<unknown> {
 }
 
 describe('hub → agent stream demand', () => {
-  let t: TestHub;
-  before(async () => (t = await startHub()));
-  after(() => t.stop());
-
-  it('sends the union of subscriptions with the fastest interval asked, on every change', async () => {
-    const device = await connectDevice(t.wsUrl);
-    const a = await connectClient(t.wsUrl);
-    const b = await connectClient(t.wsUrl);
+  it('sends the union of subscriptions with the fastest interval asked, on every change', async (t) => {
+    const hub = await startHub(t);
+    const device = await connectDevice(hub.wsUrl);
+    const a = await connectClient(hub.wsUrl);
+    const b = await connectClient(hub.wsUrl);
     await subscribe(a, 's1', { streams: ['cpu', 'memory'], interval_ms: 2000 });
     assert.deepEqual(await nextDemand(device), [
       { name: 'cpu', interval_ms: 2000 },
@@ -66,23 +56,21 @@ describe('hub → agent stream demand', () => {
     ]);
     a.ws.close();
     assert.deepEqual(await nextDemand(device), []);
-    device.ws.close();
-    await device.closed;
   });
 
-  it('tells a device that connects while subscriptions exist, right after welcome', async () => {
-    const client = await connectClient(t.wsUrl);
+  it('tells a device that connects while subscriptions exist, right after welcome', async (t) => {
+    const hub = await startHub(t);
+    const client = await connectClient(hub.wsUrl);
     await subscribe(client, 's', { streams: ['load'] });
-    const device = await connectDevice(t.wsUrl); // resolves on welcome
+    const device = await connectDevice(hub.wsUrl); // resolves on welcome
     assert.deepEqual(await nextDemand(device), [{ name: 'load' }]);
     client.ws.close();
     assert.deepEqual(await nextDemand(device), []);
-    device.ws.close();
-    await device.closed;
   });
 
-  it('refuses a bad interval_ms with invalid_payload', async () => {
-    const client = await connectClient(t.wsUrl);
+  it('refuses a bad interval_ms with invalid_payload', async (t) => {
+    const hub = await startHub(t);
+    const client = await connectClient(hub.wsUrl);
     for (const interval of ['fast', 0, 1.5]) {
       client.send({
         type: 'subscribe',
@@ -93,12 +81,12 @@ describe('hub → agent stream demand', () => {
       assert.equal(error.payload.code, 'invalid_payload');
       assert.match(String(error.payload.message), /interval_ms/);
     }
-    client.ws.close();
   });
 
-  it('delivers network.rx and network.tx to a subscription to network', async () => {
-    const device = await connectDevice(t.wsUrl);
-    const client = await connectClient(t.wsUrl);
+  it('delivers network.rx and network.tx to a subscription to network', async (t) => {
+    const hub = await startHub(t);
+    const device = await connectDevice(hub.wsUrl);
+    const client = await connectClient(hub.wsUrl);
     const id = await subscribe(client, 'n', { streams: ['network'] });
     const ts = '2026-05-06T14:22:46.123Z';
     for (const [stream, value] of [
@@ -118,8 +106,5 @@ describe('hub → agent stream demand', () => {
         [id, 'network.tx', 300],
       ],
     );
-    client.ws.close();
-    device.ws.close();
-    await device.closed;
   });
 });

@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { pino } from 'pino';
 import { parseHubArgs } from '../../src/cli/hub-args.js';
 import { runHub } from '../../src/roots/hub-root.js';
 import { systemClock } from '../../src/time/clock.js';
-import { startReceiver, type HttpReceiver } from '../helpers/http-receiver.js';
+import { startReceiver } from '../helpers/http-receiver.js';
+import type { Owner } from '../helpers/owner.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import {
   API_KEY,
   DEVICE_ID,
@@ -27,21 +28,8 @@ const TS = '2026-05-06T14:22:46.123Z';
 const FAST = { backoff: { initialDelayMs: 20, maxDelayMs: 40 }, timeoutMs: 5_000, maxAttempts: 4 };
 
 describe('hub webhooks', () => {
-  const cleanups: Array<() => Promise<unknown>> = [];
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-  });
-
-  async function hubWith(overrides: Parameters<typeof startHub>[0] = {}): Promise<TestHub> {
-    const hub = await startHub({ webhookPolicy: FAST, ...overrides });
-    cleanups.push(() => hub.stop());
-    return hub;
-  }
-
-  async function receiver(respond?: Parameters<typeof startReceiver>[0]): Promise<HttpReceiver> {
-    const r = await startReceiver(respond);
-    cleanups.push(() => r.close());
-    return r;
+  function hubWith(t: Owner, overrides: Parameters<typeof startHub>[1] = {}): Promise<TestHub> {
+    return startHub(t, { webhookPolicy: FAST, ...overrides });
   }
 
   function api(hub: TestHub, path: string, init: RequestInit = {}): Promise<Response> {
@@ -51,12 +39,12 @@ describe('hub webhooks', () => {
     });
   }
 
-  it('filters on type and channel, sends headers, and payload-only bodies', async () => {
-    const iottly = await receiver();
-    const user = await receiver();
-    const sensors = await receiver();
-    const bare = await receiver();
-    const hub = await hubWith({
+  it('filters on type and channel, sends headers, and payload-only bodies', async (t) => {
+    const iottly = await startReceiver(t);
+    const user = await startReceiver(t);
+    const sensors = await startReceiver(t);
+    const bare = await startReceiver(t);
+    const hub = await hubWith(t, {
       webhooks: [
         { description: 'agent', url: iottly.url, type: 'iottly' },
         {
@@ -76,7 +64,6 @@ describe('hub webhooks', () => {
       ],
     });
     const device = await connectDevice(hub.wsUrl);
-    cleanups.push(async () => device.ws.terminate());
     device.send({
       type: 'user',
       channel: 'sensors',
@@ -125,8 +112,8 @@ describe('hub webhooks', () => {
     assert.equal(iottly.requests.length, 1);
   });
 
-  it('manages webhooks over REST with the 5-webhook and 5-header limits', async () => {
-    const hub = await hubWith();
+  it('manages webhooks over REST with the 5-webhook and 5-header limits', async (t) => {
+    const hub = await hubWith(t);
     const spec = (i: number) => ({
       description: `w${i}`,
       url: `https://hooks.example.com/${i}`,
@@ -186,8 +173,8 @@ describe('hub webhooks', () => {
     });
   });
 
-  it('refuses POST and DELETE on /v1/webhooks without an API key with 401, changing nothing', async () => {
-    const hub = await hubWith();
+  it('refuses POST and DELETE on /v1/webhooks without an API key with 401, changing nothing', async (t) => {
+    const hub = await hubWith(t);
     const spec = { description: 'd', url: 'https://hooks.example.com/x', type: 'user' };
     const created = await api(hub, '/v1/webhooks', { method: 'POST', body: JSON.stringify(spec) });
     const { id } = (await created.json()) as { id: string };
@@ -217,8 +204,8 @@ describe('hub webhooks', () => {
     );
   });
 
-  it('refuses a session token on every /v1/webhooks method with 403 insufficient_scope', async () => {
-    const hub = await hubWith();
+  it('refuses a session token on every /v1/webhooks method with 403 insufficient_scope', async (t) => {
+    const hub = await hubWith(t);
     const opened = await api(hub, '/v1/session', { method: 'POST' });
     const { token } = (await opened.json()) as { token: string };
     const spec = { description: 'd', url: 'https://hooks.example.com/x', type: 'user' };
@@ -253,9 +240,9 @@ describe('hub webhooks', () => {
     assert.equal((await api(hub, `/v1/webhooks/${id}`, { method: 'DELETE' })).status, 204);
   });
 
-  it('never shows header values: listings and the 201 answer mask them, delivery sends them', async () => {
-    const target = await receiver();
-    const hub = await hubWith();
+  it('never shows header values: listings and the 201 answer mask them, delivery sends them', async (t) => {
+    const target = await startReceiver(t);
+    const hub = await hubWith(t);
     const SECRET = 'Bearer s3cret-do-not-echo';
     const spec = {
       description: 'with secrets',
@@ -276,15 +263,14 @@ describe('hub webhooks', () => {
     assert.deepEqual((JSON.parse(createdText) as { headers: unknown }).headers, listed?.headers);
 
     const device = await connectDevice(hub.wsUrl);
-    cleanups.push(async () => device.ws.terminate());
     device.send({ type: 'user', ts: TS, payload: { app: 'a', payload: { n: 1 } } });
     const [got] = await target.waitFor(1);
     assert.equal(got?.headers['authorization'], SECRET);
     assert.equal(got?.headers['x-tenant'], 'acme-tenant-secret');
   });
 
-  it('answers a malformed percent-encoding in a webhook id with 404, not 500', async () => {
-    const hub = await hubWith();
+  it('answers a malformed percent-encoding in a webhook id with 404, not 500', async (t) => {
+    const hub = await hubWith(t);
     for (const id of ['%E0%A4%A', '%', '%ZZ', '%C0%80']) {
       const res = await api(hub, `/v1/webhooks/${id}`, { method: 'DELETE' });
       assert.equal(res.status, 404, id);
@@ -293,13 +279,12 @@ describe('hub webhooks', () => {
     assert.equal((await fetch(`${hub.url}/healthz`)).status, 200);
   });
 
-  it('retries after a 500, keeping the order of the messages', async () => {
-    const flaky = await receiver((_req, index) => (index === 0 ? 500 : 200));
-    const hub = await hubWith({
+  it('retries after a 500, keeping the order of the messages', async (t) => {
+    const flaky = await startReceiver(t, (_req, index) => (index === 0 ? 500 : 200));
+    const hub = await hubWith(t, {
       webhooks: [{ description: 'flaky', url: flaky.url, type: 'user' }],
     });
     const device = await connectDevice(hub.wsUrl);
-    cleanups.push(async () => device.ws.terminate());
     for (const n of [1, 2, 3]) {
       device.send({ type: 'user', ts: TS, payload: { app: 'a', payload: { n } } });
     }
@@ -310,10 +295,10 @@ describe('hub webhooks', () => {
     );
   });
 
-  it('a receiver that never answers delays neither the device path nor the other webhooks', async () => {
-    const hanging = await receiver(() => 'hang');
-    const healthy = await receiver();
-    const hub = await hubWith({
+  it('a receiver that never answers delays neither the device path nor the other webhooks', async (t) => {
+    const hanging = await startReceiver(t, () => 'hang');
+    const healthy = await startReceiver(t);
+    const hub = await hubWith(t, {
       webhookPolicy: { ...FAST, timeoutMs: 60_000 },
       webhooks: [
         { description: 'hangs', url: hanging.url, type: 'iottly' },
@@ -321,9 +306,7 @@ describe('hub webhooks', () => {
       ],
     });
     const device = await connectDevice(hub.wsUrl);
-    cleanups.push(async () => device.ws.terminate());
     const client = await connectClient(hub.wsUrl);
-    cleanups.push(async () => client.ws.terminate());
     client.send({
       type: 'subscribe',
       request_id: 's',
@@ -343,10 +326,9 @@ describe('hub webhooks', () => {
     assert.equal(hanging.requests.length, 1, 'one request in flight, the rest wait their turn');
   });
 
-  it('reads --webhooks FILE at start and refuses a bad one naming the entry', async () => {
-    const target = await receiver();
-    const dir = mkdtempSync(join(tmpdir(), 'iottly-hooks-'));
-    cleanups.push(async () => rmSync(dir, { recursive: true, force: true }));
+  it('reads --webhooks FILE at start and refuses a bad one naming the entry', async (t) => {
+    const target = await startReceiver(t);
+    const dir = tempDir('iottly-hooks-', t);
     const file = join(dir, 'hooks.json');
     writeFileSync(file, JSON.stringify([{ description: 'f', url: target.url, type: 'user' }]));
     const deps = {
@@ -357,7 +339,7 @@ describe('hub webhooks', () => {
       signals: { once: () => undefined, off: () => undefined },
     };
     const running = await runHub(parseHubArgs(['--api-key', 'k', '--webhooks', file]), deps);
-    cleanups.push(() => running.stop());
+    t.after(() => running.stop());
     assert.equal(running.hub.webhooks.list()[0]?.url, target.url);
 
     writeFileSync(file, JSON.stringify([{ description: 'f', url: target.url, type: 'bogus' }]));

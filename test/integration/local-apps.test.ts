@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { CLI_PATH, spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
 import { startReceiver, type HttpReceiver } from '../helpers/http-receiver.js';
 import { processesWith, uniqueMarker } from '../helpers/commands-harness.js';
+import type { Owner } from '../helpers/owner.js';
 import { allowsCallAgent, SdkClient, type WireLine } from '../helpers/sdk-client.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import {
   DEVICE_ID,
   DEVICE_TOKEN,
@@ -22,19 +23,41 @@ import {
  * A device app speaking only the SDK wire protocol, the agent as a process, the real hub with
  * webhooks to a real HTTP receiver, and a stream client: the whole path in both directions.
  */
-describe('local apps through the agent', () => {
-  let dir: string;
-  let socketPath: string;
-  let hub: TestHub;
-  let agent: AgentProcess;
-  let sensors: HttpReceiver;
-  let other: HttpReceiver;
-  let stream: Peer;
-  const cleanups: Array<() => Promise<unknown> | void> = [];
-  const lingerMarker = uniqueMarker();
+/** A world of the test's own: nothing a failed test changed (webhooks, apps, a restart) leaks. */
+interface LocalWorld {
+  dir: string;
+  socketPath: string;
+  hub: TestHub;
+  agent: AgentProcess;
+  sensors: HttpReceiver;
+  other: HttpReceiver;
+  stream: Peer;
+  /** In the command line of every process of the `linger` action. */
+  lingerMarker: string;
+  runAgent(extra?: Record<string, string>): AgentProcess;
+  /** A receiver behind a webhook of Type user. */
+  userWebhook(description: string, channel?: string): Promise<HttpReceiver>;
+  app(name: string): Promise<SdkClient>;
+}
 
-  function runAgent(extra: Record<string, string> = {}): AgentProcess {
-    return spawnAgent(['run'], {
+/**
+ * The hub with webhooks for channels sensors and other to two receivers, the agent online on it
+ * with its SDK socket listening, and a stream client; all stopped when `t` ends.
+ */
+async function localWorld(t: Owner): Promise<LocalWorld> {
+  const dir = tempDir('iottly-local-', t);
+  const socketPath = join(dir, 'sdk.sock');
+  const lingerMarker = uniqueMarker();
+  const sensors = await startReceiver(t);
+  const other = await startReceiver(t);
+  const hub = await startHub(t, {
+    webhooks: [
+      { description: 'sensors', url: `${sensors.url}/in`, type: 'user', channel: 'sensors' },
+      { description: 'other', url: `${other.url}/in`, type: 'user', channel: 'other' },
+    ],
+  });
+  const runAgent = (extra: Record<string, string> = {}): AgentProcess =>
+    spawnAgent(t, ['run'], {
       IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
       IOTTLY_DEVICE_ID: DEVICE_ID,
       IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
@@ -55,69 +78,36 @@ describe('local apps through the agent', () => {
       IOTTLY_VITALS_INTERVAL_S: '1',
       ...extra,
     });
-  }
+  const agent = runAgent();
+  await agent.waitForLog(statusIs('online'));
+  await agent.waitForLog((l) => l.msg === 'local SDK socket listening');
+  return {
+    dir,
+    socketPath,
+    hub,
+    agent,
+    sensors,
+    other,
+    stream: await connectClient(hub.wsUrl),
+    lingerMarker,
+    runAgent,
+    async userWebhook(description, channel) {
+      const receiver = await startReceiver(t);
+      hub.hub.webhooks.add({
+        description,
+        url: receiver.url,
+        type: 'user',
+        ...(channel === undefined ? {} : { channel }),
+      });
+      return receiver;
+    },
+    app: (name) => SdkClient.connect(socketPath, name),
+  };
+}
 
-  before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'iottly-local-'));
-    socketPath = join(dir, 'sdk.sock');
-    sensors = await startReceiver();
-    other = await startReceiver();
-    hub = await startHub({
-      webhooks: [
-        { description: 'sensors', url: `${sensors.url}/in`, type: 'user', channel: 'sensors' },
-        { description: 'other', url: `${other.url}/in`, type: 'user', channel: 'other' },
-      ],
-    });
-    agent = runAgent();
-    await agent.waitForLog(statusIs('online'));
-    await agent.waitForLog((l) => l.msg === 'local SDK socket listening');
-    stream = await connectClient(hub.wsUrl);
-    cleanups.push(() => stream.ws.terminate());
-  });
-
-  after(async () => {
-    for (const cleanup of cleanups.reverse()) await cleanup();
-    await agent.kill('SIGKILL');
-    await hub.stop();
-    await sensors.close();
-    await other.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const live = new Set<SdkClient>();
-  let disconnects = 0;
-
-  /** A receiver behind a webhook of Type user, both removed after the suite. */
-  async function userWebhook(description: string, channel?: string): Promise<HttpReceiver> {
-    const receiver = await startReceiver();
-    cleanups.push(() => receiver.close());
-    const added = hub.hub.webhooks.add({
-      description,
-      url: receiver.url,
-      type: 'user',
-      ...(channel === undefined ? {} : { channel }),
-    });
-    cleanups.push(() => void hub.hub.webhooks.remove(added.id));
-    return receiver;
-  }
-
-  async function app(name: string): Promise<SdkClient> {
-    const client = await SdkClient.connect(socketPath, name);
-    live.add(client);
-    return client;
-  }
-
-  /** Each test leaves no app behind: the agent has seen every one of them go. */
-  afterEach(async () => {
-    const count = live.size;
-    for (const client of live) client.socket.destroy();
-    live.clear();
-    disconnects += count;
-    const seen = (): number => agent.logs.filter((l) => l.msg === 'local app disconnected').length;
-    await waitFor(() => seen() >= disconnects, 5_000);
-  });
-
-  it('answers the handshake with a strict version >= 1.8.0 and the current link state', async () => {
+describe('local apps through the agent', () => {
+  it('answers the handshake with a strict version >= 1.8.0 and the current link state', async (t) => {
+    const { socketPath, app } = await localWorld(t);
     const client = await app('probe');
     const { version, connection } = await client.handshake();
     assert.match(String(version), /^\d+\.\d+\.\d+$/);
@@ -129,7 +119,8 @@ describe('local apps through the agent', () => {
     assert.equal(stat.gid, Number(daemon?.[1]));
   });
 
-  it('delivers data on channel sensors to the sensors webhook only, as Type user', async () => {
+  it('delivers data on channel sensors to the sensors webhook only, as Type user', async (t) => {
+    const { sensors, other, app } = await localWorld(t);
     const client = await app('thermo');
     await client.handshake();
     client.sendData({ t: 21.5 }, 'sensors');
@@ -148,7 +139,8 @@ describe('local apps through the agent', () => {
     assert.deepEqual((first?.body as { msg: { payload: unknown } }).msg.payload, { marker: true });
   });
 
-  it('sends data without a channel as a user message with channel null', async () => {
+  it('sends data without a channel as a user message with channel null', async (t) => {
+    const { userWebhook, app } = await localWorld(t);
     const all = await userWebhook('all user');
     const client = await app('plain');
     await client.handshake();
@@ -159,7 +151,8 @@ describe('local apps through the agent', () => {
     assert.deepEqual(msg.payload, { n: 1 });
   });
 
-  it('routes an app_command from a stream client to the named app, and to all apps', async () => {
+  it('routes an app_command from a stream client to the named app, and to all apps', async (t) => {
+    const { stream, app } = await localWorld(t);
     const a = await app('plc-a');
     const b = await app('plc-b');
     await Promise.all([a.handshake(), b.handshake()]);
@@ -186,7 +179,8 @@ describe('local apps through the agent', () => {
     assert.ok((all.payload.delivered as string[]).includes('plc-b'), 'plc-b reached');
   });
 
-  it('answers app_not_connected for an app that is not there, and invalid_payload for a bad command', async () => {
+  it('answers app_not_connected for an app that is not there, and invalid_payload for a bad command', async (t) => {
+    const { stream } = await localWorld(t);
     stream.send({
       type: 'app_command',
       request_id: 'ac-3',
@@ -204,7 +198,8 @@ describe('local apps through the agent', () => {
     assert.equal(bad.payload.code, 'invalid_payload');
   });
 
-  it('forwards error and call signals; runs a configured action; refuses an unknown one', async () => {
+  it('forwards error and call signals; runs a configured action; refuses an unknown one', async (t) => {
+    const { agent, stream, app } = await localWorld(t);
     stream.send({
       type: 'subscribe',
       request_id: 'sub-apps',
@@ -241,7 +236,8 @@ describe('local apps through the agent', () => {
     );
   });
 
-  it('ends the whole process group of an action that outlives the time limit', async () => {
+  it('ends the whole process group of an action that outlives the time limit', async (t) => {
+    const { agent, app, lingerMarker } = await localWorld(t);
     const client = await app('lingerer');
     await client.handshake();
     client.callAgent('linger', {});
@@ -254,7 +250,8 @@ describe('local apps through the agent', () => {
     assert.deepEqual(processesWith(lingerMarker), [], 'a process of the action is still running');
   });
 
-  it('skips a malformed line and keeps the app; closes it for a line over 1 MiB', async () => {
+  it('skips a malformed line and keeps the app; closes it for a line over 1 MiB', async (t) => {
+    const { agent, sensors, app } = await localWorld(t);
     const client = await app('sloppy');
     await client.handshake();
     client.raw('{not json\n');
@@ -283,7 +280,8 @@ describe('local apps through the agent', () => {
     await agent.waitForLog((l) => l.code === 'line_too_long');
   });
 
-  it('skips data and call args nested 5000 deep and keeps running (issue 13)', async () => {
+  it('skips data and call args nested 5000 deep and keeps running (issue 13)', async (t) => {
+    const { agent, sensors, stream, app } = await localWorld(t);
     const client = await app('deep');
     await client.handshake();
     const deep = `${'['.repeat(5000)}${']'.repeat(5000)}`;
@@ -313,7 +311,8 @@ describe('local apps through the agent', () => {
     assert.equal(agent.child.exitCode, null);
   });
 
-  it('serves 64 apps at once', async () => {
+  it('serves 64 apps at once', async (t) => {
+    const { userWebhook, app } = await localWorld(t);
     const receiver = await userWebhook('fleet', 'fleet');
     const clients = await Promise.all(
       Array.from({ length: 64 }, (_, i) => app(`app-${String(i).padStart(2, '0')}`)),
@@ -325,7 +324,8 @@ describe('local apps through the agent', () => {
     assert.equal(names.size, 64);
   });
 
-  it('keeps serving other apps while one app does not read (bounded queue, drops counted)', async () => {
+  it('keeps serving other apps while one app does not read (bounded queue, drops counted)', async (t) => {
+    const { agent, stream, app } = await localWorld(t);
     const stuck = await app('stuck');
     await stuck.handshake();
     stuck.socket.pause(); // reads nothing until the flood is over
@@ -375,7 +375,8 @@ describe('local apps through the agent', () => {
     assert.equal(Number(gone.dropped) + kept.length, count, `kept ${kept.join(',')}`);
   });
 
-  it('holds at most local.appQueueBytes for an app that never reads; it gets the newest commands', async () => {
+  it('holds at most local.appQueueBytes for an app that never reads; it gets the newest commands', async (t) => {
+    const { agent, stream, app } = await localWorld(t);
     const bound = 4 * 1024 * 1024; // the default
     const hoarder = await app('hoarder');
     await hoarder.handshake();
@@ -415,21 +416,21 @@ describe('local apps through the agent', () => {
     );
   });
 
-  it('tells apps when the cloud link drops and comes back', async () => {
+  it('tells apps when the cloud link drops and comes back', async (t) => {
+    const { hub, app } = await localWorld(t);
     const client = await app('watcher');
     await client.handshake();
     const port = Number(new URL(hub.url).port);
-    await hub.stop();
+    await hub.stop(); // the subject: the cloud link drops
     await client.next((l) => l.signal?.connectionstatus === 'disconnected');
-    hub = await startHub({ port });
+    await startHub(t, { port });
     await client.next((l) => l.signal?.connectionstatus === 'connected', 10_000);
-    stream.ws.terminate();
-    stream = await connectClient(hub.wsUrl);
   });
 
-  it('publish sends through the agent; without the agent it exits 69 with a clear message', async () => {
+  it('publish sends through the agent; without the agent it exits 69 with a clear message', async (t) => {
+    const { dir, socketPath, userWebhook } = await localWorld(t);
     const all = await userWebhook('cli', 'cli');
-    const one = await runCli([
+    const one = await runCli(t, [
       'publish',
       '--channel',
       'cli',
@@ -447,13 +448,14 @@ describe('local apps through the agent', () => {
     // a reason, instead of sent and dropped by the agent (or a stack overflow for 5000).
     const tooDeep = `{"x":${'['.repeat(70)}${']'.repeat(70)}}`;
     const lines = await runCli(
+      t,
       ['publish', '--channel', 'cli', '--app', 'batch', '--local-socket-path', socketPath],
       `{"t": 2}\nnot json\n${tooDeep}\n{"t": 3}\n`,
     );
     assert.equal(lines.code, 65);
     assert.match(lines.stderr, /stdin line 2: not valid JSON/);
     assert.match(lines.stderr, /stdin line 3: nested deeper than 62 levels; skipped/);
-    const deepArg = await runCli([
+    const deepArg = await runCli(t, [
       'publish',
       '--local-socket-path',
       socketPath,
@@ -467,7 +469,7 @@ describe('local apps through the agent', () => {
       [{ t: 2 }, { t: 3 }],
     );
 
-    const missing = await runCli([
+    const missing = await runCli(t, [
       'publish',
       '--local-socket-path',
       join(dir, 'absent.sock'),
@@ -477,29 +479,35 @@ describe('local apps through the agent', () => {
     assert.match(missing.stderr, /agent is not running.*ENOENT/);
   });
 
-  it('says agentstatus stopping on shutdown, and an app reconnects to the restarted agent', async () => {
+  it('says agentstatus stopping on shutdown, and an app reconnects to the restarted agent', async (t) => {
+    const { socketPath, agent, runAgent, app } = await localWorld(t);
     const client = await app('survivor');
     await client.handshake();
-    await agent.kill('SIGTERM');
+    await agent.kill('SIGTERM'); // the subject: the agent shuts down
     await client.next(
       (l) => (l.signal as { agentstatus?: string } | undefined)?.agentstatus === 'stopping',
     );
     await client.closed;
-    live.delete(client);
-    agent = runAgent();
-    disconnects = 0; // a new agent, a new log
+    runAgent();
     const again = await SdkClient.connect(socketPath, 'survivor', 10_000);
-    live.add(again);
     const { version } = await again.handshake();
     assert.ok(allowsCallAgent(version), 'call_agent allowed after the restart');
   });
 });
 
-function runCli(args: string[], stdin = ''): Promise<{ code: number | null; stderr: string }> {
+/** Runs the CLI to its end; killed when `owner` (the test) ends, if it has not ended by then. */
+function runCli(
+  owner: Owner,
+  args: string[],
+  stdin = '',
+): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [CLI_PATH, ...args], {
       env: { PATH: process.env.PATH ?? '' },
       stdio: ['pipe', 'ignore', 'pipe'],
+    });
+    owner.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
     let stderr = '';
     child.stderr.setEncoding('utf8');

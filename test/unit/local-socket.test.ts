@@ -29,12 +29,12 @@ describe('the socket file', () => {
     assert.deepEqual(await prepareSocketPath(path), { removedStale: true });
   });
 
-  it('refuses a socket some process still serves', async () => {
+  it('refuses a socket some process still serves', async (t) => {
     const path = join(dir, 'live.sock');
     const server = createServer();
+    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
     await new Promise<void>((resolve) => server.listen(path, resolve));
     await assert.rejects(prepareSocketPath(path), { code: 'socket_in_use' });
-    await new Promise((resolve) => server.close(resolve));
   });
 
   it('never deletes a file that is not a socket', async () => {

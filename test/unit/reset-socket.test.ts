@@ -4,29 +4,32 @@ import { once } from 'node:events';
 import { createServer, connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
+import type { Owner } from '../helpers/owner.js';
 import { resetSocket } from '../helpers/reset-socket.js';
 
 const HELPER = new URL('../helpers/reset-socket.ts', import.meta.url).href;
 
-/** A connected pair on loopback: [the server's side, the client's side]. */
-async function socketPair(): Promise<[Socket, Socket, () => void]> {
+/** A connected pair on loopback: [the server's side, the client's side], closed when `owner` ends. */
+async function socketPair(owner: Owner): Promise<[Socket, Socket]> {
   const server = createServer();
+  owner.after(() => {
+    server.close();
+  });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
   const [accepted] = (await once(server, 'connection')) as [Socket];
   await once(client, 'connect');
-  return [accepted, client, () => server.close()];
+  return [accepted, client];
 }
 
 describe('resetSocket', () => {
-  it('resets a live connection: the peer sees ECONNRESET', async () => {
-    const [accepted, client, close] = await socketPair();
+  it('resets a live connection: the peer sees ECONNRESET', async (t) => {
+    const [accepted, client] = await socketPair(t);
     const error = once(client, 'error');
     resetSocket(accepted);
     const [err] = (await error) as [NodeJS.ErrnoException];
     assert.equal(err.code, 'ECONNRESET');
-    close();
   });
 
   it('lets the process exit when the peer had already ended the connection', async () => {
