@@ -176,34 +176,40 @@ async function countAtClient(port: number, count: number): Promise<{ done: Promi
 async function drainAgent(backlog: number): Promise<number> {
   const dir = freshDir('drain');
   const hub = await startHubProcess(new Map([[DEVICE, TOKEN]]), API_KEY);
-  const { config } = loadConfig({
-    configPath: undefined,
-    env: {},
-    flags: {
-      'server.url': `ws://127.0.0.1:${hub.port}/v1/device`,
-      'device.id': DEVICE,
-      'auth.token': TOKEN,
-      'storage.dir': dir,
-      'log.level': 'silent',
-    },
-    readFile: () => {
-      throw Object.assign(new Error('none'), { code: 'ENOENT' });
-    },
-  });
-  const agent = createAgent(
-    config,
-    { token: TOKEN, tls: {} },
-    realAgentDependencies({ logger: silent, inventory: basicInventory() }),
-  );
+  const agentOn = (port: number) =>
+    createAgent(
+      loadConfig({
+        configPath: undefined,
+        env: {},
+        flags: {
+          'server.url': `ws://127.0.0.1:${port}/v1/device`,
+          'device.id': DEVICE,
+          'auth.token': TOKEN,
+          'storage.dir': dir,
+          'log.level': 'silent',
+        },
+        readFile: () => {
+          throw Object.assign(new Error('none'), { code: 'ENOENT' });
+        },
+      }).config,
+      { token: TOKEN, tls: {} },
+      realAgentDependencies({ logger: silent, inventory: basicInventory() }),
+    );
+  // The backlog is made offline and left on disk, as a device
+  // that was cut off leaves it; the agent that drains it starts from that spool.
+  const offline = agentOn(1); // nothing listens on port 1: refused at once
+  await offline.start();
   const start = Date.now() - backlog * 10;
   for (let i = 0; i < backlog; i++) {
-    agent.context.emit('telemetry', 'telemetry', {
+    offline.context.emit('telemetry', 'telemetry', {
       device_id: DEVICE,
       stream: 'cpu',
       ts: new Date(start + i * 10).toISOString(),
       value: i,
     });
   }
+  await offline.stop();
+  const agent = agentOn(hub.port);
   const { done } = await countAtClient(hub.port, backlog);
   const started = performance.now();
   await agent.start();
