@@ -2,24 +2,24 @@ import { spawn as nodeSpawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { createCommandsFeature } from './commands-wiring.js';
+import { Agent, type Feature } from '../agent/agent.js';
+import { Connection, createWebSocket, type SocketFactory } from '../agent/connection.js';
+import type { Inventory } from '../agent/inventory.js';
+import { VitalsFeature } from '../agent/vitals.js';
 import type { AgentConfig } from '../config/load.js';
 import type { RunSecrets } from '../config/resolve.js';
-import { createLocalApps } from './local-apps-wiring.js';
+import { childBaseEnv } from '../process/child-env.js';
 import { killProcess, type KillFunction } from '../process/process-group.js';
 import { CommandRunner, type SpawnFunction } from '../process/runner.js';
 import type { FsyncPolicy } from '../storage/fsync-policy.js';
 import { nodeSpoolFs, type SpoolFs } from '../storage/spool-fs.js';
 import { openSpoolOutbox, type SpoolOutbox } from '../storage/spool-outbox.js';
 import { TelemetryFeature } from '../telemetry/telemetry-feature.js';
+import type { RandomSource } from '../time/backoff.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { AGENT_VERSION } from '../version.js';
-import { Agent, type Feature } from '../agent/agent.js';
-import { childBaseEnv } from '../process/child-env.js';
-import type { RandomSource } from '../time/backoff.js';
-import { Connection, createWebSocket, type SocketFactory } from '../agent/connection.js';
-import type { Inventory } from '../agent/inventory.js';
-import { VitalsFeature } from '../agent/vitals.js';
+import { createCommandsFeature } from './commands-wiring.js';
+import { createLocalApps } from './local-apps-wiring.js';
 
 /**
  * Builds an Agent from validated configuration. Every side effect comes in as a dependency and
