@@ -14,9 +14,10 @@ import { ChangedOnly, describeStatus, type ConnectionStatus } from './connection
 import { LogCode } from '../log/log-codes.js';
 
 /**
- * The agent: one connection, one outbox, one router, and the features (telemetry, commands,
- * local apps, …) that plug into them. Features never see the socket: they receive messages
- * through router handlers and send through `emit`, which stamps `channel` and `ts` and queues.
+ * The agent: one link, one outbox, one router, and the features (telemetry, commands, local
+ * apps, …) that plug into them. The link and the outbox are handed in (src/roots/agent-root.ts
+ * builds them); features never see the socket: they receive messages through router handlers
+ * and send through `emit`, which stamps `channel` and `ts` and queues.
  */
 export interface AgentContext {
   readonly deviceId: string;
