@@ -27,7 +27,7 @@ export interface CommandSpec {
   argv: readonly string[];
   cwd?: string;
   /** The complete environment of the child. */
-  env: Record<string, string>;
+  env: Readonly<Record<string, string>>;
   timeoutMs: number;
   maxOutputBytes: number;
   killGraceMs: number;

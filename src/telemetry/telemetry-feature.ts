@@ -54,8 +54,8 @@ export interface TelemetryFeatureOptions {
   random: RandomSource;
   /** Runs the command streams' commands. */
   runner: CommandRunner;
-  /** The environment command streams run with: the agent's own. */
-  env: Readonly<Record<string, string | undefined>>;
+  /** The environment command streams run with (the agent's without its settings: childBaseEnv). */
+  env: Readonly<Record<string, string>>;
   statfs?: StatFs;
 }
 

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { childBaseEnv } from '../../src/process/child-env.js';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ function source(command: string, timeoutMs = 2000, extra: { graceMs?: number } =
     command,
     timeoutMs,
     runner: realCommandRunner(),
-    env: process.env,
+    env: childBaseEnv(process.env),
     ...extra,
   });
 }

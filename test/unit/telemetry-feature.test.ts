@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { childBaseEnv } from '../../src/process/child-env.js';
 import { after, describe, it } from 'node:test';
 import type { AgentContext } from '../../src/agent/agent.js';
 import type { Outbox } from '../../src/agent/outbox.js';
@@ -75,7 +76,7 @@ function harness(
     clock,
     random,
     runner: realCommandRunner(),
-    env: process.env,
+    env: childBaseEnv(process.env),
     statfs: () => ({ blocks: 100, bfree: 40, bavail: 40 }),
   });
   feature.start(context);

@@ -22,8 +22,8 @@ export interface CommandSourceOptions {
   command: string;
   timeoutMs: number;
   runner: CommandRunner;
-  /** The environment the command runs with: the agent's own. */
-  env: Readonly<Record<string, string | undefined>>;
+  /** The environment the command runs with (the agent's without its settings: childBaseEnv). */
+  env: Readonly<Record<string, string>>;
   graceMs?: number;
   maxOutputBytes?: number;
 }
@@ -37,13 +37,11 @@ const NUMBER = /[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?/;
 export class CommandSource implements StreamSource {
   readonly name: string;
   readonly #o: CommandSourceOptions;
-  readonly #env: Record<string, string>;
   #running: RunningCommand | null = null;
 
   constructor(options: CommandSourceOptions) {
     this.name = options.name;
     this.#o = options;
-    this.#env = definedValues(options.env);
   }
 
   get running(): boolean {
@@ -61,7 +59,7 @@ export class CommandSource implements StreamSource {
     const running = this.#o.runner.start(
       {
         argv: shellArgv(this.#o.command),
-        env: this.#env,
+        env: this.#o.env,
         timeoutMs: this.#o.timeoutMs,
         maxOutputBytes: this.#o.maxOutputBytes ?? DEFAULT_MAX_OUTPUT_BYTES,
         killGraceMs: this.#o.graceMs ?? DEFAULT_GRACE_MS,
@@ -111,11 +109,4 @@ export class CommandSource implements StreamSource {
 
 function text(chunks: Buffer[]): string {
   return Buffer.concat(chunks).toString('utf8');
-}
-
-/** A child's environment holds strings only; `process.env` may map a key to undefined. */
-function definedValues(env: Readonly<Record<string, string | undefined>>): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [key, value] of Object.entries(env)) if (value !== undefined) out[key] = value;
-  return out;
 }
