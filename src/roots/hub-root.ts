@@ -94,19 +94,10 @@ export async function runHub(
     ...(options.stateDir !== null ? { stateDir: options.stateDir } : {}),
     ...(deps.ids ? { ids: deps.ids } : {}),
   });
-  const { url, port } = await hub.start().catch((err: unknown) => {
-    throw listenError(err, options) ?? err;
-  });
-
-  const ws = url.replace(/^http/, 'ws');
-  banner.write(
-    `iottly hub listening on ${url} (devices: ${ws}/v1/device, stream: ${ws}/v1/stream)\n`,
-  );
-  if (hub.consoleAvailable) banner.write(`console: ${url}/ (sign in with the API key)\n`);
-  if (options.apiKeyGenerated) {
-    banner.write(`api key (generated; choose one with --api-key): ${options.apiKeys[0] ?? ''}\n`);
-  }
-
+  // Signals are taken before the hub starts and before the banner says it is ready: a SIGTERM
+  // sent the moment the banner appears (or during start) stops it gracefully, never by default
+  // action.
+  const starting = hub.start();
   let resolveDone: () => void = () => {};
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
   let stopping: Promise<void> | null = null;
@@ -114,6 +105,7 @@ export async function runHub(
     stopping ??= (async () => {
       for (const signal of SIGNALS) signals.off(signal, onSignal);
       try {
+        await starting.catch(() => {}); // a failed start is reported by the caller's await
         await hub.stop();
       } finally {
         resolveDone();
@@ -126,6 +118,20 @@ export async function runHub(
     void stop();
   };
   for (const signal of SIGNALS) signals.once(signal, onSignal);
+
+  const { url, port } = await starting.catch(async (err: unknown) => {
+    await stop();
+    throw listenError(err, options) ?? err;
+  });
+
+  const ws = url.replace(/^http/, 'ws');
+  banner.write(
+    `iottly hub listening on ${url} (devices: ${ws}/v1/device, stream: ${ws}/v1/stream)\n`,
+  );
+  if (hub.consoleAvailable) banner.write(`console: ${url}/ (sign in with the API key)\n`);
+  if (options.apiKeyGenerated) {
+    banner.write(`api key (generated; choose one with --api-key): ${options.apiKeys[0] ?? ''}\n`);
+  }
 
   return { hub, url, port, stop, done };
 }

@@ -226,6 +226,28 @@ describe('runHub', () => {
     assert.equal(signals.listenerCount('SIGINT'), 0);
   });
 
+  it('takes SIGTERM gracefully from before its banner: a signal sent as the banner appears stops it', async (t) => {
+    // A supervisor (or a test) may signal the moment the banner is written; with the handlers
+    // installed only after the banner, that SIGTERM met the default action (exit by signal).
+    const options = parseHubArgs(['--api-key', API_KEY]);
+    const signals = new EventEmitter();
+    const handle = await runOwnedHub(t, options, {
+      logger: silent,
+      clock: systemClock,
+      readFile: () => Buffer.alloc(0),
+      banner: {
+        write: () => {
+          assert.equal(signals.listenerCount('SIGTERM'), 1, 'handler installed before the banner');
+          return true;
+        },
+      },
+      signals,
+    });
+    signals.emit('SIGTERM');
+    await handle.done;
+    assert.equal(handle.hub.state, 'stopped');
+  });
+
   it('names the flag when a TLS file cannot be read', async () => {
     const options = parseHubArgs(['--tls-cert', '/nope/cert.pem', '--tls-key', '/nope/key.pem']);
     await assert.rejects(
