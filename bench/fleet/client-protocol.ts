@@ -2,12 +2,13 @@
  * What the fleet run and its stream client (bench/fleet/stream-client.ts, a process of its own)
  * say to each other over the IPC channel of `fork`.
  */
+import type { DelayCounts } from './delay-histogram.js';
 import type { PeerFailed } from './forked-peer.js';
 import type { SampleWindow } from './sample-tally.js';
 
-/** How the client finds the hub and which devices it subscribes to. */
+/** How the client finds its hub and which devices it subscribes to. */
 export interface StreamClientSettings {
-  /** ws://host:port of the hub. */
+  /** ws://host:port of its hub. */
   wsUrl: string;
   apiKey: string;
   deviceIds: string[];
@@ -25,10 +26,8 @@ export interface DeliveryFigures {
   received: number;
   /** Window samples that arrived more than once (resends). */
   duplicates: number;
-  /** Arrival time − sample time, in ms. */
-  delayP50Ms: number;
-  delayP99Ms: number;
-  delayMaxMs: number;
+  /** Arrival time − sample time of each distinct window sample, counted per ms. */
+  delays: DelayCounts;
 }
 
 export type FromStreamClient =

@@ -50,6 +50,7 @@ async function runShard(settings: FleetShardSettings): Promise<void> {
       kind: 'sent',
       figures: {
         sent: sent.inWindow,
+        sentByDevice: sent.inWindowByDevice(),
         linkDrops: fleet.linkDrops,
         loopDelayP99Ms: (loop?.percentile(99) ?? 0) / 1e6,
       },

@@ -18,6 +18,7 @@ export class SampleTally {
   readonly #latestMs = new Map<string, number>();
   #window: SampleWindow | null = null;
   #inWindow = 0;
+  readonly #inWindowByDevice = new Map<string, number>();
   #duplicates = 0;
 
   /**
@@ -29,6 +30,7 @@ export class SampleTally {
       throw new RangeError('the window was set after samples inside it were recorded');
     this.#window = window;
     this.#inWindow = 0;
+    this.#inWindowByDevice.clear();
     this.#duplicates = 0;
   }
 
@@ -43,12 +45,18 @@ export class SampleTally {
     this.#latestMs.set(key, tsMs);
     if (!this.#contains(tsMs)) return false;
     this.#inWindow++;
+    this.#inWindowByDevice.set(deviceId, (this.#inWindowByDevice.get(deviceId) ?? 0) + 1);
     return true;
   }
 
   /** New samples seen inside the window. */
   get inWindow(): number {
     return this.#inWindow;
+  }
+
+  /** The same, per device (devices with none left out). */
+  inWindowByDevice(): [deviceId: string, samples: number][] {
+    return [...this.#inWindowByDevice];
   }
 
   /** Frames inside the window seen again (resends). */

@@ -8,7 +8,7 @@ import type { SampleWindow } from './sample-tally.js';
 import type { FleetDevice } from './simulated-fleet.js';
 
 export interface FleetShardSettings {
-  /** ws://host:port/v1/device */
+  /** Every agent's `server.url`: ws://host:port/v1/device, or mqtt://host:port (a broker). */
   deviceUrl: string;
   devices: FleetDevice[];
   streams: string[];
@@ -22,8 +22,10 @@ export type ToFleetShard =
   | { kind: 'collect'; endMs: number; graceMs: number };
 
 export interface ShardFigures {
-  /** Distinct samples of the window the shard's agents wrote to their sockets. */
+  /** Distinct samples of the window the shard's agents wrote to their links. */
   sent: number;
+  /** The same, per device: the stream clients of several hubs each count their share. */
+  sentByDevice: [deviceId: string, samples: number][];
   linkDrops: number;
   /** The shard's event-loop delay over the window: the simulator's own load. */
   loopDelayP99Ms: number;

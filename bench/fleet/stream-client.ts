@@ -1,16 +1,17 @@
 /**
- * The fleet run's stream client, in a process of its own: one `/v1/stream` connection
- * subscribed to every device's telemetry, timing each frame's arrival against the sample time
- * it carries. It runs apart from the simulated agents so that their shared event loop, busy
- * with thousands of agents, cannot delay the moment a frame is seen; the delay measured is the
- * agents' (sample → socket) plus the hub's (socket → client), as an operator's backend sees it.
+ * A stream client of the fleet run, in a process of its own: one `/v1/stream` connection to one
+ * hub, subscribed to the telemetry of its share of the devices (all of them with one hub),
+ * timing each frame's arrival against the sample time it carries. It runs apart from the
+ * simulated agents so that their shared event loop, busy with thousands of agents, cannot delay
+ * the moment a frame is seen; the delay measured is the agents' (sample → socket) plus the
+ * hub's, and the broker's when there is one (socket → client), as an operator's backend sees it.
  *
  * Driven over the IPC channel of `fork` (bench/fleet/client-protocol.ts); ends when the parent
  * disconnects.
  */
 import WebSocket from 'ws';
-import { percentile } from '../lib/proc-stats.js';
 import type { FromStreamClient, StreamClientSettings, ToStreamClient } from './client-protocol.js';
+import { DelayHistogram } from './delay-histogram.js';
 import { SampleTally } from './sample-tally.js';
 
 interface StreamFrame {
@@ -25,7 +26,7 @@ function tell(message: FromStreamClient): void {
 
 function runClient(settings: StreamClientSettings): void {
   const tally = new SampleTally();
-  const delaysMs: number[] = [];
+  const delays = new DelayHistogram();
   let pendingSubscriptions = settings.deviceIds.length;
   let collecting: { expected: number; timer: NodeJS.Timeout } | null = null;
 
@@ -42,9 +43,7 @@ function runClient(settings: StreamClientSettings): void {
       figures: {
         received: tally.inWindow,
         duplicates: tally.duplicates,
-        delayP50Ms: percentile(delaysMs, 50),
-        delayP99Ms: percentile(delaysMs, 99),
-        delayMaxMs: delaysMs.reduce((max, d) => Math.max(max, d), 0),
+        delays: delays.counts(),
       },
     });
   };
@@ -76,7 +75,7 @@ function runClient(settings: StreamClientSettings): void {
         return;
       }
       const tsMs = Date.parse(ts);
-      if (tally.record(device_id, stream, tsMs)) delaysMs.push(arrivedMs - tsMs);
+      if (tally.record(device_id, stream, tsMs)) delays.record(arrivedMs - tsMs);
       if (collecting && tally.inWindow >= collecting.expected) answer();
     } else if (frame.type === 'subscribed') {
       if (--pendingSubscriptions === 0) tell({ kind: 'ready' });
