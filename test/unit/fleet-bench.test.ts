@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { DelayHistogram } from '../../bench/fleet/delay-histogram.js';
 import { largestSustained, nextFleetSize, type FleetTrial } from '../../bench/fleet/max-search.js';
 import { SampleTally } from '../../bench/fleet/sample-tally.js';
+import { percentile } from '../../bench/lib/proc-stats.js';
 
 describe('fleet bench: SampleTally', () => {
   it('counts each sample of the window once, and resends as duplicates', () => {
@@ -17,6 +19,20 @@ describe('fleet bench: SampleTally', () => {
     assert.equal(tally.record('d1', 'cpu', 4_000), false, 'the window end is exclusive');
     assert.equal(tally.inWindow, 4);
     assert.equal(tally.duplicates, 2);
+  });
+
+  it('counts the window samples per device too (each hub’s client checks its share)', () => {
+    const tally = new SampleTally();
+    tally.setWindow({ startMs: 1_000, endMs: 3_000 });
+    tally.record('d1', 'cpu', 1_000);
+    tally.record('d1', 'memory', 1_000);
+    tally.record('d1', 'cpu', 1_000); // a resend
+    tally.record('d2', 'cpu', 2_000);
+    tally.record('d3', 'cpu', 500); // before the window
+    assert.deepEqual(tally.inWindowByDevice(), [
+      ['d1', 2],
+      ['d2', 1],
+    ]);
   });
 
   it('tells how many streams are past a time', () => {
@@ -95,5 +111,36 @@ describe('fleet bench: the search for the largest fleet', () => {
       ]),
       400,
     );
+  });
+});
+
+describe('fleet bench: DelayHistogram', () => {
+  it('gives the same percentiles as the raw delays', () => {
+    const delays = Array.from({ length: 1_001 }, (_, i) => (i * 7919) % 1_300);
+    const histogram = new DelayHistogram();
+    for (const d of delays) histogram.record(d);
+    for (const p of [0, 50, 90, 99, 100])
+      assert.equal(histogram.percentile(p), percentile(delays, p));
+    assert.equal(histogram.max(), Math.max(...delays));
+  });
+
+  it('merges the counts of several clients into one distribution', () => {
+    const a = new DelayHistogram();
+    const b = new DelayHistogram();
+    for (const d of [5, 5, 10]) a.record(d);
+    for (const d of [10, 900]) b.record(d);
+    const merged = new DelayHistogram();
+    merged.merge(a.counts());
+    merged.merge(b.counts());
+    assert.equal(merged.total, 5);
+    assert.deepEqual(
+      [50, 80, 99].map((p) => merged.percentile(p)),
+      [10, 900, 900],
+    );
+    assert.equal(merged.max(), 900);
+  });
+
+  it('is NaN when nothing arrived', () => {
+    assert.ok(Number.isNaN(new DelayHistogram().percentile(99)));
   });
 });
