@@ -4,14 +4,18 @@
  *   ours   the agent (dist/cli.js run, production log level and spool) connected to the hub
  *          (a process), sampling cpu, memory and temperature at 1 Hz, with a stream client
  *          subscribed to the three streams
+ *   ours over mqtt
+ *          the same agent with an mqtt:// `server.url`, on a mosquitto with one hub started
+ *          with `--broker` (each a process), and a stream client of that hub: its rows take the
+ *          WebSocket agent as their floor, so "× floor" is what MQTT costs over WebSocket
  *   floor  a bare Node process holding one ws connection and sending the same three readings a
  *          second, read with plain readFileSync + parse (bench/floors/bare-ws-sampler.mjs)
  *   peer   collectd with the cpu and memory plugins at the same 1 s interval, CSV output
  *
- * All three run at once for `--seconds` (default 60) after the agent is online; then RssAnon
+ * All four run at once for `--seconds` (default 60) after the agent is online; then RssAnon
  * (private memory: what grows when something leaks) and RSS are read, and CPU % over the
  * window from schedstat. The temperature comes from a fixture thermal zone, so the figure is
- * the same on a VM without one. `IOTTLY_*` variables set for this script reach the agent, to
+ * the same on a VM without one. `IOTTLY_*` variables set for this script reach both agents, to
  * measure what a setting costs: `IOTTLY_STORAGE_FSYNC=never npm run bench:idle`.
  */
 import { spawn } from 'node:child_process';
@@ -27,6 +31,7 @@ import { API_KEY, DEVICE_ID, DEVICE_TOKEN } from '../test/helpers/ws.js';
 import { STOPPED_BY_CALLER } from '../test/helpers/owner.js';
 import { startCollectd } from './lib/collectd.js';
 import { startHubProcess } from './lib/hub-process.js';
+import { startMosquittoProcess } from './lib/mosquitto-process.js';
 import { cpuNanos, memoryOf, type MemoryFigures } from './lib/proc-stats.js';
 import { reportRows, type BenchRow } from './lib/results.js';
 
@@ -84,9 +89,11 @@ async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'bench-idle-'));
   const { sysRoot, tempFile } = thermalFixture(work);
   const hub = await startHubProcess(new Map([[DEVICE_ID, DEVICE_TOKEN]]), API_KEY);
+  const broker = await startMosquittoProcess();
+  const brokerHub = await startHubProcess(new Map(), API_KEY, 'warn', ['--broker', broker.url]);
   const sink = await frameSink();
-  const agent = spawnAgent(STOPPED_BY_CALLER, ['run'], {
-    IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
+  const agentEnv = (serverUrl: string): Record<string, string> => ({
+    IOTTLY_SERVER_URL: serverUrl,
     IOTTLY_DEVICE_ID: DEVICE_ID,
     IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
     IOTTLY_TELEMETRY_STREAMS: STREAMS.join(','),
@@ -99,17 +106,22 @@ async function main(): Promise<void> {
       ),
     ),
   });
+  const agent = spawnAgent(STOPPED_BY_CALLER, ['run'], agentEnv(`${hub.wsUrl}/v1/device`));
+  const mqttAgent = spawnAgent(STOPPED_BY_CALLER, ['run'], agentEnv(broker.url));
   const floor = spawn(process.execPath, [FLOOR_SCRIPT, sink.url, tempFile], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const collectd = startCollectd(1);
   try {
     await agent.waitForLog(statusIs('online'), 10_000);
+    await mqttAgent.waitForLog(statusIs('online'), 10_000);
     await once(floor.stdout, 'data'); // "connected"
     floor.stdout.resume();
     const client = await subscribedClient(hub.wsUrl);
+    const mqttClient = await subscribedClient(brokerHub.wsUrl);
     const pids = {
       ours: agent.child.pid as number,
+      oursMqtt: mqttAgent.child.pid as number,
       floor: floor.pid as number,
       ...(collectd ? { peer: collectd.pid } : {}),
     };
@@ -127,11 +139,14 @@ async function main(): Promise<void> {
       };
     };
     const ours = measure('ours');
+    const oursMqtt = measure('oursMqtt');
     const bare = measure('floor');
     const peer = collectd ? measure('peer') : null;
     const delivered = client.frames();
+    const deliveredMqtt = mqttClient.frames();
     const floorFrames = sink.frames();
     client.close();
+    mqttClient.close();
     const collectdRun = await collectd?.stop();
     const peerOk = peer !== null && collectdRun?.wroteCsv === true;
 
@@ -159,6 +174,15 @@ async function main(): Promise<void> {
       },
       ...(note ? { note } : {}),
     });
+    /** The same figure of the agent over MQTT, against the agent over WebSocket. */
+    const mqttRow = (figure: string, unit: string, pick: (m: Measured) => number): BenchRow => ({
+      figure: `idle agent over MQTT ${figure}, 3 streams at 1 Hz`,
+      unit,
+      better: 'lower',
+      ours: pick(oursMqtt),
+      floor: pick(ours),
+      floorName: 'the same agent over WebSocket, same run',
+    });
     const after = Math.round(seconds);
     const rows = [
       idleRow(
@@ -173,6 +197,16 @@ async function main(): Promise<void> {
         (m) => m.cpuPercent,
         `${delivered} telemetry frames reached the subscribed client; the floor sent ${floorFrames}`,
       ),
+      mqttRow(
+        `private memory (RssAnon) after ${after} s`,
+        'MiB',
+        (m) => m.memory.rssAnonBytes / MiB,
+      ),
+      mqttRow(`RSS after ${after} s`, 'MiB', (m) => m.memory.rssBytes / MiB),
+      {
+        ...mqttRow(`CPU over ${after} s`, '% of a core', (m) => m.cpuPercent),
+        note: `${deliveredMqtt} telemetry frames reached a client of the hub on the broker`,
+      },
     ];
     console.log(`idle, ${seconds.toFixed(0)} s side by side after the agent was online`);
     console.log('                              RssAnon MiB   RSS MiB   CPU % of a core');
@@ -181,20 +215,26 @@ async function main(): Promise<void> {
         `  ${name.padEnd(28)}${(m.memory.rssAnonBytes / MiB).toFixed(1).padStart(9)}${(m.memory.rssBytes / MiB).toFixed(1).padStart(10)}${m.cpuPercent.toFixed(3).padStart(12)}`,
       );
     line('iottly-agent', ours);
+    line('iottly-agent over mqtt', oursMqtt);
     line('floor: bare Node + ws', bare);
     if (peerOk) line('peer: collectd', peer);
     else console.log('  peer: collectd              not run (apt-get install collectd-core)');
     console.log(
-      `  telemetry frames at the client: ${delivered} (expected ≈ ${Math.round(3 * seconds)})`,
+      `  telemetry frames at the clients: ${delivered} over WebSocket, ${deliveredMqtt} over MQTT (expected ≈ ${Math.round(3 * seconds)})`,
     );
     // A connected agent that delivered nothing measured nothing: that is a failure, not a figure.
     if (delivered < 2 * seconds) throw new Error(`only ${delivered} frames reached the client`);
+    if (deliveredMqtt < 2 * seconds)
+      throw new Error(`only ${deliveredMqtt} frames reached the client of the hub on the broker`);
     reportRows(rows);
   } finally {
     floor.kill('SIGTERM');
     await collectd?.stop(); // a no-op when the measurement already stopped it
     await agent.kill('SIGTERM');
+    await mqttAgent.kill('SIGTERM');
     await hub.stop();
+    await brokerHub.stop();
+    await broker.stop();
     sink.close();
     rmSync(work, { recursive: true, force: true });
   }

@@ -51,6 +51,12 @@ const BENCHES: Bench[] = [
   { name: 'hub-memory', file: 'hub-memory.ts' },
   // One fleet size, for hub CPU and delivery delay; `npm run fleet -- --find-max` finds the largest.
   { name: 'fleet', file: 'fleet.ts', args: ['--agents', '1000', '--seconds', '20'] },
+  // The same fleet over MQTT 5: a mosquitto, two hubs on it, with the broker's CPU and memory.
+  {
+    name: 'fleet-mqtt',
+    file: 'fleet.ts',
+    args: ['--transport', 'mqtt', '--hubs', '2', '--agents', '1000', '--seconds', '20'],
+  },
 ];
 
 /** Debian packages of the peers, keyed by the file that shows each is installed. */
