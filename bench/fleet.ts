@@ -116,7 +116,7 @@ function describe(r: FleetStepResult): string {
         ];
   const brokerLines = r.broker
     ? [
-        `  broker (mosquitto): ${r.broker.cpuPercent.toFixed(1)} % of one core, ${memory(r.broker)}, open-file limit ${r.broker.fileLimit}`,
+        `  broker (mosquitto): ${r.broker.cpuPercent.toFixed(1)} % of one core, ${memory(r.broker)}, ${r.broker.openFiles} open files of ${r.broker.fileLimit} allowed`,
       ]
     : [];
   return [

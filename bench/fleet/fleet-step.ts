@@ -17,7 +17,7 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cpuNanos, memoryOf } from '../lib/proc-stats.js';
+import { cpuNanos, memoryOf, openFdCount } from '../lib/proc-stats.js';
 import type { DeliveryFigures, FromStreamClient, ToStreamClient } from './client-protocol.js';
 import { DelayHistogram } from './delay-histogram.js';
 import { startFleetServers, type FleetServers, type FleetTransport } from './fleet-servers.js';
@@ -84,8 +84,8 @@ export interface FleetStepResult {
   /** The largest hub's memory. */
   hubRssBytes: number;
   hubRssAnonBytes: number;
-  /** mosquitto's, over MQTT; null over WebSocket. */
-  broker: (ProcessFigures & { fileLimit: number }) | null;
+  /** mosquitto's, over MQTT (with its open files: one per agent and hub), null over WebSocket. */
+  broker: (ProcessFigures & { openFiles: number; fileLimit: number }) | null;
   /** Every shard together, in % of one core. */
   fleetCpuPercent: number;
   /** The worst shard's. */
@@ -199,7 +199,12 @@ export async function runFleetStep(options: FleetStepOptions): Promise<FleetStep
     result.fleetCpuPercent = sum(shardPids);
     if (servers.broker) {
       const { pid, fileLimit } = servers.broker;
-      result.broker = { cpuPercent: sum([pid]), ...memoryFigures(pid), fileLimit };
+      result.broker = {
+        cpuPercent: sum([pid]),
+        ...memoryFigures(pid),
+        openFiles: openFdCount(pid),
+        fileLimit,
+      };
     }
 
     // Sent, then received, then sent again: a sample a saturated shard writes after it first
