@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,8 @@ import {
   hubWantsTopic,
 } from '../../src/protocol/mqtt-topics.js';
 import { CLI_PATH } from '../helpers/agent-process.js';
+import { freePort } from '../helpers/browser.js';
+import { makePki, type TestPki } from '../helpers/certs.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import type { Owner } from '../helpers/owner.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -38,8 +40,11 @@ interface Fleet {
   dir: string;
 }
 
-/** Runs the command (devices from a flag and a file, hubs from a file) and starts mosquitto. */
-async function fleetBroker(t: Owner): Promise<Fleet> {
+/**
+ * Runs the command (devices from a flag and a file, hubs from a file) and starts mosquitto, with
+ * `extraConfig` (a TLS listener) after the generated files.
+ */
+async function fleetBroker(t: Owner, extraConfig: string[] = []): Promise<Fleet> {
   const dir = tempDir('iottly-broker-config-', t);
   const deviceFile = join(dir, 'devices');
   const hubFile = join(dir, 'hubs');
@@ -70,7 +75,7 @@ async function fleetBroker(t: Owner): Promise<Fleet> {
     passwordFile: join(out, 'passwords'),
     aclFile: join(out, 'acl'),
     // Run as root, mosquitto would switch to its own user, which cannot read a 0600 file of ours.
-    extraConfig: [`user ${userInfo().username}`],
+    extraConfig: [`user ${userInfo().username}`, ...extraConfig],
   });
   return { broker, dir: out };
 }
@@ -254,6 +259,39 @@ describe('broker-config mosquitto with a real mosquitto', () => {
     );
     await waitFor(() => dev1.received.length === 1, EVENTUALLY_MS);
   });
+
+  it('applies the same device rules to a device on mutual TLS, its certificate CN as username', async (t) => {
+    const pki = makePki(t);
+    const tlsPort = await freePort();
+    const { broker } = await fleetBroker(t, [
+      // README's mutual-TLS listener, as written there.
+      `listener ${tlsPort} 127.0.0.1`,
+      `cafile ${pki.caPath}`,
+      `certfile ${pki.certPath}`,
+      `keyfile ${pki.keyPath}`,
+      'require_certificate true',
+      'use_identity_as_username true',
+    ]);
+    const hubA = await hub(t, broker, 'hub-a');
+    await hubA.mqtt.subscribeAsync('iottly/v1/devices/+/up', { qos: 1 });
+    const dev1 = await mqtt.connectAsync(`mqtts://127.0.0.1:${tlsPort}`, {
+      protocolVersion: 5,
+      clientId: 'dev1',
+      reconnectPeriod: 0,
+      ca: readFileSync(pki.caPath),
+      ...clientCertificate(pki, 'dev1'),
+    });
+    t.after(() => dev1.endAsync(true));
+
+    await assert.rejects(dev1.publishAsync(deviceTopic('dev2', 'up'), 'forged', { qos: 1 }), {
+      code: NOT_AUTHORIZED,
+    });
+    await dev1.publishAsync(deviceTopic('dev1', 'up'), 'over mutual TLS', { qos: 1 });
+    await waitFor(() => hubA.received.length > 0, EVENTUALLY_MS);
+    assert.deepEqual(hubA.received, [
+      { topic: deviceTopic('dev1', 'up'), payload: 'over mutual TLS', retain: false },
+    ]);
+  });
 });
 
 describe('mosquitto_passwd agrees', () => {
@@ -265,3 +303,44 @@ describe('mosquitto_passwd agrees', () => {
     assert.equal(`dev1:${mosquittoPasswordHash(TOKENS.dev1, salt)}`, line);
   });
 });
+
+/** A client certificate for `cn` from the test CA, made with the openssl command. */
+function clientCertificate(pki: TestPki, cn: string): { cert: Buffer; key: Buffer } {
+  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: pki.dir, stdio: 'pipe' });
+  run(
+    'req',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:P-256',
+    '-nodes',
+    '-subj',
+    `/CN=${cn}`,
+    '-keyout',
+    `${cn}.key`,
+    '-out',
+    `${cn}.csr`,
+  );
+  writeFileSync(join(pki.dir, `${cn}.cnf`), 'extendedKeyUsage=clientAuth\n');
+  run(
+    'x509',
+    '-req',
+    '-in',
+    `${cn}.csr`,
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-days',
+    '2',
+    '-extfile',
+    `${cn}.cnf`,
+    '-out',
+    `${cn}.pem`,
+  );
+  return {
+    cert: readFileSync(join(pki.dir, `${cn}.pem`)),
+    key: readFileSync(join(pki.dir, `${cn}.key`)),
+  };
+}
