@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import {
 } from '../../src/protocol/mqtt-topics.js';
 import { CLI_PATH } from '../helpers/agent-process.js';
 import { freePort } from '../helpers/browser.js';
-import { makePki, type TestPki } from '../helpers/certs.js';
+import { makeClientCert, makePki } from '../helpers/certs.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import type { Owner } from '../helpers/owner.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -279,7 +279,7 @@ describe('broker-config mosquitto with a real mosquitto', () => {
       clientId: 'dev1',
       reconnectPeriod: 0,
       ca: readFileSync(pki.caPath),
-      ...clientCertificate(pki, 'dev1'),
+      ...makeClientCert(pki, 'dev1'),
     });
     t.after(() => dev1.endAsync(true));
 
@@ -303,44 +303,3 @@ describe('mosquitto_passwd agrees', () => {
     assert.equal(`dev1:${mosquittoPasswordHash(TOKENS.dev1, salt)}`, line);
   });
 });
-
-/** A client certificate for `cn` from the test CA, made with the openssl command. */
-function clientCertificate(pki: TestPki, cn: string): { cert: Buffer; key: Buffer } {
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: pki.dir, stdio: 'pipe' });
-  run(
-    'req',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:P-256',
-    '-nodes',
-    '-subj',
-    `/CN=${cn}`,
-    '-keyout',
-    `${cn}.key`,
-    '-out',
-    `${cn}.csr`,
-  );
-  writeFileSync(join(pki.dir, `${cn}.cnf`), 'extendedKeyUsage=clientAuth\n');
-  run(
-    'x509',
-    '-req',
-    '-in',
-    `${cn}.csr`,
-    '-CA',
-    'ca.pem',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-days',
-    '2',
-    '-extfile',
-    `${cn}.cnf`,
-    '-out',
-    `${cn}.pem`,
-  );
-  return {
-    cert: readFileSync(join(pki.dir, `${cn}.pem`)),
-    key: readFileSync(join(pki.dir, `${cn}.key`)),
-  };
-}
