@@ -34,10 +34,10 @@ device and hub each time, then reload mosquitto (SIGHUP). At least one device an
   --hub-credential-file FILE       the same, one USER=PASSWORD per line (repeatable)
 
 Arguments are visible to every user of this machine (ps): prefer the -file flags for real
-secrets. In the files, the rest of a line after the first = is the secret; blank lines and
-lines starting with # are skipped. Device ids must not
-hold ':' (mosquitto's password file splits at it); hub users must not hold ':', whitespace,
-'+', '#' or '/'. Exit 64 naming the bad entry; 73 if DIR cannot be written.`;
+secrets. In the files, the rest of a line after the first = is the secret; blank lines and lines
+starting with # are skipped. Device ids must not hold ':' (mosquitto's password file splits at
+it); hub users must not hold ':', whitespace, '+', '#' or '/'. Exit 64 naming the bad entry;
+73 if DIR cannot be written.`;
 
 const KINDS = ['mosquitto'] as const;
 
