@@ -1,7 +1,7 @@
 import type { ClientOptions } from 'ws';
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
-import { MAX_FRAME_BYTES, PROTOCOL_VERSION, encode } from '../protocol/message.js';
+import { MAX_FRAME_BYTES } from '../protocol/message.js';
 import { frameText } from '../protocol/parse.js';
 import type { Clock, TimerHandle } from '../time/clock.js';
 import {
@@ -12,7 +12,7 @@ import {
   type RandomSource,
 } from '../time/backoff.js';
 import { Heartbeat } from './heartbeat.js';
-import type { Link, LinkEvents } from './link.js';
+import { helloFrame, helloPayload, type Link, type LinkEvents } from './link.js';
 import type { ConnectionStatus } from './connection-status.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { closedLogCode, LogCode } from '../log/log-codes.js';
@@ -218,7 +218,7 @@ export class Connection implements Link {
     socket.on('ping', () => this.#heartbeat?.touch());
     socket.on('pong', () => this.#heartbeat?.touch());
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (isTlsError(err)) this.#fail(LogCode.tlsError, `TLS: ${err.message}`);
+      if (isTlsError(err.code ?? '')) this.#fail(LogCode.tlsError, `TLS: ${err.message}`);
       else this.#fail(err.code ?? LogCode.socketError, err.message);
     });
     socket.on('close', (code, reason) => this.#onClose(socket, code, reason.toString()));
@@ -276,10 +276,7 @@ export class Connection implements Link {
   }
 
   #helloFrame(): string {
-    return encode({
-      type: 'hello',
-      payload: { ...this.#events?.hello(), protocol: PROTOCOL_VERSION },
-    });
+    return helloFrame(helloPayload(this.#events));
   }
 
   #finishStop(): void {
@@ -305,8 +302,8 @@ export class Connection implements Link {
   }
 }
 
-function isTlsError(err: NodeJS.ErrnoException): boolean {
-  const code = err.code ?? '';
+/** An error code that says the TLS handshake failed (an untrusted or invalid certificate). */
+export function isTlsError(code: string): boolean {
   return (
     code.startsWith('ERR_TLS') ||
     code.startsWith('ERR_SSL') ||
