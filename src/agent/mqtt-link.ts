@@ -13,6 +13,7 @@ import { isTlsError, type TlsMaterial } from './connection.js';
 import type { ConnectionStatus } from './connection-status.js';
 import { helloFrame, helloPayload, type Link, type LinkEvents } from './link.js';
 import type { OutboxSink } from './outbox.js';
+import { PublishWindow } from './publish-window.js';
 import { LogCode } from '../log/log-codes.js';
 
 /**
@@ -33,8 +34,9 @@ import { LogCode } from '../log/log-codes.js';
  *
  * What the outbox sees: `send` publishes on `up` with QoS 1 and calls `written` when the broker's
  * PUBACK arrives (the broker has taken the message; a refusal ends the link, and the spool sends
- * it again after the next welcome); `bufferedAmount` is what the client's stream still holds to
- * write to the network. A publish not yet acknowledged by the broker is not counted there: the
+ * it again after the next welcome). `bufferedAmount` is the bytes not yet on the network: what
+ * the client's stream still holds, plus publishes waiting for a place within the broker's
+ * Receive Maximum (PublishWindow). A publish written and not yet PUBACKed is not counted: the
  * outbox's own window (hub acks) bounds those.
  */
 export type MqttClientFactory = (url: string, options: IClientOptions) => MqttClient;
@@ -68,6 +70,9 @@ export interface MqttLinkOptions {
  */
 export const MAX_PACKET_BYTES = MAX_FRAME_BYTES + 16 * 1024;
 
+/** MQTT 5's Receive Maximum when the CONNACK gives none. */
+const MQTT_RECEIVE_MAXIMUM = 65_535;
+
 /** Every frame is UTF-8 JSON (payload format indicator 1). */
 const FRAME_PROPERTIES: IClientPublishOptions['properties'] = {
   payloadFormatIndicator: true,
@@ -92,6 +97,8 @@ export class MqttLink implements Link {
   #client: MqttClient | null = null;
   /** The current client has had its CONNACK (and not closed since). */
   #connected = false;
+  /** The current connection's publishes, within the broker's Receive Maximum. */
+  #window: PublishWindow | null = null;
   /** The hello payload of the current broker connection, for its presence messages. */
   #hello: Record<string, unknown> = {};
   #attempt = 0;
@@ -215,6 +222,7 @@ export class MqttLink implements Link {
     this.#failure = null;
     this.#welcomed = false;
     this.#connected = false;
+    this.#window = null;
     this.#setStatus({ kind: 'connecting', attempt: this.#attempt + 1, url });
     this.#hello = helloPayload(this.#events);
     const client = this.#o.createMqttClient(url, {
@@ -250,9 +258,19 @@ export class MqttLink implements Link {
       client.end(true);
     }, this.#o.dialTimeoutMs);
 
-    client.on('connect', () => {
+    client.on('connect', (connack) => {
       if (client !== this.#client) return;
       this.#connected = true;
+      this.#window = new PublishWindow(
+        (publish, acked) =>
+          client.publish(
+            publish.topic,
+            publish.payload,
+            { qos: 1, retain: publish.retain, properties: FRAME_PROPERTIES },
+            (err) => acked(err ?? undefined),
+          ),
+        connack.properties?.receiveMaximum ?? MQTT_RECEIVE_MAXIMUM,
+      );
       this.#clearDialTimer();
       client.subscribe(this.#downTopic, { qos: 1 }, (err) => {
         if (err)
@@ -314,12 +332,13 @@ export class MqttLink implements Link {
   /** A sink for the outbox on this client, inert once the link goes offline or is rewound. */
   #sink(client: MqttClient): OutboxSink {
     const generation = ++this.#sinkGeneration;
+    const window = this.#window;
+    const stale = (): boolean => generation !== this.#sinkGeneration;
     return {
       send: (frame, written) => {
-        if (generation !== this.#sinkGeneration) return;
-        this.#publish(client, this.#upTopic, frame, false, written);
+        if (!stale()) this.#publish(client, this.#upTopic, frame, false, written, stale);
       },
-      bufferedAmount: () => client.stream.writableLength,
+      bufferedAmount: () => client.stream.writableLength + (window?.heldBytes ?? 0),
     };
   }
 
@@ -330,12 +349,20 @@ export class MqttLink implements Link {
     payload: string,
     retain: boolean,
     written?: () => void,
+    stale?: () => boolean,
   ): void {
-    client.publish(topic, payload, { qos: 1, retain, properties: FRAME_PROPERTIES }, (err) => {
-      const reason = (err as { code?: unknown } | undefined)?.code;
-      if (err && typeof reason === 'number')
-        this.#refused(client, `the broker refused a publish on ${topic}: ${err.message}`);
-      written?.();
+    if (client !== this.#client || !this.#window) return;
+    this.#window.submit({
+      topic,
+      payload,
+      retain,
+      stale,
+      acked: (err) => {
+        const reason = (err as { code?: unknown } | undefined)?.code;
+        if (err && typeof reason === 'number')
+          this.#refused(client, `the broker refused a publish on ${topic}: ${err.message}`);
+        written?.();
+      },
     });
   }
 

@@ -64,8 +64,12 @@ class FakeMqttClient extends EventEmitter {
     return this;
   }
 
-  connack(): void {
-    this.emit('connect', { cmd: 'connack', reasonCode: 0 });
+  connack(receiveMaximum?: number): void {
+    this.emit('connect', {
+      cmd: 'connack',
+      reasonCode: 0,
+      ...(receiveMaximum ? { properties: { receiveMaximum } } : {}),
+    });
   }
 
   /** A message on a topic, as the broker delivers it. */
@@ -231,6 +235,36 @@ describe('MqttLink', () => {
     assert.equal(written, 1);
     t.last().stream.writableLength = 1234;
     assert.equal(sink.bufferedAmount(), 1234);
+  });
+
+  it("keeps at most the broker's Receive Maximum in flight; the rest wait in order and count as buffered", () => {
+    const t = setup();
+    t.last().connack(3);
+    t.link.markWelcomed();
+    for (const early of t.last().published) early.ack(); // presence and hello: 3 places free
+    const sink = t.sinks[0] as OutboxSink;
+    const written: number[] = [];
+    for (const seq of [1, 2, 3, 4]) sink.send(`{"seq":${seq}}`, () => written.push(seq));
+    const onWire = () =>
+      t
+        .last()
+        .frames(UP)
+        .flatMap((f) => (typeof f.seq === 'number' ? [f.seq] : []));
+    assert.deepEqual(onWire(), [1, 2, 3]);
+    assert.equal(sink.bufferedAmount(), '{"seq":4}'.length);
+    t.last()
+      .published.find((p) => p.payload === '{"seq":1}')
+      ?.ack();
+    assert.deepEqual(onWire(), [1, 2, 3, 4]);
+    assert.deepEqual(written, [1]);
+    assert.equal(sink.bufferedAmount(), 0);
+    // Waiting when the link is rewound: never sent; the new sink resends from last_seq.
+    sink.send('{"seq":5}', () => written.push(5));
+    t.link.markWelcomed();
+    t.last()
+      .published.find((p) => p.payload === '{"seq":2}')
+      ?.ack();
+    assert.deepEqual(onWire(), [1, 2, 3, 4]);
   });
 
   it('a second welcome rewinds: offline, then online with a new sink; the old one sends nothing', () => {
