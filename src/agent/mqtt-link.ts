@@ -3,17 +3,13 @@ import type { Logger } from 'pino';
 import { MAX_FRAME_BYTES } from '../protocol/message.js';
 import { deviceTopic, parseTopic, type DevicePresence } from '../protocol/mqtt-topics.js';
 import type { Clock, TimerHandle } from '../time/clock.js';
-import {
-  authRejectedDelay,
-  backoffDelay,
-  type BackoffOptions,
-  type RandomSource,
-} from '../time/backoff.js';
+import type { BackoffOptions, RandomSource } from '../time/backoff.js';
 import { isTlsError, type TlsMaterial } from './connection.js';
 import type { ConnectionStatus } from './connection-status.js';
 import { helloFrame, helloPayload, type Link, type LinkEvents } from './link.js';
 import type { OutboxSink } from './outbox.js';
 import { PublishWindow } from './publish-window.js';
+import { Redial, type LinkFailure } from './redial.js';
 import { LogCode } from '../log/log-codes.js';
 
 /**
@@ -53,7 +49,7 @@ export interface MqttLinkOptions {
   /** How long the broker keeps the session (subscription, queued commands) while we are away. */
   sessionExpiryS: number;
   backoff: BackoffOptions;
-  /** Longest wait from starting a dial, or from a hello, to the hub's `welcome`. */
+  /** Longest wait from starting a dial to the CONNACK, and from each hello to the `welcome`. */
   dialTimeoutMs: number;
   /** How long a graceful stop may take before the connection is destroyed. */
   closeTimeoutMs: number;
@@ -70,6 +66,9 @@ export interface MqttLinkOptions {
  */
 export const MAX_PACKET_BYTES = MAX_FRAME_BYTES + 16 * 1024;
 
+/** The largest keep-alive a CONNECT can carry (two bytes of seconds). */
+const MAX_KEEPALIVE_S = 65_535;
+
 /** MQTT 5's Receive Maximum when the CONNACK gives none. */
 const MQTT_RECEIVE_MAXIMUM = 65_535;
 
@@ -81,11 +80,6 @@ const FRAME_PROPERTIES: IClientPublishOptions['properties'] = {
 
 /** MQTT 5 CONNACK reasons that refuse the credentials: bad user name or password, not authorized. */
 const CREDENTIALS_REFUSED: ReadonlySet<number> = new Set([0x86, 0x87]);
-
-interface Failure {
-  code: string;
-  message: string;
-}
 
 export class MqttLink implements Link {
   readonly #o: MqttLinkOptions;
@@ -101,20 +95,19 @@ export class MqttLink implements Link {
   #window: PublishWindow | null = null;
   /** The hello payload of the current broker connection, for its presence messages. */
   #hello: Record<string, unknown> = {};
-  #attempt = 0;
-  #failure: Failure | null = null;
-  #lastAuthRejected = false;
+  readonly #redial: Redial;
+  #failure: LinkFailure | null = null;
   #welcomed = false;
   /** Bumped at every welcome and offline: a sink of an earlier one sends nothing. */
   #sinkGeneration = 0;
   #dialTimer: TimerHandle | null = null;
-  #retryTimer: TimerHandle | null = null;
   #closeTimer: TimerHandle | null = null;
   #stopped: Promise<void> | null = null;
   #resolveStopped: (() => void) | null = null;
 
   constructor(options: MqttLinkOptions) {
     this.#o = options;
+    this.#redial = new Redial(options);
     this.#upTopic = deviceTopic(options.deviceId, 'up');
     this.#downTopic = deviceTopic(options.deviceId, 'down');
     this.#presenceTopic = deviceTopic(options.deviceId, 'presence');
@@ -150,10 +143,9 @@ export class MqttLink implements Link {
       return;
     }
     this.#clearDialTimer();
-    this.#clearRetryTimer(); // a welcome that comes while we wait to say hello again is as good
+    this.#redial.cancel(); // a welcome that comes while we wait to say hello again is as good
     this.#welcomed = true;
-    this.#attempt = 0;
-    this.#lastAuthRejected = false;
+    this.#redial.welcomed();
     this.#setStatus({
       kind: 'online',
       since: this.#o.clock.date().toISOString(),
@@ -170,7 +162,7 @@ export class MqttLink implements Link {
     const client = this.#client;
     if (!client || !this.#connected || this.#stopped) return;
     if (this.#welcomed) this.#goOffline();
-    this.#clearRetryTimer();
+    this.#redial.cancel();
     this.#handshake(client);
   }
 
@@ -193,13 +185,14 @@ export class MqttLink implements Link {
   stop(): Promise<void> {
     if (this.#stopped) return this.#stopped;
     this.#stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
-    this.#clearRetryTimer();
+    this.#redial.cancel();
     this.#clearDialTimer();
     const client = this.#client;
     if (!client) {
       this.#finishStop();
       return this.#stopped;
     }
+    if (this.#welcomed) this.#goOffline(); // nothing more to send on a closing link
     this.#setStatus({ kind: 'stopping' });
     this.#closeTimer = this.#o.clock.setTimeout(() => {
       this.#closeTimer = null;
@@ -223,7 +216,7 @@ export class MqttLink implements Link {
     this.#welcomed = false;
     this.#connected = false;
     this.#window = null;
-    this.#setStatus({ kind: 'connecting', attempt: this.#attempt + 1, url });
+    this.#setStatus({ kind: 'connecting', attempt: this.#redial.attempt, url });
     this.#hello = helloPayload(this.#events);
     const client = this.#o.createMqttClient(url, {
       protocolVersion: 5,
@@ -234,7 +227,7 @@ export class MqttLink implements Link {
       reconnectPeriod: 0,
       resubscribe: false, // subscribed again at every CONNACK, below
       connectTimeout: this.#o.dialTimeoutMs,
-      keepalive: Math.ceil(this.#o.heartbeat.intervalMs / 1000),
+      keepalive: Math.min(MAX_KEEPALIVE_S, Math.ceil(this.#o.heartbeat.intervalMs / 1000)),
       properties: {
         sessionExpiryInterval: this.#o.sessionExpiryS,
         maximumPacketSize: MAX_PACKET_BYTES,
@@ -318,15 +311,18 @@ export class MqttLink implements Link {
   /** No usable welcome: back off, then say hello again on the same broker connection. */
   #helloBackoff(code: string, message: string): void {
     this.#clearDialTimer();
-    const delayMs = backoffDelay(this.#attempt, this.#o.backoff, this.#o.random);
-    this.#o.logger.warn({ code }, `no hub took the device: ${message}`);
-    this.#attempt++;
-    this.#setStatus({ kind: 'backoff', attempt: this.#attempt + 1, delayMs, reason: code });
-    this.#retryTimer = this.#o.clock.setTimeout(() => {
-      this.#retryTimer = null;
-      const client = this.#client;
-      if (client && this.#connected && !this.#stopped) this.#handshake(client);
-    }, delayMs);
+    const status = this.#redial.schedule(
+      { code, message },
+      {
+        wasWelcomed: false,
+        log: () => this.#o.logger.warn({ code }, `no hub took the device: ${message}`),
+      },
+      () => {
+        const client = this.#client;
+        if (client && this.#connected && !this.#stopped) this.#handshake(client);
+      },
+    );
+    this.#setStatus(status);
   }
 
   /** A sink for the outbox on this client, inert once the link goes offline or is rewound. */
@@ -369,6 +365,8 @@ export class MqttLink implements Link {
   #refused(client: MqttClient, message: string): void {
     if (client !== this.#client) return;
     this.#fail(LogCode.brokerRefused, message);
+    // Offline now, not at the close: the outbox must not pour its backlog into a closing client.
+    if (this.#welcomed) this.#goOffline();
     client.end(true);
   }
 
@@ -419,7 +417,7 @@ export class MqttLink implements Link {
     this.#client = null;
     this.#connected = false;
     this.#clearDialTimer();
-    this.#clearRetryTimer();
+    this.#redial.cancel();
     const wasWelcomed = this.#welcomed;
     if (wasWelcomed) this.#goOffline();
 
@@ -429,27 +427,15 @@ export class MqttLink implements Link {
     }
 
     const failure = this.#failure ?? { code: LogCode.brokerClosed, message: 'connection closed' };
-    const { backoff, random, logger } = this.#o;
-    let delayMs: number;
-    if (failure.code === LogCode.authRejected) {
-      if (!this.#lastAuthRejected) logger.error({ code: failure.code }, failure.message);
-      this.#lastAuthRejected = true;
-      delayMs = authRejectedDelay(backoff, random);
-    } else {
-      logger.warn({ code: failure.code }, `link lost: ${failure.message}`);
-      delayMs = backoffDelay(this.#attempt, backoff, random);
-    }
-    if (!wasWelcomed) this.#attempt++;
-    this.#setStatus({
-      kind: 'backoff',
-      attempt: this.#attempt + 1,
-      delayMs,
-      reason: failure.code,
-    });
-    this.#retryTimer = this.#o.clock.setTimeout(() => {
-      this.#retryTimer = null;
-      this.#dial();
-    }, delayMs);
+    const status = this.#redial.schedule(
+      failure,
+      {
+        wasWelcomed,
+        log: () => this.#o.logger.warn({ code: failure.code }, `link lost: ${failure.message}`),
+      },
+      () => this.#dial(),
+    );
+    this.#setStatus(status);
   }
 
   /** The outbox stops sending on this link: its sink goes inert. */
@@ -484,10 +470,5 @@ export class MqttLink implements Link {
   #clearDialTimer(): void {
     if (this.#dialTimer) this.#o.clock.clearTimeout(this.#dialTimer);
     this.#dialTimer = null;
-  }
-
-  #clearRetryTimer(): void {
-    if (this.#retryTimer) this.#o.clock.clearTimeout(this.#retryTimer);
-    this.#retryTimer = null;
   }
 }

@@ -57,6 +57,27 @@ function assertNoLossInOrder(frames: UpFrame[]): void {
   );
 }
 
+/** Telemetry goes on: `more` seqs past the hub's cursor arrive, none lost, first arrivals in order. */
+async function keepsFlowing(hub: ScriptedMqttHub, more: number): Promise<void> {
+  const reached = hub.cursor(DEVICE);
+  await hub.next((f) => f.seq === reached + more);
+  assertNoLossInOrder(hub.frames);
+}
+
+/**
+ * A broker, a hub that welcomes and acknowledges, and an agent online and sending; `proxied`:
+ * the agent reaches the broker through a fault proxy.
+ */
+async function welcomedAgent(owner: Owner, { proxied = false } = {}) {
+  const broker = await startMosquitto(owner);
+  const hub = await ScriptedMqttHub.start(owner, broker.url, { autoWelcome: true, autoAck: true });
+  const proxy = proxied ? await FaultProxy.start(owner, broker.port) : null;
+  const agent = agentOn(owner, proxy ? `mqtt://127.0.0.1:${proxy.port}` : broker.url);
+  await agent.waitForLog(statusIs('online'), EVENT_MS);
+  await keepsFlowing(hub, 3);
+  return { broker, hub, agent, proxy };
+}
+
 /** The retained presence a consumer arriving now is given. */
 async function retainedPresence(owner: Owner, brokerUrl: string): Promise<DevicePresence> {
   const client = connect(brokerUrl, { protocolVersion: 5, clean: true, reconnectPeriod: 0 });
@@ -121,12 +142,8 @@ describe('agent over MQTT 5', { skip: !hasMosquitto() && 'mosquitto is not insta
   });
 
   it('delivers a command sent while the agent was cut off from the broker (persistent session), and its will says offline meanwhile', async (t) => {
-    const broker = await startMosquitto(t);
-    const proxy = await FaultProxy.start(t, broker.port);
-    const hub = await ScriptedMqttHub.start(t, broker.url, { autoWelcome: true, autoAck: true });
-    const agent = agentOn(t, `mqtt://127.0.0.1:${proxy.port}`);
-    await agent.waitForLog(statusIs('online'), EVENT_MS);
-    await hub.next((f) => f.seq === 3);
+    const { hub, agent, proxy } = await welcomedAgent(t, { proxied: true });
+    assert.ok(proxy);
 
     proxy.setMode('reset');
     await agent.waitForLog(statusIs('backoff'), EVENT_MS);
@@ -144,18 +161,11 @@ describe('agent over MQTT 5', { skip: !hasMosquitto() && 'mosquitto is not insta
     const replies = hub.frames.filter((f) => f.request_id === 'while-away');
     assert.match(JSON.stringify(replies), /kept/);
     await hub.presenceOf(DEVICE, (p) => p.online);
-    const reached = hub.cursor(DEVICE);
-    await hub.next((f) => f.seq === reached + 3);
-    assertNoLossInOrder(hub.frames);
+    await keepsFlowing(hub, 3);
   });
 
   it('comes back after a broker restart and loses no seq', async (t) => {
-    const broker = await startMosquitto(t);
-    const hub = await ScriptedMqttHub.start(t, broker.url, { autoWelcome: true, autoAck: true });
-    const agent = agentOn(t, broker.url);
-    await agent.waitForLog(statusIs('online'), EVENT_MS);
-    await hub.next((f) => f.seq === 3);
-
+    const { broker, hub, agent } = await welcomedAgent(t);
     const onlineBefore = agent.logs.filter(statusIs('online')).length;
     await broker.restart();
     await agent.waitForLog(statusIs('backoff'), EVENT_MS);
@@ -163,9 +173,7 @@ describe('agent over MQTT 5', { skip: !hasMosquitto() && 'mosquitto is not insta
       (l) => statusIs('online')(l) && agent.logs.filter(statusIs('online')).length > onlineBefore,
       EVENT_MS,
     );
-    const reached = hub.cursor(DEVICE);
-    await hub.next((f) => f.seq === reached + 5);
-    assertNoLossInOrder(hub.frames);
+    await keepsFlowing(hub, 5);
   });
 
   it('publishes presence offline on SIGTERM, and its will does on SIGKILL', async (t) => {
