@@ -282,13 +282,17 @@ export class MqttLink implements Link {
       if (text !== null) this.#events?.onFrame(text);
     });
     client.on('disconnect', (packet) => {
+      if (client !== this.#client) return;
       const reason = packet.reasonCode ?? 0;
       this.#fail(
         LogCode.brokerDisconnected,
         `the broker disconnected the agent (reason 0x${reason.toString(16)}${packet.properties?.reasonString ? `: ${packet.properties.reasonString}` : ''})`,
       );
     });
-    client.on('error', (err) => this.#onError(err as Error & { code?: string | number }));
+    client.on('error', (err) => {
+      // Always listened to (an 'error' without a listener would throw), read only while current.
+      if (client === this.#client) this.#onError(err as Error & { code?: string | number });
+    });
     client.on('close', () => this.#onClose(client));
   }
 
