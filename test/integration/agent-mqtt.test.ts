@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MAX_FRAME_BYTES } from '../../src/protocol/message.js';
 import { statusIs } from '../helpers/agent-process.js';
+import { freePort } from '../helpers/browser.js';
+import { makePki } from '../helpers/certs.js';
 import { hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
 import {
   DEVICE,
@@ -21,7 +23,8 @@ import { tempDir } from '../helpers/temp-dir.js';
 /**
  * The agent as a process over a real mosquitto (docs/protocol.md, "MQTT 5 transport"), with the
  * hub played by a scripted MQTT client: the handshake, presence, the spool until welcome and the
- * rewind at a second welcome, refused credentials and hostile payloads on `down`. Faults (a
+ * rewind at a second welcome, mqtts:// with a private CA, refused credentials and hostile
+ * payloads on `down`. Faults (a
  * partition, a broker restart, the agent stopped or killed): agent-mqtt-faults.test.ts.
  */
 describe('agent over MQTT 5', { skip: !hasMosquitto() && 'mosquitto is not installed' }, () => {
@@ -73,6 +76,34 @@ describe('agent over MQTT 5', { skip: !hasMosquitto() && 'mosquitto is not insta
     );
     assertNoLossInOrder(hub.frames);
     assert.equal(agent.child.exitCode, null);
+  });
+
+  it('connects over mqtts:// with a private CA, and refuses a broker whose CA it does not trust', async (t) => {
+    const pki = makePki(t);
+    const other = makePki(t);
+    // mosquitto reads its key after it drops root for its own user: let that user read it.
+    chmodSync(pki.dir, 0o755);
+    chmodSync(pki.keyPath, 0o644);
+    const tlsPort = await freePort();
+    const broker = await startMosquitto(t, {
+      extraConfig: [
+        `listener ${tlsPort} 127.0.0.1`,
+        `certfile ${pki.certPath}`,
+        `keyfile ${pki.keyPath}`,
+      ],
+    });
+    const hub = await ScriptedMqttHub.start(t, broker.url, { autoWelcome: true, autoAck: true });
+    const url = `mqtts://127.0.0.1:${tlsPort}`;
+
+    const trusted = agentOn(t, url, { IOTTLY_TLS_CA: pki.caPath });
+    await trusted.waitForLog(statusIs('online'), EVENT_MS);
+    await hub.next((f) => f.type === 'telemetry');
+    await trusted.kill('SIGTERM');
+
+    const untrusted = agentOn(t, url, { IOTTLY_TLS_CA: other.caPath });
+    const refused = await untrusted.waitForLog((l) => l.code === 'tls_error', EVENT_MS);
+    assert.match(refused.msg, /TLS/);
+    assert.equal(untrusted.logs.filter(statusIs('online')).length, 0);
   });
 
   it('logs refused credentials once, backs off and keeps running', async (t) => {
