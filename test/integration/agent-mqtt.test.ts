@@ -24,8 +24,8 @@ import { tempDir } from '../helpers/temp-dir.js';
  * The agent as a process over a real mosquitto (docs/protocol.md, "MQTT 5 transport"), with the
  * hub played by a scripted MQTT client: the handshake, presence, the spool until welcome and the
  * rewind at a second welcome, mqtts:// with a private CA, refused credentials and hostile
- * payloads on `down`. Faults (a
- * partition, a broker restart, the agent stopped or killed): agent-mqtt-faults.test.ts.
+ * payloads on `down`. Faults (a partition, a broker restart, the agent stopped or killed):
+ * agent-mqtt-faults.test.ts.
  */
 describe('agent over MQTT 5', { skip: !hasMosquitto() && 'mosquitto is not installed' }, () => {
   it('says hello on up, keeps a retained presence, spools until welcome, and resends from last_seq after a second welcome', async (t) => {
