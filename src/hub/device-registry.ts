@@ -36,6 +36,15 @@ export class DeviceRegistry<L extends { readonly deviceId: string }> {
     return this.#entries.has(deviceId);
   }
 
+  /**
+   * Knows the device from elsewhere than a link (an MQTT broker's retained presence), with the
+   * hello it last gave when there is one.
+   */
+  remember(deviceId: string, hello: HelloPayload | null): void {
+    const entry = this.#entry(deviceId);
+    if (hello) entry.hello = hello;
+  }
+
   /** Makes `link` the device's link; returns the link it replaces, if any. */
   attach(link: L): L | null {
     const entry = this.#entry(link.deviceId);

@@ -1,0 +1,305 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { HubOptions } from '../../src/hub/hub.js';
+import { ownerOf } from '../../src/hub/fleet/rendezvous.js';
+import { captureLogger, WARN } from '../helpers/log-capture.js';
+import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
+import { connectScriptedDevice, type ScriptedDevice } from '../helpers/mqtt-device.js';
+import type { Owner } from '../helpers/owner.js';
+import {
+  API_KEY,
+  FRAME_TS,
+  connectClient,
+  expectRefused,
+  startHub,
+  telemetryFrame,
+  waitFor,
+  type Frame,
+  type Peer,
+  type TestHub,
+} from '../helpers/ws.js';
+
+/**
+ * Hubs serving one fleet from a real mosquitto (`hub --broker`): devices are played by scripted
+ * MQTT clients speaking docs/protocol.md's topics, stream clients are real WebSockets on each
+ * hub. Every wait is for an event, with a generous deadline (two hubs and a broker share a
+ * loaded machine).
+ */
+const LONG = 15_000;
+const DEVICE = 'fleet-dev-1';
+const HUB_A = 'hub-aaaaaaaaaaaa';
+const HUB_B = 'hub-bbbbbbbbbbbb';
+
+async function fleetHub(
+  t: Owner,
+  broker: Mosquitto,
+  hubId: string,
+  overrides: Partial<HubOptions> = {},
+): Promise<TestHub> {
+  return startHub(t, {
+    deviceTokens: new Map(),
+    fleet: {
+      url: broker.url,
+      hubId,
+      connection: { backoff: { initialDelayMs: 50, maxDelayMs: 500 } },
+    },
+    ...overrides,
+  });
+}
+
+/** Both hubs see both hubs present: each has read the fleet's retained messages. */
+async function fleetOf(...hubs: TestHub[]): Promise<void> {
+  const ids = hubs.map((h) => h.hub.fleet?.hubId ?? '').sort();
+  await waitFor(
+    () => hubs.every((h) => JSON.stringify(h.hub.fleet?.hubs()) === JSON.stringify(ids)),
+    LONG,
+  );
+}
+
+async function subscribe(
+  client: Peer,
+  requestId: string,
+  streams: string[],
+  extra: Record<string, unknown> = {},
+): Promise<string> {
+  client.send({
+    type: 'subscribe',
+    request_id: requestId,
+    payload: { device_id: DEVICE, streams, ...extra },
+  });
+  const reply = await client.inbox.next((f) => f.request_id === requestId, LONG);
+  assert.equal(reply.type, 'subscribed', JSON.stringify(reply));
+  return String(reply.payload.subscription_id);
+}
+
+/** The telemetry seqs a client receives, until it has `count` of them. */
+async function telemetrySeqs(client: Peer, count: number): Promise<number[]> {
+  const seqs: number[] = [];
+  while (seqs.length < count) {
+    const frame = await client.inbox.nextOfType('telemetry', LONG);
+    seqs.push(frame.seq as number);
+  }
+  return seqs;
+}
+
+const range = (from: number, to: number): number[] =>
+  Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+async function sendTelemetry(device: ScriptedDevice, seqs: number[]): Promise<void> {
+  for (const seq of seqs) await device.send(telemetryFrame(seq));
+}
+
+/** The device's last ack reaches `seq` (acks are cumulative and batched). */
+async function ackedUpTo(device: ScriptedDevice, seq: number): Promise<void> {
+  await device.next((f) => f.type === 'ack' && (f.payload.seq as number) >= seq, LONG);
+}
+
+describe('hubs on an MQTT broker', () => {
+  it('lists a device from its retained presence on hubs started after it, and relays its telemetry to clients on both', async (t) => {
+    const broker = await startMosquitto(t);
+    const device = await connectScriptedDevice(t, broker.url, DEVICE);
+    await device.comeOnline(); // no hub yet: nobody answers
+    const a = await fleetHub(t, broker, HUB_A);
+    const b = await fleetHub(t, broker, HUB_B);
+    await fleetOf(a, b);
+
+    for (const hub of [a, b]) {
+      await waitFor(() => hub.hub.device(DEVICE)?.connected === true, LONG);
+      const res = await fetch(`${hub.url}/v1/devices`, {
+        headers: { Authorization: `Bearer ${API_KEY}` },
+      });
+      const devices = (await res.json()) as { device_id: string; connected: boolean }[];
+      assert.deepEqual(
+        devices.map((d) => [
+          d.device_id,
+          d.connected,
+          (d as Record<string, unknown>).agent_version,
+        ]),
+        [[DEVICE, true, '0.1.0-test']],
+      );
+    }
+    // The owner took the device over as it learnt the fleet: a welcome with the cursor (none yet).
+    const welcome = await device.nextOfType('welcome', LONG);
+    assert.equal(welcome.payload.last_seq, 0);
+
+    const onA = await connectClient(a.wsUrl);
+    const onB = await connectClient(b.wsUrl);
+    await subscribe(onA, 'sa', ['cpu']);
+    await subscribe(onB, 'sb', ['cpu']);
+    await sendTelemetry(device, range(1, 5));
+    assert.deepEqual(await telemetrySeqs(onA, 5), range(1, 5));
+    assert.deepEqual(await telemetrySeqs(onB, 5), range(1, 5));
+    for (const client of [onA, onB])
+      assert.deepEqual(
+        client.inbox.unread.filter((f: Frame) => f.type === 'telemetry'),
+        [],
+      );
+    await ackedUpTo(device, 5);
+  });
+
+  it('refuses agents on /v1/device: devices reach a fleet hub through the broker', async (t) => {
+    const broker = await startMosquitto(t);
+    const a = await fleetHub(t, broker, HUB_A);
+    const refused = await expectRefused(`${a.wsUrl}/v1/device`, {
+      headers: { Authorization: 'Bearer x', 'X-Iottly-Device-Id': DEVICE },
+    });
+    assert.equal(refused.status, 404);
+    assert.match(refused.body, /MQTT broker/);
+  });
+
+  it('sends the device the union of what clients on every hub want, and clears it', async (t) => {
+    const broker = await startMosquitto(t);
+    const a = await fleetHub(t, broker, HUB_A);
+    const b = await fleetHub(t, broker, HUB_B);
+    await fleetOf(a, b);
+    const device = await connectScriptedDevice(t, broker.url, DEVICE);
+    await device.comeOnline();
+    await device.nextOfType('welcome', LONG);
+    // Right after the welcome: nothing wanted yet.
+    assert.deepEqual((await device.nextOfType('streams', LONG)).payload.streams, []);
+
+    const onA = await connectClient(a.wsUrl);
+    const onB = await connectClient(b.wsUrl);
+    const nextStreams = async () => (await device.nextOfType('streams', LONG)).payload.streams;
+    const memory = await subscribe(onB, 'sb', ['memory'], { interval_ms: 2000 });
+    assert.deepEqual(await nextStreams(), [{ name: 'memory', interval_ms: 2000 }]);
+    await subscribe(onA, 'sa', ['memory', 'cpu'], { interval_ms: 500 });
+    assert.deepEqual(await nextStreams(), [
+      { name: 'cpu', interval_ms: 500 },
+      { name: 'memory', interval_ms: 500 },
+    ]);
+    onA.ws.close();
+    assert.deepEqual(await nextStreams(), [{ name: 'memory', interval_ms: 2000 }]);
+    onB.send({ type: 'unsubscribe', request_id: 'u', payload: { subscription_id: memory } });
+    assert.equal((await onB.inbox.next((f) => f.request_id === 'u', LONG)).type, 'unsubscribed');
+    assert.deepEqual(await nextStreams(), []);
+  });
+
+  it('answers a command from a client on hub A to that client only', async (t) => {
+    const broker = await startMosquitto(t);
+    const a = await fleetHub(t, broker, HUB_A);
+    const b = await fleetHub(t, broker, HUB_B);
+    await fleetOf(a, b);
+    const device = await connectScriptedDevice(t, broker.url, DEVICE);
+    await device.comeOnline();
+    await device.nextOfType('welcome', LONG);
+    await waitFor(() => b.hub.device(DEVICE)?.connected === true, LONG);
+    const onA = await connectClient(a.wsUrl);
+    const onB = await connectClient(b.wsUrl);
+
+    onA.send({
+      type: 'command',
+      request_id: 'c1',
+      payload: { device_id: DEVICE, command: 'uptime' },
+    });
+    const command = await device.nextOfType('command', LONG);
+    assert.ok(
+      command.request_id?.startsWith(`${HUB_A}.`),
+      `request_id names hub A: ${command.request_id}`,
+    );
+    await device.send({
+      type: 'command_output',
+      request_id: command.request_id,
+      channel: 'commands',
+      ts: FRAME_TS,
+      seq: 1,
+      payload: { chunk: 'up 3 days\n', fd: 'stdout' },
+    });
+    await device.send({
+      type: 'command_done',
+      request_id: command.request_id,
+      channel: 'commands',
+      ts: FRAME_TS,
+      seq: 2,
+      payload: { exit_code: 0 },
+    });
+    const output = await onA.inbox.nextOfType('command_output', LONG);
+    assert.equal(output.request_id, 'c1');
+    assert.equal(output.payload.chunk, 'up 3 days\n');
+    const done = await onA.inbox.nextOfType('command_done', LONG);
+    assert.equal(done.request_id, 'c1');
+    assert.equal(done.payload.exit_code, 0);
+    await ackedUpTo(device, 2);
+    // Hub B saw the replies too and had nobody waiting for them.
+    await waitFor(() => a.hub.pendingRequests() === 0, LONG);
+    assert.deepEqual(onB.inbox.unread, []);
+  });
+
+  it('relays a resend of the same seqs to no client twice', async (t) => {
+    const broker = await startMosquitto(t);
+    const a = await fleetHub(t, broker, HUB_A);
+    const b = await fleetHub(t, broker, HUB_B);
+    await fleetOf(a, b);
+    const device = await connectScriptedDevice(t, broker.url, DEVICE);
+    await device.comeOnline();
+    await device.nextOfType('welcome', LONG);
+    const clients = [await connectClient(a.wsUrl), await connectClient(b.wsUrl)];
+    for (const [i, client] of clients.entries()) await subscribe(client, `s${i}`, ['cpu']);
+    await sendTelemetry(device, range(1, 4));
+    await sendTelemetry(device, range(1, 4)); // a resend after a lost ack
+    await sendTelemetry(device, range(5, 6));
+    for (const client of clients) {
+      assert.deepEqual(await telemetrySeqs(client, 6), range(1, 6));
+      assert.deepEqual(
+        client.inbox.unread.filter((f: Frame) => f.type === 'telemetry'),
+        [],
+      );
+    }
+    await ackedUpTo(device, 6);
+  });
+
+  it('logs a frame over 1 MiB and bad JSON on `up`, and keeps serving the device', async (t) => {
+    const broker = await startMosquitto(t);
+    const { logger, lines } = captureLogger('info');
+    const a = await fleetHub(t, broker, HUB_A, { logger });
+    await fleetOf(a);
+    const device = await connectScriptedDevice(t, broker.url, DEVICE);
+    await device.comeOnline();
+    await device.nextOfType('welcome', LONG);
+    const client = await connectClient(a.wsUrl);
+    await subscribe(client, 's', ['cpu']);
+
+    await device.sendRaw(Buffer.alloc((1 << 20) + 1, 0x20));
+    await device.sendRaw('{"type": "telemetry", ');
+    await waitFor(
+      () => lines.filter((l) => l.level === WARN && l.code === 'invalid_json').length >= 2,
+      LONG,
+    );
+    const refusal = await device.nextOfType('error', LONG);
+    assert.equal(refusal.payload.code, 'invalid_json');
+    await sendTelemetry(device, [1]);
+    assert.deepEqual(await telemetrySeqs(client, 1), [1]);
+    assert.equal(a.hub.state, 'listening');
+  });
+
+  it('hands the device to hub B when its owner stops: a welcome with the cursor, no seq missing or repeated on B', async (t) => {
+    const broker = await startMosquitto(t);
+    const hubs = [await fleetHub(t, broker, HUB_A), await fleetHub(t, broker, HUB_B)];
+    await fleetOf(...hubs);
+    // Whichever of the two owns the device is stopped; the other serves on.
+    const ownerId = ownerOf(DEVICE, [HUB_A, HUB_B]);
+    const owner = hubs.find((h) => h.hub.fleet?.hubId === ownerId) as TestHub;
+    const survivor = hubs.find((h) => h !== owner) as TestHub;
+    const device = await connectScriptedDevice(t, broker.url, DEVICE);
+    await device.comeOnline();
+    await device.nextOfType('welcome', LONG);
+    const client = await connectClient(survivor.wsUrl);
+    await subscribe(client, 's', ['cpu']);
+    await sendTelemetry(device, range(1, 5));
+    assert.deepEqual(await telemetrySeqs(client, 5), range(1, 5));
+    await ackedUpTo(device, 5);
+
+    await owner.stop();
+    const welcome = await device.nextOfType('welcome', LONG);
+    assert.equal(welcome.payload.last_seq, 5, 'the cursor the stopped owner published');
+    assert.ok(survivor.hub.fleet?.owns(DEVICE));
+    // The agent rewinds to the cursor: what follows it again, then new frames.
+    await sendTelemetry(device, range(4, 9));
+    assert.deepEqual(await telemetrySeqs(client, 4), range(6, 9));
+    await ackedUpTo(device, 9);
+    assert.deepEqual(
+      client.inbox.unread.filter((f: Frame) => f.type === 'telemetry'),
+      [],
+    );
+  });
+});
