@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { HubOptions } from '../../src/hub/hub.js';
 import { ownerOf } from '../../src/hub/fleet/rendezvous.js';
+import { startReceiver } from '../helpers/http-receiver.js';
 import { captureLogger, WARN } from '../helpers/log-capture.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { connectScriptedDevice, type ScriptedDevice } from '../helpers/mqtt-device.js';
@@ -17,6 +18,7 @@ import {
   type Frame,
   type Peer,
   type TestHub,
+  HELLO as HELLO_FIELDS,
 } from '../helpers/ws.js';
 
 /**
@@ -301,5 +303,83 @@ describe('hubs on an MQTT broker', () => {
       client.inbox.unread.filter((f: Frame) => f.type === 'telemetry'),
       [],
     );
+  });
+
+  it('posts each device message to a webhook once across two hubs', async (t) => {
+    const broker = await startMosquitto(t);
+    const receiver = await startReceiver(t);
+    const webhooks = [{ description: 'all', url: receiver.url, type: 'iottly' as const }];
+    const policy = { backoff: { initialDelayMs: 20, maxDelayMs: 40 }, timeoutMs: 5_000 };
+    const a = await fleetHub(t, broker, HUB_A, { webhooks, webhookPolicy: policy });
+    const b = await fleetHub(t, broker, HUB_B, { webhooks, webhookPolicy: policy });
+    await fleetOf(a, b);
+    const device = await connectScriptedDevice(t, broker.url, DEVICE);
+    await device.comeOnline();
+    await device.nextOfType('welcome', LONG);
+    // Clients on both hubs: once each has seq 6, both hubs have handled every message.
+    const clients = [await connectClient(a.wsUrl), await connectClient(b.wsUrl)];
+    for (const [i, client] of clients.entries()) await subscribe(client, `s${i}`, ['cpu']);
+    await sendTelemetry(device, range(1, 5));
+    await sendTelemetry(device, range(3, 6)); // a resend, then one more
+    for (const client of clients) assert.deepEqual(await telemetrySeqs(client, 6), range(1, 6));
+    await receiver.waitFor(6, LONG);
+    const stats = () =>
+      [a, b].map((hub) => hub.hub.webhooks.stats(hub.hub.webhooks.list()[0]?.id ?? ''));
+    const accepted = () => stats().reduce((sum, s) => sum + (s?.accepted ?? 0), 0);
+    await waitFor(() => accepted() >= 6 && stats().every((s) => s?.pending === 0), LONG);
+    assert.equal(accepted(), 6, 'six posts across the two hubs');
+    assert.equal(receiver.requests.length, 6);
+    const values = receiver.requests.map(
+      (r) => (r.body as { msg: { payload: { value: number } } }).msg.payload.value,
+    );
+    assert.deepEqual(
+      [...values].sort((x, y) => x - y),
+      range(1, 6),
+    );
+  });
+
+  it('ends a command whose device stays offline past the grace with device_offline, and keeps one answered after a hello that does not list it', async (t) => {
+    const broker = await startMosquitto(t);
+    const a = await fleetHub(t, broker, HUB_A, { requestGraceMs: 300 });
+    await fleetOf(a);
+    const device = await connectScriptedDevice(t, broker.url, DEVICE);
+    await device.comeOnline();
+    await device.nextOfType('welcome', LONG);
+    const client = await connectClient(a.wsUrl);
+
+    client.send({
+      type: 'command',
+      request_id: 'c1',
+      payload: { device_id: DEVICE, command: 'x' },
+    });
+    const first = await device.nextOfType('command', LONG);
+    // Over a broker the command may still be queued for the agent as it says hello again.
+    await device.send({
+      type: 'hello',
+      payload: { device_id: DEVICE, ...HELLO_FIELDS, open_requests: [], seq: 3 },
+    });
+    await device.nextOfType('welcome', LONG);
+    await device.send({
+      type: 'command_done',
+      request_id: first.request_id,
+      channel: 'commands',
+      ts: FRAME_TS,
+      seq: 1,
+      payload: { exit_code: 0 },
+    });
+    assert.equal((await client.inbox.nextOfType('command_done', LONG)).payload.exit_code, 0);
+
+    client.send({
+      type: 'command',
+      request_id: 'c2',
+      payload: { device_id: DEVICE, command: 'y' },
+    });
+    await device.nextOfType('command', LONG);
+    await device.goOffline();
+    const error = await client.inbox.nextOfType('error', LONG);
+    assert.deepEqual([error.request_id, error.payload.code], ['c2', 'device_offline']);
+    const done = await client.inbox.nextOfType('command_done', LONG);
+    assert.equal(done.request_id, 'c2');
+    await waitFor(() => a.hub.device(DEVICE)?.connected === false, LONG);
   });
 });
