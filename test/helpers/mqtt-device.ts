@@ -10,6 +10,8 @@ import { HELLO, WAIT_MS, type Frame } from './ws.js';
  */
 export interface ScriptedDevice {
   deviceId: string;
+  /** The `since` of its last presence. */
+  readonly since: string;
   client: MqttClient;
   /** Frames the hubs sent on `down`, not taken yet. */
   readonly unread: readonly Frame[];
@@ -39,8 +41,11 @@ export async function connectScriptedDevice(
   helloExtra: Record<string, unknown> = {},
 ): Promise<ScriptedDevice> {
   const hello = { device_id: deviceId, ...HELLO, store_id: 'store-0001', ...helloExtra };
-  const presence = (online: boolean): string =>
-    JSON.stringify({ online, since: new Date().toISOString(), hello });
+  let since = new Date().toISOString();
+  const presence = (online: boolean): string => {
+    since = new Date().toISOString();
+    return JSON.stringify({ online, since, hello });
+  };
   const client = await connectAsync(brokerUrl, {
     protocolVersion: 5,
     clientId: deviceId,
@@ -95,6 +100,9 @@ export async function connectScriptedDevice(
   return {
     deviceId,
     client,
+    get since() {
+      return since;
+    },
     get unread() {
       return frames;
     },

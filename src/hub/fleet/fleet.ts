@@ -340,17 +340,19 @@ export class Fleet implements FleetPort {
   #onPresence(deviceId: string, payload: Buffer): void {
     const presence = this.#decoded(decodePresence(payload), 'presence', { deviceId });
     if (presence === undefined) return;
+    if (presence?.hello && presence.hello.device_id !== deviceId) {
+      this.#logger.warn(
+        { code: ErrorCode.deviceMismatch, deviceId, named: presence.hello.device_id },
+        'presence names another device; ignored',
+      );
+      return;
+    }
     const device = this.#device(deviceId);
     this.#broker.devices.remember(deviceId, presence?.hello ?? null);
     if (presence?.online && presence.hello) {
-      if (presence.hello.device_id !== deviceId) {
-        this.#logger.warn(
-          { code: ErrorCode.deviceMismatch, deviceId, named: presence.hello.device_id },
-          'presence names another device; ignored',
-        );
-        return;
-      }
       this.#ready(device, presence.hello);
+      // Every hub says the same `connected_since`: the agent's, not when this hub heard of it.
+      this.#broker.devices.connectedSince(deviceId, Date.parse(presence.since));
     } else if (device.link) this.#goOffline(device, 'presence offline');
   }
 
@@ -359,7 +361,9 @@ export class Fleet implements FleetPort {
     if (!cursor) return;
     const device = this.#device(deviceId);
     device.processed.raise(cursor.store_id, cursor.last_seq);
-    device.relayed.raise(cursor.store_id, cursor.last_seq);
+    // The relay cursor starts from the retained one, and from then on follows only what this
+    // hub relayed: a frame it has not seen yet is never skipped because the owner has.
+    if (device.relayed.storeId === null) device.relayed.raise(cursor.store_id, cursor.last_seq);
   }
 
   /** The device is online with `hello` (from its presence, or a hello frame). */
