@@ -58,6 +58,25 @@ async function fleetOf(...hubs: TestHub[]): Promise<void> {
   );
 }
 
+/**
+ * A broker, hubs with these ids (each with `overrides`) that have learnt the fleet, and a device
+ * that came online and was welcomed.
+ */
+async function fleetWithDevice<const Ids extends readonly string[]>(
+  t: Owner,
+  hubIds: Ids,
+  overrides: Partial<HubOptions> = {},
+): Promise<{ broker: Mosquitto; hubs: { [K in keyof Ids]: TestHub }; device: ScriptedDevice }> {
+  const broker = await startMosquitto(t);
+  const hubs: TestHub[] = [];
+  for (const hubId of hubIds) hubs.push(await fleetHub(t, broker, hubId, overrides));
+  await fleetOf(...hubs);
+  const device = await connectScriptedDevice(t, broker.url, DEVICE);
+  await device.comeOnline();
+  await device.nextOfType('welcome', LONG);
+  return { broker, hubs: hubs as { [K in keyof Ids]: TestHub }, device };
+}
+
 async function subscribe(
   client: Peer,
   requestId: string,
@@ -146,13 +165,10 @@ describe('hubs on an MQTT broker', () => {
   });
 
   it('sends the device the union of what clients on every hub want, and clears it', async (t) => {
-    const broker = await startMosquitto(t);
-    const a = await fleetHub(t, broker, HUB_A);
-    const b = await fleetHub(t, broker, HUB_B);
-    await fleetOf(a, b);
-    const device = await connectScriptedDevice(t, broker.url, DEVICE);
-    await device.comeOnline();
-    await device.nextOfType('welcome', LONG);
+    const {
+      hubs: [a, b],
+      device,
+    } = await fleetWithDevice(t, [HUB_A, HUB_B]);
     // Right after the welcome: nothing wanted yet.
     assert.deepEqual((await device.nextOfType('streams', LONG)).payload.streams, []);
 
@@ -174,13 +190,10 @@ describe('hubs on an MQTT broker', () => {
   });
 
   it('answers a command from a client on hub A to that client only', async (t) => {
-    const broker = await startMosquitto(t);
-    const a = await fleetHub(t, broker, HUB_A);
-    const b = await fleetHub(t, broker, HUB_B);
-    await fleetOf(a, b);
-    const device = await connectScriptedDevice(t, broker.url, DEVICE);
-    await device.comeOnline();
-    await device.nextOfType('welcome', LONG);
+    const {
+      hubs: [a, b],
+      device,
+    } = await fleetWithDevice(t, [HUB_A, HUB_B]);
     await waitFor(() => b.hub.device(DEVICE)?.connected === true, LONG);
     const onA = await connectClient(a.wsUrl);
     const onB = await connectClient(b.wsUrl);
@@ -224,13 +237,10 @@ describe('hubs on an MQTT broker', () => {
   });
 
   it('relays a resend of the same seqs to no client twice', async (t) => {
-    const broker = await startMosquitto(t);
-    const a = await fleetHub(t, broker, HUB_A);
-    const b = await fleetHub(t, broker, HUB_B);
-    await fleetOf(a, b);
-    const device = await connectScriptedDevice(t, broker.url, DEVICE);
-    await device.comeOnline();
-    await device.nextOfType('welcome', LONG);
+    const {
+      hubs: [a, b],
+      device,
+    } = await fleetWithDevice(t, [HUB_A, HUB_B]);
     const clients = [await connectClient(a.wsUrl), await connectClient(b.wsUrl)];
     for (const [i, client] of clients.entries()) await subscribe(client, `s${i}`, ['cpu']);
     await sendTelemetry(device, range(1, 4));
@@ -247,13 +257,11 @@ describe('hubs on an MQTT broker', () => {
   });
 
   it('logs a frame over 1 MiB and bad JSON on `up`, and keeps serving the device', async (t) => {
-    const broker = await startMosquitto(t);
     const { logger, lines } = captureLogger('info');
-    const a = await fleetHub(t, broker, HUB_A, { logger });
-    await fleetOf(a);
-    const device = await connectScriptedDevice(t, broker.url, DEVICE);
-    await device.comeOnline();
-    await device.nextOfType('welcome', LONG);
+    const {
+      hubs: [a],
+      device,
+    } = await fleetWithDevice(t, [HUB_A], { logger });
     const client = await connectClient(a.wsUrl);
     await subscribe(client, 's', ['cpu']);
 
@@ -271,16 +279,11 @@ describe('hubs on an MQTT broker', () => {
   });
 
   it('hands the device to hub B when its owner stops: a welcome with the cursor, no seq missing or repeated on B', async (t) => {
-    const broker = await startMosquitto(t);
-    const hubs = [await fleetHub(t, broker, HUB_A), await fleetHub(t, broker, HUB_B)];
-    await fleetOf(...hubs);
+    const { hubs, device } = await fleetWithDevice(t, [HUB_A, HUB_B]);
     // Whichever of the two owns the device is stopped; the other serves on.
     const ownerId = ownerOf(DEVICE, [HUB_A, HUB_B]);
     const owner = hubs.find((h) => h.hub.fleet?.hubId === ownerId) as TestHub;
     const survivor = hubs.find((h) => h !== owner) as TestHub;
-    const device = await connectScriptedDevice(t, broker.url, DEVICE);
-    await device.comeOnline();
-    await device.nextOfType('welcome', LONG);
     const client = await connectClient(survivor.wsUrl);
     await subscribe(client, 's', ['cpu']);
     await sendTelemetry(device, range(1, 5));
@@ -302,16 +305,13 @@ describe('hubs on an MQTT broker', () => {
   });
 
   it('posts each device message to a webhook once across two hubs', async (t) => {
-    const broker = await startMosquitto(t);
     const receiver = await startReceiver(t);
     const webhooks = [{ description: 'all', url: receiver.url, type: 'iottly' as const }];
-    const policy = { backoff: { initialDelayMs: 20, maxDelayMs: 40 }, timeoutMs: 5_000 };
-    const a = await fleetHub(t, broker, HUB_A, { webhooks, webhookPolicy: policy });
-    const b = await fleetHub(t, broker, HUB_B, { webhooks, webhookPolicy: policy });
-    await fleetOf(a, b);
-    const device = await connectScriptedDevice(t, broker.url, DEVICE);
-    await device.comeOnline();
-    await device.nextOfType('welcome', LONG);
+    const webhookPolicy = { backoff: { initialDelayMs: 20, maxDelayMs: 40 }, timeoutMs: 5_000 };
+    const {
+      hubs: [a, b],
+      device,
+    } = await fleetWithDevice(t, [HUB_A, HUB_B], { webhooks, webhookPolicy });
     // Clients on both hubs: once each has seq 6, both hubs have handled every message.
     const clients = [await connectClient(a.wsUrl), await connectClient(b.wsUrl)];
     for (const [i, client] of clients.entries()) await subscribe(client, `s${i}`, ['cpu']);
@@ -335,12 +335,10 @@ describe('hubs on an MQTT broker', () => {
   });
 
   it('ends a command whose device stays offline past the grace with device_offline, and keeps one answered after a hello that does not list it', async (t) => {
-    const broker = await startMosquitto(t);
-    const a = await fleetHub(t, broker, HUB_A, { requestGraceMs: 300 });
-    await fleetOf(a);
-    const device = await connectScriptedDevice(t, broker.url, DEVICE);
-    await device.comeOnline();
-    await device.nextOfType('welcome', LONG);
+    const {
+      hubs: [a],
+      device,
+    } = await fleetWithDevice(t, [HUB_A], { requestGraceMs: 300 });
     const client = await connectClient(a.wsUrl);
 
     client.send({

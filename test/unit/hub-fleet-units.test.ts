@@ -9,7 +9,7 @@ import {
 import { hubRequestIds, randomHubId } from '../../src/hub/fleet/hub-id.js';
 import { ownerOf } from '../../src/hub/fleet/rendezvous.js';
 import { SeqCursor } from '../../src/hub/fleet/seq-cursor.js';
-import { unionDemand } from '../../src/hub/fleet/stream-union.js';
+import { unionDemand } from '../../src/hub/stream-union.js';
 import { parseTopic } from '../../src/protocol/mqtt-topics.js';
 
 /** The pure pieces of a hub on an MQTT broker: ownership, stream unions, payload bounds. */

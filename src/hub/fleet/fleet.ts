@@ -4,13 +4,15 @@ import { CloseCode } from '../../protocol/close-codes.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import { seqNumber } from '../../protocol/fields.js';
 import { LogCode } from '../../log/log-codes.js';
-import { MAX_FRAME_BYTES, PROTOCOL_VERSION, type Message } from '../../protocol/message.js';
+import { MAX_FRAME_BYTES, type Message } from '../../protocol/message.js';
 import { deviceTopic, hubTopic, hubWantsTopic, parseTopic } from '../../protocol/mqtt-topics.js';
 import { parseFrame, type FrameError, type ParsedFrame } from '../../protocol/parse.js';
 import { HELLO, toHubValidators, type HelloPayload } from '../../protocol/to-hub.js';
 import type { RandomSource } from '../../time/backoff.js';
-import { isoNow, type Clock } from '../../time/clock.js';
+import type { Clock } from '../../time/clock.js';
 import { AckBatcher } from '../ack-batcher.js';
+import { failure } from '../device-peer.js';
+import { welcomeMessage } from '../welcome.js';
 import type { Broker } from '../broker.js';
 import type { StreamDemand } from '../subscriptions.js';
 import { FleetConnection } from './fleet-connection.js';
@@ -25,7 +27,7 @@ import {
 import { MqttDeviceLink, type FleetPort } from './mqtt-device-link.js';
 import { ownerOf } from './rendezvous.js';
 import { SeqCursor } from './seq-cursor.js';
-import { unionDemand } from './stream-union.js';
+import { unionDemand } from '../stream-union.js';
 
 /**
  * One hub's share of a fleet served from an MQTT broker (docs/protocol.md, "The hubs"). The
@@ -401,16 +403,7 @@ export class Fleet implements FleetPort {
   /** The owner's answer to a hello, and what it sends a device it takes over. */
   #welcome(device: FleetDevice, requestId: string | undefined): void {
     this.#publishCursor(device);
-    const welcome: Message = {
-      type: 'welcome',
-      payload: {
-        device_id: device.id,
-        server_time: isoNow(this.#o.clock),
-        protocol: PROTOCOL_VERSION,
-        last_seq: device.processed.lastSeq,
-      },
-    };
-    if (requestId !== undefined) welcome.request_id = requestId;
+    const welcome = welcomeMessage(device.id, device.processed.lastSeq, this.#o.clock, requestId);
     device.link?.send(welcome);
     this.#sendStreams(device, true);
   }
@@ -554,12 +547,6 @@ export class Fleet implements FleetPort {
     );
     return undefined;
   }
-}
-
-function failure(code: ErrorCode, message: string, frame: ParsedFrame): FrameError {
-  const error: FrameError = { code, message, type: frame.type };
-  if (frame.request_id !== undefined) error.request_id = frame.request_id;
-  return error;
 }
 
 /** A broker URL for a log line: without a password it may carry. */

@@ -1,10 +1,10 @@
-import type { StreamDemand } from '../subscriptions.js';
+import type { StreamDemand } from './subscriptions.js';
 
 /**
- * What a device should send when several hubs want streams from it: every stream any of them
- * wants, each at the fastest interval asked (a stream wanted without an interval, at the
- * device's own rate, takes another hub's interval when there is one, as one hub's subscriptions
- * do). Sorted by name, so two unions of the same wants compare equal.
+ * What a device should send when several want streams from it (the subscriptions of one hub,
+ * the wants of the hubs of a fleet): every stream any of them wants, each at the fastest
+ * interval asked (a stream wanted without an interval, at the device's own rate, takes another's
+ * interval when there is one). Sorted by name, so two unions of the same wants compare equal.
  */
 export function unionDemand(lists: Iterable<readonly StreamDemand[]>): StreamDemand[] {
   const fastest = new Map<string, number | undefined>();
