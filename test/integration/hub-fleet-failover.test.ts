@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ownerOf } from '../../src/hub/fleet/rendezvous.js';
 import { spawnAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { connectScriptedDevice, type ScriptedDevice } from '../helpers/mqtt-device.js';
 import type { Owner } from '../helpers/owner.js';
 import {
@@ -23,6 +27,7 @@ import {
  */
 const LONG = 20_000;
 const HUB_B = 'hub-bbbbbbbbbbbb';
+const MOSQUITTO_PASSWD = '/usr/bin/mosquitto_passwd';
 
 interface HubProcess {
   process: AgentProcess;
@@ -30,7 +35,7 @@ interface HubProcess {
   url: string;
 }
 
-async function spawnHub(t: Owner, brokerUrl: string): Promise<HubProcess> {
+async function spawnHub(t: Owner, brokerUrl: string, flags: string[] = []): Promise<HubProcess> {
   const hub = spawnAgent(t, [
     'hub',
     '--broker',
@@ -41,6 +46,7 @@ async function spawnHub(t: Owner, brokerUrl: string): Promise<HubProcess> {
     '0',
     '--log-format',
     'json',
+    ...flags,
   ]);
   const listening = await hub.waitForLog((l) => l.msg === 'hub listening', LONG);
   const learnt = await hub.waitForLog((l) => l.msg === 'fleet learnt', LONG);
@@ -159,5 +165,49 @@ describe('a fleet of hubs when one fails', () => {
     );
     await sendTelemetry(device, range(4, 6));
     assert.deepEqual(await telemetrySeqs(client, 3), range(4, 6));
+  });
+
+  it('a hub process signs in with --broker-username and --broker-password-file; refused credentials are logged and the hub runs on', async (t) => {
+    const dir = tempDir('iottly-fleet-auth-', t);
+    const passwords = join(dir, 'passwords');
+    execFileSync(MOSQUITTO_PASSWD, ['-b', '-c', passwords, 'hub1', 's3cret']);
+    // mosquitto started as root reads it as its own user.
+    chmodSync(dir, 0o755);
+    chmodSync(passwords, 0o644);
+    const broker = await startMosquitto(t, { passwordFile: passwords });
+    const good = join(dir, 'good');
+    const bad = join(dir, 'bad');
+    writeFileSync(good, 's3cret\n');
+    writeFileSync(bad, 'wrong\n');
+
+    const hub = await spawnHub(t, broker.url, [
+      '--broker-username',
+      'hub1',
+      '--broker-password-file',
+      good,
+    ]);
+    assert.match(hub.hubId, /^hub-/);
+    assert.ok(!hub.process.output().includes('s3cret'), 'the password is never logged');
+
+    const refused = spawnAgent(t, [
+      'hub',
+      '--broker',
+      broker.url,
+      '--broker-username',
+      'hub1',
+      '--broker-password-file',
+      bad,
+      '--port',
+      '0',
+      '--log-format',
+      'json',
+    ]);
+    const line = await refused.waitForLog(
+      (l) => l.code === 'broker_link_failed' && /refused the hub/.test(l.msg),
+      LONG,
+    );
+    assert.equal(line.level, 'error');
+    assert.equal(refused.child.exitCode, null, 'it runs on and redials later');
+    assert.equal((await refused.kill('SIGTERM')).code, 0);
   });
 });

@@ -3,7 +3,12 @@ import type { Logger } from 'pino';
 import { LogCode } from '../../log/log-codes.js';
 import { MAX_FRAME_BYTES } from '../../protocol/message.js';
 import { EVERY_HUB, WEBHOOKS_TOPIC, everyDevice, hubTopic } from '../../protocol/mqtt-topics.js';
-import { backoffDelay, type BackoffOptions, type RandomSource } from '../../time/backoff.js';
+import {
+  authRejectedDelay,
+  backoffDelay,
+  type BackoffOptions,
+  type RandomSource,
+} from '../../time/backoff.js';
 import { isoNow, type Clock, type TimerHandle } from '../../time/clock.js';
 
 /**
@@ -42,6 +47,10 @@ export const HUB_SUBSCRIPTIONS = [
   everyDevice('presence'),
   everyDevice('up'),
 ];
+
+/** CONNACK reason codes of refused credentials (MQTT 5: bad user name or password, not authorized). */
+const BAD_CREDENTIALS = 0x86;
+const NOT_AUTHORIZED = 0x87;
 
 /** Every payload is a JSON frame (MQTT 5 properties, docs/protocol.md). */
 const JSON_PROPERTIES = { payloadFormatIndicator: true, contentType: 'application/json' };
@@ -172,6 +181,7 @@ export class FleetConnection {
     this.#client = client;
     let wasOnline = false;
     let closed = false;
+    let refused = false;
     client.on('connect', () => {
       void this.#subscribe(client).then((ok) => {
         if (!ok || this.#client !== client || this.#status.kind === 'stopped') return;
@@ -187,10 +197,18 @@ export class FleetConnection {
       if (this.#client === client) this.#o.onMessage(topic, payload);
     });
     client.on('error', (err) => {
-      this.#o.logger.warn(
-        { code: LogCode.brokerLinkFailed, err: err.message },
-        'broker connection error',
-      );
+      const reason = (err as { code?: unknown }).code;
+      if (reason === BAD_CREDENTIALS || reason === NOT_AUTHORIZED) {
+        refused = true;
+        this.#o.logger.error(
+          { code: LogCode.brokerLinkFailed, err: err.message },
+          'the MQTT broker refused the hub (check --broker-username, --broker-password-file)',
+        );
+      } else
+        this.#o.logger.warn(
+          { code: LogCode.brokerLinkFailed, err: err.message },
+          'MQTT broker connection error',
+        );
     });
     client.on('close', () => {
       if (closed) return;
@@ -199,10 +217,10 @@ export class FleetConnection {
       this.#client = null;
       client.end(true);
       if (wasOnline) {
-        this.#o.logger.warn({ code: LogCode.brokerLinkFailed }, 'broker connection lost');
+        this.#o.logger.warn({ code: LogCode.brokerLinkFailed }, 'MQTT broker connection lost');
         this.#o.onOffline();
       }
-      this.#scheduleRedial();
+      this.#scheduleRedial(refused);
     });
   }
 
@@ -213,7 +231,7 @@ export class FleetConnection {
       if (refused.length === 0) return true;
       this.#o.logger.error(
         { code: LogCode.brokerLinkFailed, topics: refused.map((g) => g.topic) },
-        'the broker refused the hub a subscription (its ACL must let hubs read iottly/v1/#)',
+        'the MQTT broker refused the hub a subscription (its ACL must let hubs read iottly/v1/#)',
       );
     } catch (err) {
       this.#o.logger.warn(
@@ -225,10 +243,14 @@ export class FleetConnection {
     return false;
   }
 
-  #scheduleRedial(): void {
+  /** Credentials the MQTT broker refused get the longest delay: retrying sooner cannot help. */
+  #scheduleRedial(refused: boolean): void {
     if (this.#status.kind === 'stopped') return;
     const attempt = this.#attempt++;
-    const delayMs = backoffDelay(attempt, this.#o.backoff ?? DEFAULT_FLEET_BACKOFF, this.#o.random);
+    const backoff = this.#o.backoff ?? DEFAULT_FLEET_BACKOFF;
+    const delayMs = refused
+      ? authRejectedDelay(backoff, this.#o.random)
+      : backoffDelay(attempt, backoff, this.#o.random);
     this.#setStatus({ kind: 'backoff', attempt, delayMs });
     this.#timer = this.#o.clock.setTimeout(() => {
       this.#timer = null;
@@ -238,6 +260,6 @@ export class FleetConnection {
 
   #setStatus(status: FleetConnectionStatus): void {
     this.#status = status;
-    this.#o.logger.debug({ status }, 'broker connection status');
+    this.#o.logger.debug({ status }, 'MQTT broker connection status');
   }
 }
