@@ -44,7 +44,7 @@ export interface BrokerOptions {
   clock: Clock;
   logger: Logger;
   ids: IdSource;
-  /** Where forwarded requests' ids come from (default `ids`; over a broker, the hub's own). */
+  /** Where forwarded requests' ids come from (default `ids`; on an MQTT broker, the hub's own). */
   requestIds?: IdSource;
   /**
    * Whether the broker tells a device which streams this hub's clients want (default true).

@@ -231,7 +231,7 @@ export class Hub {
       clock: this.#clock,
       logger: this.#logger,
       ids: this.#ids,
-      // Over a broker: request ids name this hub (every hub sees every reply, the one holding
+      // On an MQTT broker: request ids name this hub (every hub sees every reply, the one holding
       // the id relays it), and the device's owner sends it the streams of every hub.
       ...(hubId !== null
         ? { requestIds: hubRequestIds(hubId, this.#ids), sendsDemand: false }
@@ -246,7 +246,7 @@ export class Hub {
         'maxRequestsPerClient',
         options.maxRequestsPerClient ?? DEFAULT_MAX_REQUESTS_PER_CLIENT,
       ),
-      // Over a broker the fleet posts, on the device's owner only: once across the hubs.
+      // On an MQTT broker the fleet posts, on the device's owner only: once across the hubs.
       ...(hubId === null ? { onDeviceMessage: postMessage } : {}),
     });
     this.#fleet =

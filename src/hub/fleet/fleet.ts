@@ -31,12 +31,12 @@ import { unionDemand } from '../stream-union.js';
 
 /**
  * One hub's share of a fleet served from an MQTT broker (docs/protocol.md, "The hubs"). The
- * Broker stays the centre, as for WebSocket agents; this feeds it from the broker's traffic:
+ * Broker stays the centre, as for WebSocket agents; this feeds it from the MQTT broker's traffic:
  *
  *     presence online (retained or live) ──▶ deviceAttached + deviceReady (a new link)
  *     hello on `up`                       ──▶ deviceReady again; the owner answers `welcome`
  *     any other frame on `up`             ──▶ deviceFrame, once per seq (relay cursor)
- *     presence offline / broker lost      ──▶ deviceClosed (requests end after the grace)
+ *     presence offline / MQTT broker lost ──▶ deviceClosed (requests end after the grace)
  *
  * Every hub relays to its own clients; one hub, the owner (rendezvous hashing over the hubs
  * present), answers `hello`, acknowledges (after publishing the retained cursor), posts
@@ -44,7 +44,7 @@ import { unionDemand } from '../stream-union.js';
  * the owner of an online device (a hub came or went) sends it `welcome` with the cursor: the
  * agent sends again what follows it, and the hubs drop what they had relayed already.
  *
- * Until the hub has seen its own presence come back from the broker it has not read the fleet's
+ * Until the hub has seen its own presence come back from the MQTT broker it has not read the fleet's
  * retained messages to the end: it owns nothing until then.
  */
 export interface FleetOptions extends Omit<FleetSettings, 'hubId'> {
