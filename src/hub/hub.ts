@@ -261,6 +261,7 @@ export class Hub {
             ackIntervalMs: this.#ackIntervalMs,
             highWaterBytes: this.#sendBounds.highWaterBytes,
             onDeviceMessage: postMessage,
+            webhooks: this.#webhooks,
           })
         : null;
     const consoleDir = options.consoleDir;

@@ -334,6 +334,49 @@ describe('hubs on an MQTT broker', () => {
     );
   });
 
+  it('keeps one webhook set on every hub: added on A, taken by a hub that starts later, deleted on B', async (t) => {
+    const receiver = await startReceiver(t);
+    const {
+      broker,
+      hubs: [a, b],
+      device,
+    } = await fleetWithDevice(t, [HUB_A, HUB_B], {
+      webhookPolicy: { backoff: { initialDelayMs: 20, maxDelayMs: 40 }, timeoutMs: 5_000 },
+    });
+    const api = (hub: TestHub, path: string, init: RequestInit = {}) =>
+      fetch(`${hub.url}${path}`, {
+        ...init,
+        headers: { Authorization: `Bearer ${API_KEY}`, 'Content-Type': 'application/json' },
+      });
+    const added = await api(a, '/v1/webhooks', {
+      method: 'POST',
+      body: JSON.stringify({
+        description: 'all',
+        url: receiver.url,
+        type: 'iottly',
+        headers: { 'X-Api-Token': 'secret-1' },
+      }),
+    });
+    assert.equal(added.status, 201);
+    const { id } = (await added.json()) as { id: string };
+    const ids = (hub: TestHub) => hub.hub.webhooks.list().map((w) => w.id);
+    await waitFor(() => ids(b).includes(id), LONG);
+    const late = await fleetHub(t, broker, 'hub-cccccccccccc');
+    await waitFor(() => ids(late).includes(id), LONG);
+    assert.equal(late.hub.webhooks.list()[0]?.headers?.['X-Api-Token'], 'secret-1');
+
+    await sendTelemetry(device, range(1, 3));
+    await ackedUpTo(device, 3);
+    const posted = await receiver.waitFor(3, LONG);
+    assert.deepEqual(
+      posted.map((r) => r.headers['x-api-token']),
+      ['secret-1', 'secret-1', 'secret-1'],
+    );
+
+    assert.equal((await api(b, `/v1/webhooks/${id}`, { method: 'DELETE' })).status, 204);
+    await waitFor(() => ids(a).length === 0 && ids(late).length === 0, LONG);
+  });
+
   it('ends a command whose device stays offline past the grace with device_offline, and keeps one answered after a hello that does not list it', async (t) => {
     const {
       hubs: [a],

@@ -5,7 +5,13 @@ import { ErrorCode } from '../../protocol/error-codes.js';
 import { seqNumber } from '../../protocol/fields.js';
 import { LogCode } from '../../log/log-codes.js';
 import { MAX_FRAME_BYTES, type Message } from '../../protocol/message.js';
-import { deviceTopic, hubTopic, hubWantsTopic, parseTopic } from '../../protocol/mqtt-topics.js';
+import {
+  WEBHOOKS_TOPIC,
+  deviceTopic,
+  hubTopic,
+  hubWantsTopic,
+  parseTopic,
+} from '../../protocol/mqtt-topics.js';
 import { parseFrame, type FrameError, type ParsedFrame } from '../../protocol/parse.js';
 import { HELLO, toHubValidators, type HelloPayload } from '../../protocol/to-hub.js';
 import type { RandomSource } from '../../time/backoff.js';
@@ -25,6 +31,8 @@ import {
   type Decoded,
 } from './fleet-payloads.js';
 import { MqttDeviceLink, type FleetPort } from './mqtt-device-link.js';
+import { SharedWebhooks } from './shared-webhooks.js';
+import type { Webhooks } from '../webhooks/webhooks.js';
 import { ownerOf } from './rendezvous.js';
 import { SeqCursor } from './seq-cursor.js';
 import { unionDemand } from '../stream-union.js';
@@ -58,6 +66,8 @@ export interface FleetOptions extends Omit<FleetSettings, 'hubId'> {
   highWaterBytes: number;
   /** Hears each device message once across the fleet (on its owner): webhooks post them. */
   onDeviceMessage: (deviceId: string, frame: ParsedFrame) => void;
+  /** The hub's webhooks: the same set on every hub of the fleet (SharedWebhooks). */
+  webhooks: Webhooks;
 }
 
 /** What this hub knows of one device. */
@@ -85,6 +95,7 @@ export class Fleet implements FleetPort {
   readonly #logger: Logger;
   readonly #broker: Broker;
   readonly #connection: FleetConnection;
+  readonly #sharedWebhooks: SharedWebhooks;
   readonly #devices = new Map<string, FleetDevice>();
   /** Hubs whose presence is retained now (this one too, once it has seen its own). */
   readonly #hubs = new Set<string>();
@@ -116,12 +127,18 @@ export class Fleet implements FleetPort {
       onMessage: (topic, payload) => this.#onMessage(topic, payload),
       onOffline: () => this.#onOffline(),
     });
+    this.#sharedWebhooks = new SharedWebhooks({
+      webhooks: options.webhooks,
+      publish: (payload) => this.#connection.publish(WEBHOOKS_TOPIC, payload, true),
+      logger: this.#logger,
+    });
   }
 
   start(): void {
     this.#stopListening ??= this.#broker.subscriptions.onStreamsChanged((deviceId, _n, demand) =>
       this.#publishWants(deviceId, demand),
     );
+    this.#sharedWebhooks.start();
     this.#connection.start();
   }
 
@@ -165,6 +182,7 @@ export class Fleet implements FleetPort {
   async #stop(): Promise<void> {
     this.#stopListening?.();
     this.#stopListening = null;
+    this.#sharedWebhooks.stop();
     for (const deviceId of this.#ownWants)
       this.#publishRetained(hubWantsTopic(this.hubId, deviceId), '');
     this.#ownWants.clear();
@@ -216,6 +234,8 @@ export class Fleet implements FleetPort {
           this.#onWants(parsed.hubId, parsed.deviceId, payload);
           break;
         case 'webhooks':
+          this.#sharedWebhooks.received(payload);
+          break;
         case 'down':
           break;
       }
@@ -244,6 +264,7 @@ export class Fleet implements FleetPort {
         this.#synced = true;
         for (const other of this.#wants.keys())
           if (!this.#hubs.has(other)) this.#clearWantsOf(other);
+        this.#sharedWebhooks.synced();
         this.#logger.info({ hubs: this.hubs(), devices: this.#devices.size }, 'fleet learnt');
       } else this.#logger.info({ otherHub: hubId }, 'hub joined the fleet');
     }
