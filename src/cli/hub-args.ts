@@ -167,7 +167,7 @@ export function parseHubArgs(
     webhooksPath,
     logLevel,
     logFormat,
-    stateDir: stateDir(values['state-dir']),
+    stateDir: stateDir(values['state-dir'], values.broker !== undefined),
     broker: brokerOptions(values),
     maxSubscriptionsPerClient: integer(
       '--max-subscriptions-per-client',
@@ -236,8 +236,12 @@ function isLogFormat(text: string): text is LogFormat {
   return (LOG_FORMATS as readonly string[]).includes(text);
 }
 
-function stateDir(path: string | undefined): string | null {
+function stateDir(path: string | undefined, onBroker: boolean): string | null {
   if (path === undefined) return null;
+  if (onBroker)
+    throw new UsageError(
+      '--state-dir: not with --broker (the fleet keeps its delivery cursors on the broker)',
+    );
   if (path.trim() === '') throw new UsageError('--state-dir: expected a directory path');
   return path;
 }

@@ -98,6 +98,7 @@ describe('parseHubArgs', () => {
     usage(['--broker', 'nonsense'], /^--broker: expected/);
     usage(['--broker', 'mqtt://u:p@x:1'], /^--broker: put credentials/);
     usage(['--broker-username', 'u'], /^--broker-username: expected with --broker URL$/);
+    usage(['--broker', 'mqtt://x:1', '--state-dir', '/tmp/s'], /^--state-dir: not with --broker/);
     usage(
       ['--broker', 'mqtt://x:1', '--broker-ca', 'ca.pem'],
       /^--broker-ca: expected with an mqtts/,
