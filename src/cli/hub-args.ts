@@ -34,7 +34,7 @@ export const HUB_FLAGS = `  --host HOST                     interface to listen 
                                   of hubs on one broker serve one fleet; /v1/device is off
   --broker-username U             the hub's user name on the broker
   --broker-password-file F        a file holding the hub's broker password
-  --broker-ca F                   a PEM file of the CA that signed the broker's certificate (mqtts://)
+  --broker-ca F                   PEM file of the CA of the broker's certificate (mqtts://)
   --log-level LEVEL               fatal|error|warn|info|debug|trace|silent (info)
   --log-format FORMAT             auto (readable on a terminal, else JSON lines)|json|pretty (auto)`;
 
