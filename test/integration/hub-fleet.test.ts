@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { connectAsync } from 'mqtt';
 import type { HubOptions } from '../../src/hub/hub.js';
 import { ownerOf } from '../../src/hub/fleet/rendezvous.js';
 import { startReceiver } from '../helpers/http-receiver.js';
@@ -75,6 +76,30 @@ async function fleetWithDevice<const Ids extends readonly string[]>(
   await device.comeOnline();
   await device.nextOfType('welcome', LONG);
   return { broker, hubs: hubs as { [K in keyof Ids]: TestHub }, device };
+}
+
+/**
+ * The topics under `filter` that hold a retained message now, sorted. A marker published after
+ * the subscription comes back after every retained message (one connection keeps order).
+ */
+async function retainedTopics(brokerUrl: string, filter: string): Promise<string[]> {
+  const client = await connectAsync(brokerUrl, { protocolVersion: 5, reconnectPeriod: 0 });
+  try {
+    const marker = `test/marker/${process.pid}`;
+    const topics: string[] = [];
+    const done = new Promise<void>((resolve) =>
+      client.on('message', (topic, payload, packet) => {
+        if (topic === marker) resolve();
+        else if (packet.retain && payload.length > 0) topics.push(topic);
+      }),
+    );
+    await client.subscribeAsync([filter, marker], { qos: 1 });
+    await client.publishAsync(marker, 'x', { qos: 1 });
+    await done;
+    return topics.sort();
+  } finally {
+    await client.endAsync();
+  }
 }
 
 async function subscribe(
@@ -279,21 +304,31 @@ describe('hubs on an MQTT broker', () => {
   });
 
   it('hands the device to hub B when its owner stops: a welcome with the cursor, no seq missing or repeated on B', async (t) => {
-    const { hubs, device } = await fleetWithDevice(t, [HUB_A, HUB_B]);
+    const { broker, hubs, device } = await fleetWithDevice(t, [HUB_A, HUB_B]);
     // Whichever of the two owns the device is stopped; the other serves on.
     const ownerId = ownerOf(DEVICE, [HUB_A, HUB_B]);
     const owner = hubs.find((h) => h.hub.fleet?.hubId === ownerId) as TestHub;
     const survivor = hubs.find((h) => h !== owner) as TestHub;
     const client = await connectClient(survivor.wsUrl);
     await subscribe(client, 's', ['cpu']);
+    await subscribe(await connectClient(owner.wsUrl), 'm', ['memory']);
+    await device.next((f) => f.type === 'streams' && (f.payload.streams as unknown[]).length === 2);
     await sendTelemetry(device, range(1, 5));
     assert.deepEqual(await telemetrySeqs(client, 5), range(1, 5));
     await ackedUpTo(device, 5);
+
+    while (device.unread.some((f) => f.type === 'streams')) await device.nextOfType('streams');
 
     await owner.stop();
     const welcome = await device.nextOfType('welcome', LONG);
     assert.equal(welcome.payload.last_seq, 5, 'the cursor the stopped owner published');
     assert.ok(survivor.hub.fleet?.owns(DEVICE));
+    assert.deepEqual((await device.nextOfType('streams', LONG)).payload.streams, [{ name: 'cpu' }]);
+    // The stopped hub cleared its presence and its wants: only the survivor's are retained.
+    assert.deepEqual(await retainedTopics(broker.url, 'iottly/v1/hubs/#'), [
+      `iottly/v1/hubs/${survivor.hub.fleet?.hubId}`,
+      `iottly/v1/hubs/${survivor.hub.fleet?.hubId}/wants/${DEVICE}`,
+    ]);
     // The agent rewinds to the cursor: what follows it again, then new frames.
     await sendTelemetry(device, range(4, 9));
     assert.deepEqual(await telemetrySeqs(client, 4), range(6, 9));
