@@ -103,6 +103,8 @@ export class Fleet implements FleetPort {
   readonly #wants = new Map<string, Map<string, StreamDemand[]>>();
   /** Devices this hub has published wants for (cleared when nothing is wanted, and on stop). */
   readonly #ownWants = new Set<string>();
+  /** Devices whose wants this hub cleared while it had no connection to the MQTT broker. */
+  readonly #unsentClears = new Set<string>();
   #synced = false;
   #stopListening: (() => void) | null = null;
   #stopping: Promise<void> | null = null;
@@ -195,8 +197,10 @@ export class Fleet implements FleetPort {
     this.#logger.info({ url: redactedUrl(this.#o.url) }, 'connected to the MQTT broker');
     // The broker keeps retained wants across a short loss, but the others may have cleared
     // them when this hub's will went out: say them again.
-    for (const deviceId of new Set(this.#broker.subscriptions.list().map((s) => s.deviceId)))
+    const wanted = new Set(this.#broker.subscriptions.list().map((s) => s.deviceId));
+    for (const deviceId of new Set([...wanted, ...this.#unsentClears]))
       this.#publishWants(deviceId, this.#broker.subscriptions.demand(deviceId), true);
+    this.#unsentClears.clear();
   }
 
   #onOffline(): void {
@@ -305,8 +309,12 @@ export class Fleet implements FleetPort {
     const topic = hubWantsTopic(this.hubId, deviceId);
     if (streams.length > 0) {
       this.#ownWants.add(deviceId);
+      this.#unsentClears.delete(deviceId);
       this.#publishRetained(topic, JSON.stringify({ streams }));
-    } else if (this.#ownWants.delete(deviceId) || always) this.#publishRetained(topic, '');
+    } else if (this.#ownWants.delete(deviceId) || always) {
+      // A clear that cannot go out now (no connection) goes out on the next one.
+      if (!this.#publishRetained(topic, '')) this.#unsentClears.add(deviceId);
+    }
   }
 
   #onWants(hubId: string, deviceId: string, payload: Buffer): void {
@@ -551,8 +559,8 @@ export class Fleet implements FleetPort {
 
   // ── helpers ──────────────────────────────────────────────────────────────────────────────
 
-  #publishRetained(topic: string, payload: string): void {
-    this.#connection.publish(topic, payload, true);
+  #publishRetained(topic: string, payload: string): boolean {
+    return this.#connection.publish(topic, payload, true);
   }
 
   /** The decoded value, or undefined (logged) when the payload was bad. */
