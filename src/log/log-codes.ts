@@ -130,6 +130,10 @@ export const LogCode = {
   webhookDeliveryFailed: 'webhook_delivery_failed',
   /** A webhook's queue was full; its oldest pending deliveries were dropped. */
   webhookQueueFull: 'webhook_queue_full',
+  /** `hub --broker`: the connection to the MQTT broker failed or was lost; the hub redials. */
+  brokerLinkFailed: 'broker_link_failed',
+  /** `hub --broker`: a retained fleet message (presence, cursor, wants) was malformed; ignored. */
+  fleetMessageInvalid: 'fleet_message_invalid',
 } as const;
 
 export type LogCode = (typeof LogCode)[keyof typeof LogCode];
