@@ -5,7 +5,8 @@
  * its own SD card, and 1,000 simulated ones sharing one disk would measure that disk), and its
  * own sampler reading a fixture /proc and /sys tree of its own.
  *
- * What each agent writes to its socket is observed through the injected socket factory, so the
+ * What each agent writes to its link is observed through the injected factory of that link
+ * (the WebSocket's `send`, or the MQTT client's `publish` on the device's `up` topic), so the
  * run knows exactly which samples left the agents and can tell a lost frame from one that was
  * never taken.
  */
@@ -13,9 +14,12 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import type { MqttClient } from 'mqtt';
 import type WebSocket from 'ws';
 import type { Agent } from '../../src/agent/agent.js';
 import { createWebSocket, type SocketFactory } from '../../src/agent/connection.js';
+import { createMqttClient, type MqttClientFactory } from '../../src/agent/mqtt-link.js';
+import { deviceTopic } from '../../src/protocol/mqtt-topics.js';
 import { createAgent, realAgentDependencies } from '../../src/roots/agent-root.js';
 import { basicInventory } from '../../src/agent/inventory.js';
 import { loadConfig } from '../../src/config/load.js';
@@ -31,13 +35,13 @@ export interface FleetDevice {
 }
 
 export interface SimulatedFleetOptions {
-  /** ws://host:port/v1/device */
+  /** Every agent's `server.url`: ws://host:port/v1/device, or mqtt://host:port (a broker). */
   deviceUrl: string;
   devices: readonly FleetDevice[];
   /** Built-in streams each agent samples by config. */
   streams: readonly string[];
   intervalMs: number;
-  /** Hears every telemetry sample an agent writes to its socket (resends included). */
+  /** Hears every telemetry sample an agent writes to its link (resends included). */
   onSampleSent: (deviceId: string, stream: string, tsMs: number) => void;
   logger: Logger;
 }
@@ -117,6 +121,7 @@ export class SimulatedFleet {
           inventory: { ...basicInventory(), hostname: device.id },
         }),
         createSocket: this.#observedSockets(device.id),
+        createMqttClient: this.#observedMqttClients(device.id),
         env: {},
       },
     );
@@ -154,18 +159,36 @@ export class SimulatedFleet {
 
   /** The real socket factory, with every telemetry frame the agent sends told to the run. */
   #observedSockets(deviceId: string): SocketFactory {
-    const onSampleSent = this.#o.onSampleSent;
     return (url, options) => {
       const socket = createWebSocket(url, options);
       const send = socket.send.bind(socket) as (...args: unknown[]) => void;
       socket.send = ((data: unknown, ...rest: unknown[]) => {
-        if (typeof data === 'string' && data.includes('"type":"telemetry"')) {
-          const { payload } = JSON.parse(data) as { payload: { stream: string; ts: string } };
-          onSampleSent(deviceId, payload.stream, Date.parse(payload.ts));
-        }
+        this.#observe(deviceId, data);
         send(data, ...rest);
       }) as WebSocket['send'];
       return socket;
     };
+  }
+
+  /** The real MQTT client factory, with every telemetry frame published on `up` told to the run. */
+  #observedMqttClients(deviceId: string): MqttClientFactory {
+    const up = deviceTopic(deviceId, 'up');
+    return (url, options) => {
+      const client = createMqttClient(url, options);
+      const publish = client.publish.bind(client) as (...args: unknown[]) => MqttClient;
+      client.publish = ((topic: string, message: unknown, ...rest: unknown[]) => {
+        if (topic === up) this.#observe(deviceId, message);
+        return publish(topic, message, ...rest);
+      }) as MqttClient['publish'];
+      return client;
+    };
+  }
+
+  /** Tells the run of a telemetry sample in a frame an agent writes. */
+  #observe(deviceId: string, data: unknown): void {
+    if (typeof data === 'string' && data.includes('"type":"telemetry"')) {
+      const { payload } = JSON.parse(data) as { payload: { stream: string; ts: string } };
+      this.#o.onSampleSent(deviceId, payload.stream, Date.parse(payload.ts));
+    }
   }
 }
