@@ -8,11 +8,12 @@ import { describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { ownerOf } from '../../src/hub/fleet/rendezvous.js';
 import { deviceTopic } from '../../src/protocol/mqtt-topics.js';
-import { CLI_PATH, spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
+import { CLI_PATH, spawnAgent, statusIs } from '../helpers/agent-process.js';
+import { spawnFleetHub, type FleetHubProcess } from '../helpers/fleet-hub-process.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import type { Owner } from '../helpers/owner.js';
 import { tempDir } from '../helpers/temp-dir.js';
-import { API_KEY, connectClient, type Frame, type Peer } from '../helpers/ws.js';
+import { connectClient, type Frame, type Peer } from '../helpers/ws.js';
 
 /**
  * The issue's "done when", as an operator sets it up, all real processes: `broker-config
@@ -30,12 +31,6 @@ const HUB_USER = 'hubs';
 const HUB_PASSWORD = 'hub-password-0123456789';
 
 const run = promisify(execFile);
-
-interface FleetHub {
-  process: AgentProcess;
-  hubId: string;
-  wsUrl: string;
-}
 
 async function setUpBroker(t: Owner): Promise<{ url: string; hubPasswordFile: string }> {
   const dir = tempDir('iottly-fleet-on-broker-', t);
@@ -62,29 +57,14 @@ async function setUpBroker(t: Owner): Promise<{ url: string; hubPasswordFile: st
   return { url: broker.url, hubPasswordFile };
 }
 
-async function spawnFleetHub(t: Owner, brokerUrl: string, passwordFile: string): Promise<FleetHub> {
-  const hub = spawnAgent(t, [
-    'hub',
-    '--broker',
-    brokerUrl,
+/** A hub process signed in with the hub credential that broker-config wrote. */
+function fleetHub(t: Owner, brokerUrl: string, passwordFile: string): Promise<FleetHubProcess> {
+  return spawnFleetHub(t, brokerUrl, [
     '--broker-username',
     HUB_USER,
     '--broker-password-file',
     passwordFile,
-    '--api-key',
-    API_KEY,
-    '--port',
-    '0',
-    '--log-format',
-    'json',
   ]);
-  const listening = await hub.waitForLog((l) => l.msg === 'hub listening', EVENT_MS);
-  const learnt = await hub.waitForLog((l) => l.msg === 'fleet learnt', EVENT_MS);
-  return {
-    process: hub,
-    hubId: String(learnt.hubId),
-    wsUrl: String(listening.url).replace(/^http/, 'ws'),
-  };
 }
 
 /** Every frame the client gets that carries the device's seq, in arrival order. */
@@ -138,8 +118,8 @@ async function telemetryAfter(client: Peer, count: number): Promise<void> {
 describe('a fleet on mosquitto with generated credentials', () => {
   it('two hubs and an agent over mqtt://: a client on one hub keeps telemetry and commands, with no seq missing or repeated, when the owning hub is killed', async (t) => {
     const broker = await setUpBroker(t);
-    const first = await spawnFleetHub(t, broker.url, broker.hubPasswordFile);
-    const second = await spawnFleetHub(t, broker.url, broker.hubPasswordFile);
+    const first = await fleetHub(t, broker.url, broker.hubPasswordFile);
+    const second = await fleetHub(t, broker.url, broker.hubPasswordFile);
     const agent = spawnAgent(t, ['run'], {
       IOTTLY_SERVER_URL: broker.url,
       IOTTLY_DEVICE_ID: DEVICE,
@@ -156,7 +136,7 @@ describe('a fleet on mosquitto with generated credentials', () => {
     // The hub that owns the device is the one to kill ("A"); the client stays on the other ("B").
     const ownerId = ownerOf(DEVICE, [first.hubId, second.hubId]);
     const [a, b] = ownerId === first.hubId ? [first, second] : [second, first];
-    const client = await connectClient(b.wsUrl);
+    const client = await connectClient(b.url.replace(/^http/, 'ws'));
     t.after(() => client.ws.terminate());
     const frames = recordAll(client);
     client.send({
