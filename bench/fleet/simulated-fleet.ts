@@ -173,8 +173,8 @@ export class SimulatedFleet {
   /** The real MQTT client factory, with every telemetry frame published on `up` told to the run. */
   #observedMqttClients(deviceId: string): MqttClientFactory {
     const up = deviceTopic(deviceId, 'up');
-    return (url, options) => {
-      const client = createMqttClient(url, options);
+    return async (url, options) => {
+      const client = await createMqttClient(url, options);
       const publish = client.publish.bind(client) as (...args: unknown[]) => MqttClient;
       client.publish = ((topic: string, message: unknown, ...rest: unknown[]) => {
         if (topic === up) this.#observe(deviceId, message);
