@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
+import { Waiters } from './waiters.js';
 
 /**
  * The stream client of the fault scenarios (test/faults/rig.ts, broker-rig.ts): subscribed to
@@ -48,7 +49,7 @@ export class Collector {
   #ws: WebSocket | null = null;
   /** Index into `received` where each connection's frames begin. */
   readonly #connectedAt: number[] = [];
-  readonly #waiters = new Set<() => void>();
+  readonly #waiters = new Waiters();
 
   /** Connects to the hub on `port` and subscribes; resolves once `subscribed` came. */
   async connect(port: number): Promise<void> {
@@ -74,13 +75,11 @@ export class Collector {
           this.errors.push({ ...frame.payload, request_id: frame.request_id });
           if (frame.request_id === 'sub') reject(new Error(`subscribe: ${JSON.stringify(frame)}`));
         }
-        for (const waiter of this.#waiters) waiter();
+        this.#waiters.notify();
       });
     });
     ws.on('error', () => {});
-    ws.on('close', () => {
-      for (const waiter of this.#waiters) waiter();
-    });
+    ws.on('close', () => this.#waiters.notify());
     ws.send(
       JSON.stringify({
         type: 'subscribe',
@@ -98,21 +97,8 @@ export class Collector {
   }
 
   /** Resolves once `check()` holds after some frame (or already). */
-  async until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-    if (check()) return;
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters.delete(waiter);
-        reject(new Error(`${what}: not within ${timeoutMs} ms (last seq ${this.lastSeq()})`));
-      }, timeoutMs);
-      const waiter = (): void => {
-        if (!check()) return;
-        clearTimeout(timer);
-        this.#waiters.delete(waiter);
-        resolve();
-      };
-      this.#waiters.add(waiter);
-    });
+  until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+    return this.#waiters.until(check, timeoutMs, () => `${what} (last seq ${this.lastSeq()})`);
   }
 
   /**
