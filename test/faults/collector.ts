@@ -19,16 +19,6 @@ export interface Received {
   tsMs: number;
 }
 
-export interface CompletenessOptions {
-  /** The first seq expected: 1, or the first received for a client that subscribed late. */
-  from?: number;
-  /**
-   * Allows a gap (never a repeat) where the client connected again, to another hub: a new
-   * subscription starts with what the device sends next, not with what was relayed meanwhile.
-   */
-  gapsAtReconnect?: boolean;
-}
-
 /** `lines` numbered lines of 60 bytes and a newline: what the test command prints. */
 export function numberedLines(lines: number): string {
   let text = '';
@@ -175,25 +165,28 @@ export class Collector {
   }
 
   /**
-   * Every seq from `from` (1) to the last, in order, exactly once (telemetry and command
-   * replies together); `missing` are seqs that may not arrive (reported drops, the drop report).
+   * Every seq from `from` (1, or the first received for a client that subscribed late) to the
+   * last, in order, exactly once (telemetry and command replies together); `missing` are seqs
+   * that may not arrive (reported drops, the drop report).
    */
-  assertComplete(
-    missing: ReadonlySet<number> = new Set(),
-    { from = 1, gapsAtReconnect = false }: CompletenessOptions = {},
-  ): void {
+  assertComplete(missing: ReadonlySet<number> = new Set(), from = 1): void {
     const seqs = this.received.map((r) => r.seq);
     assert.ok(seqs.length > 0, 'nothing received');
     const problems: string[] = [];
     let expected = from;
-    seqs.forEach((seq, index) => {
+    for (const seq of seqs) {
       while (missing.has(expected)) expected++;
-      const reconnected = gapsAtReconnect && index > 0 && this.#connectedAt.includes(index);
-      if (seq !== expected && !(reconnected && seq > expected))
-        problems.push(`expected seq ${expected}, got ${seq}`);
+      if (seq !== expected) problems.push(`expected seq ${expected}, got ${seq}`);
       expected = Math.max(expected, seq) + 1;
-    });
+    }
     assert.deepEqual(problems.slice(0, 10), [], `${problems.length} ordering problems`);
+  }
+
+  /** What each connection received, in order of connecting (a client may move between hubs). */
+  connections(): Received[][] {
+    return this.#connectedAt.map((start, i) =>
+      this.received.slice(start, this.#connectedAt[i + 1]),
+    );
   }
 
   close(): void {
