@@ -22,11 +22,12 @@ export const ROOMS = {
   local: FEATURE,
   systemd: FEATURE,
   hub: BASE,
+  'broker-access': ['protocol'],
   console: ['protocol', 'time'],
   config: [...DEVICE, ...BASE],
   roots: ['config', 'hub', ...DEVICE, ...BASE],
   demo: ['roots', 'config', 'hub', ...DEVICE, ...BASE],
-  cli: ['demo', 'roots', 'config', 'hub', ...DEVICE, ...BASE],
+  cli: ['demo', 'roots', 'config', 'hub', 'broker-access', ...DEVICE, ...BASE],
 };
 
 /** One no-restricted-imports rule per room: a relative import into a room it may not use fails. */

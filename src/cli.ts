@@ -8,6 +8,7 @@ import type { Agent } from './agent/agent.js';
 import { createAgent, realAgentDependencies } from './roots/agent-root.js';
 import { readInventory } from './agent/inventory.js';
 import { parseAgentArgs } from './cli/agent-args.js';
+import { runBrokerConfig } from './cli/broker-config.js';
 import { runPublish } from './cli/publish.js';
 import { ExitCode } from './cli/exit-codes.js';
 import { exitOnFatalError } from './cli/fatal.js';
@@ -49,6 +50,12 @@ async function main(argv: string[]): Promise<number> {
         stdin: process.stdin,
         stderr: process.stderr,
         readFile: (path) => readFileSync(path, 'utf8'),
+      });
+    case 'broker-config':
+      return runBrokerConfig(rest, {
+        readFile: (path) => readFileSync(path, 'utf8'),
+        stdout: process.stdout,
+        stderr: process.stderr,
       });
     case 'demo':
       await runDemo({ stopSignal: onShutdownSignal() });

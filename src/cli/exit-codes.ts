@@ -9,6 +9,8 @@ export const ExitCode = {
   unavailable: 69,
   /** An unexpected internal failure (a bug): systemd restarts the agent. */
   software: 70,
+  /** An output file cannot be written (`broker-config`: the --out folder). */
+  cannotCreate: 73,
   /** Another agent holds `storage.dir`: systemd retries, and this one starts once it is gone. */
   tempFail: 75,
   /** The configuration is invalid: restarting cannot help (RestartPreventExitStatus=78). */

@@ -1,6 +1,7 @@
 import { SYSTEM_SOCKET_PATH } from '../config/default-paths.js';
 import { INSECURE_PERMISSIONS_FLAG } from '../config/permissions.js';
 import { DEFAULT_CONFIG_PATH, envName, flagName, leafAt, leafKeys } from '../config/schema.js';
+import { BROKER_CONFIG_HELP } from './broker-config.js';
 import { HUB_FLAGS } from './hub-args.js';
 
 /**
@@ -14,6 +15,7 @@ commands:
   run            connect to the hub and serve this device (config: --config PATH, IOTTLY_* env, flags)
   check-config   print the effective configuration (secrets redacted); exit 0, or 78 if invalid
   hub            run the reference hub (--host, --port, --api-key, --device-token ID=TOKEN, …)
+  broker-config  write mosquitto's password and ACL files for a fleet on a broker (mosquitto --out DIR, …)
   publish        send JSON to the cloud through the running agent: [--channel C] [--app NAME] ['<json>'] (or stdin)
   demo           a hub and an agent on loopback, with readable logs (what \`npm start\` runs)
   version        print the agent version
@@ -40,6 +42,8 @@ Runs the reference hub: device and stream WebSockets, REST, webhooks and the con
 listens and a generated API key go to stderr; stdout holds the log lines.
 
 ${HUB_FLAGS}`;
+    case 'broker-config':
+      return BROKER_CONFIG_HELP;
     case 'publish':
       return `usage: iottly-agent publish [flags] ['<json>']
 

@@ -13,8 +13,7 @@ export const deviceTopic = (deviceId: string, kind: DeviceTopicKind): string =>
   `${TOPIC_PREFIX}/devices/${deviceId}/${kind}`;
 
 /** Filters a hub subscribes to: one kind of topic for every device. */
-export const everyDevice = (kind: DeviceTopicKind): string =>
-  `${TOPIC_PREFIX}/devices/+/${kind}`;
+export const everyDevice = (kind: DeviceTopicKind): string => `${TOPIC_PREFIX}/devices/+/${kind}`;
 
 export const hubTopic = (hubId: string): string => `${TOPIC_PREFIX}/hubs/${hubId}`;
 

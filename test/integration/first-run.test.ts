@@ -109,6 +109,7 @@ describe('first run', () => {
       'check-config': ['--config PATH', '--device-id', '--storage-dir'],
       hub: ['--port PORT', '--api-key KEY', '--log-format'],
       publish: ['--channel C', '--local-socket-path'],
+      'broker-config': ['--out DIR', '--device-token-file FILE', '--hub-credential USER=PASSWORD'],
       demo: ['Ctrl-C'],
       version: ['version'],
     };

@@ -82,4 +82,10 @@ describe('rooms (first-level folders of src/)', () => {
     }
     assert.deepEqual([...(rooms.console ?? [])].sort(), ['protocol', 'time']);
   });
+
+  it("broker-access/ is the topic scheme as a broker's files: it imports protocol/ alone", () => {
+    assert.deepEqual(rooms['broker-access'], ['protocol']);
+    const users = Object.keys(rooms).filter((room) => rooms[room]?.includes('broker-access'));
+    assert.deepEqual(users, ['cli']);
+  });
 });

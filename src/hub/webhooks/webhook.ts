@@ -10,6 +10,7 @@ import {
   type Validator,
 } from '../../protocol/schema.js';
 import { channelName } from '../../protocol/apps.js';
+import { ErrorCode } from '../../protocol/error-codes.js';
 
 /**
  * A webhook as the platform docs define it: where to POST each device message, which ones
@@ -136,4 +137,56 @@ export function withMaskedHeaders(webhook: Webhook): Webhook {
 
 export function validateWebhookSpec(value: unknown, path = 'webhook'): Result<WebhookSpec> {
   return specShape(value, path);
+}
+
+/** What the hub's ids look like (ids.ts: `wh_` and base64url), with room for other id sources. */
+const WEBHOOK_ID = /^[A-Za-z0-9_-]{1,64}$/;
+const webhookId = string({ minLength: 1, maxLength: 64, pattern: WEBHOOK_ID });
+
+/**
+ * A stored webhook as another hub hands it over (the fleet's webhook set): a valid definition
+ * and the id that hub gave it, so a DELETE on any hub names the same webhook.
+ */
+export function validateWebhook(value: unknown, path = 'webhook'): Result<Webhook> {
+  const spec = specShape(value, path);
+  if (!spec.ok) return spec;
+  const id = webhookId(isPlainObject(value) ? value['id'] : undefined, `${path}.id`);
+  if (!id.ok) return id;
+  return { ok: true, value: { id: id.value, ...spec.value } };
+}
+
+/** A webhook set refused, with the code REST would answer (invalid_webhook, webhook_limit). */
+export type ListResult =
+  | { ok: true; value: Webhook[] }
+  | {
+      ok: false;
+      code: typeof ErrorCode.invalidWebhook | typeof ErrorCode.webhookLimit;
+      error: string;
+    };
+
+/** A whole webhook set: at most MAX_WEBHOOKS valid webhooks with distinct ids. */
+export function validateWebhookList(value: unknown, path = 'webhooks'): ListResult {
+  const invalid = (error: string): ListResult => ({
+    ok: false,
+    code: ErrorCode.invalidWebhook,
+    error,
+  });
+  if (!Array.isArray(value)) return invalid(`${path}: expected an array of webhooks`);
+  if (value.length > MAX_WEBHOOKS) {
+    return {
+      ok: false,
+      code: ErrorCode.webhookLimit,
+      error: `${path}: at most ${MAX_WEBHOOKS} webhooks, got ${value.length}`,
+    };
+  }
+  const list: Webhook[] = [];
+  const ids = new Set<string>();
+  for (const [i, entry] of value.entries()) {
+    const r = validateWebhook(entry, `${path}[${i}]`);
+    if (!r.ok) return invalid(r.error);
+    if (ids.has(r.value.id)) return invalid(`${path}[${i}].id: "${r.value.id}" given twice`);
+    ids.add(r.value.id);
+    list.push(r.value);
+  }
+  return { ok: true, value: list };
 }
