@@ -1,18 +1,13 @@
 import type { ClientOptions } from 'ws';
 import WebSocket from 'ws';
 import type { Logger } from 'pino';
-import { MAX_FRAME_BYTES, PROTOCOL_VERSION, encode } from '../protocol/message.js';
+import { MAX_FRAME_BYTES } from '../protocol/message.js';
 import { frameText } from '../protocol/parse.js';
 import type { Clock, TimerHandle } from '../time/clock.js';
-import {
-  authRejectedDelay,
-  backoffDelay,
-  restartDelay,
-  type BackoffOptions,
-  type RandomSource,
-} from '../time/backoff.js';
+import { restartDelay, type BackoffOptions, type RandomSource } from '../time/backoff.js';
 import { Heartbeat } from './heartbeat.js';
-import type { Link, LinkEvents } from './link.js';
+import { Redial, type LinkFailure } from './redial.js';
+import { helloFrame, helloPayload, type Link, type LinkEvents } from './link.js';
 import type { ConnectionStatus } from './connection-status.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { closedLogCode, LogCode } from '../log/log-codes.js';
@@ -59,11 +54,6 @@ export interface ConnectionOptions {
   logger: Logger;
 }
 
-interface Failure {
-  code: string;
-  message: string;
-}
-
 export class Connection implements Link {
   readonly #o: ConnectionOptions;
   #status: ConnectionStatus = { kind: 'idle' };
@@ -71,18 +61,17 @@ export class Connection implements Link {
   #events: LinkEvents | null = null;
   #socket: WebSocket | null = null;
   #heartbeat: Heartbeat | null = null;
-  #attempt = 0;
-  #failure: Failure | null = null;
-  #lastAuthRejected = false;
+  readonly #redial: Redial;
+  #failure: LinkFailure | null = null;
   #welcomed = false;
   #dialTimer: TimerHandle | null = null;
-  #retryTimer: TimerHandle | null = null;
   #closeTimer: TimerHandle | null = null;
   #stopped: Promise<void> | null = null;
   #resolveStopped: (() => void) | null = null;
 
   constructor(options: ConnectionOptions) {
     this.#o = options;
+    this.#redial = new Redial(options);
   }
 
   get status(): ConnectionStatus {
@@ -102,8 +91,7 @@ export class Connection implements Link {
     const socket = this.#socket;
     this.#clearDialTimer();
     this.#welcomed = true;
-    this.#attempt = 0;
-    this.#lastAuthRejected = false;
+    this.#redial.welcomed();
     this.#setStatus({
       kind: 'online',
       since: this.#o.clock.date().toISOString(),
@@ -138,7 +126,7 @@ export class Connection implements Link {
   stop(): Promise<void> {
     if (this.#stopped) return this.#stopped;
     this.#stopped = new Promise((resolve) => (this.#resolveStopped = resolve));
-    this.#clearRetryTimer();
+    this.#redial.cancel();
     this.#clearDialTimer();
     const socket = this.#socket;
     if (!socket) {
@@ -156,7 +144,7 @@ export class Connection implements Link {
     const { url, token, deviceId, tls, clock } = this.#o;
     this.#failure = null;
     this.#welcomed = false;
-    this.#setStatus({ kind: 'connecting', attempt: this.#attempt + 1, url });
+    this.#setStatus({ kind: 'connecting', attempt: this.#redial.attempt, url });
     const socket = this.#o.createSocket(url, {
       headers: {
         Authorization: `Bearer ${token}`,
@@ -218,7 +206,7 @@ export class Connection implements Link {
     socket.on('ping', () => this.#heartbeat?.touch());
     socket.on('pong', () => this.#heartbeat?.touch());
     socket.on('error', (err: NodeJS.ErrnoException) => {
-      if (isTlsError(err)) this.#fail(LogCode.tlsError, `TLS: ${err.message}`);
+      if (isTlsError(err.code ?? '')) this.#fail(LogCode.tlsError, `TLS: ${err.message}`);
       else this.#fail(err.code ?? LogCode.socketError, err.message);
     });
     socket.on('close', (code, reason) => this.#onClose(socket, code, reason.toString()));
@@ -249,37 +237,26 @@ export class Connection implements Link {
       message: reason || `closed with code ${code}`,
     };
     const { backoff, random, logger } = this.#o;
-    let delayMs: number;
-    if (failure.code === LogCode.authRejected) {
-      // Log once per streak of refusals: the operator needs to know, the log does not need 1000 copies.
-      if (!this.#lastAuthRejected) logger.error({ code: failure.code }, failure.message);
-      this.#lastAuthRejected = true;
-      delayMs = authRejectedDelay(backoff, random);
-    } else if (code === CloseCode.goingAway && wasWelcomed && !this.#failure) {
-      logger.info({ code: LogCode.hubRestart }, 'hub is restarting (close 1001)');
-      delayMs = restartDelay(backoff, random);
-    } else {
-      logger.warn({ code: failure.code, closeCode: code }, `link lost: ${failure.message}`);
-      delayMs = backoffDelay(this.#attempt, backoff, random);
-    }
-    if (!wasWelcomed) this.#attempt++;
-    this.#setStatus({
-      kind: 'backoff',
-      attempt: this.#attempt + 1,
-      delayMs,
-      reason: failure.code,
-    });
-    this.#retryTimer = this.#o.clock.setTimeout(() => {
-      this.#retryTimer = null;
-      this.#dial();
-    }, delayMs);
+    const restarting = code === CloseCode.goingAway && wasWelcomed && !this.#failure;
+    const status = this.#redial.schedule(
+      failure,
+      {
+        wasWelcomed,
+        ...(restarting ? { delayMs: restartDelay(backoff, random) } : {}),
+        log: () => {
+          if (restarting)
+            logger.info({ code: LogCode.hubRestart }, 'hub is restarting (close 1001)');
+          else
+            logger.warn({ code: failure.code, closeCode: code }, `link lost: ${failure.message}`);
+        },
+      },
+      () => this.#dial(),
+    );
+    this.#setStatus(status);
   }
 
   #helloFrame(): string {
-    return encode({
-      type: 'hello',
-      payload: { ...this.#events?.hello(), protocol: PROTOCOL_VERSION },
-    });
+    return helloFrame(helloPayload(this.#events));
   }
 
   #finishStop(): void {
@@ -298,15 +275,10 @@ export class Connection implements Link {
     if (this.#dialTimer) this.#o.clock.clearTimeout(this.#dialTimer);
     this.#dialTimer = null;
   }
-
-  #clearRetryTimer(): void {
-    if (this.#retryTimer) this.#o.clock.clearTimeout(this.#retryTimer);
-    this.#retryTimer = null;
-  }
 }
 
-function isTlsError(err: NodeJS.ErrnoException): boolean {
-  const code = err.code ?? '';
+/** An error code that says the TLS handshake failed (an untrusted or invalid certificate). */
+export function isTlsError(code: string): boolean {
   return (
     code.startsWith('ERR_TLS') ||
     code.startsWith('ERR_SSL') ||

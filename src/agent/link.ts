@@ -1,3 +1,4 @@
+import { PROTOCOL_VERSION, encode } from '../protocol/message.js';
 import type { ConnectionStatus } from './connection-status.js';
 import type { OutboxSink } from './outbox.js';
 
@@ -32,4 +33,13 @@ export interface Link {
   refuseWelcome(code: string, message: string): void;
   /** Closes the link for good; resolves once it is closed. */
   stop(): Promise<void>;
+}
+
+/** The hello payload every link sends: the Agent's fields and the protocol version. */
+export function helloPayload(events: LinkEvents | null): Record<string, unknown> {
+  return { ...events?.hello(), protocol: PROTOCOL_VERSION };
+}
+
+export function helloFrame(payload: Record<string, unknown>): string {
+  return encode({ type: 'hello', payload });
 }

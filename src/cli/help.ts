@@ -39,7 +39,8 @@ export function commandHelp(command: string): string | undefined {
       return `usage: iottly-agent hub [flags]
 
 Runs the reference hub: device and stream WebSockets, REST, webhooks and the console. Where it
-listens and a generated API key go to stderr; stdout holds the log lines.
+listens and a generated API key go to stderr; stdout holds the log lines. With --broker, the
+devices come from an MQTT broker, and any number of hubs on that broker serve one fleet.
 
 ${HUB_FLAGS}`;
     case 'broker-config':

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { UsageError } from './usage-error.js';
-import type { HubRunOptions } from '../roots/hub-root.js';
+import type { HubBrokerOptions, HubRunOptions } from '../roots/hub-root.js';
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../log/logger.js';
 import { DEVICE_ID_PATTERN } from '../protocol/fields.js';
 import {
@@ -30,6 +30,11 @@ export const HUB_FLAGS = `  --host HOST                     interface to listen 
   --state-dir DIR                 keep delivery cursors here across restarts (memory only)
   --max-subscriptions-per-client N  subscriptions one stream client may hold (100)
   --webhooks FILE                 a JSON array of webhooks to start with
+  --broker URL                    serve the fleet of an MQTT broker (mqtt://, mqtts://): any number
+                                  of hubs on one broker serve one fleet; /v1/device is off
+  --broker-username U             the hub's user name on the broker
+  --broker-password-file F        a file holding the hub's broker password
+  --broker-ca F                   PEM file of the CA of the broker's certificate (mqtts://)
   --log-level LEVEL               fatal|error|warn|info|debug|trace|silent (info)
   --log-format FORMAT             auto (readable on a terminal, else JSON lines)|json|pretty (auto)`;
 
@@ -71,6 +76,10 @@ export function parseHubArgs(
         'log-format': { type: 'string' },
         'state-dir': { type: 'string' },
         'max-subscriptions-per-client': { type: 'string' },
+        broker: { type: 'string' },
+        'broker-username': { type: 'string' },
+        'broker-password-file': { type: 'string' },
+        'broker-ca': { type: 'string' },
       },
     }));
   } catch (err) {
@@ -158,7 +167,8 @@ export function parseHubArgs(
     webhooksPath,
     logLevel,
     logFormat,
-    stateDir: stateDir(values['state-dir']),
+    stateDir: stateDir(values['state-dir'], values.broker !== undefined),
+    broker: brokerOptions(values),
     maxSubscriptionsPerClient: integer(
       '--max-subscriptions-per-client',
       values['max-subscriptions-per-client'],
@@ -169,12 +179,69 @@ export function parseHubArgs(
   };
 }
 
+const BROKER_SCHEMES = ['mqtt:', 'mqtts:'];
+
+/** `--broker` and the flags that only make sense with it. */
+function brokerOptions(values: {
+  broker?: string | undefined;
+  'broker-username'?: string | undefined;
+  'broker-password-file'?: string | undefined;
+  'broker-ca'?: string | undefined;
+}): HubBrokerOptions | null {
+  const url = values.broker;
+  const username = values['broker-username'];
+  const passwordPath = values['broker-password-file'];
+  const caPath = values['broker-ca'];
+  if (url === undefined) {
+    const stray = [
+      username !== undefined ? '--broker-username' : null,
+      passwordPath !== undefined ? '--broker-password-file' : null,
+      caPath !== undefined ? '--broker-ca' : null,
+    ].filter((flag) => flag !== null);
+    if (stray.length > 0) throw new UsageError(`${stray.join(', ')}: expected with --broker URL`);
+    return null;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new UsageError(
+      `--broker: expected mqtt://HOST:PORT or mqtts://HOST:PORT, got "${clip(url)}"`,
+    );
+  }
+  if (!BROKER_SCHEMES.includes(parsed.protocol) || parsed.hostname === '') {
+    throw new UsageError(
+      `--broker: expected mqtt://HOST:PORT or mqtts://HOST:PORT, got "${clip(url)}"`,
+    );
+  }
+  if (parsed.username !== '' || parsed.password !== '') {
+    throw new UsageError(
+      '--broker: put credentials in --broker-username and --broker-password-file, not in the URL',
+    );
+  }
+  if (username === '') throw new UsageError('--broker-username: expected a user name');
+  if (passwordPath === '') throw new UsageError('--broker-password-file: expected a file path');
+  if (caPath === '') throw new UsageError('--broker-ca: expected a file path');
+  if (caPath !== undefined && parsed.protocol !== 'mqtts:')
+    throw new UsageError('--broker-ca: expected with an mqtts:// --broker');
+  return {
+    url,
+    username: username ?? null,
+    passwordPath: passwordPath ?? null,
+    caPath: caPath ?? null,
+  };
+}
+
 function isLogFormat(text: string): text is LogFormat {
   return (LOG_FORMATS as readonly string[]).includes(text);
 }
 
-function stateDir(path: string | undefined): string | null {
+function stateDir(path: string | undefined, onBroker: boolean): string | null {
   if (path === undefined) return null;
+  if (onBroker)
+    throw new UsageError(
+      '--state-dir: not with --broker (the fleet keeps its delivery cursors on the broker)',
+    );
   if (path.trim() === '') throw new UsageError('--state-dir: expected a directory path');
   return path;
 }

@@ -39,8 +39,8 @@ export const Format = {
   positiveInt: 'positive-int',
   /** Requests held open at once, 1 to 1024 (what `hello.open_requests` can list). */
   openRequestLimit: 'open-request-limit',
-  /** A WebSocket URL, ws:// or wss://. */
-  wsUrl: 'ws-url',
+  /** The hub's URL: ws:// or wss:// (WebSocket), mqtt:// or mqtts:// (an MQTT 5 broker). */
+  serverUrl: 'server-url',
   /** A path to a file, or empty for none. */
   optionalPath: 'optional-path',
   /** A non-empty string. */
@@ -70,6 +70,9 @@ export const Format = {
 } as const;
 
 const MAX_ACTIONS = 64;
+
+/** WebSocket to a hub, or MQTT 5 to a broker (src/roots/agent-root.ts picks the link). */
+const SERVER_URL_SCHEMES: ReadonlySet<string> = new Set(['ws:', 'wss:', 'mqtt:', 'mqtts:']);
 
 /** "a, b" → ["a", "b"]; a JSON array's text is parsed; anything else is left for validation. */
 function coerceList(value: unknown): unknown {
@@ -121,17 +124,18 @@ export function registerFormats(): void {
   integerFormat(Format.openRequestLimit, 1, MAX_OPEN_REQUESTS);
   integerFormat(Format.seconds, 0, 10 * 366 * 86_400);
   convict.addFormat({
-    name: Format.wsUrl,
+    name: Format.serverUrl,
     validate(value: unknown) {
       if (value === '') return; // unset; `run` requires it separately with a clearer message
+      const expected = 'must be a ws://, wss://, mqtt:// or mqtts:// URL';
       let url: URL;
       try {
         url = new URL(String(value));
       } catch {
-        throw new Error('must be a ws:// or wss:// URL');
+        throw new Error(expected);
       }
-      if (url.protocol !== 'ws:' && url.protocol !== 'wss:')
-        throw new Error('must be a ws:// or wss:// URL');
+      if (!SERVER_URL_SCHEMES.has(url.protocol))
+        throw new Error(`${expected} (got ${url.protocol}//)`);
     },
   });
   convict.addFormat({

@@ -152,9 +152,15 @@ function fillDefaultPaths(
 /** The hub serves devices at /v1/device; any other path is most likely a typo (but a proxy may differ). */
 export const DEVICE_ENDPOINT_PATH = '/v1/device';
 
+/** mqtt:// or mqtts://: the agent talks MQTT 5 to a broker instead of WebSocket to a hub. */
+export function isMqttUrl(url: URL): boolean {
+  return url.protocol === 'mqtt:' || url.protocol === 'mqtts:';
+}
+
 function urlWarnings(config: AgentConfig): string[] {
   if (config.server.url === '') return [];
   const url = new URL(config.server.url);
+  if (isMqttUrl(url)) return []; // a broker has no path: topics say where frames go
   if (url.pathname.endsWith(DEVICE_ENDPOINT_PATH)) return [];
   const base = url.pathname.replace(/\/+$/, '');
   const path = base.endsWith(DEVICE_ENDPOINT_PATH) ? base : `${base}${DEVICE_ENDPOINT_PATH}`;

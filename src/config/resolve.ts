@@ -80,8 +80,12 @@ export function resolveRunSecrets(
     );
   }
   const usesTls = config.tls.ca !== '' || config.tls.cert !== '';
-  if (usesTls && config.server.url.startsWith('ws://')) {
-    problem('server.url', 'tls.* is set but the URL is ws:// (plain text); use wss://');
+  const scheme = config.server.url.match(/^(ws|mqtt):\/\//)?.[1];
+  if (usesTls && scheme !== undefined) {
+    problem(
+      'server.url',
+      `tls.* is set but the URL is ${scheme}:// (plain text); use ${scheme === 'ws' ? 'wss' : 'mqtts'}://`,
+    );
   }
 
   if (problems.length > 0) throw new ConfigError(problems);

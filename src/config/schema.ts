@@ -35,6 +35,7 @@ export const Defaults = {
   localAppQueueBytes: 4 * 1024 * 1024,
   localTotalAppQueueBytes: 16 * 1024 * 1024,
   vitalsIntervalS: 600,
+  mqttSessionExpiryS: 86_400,
 } as const;
 
 /** The SDK socket's path for root when local.socketPath is empty and systemd gives no RuntimeDirectory. */
@@ -53,8 +54,8 @@ export interface SchemaTree {
 export const schema = {
   server: {
     url: {
-      doc: "URL of the hub's device endpoint, e.g. wss://hub.example.com/v1/device.",
-      format: Format.wsUrl,
+      doc: "URL of the hub's device endpoint, e.g. wss://hub.example.com/v1/device, or of an MQTT 5 broker, e.g. mqtts://broker.example.com:8883.",
+      format: Format.serverUrl,
       default: '',
     },
   },
@@ -123,6 +124,13 @@ export const schema = {
       doc: "Longest time from starting a connection to the hub's welcome before it is aborted.",
       format: Format.ms,
       default: Defaults.dialTimeoutMs,
+    },
+  },
+  mqtt: {
+    sessionExpiryS: {
+      doc: "mqtt:// and mqtts:// only: how long the broker keeps the agent's session (its subscription and the commands sent to it) while the agent is away; 0 ends it at every disconnect.",
+      format: Format.seconds,
+      default: Defaults.mqttSessionExpiryS,
     },
   },
   outbox: {

@@ -44,6 +44,13 @@ export interface BrokerOptions {
   clock: Clock;
   logger: Logger;
   ids: IdSource;
+  /** Where forwarded requests' ids come from (default `ids`; on an MQTT broker, the hub's own). */
+  requestIds?: IdSource;
+  /**
+   * Whether the broker tells a device which streams this hub's clients want (default true).
+   * Over an MQTT broker the device's owning hub sends the union over every hub instead.
+   */
+  sendsDemand?: boolean;
   /**
    * How long a forwarded command outlives its device's link: the agent spools the command's
    * output and resends it once it is back, so a short drop need not end the command for the
@@ -73,6 +80,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly #pushBack: PushBack;
   readonly #maxSubscriptionsPerClient: number;
   readonly #maxRequestsPerClient: number;
+  readonly #sendsDemand: boolean;
 
   readonly #clientHandlers: Record<string, ClientHandler> = {
     subscribe: (client, frame) => this.#subscribe(client, frame),
@@ -111,8 +119,9 @@ export class Broker implements DeviceEvents, ClientEvents {
     });
     this.devices = new DeviceRegistry(options.knownDeviceIds, options.clock);
     this.subscriptions = new SubscriptionRegistry(options.ids);
-    this.requests = new ForwardedRequests(options.ids);
+    this.requests = new ForwardedRequests(options.requestIds ?? options.ids);
     this.lostRequests = new LostRequests(this.requests);
+    this.#sendsDemand = options.sendsDemand ?? true;
     this.subscriptions.onStreamsChanged((deviceId, _names, demand) => {
       const device = this.devices.onlineLink(deviceId);
       if (device) this.#sendDemand(device, demand);
@@ -218,6 +227,7 @@ export class Broker implements DeviceEvents, ClientEvents {
    * `apps` is not telemetry: the hub serves it from the device's app events.
    */
   #sendDemand(device: DeviceLink, demand: readonly StreamDemand[]): void {
+    if (!this.#sendsDemand) return;
     const streams = demand.filter((d) => d.name !== APP_EVENTS_STREAM);
     device.send({ type: 'streams', payload: { streams } });
   }

@@ -1,11 +1,12 @@
 import type { Logger } from 'pino';
 import { ErrorCode } from '../protocol/error-codes.js';
-import { PROTOCOL_VERSION, errorMessage, type Message } from '../protocol/message.js';
+import { errorMessage, type Message } from '../protocol/message.js';
 import { parseFrame, type FrameError, type ParsedFrame } from '../protocol/parse.js';
 import { HELLO, toHubValidators, type HelloPayload } from '../protocol/to-hub.js';
-import { isoNow, type TimerHandle } from '../time/clock.js';
+import type { TimerHandle } from '../time/clock.js';
 import { seqNumber } from '../protocol/fields.js';
 import { AckBatcher } from './ack-batcher.js';
+import { welcomeMessage } from './welcome.js';
 import type { DeliveryCursors } from './delivery-cursors.js';
 import type { DeviceEvents, DeviceLink } from './links.js';
 import {
@@ -216,16 +217,7 @@ export class DevicePeer implements DeviceLink {
     this.#phase = 'ready';
     this.#clearHelloTimer();
     const lastSeq = this.#o.cursors.open(this.deviceId, hello.store_id);
-    const welcome: Message = {
-      type: 'welcome',
-      payload: {
-        device_id: this.deviceId,
-        server_time: isoNow(this.#o.clock),
-        protocol: PROTOCOL_VERSION,
-        last_seq: lastSeq,
-      },
-    };
-    if (frame.request_id !== undefined) welcome.request_id = frame.request_id;
+    const welcome = welcomeMessage(this.deviceId, lastSeq, this.#o.clock, frame.request_id);
     this.#peer.send(welcome);
     // After the welcome, so that whatever the broker sends on `ready` reaches an agent that is
     // already online.
@@ -233,7 +225,8 @@ export class DevicePeer implements DeviceLink {
   }
 }
 
-function failure(code: ErrorCode, message: string, frame: ParsedFrame): FrameError {
+/** The refusal of a device's frame, echoing its type and request_id. */
+export function failure(code: ErrorCode, message: string, frame: ParsedFrame): FrameError {
   const error: FrameError = { code, message, type: frame.type };
   if (frame.request_id !== undefined) error.request_id = frame.request_id;
   return error;

@@ -36,6 +36,21 @@ export class DeviceRegistry<L extends { readonly deviceId: string }> {
     return this.#entries.has(deviceId);
   }
 
+  /**
+   * Knows the device from elsewhere than a link (an MQTT broker's retained presence), with the
+   * hello it last gave when there is one.
+   */
+  remember(deviceId: string, hello: HelloPayload | null): void {
+    const entry = this.#entry(deviceId);
+    if (hello) entry.hello = hello;
+  }
+
+  /** An online device's connection time as the device itself gives it (an MQTT presence). */
+  connectedSince(deviceId: string, atMs: number): void {
+    const entry = this.#entries.get(deviceId);
+    if (entry?.ready && Number.isFinite(atMs)) entry.connectedSince = atMs;
+  }
+
   /** Makes `link` the device's link; returns the link it replaces, if any. */
   attach(link: L): L | null {
     const entry = this.#entry(link.deviceId);

@@ -26,12 +26,16 @@ import { randomIds, uniqueId, type IdSource } from './ids.js';
 import { SessionTokens } from './session-tokens.js';
 import { StaticFiles, defaultConsoleDir } from './static-files.js';
 import type { PeerStats } from './peer-socket.js';
+import type { ParsedFrame } from '../protocol/parse.js';
 import type { StreamsChangedListener } from './subscriptions.js';
 import { DEFAULT_POST_POLICY, type PostPolicy } from './webhooks/post-queue.js';
 import { fetchPoster, type Poster } from './webhooks/http-poster.js';
 import type { WebhookSpec } from './webhooks/webhook.js';
 import { Webhooks } from './webhooks/webhooks.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { Fleet } from './fleet/fleet.js';
+import type { FleetSettings } from './fleet/fleet-settings.js';
+import { hubRequestIds, randomHubId } from './fleet/hub-id.js';
 
 /**
  * The reference hub: the cloud side an agent talks to, in one process and in memory, for
@@ -124,6 +128,12 @@ export interface HubOptions {
   /** How webhook requests are sent (fetch by default). */
   post?: Poster;
   random?: () => number;
+  /**
+   * Serve the devices of an MQTT broker (`hub --broker`): any number of hubs on one broker
+   * serve one fleet. `/v1/device` is then refused (404): an agent reaches this hub through the
+   * broker only, so that every hub sees every device the same way.
+   */
+  fleet?: FleetSettings;
 }
 
 export type HubState = 'idle' | 'starting' | 'listening' | 'stopping' | 'stopped';
@@ -151,6 +161,7 @@ export class Hub {
   readonly #ackIntervalMs: number;
   readonly #helloTimeoutMs: number;
   readonly #webhooks: Webhooks;
+  readonly #fleet: Fleet | null;
   readonly #server: Server;
   readonly #wss: WebSocketServer;
   readonly #peers = new Set<Peer>();
@@ -212,11 +223,19 @@ export class Hub {
       logger: this.#logger,
     });
     for (const spec of options.webhooks ?? []) this.#webhooks.add(spec);
+    const postMessage = (deviceId: string, frame: ParsedFrame): void =>
+      this.#webhooks.post(deviceId, frame);
+    const hubId = options.fleet ? (options.fleet.hubId ?? randomHubId()) : null;
     this.#broker = new Broker({
       knownDeviceIds: this.#credentials.deviceIds(),
       clock: this.#clock,
       logger: this.#logger,
       ids: this.#ids,
+      // On an MQTT broker: request ids name this hub (every hub sees every reply, the one holding
+      // the id relays it), and the device's owner sends it the streams of every hub.
+      ...(hubId !== null
+        ? { requestIds: hubRequestIds(hubId, this.#ids), sendsDemand: false }
+        : {}),
       requestGraceMs: options.requestGraceMs ?? DEFAULT_REQUEST_GRACE_MS,
       maxPushBackMs: positive('maxPushBackMs', options.maxPushBackMs ?? DEFAULT_MAX_PUSH_BACK_MS),
       maxSubscriptionsPerClient: count(
@@ -227,8 +246,24 @@ export class Hub {
         'maxRequestsPerClient',
         options.maxRequestsPerClient ?? DEFAULT_MAX_REQUESTS_PER_CLIENT,
       ),
-      onDeviceMessage: (deviceId, frame) => this.#webhooks.post(deviceId, frame),
+      // On an MQTT broker the fleet posts, on the device's owner only: once across the hubs.
+      ...(hubId === null ? { onDeviceMessage: postMessage } : {}),
     });
+    this.#fleet =
+      options.fleet && hubId !== null
+        ? new Fleet({
+            ...options.fleet,
+            hubId,
+            broker: this.#broker,
+            clock: this.#clock,
+            random: options.random ?? Math.random,
+            logger: this.#logger,
+            ackIntervalMs: this.#ackIntervalMs,
+            highWaterBytes: this.#sendBounds.highWaterBytes,
+            onDeviceMessage: postMessage,
+            webhooks: this.#webhooks,
+          })
+        : null;
     const consoleDir = options.consoleDir;
     this.#staticFiles = new StaticFiles({
       dir: () => (consoleDir === undefined ? defaultConsoleDir() : consoleDir),
@@ -290,6 +325,7 @@ export class Hub {
         const { port } = this.#server.address() as AddressInfo;
         const url = `${this.#tls ? 'https' : 'http'}://${hostForUrl(this.#host)}:${port}`;
         this.#logger.info({ url }, 'hub listening');
+        this.#fleet?.start();
         resolve({ url, port });
       });
     });
@@ -357,6 +393,11 @@ export class Hub {
     return this.#webhooks;
   }
 
+  /** The hub's share of a fleet on an MQTT broker (`fleet` option), or null. */
+  get fleet(): Fleet | null {
+    return this.#fleet;
+  }
+
   /** Hears every change of the set of streams clients want from a device. */
   onStreamsChanged(listener: StreamsChangedListener): () => void {
     return this.#broker.subscriptions.onStreamsChanged(listener);
@@ -375,6 +416,8 @@ export class Hub {
       this.#server.closeAllConnections();
       await serverClosed;
     }
+    // After the clients: their running commands are cancelled on the devices through it.
+    await this.#fleet?.stop();
     this.#cursors.close();
     await this.#webhooks.stop();
     this.#state = 'stopped';
@@ -403,7 +446,14 @@ export class Hub {
       );
       return;
     }
-    if (url.pathname === DEVICE_PATH) {
+    if (url.pathname === DEVICE_PATH && this.#fleet) {
+      rejectUpgrade(
+        socket,
+        404,
+        ErrorCode.notFound,
+        'this hub serves devices through its MQTT broker: set server.url to the broker',
+      );
+    } else if (url.pathname === DEVICE_PATH) {
       const auth = this.#credentials.authenticate(req.headers);
       if (!auth.ok) {
         this.#logger.warn(

@@ -1,6 +1,7 @@
 import { streamCovers } from '../protocol/fields.js';
 import { uniqueId, type IdSource } from './ids.js';
 import { MultiMap } from './multi-map.js';
+import { unionDemand } from './stream-union.js';
 
 /**
  * Telemetry subscriptions of `/v1/stream` clients: each belongs to one client and names one
@@ -101,21 +102,15 @@ export class SubscriptionRegistry<C> {
 
   /** `streamsWanted` with, per stream, the fastest interval any of its subscriptions asked for. */
   demand(deviceId: string): StreamDemand[] {
-    const fastest = new Map<string, number | undefined>();
-    for (const s of this.#byDevice.get(deviceId)) {
-      for (const stream of s.streams) {
-        const known = fastest.get(stream);
-        const asked = s.intervalMs;
-        fastest.set(
-          stream,
-          known === undefined || asked === undefined ? (known ?? asked) : Math.min(known, asked),
-        );
-      }
-    }
-    return [...fastest.keys()].sort().map((name) => {
-      const interval = fastest.get(name);
-      return interval === undefined ? { name } : { name, interval_ms: interval };
-    });
+    return unionDemand(
+      this.#byDevice
+        .get(deviceId)
+        .map((s) =>
+          [...s.streams].map((name) =>
+            s.intervalMs === undefined ? { name } : { name, interval_ms: s.intervalMs },
+          ),
+        ),
+    );
   }
 
   /** How many subscriptions the client holds. */

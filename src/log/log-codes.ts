@@ -7,7 +7,7 @@
  */
 export const LogCode = {
   // The agent's link to the hub (also the `reason` of a `backoff` status).
-  /** The hub refused the agent's credentials (HTTP 401/403 at the upgrade); once per streak. */
+  /** The hub (HTTP 401/403 at the upgrade) or the broker (CONNACK 0x86/0x87) refused the agent's credentials; once per streak. */
   authRejected: 'auth_rejected',
   /** The TLS handshake failed (untrusted or invalid certificate). */
   tlsError: 'tls_error',
@@ -32,6 +32,21 @@ export const LogCode = {
    * broken hub. Not used, not stored; the link is closed (1002) and dialled again.
    */
   hubSeqInvalid: 'hub_seq_invalid',
+  /** MQTT: the broker refused the connection (a CONNACK reason other than credentials), the
+   * subscription to the device's `down` topic, or a publish (its ACL, a quota); the link is
+   * closed and dialled again after the back-off. The message names the MQTT reason. */
+  brokerRefused: 'broker_refused',
+  /** MQTT: the broker sent DISCONNECT (session taken over by another client with this id, shutting down, …). */
+  brokerDisconnected: 'broker_disconnected',
+  /** MQTT: the broker connection closed and nothing before it said why. */
+  brokerClosed: 'broker_closed',
+  /** MQTT: a message on `down` was over 1 MiB or not UTF-8 text; it was dropped, the link stays. */
+  frameRefused: 'frame_refused',
+  /**
+   * MQTT: a `welcome` came on a link already online (another hub took the device over): the
+   * outbox sends again everything after its `last_seq`.
+   */
+  linkRewound: 'link_rewound',
 
   // The agent process.
   /** A configuration value is invalid; the process exits with code 78. */
@@ -115,6 +130,10 @@ export const LogCode = {
   webhookDeliveryFailed: 'webhook_delivery_failed',
   /** A webhook's queue was full; its oldest pending deliveries were dropped. */
   webhookQueueFull: 'webhook_queue_full',
+  /** `hub --broker`: the connection to the MQTT broker failed or was lost; the hub redials. */
+  brokerLinkFailed: 'broker_link_failed',
+  /** `hub --broker`: a retained fleet message (presence, cursor, wants) was malformed; ignored. */
+  fleetMessageInvalid: 'fleet_message_invalid',
 } as const;
 
 export type LogCode = (typeof LogCode)[keyof typeof LogCode];

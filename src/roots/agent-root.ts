@@ -5,8 +5,10 @@ import type { Logger } from 'pino';
 import { Agent, type Feature } from '../agent/agent.js';
 import { Connection, createWebSocket, type SocketFactory } from '../agent/connection.js';
 import type { Inventory } from '../agent/inventory.js';
+import type { Link } from '../agent/link.js';
+import { MqttLink, createMqttClient, type MqttClientFactory } from '../agent/mqtt-link.js';
 import { VitalsFeature } from '../agent/vitals.js';
-import type { AgentConfig } from '../config/load.js';
+import { isMqttUrl, type AgentConfig } from '../config/load.js';
 import type { RunSecrets } from '../config/resolve.js';
 import { childBaseEnv } from '../process/child-env.js';
 import { killProcess, type KillFunction } from '../process/process-group.js';
@@ -32,6 +34,8 @@ export interface AgentDependencies {
   clock: Clock;
   random: RandomSource;
   createSocket: SocketFactory;
+  /** Makes the MQTT client of an mqtt:// or mqtts:// `server.url`. */
+  createMqttClient: MqttClientFactory;
   /** The process environment: commands' and command streams' base, systemd's RUNTIME_DIRECTORY. */
   env: Readonly<Record<string, string | undefined>>;
   /** Starts commands, actions and command streams (each in a process group of its own). */
@@ -56,6 +60,7 @@ export function realAgentDependencies(
     clock: systemClock,
     random: Math.random,
     createSocket: createWebSocket,
+    createMqttClient,
     env: process.env,
     spawn: nodeSpawn,
     kill: killProcess,
@@ -108,24 +113,7 @@ export function createAgent(
     ...(deps.features ?? []),
   ];
   const outbox = spoolOutbox(config, deps.logger, clock, deps.spoolFs);
-  const link = new Connection({
-    url: config.server.url,
-    deviceId: config.device.id,
-    token: secrets.token,
-    tls: secrets.tls,
-    heartbeat: config.heartbeat,
-    backoff: {
-      initialDelayMs: config.reconnect.initialDelayMs,
-      maxDelayMs: config.reconnect.maxDelayMs,
-    },
-    dialTimeoutMs: config.reconnect.dialTimeoutMs,
-    closeTimeoutMs: Math.min(2_000, config.shutdown.timeoutMs),
-    userAgent: `iottly-agent/${AGENT_VERSION}`,
-    clock,
-    random,
-    createSocket: deps.createSocket,
-    logger: deps.logger,
-  });
+  const link = createLink(config, secrets, deps);
   return new Agent(
     {
       deviceId: config.device.id,
@@ -138,6 +126,38 @@ export function createAgent(
     },
     features,
   );
+}
+
+/** The link `server.url`'s scheme asks for: WebSocket to a hub, or MQTT 5 to a broker. */
+function createLink(config: AgentConfig, secrets: RunSecrets, deps: AgentDependencies): Link {
+  const common = {
+    url: config.server.url,
+    deviceId: config.device.id,
+    token: secrets.token,
+    tls: secrets.tls,
+    heartbeat: config.heartbeat,
+    backoff: {
+      initialDelayMs: config.reconnect.initialDelayMs,
+      maxDelayMs: config.reconnect.maxDelayMs,
+    },
+    dialTimeoutMs: config.reconnect.dialTimeoutMs,
+    closeTimeoutMs: Math.min(2_000, config.shutdown.timeoutMs),
+    clock: deps.clock,
+    random: deps.random,
+    logger: deps.logger,
+  };
+  if (isMqttUrl(new URL(config.server.url))) {
+    return new MqttLink({
+      ...common,
+      sessionExpiryS: config.mqtt.sessionExpiryS,
+      createMqttClient: deps.createMqttClient,
+    });
+  }
+  return new Connection({
+    ...common,
+    userAgent: `iottly-agent/${AGENT_VERSION}`,
+    createSocket: deps.createSocket,
+  });
 }
 
 /** Memory the spool may use for messages while the disk refuses writes. */

@@ -4,6 +4,8 @@ import type { Clock } from '../time/clock.js';
 import type { LogFormat } from '../log/logger.js';
 import { Hub } from '../hub/hub.js';
 import type { IdSource } from '../hub/ids.js';
+import type { CreateMqttClient } from '../hub/fleet/fleet-connection.js';
+import type { FleetSettings } from '../hub/fleet/fleet-settings.js';
 import { parseWebhooksFile } from '../hub/webhooks/webhooks-file.js';
 import { LogCode } from '../log/log-codes.js';
 
@@ -32,6 +34,16 @@ export interface HubRunOptions {
   /** Delivery cursors survive restarts here; null: memory only. */
   stateDir: string | null;
   maxSubscriptionsPerClient: number;
+  /** `--broker …`: serve the fleet of an MQTT broker; null: devices on `/v1/device`. */
+  broker: HubBrokerOptions | null;
+}
+
+export interface HubBrokerOptions {
+  url: string;
+  username: string | null;
+  /** A file holding the password (its trailing newline is not part of it). */
+  passwordPath: string | null;
+  caPath: string | null;
 }
 
 export interface SignalSource {
@@ -48,6 +60,10 @@ export interface RunHubDependencies {
   /** Where SIGTERM/SIGINT come from (default: this process). */
   signals?: SignalSource;
   ids?: IdSource;
+  /** How the hub's MQTT client is made (with `--broker`; MQTT.js's `connect` by default). */
+  createMqttClient?: CreateMqttClient;
+  /** This hub's instance id on the broker (default: a new random one). */
+  hubId?: string;
 }
 
 export interface RunningHub {
@@ -78,6 +94,7 @@ export async function runHub(
   const webhooks = options.webhooksPath
     ? webhooksFrom(read(deps, '--webhooks', options.webhooksPath), options.webhooksPath)
     : [];
+  const fleet = options.broker ? fleetSettings(options.broker, deps) : undefined;
   const hub = new Hub({
     host: options.host,
     port: options.port,
@@ -93,6 +110,7 @@ export async function runHub(
     ...(tls ? { tls } : {}),
     ...(options.stateDir !== null ? { stateDir: options.stateDir } : {}),
     ...(deps.ids ? { ids: deps.ids } : {}),
+    ...(fleet ? { fleet } : {}),
   });
   // Signals are taken before the hub starts and before the banner says it is ready: a SIGTERM
   // sent the moment the banner appears (or during start) stops it gracefully, never by default
@@ -125,15 +143,31 @@ export async function runHub(
   });
 
   const ws = url.replace(/^http/, 'ws');
-  banner.write(
-    `iottly hub listening on ${url} (devices: ${ws}/v1/device, stream: ${ws}/v1/stream)\n`,
-  );
+  const devices = hub.fleet ? `${options.broker?.url} as ${hub.fleet.hubId}` : `${ws}/v1/device`;
+  banner.write(`iottly hub listening on ${url} (devices: ${devices}, stream: ${ws}/v1/stream)\n`);
   if (hub.consoleAvailable) banner.write(`console: ${url}/ (sign in with the API key)\n`);
   if (options.apiKeyGenerated) {
     banner.write(`api key (generated; choose one with --api-key): ${options.apiKeys[0] ?? ''}\n`);
   }
 
   return { hub, url, port, stop, done };
+}
+
+function fleetSettings(broker: HubBrokerOptions, deps: RunHubDependencies): FleetSettings {
+  const password =
+    broker.passwordPath !== null
+      ? read(deps, '--broker-password-file', broker.passwordPath)
+          .toString('utf8')
+          .replace(/\r?\n$/, '')
+      : undefined;
+  return {
+    url: broker.url,
+    ...(broker.username !== null ? { username: broker.username } : {}),
+    ...(password !== undefined ? { password } : {}),
+    ...(broker.caPath !== null ? { ca: read(deps, '--broker-ca', broker.caPath) } : {}),
+    ...(deps.createMqttClient ? { createClient: deps.createMqttClient } : {}),
+    ...(deps.hubId !== undefined ? { hubId: deps.hubId } : {}),
+  };
 }
 
 function webhooksFrom(content: Buffer, path: string): ReturnType<typeof parseWebhooksFile> {

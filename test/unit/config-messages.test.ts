@@ -92,4 +92,9 @@ describe('config messages', () => {
       'server.url path is "/v1/device/" — the hub\'s device endpoint is /v1/device (e.g. ws://h:1/v1/device)',
     ]);
   });
+
+  it('asks for no path of an MQTT broker: topics say where frames go', () => {
+    assert.deepEqual(run({ ...valid, IOTTLY_SERVER_URL: 'mqtt://127.0.0.1:1883' }).warnings, []);
+    assert.deepEqual(run({ ...valid, IOTTLY_SERVER_URL: 'mqtts://broker:8883/' }).warnings, []);
+  });
 });

@@ -122,8 +122,20 @@ describe('loadConfig', () => {
     const fromFlag = problemsOf(() => load({ flags: { 'server.url': 'http://example.com' } }));
     assert.match(
       fromFlag[0] ?? '',
-      /server\.url = "http:\/\/example\.com" \(from flag --server-url\): must be a ws:\/\/ or wss:\/\/ URL/,
+      /server\.url = "http:\/\/example\.com" \(from flag --server-url\): must be a ws:\/\/, wss:\/\/, mqtt:\/\/ or mqtts:\/\/ URL \(got http:\/\/\)/,
     );
+  });
+
+  it('takes an MQTT broker URL, with the session expiry defaulting to one day', () => {
+    for (const url of ['mqtt://127.0.0.1:1883', 'mqtts://broker.example.com:8883']) {
+      const { config } = load({ flags: { 'server.url': url } });
+      assert.equal(config.server.url, url);
+      assert.equal(config.mqtt.sessionExpiryS, 86_400);
+    }
+    const { config } = load({ env: { IOTTLY_MQTT_SESSION_EXPIRY_S: '60' } });
+    assert.equal(config.mqtt.sessionExpiryS, 60);
+    const problems = problemsOf(() => load({ env: { IOTTLY_MQTT_SESSION_EXPIRY_S: '1h' } }));
+    assert.match(problems[0] ?? '', /^mqtt\.sessionExpiryS = "1h" \(from env/);
   });
 
   it('rejects unknown keys in the file (typos) and files that are not JSON objects', () => {
@@ -205,6 +217,13 @@ describe('resolveRunSecrets', () => {
     assert.match(problems.join('\n'), /not both/);
     assert.match(problems.join('\n'), /tls\.key .*go together/);
     assert.match(problems.join('\n'), /URL is ws:\/\//);
+    const overMqtt = load({
+      env: { ...base, IOTTLY_SERVER_URL: 'mqtt://127.0.0.1:1', IOTTLY_TLS_CA: '/ca' },
+    });
+    const mqttProblems = problemsOf(() =>
+      resolveRunSecrets(overMqtt, readBuffer({ '/ca': 'pem' })),
+    );
+    assert.match(mqttProblems.join('\n'), /URL is mqtt:\/\/ \(plain text\); use mqtts:\/\//);
   });
 
   it('refuses a bad device id and a max delay below the initial delay', () => {

@@ -34,6 +34,7 @@ describe('parseHubArgs', () => {
       logFormat: 'auto',
       stateDir: null,
       maxSubscriptionsPerClient: 100,
+      broker: null,
     });
   });
 
@@ -63,6 +64,46 @@ describe('parseHubArgs', () => {
       () => parseHubArgs(['--webhooks', ''], fixedKey),
       /--webhooks: expected a file path/,
     );
+  });
+
+  it('takes --broker URL with its username, password file and CA', () => {
+    assert.deepEqual(
+      parseHubArgs(
+        [
+          '--broker',
+          'mqtts://broker.example:8883',
+          '--broker-username',
+          'hub1',
+          '--broker-password-file',
+          '/run/secrets/broker',
+          '--broker-ca',
+          '/etc/ca.pem',
+        ],
+        fixedKey,
+      ).broker,
+      {
+        url: 'mqtts://broker.example:8883',
+        username: 'hub1',
+        passwordPath: '/run/secrets/broker',
+        caPath: '/etc/ca.pem',
+      },
+    );
+    assert.deepEqual(parseHubArgs(['--broker', 'mqtt://127.0.0.1:1883'], fixedKey).broker, {
+      url: 'mqtt://127.0.0.1:1883',
+      username: null,
+      passwordPath: null,
+      caPath: null,
+    });
+    usage(['--broker', 'http://x:1'], /^--broker: expected mqtt:\/\/HOST:PORT/);
+    usage(['--broker', 'nonsense'], /^--broker: expected/);
+    usage(['--broker', 'mqtt://u:p@x:1'], /^--broker: put credentials/);
+    usage(['--broker-username', 'u'], /^--broker-username: expected with --broker URL$/);
+    usage(['--broker', 'mqtt://x:1', '--state-dir', '/tmp/s'], /^--state-dir: not with --broker/);
+    usage(
+      ['--broker', 'mqtt://x:1', '--broker-ca', 'ca.pem'],
+      /^--broker-ca: expected with an mqtts/,
+    );
+    usage(['--broker', 'mqtt://x:1', '--broker-password-file', ''], /^--broker-password-file/);
   });
 
   it('generates keys of the documented form', () => {
@@ -118,6 +159,7 @@ describe('parseHubArgs', () => {
       logFormat: 'auto',
       stateDir: null,
       maxSubscriptionsPerClient: 100,
+      broker: null,
     });
   });
 

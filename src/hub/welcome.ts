@@ -1,0 +1,25 @@
+import { PROTOCOL_VERSION, type Message } from '../protocol/message.js';
+import { isoNow, type Clock } from '../time/clock.js';
+
+/**
+ * The hub's answer to `hello`: the agent is online, and `last_seq` is the last seq the hub has
+ * processed from its store (the spool sends what follows). Echoes the hello's request_id.
+ */
+export function welcomeMessage(
+  deviceId: string,
+  lastSeq: number,
+  clock: Clock,
+  requestId: string | undefined,
+): Message {
+  const welcome: Message = {
+    type: 'welcome',
+    payload: {
+      device_id: deviceId,
+      server_time: isoNow(clock),
+      protocol: PROTOCOL_VERSION,
+      last_seq: lastSeq,
+    },
+  };
+  if (requestId !== undefined) welcome.request_id = requestId;
+  return welcome;
+}
