@@ -11,9 +11,10 @@ import { FleetWatch } from './fleet-watch.js';
 /**
  * One broker fault scenario's world, all real processes on loopback:
  *
- *     `iottly-agent run` ──▶ FaultProxy ──▶ mosquitto (persistence on) ◀── hub A (--broker)
- *       (server.url mqtt://)                    ▲                       ◀── hub B (--broker)
- *                                           FleetWatch                        └──▶ Collector
+ *     `iottly-agent run` ──▶ FaultProxy ──▶ mosquitto ◀── FaultProxy ◀── hub A (--broker)
+ *       (server.url mqtt://)                (persistence) ◀── FaultProxy ◀── hub B (--broker)
+ *                                              ▲                                └──▶ Collector
+ *                                          FleetWatch
  *
  * Hub A is the hub that owns the device (rendezvous hashing, docs/protocol.md "The hubs"), so
  * killing it moves the device to hub B; the collector is on hub B, subscribed to cpu at 20 Hz,
@@ -25,6 +26,8 @@ import { FleetWatch } from './fleet-watch.js';
 export interface BrokerHub {
   process: AgentProcess;
   port: number;
+  /** Between this hub and the broker: a scenario may cut the hub's own link. */
+  proxy: FaultProxy;
   /** Its instance id on the broker (`iottly/v1/hubs/{id}`). */
   id: string;
 }
@@ -121,10 +124,12 @@ export class BrokerRig {
     await this.agents.kill();
     for (const hub of this.hubs) await hub.process.kill('SIGKILL');
     await this.proxy?.close();
+    for (const hub of this.hubs) await hub.proxy.close();
   }
 
   async #startHub(): Promise<BrokerHub> {
     const known = new Set(this.watch.hubs);
+    const proxy = await FaultProxy.start(this.#owner, this.broker.port);
     const hub = spawnAgent(this.#owner, [
       'hub',
       '--port',
@@ -132,7 +137,7 @@ export class BrokerRig {
       '--api-key',
       API_KEY,
       '--broker',
-      this.broker.url,
+      `mqtt://127.0.0.1:${proxy.port}`,
       '--log-level',
       'info',
     ]);
@@ -143,7 +148,7 @@ export class BrokerRig {
       'the new hub present on the broker',
     );
     const id = [...this.watch.hubs].find((id) => !known.has(id)) as string;
-    return { process: hub, port: Number(new URL(String(line.url)).port), id };
+    return { process: hub, port: Number(new URL(String(line.url)).port), proxy, id };
   }
 }
 
