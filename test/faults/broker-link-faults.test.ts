@@ -6,16 +6,15 @@ import { BrokerRig, assertDelivered, assertWholeAfterHeal } from './broker-rig.j
 import { DEVICE } from './collector.js';
 
 /**
- * Partitions on the fleet path (docs/protocol.md, "MQTT 5 transport"), in the world of
- * broker-rig.ts: the fault proxies swallow or reset the agent's broker connection, or hub B's,
- * while the two hubs serve the collector on hub B. Each ends with the collector having received
+ * Partitions between the agent and the broker (docs/protocol.md, "MQTT 5 transport"), in the
+ * world of broker-rig.ts: the fault proxy swallows or resets the agent's broker connection while
+ * the two hubs serve the collector on hub B. Each ends with the collector having received
  * every seq since it subscribed, in order, once, and every command answered, its output byte
  * for byte.
  */
 const commandStarted = (l: LogLine) => l.msg === 'command started';
-const brokerConnected = (l: LogLine) => l.msg === 'connected to the MQTT broker';
 
-describe('delivery through partitions (agent over MQTT, two hubs)', () => {
+describe('delivery through partitions between agent and broker (agent over MQTT, two hubs)', () => {
   it('a cut (blackhole): the will marks the device offline, and a command sent into the cut runs once the agent is back', async (t) => {
     const rig = new BrokerRig(t);
     await rig.start();
@@ -64,23 +63,5 @@ describe('delivery through partitions (agent over MQTT, two hubs)', () => {
     }
     await assertWholeAfterHeal(collector, 400);
     assert.ok(rig.agents.onlineCount() >= 7, `${rig.agents.onlineCount()} connects`);
-  });
-
-  it('hub B cut from the broker for 2 s: what it missed reaches its client once it is back', async (t) => {
-    const rig = new BrokerRig(t);
-    await rig.start();
-    const { collector, hubB } = rig;
-    collector.runCommand(200);
-    await collector.firstOutput();
-    const connects = () => hubB.process.logs.filter(brokerConnected).length;
-    const before = connects();
-    // Hub A owns the device and goes on acknowledging: the agent's spool lets go of what hub B
-    // has not seen, so only the broker, holding hub B's session, can hand it over.
-    hubB.proxy.setMode('reset');
-    await hubB.process.waitForLog((l) => l.code === 'broker_link_failed', 10_000);
-    await sleep(2_000);
-    hubB.proxy.setMode('pass');
-    await hubB.process.waitForLog(() => connects() > before, 15_000);
-    await assertWholeAfterHeal(collector, 200);
   });
 });

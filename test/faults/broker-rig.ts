@@ -32,7 +32,7 @@ export interface BrokerHub {
   id: string;
 }
 
-const LISTED_TIMEOUT_MS = 15_000;
+const LISTED_TIMEOUT_MS = 20_000;
 
 export class BrokerRig {
   readonly agents: FaultAgents;
