@@ -1,4 +1,4 @@
-import { connect, type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { MAX_FRAME_BYTES } from '../protocol/message.js';
 import { deviceTopic, parseTopic, type DevicePresence } from '../protocol/mqtt-topics.js';
@@ -35,9 +35,19 @@ import { LogCode } from '../log/log-codes.js';
  * Receive Maximum (PublishWindow). A publish written and not yet PUBACKed is not counted: the
  * outbox's own window (hub acks) bounds those.
  */
-export type MqttClientFactory = (url: string, options: IClientOptions) => MqttClient;
+export type MqttClientFactory = (
+  url: string,
+  options: IClientOptions,
+) => MqttClient | Promise<MqttClient>;
 
-export const createMqttClient: MqttClientFactory = (url, options) => connect(url, options);
+/**
+ * MQTT.js is loaded at the first dial, so an agent on ws:// never pays for it (memory, start-up
+ * time); the single-executable bundle still holds it (esbuild follows the import).
+ */
+export const createMqttClient: MqttClientFactory = async (url, options) => {
+  const { connect } = await import('mqtt');
+  return connect(url, options);
+};
 
 export interface MqttLinkOptions {
   url: string;
@@ -211,14 +221,14 @@ export class MqttLink implements Link {
   }
 
   #dial(): void {
-    const { url, deviceId, token, tls, clock } = this.#o;
+    const { url, deviceId, token, tls } = this.#o;
     this.#failure = null;
     this.#welcomed = false;
     this.#connected = false;
     this.#window = null;
     this.#setStatus({ kind: 'connecting', attempt: this.#redial.attempt, url });
     this.#hello = helloPayload(this.#events);
-    const client = this.#o.createMqttClient(url, {
+    const made = this.#o.createMqttClient(url, {
       protocolVersion: 5,
       clientId: deviceId,
       username: deviceId,
@@ -244,6 +254,26 @@ export class MqttLink implements Link {
       ...(tls.key ? { key: tls.key } : {}),
       rejectUnauthorized: true,
     });
+    if (!(made instanceof Promise)) {
+      this.#attach(made);
+      return;
+    }
+    made.then(
+      (client) => {
+        if (this.#stopped) client.end(true);
+        else this.#attach(client);
+      },
+      (err: Error) => {
+        if (this.#stopped) return;
+        this.#fail(LogCode.socketError, `cannot make the MQTT client: ${err.message}`);
+        this.#lost(false);
+      },
+    );
+  }
+
+  /** Takes a new client as the current one: its dial timer and its events. */
+  #attach(client: MqttClient): void {
+    const { clock } = this.#o;
     this.#client = client;
     this.#dialTimer = clock.setTimeout(() => {
       this.#dialTimer = null;
@@ -277,7 +307,7 @@ export class MqttLink implements Link {
     client.on('message', (topic, payload) => {
       if (client !== this.#client) return;
       const parsed = parseTopic(topic);
-      if (parsed?.kind !== 'down' || parsed.deviceId !== deviceId) return; // not ours to read
+      if (parsed?.kind !== 'down' || parsed.deviceId !== this.#o.deviceId) return; // not ours to read
       const text = this.#frameText(payload);
       if (text !== null) this.#events?.onFrame(text);
     });
@@ -424,7 +454,11 @@ export class MqttLink implements Link {
     this.#redial.cancel();
     const wasWelcomed = this.#welcomed;
     if (wasWelcomed) this.#goOffline();
+    this.#lost(wasWelcomed);
+  }
 
+  /** The broker connection is gone (or was never made): stop here, or dial again later. */
+  #lost(wasWelcomed: boolean): void {
     if (this.#stopped) {
       this.#finishStop();
       return;

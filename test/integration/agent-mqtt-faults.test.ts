@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { statusIs } from '../helpers/agent-process.js';
-import { hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
 import {
   DEVICE,
   EVENT_MS,
@@ -17,67 +17,61 @@ import { ScriptedMqttHub } from '../helpers/scripted-mqtt-hub.js';
  * sent meanwhile and kept by the persistent session, a broker restart, a graceful stop and a
  * SIGKILL (the will). Every seq reaches the scripted hub, first arrivals in order.
  */
-describe(
-  'agent over MQTT 5 through faults',
-  { skip: !hasMosquitto() && 'mosquitto is not installed' },
-  () => {
-    it('delivers a command sent while the agent was cut off from the broker (persistent session), and its will says offline meanwhile', async (t) => {
-      const { hub, agent, proxy } = await welcomedAgent(t, { proxied: true });
-      assert.ok(proxy);
+describe('agent over MQTT 5 through faults', () => {
+  it('delivers a command sent while the agent was cut off from the broker (persistent session), and its will says offline meanwhile', async (t) => {
+    const { hub, agent, proxy } = await welcomedAgent(t, { proxied: true });
+    assert.ok(proxy);
 
-      proxy.setMode('reset');
-      await agent.waitForLog(statusIs('backoff'), EVENT_MS);
-      const offline = await hub.presenceOf(DEVICE, (p) => !p.online);
-      assert.equal(offline.hello.device_id, DEVICE, 'the will carries the hello');
-      await hub.send(DEVICE, {
-        type: 'command',
-        request_id: 'while-away',
-        payload: { command: 'echo kept' },
-      });
-
-      proxy.setMode('pass');
-      const done = await hub.next(
-        (f) => f.type === 'command_done' && f.request_id === 'while-away',
-      );
-      assert.equal(done.payload.exit_code, 0, JSON.stringify(done.payload));
-      const replies = hub.frames.filter((f) => f.request_id === 'while-away');
-      assert.match(JSON.stringify(replies), /kept/);
-      await hub.presenceOf(DEVICE, (p) => p.online);
-      await keepsFlowing(hub, 3);
+    proxy.setMode('reset');
+    await agent.waitForLog(statusIs('backoff'), EVENT_MS);
+    const offline = await hub.presenceOf(DEVICE, (p) => !p.online);
+    assert.equal(offline.hello.device_id, DEVICE, 'the will carries the hello');
+    await hub.send(DEVICE, {
+      type: 'command',
+      request_id: 'while-away',
+      payload: { command: 'echo kept' },
     });
 
-    it('comes back after a broker restart and loses no seq', async (t) => {
-      const { broker, hub, agent } = await welcomedAgent(t);
-      const onlineBefore = agent.logs.filter(statusIs('online')).length;
-      await broker.restart();
-      await agent.waitForLog(statusIs('backoff'), EVENT_MS);
-      await agent.waitForLog(
-        (l) => statusIs('online')(l) && agent.logs.filter(statusIs('online')).length > onlineBefore,
-        EVENT_MS,
-      );
-      await keepsFlowing(hub, 5);
-    });
+    proxy.setMode('pass');
+    const done = await hub.next((f) => f.type === 'command_done' && f.request_id === 'while-away');
+    assert.equal(done.payload.exit_code, 0, JSON.stringify(done.payload));
+    const replies = hub.frames.filter((f) => f.request_id === 'while-away');
+    assert.match(JSON.stringify(replies), /kept/);
+    await hub.presenceOf(DEVICE, (p) => p.online);
+    await keepsFlowing(hub, 3);
+  });
 
-    it('publishes presence offline on SIGTERM, and its will does on SIGKILL', async (t) => {
-      const broker = await startMosquitto(t);
-      const hub = await ScriptedMqttHub.start(t, broker.url, { autoWelcome: true, autoAck: true });
+  it('comes back after a broker restart and loses no seq', async (t) => {
+    const { broker, hub, agent } = await welcomedAgent(t);
+    const onlineBefore = agent.logs.filter(statusIs('online')).length;
+    await broker.restart();
+    await agent.waitForLog(statusIs('backoff'), EVENT_MS);
+    await agent.waitForLog(
+      (l) => statusIs('online')(l) && agent.logs.filter(statusIs('online')).length > onlineBefore,
+      EVENT_MS,
+    );
+    await keepsFlowing(hub, 5);
+  });
 
-      const stopped = agentOn(t, broker.url);
-      await stopped.waitForLog(statusIs('online'), EVENT_MS);
-      await hub.presenceOf(DEVICE, (p) => p.online);
-      const { code } = await stopped.kill('SIGTERM');
-      assert.equal(code, 0);
-      assert.equal((await hub.presenceOf(DEVICE, (p) => !p.online)).online, false);
-      assert.equal((await retainedPresence(t, broker.url)).online, false);
-      assert.doesNotMatch(broker.log(), /dev1.*(closed its connection|exceeded timeout)/i);
+  it('publishes presence offline on SIGTERM, and its will does on SIGKILL', async (t) => {
+    const broker = await startMosquitto(t);
+    const hub = await ScriptedMqttHub.start(t, broker.url, { autoWelcome: true, autoAck: true });
 
-      const killed = agentOn(t, broker.url);
-      await killed.waitForLog(statusIs('online'), EVENT_MS);
-      await hub.presenceOf(DEVICE, (p) => p.online);
-      await killed.kill('SIGKILL');
-      const will = await hub.presenceOf(DEVICE, (p) => !p.online);
-      assert.equal(will.hello.device_id, DEVICE);
-      assert.equal((await retainedPresence(t, broker.url)).online, false);
-    });
-  },
-);
+    const stopped = agentOn(t, broker.url);
+    await stopped.waitForLog(statusIs('online'), EVENT_MS);
+    await hub.presenceOf(DEVICE, (p) => p.online);
+    const { code } = await stopped.kill('SIGTERM');
+    assert.equal(code, 0);
+    assert.equal((await hub.presenceOf(DEVICE, (p) => !p.online)).online, false);
+    assert.equal((await retainedPresence(t, broker.url)).online, false);
+    assert.doesNotMatch(broker.log(), /dev1.*(closed its connection|exceeded timeout)/i);
+
+    const killed = agentOn(t, broker.url);
+    await killed.waitForLog(statusIs('online'), EVENT_MS);
+    await hub.presenceOf(DEVICE, (p) => p.online);
+    await killed.kill('SIGKILL');
+    const will = await hub.presenceOf(DEVICE, (p) => !p.online);
+    assert.equal(will.hello.device_id, DEVICE);
+    assert.equal((await retainedPresence(t, broker.url)).online, false);
+  });
+});

@@ -7,7 +7,7 @@ import { MAX_FRAME_BYTES } from '../../src/protocol/message.js';
 import { statusIs } from '../helpers/agent-process.js';
 import { freePort } from '../helpers/browser.js';
 import { makePki } from '../helpers/certs.js';
-import { hasMosquitto, startMosquitto } from '../helpers/mosquitto.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
 import {
   DEVICE,
   EVENT_MS,
@@ -27,7 +27,7 @@ import { tempDir } from '../helpers/temp-dir.js';
  * payloads on `down`. Faults (a partition, a broker restart, the agent stopped or killed):
  * agent-mqtt-faults.test.ts.
  */
-describe('agent over MQTT 5', { skip: !hasMosquitto() && 'mosquitto is not installed' }, () => {
+describe('agent over MQTT 5', () => {
   it('says hello on up, keeps a retained presence, spools until welcome, and resends from last_seq after a second welcome', async (t) => {
     const broker = await startMosquitto(t);
     const hub = await ScriptedMqttHub.start(t, broker.url);

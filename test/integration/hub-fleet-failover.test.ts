@@ -4,13 +4,12 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ownerOf } from '../../src/hub/fleet/rendezvous.js';
-import { spawnAgent, type AgentProcess } from '../helpers/agent-process.js';
+import { spawnAgent } from '../helpers/agent-process.js';
+import { spawnFleetHub } from '../helpers/fleet-hub-process.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { connectScriptedDevice, type ScriptedDevice } from '../helpers/mqtt-device.js';
-import type { Owner } from '../helpers/owner.js';
 import {
-  API_KEY,
   connectClient,
   startHub,
   telemetryFrame,
@@ -28,30 +27,6 @@ import {
 const LONG = 20_000;
 const HUB_B = 'hub-bbbbbbbbbbbb';
 const MOSQUITTO_PASSWD = '/usr/bin/mosquitto_passwd';
-
-interface HubProcess {
-  process: AgentProcess;
-  hubId: string;
-  url: string;
-}
-
-async function spawnHub(t: Owner, brokerUrl: string, flags: string[] = []): Promise<HubProcess> {
-  const hub = spawnAgent(t, [
-    'hub',
-    '--broker',
-    brokerUrl,
-    '--api-key',
-    API_KEY,
-    '--port',
-    '0',
-    '--log-format',
-    'json',
-    ...flags,
-  ]);
-  const listening = await hub.waitForLog((l) => l.msg === 'hub listening', LONG);
-  const learnt = await hub.waitForLog((l) => l.msg === 'fleet learnt', LONG);
-  return { process: hub, hubId: String(learnt.hubId), url: String(listening.url) };
-}
 
 async function subscribeCpu(client: Peer, deviceId: string): Promise<void> {
   client.send({
@@ -80,7 +55,7 @@ async function sendTelemetry(device: ScriptedDevice, seqs: number[]): Promise<vo
 describe('a fleet of hubs when one fails', () => {
   it('hub A killed (SIGKILL): hub B takes its device over with the cursor, and its clients miss and repeat no seq', async (t) => {
     const broker = await startMosquitto(t);
-    const a = await spawnHub(t, broker.url);
+    const a = await spawnFleetHub(t, broker.url);
     const b = await startHub(t, {
       deviceTokens: new Map(),
       fleet: { url: broker.url, hubId: HUB_B },
@@ -180,7 +155,7 @@ describe('a fleet of hubs when one fails', () => {
     writeFileSync(good, 's3cret\n');
     writeFileSync(bad, 'wrong\n');
 
-    const hub = await spawnHub(t, broker.url, [
+    const hub = await spawnFleetHub(t, broker.url, [
       '--broker-username',
       'hub1',
       '--broker-password-file',

@@ -94,14 +94,17 @@ const UP = 'iottly/v1/devices/dev1/up';
 const DOWN = 'iottly/v1/devices/dev1/down';
 const PRESENCE = 'iottly/v1/devices/dev1/presence';
 
-function setup(random = () => 0.5) {
+function setup(random = () => 0.5, { later = false } = {}) {
   const clock = new FakeClock();
   const { logger, lines } = captureLogger();
   const clients: FakeMqttClient[] = [];
   const createMqttClient: MqttClientFactory = (_url, options) => {
     const client = new FakeMqttClient(options);
     clients.push(client);
-    return client as unknown as MqttClient;
+    // `later`: as the real factory does, which loads MQTT.js first.
+    return later
+      ? Promise.resolve(client as unknown as MqttClient)
+      : (client as unknown as MqttClient);
   };
   const link = new MqttLink({
     url: 'mqtt://broker:1883',
@@ -324,6 +327,18 @@ describe('MqttLink', () => {
     t.last().deliver(DOWN, '{"type":"ack","payload":{"seq":1}}');
     assert.deepEqual(t.frames, ['{"type":"ack","payload":{"seq":1}}']);
     assert.equal(t.link.status.kind, 'handshaking', 'the link stays');
+  });
+
+  it('takes a client made later (MQTT.js loaded at the first dial), and ends one that comes after stop()', async () => {
+    const t = setup(() => 0.5, { later: true });
+    await Promise.resolve();
+    t.last().connack();
+    assert.equal(t.link.status.kind, 'handshaking');
+    const late = setup(() => 0.5, { later: true });
+    await late.link.stop();
+    assert.equal(late.link.status.kind, 'stopped');
+    await Promise.resolve();
+    assert.equal(late.last().ended, true, 'the client made after stop() is ended at once');
   });
 
   it('stops with presence offline then DISCONNECT, bounded by the close timeout', async () => {
