@@ -74,10 +74,15 @@ describe('delivery through hub and agent SIGKILLs (agent over MQTT, two hubs)', 
     const healed = Date.now();
     await collector.madeAfter(healed + 1_000);
     collector.assertOutput(400, { complete: false });
-    // The killed command is not waited for: over a broker a hub cannot yet tell a command that
-    // died with the agent from one still queued for it in the session, so it ends only when
-    // its client leaves (or the device stays offline past the grace). A new command on the
-    // restarted agent streams completely.
+    // The killed command died with the agent process: the restarted agent's hello does not list
+    // it, so its client hears request_lost (and its command_done), not silence.
+    await collector.commandDone();
+    assert.equal((collector.done?.error as { code?: string } | undefined)?.code, 'request_lost');
+    assert.ok(
+      collector.errors.some((e) => e.code === 'request_lost'),
+      JSON.stringify(collector.errors),
+    );
+    // A new command on the restarted agent streams completely.
     collector.runCommand(40);
     await collector.commandDone();
     collector.assertOutput(40);

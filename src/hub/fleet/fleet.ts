@@ -84,6 +84,8 @@ interface FleetDevice {
   acks: AckBatcher | null;
   /** The last `streams` sent (as JSON), so that an unchanged union is not sent again. */
   sentStreams: string | null;
+  /** When the agent's current broker connection began (its presence's `since`). */
+  since: string | null;
 }
 
 const validSeq = seqNumber();
@@ -362,6 +364,7 @@ export class Fleet implements FleetPort {
         owner: this.#synced ? ownerOf(deviceId, this.#hubs) : null,
         acks: null,
         sentStreams: null,
+        since: null,
       };
       this.#devices.set(deviceId, device);
     }
@@ -381,6 +384,12 @@ export class Fleet implements FleetPort {
     const device = this.#device(deviceId);
     this.#broker.devices.remember(deviceId, presence?.hello ?? null);
     if (presence?.online && presence.hello) {
+      // A presence of a new connection without the old one's will in between (the broker took
+      // the session over): the old link ends here, so the new one takes its requests and judges
+      // them by its hello.
+      if (device.link && device.since !== null && device.since !== presence.since)
+        this.#goOffline(device, 'a new connection of the agent');
+      device.since = presence.since;
       this.#ready(device, presence.hello);
       // Every hub says the same `connected_since`: the agent's, not when this hub heard of it.
       this.#broker.devices.connectedSince(deviceId, Date.parse(presence.since));
@@ -409,13 +418,10 @@ export class Fleet implements FleetPort {
       device.sentStreams = null;
       this.#broker.deviceAttached(link);
     }
-    // Over a broker a command can be queued for the agent while it says hello, so the hello's
-    // `open_requests` cannot tell which requests it lost: requests end on their reply, on their
-    // client's close, or after the grace of an offline presence.
-    const unclaimed: HelloPayload = { ...hello };
-    delete unclaimed.open_requests;
-    delete unclaimed.seq;
-    this.#broker.deviceReady(link, unclaimed, device.processed.lastSeq);
+    // The agent builds its hello after its subscription is granted, when every command its
+    // session kept for it has arrived: a request of an earlier link missing from `open_requests`
+    // was lost with the agent process that had it (judged as over WebSocket, LostRequests).
+    this.#broker.deviceReady(link, hello, device.processed.lastSeq);
   }
 
   #goOffline(device: FleetDevice, reason: string): void {
