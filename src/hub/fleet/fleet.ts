@@ -79,6 +79,13 @@ interface FleetDevice {
   readonly relayed: SeqCursor;
   /** What the fleet has processed (the retained cursor; the owner's own progress). */
   readonly processed: SeqCursor;
+  /**
+   * What the fleet has acknowledged (the retained cursor, and this hub's acks as owner): a
+   * welcome resumes from here, not from `processed`, so that frames the owner saw and had not
+   * acknowledged yet are sent again for hubs that may have missed them (a broker killed between
+   * delivering a frame to one hub and to another).
+   */
+  readonly acknowledged: SeqCursor;
   owner: string | null;
   /** The owner's acknowledgements, while this hub owns the device and it is online. */
   acks: AckBatcher | null;
@@ -361,6 +368,7 @@ export class Fleet implements FleetPort {
         link: null,
         relayed: new SeqCursor(),
         processed: new SeqCursor(),
+        acknowledged: new SeqCursor(),
         owner: this.#synced ? ownerOf(deviceId, this.#hubs) : null,
         acks: null,
         sentStreams: null,
@@ -401,6 +409,7 @@ export class Fleet implements FleetPort {
     if (!cursor) return;
     const device = this.#device(deviceId);
     device.processed.raise(cursor.store_id, cursor.last_seq);
+    device.acknowledged.raise(cursor.store_id, cursor.last_seq);
     // The relay cursor starts from the retained one, and from then on follows only what this
     // hub relayed: a frame it has not seen yet is never skipped because the owner has.
     if (device.relayed.storeId === null) device.relayed.raise(cursor.store_id, cursor.last_seq);
@@ -411,6 +420,7 @@ export class Fleet implements FleetPort {
     const storeId = hello.store_id ?? NO_STORE;
     device.relayed.openStore(storeId);
     device.processed.openStore(storeId);
+    device.acknowledged.openStore(storeId);
     let link = device.link;
     if (!link) {
       link = new MqttDeviceLink(device.id, this);
@@ -438,13 +448,19 @@ export class Fleet implements FleetPort {
   /** The owner's answer to a hello, and what it sends a device it takes over. */
   #welcome(device: FleetDevice, requestId: string | undefined): void {
     this.#publishCursor(device);
-    const welcome = welcomeMessage(device.id, device.processed.lastSeq, this.#o.clock, requestId);
+    const welcome = welcomeMessage(
+      device.id,
+      device.acknowledged.lastSeq,
+      this.#o.clock,
+      requestId,
+    );
     device.link?.send(welcome);
     this.#sendStreams(device, true);
   }
 
+  /** The retained cursor: what the fleet has acknowledged of the device's store. */
   #publishCursor(device: FleetDevice): void {
-    const { storeId, lastSeq } = device.processed;
+    const { storeId, lastSeq } = device.acknowledged;
     this.#publishRetained(
       deviceTopic(device.id, 'cursor'),
       JSON.stringify({ store_id: storeId ?? NO_STORE, last_seq: lastSeq }),
@@ -457,6 +473,7 @@ export class Fleet implements FleetPort {
       intervalMs: this.#o.ackIntervalMs,
       clock: this.#o.clock,
       send: (ackSeq) => {
+        device.acknowledged.raise(device.processed.storeId ?? NO_STORE, ackSeq);
         this.#publishCursor(device);
         device.link?.send({ type: 'ack', payload: { seq: ackSeq } });
       },
