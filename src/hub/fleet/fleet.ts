@@ -93,6 +93,12 @@ interface FleetDevice {
   sentStreams: string | null;
   /** When the agent's current broker connection began (its presence's `since`). */
   since: string | null;
+  /**
+   * The link in this hub began with a new agent connection (a presence with a new `since`): its
+   * hellos judge the requests of the earlier link (`open_requests`). A link made again for the
+   * same connection (this hub back on its MQTT broker) confirms them: nothing was lost.
+   */
+  judgesRequests: boolean;
 }
 
 const validSeq = seqNumber();
@@ -373,6 +379,7 @@ export class Fleet implements FleetPort {
         acks: null,
         sentStreams: null,
         since: null,
+        judgesRequests: false,
       };
       this.#devices.set(deviceId, device);
     }
@@ -395,8 +402,9 @@ export class Fleet implements FleetPort {
       // A presence of a new connection without the old one's will in between (the broker took
       // the session over): the old link ends here, so the new one takes its requests and judges
       // them by its hello.
-      if (device.link && device.since !== null && device.since !== presence.since)
-        this.#goOffline(device, 'a new connection of the agent');
+      const newConnection = device.since !== null && device.since !== presence.since;
+      if (device.link && newConnection) this.#goOffline(device, 'a new connection of the agent');
+      if (!device.link) device.judgesRequests = newConnection;
       device.since = presence.since;
       this.#ready(device, presence.hello);
       // Every hub says the same `connected_since`: the agent's, not when this hub heard of it.
@@ -429,9 +437,15 @@ export class Fleet implements FleetPort {
       this.#broker.deviceAttached(link);
     }
     // The agent builds its hello after its subscription is granted, when every command its
-    // session kept for it has arrived: a request of an earlier link missing from `open_requests`
-    // was lost with the agent process that had it (judged as over WebSocket, LostRequests).
-    this.#broker.deviceReady(link, hello, device.processed.lastSeq);
+    // session kept for it has arrived: on a new agent connection, a request of the earlier link
+    // missing from `open_requests` was lost with the agent process that had it (judged as over
+    // WebSocket, LostRequests). Otherwise the hello confirms every request.
+    const claim: HelloPayload = { ...hello };
+    if (!device.judgesRequests) {
+      delete claim.open_requests;
+      delete claim.seq;
+    }
+    this.#broker.deviceReady(link, claim, device.processed.lastSeq);
   }
 
   #goOffline(device: FleetDevice, reason: string): void {
@@ -499,6 +513,7 @@ export class Fleet implements FleetPort {
       // link that is not ready until the presence or the hello comes.
       link = new MqttDeviceLink(deviceId, this);
       device.link = link;
+      device.judgesRequests = false; // which connection it is, only a presence tells
       this.#broker.deviceAttached(link);
     }
     this.#broker.deviceSeen(link);
