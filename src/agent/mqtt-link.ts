@@ -295,14 +295,19 @@ export class MqttLink implements Link {
         connack.properties?.receiveMaximum ?? MQTT_RECEIVE_MAXIMUM,
       );
       this.#clearDialTimer();
+      // Hello waits for the SUBACK: the broker writes what it kept for a resumed session
+      // (commands sent while the agent was away) right after the CONNACK, so by the SUBACK every
+      // such command has reached the router, and the hello's `open_requests` lists it. A hub can
+      // then take a request missing from the hello as lost, as over WebSocket.
       client.subscribe(this.#downTopic, { qos: 1 }, (err) => {
+        if (client !== this.#client) return;
         if (err)
           this.#refused(
             client,
             `the broker refused the subscription to ${this.#downTopic}: ${err.message}`,
           );
+        else this.#handshake(client, { announce: true });
       });
-      this.#handshake(client, { announce: true });
     });
     client.on('message', (topic, payload) => {
       if (client !== this.#client) return;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Rig, TELEMETRY_INTERVAL_MS, sleep } from './rig.js';
+import { TELEMETRY_INTERVAL_MS } from './collector.js';
+import { Rig, sleep } from './rig.js';
 
 /**
  * Link and hub faults with cpu telemetry at 20 Hz and a command streaming output: each ends

@@ -66,11 +66,18 @@ export async function startMosquitto(
     'max_queued_messages 100000',
     'max_inflight_messages 100',
   ];
+  const extraConfig = options.extraConfig ?? [];
+  // Started by root, mosquitto drops to the `mosquitto` user, which may not write the
+  // temporary folder (0700): every autosave and the save at SIGTERM would fail, and a
+  // restart would come back empty. Staying root (unless the test names a user) keeps
+  // persistence what the tests say it is.
+  if (process.getuid?.() === 0 && !extraConfig.some((line) => line.startsWith('user ')))
+    lines.push('user root');
   if (options.passwordFile) {
     lines.push('allow_anonymous false', `password_file ${options.passwordFile}`);
     if (options.aclFile) lines.push(`acl_file ${options.aclFile}`);
   } else lines.push('allow_anonymous true');
-  lines.push(...(options.extraConfig ?? []));
+  lines.push(...extraConfig);
   const configPath = join(dir, 'mosquitto.conf');
   writeFileSync(configPath, `${lines.join('\n')}\n`);
 

@@ -128,5 +128,4 @@ describe('the agent over MQTT with two hubs', () => {
     await received.more(1);
     assertOnceInOrder(received.seqs, published);
   });
-
 });

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import {
   FleetConnection,
   HUB_SUBSCRIPTIONS,
+  HUB_SESSION_EXPIRY_S,
   type CreateMqttClient,
 } from '../../src/hub/fleet/fleet-connection.js';
 import { hubTopic } from '../../src/protocol/mqtt-topics.js';
@@ -75,12 +76,13 @@ function rig() {
 const settle = () => new Promise((resolve) => setImmediate(resolve));
 
 describe('FleetConnection', () => {
-  it('connects as MQTT 5 with a clean session, its will clearing its presence, then subscribes and says it is there', async () => {
+  it('connects as MQTT 5 with a session the broker keeps a minute, its will clearing its presence, then subscribes and says it is there', async () => {
     const { clients, events, connection } = rig();
     connection.start();
     const client = clients[0] as FakeMqttClient;
     assert.equal(client.options.protocolVersion, 5);
-    assert.equal(client.options.clean, true);
+    assert.equal(client.options.clean, false, 'what the hub misses while away is kept');
+    assert.equal(client.options.properties?.sessionExpiryInterval, HUB_SESSION_EXPIRY_S);
     assert.equal(client.options.clientId, 'hub-test00000001');
     assert.equal(client.options.reconnectPeriod, 0, "the project's back-off decides");
     assert.deepEqual([client.options.username, client.options.password], ['hub1', 'pw']);

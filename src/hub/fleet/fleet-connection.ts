@@ -19,7 +19,11 @@ import { isoNow, type Clock, type TimerHandle } from '../../time/clock.js';
  *     any ─stop()─▶ stopped (the client ends gracefully, forced after `endTimeoutMs`)  │
  *                                                       └───────── next attempt ───────┘
  *
- * Clean session: the hub keeps nothing on the broker but its retained messages, and learns the
+ * Not a clean session: while the hub is away (a broker restart, a network blip) the broker queues
+ * what it misses for HUB_SESSION_EXPIRY_S, above all what an agent sends again after its owner's
+ * welcome, and hands it over when the hub is back; with a clean session the clients of a hub
+ * that came back after the owner would miss those seqs for good, since the owner acknowledges
+ * them. Otherwise the hub keeps nothing on the broker but its retained messages, and learns the
  * fleet again from the retained ones at every connect. Its will clears its presence (an empty
  * retained payload on `iottly/v1/hubs/{hub}`), so the other hubs take its devices over when it
  * dies. MQTT.js's own reconnect is off: the project's back-off (src/time/backoff.ts) decides.
@@ -31,6 +35,11 @@ export const defaultCreateMqttClient: CreateMqttClient = (url, options) => conne
 export const DEFAULT_FLEET_BACKOFF: BackoffOptions = { initialDelayMs: 500, maxDelayMs: 15_000 };
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 export const DEFAULT_END_TIMEOUT_MS = 2_000;
+/**
+ * How long the broker keeps a hub's session (its subscriptions, what it missed) once its
+ * connection ends: a broker restart or a blip, not a dead hub's backlog for long.
+ */
+export const HUB_SESSION_EXPIRY_S = 60;
 /** Keep-alive towards the broker: it ends a silent hub at 1.5 × this and publishes the will. */
 export const DEFAULT_KEEPALIVE_S = 15;
 /**
@@ -166,7 +175,7 @@ export class FleetConnection {
     const client = this.#createClient(this.#o.url, {
       protocolVersion: 5,
       clientId: hubId,
-      clean: true,
+      clean: false,
       reconnectPeriod: 0,
       keepalive: DEFAULT_KEEPALIVE_S,
       connectTimeout: this.#o.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
@@ -176,7 +185,10 @@ export class FleetConnection {
       ...(this.#o.password !== undefined ? { password: this.#o.password } : {}),
       ...(this.#o.ca !== undefined ? { ca: this.#o.ca } : {}),
       will: { topic: hubTopic(hubId), payload: Buffer.alloc(0), qos: 1, retain: true },
-      properties: { maximumPacketSize: MAX_INCOMING_PACKET_BYTES },
+      properties: {
+        maximumPacketSize: MAX_INCOMING_PACKET_BYTES,
+        sessionExpiryInterval: HUB_SESSION_EXPIRY_S,
+      },
     });
     this.#client = client;
     let wasOnline = false;

@@ -79,11 +79,26 @@ interface FleetDevice {
   readonly relayed: SeqCursor;
   /** What the fleet has processed (the retained cursor; the owner's own progress). */
   readonly processed: SeqCursor;
+  /**
+   * What the fleet has acknowledged (the retained cursor, and this hub's acks as owner): a
+   * welcome resumes from here, not from `processed`, so that frames the owner saw and had not
+   * acknowledged yet are sent again for hubs that may have missed them (a broker killed between
+   * delivering a frame to one hub and to another).
+   */
+  readonly acknowledged: SeqCursor;
   owner: string | null;
   /** The owner's acknowledgements, while this hub owns the device and it is online. */
   acks: AckBatcher | null;
   /** The last `streams` sent (as JSON), so that an unchanged union is not sent again. */
   sentStreams: string | null;
+  /** When the agent's current broker connection began (its presence's `since`). */
+  since: string | null;
+  /**
+   * The link in this hub began with a new agent connection (a presence with a new `since`): its
+   * hellos judge the requests of the earlier link (`open_requests`). A link made again for the
+   * same connection (this hub back on its MQTT broker) confirms them: nothing was lost.
+   */
+  judgesRequests: boolean;
 }
 
 const validSeq = seqNumber();
@@ -359,9 +374,12 @@ export class Fleet implements FleetPort {
         link: null,
         relayed: new SeqCursor(),
         processed: new SeqCursor(),
+        acknowledged: new SeqCursor(),
         owner: this.#synced ? ownerOf(deviceId, this.#hubs) : null,
         acks: null,
         sentStreams: null,
+        since: null,
+        judgesRequests: false,
       };
       this.#devices.set(deviceId, device);
     }
@@ -381,6 +399,13 @@ export class Fleet implements FleetPort {
     const device = this.#device(deviceId);
     this.#broker.devices.remember(deviceId, presence?.hello ?? null);
     if (presence?.online && presence.hello) {
+      // A presence of a new connection without the old one's will in between (the broker took
+      // the session over): the old link ends here, so the new one takes its requests and judges
+      // them by its hello.
+      const newConnection = device.since !== null && device.since !== presence.since;
+      if (device.link && newConnection) this.#goOffline(device, 'a new connection of the agent');
+      if (!device.link) device.judgesRequests = newConnection;
+      device.since = presence.since;
       this.#ready(device, presence.hello);
       // Every hub says the same `connected_since`: the agent's, not when this hub heard of it.
       this.#broker.devices.connectedSince(deviceId, Date.parse(presence.since));
@@ -392,6 +417,7 @@ export class Fleet implements FleetPort {
     if (!cursor) return;
     const device = this.#device(deviceId);
     device.processed.raise(cursor.store_id, cursor.last_seq);
+    device.acknowledged.raise(cursor.store_id, cursor.last_seq);
     // The relay cursor starts from the retained one, and from then on follows only what this
     // hub relayed: a frame it has not seen yet is never skipped because the owner has.
     if (device.relayed.storeId === null) device.relayed.raise(cursor.store_id, cursor.last_seq);
@@ -402,6 +428,7 @@ export class Fleet implements FleetPort {
     const storeId = hello.store_id ?? NO_STORE;
     device.relayed.openStore(storeId);
     device.processed.openStore(storeId);
+    device.acknowledged.openStore(storeId);
     let link = device.link;
     if (!link) {
       link = new MqttDeviceLink(device.id, this);
@@ -409,13 +436,16 @@ export class Fleet implements FleetPort {
       device.sentStreams = null;
       this.#broker.deviceAttached(link);
     }
-    // Over a broker a command can be queued for the agent while it says hello, so the hello's
-    // `open_requests` cannot tell which requests it lost: requests end on their reply, on their
-    // client's close, or after the grace of an offline presence.
-    const unclaimed: HelloPayload = { ...hello };
-    delete unclaimed.open_requests;
-    delete unclaimed.seq;
-    this.#broker.deviceReady(link, unclaimed, device.processed.lastSeq);
+    // The agent builds its hello after its subscription is granted, when every command its
+    // session kept for it has arrived: on a new agent connection, a request of the earlier link
+    // missing from `open_requests` was lost with the agent process that had it (judged as over
+    // WebSocket, LostRequests). Otherwise the hello confirms every request.
+    const claim: HelloPayload = { ...hello };
+    if (!device.judgesRequests) {
+      delete claim.open_requests;
+      delete claim.seq;
+    }
+    this.#broker.deviceReady(link, claim, device.processed.lastSeq);
   }
 
   #goOffline(device: FleetDevice, reason: string): void {
@@ -432,13 +462,19 @@ export class Fleet implements FleetPort {
   /** The owner's answer to a hello, and what it sends a device it takes over. */
   #welcome(device: FleetDevice, requestId: string | undefined): void {
     this.#publishCursor(device);
-    const welcome = welcomeMessage(device.id, device.processed.lastSeq, this.#o.clock, requestId);
+    const welcome = welcomeMessage(
+      device.id,
+      device.acknowledged.lastSeq,
+      this.#o.clock,
+      requestId,
+    );
     device.link?.send(welcome);
     this.#sendStreams(device, true);
   }
 
+  /** The retained cursor: what the fleet has acknowledged of the device's store. */
   #publishCursor(device: FleetDevice): void {
-    const { storeId, lastSeq } = device.processed;
+    const { storeId, lastSeq } = device.acknowledged;
     this.#publishRetained(
       deviceTopic(device.id, 'cursor'),
       JSON.stringify({ store_id: storeId ?? NO_STORE, last_seq: lastSeq }),
@@ -451,6 +487,7 @@ export class Fleet implements FleetPort {
       intervalMs: this.#o.ackIntervalMs,
       clock: this.#o.clock,
       send: (ackSeq) => {
+        device.acknowledged.raise(device.processed.storeId ?? NO_STORE, ackSeq);
         this.#publishCursor(device);
         device.link?.send({ type: 'ack', payload: { seq: ackSeq } });
       },
@@ -476,6 +513,7 @@ export class Fleet implements FleetPort {
       // link that is not ready until the presence or the hello comes.
       link = new MqttDeviceLink(deviceId, this);
       device.link = link;
+      device.judgesRequests = false; // which connection it is, only a presence tells
       this.#broker.deviceAttached(link);
     }
     this.#broker.deviceSeen(link);
