@@ -13,6 +13,11 @@ export interface FleetShardSettings {
   devices: FleetDevice[];
   streams: string[];
   intervalMs: number;
+  /**
+   * The shard's scratch folder (its agents' spools and fixture /proc trees), made and removed
+   * by the fleet run: a shard killed at its stop's grace leaves nothing behind.
+   */
+  scratchDir: string;
 }
 
 export type ToFleetShard =

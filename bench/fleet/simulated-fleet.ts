@@ -10,8 +10,6 @@
  * run knows exactly which samples left the agents and can tell a lost frame from one that was
  * never taken.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { MqttClient } from 'mqtt';
@@ -23,11 +21,7 @@ import { deviceTopic } from '../../src/protocol/mqtt-topics.js';
 import { createAgent, realAgentDependencies } from '../../src/roots/agent-root.js';
 import { basicInventory } from '../../src/agent/inventory.js';
 import { loadConfig } from '../../src/config/load.js';
-import {
-  procFixture,
-  writeDefaultStreamsTree,
-  type ProcFixture,
-} from '../../test/helpers/proc-fixture.js';
+import { procFixture, writeDefaultStreamsTree } from '../../test/helpers/proc-fixture.js';
 
 export interface FleetDevice {
   id: string;
@@ -41,6 +35,8 @@ export interface SimulatedFleetOptions {
   /** Built-in streams each agent samples by config. */
   streams: readonly string[];
   intervalMs: number;
+  /** Where the agents' spools and fixture trees go; its owner removes it (with them). */
+  scratchDir: string;
   /** Hears every telemetry sample an agent writes to its link (resends included). */
   onSampleSent: (deviceId: string, stream: string, tsMs: number) => void;
   logger: Logger;
@@ -49,7 +45,6 @@ export interface SimulatedFleetOptions {
 interface Member {
   device: FleetDevice;
   agent: Agent;
-  fixture: ProcFixture;
   online: Promise<void>;
 }
 
@@ -60,14 +55,11 @@ const ONLINE_TIMEOUT_MS = 30_000;
 
 export class SimulatedFleet {
   readonly #o: SimulatedFleetOptions;
-  readonly #spoolRoot: string;
   readonly #members: Member[] = [];
   #linkDrops = 0;
 
   constructor(options: SimulatedFleetOptions) {
     this.#o = options;
-    const memoryBacked = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
-    this.#spoolRoot = mkdtempSync(join(memoryBacked, 'iottly-fleet-'));
   }
 
   /** Times an agent's link dropped after it had been online. */
@@ -87,12 +79,10 @@ export class SimulatedFleet {
 
   async stop(): Promise<void> {
     await Promise.all(this.#members.map((member) => member.agent.stop()));
-    for (const member of this.#members) member.fixture.remove();
-    rmSync(this.#spoolRoot, { recursive: true, force: true });
   }
 
   #member(device: FleetDevice): Member {
-    const fixture = procFixture();
+    const fixture = procFixture(this.#o.scratchDir);
     writeDefaultStreamsTree(fixture);
     const { config } = loadConfig({
       env: {},
@@ -100,7 +90,7 @@ export class SimulatedFleet {
         'server.url': this.#o.deviceUrl,
         'device.id': device.id,
         'auth.token': device.token,
-        'storage.dir': join(this.#spoolRoot, device.id),
+        'storage.dir': join(this.#o.scratchDir, device.id),
         'storage.fsync': 'never',
         'local.enabled': 'false',
         'telemetry.streams': this.#o.streams.join(','),
@@ -137,7 +127,7 @@ export class SimulatedFleet {
         }
       });
     });
-    return { device, agent, fixture, online };
+    return { device, agent, online };
   }
 
   async #allOnline(members: Member[]): Promise<void> {

@@ -25,8 +25,9 @@ export interface ProcFixture {
   remove(): void;
 }
 
-export function procFixture(): ProcFixture {
-  const root = mkdtempSync(join(tmpdir(), 'iottly-proc-'));
+/** `parentDir`: where the tree's folder is made (a caller that removes one folder for many). */
+export function procFixture(parentDir = tmpdir()): ProcFixture {
+  const root = mkdtempSync(join(parentDir, 'iottly-proc-'));
   const procRoot = join(root, 'proc');
   const sysRoot = join(root, 'sys');
   mkdirSync(procRoot);
