@@ -8,9 +8,10 @@ import { describe, it } from 'node:test';
 import mqtt from 'mqtt';
 import { ownerOf } from '../../src/hub/fleet/rendezvous.js';
 import { deviceTopic } from '../../src/protocol/mqtt-topics.js';
-import { CLI_PATH, spawnAgent, statusIs } from '../helpers/agent-process.js';
+import { CLI_PATH, statusIs } from '../helpers/agent-process.js';
 import { spawnFleetHub, type FleetHubProcess } from '../helpers/fleet-hub-process.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
+import { DEVICE, TOKEN, agentOn } from '../helpers/mqtt-agent-rig.js';
 import type { Owner } from '../helpers/owner.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { connectClient, type Frame, type Peer } from '../helpers/ws.js';
@@ -25,8 +26,6 @@ import { connectClient, type Frame, type Peer } from '../helpers/ws.js';
  * or repeated.
  */
 const EVENT_MS = 20_000;
-const DEVICE = 'dev1';
-const TOKEN = 'tok-dev1-0123456789';
 const HUB_USER = 'hubs';
 const HUB_PASSWORD = 'hub-password-0123456789';
 
@@ -120,17 +119,7 @@ describe('a fleet on mosquitto with generated credentials', () => {
     const broker = await setUpBroker(t);
     const first = await fleetHub(t, broker.url, broker.hubPasswordFile);
     const second = await fleetHub(t, broker.url, broker.hubPasswordFile);
-    const agent = spawnAgent(t, ['run'], {
-      IOTTLY_SERVER_URL: broker.url,
-      IOTTLY_DEVICE_ID: DEVICE,
-      IOTTLY_AUTH_TOKEN: TOKEN,
-      IOTTLY_HEARTBEAT_INTERVAL_MS: '5000',
-      IOTTLY_RECONNECT_INITIAL_DELAY_MS: '100',
-      IOTTLY_RECONNECT_MAX_DELAY_MS: '1000',
-      IOTTLY_TELEMETRY_STREAMS: '',
-      IOTTLY_TELEMETRY_MIN_INTERVAL_MS: '100',
-      IOTTLY_LOCAL_ENABLED: 'false',
-    });
+    const agent = agentOn(t, broker.url, { IOTTLY_TELEMETRY_STREAMS: '' });
     await agent.waitForLog(statusIs('online'), EVENT_MS);
 
     // The hub that owns the device is the one to kill ("A"); the client stays on the other ("B").
