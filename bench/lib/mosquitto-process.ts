@@ -13,6 +13,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../test/helpers/browser.js';
 import { MOSQUITTO_PATH } from '../../test/helpers/mosquitto.js';
+import { mosquittoConfig } from '../../test/helpers/mosquitto-config.js';
 import { openFileLimit } from './proc-stats.js';
 
 /** Longest wait for mosquitto to say it is running. */
@@ -41,23 +42,17 @@ export async function startMosquittoProcess(): Promise<MosquittoProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-mosquitto-'));
   const port = await freePort();
   const configPath = join(dir, 'mosquitto.conf');
-  const config = [
-    `listener ${port} 127.0.0.1`,
-    'allow_anonymous true',
-    'persistence true',
-    `persistence_location ${dir}/`,
-    // Started as root, mosquitto would switch to its own user, which cannot write the folder.
-    `user ${userInfo().username}`,
-    'log_dest stderr',
-    'log_type error',
-    'log_type warning',
-    'log_type notice',
-    'log_type information', // "running", when the listener is open
-    'connection_messages false',
-    `max_inflight_messages ${MAX_INFLIGHT}`,
-    `max_queued_messages ${MAX_QUEUED}`,
-  ];
-  writeFileSync(configPath, `${config.join('\n')}\n`);
+  writeFileSync(
+    configPath,
+    mosquittoConfig({
+      port,
+      dir,
+      connectionMessages: false,
+      maxInflight: MAX_INFLIGHT,
+      maxQueued: MAX_QUEUED,
+      user: userInfo().username,
+    }),
+  );
   const child = spawn(MOSQUITTO_PATH, ['-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
   let logText = '';
   try {

@@ -30,6 +30,13 @@ export class AckBatcher {
     else this.#timer = this.#o.clock.setTimeout(() => this.#flush(), wait);
   }
 
+  /** Sends now what waits for the end of the interval, if anything does. */
+  flushPending(): void {
+    if (!this.#timer) return;
+    this.#o.clock.clearTimeout(this.#timer);
+    this.#flush();
+  }
+
   stop(): void {
     if (this.#timer) this.#o.clock.clearTimeout(this.#timer);
     this.#timer = null;

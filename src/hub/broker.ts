@@ -52,6 +52,11 @@ export interface BrokerOptions {
    */
   sendsDemand?: boolean;
   /**
+   * Runs `heard` once this hub hears the device's frames, so that a `subscribed` reply means
+   * the telemetry flows. At once by default; a hub on an MQTT broker subscribes first (Fleet).
+   */
+  whenHeard?: (deviceId: string, heard: () => void) => void;
+  /**
    * How long a forwarded command outlives its device's link: the agent spools the command's
    * output and resends it once it is back, so a short drop need not end the command for the
    * client. 0: a disconnect ends it at once (`device_offline`).
@@ -81,6 +86,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly #maxSubscriptionsPerClient: number;
   readonly #maxRequestsPerClient: number;
   readonly #sendsDemand: boolean;
+  readonly #whenHeard: (deviceId: string, heard: () => void) => void;
 
   readonly #clientHandlers: Record<string, ClientHandler> = {
     subscribe: (client, frame) => this.#subscribe(client, frame),
@@ -122,6 +128,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     this.requests = new ForwardedRequests(options.requestIds ?? options.ids);
     this.lostRequests = new LostRequests(this.requests);
     this.#sendsDemand = options.sendsDemand ?? true;
+    this.#whenHeard = options.whenHeard ?? ((_deviceId, heard) => heard());
     this.subscriptions.onStreamsChanged((deviceId, _names, demand) => {
       const device = this.devices.onlineLink(deviceId);
       if (device) this.#sendDemand(device, demand);
@@ -420,7 +427,9 @@ export class Broker implements DeviceEvents, ClientEvents {
     const subscription = this.subscriptions.add(client, device_id, offered, interval_ms);
     const payload: Record<string, unknown> = { subscription_id: subscription.id };
     if (unavailable.length > 0) payload.unavailable = unavailable;
-    client.send(withRequestId({ type: 'subscribed', payload }, frame.request_id));
+    this.#whenHeard(device_id, () =>
+      client.send(withRequestId({ type: 'subscribed', payload }, frame.request_id)),
+    );
   }
 
   #unsubscribe(client: ClientLink, frame: ParsedFrame): void {

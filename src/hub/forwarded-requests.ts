@@ -140,6 +140,11 @@ export class ForwardedRequests<C, D> {
     return requests;
   }
 
+  /** Every open request. */
+  all(): IterableIterator<ForwardedRequest<C, D>> {
+    return this.#byId.values();
+  }
+
   get size(): number {
     return this.#byId.size;
   }

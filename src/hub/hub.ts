@@ -234,7 +234,12 @@ export class Hub {
       // On an MQTT broker: request ids name this hub (every hub sees every reply, the one holding
       // the id relays it), and the device's owner sends it the streams of every hub.
       ...(hubId !== null
-        ? { requestIds: hubRequestIds(hubId, this.#ids), sendsDemand: false }
+        ? {
+            requestIds: hubRequestIds(hubId, this.#ids),
+            sendsDemand: false,
+            whenHeard: (deviceId: string, heard: () => void) =>
+              this.#fleet ? this.#fleet.whenHeard(deviceId, heard) : heard(),
+          }
         : {}),
       requestGraceMs: options.requestGraceMs ?? DEFAULT_REQUEST_GRACE_MS,
       maxPushBackMs: positive('maxPushBackMs', options.maxPushBackMs ?? DEFAULT_MAX_PUSH_BACK_MS),

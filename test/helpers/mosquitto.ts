@@ -4,6 +4,7 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { freePort } from './browser.js';
+import { mosquittoConfig } from './mosquitto-config.js';
 import type { Owner } from './owner.js';
 import { tempDir } from './temp-dir.js';
 
@@ -52,34 +53,25 @@ export async function startMosquitto(
     );
   const dir = tempDir('iottly-mosquitto-', owner);
   const port = await freePort();
-  const lines = [
-    `listener ${port} 127.0.0.1`,
-    'persistence true',
-    `persistence_location ${dir}/`,
-    `autosave_interval ${options.autosaveIntervalS ?? 1}`,
-    'log_dest stderr',
-    'log_type error',
-    'log_type warning',
-    'log_type notice',
-    'log_type information',
-    'connection_messages true',
-    'max_queued_messages 100000',
-    'max_inflight_messages 100',
-  ];
   const extraConfig = options.extraConfig ?? [];
-  // Started by root, mosquitto drops to the `mosquitto` user, which may not write the
-  // temporary folder (0700): every autosave and the save at SIGTERM would fail, and a
-  // restart would come back empty. Staying root (unless the test names a user) keeps
-  // persistence what the tests say it is.
-  if (process.getuid?.() === 0 && !extraConfig.some((line) => line.startsWith('user ')))
-    lines.push('user root');
-  if (options.passwordFile) {
-    lines.push('allow_anonymous false', `password_file ${options.passwordFile}`);
-    if (options.aclFile) lines.push(`acl_file ${options.aclFile}`);
-  } else lines.push('allow_anonymous true');
-  lines.push(...extraConfig);
+  // Staying root (unless the test names a user) keeps persistence what the tests say it is.
+  const asRoot = process.getuid?.() === 0 && !extraConfig.some((line) => line.startsWith('user '));
   const configPath = join(dir, 'mosquitto.conf');
-  writeFileSync(configPath, `${lines.join('\n')}\n`);
+  writeFileSync(
+    configPath,
+    mosquittoConfig({
+      port,
+      dir,
+      autosaveIntervalS: options.autosaveIntervalS ?? 1,
+      connectionMessages: true,
+      maxInflight: 100,
+      maxQueued: 100_000,
+      ...(asRoot ? { user: 'root' } : {}),
+      ...(options.passwordFile ? { passwordFile: options.passwordFile } : {}),
+      ...(options.aclFile ? { aclFile: options.aclFile } : {}),
+      extra: extraConfig,
+    }),
+  );
 
   let child: ChildProcess | null = null;
   let logText = '';

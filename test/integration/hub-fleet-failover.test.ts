@@ -81,11 +81,14 @@ describe('a fleet of hubs when one fails', () => {
     await a.process.kill('SIGKILL');
     // Only hub A's own clients lose their connection.
     assert.equal((await onA.closed).code, 1006);
+    // The welcome carries the cursor hub A left: it publishes one at the first ack and then at
+    // most every CURSOR_INTERVAL_MS, so it may trail the acks (never lead them).
     const welcome = await device.nextOfType('welcome', LONG);
-    assert.equal(welcome.payload.last_seq, 5);
+    const cursor = welcome.payload.last_seq as number;
+    assert.ok(cursor >= 1 && cursor <= 5, `welcome.last_seq ${cursor}`);
     assert.ok(b.hub.fleet?.owns(deviceId), 'hub B owns the device');
-    // The agent rewinds to the cursor (4 and 5 had not been acknowledged when it sent them
-    // again, as far as it knows), then goes on.
+    // A device sends again from before what it knows was acknowledged (here from 4), then goes
+    // on: hub B drops what it relayed already.
     await sendTelemetry(device, range(4, 10));
     assert.deepEqual(await telemetrySeqs(onB, 5), range(6, 10));
     await device.next((f) => f.type === 'ack' && (f.payload.seq as number) >= 10, LONG);

@@ -256,9 +256,62 @@ describe('hubs on an MQTT broker', () => {
     assert.equal(done.request_id, 'c1');
     assert.equal(done.payload.exit_code, 0);
     await ackedUpTo(device, 2);
-    // Hub B saw the replies too and had nobody waiting for them.
     await waitFor(() => a.hub.pendingRequests() === 0, LONG);
     assert.deepEqual(onB.inbox.unread, []);
+  });
+
+  it('reads a device only while it owns it, its clients want it, or it sent it a request', async (t) => {
+    const broker = await startMosquitto(t);
+    const quickSweeps = async (hubId: string) =>
+      startHub(t, {
+        deviceTokens: new Map(),
+        fleet: { url: broker.url, hubId, readSweepMs: 100, readLingerMs: 100 },
+      });
+    const hubs = [await quickSweeps(HUB_A), await quickSweeps(HUB_B)];
+    await fleetOf(...hubs);
+    const device = await connectScriptedDevice(t, broker.url, DEVICE);
+    await device.comeOnline();
+    await device.nextOfType('welcome', LONG);
+    const ownerId = ownerOf(DEVICE, [HUB_A, HUB_B]);
+    const owner = hubs.find((h) => h.hub.fleet?.hubId === ownerId) as TestHub;
+    const other = hubs.find((h) => h !== owner) as TestHub;
+    await waitFor(() => other.hub.device(DEVICE)?.connected === true, LONG);
+    assert.equal(owner.hub.fleet?.reads(DEVICE), true, 'the owner reads its device');
+    assert.equal(other.hub.fleet?.reads(DEVICE), false, 'the other hub does not');
+
+    // A command from the other hub's client: sent once that hub hears the answers.
+    const client = await connectClient(other.wsUrl);
+    client.send({
+      type: 'command',
+      request_id: 'c1',
+      payload: { device_id: DEVICE, command: 'uptime' },
+    });
+    const command = await device.nextOfType('command', LONG);
+    assert.equal(other.hub.fleet?.reads(DEVICE), true, 'read before the command went out');
+    await device.send({
+      type: 'command_done',
+      request_id: command.request_id,
+      channel: 'commands',
+      ts: FRAME_TS,
+      seq: 1,
+      payload: { exit_code: 0 },
+    });
+    assert.equal((await client.inbox.nextOfType('command_done', LONG)).request_id, 'c1');
+    // Nothing open and nothing wanted: the next sweep stops reading it.
+    await waitFor(() => other.hub.fleet?.reads(DEVICE) === false, LONG);
+
+    // A subscription: `subscribed` comes once the hub hears the device, so nothing is missed.
+    const subscriptionId = await subscribe(client, 's1', ['cpu']);
+    assert.equal(other.hub.fleet?.reads(DEVICE), true);
+    await sendTelemetry(device, [2]);
+    assert.deepEqual(await telemetrySeqs(client, 1), [2]);
+    client.send({
+      type: 'unsubscribe',
+      request_id: 'u1',
+      payload: { subscription_id: subscriptionId },
+    });
+    await waitFor(() => other.hub.fleet?.reads(DEVICE) === false, LONG);
+    assert.equal(owner.hub.fleet?.reads(DEVICE), true, 'the owner still reads it');
   });
 
   it('relays a resend of the same seqs to no client twice', async (t) => {

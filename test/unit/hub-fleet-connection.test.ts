@@ -102,7 +102,6 @@ describe('FleetConnection', () => {
       'iottly/v1/fleet/webhooks',
       'iottly/v1/devices/+/cursor',
       'iottly/v1/devices/+/presence',
-      'iottly/v1/devices/+/up',
     ]);
     assert.deepEqual(client.subscribed, HUB_SUBSCRIPTIONS);
     client.emit('message', 'iottly/v1/devices/d1/up', Buffer.from('{}'));

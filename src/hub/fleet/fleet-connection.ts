@@ -48,13 +48,15 @@ export const DEFAULT_KEEPALIVE_S = 15;
  */
 export const MAX_INCOMING_PACKET_BYTES = 2 * MAX_FRAME_BYTES;
 
-/** Every topic a hub reads, in the order their retained messages should come in. */
+/**
+ * What every hub reads, in the order their retained messages should come in. Devices' `up`
+ * topics are not among them: a hub reads only the devices it owns or relays (UpReading).
+ */
 export const HUB_SUBSCRIPTIONS = [
   EVERY_HUB,
   WEBHOOKS_TOPIC,
   everyDevice('cursor'),
   everyDevice('presence'),
-  everyDevice('up'),
 ];
 
 /** CONNACK reason codes of refused credentials (MQTT 5: bad user name or password, not authorized). */
@@ -134,6 +136,39 @@ export class FleetConnection {
       if (err) this.#o.logger.debug({ err: err.message, topic }, 'publish failed');
     });
     return true;
+  }
+
+  /**
+   * Subscribes to `topics` (QoS 1) on the current connection: true once the broker granted them
+   * all, false when it refused one or the connection is not online (or was lost meanwhile).
+   */
+  async subscribe(topics: readonly string[]): Promise<boolean> {
+    const client = this.#client;
+    if (!client || this.#status.kind !== 'online') return false;
+    try {
+      const grants = await client.subscribeAsync([...topics], { qos: 1 });
+      const refused = grants.filter((grant) => grant.qos > 2);
+      if (refused.length > 0)
+        this.#o.logger.error(
+          { code: LogCode.brokerLinkFailed, topics: refused.slice(0, 5).map((g) => g.topic) },
+          'the MQTT broker refused the hub a subscription (its ACL must let hubs read iottly/v1/#)',
+        );
+      return refused.length === 0 && this.#client === client;
+    } catch (err) {
+      this.#o.logger.debug({ err: (err as Error).message }, 'subscribing failed');
+      return false;
+    }
+  }
+
+  /** Unsubscribes from `topics` on the current connection, if there is one (best effort). */
+  async unsubscribe(topics: readonly string[]): Promise<void> {
+    const client = this.#client;
+    if (!client || this.#status.kind !== 'online') return;
+    try {
+      await client.unsubscribeAsync([...topics]);
+    } catch (err) {
+      this.#o.logger.debug({ err: (err as Error).message }, 'unsubscribing failed');
+    }
   }
 
   /** Bytes written to the broker connection and not yet taken by the socket. */

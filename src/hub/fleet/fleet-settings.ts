@@ -10,6 +10,12 @@ export interface FleetSettings extends BrokerSettings {
   hubId?: string;
   /** How the MQTT client is made (MQTT.js's `connect` by default). */
   createClient?: CreateMqttClient;
+  /** At most one retained cursor per device per this many ms (default CURSOR_INTERVAL_MS). */
+  cursorIntervalMs?: number;
+  /** How often devices no longer needed stop being read (default READ_SWEEP_MS). */
+  readSweepMs?: number;
+  /** How long a device this hub sent a frame to stays read at least (default READ_LINGER_MS). */
+  readLingerMs?: number;
   /** Back-off and timeouts of the broker connection. */
   connection?: Partial<
     Pick<FleetConnectionOptions, 'backoff' | 'connectTimeoutMs' | 'endTimeoutMs'>

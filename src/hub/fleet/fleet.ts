@@ -15,7 +15,7 @@ import {
 import { parseFrame, type FrameError, type ParsedFrame } from '../../protocol/parse.js';
 import { HELLO, toHubValidators, type HelloPayload } from '../../protocol/to-hub.js';
 import type { RandomSource } from '../../time/backoff.js';
-import type { Clock } from '../../time/clock.js';
+import type { Clock, TimerHandle } from '../../time/clock.js';
 import { AckBatcher } from '../ack-batcher.js';
 import { failure } from '../device-peer.js';
 import { welcomeMessage } from '../welcome.js';
@@ -35,6 +35,7 @@ import { SharedWebhooks } from './shared-webhooks.js';
 import type { Webhooks } from '../webhooks/webhooks.js';
 import { ownerOf } from './rendezvous.js';
 import { SeqCursor } from './seq-cursor.js';
+import { UpReading } from './up-reading.js';
 import { unionDemand } from '../stream-union.js';
 
 /**
@@ -47,10 +48,15 @@ import { unionDemand } from '../stream-union.js';
  *     presence offline / MQTT broker lost ──▶ deviceClosed (requests end after the grace)
  *
  * Every hub relays to its own clients; one hub, the owner (rendezvous hashing over the hubs
- * present), answers `hello`, acknowledges (after publishing the retained cursor), posts
- * webhooks and sends the device the union of the streams every hub wants. A hub that becomes
- * the owner of an online device (a hub came or went) sends it `welcome` with the cursor: the
- * agent sends again what follows it, and the hubs drop what they had relayed already.
+ * present), answers `hello`, acknowledges, keeps the retained cursor, posts webhooks and sends
+ * the device the union of the streams every hub wants. A hub that becomes the owner of an
+ * online device (a hub came or went) sends it `welcome` with the cursor: the agent sends again
+ * what follows it, and the hubs drop what they had relayed already.
+ *
+ * A hub reads a device's `up` only while it owns the device, its clients want the device's
+ * telemetry or app events, or it has requests open with it (UpReading): each hub carries its
+ * share of the fleet, not all of it. A frame to a device it does not read yet is held until the
+ * broker has granted the subscription, so the answer is never published before it is heard.
  *
  * Until the hub has seen its own presence come back from the MQTT broker it has not read the fleet's
  * retained messages to the end: it owns nothing until then.
@@ -69,6 +75,22 @@ export interface FleetOptions extends Omit<FleetSettings, 'hubId'> {
   /** The hub's webhooks: the same set on every hub of the fleet (SharedWebhooks). */
   webhooks: Webhooks;
 }
+
+/**
+ * The retained cursor is published at most this often per device, not with every ack: it is
+ * fanned out to every hub, and one per second per device was a good part of the broker's work.
+ * A cursor behind the acks costs nothing but resends: a new owner welcomes from it, the agent
+ * resends from the later of it and its own acknowledged seq (SpoolOutbox.resumePoint), and the
+ * hubs drop what they relayed already.
+ */
+export const CURSOR_INTERVAL_MS = 5_000;
+/** How often the hub stops reading devices it no longer owns, relays or has requests with. */
+export const READ_SWEEP_MS = 30_000;
+/**
+ * A device this hub sent a frame to stays read this long at least: the answers to a request
+ * that was refused or has just ended, and follow-ups (a cancel), still come in.
+ */
+export const READ_LINGER_MS = 60_000;
 
 /** What this hub knows of one device. */
 interface FleetDevice {
@@ -89,6 +111,10 @@ interface FleetDevice {
   owner: string | null;
   /** The owner's acknowledgements, while this hub owns the device and it is online. */
   acks: AckBatcher | null;
+  /** The owner's retained cursor publishes: cumulative, at most one per cursorIntervalMs. */
+  cursors: AckBatcher | null;
+  /** The agent connection (`since`) this hub last welcomed as its owner. */
+  welcomedSince: string | null;
   /** The last `streams` sent (as JSON), so that an unchanged union is not sent again. */
   sentStreams: string | null;
   /** When the agent's current broker connection began (its presence's `since`). */
@@ -120,6 +146,12 @@ export class Fleet implements FleetPort {
   readonly #ownWants = new Set<string>();
   /** Devices whose wants this hub cleared while it had no connection to the MQTT broker. */
   readonly #unsentClears = new Set<string>();
+  readonly #reading: UpReading;
+  /** When this hub last sent each device a frame (kept while the device is read). */
+  readonly #sentDownAt = new Map<string, number>();
+  /** Frames held until their device's `up` is read (counted in `backedUp`). */
+  #heldBytes = 0;
+  #sweepTimer: TimerHandle | null = null;
   #synced = false;
   #stopListening: (() => void) | null = null;
   #stopping: Promise<void> | null = null;
@@ -144,6 +176,10 @@ export class Fleet implements FleetPort {
       onMessage: (topic, payload) => this.#onMessage(topic, payload),
       onOffline: () => this.#onOffline(),
     });
+    this.#reading = new UpReading({
+      subscribe: (topics) => this.#connection.subscribe(topics),
+      unsubscribe: (topics) => this.#connection.unsubscribe(topics),
+    });
     this.#sharedWebhooks = new SharedWebhooks({
       webhooks: options.webhooks,
       publish: (payload) => this.#connection.publish(WEBHOOKS_TOPIC, payload, true),
@@ -152,11 +188,13 @@ export class Fleet implements FleetPort {
   }
 
   start(): void {
-    this.#stopListening ??= this.#broker.subscriptions.onStreamsChanged((deviceId, _n, demand) =>
-      this.#publishWants(deviceId, demand),
-    );
+    this.#stopListening ??= this.#broker.subscriptions.onStreamsChanged((deviceId, _n, demand) => {
+      if (demand.length > 0) this.#reading.read(deviceId);
+      this.#publishWants(deviceId, demand);
+    });
     this.#sharedWebhooks.start();
     this.#connection.start();
+    this.#scheduleSweep();
   }
 
   /** Clears this hub's presence and wants, then ends the broker connection (bounded). */
@@ -174,6 +212,16 @@ export class Fleet implements FleetPort {
     return this.#synced && this.#devices.get(deviceId)?.owner === this.hubId;
   }
 
+  /** Whether this hub reads the device's `up` now (it owns, relays or has requests with it). */
+  reads(deviceId: string): boolean {
+    return this.#reading.isRead(deviceId);
+  }
+
+  /** Runs `heard` once this hub reads the device's frames (or cannot now: no connection). */
+  whenHeard(deviceId: string, heard: () => void): void {
+    this.#reading.read(deviceId, () => heard());
+  }
+
   /** The hubs present on the broker, as this hub knows them (sorted). */
   hubs(): string[] {
     return [...this.#hubs].sort();
@@ -182,11 +230,24 @@ export class Fleet implements FleetPort {
   // ── FleetPort (the device links) ─────────────────────────────────────────────────────────
 
   sendDown(deviceId: string, message: Message): boolean {
-    return this.#connection.publish(deviceTopic(deviceId, 'down'), JSON.stringify(message));
+    if (!this.#connection.online) return false;
+    this.#sentDownAt.set(deviceId, this.#o.clock.now());
+    const topic = deviceTopic(deviceId, 'down');
+    const text = JSON.stringify(message);
+    if (this.#reading.isRead(deviceId)) return this.#connection.publish(topic, text);
+    // Its answers come on `up`: held (in order, bounded) until this hub hears them.
+    const bytes = Buffer.byteLength(text);
+    if (this.#heldBytes + bytes > this.#o.highWaterBytes) return false;
+    this.#heldBytes += bytes;
+    this.#reading.read(deviceId, (read) => {
+      this.#heldBytes -= bytes;
+      if (read) this.#connection.publish(topic, text);
+    });
+    return true;
   }
 
   get backedUp(): boolean {
-    return this.#connection.bufferedBytes >= this.#o.highWaterBytes;
+    return this.#connection.bufferedBytes + this.#heldBytes >= this.#o.highWaterBytes;
   }
 
   endLink(link: MqttDeviceLink): void {
@@ -199,7 +260,11 @@ export class Fleet implements FleetPort {
   async #stop(): Promise<void> {
     this.#stopListening?.();
     this.#stopListening = null;
+    if (this.#sweepTimer) this.#o.clock.clearTimeout(this.#sweepTimer);
+    this.#sweepTimer = null;
     this.#sharedWebhooks.stop();
+    // The cursors first: the hub that takes the devices over welcomes from them.
+    for (const device of this.#devices.values()) device.cursors?.flushPending();
     for (const deviceId of this.#ownWants)
       this.#publishRetained(hubWantsTopic(this.hubId, deviceId), '');
     this.#ownWants.clear();
@@ -210,6 +275,7 @@ export class Fleet implements FleetPort {
 
   #onOnline(): void {
     this.#logger.info({ url: redactedUrl(this.#o.url) }, 'connected to the MQTT broker');
+    this.#reading.connectionBack();
     // The broker keeps retained wants across a short loss, but the others may have cleared
     // them when this hub's will went out: say them again.
     const wanted = new Set(this.#broker.subscriptions.list().map((s) => s.deviceId));
@@ -223,10 +289,54 @@ export class Fleet implements FleetPort {
     this.#synced = false;
     this.#hubs.clear();
     this.#wants.clear();
+    this.#reading.connectionLost();
     for (const device of this.#devices.values()) {
       device.owner = null;
       this.#goOffline(device, 'hub lost its broker connection');
     }
+  }
+
+  // ── which devices this hub reads ─────────────────────────────────────────────────────────
+
+  #scheduleSweep(): void {
+    this.#sweepTimer = this.#o.clock.setTimeout(() => {
+      this.#sweep();
+      this.#scheduleSweep();
+    }, this.#o.readSweepMs ?? READ_SWEEP_MS);
+    this.#sweepTimer.unref?.();
+  }
+
+  /** Stops reading the devices this hub no longer owns, relays or has requests with. */
+  #sweep(): void {
+    const requested = new Set<string>();
+    for (const request of this.#broker.requests.all()) requested.add(request.device.deviceId);
+    const now = this.#o.clock.now();
+    const unneeded: string[] = [];
+    for (const deviceId of this.#reading.devices()) {
+      const sentAt = this.#sentDownAt.get(deviceId);
+      const needed =
+        this.#devices.get(deviceId)?.owner === this.hubId ||
+        this.#broker.subscriptions.demand(deviceId).length > 0 ||
+        requested.has(deviceId) ||
+        (sentAt !== undefined && now - sentAt < (this.#o.readLingerMs ?? READ_LINGER_MS));
+      if (needed) continue;
+      unneeded.push(deviceId);
+      this.#sentDownAt.delete(deviceId);
+    }
+    if (unneeded.length > 0) {
+      this.#logger.debug({ devices: unneeded.length }, 'devices no longer read');
+      this.#reading.forget(unneeded);
+    }
+  }
+
+  /** The owner reads its device; one it did not read yet is welcomed once it does. */
+  #readOwned(device: FleetDevice): void {
+    if (device.owner !== this.hubId || this.#reading.isRead(device.id)) return;
+    this.#reading.read(device.id, (read) => {
+      // Its hello may have gone by before the subscription: welcome the connection unasked.
+      if (read && device.link && this.owns(device.id) && device.welcomedSince !== device.since)
+        this.#welcome(device, undefined);
+    });
   }
 
   #onMessage(topic: string, payload: Buffer): void {
@@ -309,11 +419,13 @@ export class Fleet implements FleetPort {
       if (owner !== this.hubId) {
         device.acks?.stop();
         device.acks = null;
+        device.cursors?.stop();
+        device.cursors = null;
         device.sentStreams = null;
       } else if (device.link) {
         this.#logger.info({ deviceId: device.id }, 'device taken over');
         this.#welcome(device, undefined);
-      }
+      } else this.#readOwned(device);
     }
   }
 
@@ -377,11 +489,14 @@ export class Fleet implements FleetPort {
         acknowledged: new SeqCursor(),
         owner: this.#synced ? ownerOf(deviceId, this.#hubs) : null,
         acks: null,
+        cursors: null,
+        welcomedSince: null,
         sentStreams: null,
         since: null,
         judgesRequests: false,
       };
       this.#devices.set(deviceId, device);
+      this.#readOwned(device);
     }
     return device;
   }
@@ -407,6 +522,7 @@ export class Fleet implements FleetPort {
       if (!device.link) device.judgesRequests = newConnection;
       device.since = presence.since;
       this.#ready(device, presence.hello);
+      this.#readOwned(device);
       // Every hub says the same `connected_since`: the agent's, not when this hub heard of it.
       this.#broker.devices.connectedSince(deviceId, Date.parse(presence.since));
     } else if (device.link) this.#goOffline(device, 'presence offline');
@@ -452,6 +568,7 @@ export class Fleet implements FleetPort {
     const link = device.link;
     device.acks?.stop();
     device.acks = null;
+    device.cursors?.flushPending();
     device.sentStreams = null;
     if (!link) return;
     device.link = null;
@@ -461,6 +578,8 @@ export class Fleet implements FleetPort {
 
   /** The owner's answer to a hello, and what it sends a device it takes over. */
   #welcome(device: FleetDevice, requestId: string | undefined): void {
+    device.welcomedSince = device.since;
+    device.cursors?.stop();
     this.#publishCursor(device);
     const welcome = welcomeMessage(
       device.id,
@@ -481,14 +600,19 @@ export class Fleet implements FleetPort {
     );
   }
 
-  /** The owner acknowledges `seq` (cumulatively, batched), after the cursor is published. */
+  /** The owner acknowledges `seq` (cumulatively, batched); the cursor follows (throttled). */
   #acknowledge(device: FleetDevice, seq: number): void {
     device.acks ??= new AckBatcher({
       intervalMs: this.#o.ackIntervalMs,
       clock: this.#o.clock,
       send: (ackSeq) => {
         device.acknowledged.raise(device.processed.storeId ?? NO_STORE, ackSeq);
-        this.#publishCursor(device);
+        device.cursors ??= new AckBatcher({
+          intervalMs: this.#o.cursorIntervalMs ?? CURSOR_INTERVAL_MS,
+          clock: this.#o.clock,
+          send: () => this.#publishCursor(device),
+        });
+        device.cursors.note(ackSeq);
         device.link?.send({ type: 'ack', payload: { seq: ackSeq } });
       },
     });
