@@ -69,7 +69,7 @@ export class ConsoleApp {
       await this.#sessions.signIn(apiKey);
       this.#signedIn();
     });
-    this.#list = new DeviceList(byId('devices'), (id) => this.#select(id));
+    this.#list = new DeviceList(byId('device-browser'), (id) => this.#select(id));
     this.#charts = new TelemetryCharts(byId('charts'));
     this.#terminal = new Terminal(byId('terminal'), {
       run: (command, timeoutS) => this.#run(command, timeoutS),
