@@ -7,6 +7,7 @@ import {
   type StatusFilter,
 } from './device-filter.js';
 import { rowWindow } from './row-window.js';
+import { DEVICE_SEARCH_MEASURE, recordTiming } from './timing.js';
 import './device-list.css';
 
 /** Every row is this tall (device-list.css agrees), so a row's place is its index × this. */
@@ -86,8 +87,10 @@ export class DeviceList {
   }
 
   #refilter(): void {
+    const started = performance.now();
     this.#scroller.scrollTop = 0;
     this.#apply();
+    recordTiming(DEVICE_SEARCH_MEASURE, started);
   }
 
   #apply(): void {

@@ -1,5 +1,7 @@
+/// <reference lib="dom" />
+// The callbacks given to page.evaluate run in the page.
 import { connectAsync } from 'mqtt';
-import type { CDPSession, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { deviceTopic, type DevicePresence } from '../../src/protocol/mqtt-topics.js';
 import { statusIs, type AgentProcess } from './agent-process.js';
 import { spawnFleetHub, type FleetHubProcess } from './fleet-hub-process.js';
@@ -127,35 +129,33 @@ export async function startConsoleFleet(owner: Owner, size = FLEET_SIZE): Promis
 }
 
 /**
- * Main-thread time the page spent while `action` ran, from Chromium's own counters
- * (`Performance.getMetrics` in thread time, the figures a DevTools trace sums): script, and
- * style plus layout, in milliseconds. They count what runs in the page's own tasks (event
- * handlers, timers, fetch continuations), not a DevTools `evaluate`'s synchronous part: an
- * action measured here must reach the page as an event or a task.
+ * Starts collecting the console's own timings (src/console/timing.ts: User Timing measures of
+ * the script run for a list refresh and a search, each a synchronous piece of the page's work
+ * timed with `performance.now()`). Call before the work to measure.
  */
-export async function pageTimeOf(
-  cdp: CDPSession,
-  action: () => Promise<unknown>,
-): Promise<{ scriptMs: number; layoutMs: number }> {
-  const read = async (): Promise<Map<string, number>> => {
-    const { metrics } = await cdp.send('Performance.getMetrics');
-    return new Map(metrics.map((m) => [m.name, m.value]));
-  };
-  const before = await read();
-  await action();
-  const after = await read();
-  const delta = (name: string): number => ((after.get(name) ?? 0) - (before.get(name) ?? 0)) * 1000;
-  return {
-    scriptMs: delta('ScriptDuration'),
-    layoutMs: delta('LayoutDuration') + delta('RecalcStyleDuration'),
-  };
+export async function watchTimings(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    const seen: PerformanceEntry[] = [];
+    const observer = new PerformanceObserver((list) => seen.push(...list.getEntries()));
+    observer.observe({ type: 'measure' });
+    (window as unknown as { consoleTimings: () => PerformanceEntry[] }).consoleTimings = () => {
+      // What is recorded but not yet handed to the callback (that comes in a later task).
+      seen.push(...observer.takeRecords());
+      return seen;
+    };
+  });
 }
 
-/** Chromium's counters for `page`, on. */
-export async function performanceCounters(page: Page): Promise<CDPSession> {
-  const cdp = await page.context().newCDPSession(page);
-  await cdp.send('Performance.enable', { timeDomain: 'threadTicks' });
-  return cdp;
+/** The durations (ms) recorded under `name` since watchTimings, oldest first. */
+export function timings(page: Page, name: string): Promise<number[]> {
+  return page.evaluate(
+    (n) =>
+      (window as unknown as { consoleTimings: () => PerformanceEntry[] })
+        .consoleTimings()
+        .filter((entry) => entry.name === n)
+        .map((entry) => entry.duration),
+    name,
+  );
 }
 
 /**
