@@ -21,6 +21,7 @@ import {
   searchDevices,
   startConsoleFleet,
   timings,
+  timingsReach,
   watchTimings,
 } from '../test/helpers/fleet-console.js';
 import { DEVICE } from '../test/helpers/mqtt-agent-rig.js';
@@ -93,14 +94,7 @@ try {
   // Refreshes with a device selected that sends nothing, so no chart draws in between.
   await page.click(`.device[data-device-id="${fleetDeviceId(1)}"]`);
   const before = (await timings(page, DEVICES_REFRESH_MEASURE)).length;
-  await page.waitForFunction(
-    ([name, count]) =>
-      (window as unknown as { consoleTimings: () => PerformanceEntry[] })
-        .consoleTimings()
-        .filter((entry) => entry.name === name).length >= count,
-    [DEVICES_REFRESH_MEASURE, before + REFRESHES] as const,
-    { timeout: 60_000 },
-  );
+  await timingsReach(page, DEVICES_REFRESH_MEASURE, before + REFRESHES);
   const refreshes = (await timings(page, DEVICES_REFRESH_MEASURE)).slice(before);
   const parse = await parseFloor(page);
   const bareFilters = await filterFloor(page);

@@ -158,6 +158,23 @@ export function timings(page: Page, name: string): Promise<number[]> {
   );
 }
 
+/** Waits until `count` timings under `name` have been recorded since watchTimings. */
+export async function timingsReach(
+  page: Page,
+  name: string,
+  count: number,
+  timeoutMs = 60_000,
+): Promise<void> {
+  await page.waitForFunction(
+    ([n, c]) =>
+      (window as unknown as { consoleTimings: () => PerformanceEntry[] })
+        .consoleTimings()
+        .filter((entry) => entry.name === n).length >= c,
+    [name, count] as const,
+    { timeout: timeoutMs },
+  );
+}
+
 /**
  * Puts `query` in the device search as typing would: one input event from the keyboard (the
  * text inserted over the selected old one, or the old one deleted).
