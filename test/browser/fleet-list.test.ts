@@ -26,9 +26,6 @@ import { API_KEY } from '../helpers/ws.js';
  * and refreshes. The script time of the first render and of a search is printed (`npm run
  * bench -- --only console-fleet` records it); no timing is asserted.
  */
-const counts = (page: Page) =>
-  page.$eval('#device-counts', (el) => ({ ...(el as HTMLElement).dataset }));
-
 async function countsAre(page: Page, expected: Record<string, number>): Promise<void> {
   const selector = Object.entries(expected)
     .map(([name, value]) => `[data-${name}="${value}"]`)
@@ -148,12 +145,6 @@ describe('console with a fleet of 10,000 devices in chromium', () => {
       await cpuChartGrows(page);
       await searchDevices(page, '');
       assert.equal(await page.locator('.device.selected').getAttribute('data-device-id'), DEVICE);
-      assert.deepEqual(Object.keys(await counts(page)).sort(), [
-        'matching',
-        'offline',
-        'online',
-        'total',
-      ]);
       assert.deepEqual(c.problems, [], 'no console errors, no CSP violations');
       await page.close();
     },
