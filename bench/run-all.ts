@@ -49,6 +49,8 @@ const BENCHES: Bench[] = [
   { name: 'local-socket', file: 'local-socket.ts', nodeFlags: ['--expose-gc'] },
   { name: 'webhooks', file: 'webhooks.ts' },
   { name: 'hub-memory', file: 'hub-memory.ts' },
+  // The console in chromium with 10,000 devices: script time of the first render and a search.
+  { name: 'console-fleet', file: 'console-fleet.ts' },
   // One fleet size, for hub CPU and delivery delay; `npm run fleet -- --find-max` finds the largest.
   { name: 'fleet', file: 'fleet.ts', args: ['--agents', '1000', '--seconds', '20'] },
   // The same fleet over MQTT 5: a mosquitto, two hubs on it, with the broker's CPU and memory.

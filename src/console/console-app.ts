@@ -15,6 +15,7 @@ import { SignIn } from './sign-in.js';
 import { StreamClient, type ConnectionStatus } from './stream-client.js';
 import { TelemetryCharts } from './telemetry-charts.js';
 import { Terminal } from './terminal.js';
+import { DEVICES_REFRESH_MEASURE, recordTiming } from './timing.js';
 
 /**
  * The console page: wires the session, the `/v1/stream` connection and the views. It is a
@@ -69,7 +70,7 @@ export class ConsoleApp {
       await this.#sessions.signIn(apiKey);
       this.#signedIn();
     });
-    this.#list = new DeviceList(byId('devices'), (id) => this.#select(id));
+    this.#list = new DeviceList(byId('device-browser'), (id) => this.#select(id));
     this.#charts = new TelemetryCharts(byId('charts'));
     this.#terminal = new Terminal(byId('terminal'), {
       run: (command, timeoutS) => this.#run(command, timeoutS),
@@ -151,8 +152,11 @@ export class ConsoleApp {
         if (recovery === 'ask') return this.#askAgain(this.#sessions.expired);
         if (recovery === 'renewed') return void this.#refreshDevices();
       } else if (res.ok) {
-        this.#devices = parseDevices(await res.json());
+        const body = await res.text();
+        const started = performance.now();
+        this.#devices = parseDevices(JSON.parse(body));
         this.#renderDevices();
+        recordTiming(DEVICES_REFRESH_MEASURE, started);
       }
     } catch {
       // The hub is down: the banner says so; the next poll tries again.
