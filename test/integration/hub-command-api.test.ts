@@ -259,6 +259,19 @@ describe('the REST Command API', () => {
     assert.equal(hub.hub.pendingRequests(), 0);
   });
 
+  it('cancels the commands it still runs on their devices when the hub stops', async (t) => {
+    const { hub, agent } = await commandWorld(t);
+    const marker = uniqueMarker();
+    const posted = await rest(hub, 'POST', `${commandsOf(DEVICE_ID)}?wait=0`, {
+      command: `sleep ${marker}`,
+    });
+    assert.equal(posted.status, 202);
+    await waitFor(() => processesWith(marker).length > 0, EVENT_MS);
+    await hub.stop();
+    await agent.waitForLog((l) => l.msg === 'command done' && l.cancelled === true, EVENT_MS);
+    await waitFor(() => processesWith(marker).length === 0, EVENT_MS);
+  });
+
   it('answers 404 for an id it does not hold, and 405 for a method an endpoint does not take', async (t) => {
     const { hub } = await commandWorld(t);
     for (const method of ['GET', 'DELETE']) {
