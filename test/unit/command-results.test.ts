@@ -132,6 +132,18 @@ describe('CommandResults', () => {
     assert.equal(ended[0]?.waited, false);
   });
 
+  it('answers a waiter of a result expired while it waited as for an unknown id', async () => {
+    const { clock, results } = store({ ttlMs: 1000 });
+    results.open('c', 'dev1', 'command');
+    results.end('c', DONE);
+    clock.advance(1000);
+    assert.equal(await results.waitForEnd('c', 5000), undefined);
+    results.open('r', 'dev1', 'command');
+    const waiting = results.waitForEnd('r', 5000);
+    results.discard('r');
+    assert.equal(await waiting, undefined);
+  });
+
   it('shows an app_command ending as it came, without output fields', () => {
     const { results } = store();
     results.open('a', 'dev1', 'app_command');

@@ -169,7 +169,7 @@ export class CommandResults {
     const entry = this.#entries.get(id);
     if (!entry || entry.endedAt !== null) return;
     entry.ending = payload;
-    entry.endingBytes = JSON.stringify(payload).length;
+    entry.endingBytes = Buffer.byteLength(JSON.stringify(payload));
     entry.endedAt = this.#o.clock.now();
     entry.doneAt = isoNow(this.#o.clock);
     this.#bytes += entry.endingBytes;
@@ -213,12 +213,8 @@ export class CommandResults {
       timer.unref?.();
       signal?.addEventListener('abort', wake, { once: true });
     });
-    return view(entry);
-  }
-
-  /** Ids of the commands that have not ended. */
-  running(): string[] {
-    return [...this.#entries.values()].filter((e) => e.endedAt === null).map((e) => e.id);
+    // Evicted or expired while it waited: gone, as for an id never issued.
+    return this.#entries.get(id) === entry ? view(entry) : undefined;
   }
 
   #makeRoom(keep?: Entry): void {

@@ -163,7 +163,7 @@ function waitForEnd(
  * The HTTP status of a refusal: the stream API's code in the body, the status saying whether to
  * fix the request (4xx but 409/429/503) or try again later.
  */
-export function refusalStatus(code: string): number {
+function refusalStatus(code: string): number {
   switch (code) {
     case ErrorCode.unknownDevice:
       return 404;
