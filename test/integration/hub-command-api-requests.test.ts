@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MAX_COMMAND_BODY_BYTES } from '../../src/hub/command-api/command-routes.js';
-import { commandsOf, errorCode, rest } from '../helpers/command-api.js';
-import { API_KEY, DEVICE_ID, OTHER_DEVICE_ID, startHub } from '../helpers/ws.js';
+import { commandsOf, errorCode, rest, resultErrorCode, resultOf } from '../helpers/command-api.js';
+import { API_KEY, DEVICE_ID, OTHER_DEVICE_ID, connectDevice, startHub } from '../helpers/ws.js';
 
 /**
- * What the hub refuses of a Command API request before anything reaches a device: offline and
- * unknown devices, bad bodies, unknown ids and methods, credentials other than the API key. No
- * agent runs: every device is offline, so nothing here could have reached one.
+ * What the hub refuses of a Command API request before anything reaches a device (offline and
+ * unknown devices, bad bodies, unknown ids and methods, credentials other than the API key), and
+ * the stream client's limits and endings that apply to it, with a device played by a WebSocket
+ * of the test's own. No agent runs.
  */
 describe('the REST Command API refusing requests', () => {
   it('refuses a command for a device that is offline at once (409), and an unknown one with 404', async (t) => {
@@ -63,6 +64,31 @@ describe('the REST Command API refusing requests', () => {
     }
 
     assert.equal(hub.hub.pendingRequests(), 0);
+  });
+
+  it('counts as one stream client: past maxRequestsPerClient waiting requests, 429 too_many_requests', async (t) => {
+    const hub = await startHub(t, { consoleDir: null, maxRequestsPerClient: 1 });
+    const device = await connectDevice(hub.wsUrl);
+    const first = await rest(hub, 'POST', `${commandsOf(DEVICE_ID)}?wait=0`, { command: 'true' });
+    assert.equal(first.status, 202);
+    assert.equal((await device.inbox.nextOfType('command')).payload.command, 'true');
+    const second = await rest(hub, 'POST', `${commandsOf(DEVICE_ID)}?wait=0`, { command: 'true' });
+    assert.equal(second.status, 429);
+    assert.equal(errorCode(second), 'too_many_requests');
+  });
+
+  it('ends a command whose device left and is not back within the route grace with device_offline', async (t) => {
+    const hub = await startHub(t, { consoleDir: null, requestGraceMs: 100 });
+    const device = await connectDevice(hub.wsUrl);
+    const posted = await rest(hub, 'POST', `${commandsOf(DEVICE_ID)}?wait=0`, {
+      command: 'sleep 60',
+    });
+    await device.inbox.nextOfType('command');
+    device.ws.close();
+    const read = await rest(hub, 'GET', `/v1/commands/${String(posted.body.request_id)}?wait=20`);
+    assert.equal(read.body.state, 'done');
+    assert.equal(resultOf(read).exit_code, null);
+    assert.equal(resultErrorCode(read), 'device_offline');
   });
 
   it('answers 404 for an id it does not hold, and 405 for a method an endpoint does not take', async (t) => {
