@@ -10,6 +10,8 @@ import {
   refusalMessage,
   type ClientCredential,
 } from './client-auth.js';
+import type { CommandApi } from './command-api/command-api.js';
+import { commandRoute, handleCommandApi } from './command-api/command-routes.js';
 import type { DeviceSummary } from './device-registry.js';
 import { errorBody, sendJson } from './http-reply.js';
 import { SESSION_PATH, handleSession } from './session-route.js';
@@ -27,6 +29,9 @@ import type { Webhooks } from './webhooks/webhooks.js';
  *     /v1/session       API key → short-lived session token (session-route.ts)
  *     /v1/webhooks      GET, POST, DELETE /{id}; the API key only (a session token gets 403
  *                       insufficient_scope); see webhooks/webhook-routes.ts
+ *     POST /v1/devices/{id}/commands, /v1/devices/{id}/app-commands, GET and DELETE
+ *                       /v1/commands/{id}: the Command API, the API key only; see
+ *                       command-api/command-routes.ts
  *     GET /             the console and its files (static-files.ts)
  *
  * `/v1/device` and `/v1/stream` answer 426 without a WebSocket upgrade; anything else is 404.
@@ -43,6 +48,7 @@ export interface HttpApiOptions {
   staticFiles: StaticFiles;
   devices: () => DeviceSummary[];
   webhooks?: Webhooks;
+  commandApi?: CommandApi;
   logger: Logger;
 }
 
@@ -54,6 +60,7 @@ export function createHttpApi({
   staticFiles,
   devices,
   webhooks,
+  commandApi,
   logger,
 }: HttpApiOptions): RequestHandler {
   /**
@@ -81,6 +88,16 @@ export function createHttpApi({
       if (!authorized(req, res, url, API_KEY_ONLY)) return;
       handleWebhooks(req, res, url.pathname, webhooks).catch((err: unknown) => {
         logger.error({ err }, 'webhook request failed');
+        if (!res.headersSent)
+          sendJson(res, 500, errorBody(ErrorCode.internalError, 'internal error'));
+      });
+      return;
+    }
+    const command = commandApi ? commandRoute(url.pathname) : null;
+    if (commandApi && command) {
+      if (!authorized(req, res, url, API_KEY_ONLY)) return;
+      handleCommandApi(req, res, command, url, commandApi).catch((err: unknown) => {
+        logger.error({ err }, 'command API request failed');
         if (!res.headersSent)
           sendJson(res, 500, errorBody(ErrorCode.internalError, 'internal error'));
       });

@@ -1,5 +1,6 @@
 import { STATUS_CODES, type OutgoingHttpHeaders, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { ErrorCode } from '../protocol/error-codes.js';
 
 /** JSON answers: on an HTTP response, and raw on a socket whose WebSocket upgrade is refused. */
 export function errorBody(
@@ -23,6 +24,13 @@ export function sendJson(
     ...headers,
   });
   res.end(text);
+}
+
+/** 405, naming the methods the endpoint takes. */
+export function methodNotAllowed(res: ServerResponse, allow: string): void {
+  sendJson(res, 405, errorBody(ErrorCode.methodNotAllowed, `allowed here: ${allow}`), {
+    Allow: allow,
+  });
 }
 
 /**

@@ -14,6 +14,11 @@ import {
   DEFAULT_MAX_REQUESTS_PER_CLIENT,
   DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT,
 } from './broker.js';
+import { CommandApi } from './command-api/command-api.js';
+import {
+  DEFAULT_COMMAND_RESULT_LIMITS,
+  type CommandResultLimits,
+} from './command-api/command-results.js';
 import { KEY_OR_SESSION, authenticateClient, challenge, refusalMessage } from './client-auth.js';
 import { ClientPeer } from './client-peer.js';
 import { summary, type DeviceRecord } from './device-registry.js';
@@ -45,6 +50,8 @@ import { hubRequestIds, randomHubId } from './fleet/hub-id.js';
  *     GET  /v1/devices   known devices (API key or session token)
  *     POST /v1/session   API key → short-lived session token, for browsers
  *     /v1/webhooks       GET, POST, DELETE /{id} (API key): every device message is POSTed to them
+ *     POST /v1/devices/{id}/commands, …/app-commands, GET and DELETE /v1/commands/{id}
+ *                        the Command API (API key): commands over REST, results kept by id
  *     WS   /v1/device    agents (device token)
  *     WS   /v1/stream    the platform's backend API (API key or session token)
  *     GET  /             the console (a single page; a client of /v1/stream like any other)
@@ -127,6 +134,8 @@ export interface HubOptions {
   webhookPolicy?: Partial<PostPolicy>;
   /** How webhook requests are sent (fetch by default). */
   post?: Poster;
+  /** Bounds of the Command API's result store (count, bytes, expiry, output per command). */
+  commandResults?: Partial<CommandResultLimits>;
   random?: () => number;
   /**
    * Serve the devices of an MQTT broker (`hub --broker`): any number of hubs on one broker
@@ -161,6 +170,7 @@ export class Hub {
   readonly #ackIntervalMs: number;
   readonly #helloTimeoutMs: number;
   readonly #webhooks: Webhooks;
+  readonly #commandApi: CommandApi;
   readonly #fleet: Fleet | null;
   readonly #server: Server;
   readonly #wss: WebSocketServer;
@@ -269,6 +279,14 @@ export class Hub {
             webhooks: this.#webhooks,
           })
         : null;
+    this.#commandApi = new CommandApi({
+      broker: this.#broker,
+      clock: this.#clock,
+      ids: this.#ids,
+      logger: this.#logger,
+      limits: commandResultLimits({ ...DEFAULT_COMMAND_RESULT_LIMITS, ...options.commandResults }),
+      postResult: (msg) => this.#webhooks.postMessage(msg),
+    });
     const consoleDir = options.consoleDir;
     this.#staticFiles = new StaticFiles({
       dir: () => (consoleDir === undefined ? defaultConsoleDir() : consoleDir),
@@ -279,6 +297,7 @@ export class Hub {
       staticFiles: this.#staticFiles,
       devices: () => this.devices().map(summary),
       webhooks: this.#webhooks,
+      commandApi: this.#commandApi,
       logger: this.#logger,
     });
     this.#tls = options.tls !== undefined;
@@ -412,6 +431,8 @@ export class Hub {
     if (this.#state === 'starting') await this.#starting?.catch(() => {});
     const wasListening = this.#state === 'listening';
     this.#state = 'stopping';
+    // Before the device links close: the Command API's running commands are cancelled on them.
+    this.#commandApi.close();
     if (wasListening) {
       const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
       this.#server.closeIdleConnections();
@@ -557,6 +578,14 @@ function count(name: string, value: number): number {
     throw new RangeError(`${name}: expected a positive integer, got ${value}`);
   }
   return value;
+}
+
+function commandResultLimits(limits: CommandResultLimits): CommandResultLimits {
+  count('commandResults.maxResults', limits.maxResults);
+  count('commandResults.maxBytes', limits.maxBytes);
+  count('commandResults.maxOutputBytes', limits.maxOutputBytes);
+  positive('commandResults.ttlMs', limits.ttlMs);
+  return limits;
 }
 
 /** The queue limit must leave room for one whole frame above the high-water mark. */

@@ -22,6 +22,12 @@ export interface WebhookMessage {
   message_type: string;
   payload: Record<string, unknown>;
   app?: string;
+  /**
+   * Only on a Command API result (`command_done`, `app_command_done` that no HTTP request waited
+   * for): the id the API gave the command. A device's own frames go without one: the hub's id
+   * towards the device means nothing to a receiver.
+   */
+  request_id?: string;
 }
 
 export function webhookMessage(

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeJson } from '../../protocol/bounded-json.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
-import { errorBody, sendJson } from '../http-reply.js';
+import { errorBody, methodNotAllowed, sendJson } from '../http-reply.js';
+import { decodedOrNull, readBody } from '../http-request.js';
 import { withMaskedHeaders } from './webhook.js';
 import { WebhookError, type Webhooks } from './webhooks.js';
 
@@ -78,38 +79,4 @@ async function create(
       errorBody(err.code, err.message),
     );
   }
-}
-
-/** The body as text, or null when it is larger than `limit` bytes. */
-function readBody(req: IncomingMessage, limit: number): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const pieces: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        req.pause();
-        resolve(null);
-        return;
-      }
-      pieces.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(pieces).toString('utf8')));
-    req.on('error', reject);
-  });
-}
-
-/** A path segment decoded, or null when it is not valid percent-encoded UTF-8 (no id is). */
-function decodedOrNull(segment: string): string | null {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return null;
-  }
-}
-
-function methodNotAllowed(res: ServerResponse, allow: string): void {
-  sendJson(res, 405, errorBody(ErrorCode.methodNotAllowed, `allowed here: ${allow}`), {
-    Allow: allow,
-  });
 }

@@ -6,7 +6,7 @@ import { isoNow, type Clock } from '../../time/clock.js';
 import { uniqueId, type IdSource } from '../ids.js';
 import { PostQueue, type PostPolicy, type PostStats } from './post-queue.js';
 import type { Poster } from './http-poster.js';
-import { webhookBody, webhookMessage, wants } from './webhook-message.js';
+import { webhookBody, webhookMessage, wants, type WebhookMessage } from './webhook-message.js';
 import { MAX_WEBHOOKS, validateWebhookList, validateWebhookSpec, type Webhook } from './webhook.js';
 import { CodedError } from '../../protocol/coded-error.js';
 
@@ -137,7 +137,11 @@ export class Webhooks {
 
   post(deviceId: string, frame: ParsedFrame): void {
     if (this.#entries.size === 0) return;
-    const msg = webhookMessage(deviceId, frame, isoNow(this.#o.clock));
+    this.postMessage(webhookMessage(deviceId, frame, isoNow(this.#o.clock)));
+  }
+
+  /** Queues `msg` for every webhook that takes it (its type and channel); returns at once. */
+  postMessage(msg: WebhookMessage): void {
     // At most two bodies (envelope, payload only) however many webhooks take the message.
     const bodies = new Map<boolean, string>();
     for (const { webhook, queue } of this.#entries.values()) {

@@ -1,0 +1,167 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  CommandResults,
+  DEFAULT_COMMAND_RESULT_LIMITS,
+  type CommandResultLimits,
+  type CommandResultView,
+} from '../../src/hub/command-api/command-results.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+
+/** The Command API's result store: bounded in count, bytes and time, and who waited. */
+function store(limits: Partial<CommandResultLimits> = {}) {
+  const clock = new FakeClock();
+  const ended: { view: CommandResultView; waited: boolean }[] = [];
+  const results = new CommandResults({
+    clock,
+    limits: { ...DEFAULT_COMMAND_RESULT_LIMITS, ...limits },
+    onEnd: (view, waited) => ended.push({ view, waited }),
+  });
+  return { clock, results, ended };
+}
+
+const DONE = { exit_code: 0, signal: null, timed_out: false, cancelled: false, truncated: false };
+
+describe('CommandResults', () => {
+  it('collects output per fd and shows it with the command_done fields once ended', () => {
+    const { results } = store();
+    assert.ok(results.open('c1', 'dev1', 'command'));
+    results.output('c1', 'stdout', Buffer.from('hel'));
+    results.output('c1', 'stderr', Buffer.from('warn\n'));
+    results.output('c1', 'stdout', Buffer.from('lo\n'));
+    assert.equal(results.get('c1')?.state, 'running');
+    assert.equal(results.get('c1')?.result, null);
+    results.end('c1', DONE);
+    const view = results.get('c1');
+    assert.equal(view?.state, 'done');
+    assert.deepEqual(view?.result, { ...DONE, stdout: 'hello\n', stderr: 'warn\n' });
+  });
+
+  it('gives output that is not UTF-8 as base64 and says so', () => {
+    const { results } = store();
+    results.open('c1', 'dev1', 'command');
+    results.output('c1', 'stdout', Buffer.from([0xff, 0x00, 0x41]));
+    results.end('c1', DONE);
+    const result = results.get('c1')?.result;
+    assert.equal(result?.stdout, Buffer.from([0xff, 0x00, 0x41]).toString('base64'));
+    assert.equal(result?.stdout_encoding, 'base64');
+    assert.equal(result?.stderr_encoding, undefined);
+  });
+
+  it('keeps at most maxOutputBytes of one command and marks it clipped', () => {
+    const { results } = store({ maxOutputBytes: 10 });
+    results.open('c1', 'dev1', 'command');
+    results.output('c1', 'stdout', Buffer.from('0123456'));
+    results.output('c1', 'stderr', Buffer.from('abcdef'));
+    results.output('c1', 'stdout', Buffer.from('zzz'));
+    results.end('c1', DONE);
+    const result = results.get('c1')?.result;
+    assert.equal(result?.stdout, '0123456');
+    assert.equal(result?.stderr, 'abc');
+    assert.equal(result?.output_clipped, true);
+  });
+
+  it('evicts the oldest ended result for a new one past maxResults, never a running one', () => {
+    const { results } = store({ maxResults: 2 });
+    results.open('a', 'dev1', 'command');
+    results.open('b', 'dev1', 'command');
+    assert.equal(results.open('c', 'dev1', 'command'), false, 'both running: no room');
+    results.end('b', DONE);
+    assert.ok(results.open('c', 'dev1', 'command'));
+    assert.equal(results.get('b'), undefined, 'b (ended) made room');
+    assert.equal(results.get('a')?.state, 'running');
+    assert.equal(results.size, 2);
+  });
+
+  it('keeps its bytes under maxBytes: old results go first, then output is clipped', () => {
+    const { results } = store({ maxBytes: 4096, maxOutputBytes: 4096 });
+    results.open('old', 'dev1', 'command');
+    results.output('old', 'stdout', Buffer.alloc(2000, 0x61));
+    results.end('old', DONE);
+    results.open('new', 'dev1', 'command');
+    results.output('new', 'stdout', Buffer.alloc(2000, 0x62));
+    assert.equal(results.get('old'), undefined, 'the ended result was evicted for the new output');
+    results.output('new', 'stdout', Buffer.alloc(4000, 0x63));
+    assert.ok(results.bytes <= 4096, `${results.bytes} bytes held`);
+    results.end('new', DONE);
+    assert.equal(results.get('new')?.result?.output_clipped, true);
+  });
+
+  it('forgets an ended result ttlMs after its end; a running one stays', () => {
+    const { clock, results } = store({ ttlMs: 1000 });
+    results.open('ended', 'dev1', 'command');
+    results.open('running', 'dev1', 'command');
+    results.end('ended', DONE);
+    clock.advance(999);
+    assert.equal(results.get('ended')?.state, 'done');
+    clock.advance(1);
+    assert.equal(results.get('ended'), undefined);
+    assert.equal(results.has('ended'), false);
+    assert.equal(results.get('running')?.state, 'running');
+    assert.equal(results.bytes, results.size * 256);
+  });
+
+  it('wakes a waiter at the end and tells onEnd it was waited for; unwaited otherwise', async () => {
+    const { clock, results, ended } = store();
+    results.open('w', 'dev1', 'command');
+    const waiting = results.waitForEnd('w', 5000);
+    results.end('w', DONE);
+    assert.equal((await waiting)?.state, 'done');
+    results.open('late', 'dev1', 'command');
+    const timedOut = results.waitForEnd('late', 1000);
+    clock.advance(1000);
+    assert.equal((await timedOut)?.state, 'running');
+    results.end('late', DONE);
+    assert.deepEqual(
+      ended.map((e) => [e.view.request_id, e.waited]),
+      [
+        ['w', true],
+        ['late', false],
+      ],
+    );
+  });
+
+  it('stops waiting when the signal aborts (the HTTP client left)', async () => {
+    const { results, ended } = store();
+    results.open('c', 'dev1', 'command');
+    const gone = new AbortController();
+    const waiting = results.waitForEnd('c', 60_000, gone.signal);
+    gone.abort();
+    assert.equal((await waiting)?.state, 'running');
+    results.end('c', DONE);
+    assert.equal(ended[0]?.waited, false);
+  });
+
+  it('answers a waiter of a result expired while it waited as for an unknown id', async () => {
+    const { clock, results } = store({ ttlMs: 1000 });
+    results.open('c', 'dev1', 'command');
+    results.end('c', DONE);
+    clock.advance(1000);
+    assert.equal(await results.waitForEnd('c', 5000), undefined);
+    results.open('r', 'dev1', 'command');
+    const waiting = results.waitForEnd('r', 5000);
+    results.discard('r');
+    assert.equal(await waiting, undefined);
+  });
+
+  it('shows an app_command ending as it came, without output fields', () => {
+    const { results } = store();
+    results.open('a', 'dev1', 'app_command');
+    results.end('a', { delivered: ['plc'] });
+    assert.deepEqual(results.get('a')?.result, { delivered: ['plc'] });
+    assert.equal(results.get('a')?.type, 'app_command');
+  });
+
+  it('discards a refused entry and ignores a second ending', () => {
+    const { results, ended } = store();
+    results.open('r', 'dev1', 'command');
+    results.discard('r');
+    assert.equal(results.get('r'), undefined);
+    assert.equal(results.bytes, 0);
+    results.open('d', 'dev1', 'command');
+    results.end('d', { exit_code: 1 });
+    results.end('d', { exit_code: 2 });
+    assert.equal(results.get('d')?.result?.exit_code, 1);
+    assert.equal(ended.length, 1);
+  });
+});
