@@ -93,7 +93,8 @@ export async function startFakeHub(
   return {
     url: `ws://127.0.0.1:${port}/v1/device`,
     connections,
-    nextConnection(timeoutMs = 5000) {
+    // Generous: an agent process that starts on a loaded machine takes seconds to dial.
+    nextConnection(timeoutMs = 20_000) {
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => reject(new Error('no connection')), timeoutMs);
         waiting.push((c) => (clearTimeout(t), resolve(c)));
