@@ -3,7 +3,6 @@ import type { Logger } from 'pino';
 import { ErrorCode } from '../protocol/error-codes.js';
 import type { ApiKeys } from './auth.js';
 import {
-  API_KEY_ONLY,
   KEY_OR_SESSION,
   authenticateClient,
   challenge,
@@ -15,7 +14,7 @@ import { errorBody, sendJson } from './http-reply.js';
 import { SESSION_PATH, handleSession } from './session-route.js';
 import type { SessionTokens } from './session-tokens.js';
 import type { StaticFiles } from './static-files.js';
-import { handleWebhooks, isWebhooksPath } from './webhooks/webhook-routes.js';
+import { handleWebhooks, isWebhooksPath, webhooksScope } from './webhooks/webhook-routes.js';
 import type { Webhooks } from './webhooks/webhooks.js';
 
 /**
@@ -25,8 +24,8 @@ import type { Webhooks } from './webhooks/webhooks.js';
  *     GET /v1/devices   the devices as JSON; API key as `Authorization: Bearer` or `?api_key=`,
  *                       or a session token as `Authorization: Bearer` or `?session=`
  *     /v1/session       API key → short-lived session token (session-route.ts)
- *     /v1/webhooks      GET, POST, DELETE /{id}; the API key only (a session token gets 403
- *                       insufficient_scope); see webhooks/webhook-routes.ts
+ *     /v1/webhooks      GET, POST, DELETE /{id}, POST /{id}/test; the API key (a session token
+ *                       only lists, masked; elsewhere 403 insufficient_scope); webhook-routes.ts
  *     GET /             the console and its files (static-files.ts)
  *
  * `/v1/device` and `/v1/stream` answer 426 without a WebSocket upgrade; anything else is 404.
@@ -78,7 +77,7 @@ export function createHttpApi({
     const url = requestUrl(req);
     const read = req.method === 'GET' || req.method === 'HEAD';
     if (webhooks && isWebhooksPath(url.pathname)) {
-      if (!authorized(req, res, url, API_KEY_ONLY)) return;
+      if (!authorized(req, res, url, webhooksScope(req.method))) return;
       handleWebhooks(req, res, url.pathname, webhooks).catch((err: unknown) => {
         logger.error({ err }, 'webhook request failed');
         if (!res.headersSent)
