@@ -99,6 +99,12 @@ export class WebhooksApi {
   }
 }
 
+/** A test message's outcome for people: the receiver's status, or why there was none. */
+export function describeTestOutcome(outcome: TestOutcome): string {
+  if (outcome.status === null) return `${outcome.failure}: ${outcome.message}`;
+  return `receiver answered HTTP ${outcome.status}`;
+}
+
 function bearer(apiKey: string): Record<string, string> {
   return { Authorization: `Bearer ${apiKey}` };
 }

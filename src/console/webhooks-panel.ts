@@ -3,8 +3,8 @@ import type { KeyPrompt } from './key-prompt.js';
 import { WebhookForm } from './webhook-form.js';
 import {
   WebhooksApiError,
+  describeTestOutcome,
   type ListedWebhook,
-  type TestOutcome,
   type WebhooksApi,
 } from './webhooks-api.js';
 import './webhooks-panel.css';
@@ -150,12 +150,11 @@ export class WebhooksPanel {
     let shown: { status: string; text: string };
     try {
       const outcome = await this.#o.api.sendTest(webhook.id, key);
-      shown = { status: String(outcome.status), text: describe(outcome) };
+      shown = { status: String(outcome.status), text: describeTestOutcome(outcome) };
     } catch (err) {
       shown = { status: 'error', text: reason(err) };
-    } finally {
-      button.disabled = false;
     }
+    button.disabled = false;
     this.#results.set(webhook.id, shown);
     result.dataset['status'] = shown.status;
     result.textContent = shown.text;
@@ -164,12 +163,6 @@ export class WebhooksPanel {
   #say(text: string): void {
     this.#status.textContent = text;
   }
-}
-
-/** A test message's outcome for people: the receiver's status, or why there was none. */
-export function describe(outcome: TestOutcome): string {
-  if (outcome.status === null) return `${outcome.failure}: ${outcome.message}`;
-  return `receiver answered HTTP ${outcome.status}`;
 }
 
 /** The hub's own message for a refusal; for a hub that did not answer, that. */
