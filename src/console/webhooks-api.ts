@@ -1,3 +1,5 @@
+import { CodedError } from '../protocol/coded-error.js';
+
 /**
  * The console's client of `/v1/webhooks` (docs/protocol.md, REST). Listing goes with the page's
  * session token (the hub masks header values, so the list holds no secret). Creating, deleting
@@ -36,15 +38,8 @@ export interface WebhooksApiOptions {
   sessionAuthorization: () => Promise<Record<string, string>>;
 }
 
-export class WebhooksApiError extends Error {
-  override readonly name = 'WebhooksApiError';
-  readonly code: string;
-
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
+/** A refusal with the hub's own `code` and message. */
+export class WebhooksApiError extends CodedError {}
 
 export class WebhooksApi {
   readonly #o: WebhooksApiOptions;
