@@ -10,12 +10,16 @@ import { DeviceList } from './device-list.js';
 import { offeredStreams, parseDevices, type Device } from './devices.js';
 import { byId } from './dom.js';
 import { takeSessionFromFragment } from './session-fragment.js';
+import { KeyPrompt } from './key-prompt.js';
 import { SessionKeeper } from './session-keeper.js';
+import { SettingsPanel } from './settings-panel.js';
 import { SignIn } from './sign-in.js';
 import { StreamClient, type ConnectionStatus } from './stream-client.js';
 import { TelemetryCharts } from './telemetry-charts.js';
 import { Terminal } from './terminal.js';
 import { DEVICES_REFRESH_MEASURE, recordTiming } from './timing.js';
+import { WebhooksApi } from './webhooks-api.js';
+import { WebhooksPanel } from './webhooks-panel.js';
 
 /**
  * The console page: wires the session, the `/v1/stream` connection and the views. It is a
@@ -78,6 +82,18 @@ export class ConsoleApp {
     });
     this.#title = byId('device-title');
     this.#notice = byId('device-notice');
+    const webhooks = new WebhooksPanel({
+      api: new WebhooksApi({
+        baseUrl: origin,
+        fetch: (url, init) => fetch(url, { ...init, cache: 'no-store' }),
+        sessionAuthorization: async () => {
+          await this.#sessions.token(); // renewed first if it is about to run out
+          return this.#sessions.authorization();
+        },
+      }),
+      keys: new KeyPrompt(document.body),
+    });
+    new SettingsPanel(byId('settings-panel'), byId('settings'), webhooks);
     byId('sign-out').addEventListener('click', () => {
       this.#sessions.signOut();
       window.location.reload();

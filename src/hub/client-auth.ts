@@ -12,10 +12,11 @@ import type { SessionTokens } from './session-tokens.js';
  *
  * Each endpoint declares which credentials it takes (the scopes below), and this file alone
  * decides. A session token lives in a browser tab and in URLs, so it opens what the console
- * uses (`/v1/stream`, `GET /v1/devices`; `GET /v1/session` checks it in session-route.ts) and
- * nothing else: with `/v1/webhooks` it could set up an export that outlives the token, and read
- * the secret headers of the webhooks there. A genuine credential outside its scope is refused
- * with 403 `insufficient_scope`, so a client knows a fresh token would not help.
+ * uses (`/v1/stream`, `GET /v1/devices`, `GET /v1/webhooks` whose header values are masked;
+ * `GET /v1/session` checks it in session-route.ts) and nothing else: with a write to
+ * `/v1/webhooks` it could set up an export that outlives the token. A genuine credential outside
+ * its scope is refused with 403 `insufficient_scope`, so a client knows a fresh token would not
+ * help.
  */
 export type ClientCredential = 'api_key' | 'session';
 

@@ -13,11 +13,11 @@ import {
 import type { CommandApi } from './command-api/command-api.js';
 import { commandRoute, handleCommandApi } from './command-api/command-routes.js';
 import type { DeviceSummary } from './device-registry.js';
-import { errorBody, sendJson } from './http-reply.js';
+import { errorBody, methodNotAllowed, sendJson } from './http-reply.js';
 import { SESSION_PATH, handleSession } from './session-route.js';
 import type { SessionTokens } from './session-tokens.js';
 import type { StaticFiles } from './static-files.js';
-import { handleWebhooks, isWebhooksPath } from './webhooks/webhook-routes.js';
+import { handleWebhooks, isWebhooksPath, webhooksScope } from './webhooks/webhook-routes.js';
 import type { Webhooks } from './webhooks/webhooks.js';
 
 /**
@@ -27,8 +27,8 @@ import type { Webhooks } from './webhooks/webhooks.js';
  *     GET /v1/devices   the devices as JSON; API key as `Authorization: Bearer` or `?api_key=`,
  *                       or a session token as `Authorization: Bearer` or `?session=`
  *     /v1/session       API key → short-lived session token (session-route.ts)
- *     /v1/webhooks      GET, POST, DELETE /{id}; the API key only (a session token gets 403
- *                       insufficient_scope); see webhooks/webhook-routes.ts
+ *     /v1/webhooks      GET, POST, DELETE /{id}, POST /{id}/test; the API key (a session token
+ *                       only lists, masked; elsewhere 403 insufficient_scope); webhook-routes.ts
  *     POST /v1/devices/{id}/commands, /v1/devices/{id}/app-commands, GET and DELETE
  *                       /v1/commands/{id}: the Command API, the API key only; see
  *                       command-api/command-routes.ts
@@ -85,7 +85,7 @@ export function createHttpApi({
     const url = requestUrl(req);
     const read = req.method === 'GET' || req.method === 'HEAD';
     if (webhooks && isWebhooksPath(url.pathname)) {
-      if (!authorized(req, res, url, API_KEY_ONLY)) return;
+      if (!authorized(req, res, url, webhooksScope(req.method))) return;
       handleWebhooks(req, res, url.pathname, webhooks).catch((err: unknown) => {
         logger.error({ err }, 'webhook request failed');
         if (!res.headersSent)
@@ -105,10 +105,10 @@ export function createHttpApi({
     }
     switch (url.pathname) {
       case HEALTH_PATH:
-        if (!read) return methodNotAllowed(res);
+        if (!read) return methodNotAllowed(res, 'GET, HEAD');
         return sendJson(res, 200, { ok: true });
       case DEVICES_PATH:
-        if (!read) return methodNotAllowed(res);
+        if (!read) return methodNotAllowed(res, 'GET, HEAD');
         if (!authorized(req, res, url, KEY_OR_SESSION)) return;
         return sendJson(res, 200, devices());
       case SESSION_PATH:
@@ -136,12 +136,6 @@ export function createHttpApi({
         );
     }
   };
-}
-
-function methodNotAllowed(res: ServerResponse): void {
-  sendJson(res, 405, errorBody(ErrorCode.methodNotAllowed, 'only GET is allowed here'), {
-    Allow: 'GET, HEAD',
-  });
 }
 
 /** The request's URL; only the path and query are the client's, the base is a placeholder. */

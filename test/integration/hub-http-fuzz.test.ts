@@ -48,6 +48,7 @@ function generator(random: () => number, sessionToken: string) {
     ['/v1/webhooks', ['GET', 'POST']],
     ['/v1/webhooks/', ['DELETE']],
     ['/v1/webhooks/wh_1', ['DELETE']],
+    ['/v1/webhooks/wh_1/test', ['POST']],
     ['/v1/devices', ['GET']],
     ['/v1/session', ['GET', 'POST']],
     ['/v1/stream', ['GET']],

@@ -7,6 +7,7 @@ import { parseHubArgs } from '../../src/cli/hub-args.js';
 import { runHub } from '../../src/roots/hub-root.js';
 import { systemClock } from '../../src/time/clock.js';
 import { startReceiver } from '../helpers/http-receiver.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
 import type { Owner } from '../helpers/owner.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import {
@@ -15,12 +16,14 @@ import {
   connectClient,
   connectDevice,
   startHub,
+  waitFor,
   type TestHub,
 } from '../helpers/ws.js';
 
 /**
  * Webhooks of the reference hub against real HTTP receivers on loopback: filters, body shapes,
- * headers, the 5/5 limits over REST, retries, and isolation of a receiver that never answers.
+ * headers, the 5/5 limits over REST, test messages (also across hubs on a real mosquitto),
+ * retries, and isolation of a receiver that never answers.
  */
 const TS = '2026-05-06T14:22:46.123Z';
 // Fast retries, but a timeout no loaded machine reaches: a request that times out is sent again
@@ -204,19 +207,37 @@ describe('hub webhooks', () => {
     );
   });
 
-  it('refuses a session token on every /v1/webhooks method with 403 insufficient_scope', async (t) => {
+  it('lists webhooks for a session token (masked) and refuses it every write with 403 insufficient_scope', async (t) => {
     const hub = await hubWith(t);
     const opened = await api(hub, '/v1/session', { method: 'POST' });
     const { token } = (await opened.json()) as { token: string };
-    const spec = { description: 'd', url: 'https://hooks.example.com/x', type: 'user' };
+    const spec = {
+      description: 'd',
+      url: 'https://hooks.example.com/x',
+      type: 'user',
+      headers: { Authorization: 'Bearer s3cret' },
+    };
     const created = await api(hub, '/v1/webhooks', { method: 'POST', body: JSON.stringify(spec) });
     assert.equal(created.status, 201);
     const { id } = (await created.json()) as { id: string };
+    for (const [path, headers] of [
+      ['/v1/webhooks', { Authorization: `Bearer ${token}` }],
+      [`/v1/webhooks?session=${token}`, {}],
+    ] as const) {
+      const listed = await fetch(`${hub.url}${path}`, { headers });
+      assert.equal(listed.status, 200, path);
+      const text = await listed.text();
+      assert.ok(!text.includes('s3cret'), text);
+      assert.deepEqual(
+        (JSON.parse(text) as Array<{ id: string; headers: unknown }>).map((w) => [w.id, w.headers]),
+        [[id, { Authorization: '***' }]],
+      );
+    }
     const asSession = [
-      { path: '/v1/webhooks', init: {}, header: true },
-      { path: `/v1/webhooks?session=${token}`, init: {}, header: false },
       { path: '/v1/webhooks', init: { method: 'POST', body: JSON.stringify(spec) }, header: true },
       { path: `/v1/webhooks/${id}`, init: { method: 'DELETE' }, header: true },
+      { path: `/v1/webhooks/${id}?session=${token}`, init: { method: 'DELETE' }, header: false },
+      { path: `/v1/webhooks/${id}/test`, init: { method: 'POST' }, header: true },
     ];
     for (const { path, init, header } of asSession) {
       const res = await fetch(`${hub.url}${path}`, {
@@ -267,6 +288,150 @@ describe('hub webhooks', () => {
     const [got] = await target.waitFor(1);
     assert.equal(got?.headers['authorization'], SECRET);
     assert.equal(got?.headers['x-tenant'], 'acme-tenant-secret');
+  });
+
+  it('POST /v1/webhooks/{id}/test sends one test message in the platform shape and answers the receiver status', async (t) => {
+    const receiver = await startReceiver(t, (_req, index) => (index === 0 ? 202 : 500));
+    const bare = await startReceiver(t);
+    const hub = await hubWith(t);
+    const create = async (spec: object): Promise<string> => {
+      const res = await api(hub, '/v1/webhooks', { method: 'POST', body: JSON.stringify(spec) });
+      return ((await res.json()) as { id: string }).id;
+    };
+    const id = await create({
+      description: 'sensors in',
+      url: `${receiver.url}/in`,
+      type: 'user',
+      channel: 'sensors',
+      headers: { Authorization: 'Bearer s3cret' },
+    });
+    const test = (which: string) => api(hub, `/v1/webhooks/${which}/test`, { method: 'POST' });
+
+    const first = await test(id);
+    assert.equal(first.status, 200);
+    assert.deepEqual(await first.json(), { status: 202 });
+    const [got] = await receiver.waitFor(1);
+    assert.equal(got?.path, '/in');
+    assert.equal(got?.headers['authorization'], 'Bearer s3cret', 'the real header value is sent');
+    const msg = (got?.body as { msg: Record<string, unknown> }).msg;
+    assert.deepEqual(
+      { ...msg, timestamp: typeof msg.timestamp },
+      {
+        from: 'iottly-hub',
+        timestamp: 'string',
+        devicetimestamp: null,
+        type: 'user',
+        channel: 'sensors',
+        message_type: 'webhook_test',
+        test: true,
+        payload: { test: true, text: 'a test message for the webhook "sensors in"' },
+      },
+    );
+    // A 5xx is reported as it is, not retried: a test is one request.
+    assert.deepEqual(await (await test(id)).json(), { status: 500 });
+    assert.equal(receiver.requests.length, 2);
+
+    const bareId = await create({
+      description: 'bare',
+      url: bare.url,
+      type: 'iottly',
+      payload_only: true,
+    });
+    assert.deepEqual(await (await test(bareId)).json(), { status: 200 });
+    const [p] = await bare.waitFor(1);
+    assert.deepEqual(p?.body, { test: true, text: 'a test message for the webhook "bare"' });
+
+    for (const missing of ['wh_nope', '%E0%A4%A']) {
+      const res = await test(missing);
+      assert.equal(res.status, 404, missing);
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'not_found');
+    }
+    const wrongMethod = await api(hub, `/v1/webhooks/${id}/test`);
+    assert.equal(wrongMethod.status, 405);
+    assert.equal(wrongMethod.headers.get('allow'), 'POST');
+  });
+
+  it('reports a test message that times out or finds no receiver, and one test at a time per webhook', async (t) => {
+    const hanging = await startReceiver(t, () => 'hang');
+    const gone = await startReceiver(t);
+    await gone.close();
+    // Long enough that the second request surely comes while the first is in flight.
+    const hub = await hubWith(t, { webhookPolicy: { ...FAST, timeoutMs: 3_000 } });
+    const ids: string[] = [];
+    for (const url of [hanging.url, gone.url]) {
+      const res = await api(hub, '/v1/webhooks', {
+        method: 'POST',
+        body: JSON.stringify({ description: 'x', url, type: 'iottly' }),
+      });
+      ids.push(((await res.json()) as { id: string }).id);
+    }
+    const [hangs = '', refuses = ''] = ids;
+    const pending = api(hub, `/v1/webhooks/${hangs}/test`, { method: 'POST' });
+    await hanging.waitFor(1);
+    const second = await api(hub, `/v1/webhooks/${hangs}/test`, { method: 'POST' });
+    assert.equal(second.status, 409);
+    assert.equal(((await second.json()) as { error: { code: string } }).error.code, 'busy');
+    const timedOut = await pending;
+    assert.equal(timedOut.status, 200);
+    assert.deepEqual(await timedOut.json(), {
+      status: null,
+      failure: 'timeout',
+      message: 'no answer within 3000 ms',
+    });
+
+    const refused = (await (
+      await api(hub, `/v1/webhooks/${refuses}/test`, { method: 'POST' })
+    ).json()) as { status: null; failure: string; message: string };
+    assert.equal(refused.status, null);
+    assert.equal(refused.failure, 'unreachable');
+    assert.match(refused.message, /ECONNREFUSED/);
+  });
+
+  it('hub --broker: a webhook added on one hub is listed masked and test-messaged from another', async (t) => {
+    const receiver = await startReceiver(t, () => 204);
+    const broker = await startMosquitto(t);
+    const fleetHub = (hubId: string) =>
+      hubWith(t, {
+        deviceTokens: new Map(),
+        fleet: {
+          url: broker.url,
+          hubId,
+          connection: { backoff: { initialDelayMs: 50, maxDelayMs: 500 } },
+        },
+      });
+    const a = await fleetHub('hub-aaaaaaaaaaaa');
+    const b = await fleetHub('hub-bbbbbbbbbbbb');
+    const created = await api(a, '/v1/webhooks', {
+      method: 'POST',
+      body: JSON.stringify({
+        description: 'shared',
+        url: receiver.url,
+        type: 'iottly',
+        headers: { 'X-Api-Token': 'secret-1' },
+      }),
+    });
+    assert.equal(created.status, 201);
+    const { id } = (await created.json()) as { id: string };
+    await waitFor(() => b.hub.webhooks.list().some((w) => w.id === id), 15_000);
+
+    const { token } = (await (await api(b, '/v1/session', { method: 'POST' })).json()) as {
+      token: string;
+    };
+    const listed = await fetch(`${b.url}/v1/webhooks`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
+    assert.deepEqual(
+      ((await listed.json()) as Array<{ id: string; headers: unknown }>).map((w) => [
+        w.id,
+        w.headers,
+      ]),
+      [[id, { 'X-Api-Token': '***' }]],
+    );
+    const tested = await api(b, `/v1/webhooks/${id}/test`, { method: 'POST' });
+    assert.deepEqual(await tested.json(), { status: 204 });
+    const [got] = await receiver.waitFor(1);
+    assert.equal(got?.headers['x-api-token'], 'secret-1', 'hub B posts with the real value');
+    assert.equal((got?.body as { msg: { test: boolean } }).msg.test, true);
   });
 
   it('answers a malformed percent-encoding in a webhook id with 404, not 500', async (t) => {

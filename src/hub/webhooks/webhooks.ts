@@ -9,6 +9,7 @@ import type { Poster } from './http-poster.js';
 import { webhookBody, webhookMessage, wants, type WebhookMessage } from './webhook-message.js';
 import { MAX_WEBHOOKS, validateWebhookList, validateWebhookSpec, type Webhook } from './webhook.js';
 import { CodedError } from '../../protocol/coded-error.js';
+import { sendTestMessage, type TestOutcome } from './test-message.js';
 
 /**
  * The hub's webhooks: at most MAX_WEBHOOKS, each with its own PostQueue. `post` is
@@ -42,6 +43,9 @@ export class Webhooks {
   readonly #o: WebhooksOptions;
   #entries = new Map<string, Entry>();
   readonly #listeners = new Set<WebhookSetListener>();
+  /** Webhooks with a test message in flight: one at a time each, so a loop cannot flood one. */
+  readonly #testing = new Set<string>();
+  readonly #stopTests = new AbortController();
   #stopped = false;
 
   constructor(options: WebhooksOptions) {
@@ -127,6 +131,33 @@ export class Webhooks {
     );
   }
 
+  /**
+   * Sends the webhook a test message (test-message.ts) at once, beside its queue, and resolves
+   * with the receiver's status or why there was none, within the post timeout. Undefined when
+   * there is no such webhook; throws a WebhookError (busy) while its previous test is in flight.
+   */
+  async sendTest(id: string): Promise<TestOutcome | undefined> {
+    const webhook = this.#entries.get(id)?.webhook;
+    if (webhook === undefined) return undefined;
+    if (this.#testing.has(id)) {
+      throw new WebhookError(ErrorCode.busy, `a test message to "${id}" is in flight already`);
+    }
+    this.#testing.add(id);
+    try {
+      const outcome = await sendTestMessage({
+        webhook,
+        post: this.#o.post,
+        clock: this.#o.clock,
+        timeoutMs: this.#o.policy.timeoutMs,
+        signal: this.#stopTests.signal,
+      });
+      this.#o.logger.info({ webhook: id, ...outcome }, 'webhook test message sent');
+      return outcome;
+    } finally {
+      this.#testing.delete(id);
+    }
+  }
+
   list(): Webhook[] {
     return [...this.#entries.values()].map((e) => e.webhook);
   }
@@ -158,6 +189,7 @@ export class Webhooks {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#stopTests.abort();
     const entries = [...this.#entries.values()];
     this.#entries.clear();
     await Promise.all(entries.map((e) => e.queue.stop()));
