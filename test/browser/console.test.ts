@@ -208,7 +208,10 @@ describe('console in chromium', () => {
     await page.locator('.device[data-device-id="dev1"]').waitFor();
     assert.equal(await page.locator('#sign-in').isVisible(), false);
     await page.locator('#sign-in').waitFor({ state: 'visible' });
-    assert.match((await page.locator('.sign-in-message').textContent()) ?? '', /session expired/i);
+    assert.match(
+      (await page.locator('#sign-in .sign-in-message').textContent()) ?? '',
+      /session expired/i,
+    );
     await c.screenshot('console-session-expired.png');
     await signIn(page, 'K');
     await page.locator('.device[data-device-id="dev1"]').waitFor();
