@@ -35,7 +35,7 @@ import { startMosquittoProcess } from './lib/mosquitto-process.js';
 import { cpuNanos, memoryOf, type MemoryFigures } from './lib/proc-stats.js';
 import { reportRows, type BenchRow } from './lib/results.js';
 
-const SECONDS = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 60);
+const SECONDS = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 60;
 const STREAMS = ['cpu', 'memory', 'temperature'];
 const FLOOR_SCRIPT = fileURLToPath(new URL('./floors/bare-ws-sampler.mjs', import.meta.url));
 const MiB = 2 ** 20;
