@@ -43,6 +43,7 @@ export class PacketReader {
     } catch (err) {
       this.#failed = true;
       this.#body = null;
+      this.#headerBytes = 0;
       throw err;
     }
   }
