@@ -113,8 +113,8 @@ async function main(): Promise<void> {
   });
   const collectd = startCollectd(1);
   try {
-    await agent.waitForLog(statusIs('online'), 10_000);
-    await mqttAgent.waitForLog(statusIs('online'), 10_000);
+    await agent.waitForLog(statusIs('online'), 60_000);
+    await mqttAgent.waitForLog(statusIs('online'), 60_000);
     await once(floor.stdout, 'data'); // "connected"
     floor.stdout.resume();
     const client = await subscribedClient(hub.wsUrl);
