@@ -243,7 +243,7 @@ export class MqttLink implements Link {
     this.#window = null;
     this.#setStatus({ kind: 'connecting', attempt: this.#redial.attempt, url });
     this.#hello = helloPayload(this.#events);
-    const made = this.#o.createMqttClient(url, {
+    const made = this.#makeClient(url, {
       clientId: deviceId,
       username: deviceId,
       password: token,
@@ -281,6 +281,15 @@ export class MqttLink implements Link {
         this.#lost(false);
       },
     );
+  }
+
+  /** The factory's client; a factory that throws (a URL it cannot use) fails like a rejection. */
+  #makeClient(url: string, options: MqttClientOptions): MqttClient | Promise<MqttClient> {
+    try {
+      return this.#o.createMqttClient(url, options);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /** Takes a new client as the current one: its dial timer and its events. */

@@ -11,22 +11,11 @@ import {
   MqttErrorCode,
 } from '../../src/agent/mqtt/reason-codes.js';
 import { FakeClock } from '../helpers/fake-clock.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 import { waitFor } from '../helpers/ws.js';
 
 const MAX_PACKET_BYTES = 512;
 const ROUNDS = 2_000;
-
-/** A small deterministic generator (mulberry32): a failing round can be replayed by its seed. */
-function randomSource(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 /** Valid packets a broker sends, as mqtt-packet writes them: the seeds of the mutations. */
 const VALID: Buffer[] = (
@@ -75,7 +64,7 @@ const CLEAR_CODES = new Set<string>([MqttErrorCode.protocolError, MqttErrorCode.
 
 describe('MQTT reader and decoder under hostile bytes', () => {
   it('the reader never holds more than the bound, and only ever throws its own errors', () => {
-    const random = randomSource(1);
+    const random = seededRandom(1);
     for (let round = 0; round < ROUNDS; round++) {
       const reader = new PacketReader(MAX_PACKET_BYTES);
       const stream = Buffer.concat(Array.from({ length: 4 }, () => hostileBytes(random)));
@@ -106,7 +95,7 @@ describe('MQTT reader and decoder under hostile bytes', () => {
   });
 
   it('the client never throws, stays within the bound, and ends with a clear error or keeps going', async () => {
-    const random = randomSource(2);
+    const random = seededRandom(2);
     let endedWithError = 0;
     for (let round = 0; round < 300; round++) {
       const socket = new Duplex({ read() {}, write: (_chunk, _encoding, done) => done() });

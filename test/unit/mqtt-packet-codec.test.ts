@@ -47,6 +47,17 @@ function plain(packet: Packet): Record<string, unknown> {
   return JSON.parse(JSON.stringify(copy)) as Record<string, unknown>;
 }
 
+/** CONNACK properties a broker may state (every kind of value: two-byte, four-byte, byte, boolean, string). */
+const BROKER_LIMITS = {
+  receiveMaximum: 20,
+  maximumPacketSize: 4096,
+  serverKeepAlive: 10,
+  topicAliasMaximum: 5,
+  maximumQoS: 1,
+  retainAvailable: true,
+  assignedClientIdentifier: 'abc',
+};
+
 describe('MQTT 5 packet codec against mqtt-packet', () => {
   it('CONNECT with credentials, properties and a will reads back as sent', () => {
     const bytes = encodeConnect({
@@ -210,29 +221,13 @@ describe('MQTT 5 packet codec against mqtt-packet', () => {
         cmd: 'connack',
         sessionPresent: true,
         reasonCode: 0,
-        properties: {
-          receiveMaximum: 20,
-          maximumPacketSize: 4096,
-          serverKeepAlive: 10,
-          topicAliasMaximum: 5,
-          maximumQoS: 1,
-          retainAvailable: true,
-          assignedClientIdentifier: 'abc',
-        },
+        properties: BROKER_LIMITS,
       }),
       {
         type: 'connack',
         sessionPresent: true,
         reasonCode: 0,
-        properties: {
-          receiveMaximum: 20,
-          maximumPacketSize: 4096,
-          serverKeepAlive: 10,
-          topicAliasMaximum: 5,
-          maximumQoS: 1,
-          retainAvailable: true,
-          assignedClientIdentifier: 'abc',
-        },
+        properties: BROKER_LIMITS,
       },
     );
     assert.deepEqual(

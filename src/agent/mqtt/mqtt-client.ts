@@ -280,7 +280,8 @@ export class MqttClient extends EventEmitter<MqttClientEvents> {
   #onData(chunk: Buffer): void {
     try {
       for (const { firstByte, body } of this.#reader.push(chunk)) {
-        if (this.#state === 'closed') return;
+        // Ending (a refusal, a DISCONNECT, our own end): what else came in this chunk is moot.
+        if (this.#state === 'closing' || this.#state === 'closed') return;
         this.#keepAlive?.received();
         this.#handle(decodePacket(firstByte, body));
       }
