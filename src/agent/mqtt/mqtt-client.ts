@@ -39,7 +39,8 @@ import {
  * the socket has closed. Bytes from the broker are framed within our Maximum Packet Size
  * (PacketReader); a malformed or misplaced packet ends the connection with a DISCONNECT that
  * names the reason, and an MqttError MQTT_PROTOCOL_ERROR (MQTT_PACKET_TOO_LARGE for size).
- * The packets written in one tick go to the socket as one write (cork until the next tick).
+ * Each packet is written as it is made: gathering a tick's packets into one write (cork until the
+ * next tick, or one concatenated buffer) cost more CPU, not less (README, "Fleet over MQTT").
  */
 export interface MqttClientOptions extends MqttTlsOptions {
   clientId: string;
@@ -106,7 +107,6 @@ export class MqttClient extends EventEmitter<MqttClientEvents> {
   #brokerMaxPacketBytes = Infinity;
   #keepAlive: KeepAlive | null = null;
   #connectTimer: TimerHandle | null = null;
-  #corked = false;
   #errored = false;
 
   constructor(url: string, options: MqttClientOptions, createSocket: MqttSocketFactory) {
@@ -261,18 +261,9 @@ export class MqttClient extends EventEmitter<MqttClientEvents> {
     return this.#lastPacketId;
   }
 
-  /** Writes a packet; the packets of one tick leave in one write (cork until the next tick). */
   #write(packet: Buffer, written?: () => void): void {
     const socket = this.#socket;
     if (!socket || socket.destroyed) return;
-    if (!this.#corked) {
-      this.#corked = true;
-      socket.cork();
-      process.nextTick(() => {
-        this.#corked = false;
-        socket.uncork();
-      });
-    }
     socket.write(packet, written && (() => written()));
     this.#keepAlive?.sent();
   }
@@ -432,8 +423,6 @@ export class MqttClient extends EventEmitter<MqttClientEvents> {
     const socket = this.#socket;
     if (!socket) return;
     this.#state = 'closing';
-    // Uncorked first so a DISCONNECT written this tick reaches the kernel before the destroy.
-    if (this.#corked) socket.uncork();
     socket.end();
     socket.destroy();
   }
