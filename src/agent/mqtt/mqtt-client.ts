@@ -23,25 +23,7 @@ import {
   reasonText,
 } from './reason-codes.js';
 
-/**
- * The agent's MQTT 5 client: one connection to a broker over an injected socket, no reconnect
- * (MqttLink makes a new client per dial) and no retransmission across connections (the outbox
- * resends from its spool after the next welcome). Within the connection QoS 1 is kept: packet
- * identifiers, each PUBACK and SUBACK matched to its callback, an incoming QoS 1 PUBLISH answered
- * with a PUBACK. The broker's Receive Maximum is the caller's to keep (PublishWindow).
- *
- *     idle ─connect()─▶ connecting ─CONNACK (success)─▶ open ─end(false)─▶ closing
- *                           │                             │    (DISCONNECT sent)  │
- *                           └─ refusal, timeout, ─────────┴─ error, broker ───────┴─ socket
- *                              end(true), error              DISCONNECT, end(true)    closed ─▶ closed
- *
- * `error` is emitted at most once, before `close`; `close` is always last and always comes, once
- * the socket has closed. Bytes from the broker are framed within our Maximum Packet Size
- * (PacketReader); a malformed or misplaced packet ends the connection with a DISCONNECT that
- * names the reason, and an MqttError MQTT_PROTOCOL_ERROR (MQTT_PACKET_TOO_LARGE for size).
- * Each packet is written as it is made: gathering a tick's packets into one write (cork until the
- * next tick, or one concatenated buffer) cost more CPU, not less (README, "Fleet over MQTT").
- */
+/** What MqttLink states in its CONNECT, and the clock for the client's timers. */
 export interface MqttClientOptions extends MqttTlsOptions {
   clientId: string;
   username?: string;
@@ -93,6 +75,25 @@ type Acknowledged =
 
 const MAX_PACKET_ID = 65_535;
 
+/**
+ * The agent's MQTT 5 client: one connection to a broker over an injected socket, no reconnect
+ * (MqttLink makes a new client per dial) and no retransmission across connections (the outbox
+ * resends from its spool after the next welcome). Within the connection QoS 1 is kept: packet
+ * identifiers, each PUBACK and SUBACK matched to its callback, an incoming QoS 1 PUBLISH answered
+ * with a PUBACK. The broker's Receive Maximum is the caller's to keep (PublishWindow).
+ *
+ *     idle ─connect()─▶ connecting ─CONNACK (success)─▶ open ─end(false)─▶ closing
+ *                           │                             │    (DISCONNECT sent)  │
+ *                           └─ refusal, timeout, ─────────┴─ error, broker ───────┴─ socket
+ *                              end(true), error              DISCONNECT, end(true)    closed ─▶ closed
+ *
+ * `error` is emitted at most once, before `close`; `close` is always last and always comes, once
+ * the socket has closed. Bytes from the broker are framed within our Maximum Packet Size
+ * (PacketReader); a malformed or misplaced packet ends the connection with a DISCONNECT that
+ * names the reason, and an MqttError MQTT_PROTOCOL_ERROR (MQTT_PACKET_TOO_LARGE for size).
+ * Each packet is written as it is made: gathering a tick's packets into one write (cork until the
+ * next tick, or one concatenated buffer) cost more CPU, not less (README, "Fleet over MQTT").
+ */
 export class MqttClient extends EventEmitter<MqttClientEvents> {
   readonly #url: URL;
   readonly #o: MqttClientOptions;
