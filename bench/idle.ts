@@ -35,7 +35,7 @@ import { startMosquittoProcess } from './lib/mosquitto-process.js';
 import { cpuNanos, memoryOf, type MemoryFigures } from './lib/proc-stats.js';
 import { reportRows, type BenchRow } from './lib/results.js';
 
-const SECONDS = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 60);
+const SECONDS = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 60;
 const STREAMS = ['cpu', 'memory', 'temperature'];
 const FLOOR_SCRIPT = fileURLToPath(new URL('./floors/bare-ws-sampler.mjs', import.meta.url));
 const MiB = 2 ** 20;
@@ -113,8 +113,8 @@ async function main(): Promise<void> {
   });
   const collectd = startCollectd(1);
   try {
-    await agent.waitForLog(statusIs('online'), 10_000);
-    await mqttAgent.waitForLog(statusIs('online'), 10_000);
+    await agent.waitForLog(statusIs('online'), 60_000);
+    await mqttAgent.waitForLog(statusIs('online'), 60_000);
     await once(floor.stdout, 'data'); // "connected"
     floor.stdout.resume();
     const client = await subscribedClient(hub.wsUrl);

@@ -12,7 +12,6 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { MqttClient } from 'mqtt';
 import type WebSocket from 'ws';
 import type { Agent } from '../../src/agent/agent.js';
 import { createWebSocket, type SocketFactory } from '../../src/agent/connection.js';
@@ -165,11 +164,11 @@ export class SimulatedFleet {
     const up = deviceTopic(deviceId, 'up');
     return async (url, options) => {
       const client = await createMqttClient(url, options);
-      const publish = client.publish.bind(client) as (...args: unknown[]) => MqttClient;
-      client.publish = ((topic: string, message: unknown, ...rest: unknown[]) => {
+      const publish = client.publish.bind(client);
+      client.publish = (topic, message, ...rest) => {
         if (topic === up) this.#observe(deviceId, message);
-        return publish(topic, message, ...rest);
-      }) as MqttClient['publish'];
+        publish(topic, message, ...rest);
+      };
       return client;
     };
   }

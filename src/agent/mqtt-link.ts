@@ -1,4 +1,3 @@
-import type { IClientOptions, IClientPublishOptions, MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { MAX_FRAME_BYTES } from '../protocol/message.js';
 import { deviceTopic, parseTopic, type DevicePresence } from '../protocol/mqtt-topics.js';
@@ -11,6 +10,10 @@ import type { OutboxSink } from './outbox.js';
 import { PublishWindow } from './publish-window.js';
 import { Redial, type LinkFailure } from './redial.js';
 import { LogCode } from '../log/log-codes.js';
+import { MqttClient, type MqttClientOptions } from './mqtt/mqtt-client.js';
+import { connectMqttSocket } from './mqtt/mqtt-socket.js';
+import type { Properties } from './mqtt/properties.js';
+import { MqttError, MqttErrorCode, type MqttErrorCodeValue } from './mqtt/reason-codes.js';
 
 /**
  * The agent's link over an MQTT 5 broker (docs/protocol.md, "MQTT 5 transport"), the same state
@@ -24,9 +27,9 @@ import { LogCode } from '../log/log-codes.js';
  *                        └──── timer ──── backoff ◀────────────────────────────────────┘
  *     any ─stop()─▶ stopping ─presence offline, DISCONNECT (or close timer → destroy)─▶ stopped
  *
- * One MQTT.js client exists at a time and a new one is made only from the back-off timer
- * (`reconnectPeriod: 0`: MQTT.js never reconnects by itself), so there is never more than one
- * dial in flight. The attempt counter resets only on `welcome`.
+ * One MqttClient (src/agent/mqtt/, the agent's own: it never reconnects by itself) exists at a
+ * time and a new one is made only from the back-off timer, so there is never more than one dial
+ * in flight. The attempt counter resets only on `welcome`.
  *
  * What the outbox sees: `send` publishes on `up` with QoS 1 and calls `written` when the broker's
  * PUBACK arrives (the broker has taken the message; a refusal ends the link, and the spool sends
@@ -37,16 +40,17 @@ import { LogCode } from '../log/log-codes.js';
  */
 export type MqttClientFactory = (
   url: string,
-  options: IClientOptions,
+  options: MqttClientOptions,
 ) => MqttClient | Promise<MqttClient>;
 
 /**
- * MQTT.js is loaded at the first dial, so an agent on ws:// never pays for it (memory, start-up
- * time); the single-executable bundle still holds it (esbuild follows the import).
+ * The agent's own client over TCP or TLS, connecting at once. Not MQTT.js: loading it alone
+ * costs an idle agent more private memory than the whole WebSocket path (README, Dependencies).
  */
-export const createMqttClient: MqttClientFactory = async (url, options) => {
-  const { connect } = await import('mqtt');
-  return connect(url, options);
+export const createMqttClient: MqttClientFactory = (url, options) => {
+  const client = new MqttClient(url, options, connectMqttSocket);
+  client.connect();
+  return client;
 };
 
 export interface MqttLinkOptions {
@@ -83,13 +87,24 @@ const MAX_KEEPALIVE_S = 65_535;
 const MQTT_RECEIVE_MAXIMUM = 65_535;
 
 /** Every frame is UTF-8 JSON (payload format indicator 1). */
-const FRAME_PROPERTIES: IClientPublishOptions['properties'] = {
+const FRAME_PROPERTIES: Properties = {
   payloadFormatIndicator: true,
   contentType: 'application/json',
 };
 
 /** MQTT 5 CONNACK reasons that refuse the credentials: bad user name or password, not authorized. */
 const CREDENTIALS_REFUSED: ReadonlySet<number> = new Set([0x86, 0x87]);
+
+/** The log code of each MqttClient error that ends a connection. */
+const CLIENT_ERROR_LOG_CODES: Readonly<Record<MqttErrorCodeValue, string>> = {
+  [MqttErrorCode.refused]: LogCode.brokerRefused,
+  [MqttErrorCode.protocolError]: LogCode.brokerProtocolError,
+  [MqttErrorCode.packetTooLarge]: LogCode.brokerProtocolError,
+  [MqttErrorCode.keepAliveTimeout]: LogCode.heartbeatTimeout,
+  [MqttErrorCode.connectTimeout]: LogCode.dialTimeout,
+  [MqttErrorCode.publishTooLarge]: LogCode.brokerRefused,
+  [MqttErrorCode.connectionClosed]: LogCode.brokerClosed,
+};
 
 export class MqttLink implements Link {
   readonly #o: MqttLinkOptions;
@@ -206,7 +221,7 @@ export class MqttLink implements Link {
     this.#setStatus({ kind: 'stopping' });
     this.#closeTimer = this.#o.clock.setTimeout(() => {
       this.#closeTimer = null;
-      client.stream.destroy();
+      client.destroy();
       this.#finishStop(); // bounded even if the stream never says it closed
     }, this.#o.closeTimeoutMs);
     if (this.#connected) {
@@ -228,14 +243,11 @@ export class MqttLink implements Link {
     this.#window = null;
     this.#setStatus({ kind: 'connecting', attempt: this.#redial.attempt, url });
     this.#hello = helloPayload(this.#events);
-    const made = this.#o.createMqttClient(url, {
-      protocolVersion: 5,
+    const made = this.#makeClient(url, {
       clientId: deviceId,
       username: deviceId,
       password: token,
-      clean: false,
-      reconnectPeriod: 0,
-      resubscribe: false, // subscribed again at every CONNACK, below
+      clean: false, // subscribed again at every CONNACK all the same, below
       connectTimeout: this.#o.dialTimeoutMs,
       keepalive: Math.min(MAX_KEEPALIVE_S, Math.ceil(this.#o.heartbeat.intervalMs / 1000)),
       properties: {
@@ -252,7 +264,7 @@ export class MqttLink implements Link {
       ...(tls.ca ? { ca: tls.ca } : {}),
       ...(tls.cert ? { cert: tls.cert } : {}),
       ...(tls.key ? { key: tls.key } : {}),
-      rejectUnauthorized: true,
+      clock: this.#o.clock,
     });
     if (!(made instanceof Promise)) {
       this.#attach(made);
@@ -269,6 +281,15 @@ export class MqttLink implements Link {
         this.#lost(false);
       },
     );
+  }
+
+  /** The factory's client; a factory that throws (a URL it cannot use) fails like a rejection. */
+  #makeClient(url: string, options: MqttClientOptions): MqttClient | Promise<MqttClient> {
+    try {
+      return this.#o.createMqttClient(url, options);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /** Takes a new client as the current one: its dial timer and its events. */
@@ -326,7 +347,7 @@ export class MqttLink implements Link {
     });
     client.on('error', (err) => {
       // Always listened to (an 'error' without a listener would throw), read only while current.
-      if (client === this.#client) this.#onError(err as Error & { code?: string | number });
+      if (client === this.#client) this.#onError(err as Error & { code?: string });
     });
     client.on('close', () => this.#onClose(client));
   }
@@ -373,7 +394,7 @@ export class MqttLink implements Link {
       send: (frame, written) => {
         if (!stale()) this.#publish(client, this.#upTopic, frame, false, written, stale);
       },
-      bufferedAmount: () => client.stream.writableLength + (window?.heldBytes ?? 0),
+      bufferedAmount: () => client.bufferedAmount + (window?.heldBytes ?? 0),
     };
   }
 
@@ -393,8 +414,8 @@ export class MqttLink implements Link {
       retain,
       stale,
       acked: (err) => {
-        const reason = (err as { code?: unknown } | undefined)?.code;
-        if (err && typeof reason === 'number')
+        // A publish cut off by the connection's end is the close's business, not a refusal.
+        if (err instanceof MqttError && err.code !== MqttErrorCode.connectionClosed)
           this.#refused(client, `the broker refused a publish on ${topic}: ${err.message}`);
         written?.();
       },
@@ -429,21 +450,15 @@ export class MqttLink implements Link {
     }
   }
 
-  #onError(err: Error & { code?: string | number }): void {
+  #onError(err: Error & { code?: string }): void {
     const { code } = err;
-    if (typeof code === 'number') {
-      if (CREDENTIALS_REFUSED.has(code))
+    if (err instanceof MqttError) {
+      if (err.reasonCode !== undefined && CREDENTIALS_REFUSED.has(err.reasonCode))
         this.#fail(LogCode.authRejected, `broker refused the credentials (${err.message})`);
-      else this.#fail(LogCode.brokerRefused, err.message);
+      else this.#fail(CLIENT_ERROR_LOG_CODES[err.code], err.message);
     } else if (code !== undefined && isTlsError(code)) {
       this.#fail(LogCode.tlsError, `TLS: ${err.message}`);
-    } else if (code !== undefined) {
-      this.#fail(code, err.message);
-    } else if (err.message === 'Keepalive timeout') {
-      this.#fail(LogCode.heartbeatTimeout, 'no PINGRESP from the broker within the keep-alive');
-    } else if (err.message === 'connack timeout') {
-      this.#fail(LogCode.dialTimeout, `no CONNACK within ${this.#o.dialTimeoutMs} ms`);
-    } else this.#fail(LogCode.socketError, err.message);
+    } else this.#fail(code ?? LogCode.socketError, err.message); // an errno name: ECONNREFUSED…
   }
 
   /** Keeps the first cause of a failed link: later events are its consequences. */

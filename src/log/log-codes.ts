@@ -38,6 +38,11 @@ export const LogCode = {
   brokerRefused: 'broker_refused',
   /** MQTT: the broker sent DISCONNECT (session taken over by another client with this id, shutting down, …). */
   brokerDisconnected: 'broker_disconnected',
+  /**
+   * MQTT: the broker sent a malformed packet, one out of place, or one over the agent's Maximum
+   * Packet Size; the agent told it why (DISCONNECT with the reason) and redials.
+   */
+  brokerProtocolError: 'broker_protocol_error',
   /** MQTT: the broker connection closed and nothing before it said why. */
   brokerClosed: 'broker_closed',
   /** MQTT: a message on `down` was over 1 MiB or not UTF-8 text; it was dropped, the link stays. */

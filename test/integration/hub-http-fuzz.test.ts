@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import type { Owner } from '../helpers/owner.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { API_KEY, startHub, type TestHub } from '../helpers/ws.js';
+import { seededRandom } from '../helpers/seeded-random.js';
 
 /**
  * Random requests at the hub's HTTP side (REST, the console's files and the WebSocket upgrade):
@@ -17,18 +18,6 @@ import { API_KEY, startHub, type TestHub } from '../helpers/ws.js';
  */
 const REQUESTS = 400;
 const PARALLEL = 4;
-
-/** mulberry32: a small seeded generator, so a failing run can be replayed. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface FuzzRequest {
   method: string;

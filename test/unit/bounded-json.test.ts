@@ -7,18 +7,7 @@ import { MAX_FRAME_BYTES } from '../../src/protocol/message.js';
 import { parseFrame } from '../../src/protocol/parse.js';
 import { anyObject } from '../../src/protocol/schema.js';
 import { toHubValidators } from '../../src/protocol/to-hub.js';
-
-/** A seeded generator (mulberry32): the same inputs on every run, so a failure reproduces. */
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from '../helpers/seeded-random.js';
 
 /** Strings meant to trip a scanner: quotes, backslashes and brackets inside strings. */
 const TRICKY_STRINGS = [
@@ -111,7 +100,7 @@ describe('decodeJson', () => {
       message: 'larger than 7 bytes',
     });
     assert.ok(decodeJson('"☃☃"', { maxBytes: 8 }).ok);
-    const random = seeded(8);
+    const random = seededRandom(8);
     const units = ['a', 'é', '☃', '𝄞', '\ud800', '\udc00'];
     for (let round = 0; round < 500; round++) {
       const inner = Array.from(
@@ -126,7 +115,7 @@ describe('decodeJson', () => {
   });
 
   it('fuzz: the same value as JSON.parse within the limits, a clean refusal beyond them', () => {
-    const random = seeded(13);
+    const random = seededRandom(13);
     const maxDepth = 8;
     for (let round = 0; round < 3000; round++) {
       const depth = Math.floor(random() * (maxDepth + 4));
@@ -143,7 +132,7 @@ describe('decodeJson', () => {
   });
 
   it('fuzz: truncated and mangled text never throws, and agrees with JSON.parse', () => {
-    const random = seeded(70);
+    const random = seededRandom(70);
     const noise = ['[', ']', '{', '}', '"', '\\', ',', ':', 'x', ' '];
     for (let round = 0; round < 5000; round++) {
       let text = JSON.stringify(randomValue(random, Math.floor(random() * 6)));
@@ -182,7 +171,7 @@ describe('parseFrame with hostile text', () => {
   });
 
   it('fuzz: deep, garbage and truncated frames never throw', () => {
-    const random = seeded(5000);
+    const random = seededRandom(5000);
     const sets = [
       toHubValidators,
       fromClientValidators,

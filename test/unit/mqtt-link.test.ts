@@ -1,33 +1,35 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import type { IClientOptions, MqttClient } from 'mqtt';
 import type { ConnectionStatus } from '../../src/agent/connection-status.js';
 import type { LinkEvents } from '../../src/agent/link.js';
 import { MAX_PACKET_BYTES, MqttLink, type MqttClientFactory } from '../../src/agent/mqtt-link.js';
+import type { MqttClient, MqttClientOptions } from '../../src/agent/mqtt/mqtt-client.js';
+import { MqttError, MqttErrorCode } from '../../src/agent/mqtt/reason-codes.js';
 import type { OutboxSink } from '../../src/agent/outbox.js';
 import { MAX_FRAME_BYTES } from '../../src/protocol/message.js';
 import { authRejectedDelay } from '../../src/time/backoff.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { captureLogger } from '../helpers/log-capture.js';
 
-/** Just enough of an MQTT.js client for the state machine: tests play the broker with events. */
+/** Just enough of the agent's MqttClient for the state machine: tests play the broker with events. */
 interface Published {
   topic: string;
   payload: string;
   opts: { qos?: number; retain?: boolean };
-  /** Runs the PUBACK callback (reason code → error as MQTT.js makes it). */
+  /** Runs the PUBACK callback (reason code → error as the client makes it). */
   ack(reasonCode?: number): void;
 }
 
 class FakeMqttClient extends EventEmitter {
-  readonly options: IClientOptions;
+  readonly options: MqttClientOptions;
   readonly published: Published[] = [];
   readonly subscribed: Array<{ topic: string; qos: number }> = [];
   ended: boolean | null = null;
-  readonly stream = { writableLength: 0, destroyed: false, destroy: () => this.#destroy() };
+  bufferedAmount = 0;
+  destroyed = false;
 
-  constructor(options: IClientOptions) {
+  constructor(options: MqttClientOptions) {
     super();
     this.options = options;
   }
@@ -45,7 +47,7 @@ class FakeMqttClient extends EventEmitter {
       ack: (reasonCode = 0) =>
         cb(
           reasonCode >= 0x80
-            ? Object.assign(new Error('refused'), { code: reasonCode })
+            ? new MqttError(MqttErrorCode.refused, 'refused', { reasonCode })
             : undefined,
         ),
     });
@@ -60,8 +62,14 @@ class FakeMqttClient extends EventEmitter {
 
   end(force: boolean): this {
     this.ended = force;
-    if (force) this.#destroy();
+    if (force) this.destroy();
     return this;
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.emit('close');
   }
 
   connack(receiveMaximum?: number): void {
@@ -81,12 +89,6 @@ class FakeMqttClient extends EventEmitter {
     return this.published
       .filter((p) => p.topic === topic)
       .map((p) => JSON.parse(p.payload) as Record<string, unknown>);
-  }
-
-  #destroy(): void {
-    if (this.stream.destroyed) return;
-    this.stream.destroyed = true;
-    this.emit('close');
   }
 }
 
@@ -159,12 +161,10 @@ describe('MqttLink', () => {
   it('connects as the device with a persistent session, a bounded packet size, a keep-alive and a will', () => {
     const t = setup();
     const { options } = t.last();
-    assert.equal(options.protocolVersion, 5);
     assert.equal(options.clientId, 'dev1');
     assert.equal(options.username, 'dev1');
     assert.equal(options.password, 'tok');
     assert.equal(options.clean, false);
-    assert.equal(options.reconnectPeriod, 0);
     assert.equal(options.keepalive, 3, '2500 ms rounded up to seconds');
     assert.deepEqual(options.properties, {
       sessionExpiryInterval: 3_600,
@@ -236,7 +236,7 @@ describe('MqttLink', () => {
     assert.equal(written, 0, 'not before the broker has it');
     sent.ack();
     assert.equal(written, 1);
-    t.last().stream.writableLength = 1234;
+    t.last().bufferedAmount = 1234;
     assert.equal(sink.bufferedAmount(), 1234);
   });
 
@@ -303,7 +303,9 @@ describe('MqttLink', () => {
     for (let i = 0; i < 3; i++) {
       t.last().emit(
         'error',
-        Object.assign(new Error('Connection refused: Bad User Name or Password'), { code: 0x86 }),
+        new MqttError(MqttErrorCode.refused, 'connection refused: 0x86 bad user name or password', {
+          reasonCode: 0x86,
+        }),
       );
       t.last().end(true);
       assert.equal(
@@ -360,7 +362,7 @@ describe('MqttLink', () => {
     t.clock.advance(2_000); // the broker never closes
     await stopped;
     assert.equal(t.link.status.kind, 'stopped');
-    assert.equal(t.last().stream.destroyed, true);
+    assert.equal(t.last().destroyed, true);
     assert.deepEqual(t.changes, ['online', 'offline']);
   });
 });
