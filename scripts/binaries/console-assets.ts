@@ -4,10 +4,10 @@ import { CONSOLE_ASSET_PREFIX, CONSOLE_MANIFEST_ASSET } from '../../src/hub/file
 import { BUNDLE_FILE, INDEX_FILE } from '../../src/hub/static-files.js';
 
 /**
- * The built console (dist/console/) as SEA assets: `console/<name>` for each file, and the list
- * of names as one more asset, since `node:sea` cannot list what a blob carries before Node 22.
- * The hub reads them with getAsset (src/hub/file-source.ts), so `iottly-agent hub` from a
- * binary serves the same page as from the npm package.
+ * The built console as SEA assets: `console/<name>` for each file, and the list of names as one
+ * more asset (not every Node that reads assets can list them: `getAssetKeys` is newer than
+ * `getAsset`). The hub reads them with getAsset (src/hub/file-source.ts), so `iottly-agent hub`
+ * from a binary serves the same page as from the npm package.
  */
 export function consoleAssets(consoleDir: string, workDir: string): Record<string, string> {
   for (const needed of [INDEX_FILE, BUNDLE_FILE]) {

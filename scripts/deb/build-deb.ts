@@ -1,9 +1,9 @@
 /**
  * `npm run build:deb [target …]`: release/iottly-agent_<version>_<arch>.deb for each binary
  * that `npm run build:binaries` made (SHA256SUMS there is written again to cover them), with
- * dpkg-deb: the binary in /usr/bin, the unit, the
- * config as a conffile (0640, completed by the operator), the strict hardening drop-in as an
- * example, and the maintainer scripts of packaging/deb (user, ownership, enable, start).
+ * dpkg-deb: the binary in /usr/bin, the unit, the config as a conffile (0640, completed by the
+ * operator), the strict hardening drop-in as an example, and the maintainer scripts of
+ * packaging/deb (user, ownership, enable, start).
  */
 import {
   chmodSync,
@@ -23,6 +23,7 @@ import { RELEASE_DIR, ROOT } from '../release/release-dir.js';
 import { writeSums } from '../release/sha256-sums.js';
 import { debName, PACKAGE_NAME } from './deb-name.js';
 import { AGENT_VERSION } from '../../src/version.js';
+
 const PACKAGING = join(ROOT, 'packaging', 'deb');
 const MAINTAINER_SCRIPTS = ['postinst', 'prerm', 'postrm'];
 

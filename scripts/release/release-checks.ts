@@ -55,7 +55,8 @@ export async function releaseProblems(options: ReleaseCheckOptions): Promise<str
       problems.push(`${what}: ${(err as Error).message.split('\n')[0]}`);
       return;
     }
-    if (actual !== version) problems.push(`${what} says "${actual}", package.json says "${version}"`);
+    if (actual !== version)
+      problems.push(`${what} says "${actual}", package.json says "${version}"`);
   };
 
   agree('iottly-agent version (dist/cli.js)', cliVersion);

@@ -18,7 +18,8 @@ export function artifactNames(dir: string): string[] {
 
 export async function writeSums(dir: string): Promise<void> {
   const lines: string[] = [];
-  for (const name of artifactNames(dir)) lines.push(`${await sha256File(join(dir, name))}  ${name}`);
+  for (const name of artifactNames(dir))
+    lines.push(`${await sha256File(join(dir, name))}  ${name}`);
   writeFileSync(join(dir, SUMS_FILE), `${lines.join('\n')}\n`);
 }
 
@@ -28,7 +29,8 @@ export function parseSums(text: string): Map<string, string> {
   for (const [index, line] of text.split('\n').entries()) {
     if (line === '') continue;
     const match = /^([0-9a-f]{64}) [ *](.+)$/.exec(line);
-    if (!match) throw new Error(`${SUMS_FILE} line ${index + 1} is not "<sha256>  <name>": ${line}`);
+    if (!match)
+      throw new Error(`${SUMS_FILE} line ${index + 1} is not "<sha256>  <name>": ${line}`);
     sums.set(match[2] as string, match[1] as string);
   }
   return sums;
