@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // Bundles the console (src/console/, browser TypeScript) with esbuild into dist/console/:
 // index.html, console.js and console.css, everything the page needs (uPlot included), so the
-// hub serves it offline. Runs as part of `npm run build`; `--out DIR` builds it elsewhere
-// (build:binaries, which carries it inside the binaries, leaves dist/ alone).
+// hub serves it offline. Runs as part of `npm run build`.
 import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,9 +9,7 @@ import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const source = join(root, 'src', 'console');
-const outFlag = process.argv.indexOf('--out');
-const out = outFlag >= 0 ? process.argv[outFlag + 1] : join(root, 'dist', 'console');
-if (!out) throw new Error('build-console: --out needs a folder');
+const out = join(root, 'dist', 'console');
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });

@@ -42,10 +42,11 @@ async function main(argv: string[]): Promise<void> {
     const bundle = join(work, 'iottly-agent.cjs');
     const { bytes: bundleBytes } = await bundleAgent(join(ROOT, 'src', 'cli.ts'), bundle);
     log(`bundle: ${mib(bundleBytes)} (${bundle})`);
-    // The console as npm run build makes it, built afresh so a binary never carries a stale one.
-    const consoleDir = join(work, 'console');
-    runCommand(process.execPath, [join(ROOT, 'scripts', 'build-console.mjs'), '--out', consoleDir]);
-    const assets = consoleAssets(consoleDir, work);
+    // The console exactly as npm run build makes it into dist/console/ (built afresh, so a binary
+    // never carries a stale one). Built elsewhere, its source map would name the sources by a
+    // path from that temporary folder.
+    runCommand(process.execPath, [join(ROOT, 'scripts', 'build-console.mjs')]);
+    const assets = consoleAssets(join(ROOT, 'dist', 'console'), work);
     const consoleBytes = Object.entries(assets)
       .filter(([key]) => key.startsWith(CONSOLE_ASSET_PREFIX))
       .reduce((sum, [, file]) => sum + statSync(file).size, 0);
