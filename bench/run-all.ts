@@ -42,7 +42,7 @@ const BENCHES: Bench[] = [
     name: 'startup',
     file: 'startup.ts',
     needs: {
-      path: join(ROOT, 'dist', 'iottly-agent-linux-x64'),
+      path: join(ROOT, 'release', 'iottly-agent-linux-x64'),
       build: ['run', 'build:binaries', '--', 'linux-x64'],
     },
   },

@@ -64,7 +64,7 @@ const p90 = (xs: number[]): number => percentile(xs, 90);
 
 async function main(): Promise<void> {
   const target = TARGETS.find((t) => t.name === 'linux-x64')!;
-  const sea = join(ROOT, 'dist', 'iottly-agent-linux-x64');
+  const sea = join(ROOT, 'release', 'iottly-agent-linux-x64');
   if (!existsSync(sea))
     throw new Error(`${sea} is missing: run npm run build:binaries linux-x64 first`);
   const work = mkdtempSync(join(tmpdir(), 'bench-startup-'));

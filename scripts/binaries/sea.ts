@@ -17,6 +17,8 @@ export const SEA_RESOURCE = 'NODE_SEA_BLOB';
 export interface SeaOptions {
   /** V8 code cache for the bundle inside the blob (see README: it shortens start-up). */
   useCodeCache: boolean;
+  /** Asset key → file, carried in the blob and read at run time with `node:sea`'s getAsset. */
+  assets?: Record<string, string>;
 }
 
 export function makeBlob(
@@ -35,6 +37,7 @@ export function makeBlob(
       output: blob,
       disableExperimentalSEAWarning: true,
       useCodeCache: options.useCodeCache,
+      ...(options.assets ? { assets: options.assets } : {}),
     }),
   );
   const { command, args } = invocation(target, node, ['--experimental-sea-config', config]);

@@ -8,7 +8,7 @@
  * prints the sha256 it finds when they disagree.
  */
 export interface Target {
-  /** Suffix of the binary: `dist/iottly-agent-<name>`. */
+  /** Suffix of the binary: `release/iottly-agent-<name>`. */
   name: 'linux-x64' | 'linux-arm64' | 'linux-armv7l';
   nodePackage: string;
   nodeVersion: string;
@@ -17,6 +17,11 @@ export interface Target {
   nodeArch: 'x64' | 'arm64' | 'arm';
   /** qemu-user command and the cross C library root it runs against on a Debian build host. */
   qemu: { command: string; sysroot: string };
+  /**
+   * Whether its Node carries assets (sea-config `assets`, read with `node:sea`: Node ≥ 20.12), so
+   * the console can ride inside the binary. Node 20.11 has no `node:sea`.
+   */
+  seaAssets: boolean;
   /** Debian's name for the architecture (for the .deb). */
   debianArch: 'amd64' | 'arm64' | 'armhf';
   /** Debian packages the binary needs at run time beyond libc (for the .deb's Depends). */
@@ -33,6 +38,7 @@ export const TARGETS: readonly Target[] = [
     nodeSha256: '7fde7b8afa198da66257f42ee2001d874c7355631e6d1579a5fb5ef1f246df4c',
     nodeArch: 'x64',
     qemu: { command: 'qemu-x86_64', sysroot: '/usr/x86_64-linux-gnu' },
+    seaAssets: true,
     debianArch: 'amd64',
     debianDepends: LIBSTDCXX,
   },
@@ -43,6 +49,7 @@ export const TARGETS: readonly Target[] = [
     nodeSha256: '0f8949d1028f6d61506b2d5bc57e7e6fe893d7b1997509b7847294fc9c616584',
     nodeArch: 'arm64',
     qemu: { command: 'qemu-aarch64', sysroot: '/usr/aarch64-linux-gnu' },
+    seaAssets: true,
     debianArch: 'arm64',
     debianDepends: LIBSTDCXX,
   },
@@ -53,6 +60,7 @@ export const TARGETS: readonly Target[] = [
     nodeSha256: '464c5082a0331ef845560f72d8850bb323873cb5d523eef2e52d45fc0dffd034',
     nodeArch: 'arm',
     qemu: { command: 'qemu-arm', sysroot: '/usr/arm-linux-gnueabihf' },
+    seaAssets: false,
     debianArch: 'armhf',
     debianDepends: [...LIBSTDCXX, 'libatomic1'],
   },

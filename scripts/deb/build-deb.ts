@@ -1,8 +1,9 @@
 /**
- * `npm run build:deb [target …]`: dist/iottly-agent_<version>_<arch>.deb for each binary that
- * `npm run build:binaries` made, with dpkg-deb: the binary in /usr/bin, the unit, the
- * config as a conffile (0640, completed by the operator), the strict hardening drop-in as an
- * example, and the maintainer scripts of packaging/deb (user, ownership, enable, start).
+ * `npm run build:deb [target …]`: release/iottly-agent_<version>_<arch>.deb for each binary
+ * that `npm run build:binaries` made (SHA256SUMS there is written again to cover them), with
+ * dpkg-deb: the binary in /usr/bin, the unit, the config as a conffile (0640, completed by the
+ * operator), the strict hardening drop-in as an example, and the maintainer scripts of
+ * packaging/deb (user, ownership, enable, start).
  */
 import {
   chmodSync,
@@ -18,17 +19,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { runCommand } from '../binaries/run-command.js';
 import { binaryName, selectTargets, type Target } from '../binaries/targets.js';
+import { RELEASE_DIR, ROOT } from '../release/release-dir.js';
+import { writeSums } from '../release/sha256-sums.js';
+import { debName, PACKAGE_NAME } from './deb-name.js';
 import { AGENT_VERSION } from '../../src/version.js';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
-const DIST = join(ROOT, 'dist');
 const PACKAGING = join(ROOT, 'packaging', 'deb');
-export const PACKAGE_NAME = 'iottly-agent';
 const MAINTAINER_SCRIPTS = ['postinst', 'prerm', 'postrm'];
-
-export function debName(target: Target): string {
-  return `${PACKAGE_NAME}_${AGENT_VERSION}_${target.debianArch}.deb`;
-}
 
 function place(stage: string, path: string, source: string, mode: number): void {
   const to = join(stage, path);
@@ -92,7 +89,7 @@ function layout(binary: string): { path: string; source: string; mode: number }[
 }
 
 function buildOne(target: Target): string {
-  const binary = join(DIST, binaryName(target));
+  const binary = join(RELEASE_DIR, binaryName(target));
   if (!existsSync(binary))
     throw new Error(`${binary} is missing: run npm run build:binaries first`);
   const stage = mkdtempSync(join(tmpdir(), `deb-${target.debianArch}-`));
@@ -107,7 +104,7 @@ function buildOne(target: Target): string {
       .reduce((sum, { path }) => sum + statSync(join(stage, path)).size, 0);
     const installedKiB = Math.ceil(installedBytes / 1024);
     writeFileSync(join(stage, 'DEBIAN/control'), control(target, installedKiB));
-    const out = join(DIST, debName(target));
+    const out = join(RELEASE_DIR, debName(target, AGENT_VERSION));
     // Owned by root whoever builds it. xz -3: dpkg-deb compresses on one core, and -6 takes
     // twice as long (54 s against 26 s for x64 here) for 10% less.
     runCommand('dpkg-deb', ['--root-owner-group', '-Zxz', '-z3', '--build', stage, out]);
@@ -117,16 +114,15 @@ function buildOne(target: Target): string {
   }
 }
 
-function main(argv: string[]): void {
+async function main(argv: string[]): Promise<void> {
   for (const target of selectTargets(argv)) {
     const out = buildOne(target);
     process.stdout.write(`${out} (${(statSync(out).size / 2 ** 20).toFixed(1)} MiB)\n`);
   }
+  await writeSums(RELEASE_DIR);
 }
 
-try {
-  main(process.argv.slice(2));
-} catch (err) {
+main(process.argv.slice(2)).catch((err: unknown) => {
   process.stderr.write(`build:deb: ${(err as Error).message}\n`);
   process.exit(1);
-}
+});

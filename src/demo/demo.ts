@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAgent, realAgentDependencies } from '../roots/agent-root.js';
+import { embeddedConsole } from '../roots/embedded-console.js';
 import { readInventory } from '../agent/inventory.js';
 import { loadConfig } from '../config/load.js';
 import { Hub } from '../hub/hub.js';
@@ -31,7 +32,9 @@ export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptio
   const hubLogger = createLogger({ level: 'info', pretty: true, name: 'hub' });
   const agentLogger = createLogger({ level: 'info', pretty: true, name: 'agent' });
 
+  const consoleFiles = embeddedConsole();
   const hub = new Hub({
+    ...(consoleFiles ? { consoleFiles } : {}),
     host: '127.0.0.1',
     port: 0,
     apiKeys: [apiKey],

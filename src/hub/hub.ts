@@ -29,6 +29,7 @@ import { DEVICE_PATH, STREAM_PATH, createHttpApi, requestUrl } from './http-api.
 import { rejectUpgrade } from './http-reply.js';
 import { randomIds, uniqueId, type IdSource } from './ids.js';
 import { SessionTokens } from './session-tokens.js';
+import { folderSource, type FileSource } from './file-source.js';
 import { StaticFiles, defaultConsoleDir } from './static-files.js';
 import type { PeerStats } from './peer-socket.js';
 import type { ParsedFrame } from '../protocol/parse.js';
@@ -123,6 +124,8 @@ export interface HubOptions {
   sessionTtlMs?: number;
   /** The built console to serve at `/` (default `dist/console/`); null serves none. */
   consoleDir?: string | null;
+  /** The console's files from elsewhere than a folder (a binary's assets); wins over consoleDir. */
+  consoleFiles?: FileSource;
   /** Serve https/wss instead of http/ws. */
   tls?: { cert: Buffer; key: Buffer };
   logger: Logger;
@@ -287,9 +290,13 @@ export class Hub {
       limits: commandResultLimits({ ...DEFAULT_COMMAND_RESULT_LIMITS, ...options.commandResults }),
       postResult: (msg) => this.#webhooks.postMessage(msg),
     });
-    const consoleDir = options.consoleDir;
+    const { consoleDir, consoleFiles } = options;
     this.#staticFiles = new StaticFiles({
-      dir: () => (consoleDir === undefined ? defaultConsoleDir() : consoleDir),
+      source: () => {
+        if (consoleFiles) return consoleFiles;
+        const dir = consoleDir === undefined ? defaultConsoleDir() : consoleDir;
+        return dir === null ? null : folderSource(dir);
+      },
     });
     const api = createHttpApi({
       apiKeys: this.#apiKeys,

@@ -1,14 +1,16 @@
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { FileSource } from './file-source.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { errorBody, sendJson } from './http-reply.js';
 
 /**
- * The console's static files (built by `npm run build` into `dist/console/`), served at `/`.
+ * The console's static files, served at `/`: built by `npm run build` into `dist/console/`, or
+ * carried inside a single-executable binary as its assets (file-source.ts has both sources).
  *
- * The folder is read once, as the hub starts (`load()`): a flat set of small files held in
+ * The source is read once, as the hub starts (`load()`): a flat set of small files held in
  * memory, so a request never touches the file system and no path from a request ever reaches
  * it (a name is looked up in the set; `..`, slashes and anything else unknown are simply not
  * there). Everything the page needs is in the folder: it loads nothing from elsewhere and works
@@ -46,35 +48,28 @@ interface StaticFile {
 }
 
 export interface StaticFilesOptions {
-  /** Finds the folder to serve, when loading; null serves nothing (every path falls through). */
-  dir: () => string | null;
-  readFile?: (path: string) => Buffer;
-  listDir?: (path: string) => string[];
+  /** Finds the files to serve, when loading; null serves nothing (every path falls through). */
+  source: () => FileSource | null;
 }
 
 export class StaticFiles {
   readonly #files = new Map<string, StaticFile>();
-  readonly #locate: () => string | null;
-  readonly #readFile: (path: string) => Buffer;
-  readonly #listDir: (path: string) => string[];
-  /** The folder served; null until loaded, or when there is none. */
-  #dir: string | null = null;
+  readonly #locate: () => FileSource | null;
+  /** Where the files came from; null until loaded, or when there is no source. */
+  #source: FileSource | null = null;
 
-  constructor({ dir, readFile = readFileSync, listDir = listFiles }: StaticFilesOptions) {
-    this.#locate = dir;
-    this.#readFile = readFile;
-    this.#listDir = listDir;
+  constructor({ source }: StaticFilesOptions) {
+    this.#locate = source;
   }
 
-  /** Reads the folder into memory (once, as the hub starts). */
+  /** Reads the files into memory (once, as the hub starts). */
   load(): void {
-    const dir = this.#locate();
-    this.#dir = dir;
-    if (dir === null) return;
-    for (const name of this.#listDir(dir)) {
+    const source = this.#locate();
+    this.#source = source;
+    if (source === null) return;
+    for (const name of source.list()) {
       const contentType = CONTENT_TYPES[extname(name)];
-      if (contentType)
-        this.#files.set(`/${name}`, { body: this.#readFile(join(dir, name)), contentType });
+      if (contentType) this.#files.set(`/${name}`, { body: source.read(name), contentType });
     }
   }
 
@@ -88,14 +83,14 @@ export class StaticFiles {
     const path = url.pathname === '/' ? `/${INDEX_FILE}` : url.pathname;
     const file = this.#files.get(path);
     if (!file) {
-      if (path !== `/${INDEX_FILE}` || this.#dir === null) return false;
+      if (path !== `/${INDEX_FILE}` || this.#source === null) return false;
       // The hub runs, the page was never built: say how to get it rather than a bare 404.
       sendJson(
         res,
         503,
         errorBody(
           ErrorCode.notFound,
-          `the console is not built (no ${INDEX_FILE} in ${this.#dir}): run npm run build`,
+          `the console is not built (no ${INDEX_FILE} in ${this.#source.where}): run npm run build`,
         ),
       );
       return true;
@@ -129,8 +124,9 @@ export class StaticFiles {
  * `dist/console/`.
  */
 export function defaultConsoleDir(moduleUrl: string | undefined = import.meta.url): string | null {
-  // A single-executable binary is a CommonJS bundle: no module URL, no dist/ beside it, and so
-  // no console (the hub still runs; `/` answers 404).
+  // A single-executable binary is a CommonJS bundle: no module URL and no dist/ beside it. Its
+  // console comes from its assets instead (consoleAssets in file-source.ts); where its Node
+  // has none (armv7l), there is no console: the hub still runs and `/` answers 404.
   if (!moduleUrl) return null;
   const candidates = ['../console/', '../../dist/console/'].map((relative) =>
     fileURLToPath(new URL(relative, moduleUrl)),
@@ -138,9 +134,4 @@ export function defaultConsoleDir(moduleUrl: string | undefined = import.meta.ur
   const built = (dir: string): boolean =>
     existsSync(join(dir, INDEX_FILE)) && existsSync(join(dir, BUNDLE_FILE));
   return candidates.find(built) ?? (candidates[0] as string);
-}
-
-function listFiles(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  return readdirSync(dir).filter((name) => statSync(join(dir, name)).isFile());
 }

@@ -8,6 +8,8 @@ import type { CreateMqttClient } from '../hub/fleet/fleet-connection.js';
 import type { FleetSettings } from '../hub/fleet/fleet-settings.js';
 import { parseWebhooksFile } from '../hub/webhooks/webhooks-file.js';
 import { LogCode } from '../log/log-codes.js';
+import type { FileSource } from '../hub/file-source.js';
+import { embeddedConsole } from './embedded-console.js';
 
 /**
  * Runs the hub for `iottly-agent hub`: reads the TLS files, starts listening, prints where (to
@@ -64,6 +66,8 @@ export interface RunHubDependencies {
   createMqttClient?: CreateMqttClient;
   /** This hub's instance id on the broker (default: a new random one). */
   hubId?: string;
+  /** The console inside a single-executable binary (default: this process's, if it is one). */
+  consoleFiles?: FileSource | null;
 }
 
 export interface RunningHub {
@@ -95,6 +99,7 @@ export async function runHub(
     ? webhooksFrom(read(deps, '--webhooks', options.webhooksPath), options.webhooksPath)
     : [];
   const fleet = options.broker ? fleetSettings(options.broker, deps) : undefined;
+  const consoleFiles = deps.consoleFiles === undefined ? embeddedConsole() : deps.consoleFiles;
   const hub = new Hub({
     host: options.host,
     port: options.port,
@@ -111,6 +116,7 @@ export async function runHub(
     ...(options.stateDir !== null ? { stateDir: options.stateDir } : {}),
     ...(deps.ids ? { ids: deps.ids } : {}),
     ...(fleet ? { fleet } : {}),
+    ...(consoleFiles ? { consoleFiles } : {}),
   });
   // Signals are taken before the hub starts and before the banner says it is ready: a SIGTERM
   // sent the moment the banner appears (or during start) stops it gracefully, never by default

@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { binaryName, TARGETS } from '../../scripts/binaries/targets.js';
 import { AGENT_VERSION } from '../../src/version.js';
-import { debPath, DIST, run } from '../helpers/deb-package.js';
+import { RELEASE_DIR } from '../../scripts/release/release-dir.js';
+import { debPath, run } from '../helpers/deb-package.js';
 import { idIn, makeFakeRoot } from '../helpers/fake-root.js';
 
 /**
@@ -48,7 +49,7 @@ describe('the .deb packages', () => {
       assert.match(entry('usr/share/doc/iottly-agent/hardening-strict.conf'), /^-rw-r--r--/);
       assert.match(listing.split('\n')[0] ?? '', /^drwxr-xr-x root\/root .* \.\/$/);
 
-      const binary = readFileSync(join(DIST, binaryName(target)));
+      const binary = readFileSync(join(RELEASE_DIR, binaryName(target)));
       const inside = run('sh', [
         '-c',
         `dpkg-deb --fsys-tarfile '${deb}' | tar -xO ./usr/bin/iottly-agent | sha256sum`,

@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { debName } from '../../scripts/deb/deb-name.js';
+import { RELEASE_DIR } from '../../scripts/release/release-dir.js';
+import { AGENT_VERSION } from '../../src/version.js';
 
-/** The .debs that `npm run build:deb` leaves in dist/, and dpkg run as a test needs it. */
-export const DIST = new URL('../../dist/', import.meta.url).pathname;
-
+/** The .debs that `npm run build:deb` leaves in release/, and dpkg run as a test needs it. */
 export function debPath(debianArch: string): string {
-  return join(DIST, `iottly-agent_0.1.0_${debianArch}.deb`);
+  return join(RELEASE_DIR, debName({ debianArch }, AGENT_VERSION));
 }
 
 export function run(
