@@ -63,6 +63,12 @@ describe('UpReading (which devices a hub reads)', () => {
     subscribes[1]?.grant(true);
     await settled();
     assert.equal(up.isRead('d1'), true);
+    // Subscribed with the connection itself, before it counted as online: read at once.
+    up.connectionLost();
+    up.connectionBack(new Set(['d1']));
+    flush();
+    assert.equal(subscribes.length, 2, 'no second SUBSCRIBE');
+    assert.equal(up.isRead('d1'), true);
   });
 
   it('takes a refused subscription as not read, and forgets with an UNSUBSCRIBE', async () => {

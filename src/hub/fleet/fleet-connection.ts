@@ -59,6 +59,9 @@ export const HUB_SUBSCRIPTIONS = [
   everyDevice('presence'),
 ];
 
+/** Topics per SUBSCRIBE packet: well under any broker's packet size limit. */
+export const SUBSCRIBE_BATCH = 500;
+
 /** CONNACK reason codes of refused credentials (MQTT 5: bad user name or password, not authorized). */
 const BAD_CREDENTIALS = 0x86;
 const NOT_AUTHORIZED = 0x87;
@@ -93,6 +96,11 @@ export interface FleetConnectionOptions extends BrokerSettings {
   endTimeoutMs?: number;
   /** Connected and subscribed; the hub's presence is published. */
   onOnline: () => void;
+  /**
+   * More topics to subscribe to before the connection counts as online (a hub's devices' `up`
+   * it read on the last connection): read again before anyone is told the hub is back.
+   */
+  resumeTopics?: () => readonly string[];
   onMessage: (topic: string, payload: Buffer) => void;
   /** The connection that was online is lost (not called on stop). */
   onOffline: () => void;
@@ -274,6 +282,11 @@ export class FleetConnection {
   async #subscribe(client: MqttClient): Promise<boolean> {
     try {
       const grants = await client.subscribeAsync(HUB_SUBSCRIPTIONS, { qos: 1 });
+      const resume = this.#o.resumeTopics?.() ?? [];
+      for (let i = 0; i < resume.length; i += SUBSCRIBE_BATCH)
+        grants.push(
+          ...(await client.subscribeAsync([...resume.slice(i, i + SUBSCRIBE_BATCH)], { qos: 1 })),
+        );
       const refused = grants.filter((grant) => grant.qos > 2);
       if (refused.length === 0) return true;
       this.#o.logger.error(

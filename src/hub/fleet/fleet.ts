@@ -151,6 +151,8 @@ export class Fleet implements FleetPort {
   readonly #sentDownAt = new Map<string, number>();
   /** Frames held until their device's `up` is read (counted in `backedUp`). */
   #heldBytes = 0;
+  /** Devices whose `up` the current connection subscribed to before it went online. */
+  #resumed = new Set<string>();
   #sweepTimer: TimerHandle | null = null;
   #synced = false;
   #stopListening: (() => void) | null = null;
@@ -173,6 +175,12 @@ export class Fleet implements FleetPort {
       random: options.random,
       logger: this.#logger,
       onOnline: () => this.#onOnline(),
+      resumeTopics: () => {
+        // What this hub read before the loss is read again before it is back: a hub that
+        // relays a device must not miss what the agent sends again after its owner's welcome.
+        this.#resumed = new Set(this.#reading.devices());
+        return [...this.#resumed].map((deviceId) => deviceTopic(deviceId, 'up'));
+      },
       onMessage: (topic, payload) => this.#onMessage(topic, payload),
       onOffline: () => this.#onOffline(),
     });
@@ -275,7 +283,8 @@ export class Fleet implements FleetPort {
 
   #onOnline(): void {
     this.#logger.info({ url: redactedUrl(this.#o.url) }, 'connected to the MQTT broker');
-    this.#reading.connectionBack();
+    this.#reading.connectionBack(this.#resumed);
+    this.#resumed = new Set();
     // The broker keeps retained wants across a short loss, but the others may have cleared
     // them when this hub's will went out: say them again.
     const wanted = new Set(this.#broker.subscriptions.list().map((s) => s.deviceId));

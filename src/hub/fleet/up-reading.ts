@@ -1,4 +1,5 @@
 import { deviceTopic } from '../../protocol/mqtt-topics.js';
+import { SUBSCRIBE_BATCH } from './fleet-connection.js';
 
 /**
  * Which devices' `up` topics this hub reads. A hub that read every device's frames would cost
@@ -23,8 +24,8 @@ export interface UpReadingOptions {
   defer?: (fn: () => void) => void;
 }
 
-/** Topics per SUBSCRIBE or UNSUBSCRIBE packet: well under any broker's packet size limit. */
-export const BATCH = 500;
+/** Topics per SUBSCRIBE or UNSUBSCRIBE packet (the connection's own batch). */
+export const BATCH = SUBSCRIBE_BATCH;
 
 type State = 'subscribing' | 'read' | 'lost';
 
@@ -99,10 +100,17 @@ export class UpReading {
     }
   }
 
-  /** A connection is back: every device still wanted is subscribed again. */
-  connectionBack(): void {
-    for (const [deviceId, reading] of this.#devices)
-      if (reading.state === 'lost') this.#queue(deviceId, reading);
+  /**
+   * A connection is back, with the devices in `resumed` already subscribed on it (the
+   * connection's own SUBSCRIBE, before it counted as online); every other one still wanted is
+   * subscribed again.
+   */
+  connectionBack(resumed: ReadonlySet<string> = new Set()): void {
+    for (const [deviceId, reading] of this.#devices) {
+      if (reading.state !== 'lost') continue;
+      if (resumed.has(deviceId)) reading.state = 'read';
+      else this.#queue(deviceId, reading);
+    }
   }
 
   #queue(deviceId: string, reading: Reading): void {
