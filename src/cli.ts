@@ -130,7 +130,10 @@ async function run(argv: string[]): Promise<number> {
   agent = createAgent(
     loaded.config,
     secrets,
-    realAgentDependencies({ logger, inventory: await readInventory() }),
+    await realAgentDependencies(
+      { logger, inventory: await readInventory() },
+      loaded.config.server.url,
+    ),
   );
   await agent.start();
   systemd.ready(agent.context);
