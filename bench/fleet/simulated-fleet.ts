@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import type { Agent } from '../../src/agent/agent.js';
-import { createWebSocket, type SocketFactory } from '../../src/agent/connection.js';
+import type { SocketFactory } from '../../src/agent/connection.js';
+import { createWebSocket } from '../../src/agent/web-socket.js';
 import { createMqttClient, type MqttClientFactory } from '../../src/agent/mqtt-link.js';
 import { deviceTopic } from '../../src/protocol/mqtt-topics.js';
 import { createAgent, realAgentDependencies } from '../../src/roots/agent-root.js';
@@ -69,7 +70,9 @@ export class SimulatedFleet {
   /** Starts every agent, a group at a time; resolves when all are online, else rejects. */
   async start(): Promise<void> {
     for (let first = 0; first < this.#o.devices.length; first += START_GROUP) {
-      const members = this.#o.devices.slice(first, first + START_GROUP).map((d) => this.#member(d));
+      const members = await Promise.all(
+        this.#o.devices.slice(first, first + START_GROUP).map((d) => this.#member(d)),
+      );
       this.#members.push(...members);
       await Promise.all(members.map((member) => member.agent.start()));
       await this.#allOnline(members);
@@ -80,7 +83,7 @@ export class SimulatedFleet {
     await Promise.all(this.#members.map((member) => member.agent.stop()));
   }
 
-  #member(device: FleetDevice): Member {
+  async #member(device: FleetDevice): Promise<Member> {
     const fixture = procFixture(this.#o.scratchDir);
     writeDefaultStreamsTree(fixture);
     const { config } = loadConfig({
@@ -105,10 +108,13 @@ export class SimulatedFleet {
       config,
       { token: device.token, tls: {} },
       {
-        ...realAgentDependencies({
-          logger: this.#o.logger.child({ deviceId: device.id }),
-          inventory: { ...basicInventory(), hostname: device.id },
-        }),
+        ...(await realAgentDependencies(
+          {
+            logger: this.#o.logger.child({ deviceId: device.id }),
+            inventory: { ...basicInventory(), hostname: device.id },
+          },
+          this.#o.deviceUrl,
+        )),
         createSocket: this.#observedSockets(device.id),
         createMqttClient: this.#observedMqttClients(device.id),
         env: {},
