@@ -19,6 +19,9 @@ import { ConfigError, type LoadedConfig } from './config/load.js';
 import { checkConfigFilePermissions } from './config/permissions.js';
 import type { RunSecrets } from './config/resolve.js';
 import { loadRunConfig } from './config/run-config.js';
+import { runDemo } from './demo/demo.js';
+import { parseHubArgs } from './cli/hub-args.js';
+import { HubListenError, runHub } from './roots/hub-root.js';
 import { createLogger, prettyLogs, type LogFormat } from './log/logger.js';
 import { SpoolLockedError, lockSpoolDir } from './storage/spool-lock.js';
 import { DEFAULT_LIVENESS_GRACE_MS } from './systemd/connection-liveness.js';
@@ -54,11 +57,9 @@ async function main(argv: string[]): Promise<number> {
         stdout: process.stdout,
         stderr: process.stderr,
       });
-    case 'demo': {
-      const { runDemo } = await import('./demo/demo.js');
+    case 'demo':
       await runDemo({ stopSignal: onShutdownSignal() });
       return ExitCode.ok;
-    }
     case 'version':
     case '--version':
       process.stdout.write(`${AGENT_VERSION}\n`);
@@ -129,10 +130,7 @@ async function run(argv: string[]): Promise<number> {
   agent = createAgent(
     loaded.config,
     secrets,
-    await realAgentDependencies(
-      { logger, inventory: await readInventory() },
-      loaded.config.server.url,
-    ),
+    realAgentDependencies({ logger, inventory: await readInventory() }),
   );
   await agent.start();
   systemd.ready(agent.context);
@@ -160,10 +158,6 @@ async function checkConfig(argv: string[]): Promise<number> {
 }
 
 async function hub(argv: string[]): Promise<number> {
-  // Loaded here, not at the top: an agent (`run`) would otherwise carry the hub's WebSocket
-  // server and MQTT.js for nothing, some 15 MiB of its memory.
-  const { parseHubArgs } = await import('./cli/hub-args.js');
-  const { HubListenError, runHub } = await import('./roots/hub-root.js');
   const options = parseHubArgs(argv);
   const logger = createLogger({
     level: options.logLevel,

@@ -14,8 +14,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import type { Agent } from '../../src/agent/agent.js';
-import type { SocketFactory } from '../../src/agent/connection.js';
-import { createWebSocket } from '../../src/agent/web-socket.js';
+import { createWebSocket, type SocketFactory } from '../../src/agent/connection.js';
 import { createMqttClient, type MqttClientFactory } from '../../src/agent/mqtt-link.js';
 import { deviceTopic } from '../../src/protocol/mqtt-topics.js';
 import { createAgent, realAgentDependencies } from '../../src/roots/agent-root.js';
@@ -70,9 +69,7 @@ export class SimulatedFleet {
   /** Starts every agent, a group at a time; resolves when all are online, else rejects. */
   async start(): Promise<void> {
     for (let first = 0; first < this.#o.devices.length; first += START_GROUP) {
-      const members = await Promise.all(
-        this.#o.devices.slice(first, first + START_GROUP).map((d) => this.#member(d)),
-      );
+      const members = this.#o.devices.slice(first, first + START_GROUP).map((d) => this.#member(d));
       this.#members.push(...members);
       await Promise.all(members.map((member) => member.agent.start()));
       await this.#allOnline(members);
@@ -83,7 +80,7 @@ export class SimulatedFleet {
     await Promise.all(this.#members.map((member) => member.agent.stop()));
   }
 
-  async #member(device: FleetDevice): Promise<Member> {
+  #member(device: FleetDevice): Member {
     const fixture = procFixture(this.#o.scratchDir);
     writeDefaultStreamsTree(fixture);
     const { config } = loadConfig({
@@ -108,13 +105,10 @@ export class SimulatedFleet {
       config,
       { token: device.token, tls: {} },
       {
-        ...(await realAgentDependencies(
-          {
-            logger: this.#o.logger.child({ deviceId: device.id }),
-            inventory: { ...basicInventory(), hostname: device.id },
-          },
-          this.#o.deviceUrl,
-        )),
+        ...realAgentDependencies({
+          logger: this.#o.logger.child({ deviceId: device.id }),
+          inventory: { ...basicInventory(), hostname: device.id },
+        }),
         createSocket: this.#observedSockets(device.id),
         createMqttClient: this.#observedMqttClients(device.id),
         env: {},

@@ -1,4 +1,5 @@
-import type { ClientOptions, WebSocket } from 'ws';
+import type { ClientOptions } from 'ws';
+import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { MAX_FRAME_BYTES } from '../protocol/message.js';
 import { frameText } from '../protocol/parse.js';
@@ -27,8 +28,7 @@ import { closedLogCode, LogCode } from '../log/log-codes.js';
  */
 export type SocketFactory = (url: string, options: ClientOptions) => WebSocket;
 
-/** `WebSocket.OPEN`, the standard's readyState of an open socket (this module loads no `ws`). */
-const OPEN = 1;
+export const createWebSocket: SocketFactory = (url, options) => new WebSocket(url, options);
 
 export interface TlsMaterial {
   ca?: Buffer;
@@ -135,7 +135,7 @@ export class Connection implements Link {
     }
     this.#setStatus({ kind: 'stopping' });
     this.#closeTimer = this.#o.clock.setTimeout(() => socket.terminate(), this.#o.closeTimeoutMs);
-    if (socket.readyState === OPEN) socket.close(CloseCode.normal, 'agent shutdown');
+    if (socket.readyState === WebSocket.OPEN) socket.close(CloseCode.normal, 'agent shutdown');
     else socket.terminate();
     return this.#stopped;
   }

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Agent, type Feature } from '../agent/agent.js';
-import { Connection, type SocketFactory } from '../agent/connection.js';
+import { Connection, createWebSocket, type SocketFactory } from '../agent/connection.js';
 import type { Inventory } from '../agent/inventory.js';
 import type { Link } from '../agent/link.js';
 import { MqttLink, createMqttClient, type MqttClientFactory } from '../agent/mqtt-link.js';
@@ -33,8 +33,7 @@ export interface AgentDependencies {
   inventory: Inventory;
   clock: Clock;
   random: RandomSource;
-  /** Makes the WebSocket of a ws:// or wss:// `server.url` (absent for an mqtt:// one). */
-  createSocket?: SocketFactory;
+  createSocket: SocketFactory;
   /** Makes the MQTT client of an mqtt:// or mqtts:// `server.url`. */
   createMqttClient: MqttClientFactory;
   /** The process environment: commands' and command streams' base, systemd's RUNTIME_DIRECTORY. */
@@ -52,22 +51,15 @@ export interface AgentDependencies {
   features?: Feature[];
 }
 
-/**
- * This process and this machine: what the agent runs with outside tests. Only the link
- * `serverUrl` asks for is loaded: an agent on mqtt:// never loads `ws` (about 8 MiB).
- */
-export async function realAgentDependencies(
+/** This process and this machine: what the agent runs with outside tests. */
+export function realAgentDependencies(
   given: Pick<AgentDependencies, 'logger' | 'inventory'>,
-  serverUrl: string,
-): Promise<AgentDependencies> {
-  const createSocket = isMqttUrl(new URL(serverUrl))
-    ? undefined
-    : (await import('../agent/web-socket.js')).createWebSocket;
+): AgentDependencies {
   return {
     ...given,
     clock: systemClock,
     random: Math.random,
-    ...(createSocket ? { createSocket } : {}),
+    createSocket: createWebSocket,
     createMqttClient,
     env: process.env,
     spawn: nodeSpawn,
@@ -161,8 +153,6 @@ function createLink(config: AgentConfig, secrets: RunSecrets, deps: AgentDepende
       createMqttClient: deps.createMqttClient,
     });
   }
-  if (!deps.createSocket)
-    throw new Error(`server.url ${config.server.url} needs a WebSocket, and none was given`);
   return new Connection({
     ...common,
     userAgent: `iottly-agent/${AGENT_VERSION}`,

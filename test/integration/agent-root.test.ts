@@ -34,10 +34,7 @@ function config(t: TestContext, flags: Record<string, string> = {}): AgentConfig
 }
 
 function deps() {
-  return realAgentDependencies(
-    { logger: pino({ level: 'silent' }), inventory: basicInventory() },
-    'ws://127.0.0.1:1/v1/device',
-  );
+  return realAgentDependencies({ logger: pino({ level: 'silent' }), inventory: basicInventory() });
 }
 
 describe("the agent's composition root", () => {
@@ -55,7 +52,7 @@ describe("the agent's composition root", () => {
       }),
       secrets,
       {
-        ...(await deps()),
+        ...deps(),
         spawn: recordingSpawn,
         env: {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -78,26 +75,12 @@ describe("the agent's composition root", () => {
     }
   });
 
-  it("checks commands.user against the uid it was given, not the process's own", async (t) => {
+  it("checks commands.user against the uid it was given, not the process's own", (t) => {
     const asNobody = config(t, { 'commands.user': 'nobody' });
-    const real = await deps();
     assert.throws(
-      () => createAgent(asNobody, secrets, { ...real, uid: 1000 }),
+      () => createAgent(asNobody, secrets, { ...deps(), uid: 1000 }),
       (err: unknown) => err instanceof ConfigError && /root/.test(err.message),
     );
-    if (process.getuid?.() === 0) createAgent(asNobody, secrets, { ...real, uid: 0 });
-  });
-
-  it('loads a WebSocket only for a ws:// server.url: an agent on mqtt:// is given none', async (t) => {
-    const given = { logger: pino({ level: 'silent' }), inventory: basicInventory() };
-    const overWs = await realAgentDependencies(given, 'ws://127.0.0.1:1/v1/device');
-    assert.equal(typeof overWs.createSocket, 'function');
-    const overMqtt = await realAgentDependencies(given, 'mqtt://127.0.0.1:1');
-    assert.equal(overMqtt.createSocket, undefined);
-    // Asked for a ws:// link without one, the root says so rather than failing at the dial.
-    assert.throws(
-      () => createAgent(config(t), secrets, overMqtt),
-      /needs a WebSocket, and none was given/,
-    );
+    if (process.getuid?.() === 0) createAgent(asNobody, secrets, { ...deps(), uid: 0 });
   });
 });
