@@ -4,7 +4,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FileSource } from './file-source.js';
 import { ErrorCode } from '../protocol/error-codes.js';
-import { errorBody, sendJson } from './http-reply.js';
+import { errorBody, methodNotAllowed, sendJson } from './http-reply.js';
 
 /**
  * The console's static files, served at `/`: built by `npm run build` into `dist/console/`, or
@@ -96,9 +96,7 @@ export class StaticFiles {
       return true;
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      sendJson(res, 405, errorBody(ErrorCode.methodNotAllowed, 'only GET is allowed here'), {
-        Allow: 'GET, HEAD',
-      });
+      methodNotAllowed(res, 'GET, HEAD');
       return true;
     }
     res.writeHead(200, {
