@@ -1,4 +1,4 @@
-import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { connect, type IClientOptions, type ISubscriptionGrant, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { LogCode } from '../../log/log-codes.js';
 import { MAX_FRAME_BYTES } from '../../protocol/message.js';
@@ -154,14 +154,7 @@ export class FleetConnection {
     const client = this.#client;
     if (!client || this.#status.kind !== 'online') return false;
     try {
-      const grants = await client.subscribeAsync([...topics], { qos: 1 });
-      const refused = grants.filter((grant) => grant.qos > 2);
-      if (refused.length > 0)
-        this.#o.logger.error(
-          { code: LogCode.brokerLinkFailed, topics: refused.slice(0, 5).map((g) => g.topic) },
-          'the MQTT broker refused the hub a subscription (its ACL must let hubs read iottly/v1/#)',
-        );
-      return refused.length === 0 && this.#client === client;
+      return (await this.#subscribeAll(client, topics)) && this.#client === client;
     } catch (err) {
       this.#o.logger.debug({ err: (err as Error).message }, 'subscribing failed');
       return false;
@@ -279,20 +272,15 @@ export class FleetConnection {
     });
   }
 
+  /** What every hub reads, and the devices it read before (resumeTopics), or the dial ends. */
   async #subscribe(client: MqttClient): Promise<boolean> {
     try {
-      const grants = await client.subscribeAsync(HUB_SUBSCRIPTIONS, { qos: 1 });
       const resume = this.#o.resumeTopics?.() ?? [];
-      for (let i = 0; i < resume.length; i += SUBSCRIBE_BATCH)
-        grants.push(
-          ...(await client.subscribeAsync([...resume.slice(i, i + SUBSCRIBE_BATCH)], { qos: 1 })),
-        );
-      const refused = grants.filter((grant) => grant.qos > 2);
-      if (refused.length === 0) return true;
-      this.#o.logger.error(
-        { code: LogCode.brokerLinkFailed, topics: refused.map((g) => g.topic) },
-        'the MQTT broker refused the hub a subscription (its ACL must let hubs read iottly/v1/#)',
-      );
+      if (
+        (await this.#subscribeAll(client, HUB_SUBSCRIPTIONS)) &&
+        (await this.#subscribeAll(client, resume))
+      )
+        return true;
     } catch (err) {
       this.#o.logger.warn(
         { code: LogCode.brokerLinkFailed, err: (err as Error).message },
@@ -300,6 +288,25 @@ export class FleetConnection {
       );
     }
     client.end(true);
+    return false;
+  }
+
+  /**
+   * Subscribes to `topics` (QoS 1, in order, SUBSCRIBE_BATCH a packet): true when the broker
+   * granted them all; a refusal is logged.
+   */
+  async #subscribeAll(client: MqttClient, topics: readonly string[]): Promise<boolean> {
+    const grants: ISubscriptionGrant[] = [];
+    for (let i = 0; i < topics.length; i += SUBSCRIBE_BATCH)
+      grants.push(
+        ...(await client.subscribeAsync([...topics.slice(i, i + SUBSCRIBE_BATCH)], { qos: 1 })),
+      );
+    const refused = grants.filter((grant) => grant.qos > 2);
+    if (refused.length === 0) return true;
+    this.#o.logger.error(
+      { code: LogCode.brokerLinkFailed, topics: refused.slice(0, 5).map((g) => g.topic) },
+      'the MQTT broker refused the hub a subscription (its ACL must let hubs read iottly/v1/#)',
+    );
     return false;
   }
 
