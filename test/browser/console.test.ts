@@ -49,6 +49,9 @@ function startAgent(owner: Owner, port: number): AgentProcess {
   });
 }
 
+/** A browser session that ends on its own during the expired-session test. */
+const SESSION_TTL_S = 8;
+
 const chartPoints = (page: Page, stream: string): Promise<number> =>
   page.$eval(`.chart[data-stream="${stream}"]`, (el) =>
     Number((el as HTMLElement).dataset['points']),
@@ -195,7 +198,9 @@ describe('console in chromium', () => {
 
   it('an expired session is refused and the page asks for the key again', async (t) => {
     const port = await freePort();
-    const hub = startHub(t, port, ['--session-ttl-s', '2']);
+    // Long enough for a loaded machine to open the page and list the devices with the fresh
+    // session (2 s was not, in CI), short enough to wait for its end.
+    const hub = startHub(t, port, ['--session-ttl-s', String(SESSION_TTL_S)]);
     await waitForOutput(hub, /listening on/);
     const res = await fetch(`http://127.0.0.1:${port}/v1/session`, {
       method: 'POST',
@@ -207,7 +212,9 @@ describe('console in chromium', () => {
     const { page } = c;
     await page.locator('.device[data-device-id="dev1"]').waitFor();
     assert.equal(await page.locator('#sign-in').isVisible(), false);
-    await page.locator('#sign-in').waitFor({ state: 'visible' });
+    await page
+      .locator('#sign-in')
+      .waitFor({ state: 'visible', timeout: SESSION_TTL_S * 1000 + BROWSER_WAIT_MS });
     assert.match(
       (await page.locator('#sign-in .sign-in-message').textContent()) ?? '',
       /session expired/i,
