@@ -176,7 +176,7 @@ async function countAtClient(port: number, count: number): Promise<{ done: Promi
 async function drainAgent(backlog: number): Promise<number> {
   const dir = freshDir('drain');
   const hub = await startHubProcess(new Map([[DEVICE, TOKEN]]), API_KEY);
-  const agentOn = (port: number) =>
+  const agentOn = async (port: number) =>
     createAgent(
       loadConfig({
         configPath: undefined,
@@ -193,11 +193,14 @@ async function drainAgent(backlog: number): Promise<number> {
         },
       }).config,
       { token: TOKEN, tls: {} },
-      realAgentDependencies({ logger: silent, inventory: basicInventory() }),
+      await realAgentDependencies(
+        { logger: silent, inventory: basicInventory() },
+        `ws://127.0.0.1:${port}/v1/device`,
+      ),
     );
   // The backlog is made offline and left on disk, as a device
   // that was cut off leaves it; the agent that drains it starts from that spool.
-  const offline = agentOn(1); // nothing listens on port 1: refused at once
+  const offline = await agentOn(1); // nothing listens on port 1: refused at once
   await offline.start();
   const start = Date.now() - backlog * 10;
   for (let i = 0; i < backlog; i++) {
@@ -209,7 +212,7 @@ async function drainAgent(backlog: number): Promise<number> {
     });
   }
   await offline.stop();
-  const agent = agentOn(hub.port);
+  const agent = await agentOn(hub.port);
   const { done } = await countAtClient(hub.port, backlog);
   const started = performance.now();
   await agent.start();

@@ -1,15 +1,15 @@
 #!/usr/bin/env node
 /**
  * Entry point: parses the command line, wires objects, installs signal handlers and maps
- * failures to exit codes. Nothing else lives here.
+ * failures to exit codes. Nothing else lives here. What only other commands use (the hub, the
+ * demo, publish, broker-config) is imported when that command runs: `run` on a small device
+ * should not parse, compile and keep the hub's modules.
  */
 import { readFileSync, statSync } from 'node:fs';
 import type { Agent } from './agent/agent.js';
 import { createAgent, realAgentDependencies } from './roots/agent-root.js';
 import { readInventory } from './agent/inventory.js';
 import { parseAgentArgs } from './cli/agent-args.js';
-import { runBrokerConfig } from './cli/broker-config.js';
-import { runPublish } from './cli/publish.js';
 import { ExitCode } from './cli/exit-codes.js';
 import { exitOnFatalError } from './cli/fatal.js';
 import { onShutdownSignal } from './cli/signals.js';
@@ -19,9 +19,6 @@ import { ConfigError, type LoadedConfig } from './config/load.js';
 import { checkConfigFilePermissions } from './config/permissions.js';
 import type { RunSecrets } from './config/resolve.js';
 import { loadRunConfig } from './config/run-config.js';
-import { runDemo } from './demo/demo.js';
-import { parseHubArgs } from './cli/hub-args.js';
-import { HubListenError, runHub } from './roots/hub-root.js';
 import { createLogger, prettyLogs, type LogFormat } from './log/logger.js';
 import { SpoolLockedError, lockSpoolDir } from './storage/spool-lock.js';
 import { DEFAULT_LIVENESS_GRACE_MS } from './systemd/connection-liveness.js';
@@ -44,22 +41,28 @@ async function main(argv: string[]): Promise<number> {
       return checkConfig(rest);
     case 'hub':
       return hub(rest);
-    case 'publish':
+    case 'publish': {
+      const { runPublish } = await import('./cli/publish.js');
       return runPublish(rest, {
         env: process.env,
         stdin: process.stdin,
         stderr: process.stderr,
         readFile: (path) => readFileSync(path, 'utf8'),
       });
-    case 'broker-config':
+    }
+    case 'broker-config': {
+      const { runBrokerConfig } = await import('./cli/broker-config.js');
       return runBrokerConfig(rest, {
         readFile: (path) => readFileSync(path, 'utf8'),
         stdout: process.stdout,
         stderr: process.stderr,
       });
-    case 'demo':
+    }
+    case 'demo': {
+      const { runDemo } = await import('./demo/demo.js');
       await runDemo({ stopSignal: onShutdownSignal() });
       return ExitCode.ok;
+    }
     case 'version':
     case '--version':
       process.stdout.write(`${AGENT_VERSION}\n`);
@@ -130,7 +133,10 @@ async function run(argv: string[]): Promise<number> {
   agent = createAgent(
     loaded.config,
     secrets,
-    realAgentDependencies({ logger, inventory: await readInventory() }),
+    await realAgentDependencies(
+      { logger, inventory: await readInventory() },
+      loaded.config.server.url,
+    ),
   );
   await agent.start();
   systemd.ready(agent.context);
@@ -158,6 +164,10 @@ async function checkConfig(argv: string[]): Promise<number> {
 }
 
 async function hub(argv: string[]): Promise<number> {
+  const [{ parseHubArgs }, { HubListenError, runHub }] = await Promise.all([
+    import('./cli/hub-args.js'),
+    import('./roots/hub-root.js'),
+  ]);
   const options = parseHubArgs(argv);
   const logger = createLogger({
     level: options.logLevel,

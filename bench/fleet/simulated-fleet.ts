@@ -14,10 +14,15 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type WebSocket from 'ws';
 import type { Agent } from '../../src/agent/agent.js';
-import { createWebSocket, type SocketFactory } from '../../src/agent/connection.js';
+import type { SocketFactory } from '../../src/agent/connection.js';
+import { createWebSocket } from '../../src/agent/web-socket.js';
 import { createMqttClient, type MqttClientFactory } from '../../src/agent/mqtt-link.js';
 import { deviceTopic } from '../../src/protocol/mqtt-topics.js';
-import { createAgent, realAgentDependencies } from '../../src/roots/agent-root.js';
+import {
+  createAgent,
+  realAgentDependencies,
+  type AgentDependencies,
+} from '../../src/roots/agent-root.js';
 import { basicInventory } from '../../src/agent/inventory.js';
 import { loadConfig } from '../../src/config/load.js';
 import { procFixture, writeDefaultStreamsTree } from '../../test/helpers/proc-fixture.js';
@@ -68,8 +73,14 @@ export class SimulatedFleet {
 
   /** Starts every agent, a group at a time; resolves when all are online, else rejects. */
   async start(): Promise<void> {
+    const real = await realAgentDependencies(
+      { logger: this.#o.logger, inventory: basicInventory() },
+      this.#o.deviceUrl,
+    );
     for (let first = 0; first < this.#o.devices.length; first += START_GROUP) {
-      const members = this.#o.devices.slice(first, first + START_GROUP).map((d) => this.#member(d));
+      const members = this.#o.devices
+        .slice(first, first + START_GROUP)
+        .map((d) => this.#member(d, real));
       this.#members.push(...members);
       await Promise.all(members.map((member) => member.agent.start()));
       await this.#allOnline(members);
@@ -80,7 +91,7 @@ export class SimulatedFleet {
     await Promise.all(this.#members.map((member) => member.agent.stop()));
   }
 
-  #member(device: FleetDevice): Member {
+  #member(device: FleetDevice, real: AgentDependencies): Member {
     const fixture = procFixture(this.#o.scratchDir);
     writeDefaultStreamsTree(fixture);
     const { config } = loadConfig({
@@ -105,10 +116,9 @@ export class SimulatedFleet {
       config,
       { token: device.token, tls: {} },
       {
-        ...realAgentDependencies({
-          logger: this.#o.logger.child({ deviceId: device.id }),
-          inventory: { ...basicInventory(), hostname: device.id },
-        }),
+        ...real,
+        logger: this.#o.logger.child({ deviceId: device.id }),
+        inventory: { ...basicInventory(), hostname: device.id },
         createSocket: this.#observedSockets(device.id),
         createMqttClient: this.#observedMqttClients(device.id),
         env: {},

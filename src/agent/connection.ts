@@ -1,5 +1,4 @@
-import type { ClientOptions } from 'ws';
-import WebSocket from 'ws';
+import type { ClientOptions, WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import { MAX_FRAME_BYTES } from '../protocol/message.js';
 import { frameText } from '../protocol/parse.js';
@@ -26,9 +25,11 @@ import { closedLogCode, LogCode } from '../log/log-codes.js';
  * there is never more than one dial in flight. The attempt counter resets only on `welcome`: a
  * hub that accepts and then drops us keeps backing off instead of looping.
  */
+/** Makes the socket of one dial; the real one is in web-socket.ts (only types of ws here). */
 export type SocketFactory = (url: string, options: ClientOptions) => WebSocket;
 
-export const createWebSocket: SocketFactory = (url, options) => new WebSocket(url, options);
+/** WebSocket's readyState of an open socket (ws's `WebSocket.OPEN`, a value this file may not load). */
+const OPEN = 1;
 
 export interface TlsMaterial {
   ca?: Buffer;
@@ -135,7 +136,7 @@ export class Connection implements Link {
     }
     this.#setStatus({ kind: 'stopping' });
     this.#closeTimer = this.#o.clock.setTimeout(() => socket.terminate(), this.#o.closeTimeoutMs);
-    if (socket.readyState === WebSocket.OPEN) socket.close(CloseCode.normal, 'agent shutdown');
+    if (socket.readyState === OPEN) socket.close(CloseCode.normal, 'agent shutdown');
     else socket.terminate();
     return this.#stopped;
   }

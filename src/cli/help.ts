@@ -2,7 +2,7 @@ import { SYSTEM_SOCKET_PATH } from '../config/default-paths.js';
 import { INSECURE_PERMISSIONS_FLAG } from '../config/permissions.js';
 import { DEFAULT_CONFIG_PATH, envName, flagName, leafAt, leafKeys } from '../config/schema.js';
 import { BROKER_CONFIG_HELP } from './broker-config.js';
-import { HUB_FLAGS } from './hub-args.js';
+import { HUB_FLAGS } from './hub-flags.js';
 
 /**
  * `iottly-agent --help` and `iottly-agent <command> --help`: what each command does and every

@@ -66,7 +66,10 @@ export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptio
   const agent = createAgent(
     config,
     { token, tls: {} },
-    realAgentDependencies({ logger: agentLogger, inventory: await readInventory() }),
+    await realAgentDependencies(
+      { logger: agentLogger, inventory: await readInventory() },
+      config.server.url,
+    ),
   );
   await agent.start();
   // A signed-in link: a short-lived session token in the fragment (never sent to the hub in a

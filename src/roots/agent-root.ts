@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { Agent, type Feature } from '../agent/agent.js';
-import { Connection, createWebSocket, type SocketFactory } from '../agent/connection.js';
+import { Connection, type SocketFactory } from '../agent/connection.js';
 import type { Inventory } from '../agent/inventory.js';
 import type { Link } from '../agent/link.js';
 import { MqttLink, createMqttClient, type MqttClientFactory } from '../agent/mqtt-link.js';
@@ -51,15 +51,24 @@ export interface AgentDependencies {
   features?: Feature[];
 }
 
-/** This process and this machine: what the agent runs with outside tests. */
-export function realAgentDependencies(
+/**
+ * This process and this machine: what the agent runs with outside tests. Only the transport that
+ * `serverUrl` names is loaded: an agent on an MQTT broker never loads ws.
+ */
+export async function realAgentDependencies(
   given: Pick<AgentDependencies, 'logger' | 'inventory'>,
-): AgentDependencies {
+  serverUrl: string,
+): Promise<AgentDependencies> {
+  const createSocket: SocketFactory = isMqttUrl(new URL(serverUrl))
+    ? () => {
+        throw new Error(`server.url ${serverUrl} is MQTT: this agent dials no WebSocket`);
+      }
+    : (await import('../agent/web-socket.js')).createWebSocket;
   return {
     ...given,
     clock: systemClock,
     random: Math.random,
-    createSocket: createWebSocket,
+    createSocket,
     createMqttClient,
     env: process.env,
     spawn: nodeSpawn,

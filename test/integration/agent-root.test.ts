@@ -34,7 +34,10 @@ function config(t: TestContext, flags: Record<string, string> = {}): AgentConfig
 }
 
 function deps() {
-  return realAgentDependencies({ logger: pino({ level: 'silent' }), inventory: basicInventory() });
+  return realAgentDependencies(
+    { logger: pino({ level: 'silent' }), inventory: basicInventory() },
+    'ws://127.0.0.1:1/v1/device',
+  );
 }
 
 describe("the agent's composition root", () => {
@@ -52,7 +55,7 @@ describe("the agent's composition root", () => {
       }),
       secrets,
       {
-        ...deps(),
+        ...(await deps()),
         spawn: recordingSpawn,
         env: {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -75,12 +78,13 @@ describe("the agent's composition root", () => {
     }
   });
 
-  it("checks commands.user against the uid it was given, not the process's own", (t) => {
+  it("checks commands.user against the uid it was given, not the process's own", async (t) => {
     const asNobody = config(t, { 'commands.user': 'nobody' });
+    const real = await deps();
     assert.throws(
-      () => createAgent(asNobody, secrets, { ...deps(), uid: 1000 }),
+      () => createAgent(asNobody, secrets, { ...real, uid: 1000 }),
       (err: unknown) => err instanceof ConfigError && /root/.test(err.message),
     );
-    if (process.getuid?.() === 0) createAgent(asNobody, secrets, { ...deps(), uid: 0 });
+    if (process.getuid?.() === 0) createAgent(asNobody, secrets, { ...real, uid: 0 });
   });
 });

@@ -338,6 +338,20 @@ export class Fleet implements FleetPort {
     }
   }
 
+  /**
+   * A connected device that became this hub's is welcomed again (so that it resends from what
+   * this hub has acknowledged) once its `up` is read. Reading comes first, not as a side effect
+   * of sending the welcome: a hub taking over thousands of devices at once (at start) holds
+   * more welcomes than its send bound, a welcome over the bound is dropped, and a device whose
+   * welcome was dropped must still be read to have its next hello answered.
+   */
+  #takeOver(device: FleetDevice): void {
+    this.#logger.info({ deviceId: device.id }, 'device taken over');
+    this.#reading.read(device.id, (read) => {
+      if (read && device.link && this.owns(device.id)) this.#welcome(device, undefined);
+    });
+  }
+
   /** The owner reads its device; one it did not read yet is welcomed once it does. */
   #readOwned(device: FleetDevice): void {
     if (device.owner !== this.hubId || this.#reading.isRead(device.id)) return;
@@ -431,10 +445,8 @@ export class Fleet implements FleetPort {
         device.cursors?.stop();
         device.cursors = null;
         device.sentStreams = null;
-      } else if (device.link) {
-        this.#logger.info({ deviceId: device.id }, 'device taken over');
-        this.#welcome(device, undefined);
-      } else this.#readOwned(device);
+      } else if (device.link) this.#takeOver(device);
+      else this.#readOwned(device);
     }
   }
 
