@@ -123,6 +123,12 @@ export class MqttLink implements Link {
   readonly #redial: Redial;
   #failure: LinkFailure | null = null;
   #welcomed = false;
+  /**
+   * Whether this broker connection has said hello. What a resumed session kept for the agent
+   * comes right after the CONNACK, before the hello: a welcome among it answered a hello of an
+   * earlier connection (a broker back from its last save delivers it again), not this one.
+   */
+  #helloSent = false;
   /** Bumped at every welcome and offline: a sink of an earlier one sends nothing. */
   #sinkGeneration = 0;
   #dialTimer: TimerHandle | null = null;
@@ -157,6 +163,10 @@ export class MqttLink implements Link {
   markWelcomed(): void {
     const client = this.#client;
     if (!client || !this.#connected || this.#stopped) return;
+    if (!this.#helloSent) {
+      this.#o.logger.debug('a welcome the session kept from an earlier connection ignored');
+      return;
+    }
     if (this.#welcomed) {
       this.#o.logger.info(
         { code: LogCode.linkRewound },
@@ -305,6 +315,7 @@ export class MqttLink implements Link {
     client.on('connect', (connack) => {
       if (client !== this.#client) return;
       this.#connected = true;
+      this.#helloSent = false;
       this.#window = new PublishWindow(
         (publish, acked) =>
           client.publish(
@@ -361,6 +372,7 @@ export class MqttLink implements Link {
     this.#hello = helloPayload(this.#events);
     if (announce) this.#publish(client, this.#presenceTopic, this.#presence(true), true);
     this.#publish(client, this.#upTopic, helloFrame(this.#hello), false);
+    this.#helloSent = true;
     this.#clearDialTimer();
     this.#dialTimer = this.#o.clock.setTimeout(() => {
       this.#dialTimer = null;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { AgentContext, Feature } from '../agent/agent.js';
 import { ErrorCode } from '../protocol/error-codes.js';
+import { LogCode } from '../log/log-codes.js';
 import { Channel } from '../protocol/message.js';
 import type { ParsedFrame } from '../protocol/parse.js';
 import { RemoteCommand } from './remote-command.js';
@@ -128,6 +129,17 @@ export class CommandsFeature implements Feature {
     const refuse = (code: ErrorCode, message: string): void => reply('error', { code, message });
     if (requestId === undefined) {
       refuse(ErrorCode.invalidPayload, 'command: request_id is required');
+      return;
+    }
+    if (this.#running.knows(requestId)) {
+      // The hub names each request it forwards, once: the same id again is the link delivering
+      // twice (an MQTT broker back from its last save resends what it had queued then), never
+      // a new request. Running it would run it twice, and an error would end the first one's
+      // route at the hub (an error is a command's last reply), so the copy is only logged.
+      context.logger.info(
+        { code: LogCode.commandRedelivered, request_id: requestId },
+        'command delivered again; the copy is ignored',
+      );
       return;
     }
     const line = commandLine(payload);

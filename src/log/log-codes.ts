@@ -52,6 +52,11 @@ export const LogCode = {
    * outbox sends again everything after its `last_seq`.
    */
   linkRewound: 'link_rewound',
+  /**
+   * A `command` came under a request_id the agent is running or ran among its last 256: the
+   * link delivered it twice (a broker back from its last save); the copy is ignored.
+   */
+  commandRedelivered: 'command_redelivered',
 
   // The agent process.
   /** A configuration value is invalid; the process exits with code 78. */

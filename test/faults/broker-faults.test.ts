@@ -13,7 +13,10 @@ import { BrokerRig, assertWholeAfterHeal } from './broker-rig.js';
  * without what it had taken from the agent (PUBACK) but not yet delivered to the hubs, nor what
  * it had queued for them since. The agent drops from its spool only what the owning hub
  * acknowledged, so after the owner's new welcome it sends all that again, and the hubs drop what
- * they had relayed already: the spool, not the broker, is what keeps the stream whole.
+ * they had relayed already: the spool, not the broker, is what keeps the stream whole. The kill
+ * comes after a save that holds the hubs' subscriptions: one made after the last save is lost
+ * with the broker's memory, and what the agent sends before that hub subscribes again reaches
+ * only the others (docs/protocol.md, "The hubs": what a broker killed loses).
  */
 const RESTARTS: Array<{ name: string; restart: (broker: Mosquitto) => Promise<void> }> = [
   {
@@ -23,6 +26,7 @@ const RESTARTS: Array<{ name: string; restart: (broker: Mosquitto) => Promise<vo
   {
     name: "broker SIGKILLed and started again: the agent's spool makes up what the broker lost",
     restart: async (broker) => {
+      await broker.nextSave();
       await broker.kill();
       await broker.start();
     },

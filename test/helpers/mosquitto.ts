@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -40,7 +41,11 @@ export interface Mosquitto {
   start(): Promise<void>;
   restart(): Promise<void>;
   kill(): Promise<void>;
+  /** Resolves at mosquitto's next autosave after now (its "Saving in-memory database" line). */
+  nextSave(timeoutMs?: number): Promise<void>;
 }
+
+const SAVE_LINE = 'Saving in-memory database';
 
 export async function startMosquitto(
   owner: Owner,
@@ -111,6 +116,15 @@ export async function startMosquitto(
       await start();
     },
     kill: () => end('SIGKILL'),
+    async nextSave(timeoutMs = 10_000) {
+      const saves = (): number => logText.split(SAVE_LINE).length;
+      const before = saves();
+      const deadline = Date.now() + timeoutMs;
+      while (saves() === before) {
+        if (Date.now() > deadline) throw new Error(`mosquitto saved nothing in ${timeoutMs} ms`);
+        await sleep(50);
+      }
+    },
   };
 }
 

@@ -53,6 +53,31 @@ describe('agent over MQTT 5 through faults', () => {
     await keepsFlowing(hub, 5);
   });
 
+  it('ignores a welcome its session kept from an earlier connection: online only once the hub answers the new hello', async (t) => {
+    const broker = await startMosquitto(t);
+    const hub = await ScriptedMqttHub.start(t, broker.url);
+    const first = agentOn(t, broker.url);
+    await hub.next((f) => f.type === 'hello');
+    await hub.welcome(DEVICE, 0);
+    await first.waitForLog(statusIs('online'), EVENT_MS);
+    assert.equal((await first.kill('SIGTERM')).code, 0); // a graceful stop keeps the session
+    // Queued in the session while no agent is connected, as a broker back from its last save
+    // delivers again what it had queued then.
+    await hub.welcome(DEVICE, 0);
+
+    const hellos = hub.frames.filter((f) => f.type === 'hello').length;
+    const second = agentOn(t, broker.url);
+    await hub.next((f) => f.type === 'hello', hub.frames.length);
+    await second.waitForLog(
+      (l) => statusIs('backoff')(l) && l.status?.reason === 'dial_timeout',
+      EVENT_MS,
+    );
+    assert.equal(second.logs.filter(statusIs('online')).length, 0, 'not online on the old welcome');
+    assert.ok(hub.frames.filter((f) => f.type === 'hello').length > hellos);
+    await hub.welcome(DEVICE, 0);
+    await second.waitForLog(statusIs('online'), EVENT_MS);
+  });
+
   it('publishes presence offline on SIGTERM, and its will does on SIGKILL', async (t) => {
     const broker = await startMosquitto(t);
     const hub = await ScriptedMqttHub.start(t, broker.url, { autoWelcome: true, autoAck: true });

@@ -204,21 +204,28 @@ describe('commands feature', () => {
     assert.ok(r.chunks.every((c) => (c.payload.chunk as string).length <= 64 * 1024));
   });
 
-  it('refuses one command over maxConcurrent with busy, and a running request_id with duplicate_request', async (t) => {
+  it('refuses one command over maxConcurrent with busy, and ignores a command delivered again, running or ended', async (t) => {
     const h = new CommandsHarness(t, { maxConcurrent: 2 });
     const marker = uniqueMarker();
     h.send('command', { command: `sleep ${marker}` }, 'r1');
-    h.send('command', { command: `sleep ${marker}` }, 'r1');
+    h.send('command', { command: `sleep ${marker}` }, 'r1'); // the link's second delivery
     h.send('command', { command: `sleep ${marker}` }, 'r2');
     h.send('command', { command: `sleep ${marker}` }, 'r3');
     assert.equal((await h.end('r3')).payload.code, ErrorCode.busy);
-    const dup = h.emitted.find((e) => e.request_id === 'r1' && e.type === 'error');
-    assert.equal(dup?.payload.code, ErrorCode.duplicateRequest);
     h.send('command_cancel', { request_id: 'r1' });
     h.send('command_cancel', { request_id: 'r2' });
+    assert.equal((await h.end('r1')).payload.cancelled, true);
     assert.equal((await h.end('r2')).payload.cancelled, true);
     await waitFor(() => h.feature.runningCount === 0);
+    // r1 again, after it ended: not run a second time either.
+    h.send('command', { command: 'true' }, 'r1');
     assert.equal((await h.run('r4', { command: 'true' })).end.payload.exit_code, 0);
+    const r1 = h.emitted.filter((e) => e.request_id === 'r1');
+    assert.deepEqual(
+      r1.map((e) => e.type),
+      ['command_done'],
+      'one command_done for r1, no error and no second run',
+    );
   });
 
   it('applies allow, deny and the shell metacharacter rule before anything starts', async (t) => {
