@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import type { Hub } from '../../src/hub/hub.js';
 import {
   ByteFd,
@@ -46,8 +46,15 @@ function runAgent(owner: Owner, wsUrl: string): AgentProcess {
   });
 }
 
-async function rig(t: Owner, hubOptions = {}): Promise<{ hub: TestHub; agent: AgentProcess }> {
-  const hub = await startHub(t, hubOptions);
+/** Send-queue bounds of the shared hub, small so that a client that does not read meets them. */
+const HIGH_WATER = 256 * 1024;
+const QUEUE_LIMIT = 4 * MiB;
+
+async function rig(t: Owner): Promise<{ hub: TestHub; agent: AgentProcess }> {
+  const hub = await startHub(t, {
+    peerHighWaterBytes: HIGH_WATER,
+    peerQueueLimitBytes: QUEUE_LIMIT,
+  });
   const agent = runAgent(t, hub.wsUrl);
   await agent.waitForLog(statusIs('online'));
   return { hub, agent };
@@ -117,8 +124,20 @@ async function commandDone(peer: Peer, requestId: string, timeoutMs = 10_000): P
 }
 
 describe('raw bytes and iottly-agent exec', () => {
-  it('round-trips 50 MiB of random bytes through `exec -- cat` byte for byte, stdin piped', async (t) => {
-    const { hub } = await rig(t);
+  // One hub and agent for the tests that need both (starting an agent costs most of a test);
+  // each test uses its own clients and commands.
+  const cleanups: (() => unknown)[] = [];
+  const suite: Owner = { after: (fn) => void cleanups.push(fn) };
+  let shared: { hub: TestHub; agent: AgentProcess };
+  before(async () => {
+    shared = await rig(suite);
+  });
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+
+  it('round-trips 50 MiB of random bytes through `exec -- cat` byte for byte, stdin piped', async () => {
+    const { hub } = shared;
     const input = randomBytes(50 * MiB);
     const result = await exec(hub, ['cat'], input);
     assert.equal(result.code, 0, result.stderr);
@@ -126,8 +145,8 @@ describe('raw bytes and iottly-agent exec', () => {
     assert.equal(result.stdoutSha, sha256(input));
   });
 
-  it('exits with the remote status: 0, 1, 3, 128 + signal; stderr to stderr', async (t) => {
-    const { hub } = await rig(t);
+  it('exits with the remote status: 0, 1, 3, 128 + signal; stderr to stderr', async () => {
+    const { hub } = shared;
     const [ok, one, three, killed, streams] = await Promise.all([
       exec(hub, ['true']),
       exec(hub, ['false']),
@@ -151,8 +170,8 @@ describe('raw bytes and iottly-agent exec', () => {
     assert.match(offline.stderr, /device_offline/);
   });
 
-  it('gives a seed JSON client command_output/command_done for the same command, and a byte client frames', async (t) => {
-    const { hub } = await rig(t);
+  it('gives a seed JSON client command_output/command_done for the same command, and a byte client frames', async () => {
+    const { hub } = shared;
     const [json, bytes] = await Promise.all([connectClient(hub.wsUrl), connectClient(hub.wsUrl)]);
     const frames = byteFrames(bytes);
     const script =
@@ -257,13 +276,8 @@ describe('raw bytes and iottly-agent exec', () => {
     await link.nextFrame((f) => f.type === 'command_done');
   });
 
-  it('holds the device back for a byte client that does not read: the hub queue stays bounded', async (t) => {
-    const HIGH_WATER = 256 * 1024;
-    const QUEUE_LIMIT = 4 * MiB;
-    const { hub } = await rig(t, {
-      peerHighWaterBytes: HIGH_WATER,
-      peerQueueLimitBytes: QUEUE_LIMIT,
-    });
+  it('holds the device back for a byte client that does not read: the hub queue stays bounded', async () => {
+    const { hub } = shared;
     const client = await connectClient(hub.wsUrl);
     client.ws.pause();
     client.send({
