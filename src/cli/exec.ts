@@ -132,6 +132,8 @@ export function runExec(args: ExecArgs, io: ExecIo): Promise<number> {
       headers: { Authorization: `Bearer ${args.apiKey}` },
       maxPayload: MAX_FRAME_BYTES,
       perMessageDeflate: false,
+      // Stdin goes unmasked in effect, as the agent's output does (src/agent/connection.ts).
+      generateMask: (mask: Buffer) => mask.fill(0),
     });
     let settled = false;
     let sent = 0;
