@@ -184,7 +184,8 @@ export class Broker implements DeviceEvents, ClientEvents {
       : undefined;
     if (handler) {
       handler(link, frame);
-      this.#onDeviceMessage(link.deviceId, frame);
+      // Flow control of one command's stdin, not a device message: webhooks need not hear it.
+      if (frame.type !== 'input_consumed') this.#onDeviceMessage(link.deviceId, frame);
     } else
       link.refuse(
         frameError(ErrorCode.unknownType, `the hub does not handle "${frame.type}"`, frame),
