@@ -45,7 +45,7 @@ describe('Spool', () => {
       [1, 2],
     );
     // Sent again after the restart: the same frame, numbered the same.
-    assert.deepEqual(frameOf(again[1] as SpoolEntry), wire);
+    assert.deepEqual([...(frameOf(again[1] as SpoolEntry) as Uint8Array)], [...wire]);
   });
 
   it('hands out nothing before a flush, then every message in seq order across lanes', () => {
