@@ -142,6 +142,10 @@ export class DevicePeer implements DeviceLink {
     this.#peer.pauseReading();
   }
 
+  onDrain(listener: () => void): () => void {
+    return this.#peer.onDrain(listener);
+  }
+
   resumeReading(): void {
     this.#peer.resumeReading();
   }
