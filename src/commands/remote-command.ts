@@ -32,6 +32,13 @@ import type { OutboundBytes } from '../agent/outbox.js';
  */
 export type Emit = (type: string, payload: Record<string, unknown>) => void;
 
+/**
+ * Output bytes per binary frame at most: four pipe reads. Each frame costs a spool record, a
+ * WebSocket frame and an acknowledgement, whatever its size; JSON chunks stay at 64 KiB, where
+ * escaping them costs more than their count.
+ */
+export const BYTE_FRAME_DATA_BYTES = 256 * 1024;
+
 export interface RemoteCommandOptions {
   requestId: string;
   spec: CommandSpec;
@@ -82,7 +89,7 @@ export class RemoteCommand {
     this.#running = running;
     this.#coalescer = new OutputCoalescer({
       windowMs: options.coalesceWindowMs ?? COALESCE_WINDOW_MS,
-      maxBytes: options.chunkBytes ?? COALESCE_MAX_BYTES,
+      maxBytes: options.chunkBytes ?? (options.bytes ? BYTE_FRAME_DATA_BYTES : COALESCE_MAX_BYTES),
       clock: options.clock,
       onPiece: (fd, bytes) => this.#send(fd, bytes, false),
     });
