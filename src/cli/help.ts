@@ -2,6 +2,7 @@ import { SYSTEM_SOCKET_PATH } from '../config/default-paths.js';
 import { INSECURE_PERMISSIONS_FLAG } from '../config/permissions.js';
 import { DEFAULT_CONFIG_PATH, envName, flagName, leafAt, leafKeys } from '../config/schema.js';
 import { BROKER_CONFIG_HELP } from './broker-config.js';
+import { EXEC_HELP } from './exec-help.js';
 import { HUB_FLAGS } from './hub-flags.js';
 
 /**
@@ -17,6 +18,7 @@ commands:
   hub            run the reference hub (--host, --port, --api-key, --device-token ID=TOKEN, …)
   broker-config  write mosquitto's password and ACL files for a fleet on a broker (mosquitto --out DIR, …)
   publish        send JSON to the cloud through the running agent: [--channel C] [--app NAME] ['<json>'] (or stdin)
+  exec           run a command on a device through the hub, bytes in and out: [--hub URL] [--api-key KEY] DEVICE -- CMD [ARGS…]
   demo           a hub and an agent on loopback, with readable logs (what \`npm start\` runs)
   version        print the agent version
 
@@ -45,6 +47,8 @@ devices come from an MQTT broker, and any number of hubs on that broker serve on
 ${HUB_FLAGS}`;
     case 'broker-config':
       return BROKER_CONFIG_HELP;
+    case 'exec':
+      return EXEC_HELP;
     case 'publish':
       return `usage: iottly-agent publish [flags] ['<json>']
 

@@ -23,6 +23,8 @@ import {
 import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { LogCode } from '../log/log-codes.js';
+import { ByteFd, ByteKind, encodeByteFrame, type ByteFrame } from '../protocol/byte-frame.js';
+import { OutputChunks, inputPayloads, outputBytes, outputFdNumber, reframe } from './byte-relay.js';
 
 /**
  * The hub's broker, free of sockets: which devices are online, who subscribed to what, which
@@ -87,6 +89,12 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly #maxRequestsPerClient: number;
   readonly #sendsDemand: boolean;
   readonly #whenHeard: (deviceId: string, heard: () => void) => void;
+  /** Binary output being turned into `command_output` for a client that did not ask for bytes. */
+  readonly #outputChunks = new WeakMap<ForwardedRequest<ClientLink, DeviceLink>, OutputChunks>();
+  /** Stdin bytes turned into `command_input` for a device without bytes, per request. */
+  readonly #stdinForwarded = new WeakMap<ForwardedRequest<ClientLink, DeviceLink>, number>();
+  /** Clients not read while the device their stdin goes to is backed up. */
+  readonly #stdinHeld = new Map<DeviceLink, Set<ClientLink>>();
 
   readonly #clientHandlers: Record<string, ClientHandler> = {
     subscribe: (client, frame) => this.#subscribe(client, frame),
@@ -100,6 +108,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly #deviceHandlers: Record<string, DeviceHandler> = {
     telemetry: (device, frame) => this.#telemetry(device, frame),
     command_output: (device, frame) => this.#reply(device, frame),
+    input_consumed: (device, frame) => this.#reply(device, frame),
     command_done: (device, frame) => this.#reply(device, frame),
     error: (device, frame) => this.#reply(device, frame),
     status: (device, frame) => this.#status(device, frame),
@@ -177,14 +186,43 @@ export class Broker implements DeviceEvents, ClientEvents {
       : undefined;
     if (handler) {
       handler(link, frame);
-      this.#onDeviceMessage(link.deviceId, frame);
+      // Flow control of one command's stdin, not a device message: webhooks need not hear it.
+      if (frame.type !== 'input_consumed') this.#onDeviceMessage(link.deviceId, frame);
     } else
       link.refuse(
         frameError(ErrorCode.unknownType, `the hub does not handle "${frame.type}"`, frame),
       );
   }
 
+  /**
+   * Output bytes of a forwarded request: as binary frames under the client's stream number to a
+   * client that asked for them, else as the seed's `command_output`. Like every reply, never
+   * dropped: a backed-up client holds the device back.
+   */
+  deviceBytes(link: DeviceLink, frame: ByteFrame): void {
+    const request = this.requests.byDeviceStream(frame.stream);
+    if (!request || request.device.deviceId !== link.deviceId || frame.fd === ByteFd.stdin) {
+      this.#logger.debug(
+        { deviceId: link.deviceId, stream: frame.stream },
+        'bytes for no open request dropped',
+      );
+      return;
+    }
+    const { client } = request;
+    let relayed = false;
+    if (request.clientStream !== undefined && client.sendBytes) {
+      relayed = client.sendBytes(reframe(frame, request.clientStream, frame.seq));
+    } else if (frame.kind === ByteKind.data) {
+      let chunks = this.#outputChunks.get(request);
+      if (!chunks) this.#outputChunks.set(request, (chunks = new OutputChunks()));
+      const chunk = chunks.take(frame.fd, frame.data);
+      if (chunk) relayed = client.send(outputMessage(chunk, request.clientRequestId, frame.seq));
+    }
+    if (relayed) this.#pushBack.relayed(link, client);
+  }
+
   deviceClosed(link: DeviceLink, code: number, reason: string): void {
+    this.#releaseStdin(link); // its queue is gone: the clients it held are read again
     const wasCurrent = this.devices.detach(link);
     this.lostRequests.linkClosed(link);
     this.#pushBack.forgetDevice(link);
@@ -326,15 +364,20 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
-    const relayed = request.client.send(
-      withDeviceSeq(
-        withRequestId(
-          { type: frame.type, payload: originalPayload(frame) },
-          request.clientRequestId,
-        ),
-        frame,
-      ),
-    );
+    if (frame.type === 'input_consumed' && request.clientStream === undefined) return;
+    if (isFinalReply(request.kind, frame.type)) this.#flushOutputChunks(request);
+    const relayed =
+      frame.type === 'command_output' && request.clientStream !== undefined
+        ? this.#outputAsBytes(request, frame)
+        : request.client.send(
+            withDeviceSeq(
+              withRequestId(
+                { type: frame.type, payload: originalPayload(frame) },
+                request.clientRequestId,
+              ),
+              frame,
+            ),
+          );
     // Replies are never dropped: a client that cannot take more holds the device back instead.
     if (relayed) this.#pushBack.relayed(device, request.client);
     if (!isFinalReply(request.kind, frame.type)) return;
@@ -347,6 +390,32 @@ export class Broker implements DeviceEvents, ClientEvents {
           request.clientRequestId,
         ),
       );
+  }
+
+  /** JSON output from a device without bytes, to a client that asked for bytes. */
+  #outputAsBytes(request: ForwardedRequest<ClientLink, DeviceLink>, frame: ParsedFrame): boolean {
+    const { client, clientStream } = request;
+    if (clientStream === undefined || !client.sendBytes) return false;
+    const payload = frame.payload as { chunk: string; fd: string; encoding?: string };
+    const seq = typeof frame.raw.seq === 'number' ? frame.raw.seq : 0;
+    return client.sendBytes(
+      encodeByteFrame({
+        kind: ByteKind.data,
+        stream: clientStream,
+        fd: outputFdNumber(payload.fd),
+        seq,
+        data: outputBytes(payload),
+      }),
+    );
+  }
+
+  /** An unfinished character held for a JSON client goes out before the command's end. */
+  #flushOutputChunks(request: ForwardedRequest<ClientLink, DeviceLink>): void {
+    const chunks = this.#outputChunks.get(request);
+    if (!chunks) return;
+    this.#outputChunks.delete(request);
+    for (const chunk of chunks.flush())
+      request.client.send(outputMessage(chunk, request.clientRequestId, 0));
   }
 
   // ── clients ──────────────────────────────────────────────────────────────────────────────
@@ -364,8 +433,75 @@ export class Broker implements DeviceEvents, ClientEvents {
       link.refuse(frameError(ErrorCode.unknownType, `unknown message type "${frame.type}"`, frame));
   }
 
+  /**
+   * Stdin for one of the client's byte streams: to the device as a binary frame when its link
+   * speaks bytes, else as `command_input`.
+   */
+  clientBytes(client: ClientLink, frame: ByteFrame): void {
+    const request = this.requests.byClientStream(client, frame.stream);
+    const refuse = (code: ErrorCode, message: string): void =>
+      client.refuse({ code, message, type: 'bytes' });
+    if (!request) {
+      refuse(
+        ErrorCode.unknownByteStream,
+        `no open request uses stream ${frame.stream} on this connection`,
+      );
+      return;
+    }
+    if (frame.fd !== ByteFd.stdin) {
+      refuse(ErrorCode.invalidFrame, `a client sends stdin only (fd 0), got fd ${frame.fd}`);
+      return;
+    }
+    const { device } = request;
+    if (request.deviceStream !== undefined && device.speaksBytes && device.sendBytes) {
+      device.sendBytes(reframe(frame, request.deviceStream, 0));
+      this.#holdStdin(client, device);
+      return;
+    }
+    for (const payload of inputPayloads(frame, request.id))
+      device.send({ type: 'command_input', request_id: request.id, payload });
+    this.#holdStdin(client, device);
+    // A device without bytes does not report what its command took: the client's window counts
+    // the bytes as taken once they are on their way, as command_input always was.
+    const forwarded = (this.#stdinForwarded.get(request) ?? 0) + frame.data.length;
+    this.#stdinForwarded.set(request, forwarded);
+    client.send(
+      withRequestId(
+        { type: 'input_consumed', payload: { bytes: forwarded } },
+        request.clientRequestId,
+      ),
+    );
+  }
+
+  /**
+   * Stdin is never refused or dropped: while the device's link is backed up the client that
+   * feeds it is not read (TCP pushes back on it; `exec` stops reading its stdin), until the
+   * device drains or goes away. A paused client adds at most the one frame it was read with.
+   */
+  #holdStdin(client: ClientLink, device: DeviceLink): void {
+    if (!device.backedUp || !device.onDrain || !client.pauseReading) return;
+    const held = this.#stdinHeld.get(device) ?? new Set<ClientLink>();
+    if (held.has(client)) return;
+    if (held.size === 0) {
+      this.#stdinHeld.set(device, held);
+      const stop = device.onDrain(() => {
+        stop();
+        this.#releaseStdin(device);
+      });
+    }
+    held.add(client);
+    client.pauseReading();
+  }
+
+  #releaseStdin(device: DeviceLink): void {
+    const held = this.#stdinHeld.get(device);
+    this.#stdinHeld.delete(device);
+    for (const client of held ?? []) client.resumeReading?.();
+  }
+
   clientClosed(link: ClientLink, code: number, reason: string): void {
     this.#pushBack.release(link);
+    for (const held of this.#stdinHeld.values()) held.delete(link);
     const subscriptions = this.subscriptions.removeClient(link);
     const requests = this.requests.closeForClient(link);
     for (const request of requests) this.#abandon(request);
@@ -491,10 +627,29 @@ export class Broker implements DeviceEvents, ClientEvents {
       return;
     }
     const kind = frame.type === 'app_command' ? 'app_command' : 'command';
-    const request = this.requests.open(kind, client, frame.request_id, device);
+    const clientStream =
+      kind === 'command' ? (frame.payload as { stream?: number }).stream : undefined;
+    if (clientStream !== undefined && this.requests.byClientStream(client, clientStream)) {
+      client.refuse(
+        frameError(
+          ErrorCode.invalidPayload,
+          `command: stream ${clientStream} is already used by an open request on this connection`,
+          frame,
+        ),
+      );
+      return;
+    }
+    const request = this.requests.open(kind, client, frame.request_id, device, {
+      device: kind === 'command' && device.speaksBytes === true,
+      client: clientStream,
+    });
+    const payload = { ...originalPayload(frame) };
+    // The device's stream number is the hub's: the client's own never reaches the device.
+    delete payload.stream;
+    if (request.deviceStream !== undefined) payload.stream = request.deviceStream;
     let sent: boolean;
     try {
-      sent = device.send({ type: kind, request_id: request.id, payload: originalPayload(frame) });
+      sent = device.send({ type: kind, request_id: request.id, payload });
     } catch (err) {
       // Nothing went out: a request left open would refuse the request_id for ever. The client's
       // peer answers the throw (internal_error, and the command's done).
@@ -583,6 +738,12 @@ function frameError(code: ErrorCode, message: string, frame: ParsedFrame): Frame
   const error: FrameError = { code, message, type: frame.type };
   if (frame.request_id !== undefined) error.request_id = frame.request_id;
   return error;
+}
+
+/** A `command_output` for a JSON client, from bytes (the device's seq, as on a relayed frame). */
+function outputMessage(payload: object, requestId: string | undefined, seq: number): Message {
+  const message = withRequestId({ type: 'command_output', payload: { ...payload } }, requestId);
+  return seq > 0 ? Object.assign(message, { seq }) : message;
 }
 
 function withRequestId(message: Message, requestId: string | undefined): Message {

@@ -6,6 +6,7 @@ import { appCommandRequest } from './apps.js';
 import { deviceId, streamIntervalMs, streamName } from './fields.js';
 import { array, object, optional, string, type Infer } from './schema.js';
 import type { ValidatorSet } from './parse.js';
+import { streamNumber } from './byte-frame.js';
 
 export const subscribePayload = object({
   device_id: deviceId(),
@@ -23,7 +24,14 @@ export const unsubscribePayload = object({
  * The hub forwards a command by `device_id` alone and relays the whole payload; the agent,
  * which knows what it can run, validates the rest.
  */
-export const commandForwardPayload = object({ device_id: deviceId() });
+export const commandForwardPayload = object({
+  device_id: deviceId(),
+  /**
+   * The client wants the output as binary frames under this number (its own, unique among its
+   * open requests), and may send stdin the same way. Absent: JSON `command_output`, as ever.
+   */
+  stream: optional(streamNumber()),
+});
 
 /**
  * `command_cancel` / `command_input` name the running command by the client's request_id: in
