@@ -7,7 +7,8 @@ import { BUNDLE_FILE, INDEX_FILE } from '../../src/hub/static-files.js';
  * The built console as SEA assets: `console/<name>` for each file, and the list of names as one
  * more asset (not every Node that reads assets can list them: `getAssetKeys` is newer than
  * `getAsset`). The hub reads them with getAsset (src/hub/file-source.ts), so `iottly-agent hub`
- * from a binary serves the same page as from the npm package.
+ * from a binary serves the same page as from the npm package, less the source maps: they are
+ * four fifths of the console's bytes, and a device carries the binary, not a debugger.
  */
 export function consoleAssets(consoleDir: string, workDir: string): Record<string, string> {
   for (const needed of [INDEX_FILE, BUNDLE_FILE]) {
@@ -15,7 +16,7 @@ export function consoleAssets(consoleDir: string, workDir: string): Record<strin
       throw new Error(`${join(consoleDir, needed)} is missing: the console did not build`);
   }
   const names = readdirSync(consoleDir, { withFileTypes: true })
-    .filter((entry) => entry.isFile())
+    .filter((entry) => entry.isFile() && !entry.name.endsWith('.map'))
     .map((entry) => entry.name)
     .sort();
   const manifest = join(workDir, CONSOLE_MANIFEST_ASSET);
