@@ -7,7 +7,7 @@ import type { FrameError, ParsedFrame } from '../protocol/parse.js';
 import { isPlainObject } from '../protocol/schema.js';
 import type { HelloPayload, TelemetryPayload } from '../protocol/to-hub.js';
 import type { Clock } from '../time/clock.js';
-import { failedCommandDone } from './command-endings.js';
+import { failedEnding } from './command-endings.js';
 import { DeviceRegistry } from './device-registry.js';
 import type { IdSource } from './ids.js';
 import type { ClientEvents, ClientLink, DeviceEvents, DeviceLink } from './links.js';
@@ -19,6 +19,7 @@ import {
   isFinalReply,
   isReply,
   type ForwardedRequest,
+  type RequestKind,
 } from './forwarded-requests.js';
 import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
 import { CloseCode } from '../protocol/close-codes.js';
@@ -95,6 +96,10 @@ export class Broker implements DeviceEvents, ClientEvents {
     command_cancel: (client, frame) => this.#followUp(client, frame),
     command_input: (client, frame) => this.#followUp(client, frame),
     app_command: (client, frame) => this.#command(client, frame),
+    session_open: (client, frame) => this.#command(client, frame),
+    session_input: (client, frame) => this.#followUp(client, frame),
+    session_resize: (client, frame) => this.#followUp(client, frame),
+    session_close: (client, frame) => this.#followUp(client, frame),
   };
 
   readonly #deviceHandlers: Record<string, DeviceHandler> = {
@@ -105,6 +110,9 @@ export class Broker implements DeviceEvents, ClientEvents {
     status: (device, frame) => this.#status(device, frame),
     user: () => {},
     app_command_done: (device, frame) => this.#reply(device, frame),
+    session_opened: (device, frame) => this.#reply(device, frame),
+    session_output: (device, frame) => this.#reply(device, frame),
+    session_done: (device, frame) => this.#reply(device, frame),
     app_error: (device, frame) => this.#appEvent(device, frame),
     app_call: (device, frame) => this.#appEvent(device, frame),
     app_call_done: (device, frame) => this.#appEvent(device, frame),
@@ -177,7 +185,8 @@ export class Broker implements DeviceEvents, ClientEvents {
       : undefined;
     if (handler) {
       handler(link, frame);
-      this.#onDeviceMessage(link.deviceId, frame);
+      // A terminal's bytes (what was typed, what was shown) are the session's alone: no webhook.
+      if (!SESSION_FRAMES.has(frame.type)) this.#onDeviceMessage(link.deviceId, frame);
     } else
       link.refuse(
         frameError(ErrorCode.unknownType, `the hub does not handle "${frame.type}"`, frame),
@@ -225,8 +234,8 @@ export class Broker implements DeviceEvents, ClientEvents {
     error: { code: string; message: string },
   ): void {
     request.client.send(errorMessage(error.code, error.message, request.clientRequestId));
-    if (request.kind === 'command')
-      request.client.send(failedCommandDone(error, request.clientRequestId));
+    const ending = failedEnding(request.kind, error, request.clientRequestId);
+    if (ending) request.client.send(ending);
   }
 
   /**
@@ -340,13 +349,14 @@ export class Broker implements DeviceEvents, ClientEvents {
     if (!isFinalReply(request.kind, frame.type)) return;
     this.requests.close(request.id);
     // The agent's error ends the command: a client that knows only command_done hears so too.
-    if (request.kind === 'command' && frame.type === 'error')
-      request.client.send(
-        failedCommandDone(
-          frame.payload as { code: string; message: string },
-          request.clientRequestId,
-        ),
+    if (frame.type === 'error') {
+      const ending = failedEnding(
+        request.kind,
+        frame.payload as { code: string; message: string },
+        request.clientRequestId,
       );
+      if (ending) request.client.send(ending);
+    }
   }
 
   // ── clients ──────────────────────────────────────────────────────────────────────────────
@@ -490,11 +500,15 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
-    const kind = frame.type === 'app_command' ? 'app_command' : 'command';
+    const kind = FORWARDED_KIND[frame.type] ?? 'command';
     const request = this.requests.open(kind, client, frame.request_id, device);
     let sent: boolean;
     try {
-      sent = device.send({ type: kind, request_id: request.id, payload: originalPayload(frame) });
+      sent = device.send({
+        type: frame.type,
+        request_id: request.id,
+        payload: originalPayload(frame),
+      });
     } catch (err) {
       // Nothing went out: a request left open would refuse the request_id for ever. The client's
       // peer answers the throw (internal_error, and the command's done).
@@ -518,20 +532,25 @@ export class Broker implements DeviceEvents, ClientEvents {
     const target = (frame.payload as { request_id?: string }).request_id ?? frame.request_id;
     const request =
       target === undefined ? undefined : this.requests.findByClientRequest(client, target);
-    if (!request || request.kind !== 'command') {
+    const kind = frame.type.startsWith('session_') ? 'session' : 'command';
+    const noun = kind === 'session' ? 'shell session' : 'command';
+    if (!request || request.kind !== kind) {
       client.refuse(
         frameError(
           ErrorCode.unknownRequest,
           target === undefined
-            ? `${frame.type}: request_id is required (the command's)`
-            : `${frame.type}: no running command with request_id "${target}"`,
+            ? `${frame.type}: request_id is required (the ${noun}'s)`
+            : `${frame.type}: no open ${noun} with request_id "${target}"`,
           frame,
         ),
       );
       return;
     }
     // Cancelling frees the device; input adds to what it has not read.
-    if (frame.type === 'command_input' && !this.#deviceCanTake(client, request.device, frame))
+    if (
+      (frame.type === 'command_input' || frame.type === 'session_input') &&
+      !this.#deviceCanTake(client, request.device, frame)
+    )
       return;
     request.device.send({
       type: frame.type,
@@ -562,15 +581,32 @@ export class Broker implements DeviceEvents, ClientEvents {
       { deviceId: request.device.deviceId, kind: request.kind },
       'request abandoned by its client',
     );
-    if (request.kind === 'command') {
+    const cancel = CANCEL_TYPE[request.kind];
+    if (cancel !== undefined) {
       request.device.send({
-        type: 'command_cancel',
+        type: cancel,
         request_id: request.id,
         payload: { request_id: request.id },
       });
     }
   }
 }
+
+/** A shell session's frames from the device, relayed to its client only. */
+const SESSION_FRAMES = new Set(['session_opened', 'session_output', 'session_done']);
+
+/** The forwarded request a client's opening frame makes. */
+const FORWARDED_KIND: Record<string, RequestKind> = {
+  command: 'command',
+  app_command: 'app_command',
+  session_open: 'session',
+};
+
+/** What tells the device that a request's client has gone (an app_command just ends). */
+const CANCEL_TYPE: Partial<Record<RequestKind, string>> = {
+  command: 'command_cancel',
+  session: 'session_close',
+};
 
 /** `"a", "b"` — clipped, so that a long list does not make a long error. */
 function namesList(names: readonly string[], max = 20): string {

@@ -21,6 +21,7 @@ import type { RandomSource } from '../time/backoff.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { AGENT_VERSION } from '../version.js';
 import { createCommandsFeature } from './commands-wiring.js';
+import { createShellFeature } from './shell-wiring.js';
 import { createLocalApps } from './local-apps-wiring.js';
 
 /**
@@ -100,6 +101,7 @@ export function createAgent(
       env: childBaseEnv(env),
     }),
     createCommandsFeature(config, { runner, env, uid }),
+    createShellFeature(config, { clock, spawn: deps.spawn, kill: deps.kill, env, uid }),
     ...(localApps ? [localApps] : []),
     ...(config.vitals.intervalS > 0
       ? [
