@@ -85,6 +85,8 @@ function fakeContext(onEmit: () => void): AgentContext {
     outbox: new MemoryOutbox({ maxMessages: 10, highWaterBytes: 1 }),
     router: new Router(() => {}),
     emit: onEmit,
+    speaksBytes: () => false,
+    emitBytes: () => {},
     status: () => ({ kind: 'online', since: new Date().toISOString(), url: 'ws://x' }),
     onStatus: () => () => {},
   };

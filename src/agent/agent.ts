@@ -8,7 +8,8 @@ import { MAX_SEQ_BASE } from '../protocol/seq-range.js';
 import type { Clock } from '../time/clock.js';
 import type { Inventory } from './inventory.js';
 import type { Link } from './link.js';
-import type { DeliveryOutbox, DeliveryStats, Outbox, OutboxSink } from './outbox.js';
+import type { DeliveryOutbox, DeliveryStats, OutboundBytes, Outbox, OutboxSink } from './outbox.js';
+import { BYTES_CAPABILITY } from '../protocol/byte-frame.js';
 import { Router } from './router.js';
 import { ChangedOnly, describeStatus, type ConnectionStatus } from './connection-status.js';
 import { LogCode } from '../log/log-codes.js';
@@ -32,6 +33,13 @@ export interface AgentContext {
     payload: Record<string, unknown>,
     requestId?: string,
   ): void;
+  /**
+   * Whether the current link speaks binary frames (the hub's welcome said `bytes: true`). A
+   * request that names a `stream` number may then be answered with `emitBytes`.
+   */
+  speaksBytes(): boolean;
+  /** Queues raw output bytes as a binary frame, in order with `emit`ted messages. */
+  emitBytes(frame: OutboundBytes): void;
   status(): ConnectionStatus;
   onStatus(listener: (status: ConnectionStatus) => void): () => void;
 }
@@ -81,6 +89,8 @@ export class Agent {
   readonly #loggedOutbox = new ChangedOnly<DeliveryStats>();
   readonly #context: AgentContext;
   #welcomeLastSeq: number | undefined;
+  /** The last welcome said `bytes: true`. */
+  #speaksBytes = false;
   #offRecovered: (() => void) | null = null;
 
   constructor(options: AgentOptions, features: Feature[] = []) {
@@ -96,6 +106,8 @@ export class Agent {
       outbox: this.#outbox,
       router: this.#router,
       emit: (type, channel, payload, requestId) => this.emit(type, channel, payload, requestId),
+      speaksBytes: () => this.#speaksBytes,
+      emitBytes: (frame) => this.#outbox.enqueueBytes(frame, options.clock.date().getTime()),
       status: () => this.#link.status,
       onStatus: (listener) => {
         this.#statusListeners.add(listener);
@@ -125,11 +137,16 @@ export class Agent {
       hello: () => this.#hello(),
       onFrame: (text) => {
         if (text === null)
-          this.#onBadFrame({
-            code: ErrorCode.invalidJson,
-            message: 'binary frames are not accepted',
-          });
+          this.#onBadFrame({ code: ErrorCode.invalidJson, message: 'unreadable frame' });
         else this.#router.dispatch(text);
+      },
+      onBytes: (data) => {
+        if (this.#speaksBytes) this.#router.dispatchBytes(data);
+        else
+          this.#onBadFrame({
+            code: ErrorCode.invalidFrame,
+            message: 'binary frames were not negotiated on this link',
+          });
       },
       onStatus: (status) => this.#onStatus(status),
       onOnline: (sink) => this.#online(sink),
@@ -173,6 +190,7 @@ export class Agent {
 
   #hello(): Record<string, unknown> {
     const capabilities = this.#features.flatMap((feature) => feature.capabilities());
+    if (this.#link.carriesBytes) capabilities.push(BYTES_CAPABILITY);
     // Built when the link opens, after the last link's frames: every request the agent got
     // there is either listed here or has its final reply spooled at a seq up to `seq`.
     const openRequests = this.#features.flatMap((feature) => feature.openRequests?.() ?? []);
@@ -211,6 +229,7 @@ export class Agent {
         return;
       }
       this.#welcomeLastSeq = payload.last_seq;
+      this.#speaksBytes = this.#link.carriesBytes && payload.bytes === true;
       this.#link.markWelcomed();
     });
     this.#router.register('ack', ackPayload, (payload) => this.#outbox.acknowledge(payload.seq));

@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import type { Logger } from 'pino';
 import { MAX_FRAME_BYTES } from '../protocol/message.js';
 import { frameText } from '../protocol/parse.js';
+import { binaryData } from '../protocol/byte-frame.js';
 import type { Clock, TimerHandle } from '../time/clock.js';
 import { restartDelay, type BackoffOptions, type RandomSource } from '../time/backoff.js';
 import { Heartbeat } from './heartbeat.js';
@@ -55,6 +56,7 @@ export interface ConnectionOptions {
 }
 
 export class Connection implements Link {
+  readonly carriesBytes = true;
   readonly #o: ConnectionOptions;
   #status: ConnectionStatus = { kind: 'idle' };
   /** Set by start(): where everything the link learns goes. */
@@ -201,7 +203,8 @@ export class Connection implements Link {
     });
     socket.on('message', (data, isBinary) => {
       this.#heartbeat?.touch();
-      this.#events?.onFrame(frameText(data, isBinary));
+      if (isBinary) this.#events?.onBytes(binaryData(data));
+      else this.#events?.onFrame(frameText(data, false));
     });
     socket.on('ping', () => this.#heartbeat?.touch());
     socket.on('pong', () => this.#heartbeat?.touch());

@@ -13,8 +13,10 @@ import type { OutboxSink } from './outbox.js';
 export interface LinkEvents {
   /** The hello to send on every connect (read fresh, so capabilities can change). */
   hello(): Record<string, unknown>;
-  /** Every frame from the hub, for the router: its text, or null for a binary frame. */
+  /** Every JSON text frame from the hub, for the router (null: a frame the link could not read). */
   onFrame(text: string | null): void;
+  /** Every binary frame from the hub (raw bytes; only a link that `carriesBytes` has them). */
+  onBytes(data: Uint8Array): void;
   onStatus(status: ConnectionStatus): void;
   /** The link is usable (welcome received): a sink for the outbox. */
   onOnline(sink: OutboxSink): void;
@@ -23,6 +25,11 @@ export interface LinkEvents {
 
 export interface Link {
   readonly status: ConnectionStatus;
+  /**
+   * Binary frames can travel on this link (the WebSocket link): the agent then lists the `bytes`
+   * capability in its hello. The MQTT link keeps everything JSON.
+   */
+  readonly carriesBytes: boolean;
   /** Starts dialling; `events` receive everything the link learns from then on. */
   start(events: LinkEvents): void;
   /** The hub's welcome was accepted: the link goes online. */

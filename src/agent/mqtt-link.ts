@@ -107,6 +107,8 @@ const CLIENT_ERROR_LOG_CODES: Readonly<Record<MqttErrorCodeValue, string>> = {
 };
 
 export class MqttLink implements Link {
+  /** Everything stays JSON over MQTT (docs/protocol.md, raw bytes). */
+  readonly carriesBytes = false;
   readonly #o: MqttLinkOptions;
   readonly #upTopic: string;
   readonly #downTopic: string;
@@ -392,7 +394,11 @@ export class MqttLink implements Link {
     const stale = (): boolean => generation !== this.#sinkGeneration;
     return {
       send: (frame, written) => {
-        if (!stale()) this.#publish(client, this.#upTopic, frame, false, written, stale);
+        if (stale()) return;
+        // Binary frames are never made for this link (it does not carry bytes); one spooled on an
+        // earlier WebSocket link is given up rather than published as something that is not JSON.
+        if (typeof frame !== 'string') written();
+        else this.#publish(client, this.#upTopic, frame, false, written, stale);
       },
       bufferedAmount: () => client.bufferedAmount + (window?.heldBytes ?? 0),
     };

@@ -1,4 +1,5 @@
 import type { AgentMessage } from '../protocol/message.js';
+import { encodeByteFrame, type ByteFrame } from '../protocol/byte-frame.js';
 
 /**
  * The one way out for every message the agent produces. Producers enqueue and never touch the
@@ -10,8 +11,11 @@ import type { AgentMessage } from '../protocol/message.js';
  * first, with a count): a simple outbox for tests and embedders without storage.
  */
 export interface OutboxSink {
-  /** Writes one frame; `written` runs once the socket has taken it. */
-  send(frame: string, written: () => void): void;
+  /**
+   * Writes one frame, JSON text or a binary frame (only on a link that negotiated bytes);
+   * `written` runs once the socket has taken it.
+   */
+  send(frame: string | Uint8Array, written: () => void): void;
   /** Bytes the socket holds but has not yet written to the network. */
   bufferedAmount(): number;
 }
@@ -22,8 +26,16 @@ export interface OutboxStats {
   sent: number;
 }
 
+/** Output bytes for the outbox: a binary frame without its seq (the outbox numbers it). */
+export type OutboundBytes = Omit<ByteFrame, 'seq'>;
+
 export interface Outbox {
   enqueue(message: AgentMessage): void;
+  /**
+   * Queues a binary frame (raw output bytes), in order with the messages; only for a link that
+   * negotiated bytes. `tsMs`: the device time it was produced (the spool's record time).
+   */
+  enqueueBytes(frame: OutboundBytes, tsMs: number): void;
   /** The link is up; `lastSeq` is the hub's last processed seq (from welcome), if it acks. */
   attach(sink: OutboxSink, lastSeq?: number): void;
   detach(): void;
@@ -86,7 +98,7 @@ export interface MemoryOutboxOptions {
 
 export class MemoryOutbox implements Outbox {
   readonly #options: MemoryOutboxOptions;
-  #queue: string[] = [];
+  #queue: (string | Uint8Array)[] = [];
   #head = 0;
   #sink: OutboxSink | null = null;
   #dropped = 0;
@@ -99,13 +111,21 @@ export class MemoryOutbox implements Outbox {
   }
 
   enqueue(message: AgentMessage): void {
+    this.#push(JSON.stringify(message), message);
+  }
+
+  enqueueBytes(frame: OutboundBytes): void {
+    this.#push(encodeByteFrame({ ...frame, seq: 0 }), null);
+  }
+
+  #push(frame: string | Uint8Array, message: AgentMessage | null): void {
     if (this.#depth() >= this.#options.maxMessages) {
       this.#queue[this.#head] = '';
       this.#head++;
       this.#dropped++;
-      this.#options.onDrop?.(message, this.#dropped);
+      if (message) this.#options.onDrop?.(message, this.#dropped);
     }
-    this.#queue.push(JSON.stringify(message));
+    this.#queue.push(frame);
     this.#flush();
   }
 
@@ -145,7 +165,7 @@ export class MemoryOutbox implements Outbox {
       this.#head < this.#queue.length &&
       sink.bufferedAmount() < this.#options.highWaterBytes
     ) {
-      const frame = this.#queue[this.#head] as string;
+      const frame = this.#queue[this.#head] as string | Uint8Array;
       // Let the sent frame go now, not at the next compaction: 1024 command-output frames of
       // 64 KiB each would otherwise stay referenced (tens of MiB).
       this.#queue[this.#head] = '';

@@ -14,7 +14,7 @@ import type {
   CommandSpec,
   RunningCommand,
 } from '../process/runner.js';
-import { Utf8Splitter } from './utf8-chunks.js';
+import { Utf8Splitter } from '../protocol/utf8-chunks.js';
 
 /**
  * One remote command from start to `command_done`: runs it, turns its output into

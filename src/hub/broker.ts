@@ -24,6 +24,8 @@ import {
 import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { LogCode } from '../log/log-codes.js';
+import { ByteFd, ByteKind, encodeByteFrame, type ByteFrame } from '../protocol/byte-frame.js';
+import { OutputChunks, inputPayloads, outputBytes, outputFdNumber, reframe } from './byte-relay.js';
 
 /**
  * The hub's broker, free of sockets: which devices are online, who subscribed to what, which
@@ -88,6 +90,8 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly #maxRequestsPerClient: number;
   readonly #sendsDemand: boolean;
   readonly #whenHeard: (deviceId: string, heard: () => void) => void;
+  /** Binary output being turned into `command_output` for a client that did not ask for bytes. */
+  readonly #outputChunks = new WeakMap<ForwardedRequest<ClientLink, DeviceLink>, OutputChunks>();
 
   readonly #clientHandlers: Record<string, ClientHandler> = {
     subscribe: (client, frame) => this.#subscribe(client, frame),
@@ -191,6 +195,37 @@ export class Broker implements DeviceEvents, ClientEvents {
       link.refuse(
         frameError(ErrorCode.unknownType, `the hub does not handle "${frame.type}"`, frame),
       );
+  }
+
+  /**
+   * Output bytes of a forwarded request: as binary frames under the client's stream number to a
+   * client that asked for them, else as the seed's `command_output`. Like every reply, never
+   * dropped: a backed-up client holds the device back.
+   */
+  deviceBytes(link: DeviceLink, frame: ByteFrame): void {
+    const request = this.requests.byDeviceStream(frame.stream);
+    if (!request || request.device.deviceId !== link.deviceId || frame.fd === ByteFd.stdin) {
+      this.#logger.debug(
+        { deviceId: link.deviceId, stream: frame.stream },
+        'bytes for no open request dropped',
+      );
+      return;
+    }
+    const { client } = request;
+    let relayed = false;
+    if (request.clientStream !== undefined && client.sendBytes) {
+      relayed = client.sendBytes(reframe(frame, request.clientStream, frame.seq));
+    } else if (request.kind === 'session') {
+      // A terminal's bytes, for a client without binary frames: base64, no UTF-8 cutting.
+      if (frame.kind === ByteKind.data)
+        relayed = client.send(sessionOutputMessage(frame.data, request.clientRequestId, frame.seq));
+    } else if (frame.kind === ByteKind.data) {
+      let chunks = this.#outputChunks.get(request);
+      if (!chunks) this.#outputChunks.set(request, (chunks = new OutputChunks()));
+      const chunk = chunks.take(frame.fd, frame.data);
+      if (chunk) relayed = client.send(outputMessage(chunk, request.clientRequestId, frame.seq));
+    }
+    if (relayed) this.#pushBack.relayed(link, client);
   }
 
   deviceClosed(link: DeviceLink, code: number, reason: string): void {
@@ -335,15 +370,20 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
-    const relayed = request.client.send(
-      withDeviceSeq(
-        withRequestId(
-          { type: frame.type, payload: originalPayload(frame) },
-          request.clientRequestId,
-        ),
-        frame,
-      ),
-    );
+    if (isFinalReply(request.kind, frame.type)) this.#flushOutputChunks(request);
+    const relayed =
+      (frame.type === 'command_output' || frame.type === 'session_output') &&
+      request.clientStream !== undefined
+        ? this.#outputAsBytes(request, frame)
+        : request.client.send(
+            withDeviceSeq(
+              withRequestId(
+                { type: frame.type, payload: originalPayload(frame) },
+                request.clientRequestId,
+              ),
+              frame,
+            ),
+          );
     // Replies are never dropped: a client that cannot take more holds the device back instead.
     if (relayed) this.#pushBack.relayed(device, request.client);
     if (!isFinalReply(request.kind, frame.type)) return;
@@ -359,6 +399,44 @@ export class Broker implements DeviceEvents, ClientEvents {
     }
   }
 
+  /** JSON output from a device without bytes, to a client that asked for bytes. */
+  #outputAsBytes(request: ForwardedRequest<ClientLink, DeviceLink>, frame: ParsedFrame): boolean {
+    const { client, clientStream } = request;
+    if (clientStream === undefined || !client.sendBytes) return false;
+    const seq = typeof frame.raw.seq === 'number' ? frame.raw.seq : 0;
+    if (frame.type === 'session_output') {
+      const { data } = frame.payload as { data: string };
+      return client.sendBytes(
+        encodeByteFrame({
+          kind: ByteKind.data,
+          stream: clientStream,
+          fd: ByteFd.stdout,
+          seq,
+          data: Buffer.from(data, 'base64'),
+        }),
+      );
+    }
+    const payload = frame.payload as { chunk: string; fd: string; encoding?: string };
+    return client.sendBytes(
+      encodeByteFrame({
+        kind: ByteKind.data,
+        stream: clientStream,
+        fd: outputFdNumber(payload.fd),
+        seq,
+        data: outputBytes(payload),
+      }),
+    );
+  }
+
+  /** An unfinished character held for a JSON client goes out before the command's end. */
+  #flushOutputChunks(request: ForwardedRequest<ClientLink, DeviceLink>): void {
+    const chunks = this.#outputChunks.get(request);
+    if (!chunks) return;
+    this.#outputChunks.delete(request);
+    for (const chunk of chunks.flush())
+      request.client.send(outputMessage(chunk, request.clientRequestId, 0));
+  }
+
   // ── clients ──────────────────────────────────────────────────────────────────────────────
 
   clientAttached(link: ClientLink): void {
@@ -372,6 +450,52 @@ export class Broker implements DeviceEvents, ClientEvents {
     if (handler) handler(link, frame);
     else
       link.refuse(frameError(ErrorCode.unknownType, `unknown message type "${frame.type}"`, frame));
+  }
+
+  /**
+   * Stdin for one of the client's byte streams: to the device as a binary frame when its link
+   * speaks bytes, else as `command_input`.
+   */
+  clientBytes(client: ClientLink, frame: ByteFrame): void {
+    const request = this.requests.byClientStream(client, frame.stream);
+    const refuse = (code: ErrorCode, message: string): void =>
+      client.refuse({ code, message, type: 'bytes' });
+    if (!request) {
+      refuse(
+        ErrorCode.unknownByteStream,
+        `no open request uses stream ${frame.stream} on this connection`,
+      );
+      return;
+    }
+    if (frame.fd !== ByteFd.stdin) {
+      refuse(ErrorCode.invalidFrame, `a client sends stdin only (fd 0), got fd ${frame.fd}`);
+      return;
+    }
+    const { device } = request;
+    if (device.backedUp) {
+      refuse(
+        ErrorCode.deviceBusy,
+        `device "${device.deviceId}" is not reading what it is sent; try again later`,
+      );
+      return;
+    }
+    if (request.deviceStream !== undefined && device.speaksBytes && device.sendBytes) {
+      device.sendBytes(reframe(frame, request.deviceStream, 0));
+      return;
+    }
+    if (request.kind === 'session') {
+      // Keystrokes to a device without binary frames: `session_input`, base64.
+      if (frame.kind === ByteKind.data)
+        for (const payload of inputPayloads(frame, request.id, SESSION_INPUT_PIECE_BYTES))
+          device.send({
+            type: 'session_input',
+            request_id: request.id,
+            payload: { request_id: request.id, data: payload.data },
+          });
+      return;
+    }
+    for (const payload of inputPayloads(frame, request.id))
+      device.send({ type: 'command_input', request_id: request.id, payload });
   }
 
   clientClosed(link: ClientLink, code: number, reason: string): void {
@@ -501,14 +625,29 @@ export class Broker implements DeviceEvents, ClientEvents {
       return;
     }
     const kind = FORWARDED_KIND[frame.type] ?? 'command';
-    const request = this.requests.open(kind, client, frame.request_id, device);
+    const carriesBytes = kind === 'command' || kind === 'session';
+    const clientStream = carriesBytes ? (frame.payload as { stream?: number }).stream : undefined;
+    if (clientStream !== undefined && this.requests.byClientStream(client, clientStream)) {
+      client.refuse(
+        frameError(
+          ErrorCode.invalidPayload,
+          `${frame.type}: stream ${clientStream} is already used by an open request on this connection`,
+          frame,
+        ),
+      );
+      return;
+    }
+    const request = this.requests.open(kind, client, frame.request_id, device, {
+      device: carriesBytes && device.speaksBytes === true,
+      client: clientStream,
+    });
+    const payload = { ...originalPayload(frame) };
+    // The device's stream number is the hub's: the client's own never reaches the device.
+    delete payload.stream;
+    if (request.deviceStream !== undefined) payload.stream = request.deviceStream;
     let sent: boolean;
     try {
-      sent = device.send({
-        type: frame.type,
-        request_id: request.id,
-        payload: originalPayload(frame),
-      });
+      sent = device.send({ type: frame.type, request_id: request.id, payload });
     } catch (err) {
       // Nothing went out: a request left open would refuse the request_id for ever. The client's
       // peer answers the throw (internal_error, and the command's done).
@@ -619,6 +758,31 @@ function frameError(code: ErrorCode, message: string, frame: ParsedFrame): Frame
   const error: FrameError = { code, message, type: frame.type };
   if (frame.request_id !== undefined) error.request_id = frame.request_id;
   return error;
+}
+
+/** Keystrokes per JSON `session_input` (base64 under MAX_SESSION_INPUT_CHARS). */
+const SESSION_INPUT_PIECE_BYTES = 3 * 64 * 1024;
+
+/** A `session_output` for a JSON client, from a terminal's bytes. */
+function sessionOutputMessage(
+  data: Uint8Array,
+  requestId: string | undefined,
+  seq: number,
+): Message {
+  const message = withRequestId(
+    {
+      type: 'session_output',
+      payload: { data: Buffer.from(data.buffer, data.byteOffset, data.length).toString('base64') },
+    },
+    requestId,
+  );
+  return seq > 0 ? Object.assign(message, { seq }) : message;
+}
+
+/** A `command_output` for a JSON client, from bytes (the device's seq, as on a relayed frame). */
+function outputMessage(payload: object, requestId: string | undefined, seq: number): Message {
+  const message = withRequestId({ type: 'command_output', payload: { ...payload } }, requestId);
+  return seq > 0 ? Object.assign(message, { seq }) : message;
 }
 
 function withRequestId(message: Message, requestId: string | undefined): Message {

@@ -4,13 +4,8 @@ import { errorMessage, type Message } from '../protocol/message.js';
 import { parseFrame, type FrameError } from '../protocol/parse.js';
 import { refusalEnding } from './command-endings.js';
 import type { ClientEvents, ClientLink } from './links.js';
-import {
-  BINARY_REFUSED,
-  PeerSocket,
-  peerSettings,
-  type PeerSettings,
-  type PeerStats,
-} from './peer-socket.js';
+import { decodeByteFrame } from '../protocol/byte-frame.js';
+import { PeerSocket, peerSettings, type PeerSettings, type PeerStats } from './peer-socket.js';
 
 /**
  * One backend client on `/v1/stream` (already authenticated by API key). Every frame is
@@ -35,7 +30,7 @@ export class ClientPeer implements ClientLink {
     this.#peer = new PeerSocket({
       ...peerSettings(options),
       onText: (text) => this.#onText(text),
-      onBinary: () => this.refuse(BINARY_REFUSED),
+      onBinary: (data) => this.#onBinary(data),
       onActivity: () => {},
       onClose: (code, reason) => options.events.clientClosed(this, code, reason),
     });
@@ -76,6 +71,10 @@ export class ClientPeer implements ClientLink {
     return this.#peer.send(message);
   }
 
+  sendBytes(frame: Uint8Array): boolean {
+    return this.#peer.sendBinary(frame);
+  }
+
   refuse(error: FrameError): void {
     this.#o.logger.debug({ code: error.code, type: error.type }, 'request refused');
     if (error.type === 'error') return; // never answer an error with an error: that can loop
@@ -103,6 +102,24 @@ export class ClientPeer implements ClientLink {
     );
     notice.payload.dropped = dropped;
     this.#peer.send(notice);
+  }
+
+  /** Stdin for one of the client's byte streams (see docs/protocol.md, raw bytes). */
+  #onBinary(data: Uint8Array): void {
+    const result = decodeByteFrame(data);
+    if (!result.ok) {
+      this.#o.logger.warn({ code: result.error.code }, 'bad binary frame from client');
+      this.refuse({ code: result.error.code, message: result.error.message });
+      return;
+    }
+    try {
+      this.#o.events.clientBytes(this, result.frame);
+    } catch (err) {
+      this.#o.logger.error(
+        { code: ErrorCode.internalError, err, stream: result.frame.stream },
+        'client byte frame handler failed',
+      );
+    }
   }
 
   #onText(text: string): void {

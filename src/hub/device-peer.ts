@@ -17,6 +17,7 @@ import {
   type PeerStats,
 } from './peer-socket.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { BYTES_CAPABILITY, decodeByteFrame } from '../protocol/byte-frame.js';
 
 /**
  * One agent's link on `/v1/device`, already authenticated as `deviceId`:
@@ -34,6 +35,9 @@ import { CloseCode } from '../protocol/close-codes.js';
  * frame with a `seq` is processed once (DeliveryCursors), then acknowledged in batches. A
  * duplicate is acknowledged and dropped; a refused frame counts as processed (a bad message
  * must never block the ones behind it).
+ *
+ * Binary frames (raw bytes, docs/protocol.md) are accepted once the hello listed `bytes` and the
+ * welcome said so; their header's `seq` is deduplicated and acknowledged like a JSON frame's.
  */
 export type DevicePhase = 'awaiting_hello' | 'ready' | 'closed';
 
@@ -60,6 +64,7 @@ export class DevicePeer implements DeviceLink {
   readonly #acks: AckBatcher;
   #phase: DevicePhase = 'awaiting_hello';
   #helloTimer: TimerHandle | null = null;
+  #speaksBytes = false;
 
   constructor(options: DevicePeerOptions) {
     this.#o = options;
@@ -73,7 +78,7 @@ export class DevicePeer implements DeviceLink {
     this.#peer = new PeerSocket({
       ...peerSettings(options),
       onText: (text) => this.#onText(text),
-      onBinary: () => this.refuse(BINARY_REFUSED),
+      onBinary: (data) => this.#onBinary(data),
       onActivity: () => options.events.deviceSeen(this),
       onClose: (code, reason) => {
         this.#phase = 'closed';
@@ -92,6 +97,14 @@ export class DevicePeer implements DeviceLink {
       () => this.#onHelloTimeout(),
       this.#o.helloTimeoutMs,
     );
+  }
+
+  get speaksBytes(): boolean {
+    return this.#speaksBytes;
+  }
+
+  sendBytes(frame: Uint8Array): boolean {
+    return this.#peer.sendBinary(frame);
   }
 
   get phase(): DevicePhase {
@@ -145,6 +158,40 @@ export class DevicePeer implements DeviceLink {
 
   close(code: number, reason: string): Promise<void> {
     return this.#peer.close(code, reason);
+  }
+
+  #onBinary(data: Uint8Array): void {
+    if (this.#phase !== 'ready' || !this.#speaksBytes) {
+      this.refuse(
+        this.#phase === 'ready'
+          ? BINARY_REFUSED
+          : { code: ErrorCode.helloRequired, message: 'the first frame must be "hello"' },
+      );
+      return;
+    }
+    const result = decodeByteFrame(data);
+    if (!result.ok) {
+      this.refuse({ code: result.error.code, message: result.error.message });
+      return;
+    }
+    const { frame } = result;
+    const seq = frame.seq;
+    if (seq > 0 && !this.#o.cursors.accept(this.deviceId, seq)) {
+      this.#acks.note(seq); // a resend of something processed: confirm it again
+      return;
+    }
+    try {
+      this.#o.events.deviceBytes(this, frame);
+    } catch (err) {
+      this.#logger.error(
+        { code: ErrorCode.internalError, err, stream: frame.stream },
+        'device byte frame handler failed',
+      );
+    }
+    if (seq > 0) {
+      this.#o.events.deviceProcessed(this, seq);
+      this.#acks.note(seq);
+    }
   }
 
   #onText(text: string): void {
@@ -216,8 +263,15 @@ export class DevicePeer implements DeviceLink {
     }
     this.#phase = 'ready';
     this.#clearHelloTimer();
+    this.#speaksBytes = hello.capabilities.includes(BYTES_CAPABILITY);
     const lastSeq = this.#o.cursors.open(this.deviceId, hello.store_id);
-    const welcome = welcomeMessage(this.deviceId, lastSeq, this.#o.clock, frame.request_id);
+    const welcome = welcomeMessage(
+      this.deviceId,
+      lastSeq,
+      this.#o.clock,
+      frame.request_id,
+      this.#speaksBytes,
+    );
     this.#peer.send(welcome);
     // After the welcome, so that whatever the broker sends on `ready` reaches an agent that is
     // already online.

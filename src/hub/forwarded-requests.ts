@@ -1,3 +1,4 @@
+import { MAX_STREAM_NUMBER } from '../protocol/byte-frame.js';
 import { uniqueId, type IdSource } from './ids.js';
 import { MultiMap } from './multi-map.js';
 
@@ -15,6 +16,11 @@ import { MultiMap } from './multi-map.js';
  * kinds (`app_command`, `session`) go through the same table; `command_cancel` and
  * `command_input` (`session_input`, `session_resize`, `session_close`) are sent on an open
  * `command` (`session`) request and have no replies of their own.
+ *
+ * Raw bytes (docs/protocol.md): a request may carry two stream numbers. `deviceStream` is the
+ * hub's, unique among open requests, sent to a device whose link speaks bytes; `clientStream`
+ * is the client's own, unique among that client's open requests. Binary frames are routed by
+ * them and rewritten from one to the other.
  */
 export const REQUEST_KINDS = {
   command: {
@@ -46,6 +52,17 @@ export interface ForwardedRequest<C, D> {
    * reply comes in what the device resends (see LostRequests).
    */
   unconfirmed: boolean;
+  /** The hub's stream number towards the device (its link speaks bytes), if any. */
+  readonly deviceStream: number | undefined;
+  /** The client's stream number (it asked for bytes), if any. */
+  readonly clientStream: number | undefined;
+}
+
+/** The stream numbers a request is opened with. */
+export interface RequestStreams {
+  /** Give the request a hub stream number for the device. */
+  device: boolean;
+  client: number | undefined;
 }
 
 export function isReply(kind: RequestKind, type: string): boolean {
@@ -61,6 +78,9 @@ export class ForwardedRequests<C, D> {
   readonly #byId = new Map<string, ForwardedRequest<C, D>>();
   readonly #byClient = new MultiMap<C, ForwardedRequest<C, D>>();
   readonly #byDevice = new MultiMap<D, ForwardedRequest<C, D>>();
+  readonly #byDeviceStream = new Map<number, ForwardedRequest<C, D>>();
+  readonly #byClientStream = new Map<C, Map<number, ForwardedRequest<C, D>>>();
+  #lastDeviceStream = 0;
 
   constructor(ids: IdSource) {
     this.#ids = ids;
@@ -71,6 +91,7 @@ export class ForwardedRequests<C, D> {
     client: C,
     clientRequestId: string | undefined,
     device: D,
+    streams: RequestStreams = { device: false, client: undefined },
   ): ForwardedRequest<C, D> {
     const id = uniqueId(this.#ids, 'req', (candidate) => this.#byId.has(candidate));
     const request: ForwardedRequest<C, D> = {
@@ -80,8 +101,16 @@ export class ForwardedRequests<C, D> {
       clientRequestId,
       device,
       unconfirmed: false,
+      deviceStream: streams.device ? this.#nextDeviceStream() : undefined,
+      clientStream: streams.client,
     };
     this.#byId.set(id, request);
+    if (request.deviceStream !== undefined) this.#byDeviceStream.set(request.deviceStream, request);
+    if (request.clientStream !== undefined) {
+      const own = this.#byClientStream.get(client) ?? new Map<number, ForwardedRequest<C, D>>();
+      this.#byClientStream.set(client, own);
+      own.set(request.clientStream, request);
+    }
     this.#byClient.add(client, request);
     this.#byDevice.add(device, request);
     return request;
@@ -97,6 +126,16 @@ export class ForwardedRequests<C, D> {
       if (request.clientRequestId === clientRequestId) return request;
     }
     return undefined;
+  }
+
+  /** The open request a device's binary frame belongs to. */
+  byDeviceStream(stream: number): ForwardedRequest<C, D> | undefined {
+    return this.#byDeviceStream.get(stream);
+  }
+
+  /** The client's open request with this stream number (its stdin frames name it). */
+  byClientStream(client: C, stream: number): ForwardedRequest<C, D> | undefined {
+    return this.#byClientStream.get(client)?.get(stream);
   }
 
   close(id: string): ForwardedRequest<C, D> | undefined {
@@ -154,8 +193,23 @@ export class ForwardedRequests<C, D> {
     return this.#byId.size;
   }
 
+  /** The next hub stream number not in use (they wrap at 2^32 - 1, skipping open ones). */
+  #nextDeviceStream(): number {
+    do {
+      this.#lastDeviceStream =
+        this.#lastDeviceStream >= MAX_STREAM_NUMBER ? 1 : this.#lastDeviceStream + 1;
+    } while (this.#byDeviceStream.has(this.#lastDeviceStream));
+    return this.#lastDeviceStream;
+  }
+
   #delete(request: ForwardedRequest<C, D>): void {
     this.#byId.delete(request.id);
+    if (request.deviceStream !== undefined) this.#byDeviceStream.delete(request.deviceStream);
+    if (request.clientStream !== undefined) {
+      const own = this.#byClientStream.get(request.client);
+      own?.delete(request.clientStream);
+      if (own?.size === 0) this.#byClientStream.delete(request.client);
+    }
     this.#byClient.delete(request.client, request);
     this.#byDevice.delete(request.device, request);
   }

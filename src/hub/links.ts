@@ -1,3 +1,4 @@
+import type { ByteFrame } from '../protocol/byte-frame.js';
 import type { Message } from '../protocol/message.js';
 import type { FrameError, ParsedFrame } from '../protocol/parse.js';
 import type { HelloPayload } from '../protocol/to-hub.js';
@@ -20,6 +21,13 @@ export interface Link {
 
 export interface DeviceLink extends Link {
   readonly deviceId: string;
+  /**
+   * The link carries binary frames (the agent listed `bytes` in its hello and the welcome said
+   * `bytes: true`); false on a link that speaks JSON only (an older agent, the MQTT transport).
+   */
+  readonly speaksBytes?: boolean;
+  /** Sends one encoded binary frame (only when `speaksBytes`); false when the link is not open. */
+  sendBytes?(frame: Uint8Array): boolean;
   /** Stops reading the device's frames (push-back: TCP fills, the agent pauses its output). */
   pauseReading(): void;
   resumeReading(): void;
@@ -33,6 +41,11 @@ export interface ClientLink extends Link {
    * backed up it is dropped, counted, and the client told how many once it drains.
    */
   offer(message: Message): boolean;
+  /**
+   * Sends one encoded binary frame to a client that asked for bytes (a `stream` number in its
+   * request). Absent on links that never ask (the Command API's).
+   */
+  sendBytes?(frame: Uint8Array): boolean;
   /** Runs `listener` each time the client goes from backed up to able to take more. */
   onDrain(listener: () => void): () => void;
 }
@@ -51,11 +64,15 @@ export interface DeviceEvents {
   deviceFrame(link: DeviceLink, frame: ParsedFrame): void;
   /** The frame with this `seq` has been processed (handled, or refused as bad). */
   deviceProcessed(link: DeviceLink, seq: number): void;
+  /** A valid binary frame after `hello` (on a link that negotiated bytes), already deduplicated. */
+  deviceBytes(link: DeviceLink, frame: ByteFrame): void;
   deviceClosed(link: DeviceLink, code: number, reason: string): void;
 }
 
 export interface ClientEvents {
   clientAttached(link: ClientLink): void;
   clientFrame(link: ClientLink, frame: ParsedFrame): void;
+  /** A valid binary frame from the client (stdin for one of its streams). */
+  clientBytes(link: ClientLink, frame: ByteFrame): void;
   clientClosed(link: ClientLink, code: number, reason: string): void;
 }

@@ -3,6 +3,7 @@ import WebSocket from 'ws';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { encode, type Message } from '../protocol/message.js';
 import { frameText, type FrameError } from '../protocol/parse.js';
+import { binaryData } from '../protocol/byte-frame.js';
 import type { Clock, TimerHandle } from '../time/clock.js';
 import { Heartbeat } from './heartbeat.js';
 import { CloseCode } from '../protocol/close-codes.js';
@@ -38,7 +39,8 @@ export interface PeerSocketOptions {
   /** How long a graceful close may take before the socket is terminated. */
   closeTimeoutMs: number;
   onText: (text: string) => void;
-  onBinary: () => void;
+  /** A binary frame's bytes (the owner decides whether its link accepts them). */
+  onBinary: (data: Uint8Array) => void;
   /** Anything at all arrived from the peer (frame, ping, pong). */
   onActivity: () => void;
   onClose: (code: number, reason: string) => void;
@@ -92,10 +94,10 @@ export function peerSettings(options: PeerSettings): PeerSettings {
   };
 }
 
-/** Both endpoints speak JSON text only. */
+/** Binary frames on a link that did not negotiate them (see docs/protocol.md, raw bytes). */
 export const BINARY_REFUSED: FrameError = {
   code: ErrorCode.invalidJson,
-  message: 'binary frames are not accepted; send JSON text',
+  message: 'binary frames are not accepted on this link; send JSON text',
 };
 
 export class PeerSocket {
@@ -134,9 +136,8 @@ export class PeerSocket {
     socket.on('message', (data, isBinary) => {
       this.#activity();
       if (this.#state !== 'open') return;
-      const text = frameText(data, isBinary);
-      if (text === null) options.onBinary();
-      else options.onText(text);
+      if (isBinary) options.onBinary(binaryData(data));
+      else options.onText(frameText(data, false) ?? '');
     });
     socket.on('ping', () => this.#activity());
     socket.on('pong', () => {
@@ -195,10 +196,19 @@ export class PeerSocket {
    * past `queueLimitBytes` (the peer is then closed with CloseCode.slowConsumer).
    */
   send(message: Message): boolean {
+    return this.#write(encode(message));
+  }
+
+  /** Sends one binary frame, under the same bounds as `send`. */
+  sendBinary(frame: Uint8Array): boolean {
+    return this.#write(frame);
+  }
+
+  #write(data: string | Uint8Array): boolean {
     const { socket, highWaterBytes, queueLimitBytes } = this.#o;
     if (this.#state !== 'open' || socket.readyState !== WebSocket.OPEN) return false;
-    const data = encode(message);
-    const queued = socket.bufferedAmount + Buffer.byteLength(data);
+    const queued =
+      socket.bufferedAmount + (typeof data === 'string' ? Buffer.byteLength(data) : data.length);
     if (queued > queueLimitBytes) {
       this.#o.logger.warn(
         { code: LogCode.slowConsumer, queuedBytes: socket.bufferedAmount, queueLimitBytes },

@@ -87,6 +87,14 @@ export const ErrorCode = {
   tooManySubscriptions: 'too_many_subscriptions',
   /** The client has as many requests waiting for a device as the hub allows one client. */
   tooManyRequests: 'too_many_requests',
+  /**
+   * A binary frame that cannot be used: shorter than its header, too large, an unknown kind or
+   * fd, data on an eof, or binary frames on a link that did not negotiate them (the message says
+   * which). The connection stays up.
+   */
+  invalidFrame: 'invalid_frame',
+  /** A binary frame for a stream number that no open request or session of this connection uses. */
+  unknownByteStream: 'unknown_byte_stream',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -12,6 +12,7 @@ import {
   sessionInputPayload,
   sessionResizePayload,
 } from './sessions.js';
+import { streamNumber } from './byte-frame.js';
 
 export const subscribePayload = object({
   device_id: deviceId(),
@@ -29,7 +30,14 @@ export const unsubscribePayload = object({
  * The hub forwards a command by `device_id` alone and relays the whole payload; the agent,
  * which knows what it can run, validates the rest.
  */
-export const commandForwardPayload = object({ device_id: deviceId() });
+export const commandForwardPayload = object({
+  device_id: deviceId(),
+  /**
+   * The client wants the output as binary frames under this number (its own, unique among its
+   * open requests), and may send stdin the same way. Absent: JSON `command_output`, as ever.
+   */
+  stream: optional(streamNumber()),
+});
 
 /**
  * `command_cancel` / `command_input` name the running command by the client's request_id: in

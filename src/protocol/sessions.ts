@@ -4,20 +4,18 @@
  * then `session_opened`, output, and exactly one `session_done` (or an `error`, which the hub
  * follows with a `session_done` carrying it).
  */
+import { streamNumber } from './byte-frame.js';
 import { deviceId } from './fields.js';
 import { MAX_FRAME_BYTES } from './message.js';
 import { boolean, nullable, number, object, optional, string, type Infer } from './schema.js';
 
 /** Largest rows or cols a session may ask for (the kernel keeps them in 16 bits). */
 export const MAX_TERMINAL_CELLS = 10_000;
-/** A `stream` number a client or the hub gives a session's binary frames (u32). */
-export const MAX_STREAM_NUMBER = 2 ** 32 - 1;
 /** Longest keystroke piece in one JSON `session_input` (base64). */
 export const MAX_SESSION_INPUT_CHARS = 256 * 1024;
 
 export const terminalRows = () => number({ integer: true, min: 1, max: MAX_TERMINAL_CELLS });
 export const terminalCols = terminalRows;
-export const streamNumber = () => number({ integer: true, min: 1, max: MAX_STREAM_NUMBER });
 const base64Text = (maxLength: number) => string({ maxLength, pattern: /^[A-Za-z0-9+/]*={0,2}$/ });
 const followUpId = () => optional(string({ minLength: 1, maxLength: 200 }));
 

@@ -11,7 +11,7 @@ import {
   streamName,
   streamIntervalMs,
 } from './fields.js';
-import { array, number, object, optional, type Infer } from './schema.js';
+import { array, boolean, number, object, optional, type Infer } from './schema.js';
 
 export const welcomePayload = object({
   device_id: deviceId(),
@@ -19,6 +19,8 @@ export const welcomePayload = object({
   protocol: optional(number({ integer: true, min: 1 })),
   /** The last seq the hub has processed from this device's store; absent: it does not ack. */
   last_seq: optional(seqNumber({ min: 0 })),
+  /** The hub speaks binary frames on this link (the agent listed `bytes` in its hello). */
+  bytes: optional(boolean()),
 });
 export type WelcomePayload = Infer<typeof welcomePayload>;
 

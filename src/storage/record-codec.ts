@@ -1,4 +1,5 @@
 import { MAX_FRAME_BYTES } from '../protocol/message.js';
+import { setByteFrameSeq } from '../protocol/byte-frame.js';
 import { crc32 } from './crc32.js';
 import { defaultChannel, laneCode, laneFromCode, type Lane } from './lanes.js';
 
@@ -11,7 +12,9 @@ import { defaultChannel, laneCode, laneFromCode, type Lane } from './lanes.js';
  *     u8     lane (its index in LANES); bit 7 set: a compact record (see below)
  *     u48le  seq
  *     u48le  device time of the message, ms since the epoch
- *     …      body: the message as JSON, without `seq` (it is added when sent)
+ *     …      body: the message as JSON, without `seq` (it is added when sent); for a binary
+ *            record (lane byte bit 6) the whole binary frame (docs/protocol.md, raw bytes),
+ *            its seq field left 0
  *
  * A compact record leaves out the envelope's `channel` and `ts` as well, when they are implied:
  * the lane's default channel, and the record's time as ISO-8601 with milliseconds (the way the
@@ -32,21 +35,32 @@ export interface SpoolEntry {
   seq: number;
   lane: Lane;
   tsMs: number;
-  /** The message as JSON text, without `seq` (and without `channel` and `ts` when compact). */
-  body: string;
+  /**
+   * The message as JSON text, without `seq` (and without `channel` and `ts` when compact); or,
+   * for output bytes, the binary frame as it goes on the wire (its seq is filled in when sent):
+   * raw bytes are spooled as they are, never escaped into JSON.
+   */
+  body: string | Uint8Array;
   compact: boolean;
 }
 
 const COMPACT_BIT = 0x80;
+const BINARY_BIT = 0x40;
 
 export function encodeRecord(entry: SpoolEntry): Buffer {
-  const bodyBytes = Buffer.byteLength(entry.body, 'utf8');
+  const { body } = entry;
+  const binary = typeof body !== 'string';
+  const bodyBytes = binary ? body.length : Buffer.byteLength(body, 'utf8');
   const record = Buffer.allocUnsafe(PREFIX_BYTES + META_BYTES + bodyBytes);
   record.writeUInt32LE(META_BYTES + bodyBytes, 0);
-  record.writeUInt8(laneCode(entry.lane) | (entry.compact ? COMPACT_BIT : 0), 8);
+  record.writeUInt8(
+    laneCode(entry.lane) | (entry.compact ? COMPACT_BIT : 0) | (binary ? BINARY_BIT : 0),
+    8,
+  );
   record.writeUIntLE(entry.seq, 9, 6);
   record.writeUIntLE(Math.max(0, Math.trunc(entry.tsMs)), 15, 6);
-  record.write(entry.body, PREFIX_BYTES + META_BYTES, 'utf8');
+  if (binary) record.set(body, PREFIX_BYTES + META_BYTES);
+  else record.write(body, PREFIX_BYTES + META_BYTES, 'utf8');
   record.writeUInt32LE(crc32(record, PREFIX_BYTES), 4);
   return record;
 }
@@ -71,7 +85,7 @@ export function decodeRecord(data: Buffer, offset: number, end = data.length): D
     return { kind: 'corrupt', reason: 'checksum mismatch' };
   }
   const code = data.readUInt8(offset + 8);
-  const lane = laneFromCode(code & ~COMPACT_BIT);
+  const lane = laneFromCode(code & ~(COMPACT_BIT | BINARY_BIT));
   if (!lane) return { kind: 'corrupt', reason: `unknown lane ${code}` };
   const seq = data.readUIntLE(offset + 9, 6);
   if (seq < 1) return { kind: 'corrupt', reason: 'seq 0' };
@@ -82,15 +96,24 @@ export function decodeRecord(data: Buffer, offset: number, end = data.length): D
       seq,
       lane,
       tsMs: data.readUIntLE(offset + 15, 6),
-      body: data.toString('utf8', offset + PREFIX_BYTES + META_BYTES, offset + total),
+      body:
+        (code & BINARY_BIT) !== 0
+          ? Buffer.from(data.subarray(offset + PREFIX_BYTES + META_BYTES, offset + total))
+          : data.toString('utf8', offset + PREFIX_BYTES + META_BYTES, offset + total),
       compact: (code & COMPACT_BIT) !== 0,
     },
   };
 }
 
 /** The wire frame of a spooled message: its JSON with `seq` (and a compact record's envelope) first. */
-export function frameOf(entry: SpoolEntry): string {
-  const rest = entry.body.length > 2 ? `,${entry.body.slice(1)}` : '}';
+export function frameOf(entry: SpoolEntry): string | Uint8Array {
+  const { body } = entry;
+  if (typeof body !== 'string') {
+    // The frame is the record's own bytes: its seq is written in place (always the same one).
+    setByteFrameSeq(body, entry.seq);
+    return body;
+  }
+  const rest = body.length > 2 ? `,${body.slice(1)}` : '}';
   if (!entry.compact) return `{"seq":${entry.seq}${rest}`;
   const channel = JSON.stringify(defaultChannel(entry.lane) ?? '');
   const ts = new Date(entry.tsMs).toISOString();

@@ -1,5 +1,12 @@
 import type { Logger } from 'pino';
-import type { DeliveryOutbox, DeliveryStats, OutboxSink, Resume } from '../agent/outbox.js';
+import type {
+  DeliveryOutbox,
+  DeliveryStats,
+  OutboundBytes,
+  OutboxSink,
+  Resume,
+} from '../agent/outbox.js';
+import { encodeByteFrame } from '../protocol/byte-frame.js';
 import type { AgentMessage } from '../protocol/message.js';
 import { laneOf } from './lanes.js';
 import { frameOf, isCompactable } from './record-codec.js';
@@ -97,6 +104,15 @@ export class SpoolOutbox implements DeliveryOutbox {
         : { ...message, seq: undefined },
     );
     this.#spool.append(lane, Number.isFinite(tsMs) ? Math.max(0, tsMs) : 0, body, compact);
+    this.#pump();
+  }
+
+  /**
+   * Output bytes go to the command lane as the binary frame itself (seq 0 until sent): no JSON,
+   * no base64, the same write-before-send and resend as every message.
+   */
+  enqueueBytes(frame: OutboundBytes, tsMs: number): void {
+    this.#spool.append('command', Math.max(0, tsMs), encodeByteFrame({ ...frame, seq: 0 }));
     this.#pump();
   }
 

@@ -183,7 +183,7 @@ export class Spool {
   }
 
   /** Adds a message (its JSON, compact or not: record-codec.ts); returns its seq. It becomes sendable once flushed (at once in memory mode). */
-  append(lane: Lane, tsMs: number, body: string, compact = false): number {
+  append(lane: Lane, tsMs: number, body: string | Uint8Array, compact = false): number {
     // A message numbered before the store is read would make it a store opened late, whose
     // unacknowledged messages are given up (#open): the store is read first.
     if (!this.#started) throw new Error('spool: append before start()');

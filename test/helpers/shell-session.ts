@@ -1,24 +1,42 @@
+import {
+  ByteFd,
+  ByteKind,
+  decodeByteFrame,
+  encodeByteFrame,
+} from '../../src/protocol/byte-frame.js';
 import { DEVICE_ID, type Frame, type Peer } from './ws.js';
 
 /**
  * A shell session seen from a `/v1/stream` client: opens it, types into it, and keeps the
- * terminal's output (JSON `session_output`) so that a test can wait for text on the screen.
+ * terminal's output so that a test can wait for text on the screen. With a `stream` number the
+ * session's bytes travel as binary frames both ways; without, as JSON base64.
  */
 export class ShellSessionClient {
   readonly requestId: string;
+  readonly stream: number | undefined;
+  /** `session_output` frames received (none when the session's bytes travel as binary frames). */
+  jsonOutputs = 0;
   readonly #client: Peer;
   #output = Buffer.alloc(0);
   #done: Frame | null = null;
   readonly #waiters = new Set<() => void>();
 
-  constructor(client: Peer, requestId: string) {
+  constructor(client: Peer, requestId: string, stream?: number) {
     this.#client = client;
     this.requestId = requestId;
+    this.stream = stream;
     client.ws.on('message', (data, isBinary) => {
-      if (isBinary) return;
+      if (isBinary) {
+        const decoded = decodeByteFrame(data as Buffer);
+        if (!decoded.ok || decoded.frame.stream !== stream) return;
+        this.#output = Buffer.concat([this.#output, decoded.frame.data]);
+        for (const waiter of this.#waiters) waiter();
+        return;
+      }
       const frame = JSON.parse(data.toString()) as Frame;
       if (frame.request_id !== requestId) return;
       if (frame.type === 'session_output') {
+        this.jsonOutputs++;
         const bytes = Buffer.from(frame.payload.data as string, 'base64');
         this.#output = Buffer.concat([this.#output, bytes]);
       } else if (frame.type === 'session_done') this.#done = frame;
@@ -31,11 +49,28 @@ export class ShellSessionClient {
     this.#client.send({
       type: 'session_open',
       request_id: this.requestId,
-      payload: { device_id: DEVICE_ID, ...payload },
+      payload: {
+        device_id: DEVICE_ID,
+        ...(this.stream !== undefined ? { stream: this.stream } : {}),
+        ...payload,
+      },
     });
   }
 
   type(text: string | Buffer): void {
+    if (this.stream !== undefined) {
+      const data = Buffer.from(text);
+      this.#client.ws.send(
+        encodeByteFrame({
+          kind: ByteKind.data,
+          stream: this.stream,
+          fd: ByteFd.stdin,
+          seq: 0,
+          data,
+        }),
+      );
+      return;
+    }
     this.#client.send({
       type: 'session_input',
       request_id: this.requestId,

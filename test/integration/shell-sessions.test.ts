@@ -51,9 +51,9 @@ async function shellRig(
 }
 
 describe('shell sessions end to end', () => {
-  it('gives a pty of the size asked for, resizes it, and ends with the exit status', async (t) => {
+  it('gives a pty of the size asked for, resizes it, and ends with the exit status (binary frames)', async (t) => {
     const rig = await shellRig(t);
-    const session = new ShellSessionClient(rig.client, 's1');
+    const session = new ShellSessionClient(rig.client, 's1', 7);
     session.open({ rows: 33, cols: 101, ...BASH });
     await session.waitFor(/PROMPT> /);
     session.type('stty size; tty\r');
@@ -68,6 +68,7 @@ describe('shell sessions end to end', () => {
     session.type('exit 7\r');
     const done = await session.done();
     assert.equal(done.payload.exit_code, 7);
+    assert.equal(session.jsonOutputs, 0, 'the bytes came as binary frames');
     assert.equal(done.payload.closed, false);
   });
 
@@ -149,7 +150,7 @@ describe('shell sessions end to end', () => {
     assert.equal((done.payload.error as { code: string }).code, ErrorCode.shellDenied);
   });
 
-  it('survives a link cut of a couple of seconds with no output lost', async (t) => {
+  it('survives a link cut of a couple of seconds with no output lost (binary frames)', async (t) => {
     let proxy: FaultProxy | null = null;
     const rig = await shellRig(
       t,
@@ -165,7 +166,7 @@ describe('shell sessions end to end', () => {
       },
     );
     const cut = proxy as unknown as FaultProxy;
-    const session = new ShellSessionClient(rig.client, 's6');
+    const session = new ShellSessionClient(rig.client, 's6', 9);
     session.open({ rows: 24, cols: 80, ...BASH });
     await session.waitFor(/PROMPT> /);
     // Output made while the link is down: the spool keeps it and resends it after the welcome.

@@ -53,6 +53,7 @@ class RecordingSink implements OutboxSink {
  * hello), `deliver()` hands a frame in; markWelcomed goes online as the real connection does.
  */
 class FakeLink implements Link {
+  readonly carriesBytes = false;
   status: ConnectionStatus = { kind: 'idle' };
   readonly hellos: Record<string, unknown>[] = [];
   readonly refusals: { code: string; message: string }[] = [];

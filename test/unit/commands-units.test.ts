@@ -13,7 +13,7 @@ import { resolveProgram } from '../../src/process/program-path.js';
 import { ProcessGroup } from '../../src/process/process-group.js';
 import { ptyArgv, shellQuote } from '../../src/commands/pty.js';
 import { resolveRunAs } from '../../src/config/run-as.js';
-import { Utf8Splitter, completeUtf8Length } from '../../src/commands/utf8-chunks.js';
+import { Utf8Splitter, completeUtf8Length } from '../../src/protocol/utf8-chunks.js';
 import { ConfigError, loadConfig } from '../../src/config/load.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 

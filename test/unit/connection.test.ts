@@ -76,6 +76,7 @@ function setup(random = () => 0.5, logger = pino({ level: 'silent' })) {
   });
   const events: LinkEvents = {
     hello: () => ({ device_id: 'dev1' }),
+    onBytes: () => {},
     onFrame: (text) => {
       if (text && JSON.parse(text).type === 'welcome') connection.markWelcomed();
     },

@@ -131,6 +131,7 @@ function setup(random = () => 0.5, { later = false } = {}) {
   const events: LinkEvents = {
     hello: () => ({ device_id: 'dev1', seq: helloSeq }),
     onFrame: (text) => frames.push(text),
+    onBytes: () => {},
     onStatus: (status) => statuses.push(status),
     onOnline: (sink) => {
       sinks.push(sink);

@@ -69,7 +69,7 @@ describe('spool record codec', () => {
     };
     const decoded = decodeRecord(encodeRecord(compact), 0);
     assert.deepEqual(decoded.kind === 'record' && decoded.entry, compact);
-    assert.deepEqual(JSON.parse(frameOf(compact)), {
+    assert.deepEqual(JSON.parse(frameOf(compact) as string), {
       seq: 9,
       channel: 'telemetry',
       ts,
@@ -83,7 +83,7 @@ describe('spool record codec', () => {
       frameOf(entry(12, '{"type":"a","payload":{}}')),
       '{"seq":12,"type":"a","payload":{}}',
     );
-    assert.deepEqual(JSON.parse(frameOf(entry(3, '{}'))), { seq: 3 });
+    assert.deepEqual(JSON.parse(frameOf(entry(3, '{}')) as string), { seq: 3 });
   });
 
   it('sorts channels into lanes', () => {

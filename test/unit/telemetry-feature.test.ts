@@ -65,6 +65,8 @@ function harness(
     outbox: {} as Outbox,
     router,
     emit: (type, channel, payload) => emitted.push({ type, channel, payload }),
+    speaksBytes: () => false,
+    emitBytes: () => {},
     status: () => ({ kind: 'online', since: '', url: '' }),
     onStatus: (listener) => {
       statusListeners.add(listener);

@@ -21,6 +21,8 @@ function harness(intervalMs = 10_000) {
     outbox: new MemoryOutbox({ maxMessages: 10, highWaterBytes: 1024 }),
     router: new Router(() => {}),
     emit: () => {},
+    speaksBytes: () => false,
+    emitBytes: () => {},
     status: () => ({ kind: 'backoff', attempt: 2, delayMs: 4000, reason: 'dial timeout' }),
     onStatus: () => () => {},
   };

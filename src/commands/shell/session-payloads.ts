@@ -13,7 +13,8 @@ import {
   type Infer,
   type Validator,
 } from '../../protocol/schema.js';
-import { streamNumber, terminalCols, terminalRows } from '../../protocol/sessions.js';
+import { streamNumber } from '../../protocol/byte-frame.js';
+import { terminalCols, terminalRows } from '../../protocol/sessions.js';
 
 const MAX_COMMAND_CHARS = 64 * 1024;
 

@@ -1,6 +1,7 @@
 import { basename } from 'node:path';
 import type { Logger } from 'pino';
 import type { AgentContext, Feature } from '../../agent/agent.js';
+import { ByteFd, ByteKind } from '../../protocol/byte-frame.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import { Channel } from '../../protocol/message.js';
 import type { ParsedFrame } from '../../protocol/parse.js';
@@ -156,6 +157,17 @@ export class ShellFeature implements Feature {
       );
       return;
     }
+    // On a link with binary frames the terminal's bytes travel raw under the hub's number.
+    const stream = payload.stream !== undefined && context.speaksBytes() ? payload.stream : null;
+    if (stream !== null && context.router.hasStream(stream)) {
+      refuse(ErrorCode.invalidPayload, `session_open: stream ${stream} is already open`);
+      return;
+    }
+    const sendOutput =
+      stream === null
+        ? (bytes: Buffer) => reply('session_output', { data: bytes.toString('base64') })
+        : (bytes: Buffer) =>
+            context.emitBytes({ kind: ByteKind.data, stream, fd: ByteFd.stdout, data: bytes });
     const admission = this.#sessions.admit(requestId, () =>
       RemoteSession.start({
         requestId,
@@ -163,7 +175,7 @@ export class ShellFeature implements Feature {
         terminal: this.#o.terminal,
         outbox: context.outbox,
         emit: reply,
-        sendOutput: (bytes) => reply('session_output', { data: bytes.toString('base64') }),
+        sendOutput,
         logger: context.logger,
       }),
     );
@@ -185,7 +197,20 @@ export class ShellFeature implements Feature {
       },
       'shell session started',
     );
-    void session.done.finally(() => this.#sessions.release(requestId));
+    // Keystrokes as binary frames (fd 0); an eof means nothing to a terminal (Ctrl-D is a byte).
+    const closeStream =
+      stream === null
+        ? null
+        : context.router.openStream(stream, (frame) => {
+            if (frame.kind !== ByteKind.data || frame.fd !== ByteFd.stdin) return;
+            const bytes = Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.length);
+            if (!session.write(bytes))
+              context.logger.debug({ request_id: requestId }, 'session input dropped');
+          });
+    void session.done.finally(() => {
+      closeStream?.();
+      this.#sessions.release(requestId);
+    });
   }
 
   /** Why this session may not start (the gates, in the order an operator would look), or null. */

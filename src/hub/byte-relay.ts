@@ -1,0 +1,79 @@
+import {
+  BYTE_FRAME_HEADER_BYTES,
+  ByteFd,
+  ByteKind,
+  encodeByteHeader,
+  type ByteFrame,
+} from '../protocol/byte-frame.js';
+import { Utf8Splitter, type EncodedChunk } from '../protocol/utf8-chunks.js';
+
+/**
+ * The hub between the two forms of a command's bytes (docs/protocol.md, raw bytes): a device
+ * link may speak binary frames or JSON only, and so may each client, independently. Pure
+ * functions and a small per-request state; the broker decides which way a frame goes.
+ */
+
+/** A binary frame again, under another stream number and seq (a copy: the input stays whole). */
+export function reframe(frame: ByteFrame, stream: number, seq: number): Uint8Array {
+  const out = new Uint8Array(BYTE_FRAME_HEADER_BYTES + frame.data.length);
+  encodeByteHeader(frame.kind, stream, frame.fd, seq, out);
+  out.set(frame.data, BYTE_FRAME_HEADER_BYTES);
+  return out;
+}
+
+/** A `command_output` payload's bytes (UTF-8 text, or base64 when it says so). */
+export function outputBytes(payload: { chunk: string; encoding?: string }): Uint8Array {
+  return Buffer.from(payload.chunk, payload.encoding === 'base64' ? 'base64' : 'utf8');
+}
+
+export function outputFdNumber(fd: string): ByteFd {
+  return fd === 'stderr' ? ByteFd.stderr : ByteFd.stdout;
+}
+
+/** `command_input` payloads carrying `data` (base64 pieces under the agent's 512 Ki-char bound). */
+export function inputPayloads(
+  frame: ByteFrame,
+  requestId: string,
+  pieceBytes = 384 * 1024,
+): Record<string, unknown>[] {
+  if (frame.kind === ByteKind.eof) return [{ request_id: requestId, eof: true }];
+  const payloads: Record<string, unknown>[] = [];
+  for (let at = 0; at < frame.data.length; at += pieceBytes) {
+    const piece = frame.data.subarray(at, at + pieceBytes);
+    payloads.push({
+      request_id: requestId,
+      data: Buffer.from(piece.buffer, piece.byteOffset, piece.length).toString('base64'),
+      encoding: 'base64',
+    });
+  }
+  return payloads;
+}
+
+/**
+ * Binary output turned into the seed's `command_output` chunks for a client that did not ask
+ * for bytes: cut on UTF-8 character borders per fd, as the agent does for JSON output.
+ */
+export class OutputChunks {
+  readonly #splitters = { stdout: new Utf8Splitter(), stderr: new Utf8Splitter() };
+
+  /** The chunk to send now for these bytes, or null while a character is incomplete. */
+  take(fd: ByteFd, data: Uint8Array): (EncodedChunk & { fd: 'stdout' | 'stderr' }) | null {
+    const name = fd === ByteFd.stderr ? 'stderr' : 'stdout';
+    const chunk = this.#splitters[name].take(
+      Buffer.from(data.buffer, data.byteOffset, data.length),
+      false,
+    );
+    return chunk ? { ...chunk, fd: name } : null;
+  }
+
+  /** What is still held (an unfinished character at the end): sent before `command_done`. */
+  flush(): (EncodedChunk & { fd: 'stdout' | 'stderr' })[] {
+    const chunks: (EncodedChunk & { fd: 'stdout' | 'stderr' })[] = [];
+    for (const fd of ['stdout', 'stderr'] as const) {
+      if (this.#splitters[fd].held === 0) continue;
+      const chunk = this.#splitters[fd].take(Buffer.alloc(0), true);
+      if (chunk) chunks.push({ ...chunk, fd });
+    }
+    return chunks;
+  }
+}
