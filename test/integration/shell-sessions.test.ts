@@ -174,10 +174,18 @@ describe('shell sessions end to end', () => {
     await session.waitFor(/END-OF-\$\(\(40\+2\)\)\r\n/);
     cut.setMode('reset');
     await rig.agent.waitForLog((l) => l.status?.kind === 'backoff', 5_000);
+    // Typed while the device is away: the hub holds it for the session until it is back.
+    session.type('echo typed-$((40+3))\r');
+    session.resize(30, 90);
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     cut.setMode('pass');
     await session.waitFor(/END-OF-42\r\n/, 10_000);
-    const numbers = session.screen.match(/^\d+\r$/gm)?.map((line) => Number(line.trim()));
+    await session.waitFor(/typed-43\r\n/);
+    session.type('stty size\r');
+    await session.waitFor(/[\r\n]30 90\r\n/);
+    // The terminal echoes the keys typed ahead as they arrive, maybe in the middle of a number.
+    const screen = session.screen.split('echo typed-$((40+3))\r\n').join('');
+    const numbers = screen.match(/^\d+\r$/gm)?.map((line) => Number(line.trim()));
     assert.deepEqual(
       numbers,
       Array.from({ length: 3000 }, (_, i) => i + 1),
