@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
 import { spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
 import { processesWith, uniqueMarker } from '../helpers/commands-harness.js';
@@ -50,9 +50,28 @@ async function shellRig(
   return { hub, agent, client };
 }
 
+/** An Owner for what a suite shares: stopped after its last test. */
+function suiteOwner(): Owner & { stop(): Promise<void> } {
+  const stops: (() => void | Promise<void>)[] = [];
+  return {
+    after: (fn) => void stops.push(fn),
+    stop: async () => {
+      for (const stop of stops.reverse()) await stop();
+    },
+  };
+}
+
 describe('shell sessions end to end', () => {
-  it('gives a pty of the size asked for, resizes it, and ends with the exit status (binary frames)', async (t) => {
-    const rig = await shellRig(t);
+  // The first tests share one hub and agent: starting an agent is most of a test's time.
+  const suite = suiteOwner();
+  let shared: Awaited<ReturnType<typeof shellRig>>;
+  before(async () => {
+    shared = await shellRig(suite);
+  });
+  after(() => suite.stop());
+
+  it('gives a pty of the size asked for, resizes it, and ends with the exit status (binary frames)', async () => {
+    const rig = shared;
     const session = new ShellSessionClient(rig.client, 's1', 7);
     session.open({ rows: 33, cols: 101, ...BASH });
     await session.waitFor(/PROMPT> /);
@@ -72,8 +91,8 @@ describe('shell sessions end to end', () => {
     assert.equal(done.payload.closed, false);
   });
 
-  it('sends Ctrl-C to the foreground job only: the shell survives', async (t) => {
-    const rig = await shellRig(t);
+  it('sends Ctrl-C to the foreground job only: the shell survives', async () => {
+    const rig = shared;
     const session = new ShellSessionClient(rig.client, 's2');
     const marker = uniqueMarker();
     session.open({ rows: 24, cols: 80, ...BASH });
@@ -89,8 +108,8 @@ describe('shell sessions end to end', () => {
     assert.equal((await session.done()).payload.exit_code, 0);
   });
 
-  it('ends every process of the session on session_close, also those that ignore HUP and TERM', async (t) => {
-    const rig = await shellRig(t);
+  it('ends every process of the session on session_close, also those that ignore HUP and TERM', async () => {
+    const rig = shared;
     const session = new ShellSessionClient(rig.client, 's3');
     const marker = uniqueMarker();
     session.open({ rows: 24, cols: 80, ...BASH });
