@@ -162,6 +162,15 @@ describe('shell sessions end to end', () => {
     await echo.waitFor(/allowed/);
     assert.equal((await echo.done()).payload.exit_code, 0);
 
+    // A cwd that is not there is named, not reported as script's ENOENT.
+    const nowhere = new ShellSessionClient(rig.client, 'r4');
+    nowhere.open({ rows: 24, cols: 80, argv: ['/bin/echo', 'x'], cwd: '/nonexistent-dir' });
+    const failed = await nowhere.done();
+    assert.match(
+      String((failed.payload.error as { message: string }).message),
+      /cwd "\/nonexistent-dir" does not exist/,
+    );
+
     const off = await shellRig(t, { IOTTLY_SHELL_ENABLED: 'false' });
     const disabled = new ShellSessionClient(off.client, 'r3');
     disabled.open({ rows: 24, cols: 80, ...BASH });
