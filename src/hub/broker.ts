@@ -32,6 +32,7 @@ import {
   type ByteFrame,
 } from '../protocol/byte-frame.js';
 import { HeldSessionInput } from './held-session-input.js';
+import { OrphanSessions } from './orphan-sessions.js';
 import { OutputChunks, inputPayloads, outputBytes, outputFdNumber, reframe } from './byte-relay.js';
 
 /**
@@ -97,6 +98,8 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly #maxRequestsPerClient: number;
   readonly #sendsDemand: boolean;
   readonly #whenHeard: (deviceId: string, heard: () => void) => void;
+  /** Sessions no client waits for any more, to close when their device is back. */
+  readonly #orphanSessions = new OrphanSessions();
   /** Keystrokes, a resize and a close for sessions whose device link is down. */
   readonly #heldSessionInput = new HeldSessionInput<ForwardedRequest<ClientLink, DeviceLink>>();
   /** Binary output being turned into `command_output` for a client that did not ask for bytes. */
@@ -184,8 +187,13 @@ export class Broker implements DeviceEvents, ClientEvents {
     const demand = this.subscriptions.demand(link.deviceId);
     if (demand.length > 0) this.#sendDemand(link, demand);
     const rebound = this.requests.rebind((device) => device.deviceId === link.deviceId, link);
-    this.#failLost(this.lostRequests.hello(link, rebound, openRequestsClaim(hello), processedSeq));
+    const claim = openRequestsClaim(hello);
+    this.#failLost(this.lostRequests.hello(link, rebound, claim, processedSeq));
     for (const request of rebound) this.#sendHeldSessionInput(request);
+    for (const id of this.#orphanSessions.take(link.deviceId)) {
+      if (claim && !claim.openRequests.includes(id)) continue;
+      link.send({ type: 'session_close', request_id: id, payload: { request_id: id } });
+    }
   }
 
   deviceProcessed(link: DeviceLink, seq: number): void {
@@ -273,6 +281,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   #endRequests(link: DeviceLink): void {
     for (const request of this.requests.closeForDevice(link)) {
       this.#endRequest(request, { code: ErrorCode.deviceOffline, message: 'device disconnected' });
+      if (request.kind === 'session') this.#orphanSessions.add(link.deviceId, request.id);
     }
   }
 
@@ -809,6 +818,10 @@ export class Broker implements DeviceEvents, ClientEvents {
       { deviceId: request.device.deviceId, kind: request.kind },
       'request abandoned by its client',
     );
+    if (request.kind === 'session' && !this.#sessionLinkUp(request)) {
+      this.#orphanSessions.add(request.device.deviceId, request.id);
+      return;
+    }
     const cancel = CANCEL_TYPE[request.kind];
     if (cancel !== undefined) {
       request.device.send({

@@ -197,6 +197,14 @@ describe('shell sessions end to end', () => {
     const session = new ShellSessionClient(rig.client, 's6', 9);
     session.open({ rows: 24, cols: 80, ...BASH });
     await session.waitFor(/PROMPT> /);
+    // A second session, whose client leaves during the cut: its terminal must not run on.
+    const leaving = await connectClient(rig.hub.wsUrl);
+    const orphan = new ShellSessionClient(leaving, 's7');
+    const marker = uniqueMarker();
+    orphan.open({ rows: 24, cols: 80, ...BASH });
+    await orphan.waitFor(/PROMPT> /);
+    orphan.type(`sleep ${marker}\r`);
+    await waitFor(() => processesWith(marker).length === 1, 5_000);
     // Output made while the link is down: the spool keeps it and resends it after the welcome.
     session.type('sleep 1; seq 1 3000; echo END-OF-$((40+2))\r');
     await session.waitFor(/END-OF-\$\(\(40\+2\)\)\r\n/);
@@ -205,8 +213,10 @@ describe('shell sessions end to end', () => {
     // Typed while the device is away: the hub holds it for the session until it is back.
     session.type('echo typed-$((40+3))\r');
     session.resize(30, 90);
+    leaving.ws.terminate();
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     cut.setMode('pass');
+    await waitFor(() => processesWith(marker).length === 0, 5_000);
     await session.waitFor(/END-OF-42\r\n/, 10_000);
     await session.waitFor(/typed-43\r\n/);
     session.type('stty size\r');
