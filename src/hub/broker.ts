@@ -106,6 +106,8 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly #outputChunks = new WeakMap<ForwardedRequest<ClientLink, DeviceLink>, OutputChunks>();
   /** Stdin bytes turned into `command_input` for a device without bytes, per request. */
   readonly #stdinForwarded = new WeakMap<ForwardedRequest<ClientLink, DeviceLink>, number>();
+  /** Clients not read while the device their stdin goes to is backed up. */
+  readonly #stdinHeld = new Map<DeviceLink, Set<ClientLink>>();
 
   readonly #clientHandlers: Record<string, ClientHandler> = {
     subscribe: (client, frame) => this.#subscribe(client, frame),
@@ -210,8 +212,10 @@ export class Broker implements DeviceEvents, ClientEvents {
       : undefined;
     if (handler) {
       handler(link, frame);
-      // A terminal's bytes (what was typed, what was shown) are the session's alone: no webhook.
-      if (!SESSION_FRAMES.has(frame.type)) this.#onDeviceMessage(link.deviceId, frame);
+      // A terminal's bytes (what was typed, what was shown) are the session's alone, and stdin's
+      // flow control is no device message: webhooks hear neither.
+      if (!SESSION_FRAMES.has(frame.type) && frame.type !== 'input_consumed')
+        this.#onDeviceMessage(link.deviceId, frame);
     } else
       link.refuse(
         frameError(ErrorCode.unknownType, `the hub does not handle "${frame.type}"`, frame),
@@ -250,6 +254,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   }
 
   deviceClosed(link: DeviceLink, code: number, reason: string): void {
+    this.#releaseStdin(link); // its queue is gone: the clients it held are read again
     const wasCurrent = this.devices.detach(link);
     this.lostRequests.linkClosed(link);
     this.#pushBack.forgetDevice(link);
@@ -500,23 +505,19 @@ export class Broker implements DeviceEvents, ClientEvents {
       if (frame.kind === ByteKind.data) this.#holdKeys(request, frame.data);
       return;
     }
-    if (device.backedUp) {
-      refuse(
-        ErrorCode.deviceBusy,
-        `device "${device.deviceId}" is not reading what it is sent; try again later`,
-      );
-      return;
-    }
     if (request.deviceStream !== undefined && device.speaksBytes && device.sendBytes) {
       device.sendBytes(reframe(frame, request.deviceStream, 0));
+      this.#holdStdin(client, device);
       return;
     }
     if (request.kind === 'session') {
       if (frame.kind === ByteKind.data) this.#sendSessionKeys(request, frame.data);
+      this.#holdStdin(client, device);
       return;
     }
     for (const payload of inputPayloads(frame, request.id))
       device.send({ type: 'command_input', request_id: request.id, payload });
+    this.#holdStdin(client, device);
     // A device without bytes does not report what its command took: the client's window counts
     // the bytes as taken once they are on their way, as command_input always was.
     const forwarded = (this.#stdinForwarded.get(request) ?? 0) + frame.data.length;
@@ -529,8 +530,35 @@ export class Broker implements DeviceEvents, ClientEvents {
     );
   }
 
+  /**
+   * Stdin is never refused or dropped: while the device's link is backed up the client that
+   * feeds it is not read (TCP pushes back on it; `exec` stops reading its stdin), until the
+   * device drains or goes away. A paused client adds at most the one frame it was read with.
+   */
+  #holdStdin(client: ClientLink, device: DeviceLink): void {
+    if (!device.backedUp || !device.onDrain || !client.pauseReading) return;
+    const held = this.#stdinHeld.get(device) ?? new Set<ClientLink>();
+    if (held.has(client)) return;
+    if (held.size === 0) {
+      this.#stdinHeld.set(device, held);
+      const stop = device.onDrain(() => {
+        stop();
+        this.#releaseStdin(device);
+      });
+    }
+    held.add(client);
+    client.pauseReading();
+  }
+
+  #releaseStdin(device: DeviceLink): void {
+    const held = this.#stdinHeld.get(device);
+    this.#stdinHeld.delete(device);
+    for (const client of held ?? []) client.resumeReading?.();
+  }
+
   clientClosed(link: ClientLink, code: number, reason: string): void {
     this.#pushBack.release(link);
+    for (const held of this.#stdinHeld.values()) held.delete(link);
     const subscriptions = this.subscriptions.removeClient(link);
     const requests = this.requests.closeForClient(link);
     for (const request of requests) this.#abandon(request);

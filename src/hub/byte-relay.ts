@@ -13,12 +13,36 @@ import { Utf8Splitter, type EncodedChunk } from '../protocol/utf8-chunks.js';
  * functions and a small per-request state; the broker decides which way a frame goes.
  */
 
-/** A binary frame again, under another stream number and seq (a copy: the input stays whole). */
+/**
+ * A binary frame again, under another stream number and seq. The received frame's own bytes are
+ * reused when its header is still in front of its data (a decoded frame's data is a view of
+ * them): the hub owns what ws handed it, so the header is rewritten in place, without copying
+ * the data. Otherwise (an eof's empty data) a new frame is made.
+ */
 export function reframe(frame: ByteFrame, stream: number, seq: number): Uint8Array {
+  const { data } = frame;
+  if (data.length > 0 && data.byteOffset >= BYTE_FRAME_HEADER_BYTES) {
+    const whole = new Uint8Array(
+      data.buffer,
+      data.byteOffset - BYTE_FRAME_HEADER_BYTES,
+      data.length + BYTE_FRAME_HEADER_BYTES,
+    );
+    if (sameHeader(whole, frame)) return encodeByteHeader(frame.kind, stream, frame.fd, seq, whole);
+  }
   const out = new Uint8Array(BYTE_FRAME_HEADER_BYTES + frame.data.length);
   encodeByteHeader(frame.kind, stream, frame.fd, seq, out);
   out.set(frame.data, BYTE_FRAME_HEADER_BYTES);
   return out;
+}
+
+/** Whether `bytes` starts with the header `frame` was decoded from (so it is that frame). */
+function sameHeader(bytes: Uint8Array, frame: ByteFrame): boolean {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, BYTE_FRAME_HEADER_BYTES);
+  return (
+    view.getUint8(0) === frame.kind &&
+    view.getUint32(1) === frame.stream &&
+    view.getUint8(5) === frame.fd
+  );
 }
 
 /** A `command_output` payload's bytes (UTF-8 text, or base64 when it says so). */

@@ -75,6 +75,14 @@ export class ClientPeer implements ClientLink {
     return this.#peer.sendBinary(frame);
   }
 
+  pauseReading(): void {
+    this.#peer.pauseReading();
+  }
+
+  resumeReading(): void {
+    this.#peer.resumeReading();
+  }
+
   refuse(error: FrameError): void {
     this.#o.logger.debug({ code: error.code, type: error.type }, 'request refused');
     if (error.type === 'error') return; // never answer an error with an error: that can loop

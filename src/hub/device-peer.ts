@@ -142,6 +142,10 @@ export class DevicePeer implements DeviceLink {
     this.#peer.pauseReading();
   }
 
+  onDrain(listener: () => void): () => void {
+    return this.#peer.onDrain(listener);
+  }
+
   resumeReading(): void {
     this.#peer.resumeReading();
   }
@@ -161,15 +165,18 @@ export class DevicePeer implements DeviceLink {
   }
 
   #onBinary(data: Uint8Array): void {
+    const result = decodeByteFrame(data);
     if (this.#phase !== 'ready' || !this.#speaksBytes) {
-      this.refuse(
-        this.#phase === 'ready'
-          ? BINARY_REFUSED
-          : { code: ErrorCode.helloRequired, message: 'the first frame must be "hello"' },
-      );
+      if (this.#phase !== 'ready') {
+        this.refuse({ code: ErrorCode.helloRequired, message: 'the first frame must be "hello"' });
+        return;
+      }
+      this.refuse(BINARY_REFUSED);
+      // Spooled on an earlier link that spoke bytes: refused, but processed (as a bad JSON frame
+      // is), so that it never holds back the acknowledgement of what follows.
+      if (result.ok && result.frame.seq > 0) this.#processedWithoutHandling(result.frame.seq);
       return;
     }
-    const result = decodeByteFrame(data);
     if (!result.ok) {
       this.refuse({ code: result.error.code, message: result.error.message });
       return;
@@ -192,6 +199,11 @@ export class DevicePeer implements DeviceLink {
       this.#o.events.deviceProcessed(this, seq);
       this.#acks.note(seq);
     }
+  }
+
+  #processedWithoutHandling(seq: number): void {
+    if (this.#o.cursors.accept(this.deviceId, seq)) this.#o.events.deviceProcessed(this, seq);
+    this.#acks.note(seq);
   }
 
   #onText(text: string): void {

@@ -28,6 +28,8 @@ export interface DeviceLink extends Link {
   readonly speaksBytes?: boolean;
   /** Sends one encoded binary frame (only when `speaksBytes`); false when the link is not open. */
   sendBytes?(frame: Uint8Array): boolean;
+  /** Runs `listener` each time the link goes from backed up to able to take more. */
+  onDrain?(listener: () => void): () => void;
   /** Stops reading the device's frames (push-back: TCP fills, the agent pauses its output). */
   pauseReading(): void;
   resumeReading(): void;
@@ -46,6 +48,9 @@ export interface ClientLink extends Link {
    * request). Absent on links that never ask (the Command API's).
    */
   sendBytes?(frame: Uint8Array): boolean;
+  /** Stops reading the client's frames (its stdin waits in TCP while a device is backed up). */
+  pauseReading?(): void;
+  resumeReading?(): void;
   /** Runs `listener` each time the client goes from backed up to able to take more. */
   onDrain(listener: () => void): () => void;
 }

@@ -32,7 +32,8 @@ describe('agent against a misbehaving hub', () => {
       ['{"type":"launch_missiles","request_id":"g1"}', 'unknown_type', 'g1'],
       ['{"type":"welcome","request_id":"g2","payload":{"device_id":5}}', 'invalid_payload', 'g2'],
       ['{"type":"__proto__","request_id":"g3"}', 'unknown_type', 'g3'],
-      [Buffer.from([0xde, 0xad, 0xbe, 0xef]), 'invalid_json', undefined],
+      // A binary frame on a link whose welcome did not say "bytes" (docs/protocol.md, raw bytes).
+      [Buffer.from([0xde, 0xad, 0xbe, 0xef]), 'invalid_frame', undefined],
       // Refused before it is decoded (issue 13): its request_id is never read.
       [
         `{"type":"command","request_id":"g4","payload":{"argv":["true"],"x":${'['.repeat(5000)}${']'.repeat(5000)}}}`,

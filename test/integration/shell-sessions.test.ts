@@ -79,7 +79,8 @@ describe('shell sessions end to end', () => {
     await session.waitFor(/[\r\n]33 101\r\n/);
     await session.waitFor(/\/dev\/pts\/\d+\r\n/);
     // SIGWINCH reaches the foreground program: a trap in the shell sees it, and stty the size.
-    session.type("trap 'echo WINCH-SEEN' WINCH\r");
+    session.type("trap 'echo WINCH-SEEN' WINCH; echo trap-$((1+1))\r");
+    await session.waitFor(/trap-2\r\n/); // the trap is set before the window changes
     session.resize(40, 120);
     await session.waitFor(/WINCH-SEEN/);
     session.type('stty size\r');
