@@ -102,8 +102,9 @@ export function runShell(args: ShellArgs, io: ShellIo): Promise<number> {
       maxPayload: MAX_FRAME_BYTES,
       perMessageDeflate: false,
     });
-    const escapes = new EscapeFilter();
     const raw = io.stdin.isTTY === true && typeof io.stdin.setRawMode === 'function';
+    // Escapes are for a person at a terminal: piped input passes through byte for byte.
+    const escapes = raw ? new EscapeFilter() : null;
     let settled = false;
     let pendingDrains = 0;
 
@@ -135,7 +136,8 @@ export function runShell(args: ShellArgs, io: ShellIo): Promise<number> {
     };
 
     const onKeys = (chunk: Buffer | string): void => {
-      const { send: bytes, drop } = escapes.push(Buffer.from(chunk));
+      const keys = Buffer.from(chunk);
+      const { send: bytes, drop } = escapes ? escapes.push(keys) : { send: keys, drop: false };
       if (bytes.length > 0 && socket.readyState === WebSocket.OPEN)
         socket.send(
           encodeByteFrame({
