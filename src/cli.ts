@@ -71,6 +71,8 @@ async function main(argv: string[]): Promise<number> {
         stderr: process.stderr,
       });
     }
+    case 'shell':
+      return shell(rest);
     case 'demo': {
       const { runDemo } = await import('./demo/demo.js');
       await runDemo({ stopSignal: onShutdownSignal() });
@@ -88,6 +90,26 @@ async function main(argv: string[]): Promise<number> {
     default:
       throw new UsageError(command ? `unknown command "${command}"` : 'a command is required');
   }
+}
+
+/**
+ * `iottly-agent shell`: loaded only here, so that the agent's own start-up never reads it (nor
+ * the terminal handling it brings).
+ */
+async function shell(args: string[]): Promise<number> {
+  const { parseShellArgs, runShell } = await import('./cli/shell.js');
+  const parsed = parseShellArgs(args, process.env);
+  return runShell(parsed, {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    size: () => ({ rows: process.stdout.rows || 24, cols: process.stdout.columns || 80 }),
+    onResize: (listener) => {
+      process.on('SIGWINCH', listener);
+      return () => process.removeListener('SIGWINCH', listener);
+    },
+    term: process.env.TERM,
+  });
 }
 
 /** `--help` or `-h` among a command's arguments (before a `--` that ends the options). */

@@ -15,6 +15,7 @@ import { DEVICE_ID_PATTERN } from '../protocol/fields.js';
 import { MAX_FRAME_BYTES } from '../protocol/message.js';
 import { isPlainObject } from '../protocol/schema.js';
 import { ExitCode } from './exit-codes.js';
+import { hubStreamUrl } from './stream-url.js';
 import { UsageError } from './usage-error.js';
 
 const EXEC_FAILED = ExitCode.execFailed;
@@ -95,26 +96,9 @@ export function parseExecArgs(argv: string[], env: Record<string, string | undef
   };
 }
 
-/** The hub's `/v1/stream` WebSocket URL from what an operator types (its base URL, usually). */
+/** The hub's `/v1/stream` WebSocket URL (see stream-url.ts). */
 export function streamUrl(hub: string): string {
-  let url: URL;
-  try {
-    url = new URL(hub);
-  } catch {
-    throw new UsageError(`exec: the hub URL "${hub}" is not a URL`);
-  }
-  const schemes: Record<string, string> = {
-    'http:': 'ws:',
-    'https:': 'wss:',
-    'ws:': 'ws:',
-    'wss:': 'wss:',
-  };
-  const scheme = schemes[url.protocol];
-  if (!scheme) throw new UsageError(`exec: the hub URL must be http(s) or ws(s), got "${hub}"`);
-  url.protocol = scheme;
-  if (!url.pathname.endsWith('/v1/stream'))
-    url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/stream`;
-  return url.toString();
+  return hubStreamUrl(hub, 'exec');
 }
 
 export interface ExecIo {

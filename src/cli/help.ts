@@ -17,6 +17,7 @@ commands:
   check-config   print the effective configuration (secrets redacted); exit 0, or 78 if invalid
   hub            run the reference hub (--host, --port, --api-key, --device-token ID=TOKEN, …)
   broker-config  write mosquitto's password and ACL files for a fleet on a broker (mosquitto --out DIR, …)
+  shell          an interactive terminal on a device through the hub: DEVICE [-- CMD …] (--hub, --api-key)
   publish        send JSON to the cloud through the running agent: [--channel C] [--app NAME] ['<json>'] (or stdin)
   exec           run a command on a device through the hub, bytes in and out: [--hub URL] [--api-key KEY] DEVICE -- CMD [ARGS…]
   demo           a hub and an agent on loopback, with readable logs (what \`npm start\` runs)
@@ -61,6 +62,17 @@ Exit 65 if a message was not a JSON object, 69 if no agent serves the socket.
   --config PATH               the agent's config file, to find its socket
   --local-socket-path PATH    the socket itself (default: as \`run\` resolves local.socketPath;
                               not root and no agent of yours there: the service's, ${SYSTEM_SOCKET_PATH})`;
+    case 'shell':
+      return `usage: iottly-agent shell [flags] DEVICE [-- CMD [ARGS…]]
+
+An interactive terminal on DEVICE through the hub, as ssh gives one: the login shell of the user
+the device runs commands as (or CMD), this terminal in raw mode, its size followed on resize.
+Type ~. after a newline to drop the session (~~ sends one ~). Exits with the remote status
+(128 + signal number when it was killed), 255 when the hub or the device refused or ended the
+session (the reason on stderr), 64 for a bad command line.
+
+  --hub URL          the hub (http, https, ws or wss; its /v1/stream). Default: IOTTLY_HUB_URL
+  --api-key KEY      a stream API key of the hub. Default: IOTTLY_API_KEY`;
     case 'demo':
       return `usage: iottly-agent demo
 

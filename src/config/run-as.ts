@@ -40,6 +40,7 @@ export function resolveRunAs(user: string, group: string, sources: RunAsSources)
         name: entry[0] as string,
         home: entry[5] as string,
       };
+      if (entry[6] !== undefined && entry[6] !== '') runAs.shell = entry[6];
     } else if (/^\d+$/.test(user)) {
       runAs = { uid: Number(user), gid: Number(user) };
     } else {

@@ -7,7 +7,7 @@ import type { FrameError, ParsedFrame } from '../protocol/parse.js';
 import { isPlainObject } from '../protocol/schema.js';
 import type { HelloPayload, TelemetryPayload } from '../protocol/to-hub.js';
 import type { Clock } from '../time/clock.js';
-import { failedCommandDone } from './command-endings.js';
+import { failedEnding } from './command-endings.js';
 import { DeviceRegistry } from './device-registry.js';
 import type { IdSource } from './ids.js';
 import type { ClientEvents, ClientLink, DeviceEvents, DeviceLink } from './links.js';
@@ -19,11 +19,20 @@ import {
   isFinalReply,
   isReply,
   type ForwardedRequest,
+  type RequestKind,
 } from './forwarded-requests.js';
 import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { LogCode } from '../log/log-codes.js';
-import { ByteFd, ByteKind, encodeByteFrame, type ByteFrame } from '../protocol/byte-frame.js';
+import {
+  ByteFd,
+  ByteKind,
+  MAX_BYTE_FRAME_DATA,
+  encodeByteFrame,
+  type ByteFrame,
+} from '../protocol/byte-frame.js';
+import { HeldSessionInput } from './held-session-input.js';
+import { OrphanSessions } from './orphan-sessions.js';
 import { OutputChunks, inputPayloads, outputBytes, outputFdNumber, reframe } from './byte-relay.js';
 
 /**
@@ -89,6 +98,10 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly #maxRequestsPerClient: number;
   readonly #sendsDemand: boolean;
   readonly #whenHeard: (deviceId: string, heard: () => void) => void;
+  /** Sessions no client waits for any more, to close when their device is back. */
+  readonly #orphanSessions = new OrphanSessions();
+  /** Keystrokes, a resize and a close for sessions whose device link is down. */
+  readonly #heldSessionInput = new HeldSessionInput<ForwardedRequest<ClientLink, DeviceLink>>();
   /** Binary output being turned into `command_output` for a client that did not ask for bytes. */
   readonly #outputChunks = new WeakMap<ForwardedRequest<ClientLink, DeviceLink>, OutputChunks>();
   /** Stdin bytes turned into `command_input` for a device without bytes, per request. */
@@ -103,6 +116,10 @@ export class Broker implements DeviceEvents, ClientEvents {
     command_cancel: (client, frame) => this.#followUp(client, frame),
     command_input: (client, frame) => this.#followUp(client, frame),
     app_command: (client, frame) => this.#command(client, frame),
+    session_open: (client, frame) => this.#command(client, frame),
+    session_input: (client, frame) => this.#followUp(client, frame),
+    session_resize: (client, frame) => this.#followUp(client, frame),
+    session_close: (client, frame) => this.#followUp(client, frame),
   };
 
   readonly #deviceHandlers: Record<string, DeviceHandler> = {
@@ -114,6 +131,9 @@ export class Broker implements DeviceEvents, ClientEvents {
     status: (device, frame) => this.#status(device, frame),
     user: () => {},
     app_command_done: (device, frame) => this.#reply(device, frame),
+    session_opened: (device, frame) => this.#reply(device, frame),
+    session_output: (device, frame) => this.#reply(device, frame),
+    session_done: (device, frame) => this.#reply(device, frame),
     app_error: (device, frame) => this.#appEvent(device, frame),
     app_call: (device, frame) => this.#appEvent(device, frame),
     app_call_done: (device, frame) => this.#appEvent(device, frame),
@@ -169,7 +189,13 @@ export class Broker implements DeviceEvents, ClientEvents {
     const demand = this.subscriptions.demand(link.deviceId);
     if (demand.length > 0) this.#sendDemand(link, demand);
     const rebound = this.requests.rebind((device) => device.deviceId === link.deviceId, link);
-    this.#failLost(this.lostRequests.hello(link, rebound, openRequestsClaim(hello), processedSeq));
+    const claim = openRequestsClaim(hello);
+    this.#failLost(this.lostRequests.hello(link, rebound, claim, processedSeq));
+    for (const request of rebound) this.#sendHeldSessionInput(request);
+    for (const id of this.#orphanSessions.take(link.deviceId)) {
+      if (claim && !claim.openRequests.includes(id)) continue;
+      link.send({ type: 'session_close', request_id: id, payload: { request_id: id } });
+    }
   }
 
   deviceProcessed(link: DeviceLink, seq: number): void {
@@ -186,8 +212,10 @@ export class Broker implements DeviceEvents, ClientEvents {
       : undefined;
     if (handler) {
       handler(link, frame);
-      // Flow control of one command's stdin, not a device message: webhooks need not hear it.
-      if (frame.type !== 'input_consumed') this.#onDeviceMessage(link.deviceId, frame);
+      // A terminal's bytes (what was typed, what was shown) are the session's alone, and stdin's
+      // flow control is no device message: webhooks hear neither.
+      if (!SESSION_FRAMES.has(frame.type) && frame.type !== 'input_consumed')
+        this.#onDeviceMessage(link.deviceId, frame);
     } else
       link.refuse(
         frameError(ErrorCode.unknownType, `the hub does not handle "${frame.type}"`, frame),
@@ -212,6 +240,10 @@ export class Broker implements DeviceEvents, ClientEvents {
     let relayed = false;
     if (request.clientStream !== undefined && client.sendBytes) {
       relayed = client.sendBytes(reframe(frame, request.clientStream, frame.seq));
+    } else if (request.kind === 'session') {
+      // A terminal's bytes, for a client without binary frames: base64, no UTF-8 cutting.
+      if (frame.kind === ByteKind.data)
+        relayed = client.send(sessionOutputMessage(frame.data, request.clientRequestId, frame.seq));
     } else if (frame.kind === ByteKind.data) {
       let chunks = this.#outputChunks.get(request);
       if (!chunks) this.#outputChunks.set(request, (chunks = new OutputChunks()));
@@ -254,6 +286,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   #endRequests(link: DeviceLink): void {
     for (const request of this.requests.closeForDevice(link)) {
       this.#endRequest(request, { code: ErrorCode.deviceOffline, message: 'device disconnected' });
+      if (request.kind === 'session') this.#orphanSessions.add(link.deviceId, request.id);
     }
   }
 
@@ -263,8 +296,8 @@ export class Broker implements DeviceEvents, ClientEvents {
     error: { code: string; message: string },
   ): void {
     request.client.send(errorMessage(error.code, error.message, request.clientRequestId));
-    if (request.kind === 'command')
-      request.client.send(failedCommandDone(error, request.clientRequestId));
+    const ending = failedEnding(request.kind, error, request.clientRequestId);
+    if (ending) request.client.send(ending);
   }
 
   /**
@@ -367,7 +400,8 @@ export class Broker implements DeviceEvents, ClientEvents {
     if (frame.type === 'input_consumed' && request.clientStream === undefined) return;
     if (isFinalReply(request.kind, frame.type)) this.#flushOutputChunks(request);
     const relayed =
-      frame.type === 'command_output' && request.clientStream !== undefined
+      (frame.type === 'command_output' || frame.type === 'session_output') &&
+      request.clientStream !== undefined
         ? this.#outputAsBytes(request, frame)
         : request.client.send(
             withDeviceSeq(
@@ -383,21 +417,34 @@ export class Broker implements DeviceEvents, ClientEvents {
     if (!isFinalReply(request.kind, frame.type)) return;
     this.requests.close(request.id);
     // The agent's error ends the command: a client that knows only command_done hears so too.
-    if (request.kind === 'command' && frame.type === 'error')
-      request.client.send(
-        failedCommandDone(
-          frame.payload as { code: string; message: string },
-          request.clientRequestId,
-        ),
+    if (frame.type === 'error') {
+      const ending = failedEnding(
+        request.kind,
+        frame.payload as { code: string; message: string },
+        request.clientRequestId,
       );
+      if (ending) request.client.send(ending);
+    }
   }
 
   /** JSON output from a device without bytes, to a client that asked for bytes. */
   #outputAsBytes(request: ForwardedRequest<ClientLink, DeviceLink>, frame: ParsedFrame): boolean {
     const { client, clientStream } = request;
     if (clientStream === undefined || !client.sendBytes) return false;
-    const payload = frame.payload as { chunk: string; fd: string; encoding?: string };
     const seq = typeof frame.raw.seq === 'number' ? frame.raw.seq : 0;
+    if (frame.type === 'session_output') {
+      const { data } = frame.payload as { data: string };
+      return client.sendBytes(
+        encodeByteFrame({
+          kind: ByteKind.data,
+          stream: clientStream,
+          fd: ByteFd.stdout,
+          seq,
+          data: Buffer.from(data, 'base64'),
+        }),
+      );
+    }
+    const payload = frame.payload as { chunk: string; fd: string; encoding?: string };
     return client.sendBytes(
       encodeByteFrame({
         kind: ByteKind.data,
@@ -453,8 +500,18 @@ export class Broker implements DeviceEvents, ClientEvents {
       return;
     }
     const { device } = request;
+    if (request.kind === 'session' && !this.#sessionLinkUp(request)) {
+      // An eof means nothing to a terminal (Ctrl-D is a byte).
+      if (frame.kind === ByteKind.data) this.#holdKeys(request, frame.data);
+      return;
+    }
     if (request.deviceStream !== undefined && device.speaksBytes && device.sendBytes) {
       device.sendBytes(reframe(frame, request.deviceStream, 0));
+      this.#holdStdin(client, device);
+      return;
+    }
+    if (request.kind === 'session') {
+      if (frame.kind === ByteKind.data) this.#sendSessionKeys(request, frame.data);
       this.#holdStdin(client, device);
       return;
     }
@@ -626,21 +683,21 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
-    const kind = frame.type === 'app_command' ? 'app_command' : 'command';
-    const clientStream =
-      kind === 'command' ? (frame.payload as { stream?: number }).stream : undefined;
+    const kind = FORWARDED_KIND[frame.type] ?? 'command';
+    const carriesBytes = kind === 'command' || kind === 'session';
+    const clientStream = carriesBytes ? (frame.payload as { stream?: number }).stream : undefined;
     if (clientStream !== undefined && this.requests.byClientStream(client, clientStream)) {
       client.refuse(
         frameError(
           ErrorCode.invalidPayload,
-          `command: stream ${clientStream} is already used by an open request on this connection`,
+          `${frame.type}: stream ${clientStream} is already used by an open request on this connection`,
           frame,
         ),
       );
       return;
     }
     const request = this.requests.open(kind, client, frame.request_id, device, {
-      device: kind === 'command' && device.speaksBytes === true,
+      device: carriesBytes && device.speaksBytes === true,
       client: clientStream,
     });
     const payload = { ...originalPayload(frame) };
@@ -649,7 +706,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     if (request.deviceStream !== undefined) payload.stream = request.deviceStream;
     let sent: boolean;
     try {
-      sent = device.send({ type: kind, request_id: request.id, payload });
+      sent = device.send({ type: frame.type, request_id: request.id, payload });
     } catch (err) {
       // Nothing went out: a request left open would refuse the request_id for ever. The client's
       // peer answers the throw (internal_error, and the command's done).
@@ -673,26 +730,98 @@ export class Broker implements DeviceEvents, ClientEvents {
     const target = (frame.payload as { request_id?: string }).request_id ?? frame.request_id;
     const request =
       target === undefined ? undefined : this.requests.findByClientRequest(client, target);
-    if (!request || request.kind !== 'command') {
+    const kind = frame.type.startsWith('session_') ? 'session' : 'command';
+    const noun = kind === 'session' ? 'shell session' : 'command';
+    if (!request || request.kind !== kind) {
       client.refuse(
         frameError(
           ErrorCode.unknownRequest,
           target === undefined
-            ? `${frame.type}: request_id is required (the command's)`
-            : `${frame.type}: no running command with request_id "${target}"`,
+            ? `${frame.type}: request_id is required (the ${noun}'s)`
+            : `${frame.type}: no open ${noun} with request_id "${target}"`,
           frame,
         ),
       );
       return;
     }
+    if (kind === 'session' && !this.#sessionLinkUp(request)) {
+      this.#holdSessionFollowUp(request, frame);
+      return;
+    }
     // Cancelling frees the device; input adds to what it has not read.
-    if (frame.type === 'command_input' && !this.#deviceCanTake(client, request.device, frame))
+    if (
+      (frame.type === 'command_input' || frame.type === 'session_input') &&
+      !this.#deviceCanTake(client, request.device, frame)
+    )
       return;
     request.device.send({
       type: frame.type,
       request_id: request.id,
       payload: { ...originalPayload(frame), request_id: request.id },
     });
+  }
+
+  /** Whether a session's device link is the device's live one (not a closed, dropped one). */
+  #sessionLinkUp(request: ForwardedRequest<ClientLink, DeviceLink>): boolean {
+    return this.devices.onlineLink(request.device.deviceId) === request.device;
+  }
+
+  #holdKeys(request: ForwardedRequest<ClientLink, DeviceLink>, bytes: Uint8Array): void {
+    if (!this.#heldSessionInput.keys(request, bytes))
+      this.#logger.debug(
+        { deviceId: request.device.deviceId, bytes: bytes.length },
+        'keystrokes for a session whose device is away dropped: too many held',
+      );
+  }
+
+  /** `session_input`, `session_resize` or `session_close` while the device's link is down. */
+  #holdSessionFollowUp(
+    request: ForwardedRequest<ClientLink, DeviceLink>,
+    frame: ParsedFrame,
+  ): void {
+    if (frame.type === 'session_input') {
+      const { data } = frame.payload as { data: string };
+      this.#holdKeys(request, Buffer.from(data, 'base64'));
+    } else if (frame.type === 'session_resize') {
+      this.#heldSessionInput.resize(request, frame.payload as { rows: number; cols: number });
+    } else this.#heldSessionInput.close(request);
+  }
+
+  /** Once the device is back on a new link: what its session's client sent meanwhile. */
+  #sendHeldSessionInput(request: ForwardedRequest<ClientLink, DeviceLink>): void {
+    if (request.kind !== 'session') return;
+    const held = this.#heldSessionInput.take(request);
+    if (!held) return;
+    if (held.size > 0) this.#sendSessionKeys(request, Buffer.concat(held.bytes));
+    const id = request.id;
+    if (held.resize)
+      request.device.send({
+        type: 'session_resize',
+        request_id: id,
+        payload: { request_id: id, ...held.resize },
+      });
+    if (held.close)
+      request.device.send({ type: 'session_close', request_id: id, payload: { request_id: id } });
+  }
+
+  /** Keystrokes to the session's device: a binary frame where its link has them, else JSON. */
+  #sendSessionKeys(request: ForwardedRequest<ClientLink, DeviceLink>, bytes: Uint8Array): void {
+    const { device } = request;
+    if (request.deviceStream !== undefined && device.speaksBytes && device.sendBytes) {
+      const frame = { kind: ByteKind.data, stream: request.deviceStream, fd: ByteFd.stdin, seq: 0 };
+      for (let at = 0; at < bytes.length; at += MAX_BYTE_FRAME_DATA)
+        device.sendBytes(
+          encodeByteFrame({ ...frame, data: bytes.subarray(at, at + MAX_BYTE_FRAME_DATA) }),
+        );
+      return;
+    }
+    const frame = { kind: ByteKind.data, stream: 1, fd: ByteFd.stdin, seq: 0, data: bytes };
+    for (const payload of inputPayloads(frame, request.id, SESSION_INPUT_PIECE_BYTES))
+      device.send({
+        type: 'session_input',
+        request_id: request.id,
+        payload: { request_id: request.id, data: payload.data },
+      });
   }
 
   /**
@@ -717,15 +846,36 @@ export class Broker implements DeviceEvents, ClientEvents {
       { deviceId: request.device.deviceId, kind: request.kind },
       'request abandoned by its client',
     );
-    if (request.kind === 'command') {
+    if (request.kind === 'session' && !this.#sessionLinkUp(request)) {
+      this.#orphanSessions.add(request.device.deviceId, request.id);
+      return;
+    }
+    const cancel = CANCEL_TYPE[request.kind];
+    if (cancel !== undefined) {
       request.device.send({
-        type: 'command_cancel',
+        type: cancel,
         request_id: request.id,
         payload: { request_id: request.id },
       });
     }
   }
 }
+
+/** A shell session's frames from the device, relayed to its client only. */
+const SESSION_FRAMES = new Set(['session_opened', 'session_output', 'session_done']);
+
+/** The forwarded request a client's opening frame makes. */
+const FORWARDED_KIND: Record<string, RequestKind> = {
+  command: 'command',
+  app_command: 'app_command',
+  session_open: 'session',
+};
+
+/** What tells the device that a request's client has gone (an app_command just ends). */
+const CANCEL_TYPE: Partial<Record<RequestKind, string>> = {
+  command: 'command_cancel',
+  session: 'session_close',
+};
 
 /** `"a", "b"` — clipped, so that a long list does not make a long error. */
 function namesList(names: readonly string[], max = 20): string {
@@ -738,6 +888,25 @@ function frameError(code: ErrorCode, message: string, frame: ParsedFrame): Frame
   const error: FrameError = { code, message, type: frame.type };
   if (frame.request_id !== undefined) error.request_id = frame.request_id;
   return error;
+}
+
+/** Keystrokes per JSON `session_input` (base64 under MAX_SESSION_INPUT_CHARS). */
+const SESSION_INPUT_PIECE_BYTES = 3 * 64 * 1024;
+
+/** A `session_output` for a JSON client, from a terminal's bytes. */
+function sessionOutputMessage(
+  data: Uint8Array,
+  requestId: string | undefined,
+  seq: number,
+): Message {
+  const message = withRequestId(
+    {
+      type: 'session_output',
+      payload: { data: Buffer.from(data.buffer, data.byteOffset, data.length).toString('base64') },
+    },
+    requestId,
+  );
+  return seq > 0 ? Object.assign(message, { seq }) : message;
 }
 
 /** A `command_output` for a JSON client, from bytes (the device's seq, as on a relayed frame). */

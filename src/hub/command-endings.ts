@@ -31,8 +31,37 @@ export function failedCommandDone(
   return done;
 }
 
-/** The `command_done` that follows the refusal of a client's frame, or null when none does. */
+/**
+ * A shell session ends the same way: exactly one `session_done` per `session_open`, carrying
+ * the error when the session failed or was refused.
+ */
+export function failedSessionDone(
+  error: { code: string; message: string },
+  requestId: string | undefined,
+): Message {
+  const done: Message = {
+    type: 'session_done',
+    payload: { exit_code: null, error: { code: error.code, message: error.message } },
+  };
+  if (requestId !== undefined) done.request_id = requestId;
+  return done;
+}
+
+/** The ending a failed request of this kind gets, or null for kinds that have none. */
+export function failedEnding(
+  kind: string,
+  error: { code: string; message: string },
+  requestId: string | undefined,
+): Message | null {
+  if (kind === 'command') return failedCommandDone(error, requestId);
+  if (kind === 'session') return failedSessionDone(error, requestId);
+  return null;
+}
+
+/** The ending that follows the refusal of a client's frame, or null when none does. */
 export function refusalEnding(refusal: FrameError): Message | null {
-  if (refusal.type !== 'command' || refusal.code === ErrorCode.duplicateRequest) return null;
-  return failedCommandDone(refusal, refusal.request_id);
+  if (refusal.code === ErrorCode.duplicateRequest) return null;
+  if (refusal.type === 'command') return failedCommandDone(refusal, refusal.request_id);
+  if (refusal.type === 'session_open') return failedSessionDone(refusal, refusal.request_id);
+  return null;
 }

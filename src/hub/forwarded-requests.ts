@@ -13,8 +13,9 @@ import { MultiMap } from './multi-map.js';
  * broker moves it to the new link with `rebind`.
  *
  * Each kind of request names the frame types that answer it and those that end it. Later
- * kinds (`app_command`) go through the same table; `command_cancel` and `command_input` are
- * sent on an open `command` request and have no replies of their own.
+ * kinds (`app_command`, `session`) go through the same table; `command_cancel` and
+ * `command_input` (`session_input`, `session_resize`, `session_close`) are sent on an open
+ * `command` (`session`) request and have no replies of their own.
  *
  * Raw bytes (docs/protocol.md): a request may carry two stream numbers. `deviceStream` is the
  * hub's, unique among open requests, sent to a device whose link speaks bytes; `clientStream`
@@ -29,6 +30,10 @@ export const REQUEST_KINDS = {
   app_command: {
     replies: ['app_command_done', 'error'],
     final: ['app_command_done', 'error'],
+  },
+  session: {
+    replies: ['session_opened', 'session_output', 'session_done', 'error'],
+    final: ['session_done', 'error'],
   },
 } as const satisfies Record<string, { replies: readonly string[]; final: readonly string[] }>;
 

@@ -21,6 +21,8 @@ export interface ProcStat {
   state: string;
   ppid: number;
   pgrp: number;
+  /** The session id (the pid of the session's leader: a terminal session's shell). */
+  session: number;
 }
 
 /** Parses `/proc/<pid>/stat`; the command name may hold spaces and parentheses. */
@@ -28,9 +30,9 @@ export function parseProcStat(text: string): ProcStat | null {
   const close = text.lastIndexOf(')');
   if (close < 0) return null;
   const pid = Number.parseInt(text, 10);
-  const [state, ppid, pgrp] = text.slice(close + 2).split(' ');
+  const [state, ppid, pgrp, session] = text.slice(close + 2).split(' ');
   if (!state || ppid === undefined || pgrp === undefined || !Number.isInteger(pid)) return null;
-  return { pid, state, ppid: Number(ppid), pgrp: Number(pgrp) };
+  return { pid, state, ppid: Number(ppid), pgrp: Number(pgrp), session: Number(session ?? NaN) };
 }
 
 /** Every process under `procRoot`, skipping those that end while being read. */
@@ -55,4 +57,21 @@ export function runningMembers(
   reader: ProcReader = procFs,
 ): ProcStat[] {
   return listProcesses(procRoot, reader).filter((p) => p.pgrp === pgid && p.state !== 'Z');
+}
+
+/**
+ * Processes of a terminal session that still run: members of the session `sid` (the shell and
+ * every job it started, in whatever process group) and of the process group `pgid` (`script`,
+ * which holds the terminal's master side). Only a process that made a session of its own
+ * (`setsid`, a daemon) leaves both.
+ */
+export function sessionMembers(
+  sid: number,
+  pgid: number,
+  procRoot = '/proc',
+  reader: ProcReader = procFs,
+): ProcStat[] {
+  return listProcesses(procRoot, reader).filter(
+    (p) => (p.session === sid || p.pgrp === pgid) && p.state !== 'Z',
+  );
 }

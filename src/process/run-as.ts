@@ -8,4 +8,6 @@ export interface RunAs {
   /** Set when the user is in the passwd file: the child's HOME, USER and LOGNAME. */
   name?: string;
   home?: string;
+  /** Set when the user is in the passwd file: the login shell a shell session starts. */
+  shell?: string;
 }

@@ -45,6 +45,11 @@ export const ErrorCode = {
   duplicateRequest: 'duplicate_request',
   /** The command policy (commands.enabled, allow, deny, allowShell, allowEnv) refused it; it never started. */
   commandDenied: 'command_denied',
+  /**
+   * A `session_open` on a device whose `shell.enabled` is false (commands may still run), or
+   * whose command policy does not name the login shell it would start.
+   */
+  shellDenied: 'shell_denied',
   /** The command could not be started (no such program or cwd, no permission to switch user). */
   commandFailed: 'command_failed',
   /** `command_cancel`/`command_input` for a command that is not running (or already done). */

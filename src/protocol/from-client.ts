@@ -6,6 +6,12 @@ import { appCommandRequest } from './apps.js';
 import { deviceId, streamIntervalMs, streamName } from './fields.js';
 import { array, object, optional, string, type Infer } from './schema.js';
 import type { ValidatorSet } from './parse.js';
+import {
+  sessionClosePayload,
+  sessionForwardPayload,
+  sessionInputPayload,
+  sessionResizePayload,
+} from './sessions.js';
 import { streamNumber } from './byte-frame.js';
 
 export const subscribePayload = object({
@@ -48,4 +54,8 @@ export const fromClientValidators: ValidatorSet = {
   command_cancel: commandFollowUpPayload,
   command_input: commandFollowUpPayload,
   app_command: appCommandRequest,
+  session_open: sessionForwardPayload,
+  session_input: sessionInputPayload,
+  session_resize: sessionResizePayload,
+  session_close: sessionClosePayload,
 };

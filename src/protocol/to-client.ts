@@ -7,6 +7,7 @@ import { deviceId, errorCode, errorText, isoTimestamp, streamName } from './fiel
 import { number, object, optional, string, type Infer } from './schema.js';
 import type { ValidatorSet } from './parse.js';
 import { commandDonePayload, commandOutputPayload } from './to-hub.js';
+import { sessionDonePayload, sessionOpenedPayload, sessionOutputPayload } from './sessions.js';
 
 const subscriptionId = () => string({ minLength: 1, maxLength: 100 });
 
@@ -35,4 +36,7 @@ export const toClientValidators: ValidatorSet = {
   command_output: commandOutputPayload,
   command_done: commandDonePayload,
   error: clientErrorPayload,
+  session_opened: sessionOpenedPayload,
+  session_output: sessionOutputPayload,
+  session_done: sessionDonePayload,
 };

@@ -30,6 +30,7 @@ import {
   type Infer,
 } from './schema.js';
 import type { ValidatorSet } from './parse.js';
+import { sessionDonePayload, sessionOpenedPayload, sessionOutputPayload } from './sessions.js';
 
 /**
  * Most requests an agent may say it holds open in `hello.open_requests` (`commands.maxConcurrent`
@@ -105,6 +106,9 @@ export const toHubValidators: ValidatorSet = {
   app_call: appCallPayload,
   app_call_done: appCallDonePayload,
   app_command_done: appCommandDonePayload,
+  session_opened: sessionOpenedPayload,
+  session_output: sessionOutputPayload,
+  session_done: sessionDonePayload,
 };
 
 /** The agent's hello must come first; everything else is refused until it has. */

@@ -21,6 +21,7 @@ import type { RandomSource } from '../time/backoff.js';
 import { systemClock, type Clock } from '../time/clock.js';
 import { AGENT_VERSION } from '../version.js';
 import { createCommandsFeature } from './commands-wiring.js';
+import { createShellFeature } from './shell-wiring.js';
 import { createLocalApps } from './local-apps-wiring.js';
 
 /**
@@ -109,6 +110,7 @@ export function createAgent(
       env: childBaseEnv(env),
     }),
     createCommandsFeature(config, { runner, env, uid }),
+    createShellFeature(config, { clock, spawn: deps.spawn, kill: deps.kill, env, uid }),
     ...(localApps ? [localApps] : []),
     ...(config.vitals.intervalS > 0
       ? [
@@ -191,6 +193,7 @@ function spoolOutbox(config: AgentConfig, logger: Logger, clock: Clock, fs: Spoo
       clock,
       logger,
       newStoreId,
+      afterTurn: (run) => setImmediate(run),
     },
     {
       windowMessages: config.delivery.windowMessages,

@@ -479,6 +479,7 @@ describe('group members from /proc', () => {
       state: 'S',
       ppid: 1,
       pgrp: 99,
+      session: 99,
     });
     assert.equal(parseProcStat('garbage'), null);
   });
@@ -519,6 +520,7 @@ describe('resolveRunAs', () => {
       gid: 1002,
       name: 'svc',
       home: '/home/svc',
+      shell: '/bin/sh',
     });
     assert.deepEqual(resolveRunAs('svc', 'ops', sources)?.gid, 2000);
     assert.deepEqual(resolveRunAs('5000', '5001', sources), { uid: 5000, gid: 5001 });

@@ -1,0 +1,49 @@
+/**
+ * The agent's validator of `session_open` (the hub checked only device_id, size and stream):
+ * a login shell when neither `command` nor `argv` is given, else what they name, with the same
+ * bounds and env-name rules as a `command`.
+ */
+import { deviceId } from '../../protocol/fields.js';
+import {
+  array,
+  object,
+  optional,
+  record,
+  string,
+  type Infer,
+  type Validator,
+} from '../../protocol/schema.js';
+import { streamNumber } from '../../protocol/byte-frame.js';
+import { terminalCols, terminalRows } from '../../protocol/sessions.js';
+
+const MAX_COMMAND_CHARS = 64 * 1024;
+
+const sessionOpenShape = object({
+  device_id: optional(deviceId()),
+  rows: terminalRows(),
+  cols: terminalCols(),
+  command: optional(string({ minLength: 1, maxLength: MAX_COMMAND_CHARS })),
+  argv: optional(array(string({ maxLength: MAX_COMMAND_CHARS }), { maxItems: 1024 })),
+  cwd: optional(string({ minLength: 1, maxLength: 4096 })),
+  env: optional(record(string({ maxLength: MAX_COMMAND_CHARS }), { maxKeys: 256 })),
+  stream: optional(streamNumber()),
+});
+export type SessionOpenPayload = Infer<typeof sessionOpenShape>;
+
+export const sessionOpenPayload: Validator<SessionOpenPayload> = (value, path) => {
+  const r = sessionOpenShape(value, path);
+  if (!r.ok) return r;
+  const { command, argv, env } = r.value;
+  if (command !== undefined && argv !== undefined) {
+    return { ok: false, error: `${path}: expected at most one of "command" and "argv"` };
+  }
+  if (argv !== undefined && (argv.length === 0 || argv[0] === '')) {
+    return { ok: false, error: `${path}.argv: expected a non-empty array with a program first` };
+  }
+  for (const key of Object.keys(env ?? {})) {
+    if (key === '' || key.includes('=') || key.includes('\0')) {
+      return { ok: false, error: `${path}.env: "${key}" is not a valid variable name` };
+    }
+  }
+  return r;
+};
