@@ -37,6 +37,8 @@ const BENCHES: Bench[] = [
   { name: 'telemetry', file: 'telemetry.ts', args: ['--seconds', '30'] },
   { name: 'idle', file: 'idle.ts', args: ['--seconds', '60'] },
   { name: 'commands', file: 'commands.bench.ts' },
+  // Keystroke echo in a shell session beside ssh -tt.
+  { name: 'shell', file: 'shell.bench.ts' },
   { name: 'spool', file: 'spool.ts' },
   {
     name: 'startup',

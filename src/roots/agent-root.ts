@@ -184,6 +184,7 @@ function spoolOutbox(config: AgentConfig, logger: Logger, clock: Clock, fs: Spoo
       clock,
       logger,
       newStoreId,
+      afterTurn: (run) => setImmediate(run),
     },
     {
       windowMessages: config.delivery.windowMessages,

@@ -59,6 +59,12 @@ export interface SpoolOptions {
   clock: Clock;
   logger: Logger;
   newStoreId: () => string;
+  /**
+   * Runs `flush` after the current turn for a command reply (default: the clock's 0 ms timer).
+   * Node's 0 ms timer waits a whole millisecond; the agent passes `setImmediate`, which runs
+   * after the turn's I/O: a keystroke's echo in a shell session is such a reply.
+   */
+  afterTurn?: (run: () => void) => void;
   /** Records became available to `next` (a batch was flushed). */
   onSendable?: () => void;
   /** The spool is on disk again after running from memory (or opened late): drops to report. */
@@ -333,6 +339,16 @@ export class Spool {
     if (this.#flushTimer && this.#flushDueMs <= dueMs) return;
     if (this.#flushTimer) this.#o.clock.clearTimeout(this.#flushTimer);
     this.#flushDueMs = dueMs;
+    const afterTurn = this.#o.afterTurn;
+    if (delayMs === 0 && afterTurn) {
+      // A flush that has run since (or a later timer) makes this one moot.
+      const queued: TimerHandle = {};
+      this.#flushTimer = queued;
+      afterTurn(() => {
+        if (this.#flushTimer === queued) this.flush();
+      });
+      return;
+    }
     this.#flushTimer = this.#o.clock.setTimeout(() => this.flush(), delayMs);
   }
 
