@@ -8,7 +8,7 @@ import type { ByteFrame } from '../protocol/byte-frame.js';
 import { Banner } from './banner.js';
 import { openBrowserSocket } from './browser-socket.js';
 import { DeviceList } from './device-list.js';
-import { offeredStreams, parseDevices, type Device } from './devices.js';
+import { offeredStreams, offersShell, parseDevices, type Device } from './devices.js';
 import { byId } from './dom.js';
 import { takeSessionFromFragment } from './session-fragment.js';
 import { KeyPrompt } from './key-prompt.js';
@@ -52,6 +52,8 @@ export class ConsoleApp {
   readonly #tabs: PanelTabs;
   /** The device the Shell tab last opened a session on by itself (once per selection). */
   #shellOpenedFor: string | null = null;
+  /** What the line above the terminal last said of the session (opening, open, how it ended). */
+  #shellNote = '';
   readonly #title: HTMLElement;
   readonly #notice: HTMLElement;
   #devices: Device[] = [];
@@ -258,6 +260,7 @@ export class ConsoleApp {
     this.#shell.close();
     this.#shellView.reset();
     this.#shellOpenedFor = null;
+    this.#shellNote = '';
     this.#selected = deviceId;
     this.#shownStreams = '';
     this.#title.textContent = deviceId;
@@ -277,15 +280,24 @@ export class ConsoleApp {
 
   #newShell(): void {
     const device = this.#device();
-    if (!device) return;
+    if (!device || !this.#shellPossible(device)) return;
     this.#shell.close();
     this.#shellView.reset();
     this.#openShell(device);
     this.#shellView.focus();
   }
 
+  #shellPossible(device: Device): boolean {
+    return (
+      this.#tabs.current === 'shell' &&
+      this.#client.status.kind === 'open' &&
+      device.connected &&
+      offersShell(device)
+    );
+  }
+
   #openShell(device: Device): boolean {
-    if (this.#tabs.current !== 'shell' || !device.connected || this.#shell.active) return false;
+    if (!this.#shellPossible(device) || this.#shell.active) return false;
     this.#shellView.fit();
     const opened = this.#shell.open(device.device_id, this.#shellView.rows, this.#shellView.cols);
     if (opened) this.#showShellState('opening a shell…');
@@ -296,11 +308,14 @@ export class ConsoleApp {
   #showShellState(state?: string): void {
     const device = this.#device();
     const connected = this.#client.status.kind === 'open';
-    const canOpen = connected && device?.connected === true;
-    let text = state ?? '';
+    if (state !== undefined) this.#shellNote = state;
+    const canOpen = connected && device?.connected === true && offersShell(device);
+    let text = this.#shellNote;
     if (!device) text = 'no device selected';
     else if (!connected) text = 'not connected to the hub';
-    else if (!device.connected) text = `${device.device_id} is offline`;
+    else if (!device.connected) text = 'offline';
+    else if (!offersShell(device))
+      text = 'no shell sessions here (shell.enabled or commands.enabled is off, or an older agent)';
     else if (text === '' && !this.#shell.active) text = 'no session: press Enter or New session';
     this.#shellView.setStatus(device ? `${device.device_id} · ${text}` : text, canOpen);
   }

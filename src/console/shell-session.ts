@@ -27,6 +27,12 @@ export interface ShellTransport {
   sendBytes(frame: ByteFrame): boolean;
 }
 
+/**
+ * Most keystroke bytes in one binary frame: a large paste goes as several frames, each far
+ * under the 1 MiB frame limit, so no single frame holds the link for long.
+ */
+export const MAX_INPUT_FRAME_BYTES = 64 * 1024;
+
 type SessionState =
   | { kind: 'none' }
   | { kind: 'opening' | 'open'; requestId: string; stream: number; error?: string };
@@ -71,14 +77,20 @@ export class ShellSession {
   /** Bytes as they are (xterm's onBinary: mouse reports that are not UTF-8). */
   input(bytes: Uint8Array): void {
     const s = this.#state;
-    if (s.kind === 'none' || bytes.length === 0) return;
-    this.#transport.sendBytes({
-      kind: ByteKind.data,
-      stream: s.stream,
-      fd: ByteFd.stdin,
-      seq: 0,
-      data: bytes,
-    });
+    if (s.kind === 'none') return;
+    for (let at = 0; at < bytes.length; at += MAX_INPUT_FRAME_BYTES) {
+      const data = bytes.subarray(at, at + MAX_INPUT_FRAME_BYTES);
+      if (
+        !this.#transport.sendBytes({
+          kind: ByteKind.data,
+          stream: s.stream,
+          fd: ByteFd.stdin,
+          seq: 0,
+          data,
+        })
+      )
+        return; // not connected: the session ends with the connection
+    }
   }
 
   resize(rows: number, cols: number): void {

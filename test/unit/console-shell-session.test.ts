@@ -7,7 +7,11 @@ import {
   type ByteFrame,
 } from '../../src/protocol/byte-frame.js';
 import type { ParsedFrame } from '../../src/protocol/parse.js';
-import { describeSessionEnd, ShellSession } from '../../src/console/shell-session.js';
+import {
+  describeSessionEnd,
+  MAX_INPUT_FRAME_BYTES,
+  ShellSession,
+} from '../../src/console/shell-session.js';
 import { StreamClient, type SocketEvents } from '../../src/console/stream-client.js';
 
 /**
@@ -66,6 +70,11 @@ describe('console: shell session', () => {
       seq: 0,
       data: new TextEncoder().encode('ls é\r'),
     });
+    h.session.type('x'.repeat(MAX_INPUT_FRAME_BYTES * 2 + 1)); // a large paste
+    assert.deepEqual(
+      h.bytes.slice(1).map((f) => f.data.length),
+      [MAX_INPUT_FRAME_BYTES, MAX_INPUT_FRAME_BYTES, 1],
+    );
     h.session.resize(40, 120);
     assert.deepEqual(h.sent[1], {
       type: 'session_resize',
