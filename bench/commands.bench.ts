@@ -3,8 +3,12 @@
  *
  *   latency     `true` from a /v1/stream client through hub and agent (p50, p99), beside a bare
  *               Node spawn of `sh -c true` and `ssh true` over a ControlMaster connection
- *   throughput  a 256 MiB text file `cat`ed through agent and hub to a client (MB/s, agent CPU
- *               seconds per 100 MB, peak agent RSS), beside ssh and a bare ws binary stream
+ *   throughput  a 256 MiB text file `cat`ed through agent and hub to a seed JSON client (MB/s,
+ *               agent CPU seconds per 100 MB, peak agent RSS), beside a bare ws JSON stream;
+ *               and by `iottly-agent exec DEVICE -- cat` (raw bytes, a process like ssh) beside
+ *               `ssh cat` over a ControlMaster, with the login shell's rc files read (root's
+ *               ~/.bashrc, as Debian's bash does under sshd) and skipped (HOME pointed at an empty
+ *               folder for that key)
  *
  * The agent and the hub run as processes (dist/cli.js), the client in this one. ssh needs
  * `sshd` (apt-get install openssh-server); without it those rows say "skipped".
@@ -18,6 +22,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readFileSync,
   rmSync,
   writeSync,
 } from 'node:fs';
@@ -25,7 +30,12 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
-import { spawnAgent, statusIs, type AgentProcess } from '../test/helpers/agent-process.js';
+import {
+  CLI_PATH,
+  spawnAgent,
+  statusIs,
+  type AgentProcess,
+} from '../test/helpers/agent-process.js';
 import { API_KEY, DEVICE_ID, DEVICE_TOKEN, connectClient, type Peer } from '../test/helpers/ws.js';
 import { STOPPED_BY_CALLER } from '../test/helpers/owner.js';
 import { cpuSeconds, descendantsOf, memoryOf, percentile } from './lib/proc-stats.js';
@@ -114,6 +124,8 @@ interface Sshd {
   /** ssh's arguments up to the remote command. */
   args: string[];
   run(args: string[]): Promise<void>;
+  /** The same over a second ControlMaster whose sessions read no rc file. */
+  noRc: { args: string[]; run(args: string[]): Promise<void> };
   stop(): void;
 }
 
@@ -124,12 +136,25 @@ async function startSshd(): Promise<Sshd | null> {
   mkdirSync('/run/sshd', { recursive: true });
   spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host')]);
   spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'user')]);
+  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'norc')]);
+  // The second key's sessions get HOME=<an empty folder>: bash finds no ~/.bashrc to read.
+  const emptyHome = join(dir, 'empty-home');
+  mkdirSync(emptyHome);
+  const keys = join(dir, 'authorized_keys');
+  writeFileText(
+    keys,
+    [
+      readFileSync(join(dir, 'user.pub'), 'utf8').trim(),
+      `environment="HOME=${emptyHome}" ${readFileSync(join(dir, 'norc.pub'), 'utf8').trim()}`,
+    ].join('\n'),
+  );
   const port = await freePort();
   const config = [
     `Port ${port}`,
     'ListenAddress 127.0.0.1',
     `HostKey ${join(dir, 'host')}`,
-    `AuthorizedKeysFile ${join(dir, 'user.pub')}`,
+    `AuthorizedKeysFile ${keys}`,
+    'PermitUserEnvironment yes',
     `PidFile ${join(dir, 'sshd.pid')}`,
     'PermitRootLogin yes',
     'PasswordAuthentication no',
@@ -140,9 +165,9 @@ async function startSshd(): Promise<Sshd | null> {
   writeFileText(configPath, config);
   const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', configPath], { stdio: 'ignore' });
   const user = process.env.USER ?? 'root';
-  const base = [
+  const client = (key: string, ctl: string): string[] => [
     '-i',
-    join(dir, 'user'),
+    join(dir, key),
     '-p',
     String(port),
     '-o',
@@ -154,16 +179,21 @@ async function startSshd(): Promise<Sshd | null> {
     '-o',
     'ControlMaster=auto',
     '-o',
-    `ControlPath=${join(dir, 'ctl')}`,
+    `ControlPath=${join(dir, ctl)}`,
     '-o',
     'ControlPersist=120',
+    '-o',
+    'IdentitiesOnly=yes',
     `${user}@127.0.0.1`,
   ];
-  const run = async (args: string[]): Promise<void> => {
+  const base = client('user', 'ctl');
+  const noRc = client('norc', 'ctl-norc');
+  const runWith = async (base: string[], args: string[]): Promise<void> => {
     const child = spawn('ssh', [...base, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
     const [code] = (await once(child, 'close')) as [number];
     if (code !== 0) throw new Error(`ssh ${args.join(' ')}: exit ${code}`);
   };
+  const run = (args: string[]): Promise<void> => runWith(base, args);
   for (let attempt = 0; ; attempt++) {
     try {
       await run(['true']); // also opens the master connection
@@ -177,12 +207,15 @@ async function startSshd(): Promise<Sshd | null> {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+  await runWith(noRc, ['true']); // the second master
   return {
     pid: sshd.pid as number,
     args: base,
     run,
+    noRc: { args: noRc, run: (args) => runWith(noRc, args) },
     stop: () => {
       spawnSync('ssh', [...base, '-O', 'exit']);
+      spawnSync('ssh', [...noRc, '-O', 'exit']);
       sshd.kill();
     },
   };
@@ -311,7 +344,7 @@ async function main(): Promise<void> {
     const ours = FILE_BYTES / MB / seconds;
     const cpuPer100 = (agentCpu / (FILE_BYTES / MB)) * 100;
     row(
-      'client ← hub ← agent (JSON frames) ← cat',
+      'seed client ← hub (JSON from bytes) ← agent ← cat',
       `${ours.toFixed(0)}`,
       `${cpuPer100.toFixed(2)} s   ${(peakRss / 1048576).toFixed(0)} MiB`,
     );
@@ -337,6 +370,27 @@ async function main(): Promise<void> {
         `${sshT.cpuPer100.toFixed(2)} s (sshd side)   ours/ssh ${(ours / sshT.mbps).toFixed(2)}`,
       );
     } else row('floor: ssh cat over ControlMaster', 'skipped (no sshd)');
+    const exec = await execThroughput(hub.wsUrl, pid, file);
+    row(
+      'iottly-agent exec DEVICE -- cat (binary frames)',
+      `${exec.mbps.toFixed(0)}`,
+      `${exec.cpuPer100.toFixed(2)} s   ${(exec.peakRss / 1048576).toFixed(0)} MiB`,
+    );
+    let sshNoRc: { mbps: number; cpuPer100: number } | null = null;
+    if (sshd) {
+      sshNoRc = await sshThroughput(sshd, file, sshd.noRc.args);
+      row(
+        'floor: ssh cat over ControlMaster, rc files skipped',
+        `${sshNoRc.mbps.toFixed(0)}`,
+        `${sshNoRc.cpuPer100.toFixed(2)} s (sshd side)   exec/ssh ${(exec.mbps / sshNoRc.mbps).toFixed(2)}`,
+      );
+      if (sshT)
+        row(
+          'floor: ssh cat over ControlMaster, rc files read',
+          `${sshT.mbps.toFixed(0)}`,
+          `exec/ssh ${(exec.mbps / sshT.mbps).toFixed(2)}`,
+        );
+    }
     client.ws.close();
 
     const noSsh = { value: null, note: 'openssh-server not installed' };
@@ -369,6 +423,34 @@ async function main(): Promise<void> {
         note: `bare ws binary frames: ${binaryFloor.toFixed(0)} MB/s`,
       },
       {
+        figure: `exec DEVICE -- cat ${FILE_BYTES / 1048576} MiB (raw bytes)`,
+        unit: 'MB/s',
+        better: 'higher',
+        ours: exec.mbps,
+        floor: binaryFloor,
+        floorName: 'bare ws binary frames, one hop',
+        ...(sshNoRc
+          ? {
+              peer: { name: 'ssh cat over ControlMaster, rc skipped', value: sshNoRc.mbps },
+              note: `goal ≥ ssh's; ssh with rc files read: ${sshT?.mbps.toFixed(0) ?? '?'} MB/s`,
+            }
+          : { peer: { name: 'ssh cat over ControlMaster', ...noSsh } }),
+      },
+      {
+        figure: 'agent CPU per 100 MB of exec -- cat output',
+        unit: 's',
+        better: 'lower',
+        ours: exec.cpuPer100,
+        floor: null,
+        floorName: 'none (peer only)',
+        ...(sshNoRc
+          ? {
+              peer: { name: "sshd's side of ssh cat, rc skipped", value: sshNoRc.cpuPer100 },
+              note: `goal ≤ 2× sshd's; with rc files read: ${sshT?.cpuPer100.toFixed(2) ?? '?'} s`,
+            }
+          : { peer: { name: "sshd's side of ssh cat", ...noSsh } }),
+      },
+      {
         figure: 'agent CPU per 100 MB of command output',
         unit: 's',
         better: 'lower',
@@ -390,11 +472,12 @@ async function main(): Promise<void> {
 async function sshThroughput(
   sshd: Sshd,
   file: string,
+  args: string[] = sshd.args,
 ): Promise<{ mbps: number; cpuPer100: number }> {
   const server = (): number => descendantsOf(sshd.pid).reduce((sum, pid) => sum + safeCpu(pid), 0);
   const cpu0 = server();
   const t = performance.now();
-  const child = spawn('ssh', [...sshd.args, 'cat', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('ssh', [...args, 'cat', file], { stdio: ['ignore', 'pipe', 'inherit'] });
   let received = 0;
   child.stdout.on('data', (chunk: Buffer) => (received += chunk.length));
   await once(child, 'close');
@@ -403,6 +486,41 @@ async function sshThroughput(
   return {
     mbps: FILE_BYTES / MB / seconds,
     cpuPer100: ((server() - cpu0) / (FILE_BYTES / MB)) * 100,
+  };
+}
+
+/**
+ * `iottly-agent exec DEVICE -- cat FILE` as a process (as an operator runs it), its stdout piped
+ * into this one as ssh's is; the agent's CPU over the transfer.
+ */
+async function execThroughput(
+  hubUrl: string,
+  agentPid: number,
+  file: string,
+): Promise<{ mbps: number; cpuPer100: number; peakRss: number }> {
+  let peakRss = memoryOf(agentPid).rssBytes;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, memoryOf(agentPid).rssBytes)), 20);
+  const cpu0 = cpuSeconds(agentPid);
+  const t = performance.now();
+  const child = spawn(
+    process.execPath,
+    [CLI_PATH, 'exec', '-n', '--timeout', '600', DEVICE_ID, '--', 'cat', file],
+    {
+      env: { ...process.env, IOTTLY_HUB_URL: hubUrl, IOTTLY_API_KEY: API_KEY },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let received = 0;
+  child.stdout.on('data', (chunk: Buffer) => (received += chunk.length));
+  const [code] = (await once(child, 'close')) as [number];
+  const seconds = (performance.now() - t) / 1000;
+  clearInterval(sampler);
+  if (received !== FILE_BYTES || code !== 0)
+    throw new Error(`exec cat: ${received} bytes, exit ${code}`);
+  return {
+    mbps: FILE_BYTES / MB / seconds,
+    cpuPer100: ((cpuSeconds(agentPid) - cpu0) / (FILE_BYTES / MB)) * 100,
+    peakRss,
   };
 }
 

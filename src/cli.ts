@@ -51,6 +51,19 @@ async function main(argv: string[]): Promise<number> {
         stderr: process.stderr,
         readFile: (path) => readFileSync(path, 'utf8'),
       });
+    case 'exec': {
+      // Loaded only here: the agent's own start-up never reads it.
+      const { parseExecArgs, runExec } = await import('./cli/exec.js');
+      return runExec(parseExecArgs(rest, process.env), {
+        stdin: process.stdin,
+        stdout: process.stdout,
+        stderr: process.stderr,
+        onInterrupt: (listener) => {
+          process.on('SIGINT', listener);
+          return () => process.off('SIGINT', listener);
+        },
+      });
+    }
     case 'broker-config':
       return runBrokerConfig(rest, {
         readFile: (path) => readFileSync(path, 'utf8'),

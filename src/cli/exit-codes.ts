@@ -15,4 +15,9 @@ export const ExitCode = {
   tempFail: 75,
   /** The configuration is invalid: restarting cannot help (RestartPreventExitStatus=78). */
   config: 78,
+  /**
+   * `exec`: the hub or the device could not run the command (unreachable hub, refused key, unknown
+   * or offline device, command refused, link lost): as ssh does, 255; the reason is on stderr.
+   */
+  execFailed: 255,
 } as const;

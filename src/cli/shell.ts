@@ -13,6 +13,8 @@ import { DEVICE_ID_PATTERN } from '../protocol/fields.js';
 import { MAX_FRAME_BYTES } from '../protocol/message.js';
 import { isPlainObject } from '../protocol/schema.js';
 import { EscapeFilter } from './escape-filter.js';
+import { ExitCode } from './exit-codes.js';
+import { hubStreamUrl } from './stream-url.js';
 import { UsageError } from './usage-error.js';
 
 /**
@@ -28,8 +30,8 @@ import { UsageError } from './usage-error.js';
  *
  * Loaded only by `iottly-agent shell` (src/cli.ts imports it lazily): the agent never loads it.
  */
-/** The exit status when the session could not run or was dropped (as ssh's 255). */
-export const SHELL_FAILED = 255;
+/** The exit status when the session could not run or was dropped (as ssh's 255, and exec's). */
+export const SHELL_FAILED = ExitCode.execFailed;
 const STREAM = 1;
 const REQUEST_ID = 'shell';
 
@@ -74,26 +76,9 @@ function parse(args: string[]) {
   });
 }
 
-/** The hub's `/v1/stream` WebSocket URL from what an operator types (its base URL, usually). */
+/** The hub's `/v1/stream` WebSocket URL (see stream-url.ts). */
 export function streamUrl(hub: string): string {
-  let url: URL;
-  try {
-    url = new URL(hub);
-  } catch {
-    throw new UsageError(`shell: the hub URL "${hub}" is not a URL`);
-  }
-  const schemes: Record<string, string> = {
-    'http:': 'ws:',
-    'https:': 'wss:',
-    'ws:': 'ws:',
-    'wss:': 'wss:',
-  };
-  const scheme = schemes[url.protocol];
-  if (!scheme) throw new UsageError(`shell: the hub URL must be http(s) or ws(s), got "${hub}"`);
-  url.protocol = scheme;
-  if (!url.pathname.endsWith('/v1/stream'))
-    url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/stream`;
-  return url.toString();
+  return hubStreamUrl(hub, 'shell');
 }
 
 /** The local terminal, injected: tests and the bench drive it through a real PTY or pipes. */

@@ -3,6 +3,7 @@
  * are the platform docs' `command` plus our optional fields; see docs/protocol.md.
  */
 import { deviceId } from '../protocol/fields.js';
+import { streamNumber } from '../protocol/byte-frame.js';
 import {
   array,
   boolean,
@@ -31,6 +32,8 @@ const commandShape = object({
   env: optional(record(string({ maxLength: MAX_COMMAND_CHARS }), { maxKeys: 256 })),
   stdin: optional(boolean()),
   pty: optional(boolean()),
+  /** The hub's stream number: answer with binary frames (docs/protocol.md, raw bytes). */
+  stream: optional(streamNumber()),
 });
 
 /** `command`: exactly one of `command` (a shell line) and `argv` (no shell). */

@@ -17,6 +17,7 @@ import { resolveProgram } from '../process/program-path.js';
 import { PTY_SHELL, ptyArgv, shellQuote } from './pty.js';
 import type { RunAs } from '../process/run-as.js';
 import { CommandRunner, shellArgv, type CommandSpec } from '../process/runner.js';
+import { ByteFd, ByteKind, type ByteFrame } from '../protocol/byte-frame.js';
 
 /**
  * Remote commands: `command` from the hub runs a shell line or an argv on the device,
@@ -50,6 +51,15 @@ export interface CommandsFeatureOptions {
   /** Finds an argv program in the agent's PATH (default: `resolveProgram` on the real disk). */
   resolveProgram?: (name: string, searchPath: string | undefined) => string | null;
 }
+
+/**
+ * Stdin of a byte-stream command: the agent tells the hub how much the child has taken
+ * (`input_consumed`, cumulative) at least every INPUT_REPORT_BYTES, so the client can keep a
+ * window of unconsumed stdin. A client that ignores it and has MAX_INPUT_PENDING_BYTES held for
+ * the child has its command cancelled: the agent never holds more than that per command.
+ */
+export const INPUT_REPORT_BYTES = 256 * 1024;
+export const MAX_INPUT_PENDING_BYTES = 16 * 1024 * 1024;
 
 /** Longest command line written to the log (the audit trail names what ran). */
 const LOGGED_LINE_CHARS = 200;
@@ -152,8 +162,17 @@ export class CommandsFeature implements Feature {
       refuse(ErrorCode.commandFailed, message);
       return;
     }
+    const stream =
+      payload.stream !== undefined && context.speaksBytes() ? payload.stream : undefined;
+    if (stream !== undefined && context.router.hasStream(stream)) {
+      refuse(ErrorCode.invalidPayload, `command: stream ${stream} is already in use`);
+      return;
+    }
     const admission = this.#running.admit(requestId, () =>
       RemoteCommand.start({
+        ...(stream !== undefined
+          ? { bytes: { stream, emitBytes: (frame) => context.emitBytes(frame) } }
+          : {}),
         requestId,
         spec: this.#spec(payload, program),
         streamOutput: payload.stream_output ?? false,
@@ -177,7 +196,50 @@ export class CommandsFeature implements Feature {
       { request_id: requestId, command: logged, pid: command.pid },
       'command started',
     );
-    void command.done.finally(() => this.#running.release(requestId));
+    const closeStream =
+      stream === undefined
+        ? () => {}
+        : context.router.openStream(stream, this.#stdinFrames(context, command, reply));
+    void command.done.finally(() => {
+      closeStream();
+      this.#running.release(requestId);
+    });
+  }
+
+  /** Stdin frames for a byte-stream command, with the consumption reports and the bound. */
+  #stdinFrames(
+    context: AgentContext,
+    command: RemoteCommand,
+    reply: (type: string, body: Record<string, unknown>) => void,
+  ): (frame: ByteFrame) => void {
+    let consumed = 0;
+    let reported = 0;
+    let overflowed = false;
+    const taken = (bytes: number): void => {
+      consumed += bytes;
+      if (consumed - reported < INPUT_REPORT_BYTES && command.inputPending > 0) return;
+      reported = consumed;
+      reply('input_consumed', { bytes: consumed });
+    };
+    return (frame) => {
+      if (frame.fd !== ByteFd.stdin || overflowed) return;
+      if (frame.kind === ByteKind.eof) {
+        command.endInput();
+        return;
+      }
+      const bytes = Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.length);
+      if (command.inputPending + bytes.length > MAX_INPUT_PENDING_BYTES) {
+        overflowed = true;
+        context.logger.warn(
+          { code: ErrorCode.inputOverflow, request_id: command.requestId },
+          `stdin over ${MAX_INPUT_PENDING_BYTES} bytes not yet taken by the command: cancelling it`,
+        );
+        command.cancel();
+        return;
+      }
+      if (!command.write(bytes, () => taken(bytes.length)))
+        context.logger.debug({ request_id: command.requestId }, 'stdin for a closed input');
+    };
   }
 
   /**

@@ -15,6 +15,8 @@ import type {
   RunningCommand,
 } from '../process/runner.js';
 import { Utf8Splitter } from '../protocol/utf8-chunks.js';
+import { ByteFd, ByteKind } from '../protocol/byte-frame.js';
+import type { OutboundBytes } from '../agent/outbox.js';
 
 /**
  * One remote command from start to `command_done`: runs it, turns its output into
@@ -24,6 +26,9 @@ import { Utf8Splitter } from '../protocol/utf8-chunks.js';
  * by the outbox: while the outbox is backed up (socket over its high-water mark, or the link
  * down) the child's pipes are not read, so the child blocks instead of the agent buffering.
  * Unstreamed output is held (bounded by the output cap) and sent at the end.
+ *
+ * With `bytes` (the hub named a stream number and the link speaks binary frames) the output
+ * goes out as raw binary frames under that number instead of `command_output`, uncut.
  */
 export type Emit = (type: string, payload: Record<string, unknown>) => void;
 
@@ -38,6 +43,8 @@ export interface RemoteCommandOptions {
   logger: Logger;
   coalesceWindowMs?: number;
   chunkBytes?: number;
+  /** Output as binary frames under `stream` (docs/protocol.md, raw bytes). */
+  bytes?: { stream: number; emitBytes: (frame: OutboundBytes) => void };
 }
 
 export class RemoteCommand {
@@ -108,8 +115,13 @@ export class RemoteCommand {
     this.#running.cancel(graceMs);
   }
 
-  write(bytes: Buffer): boolean {
-    return this.#running.write(bytes);
+  write(bytes: Buffer, taken?: () => void): boolean {
+    return this.#running.write(bytes, taken);
+  }
+
+  /** Stdin bytes the agent holds for the child (not yet in its pipe). */
+  get inputPending(): number {
+    return this.#running.inputPending;
   }
 
   endInput(): boolean {
@@ -117,8 +129,19 @@ export class RemoteCommand {
   }
 
   #send(fd: OutputFd, bytes: Buffer, final: boolean): void {
-    const encoded = this.#splitters[fd].take(bytes, final);
-    if (encoded) this.#o.emit('command_output', { ...encoded, fd });
+    const { bytes: byteStream } = this.#o;
+    if (byteStream) {
+      if (bytes.length > 0)
+        byteStream.emitBytes({
+          kind: ByteKind.data,
+          stream: byteStream.stream,
+          fd: fd === 'stderr' ? ByteFd.stderr : ByteFd.stdout,
+          data: bytes,
+        });
+    } else {
+      const encoded = this.#splitters[fd].take(bytes, final);
+      if (encoded) this.#o.emit('command_output', { ...encoded, fd });
+    }
     if (this.#unsubscribeDrain && this.#o.outbox.isBackedUp()) this.#running.pause();
   }
 

@@ -92,6 +92,8 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly #whenHeard: (deviceId: string, heard: () => void) => void;
   /** Binary output being turned into `command_output` for a client that did not ask for bytes. */
   readonly #outputChunks = new WeakMap<ForwardedRequest<ClientLink, DeviceLink>, OutputChunks>();
+  /** Stdin bytes turned into `command_input` for a device without bytes, per request. */
+  readonly #stdinForwarded = new WeakMap<ForwardedRequest<ClientLink, DeviceLink>, number>();
 
   readonly #clientHandlers: Record<string, ClientHandler> = {
     subscribe: (client, frame) => this.#subscribe(client, frame),
@@ -109,6 +111,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly #deviceHandlers: Record<string, DeviceHandler> = {
     telemetry: (device, frame) => this.#telemetry(device, frame),
     command_output: (device, frame) => this.#reply(device, frame),
+    input_consumed: (device, frame) => this.#reply(device, frame),
     command_done: (device, frame) => this.#reply(device, frame),
     error: (device, frame) => this.#reply(device, frame),
     status: (device, frame) => this.#status(device, frame),
@@ -370,6 +373,7 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
+    if (frame.type === 'input_consumed' && request.clientStream === undefined) return;
     if (isFinalReply(request.kind, frame.type)) this.#flushOutputChunks(request);
     const relayed =
       (frame.type === 'command_output' || frame.type === 'session_output') &&
@@ -496,6 +500,16 @@ export class Broker implements DeviceEvents, ClientEvents {
     }
     for (const payload of inputPayloads(frame, request.id))
       device.send({ type: 'command_input', request_id: request.id, payload });
+    // A device without bytes does not report what its command took: the client's window counts
+    // the bytes as taken once they are on their way, as command_input always was.
+    const forwarded = (this.#stdinForwarded.get(request) ?? 0) + frame.data.length;
+    this.#stdinForwarded.set(request, forwarded);
+    client.send(
+      withRequestId(
+        { type: 'input_consumed', payload: { bytes: forwarded } },
+        request.clientRequestId,
+      ),
+    );
   }
 
   clientClosed(link: ClientLink, code: number, reason: string): void {

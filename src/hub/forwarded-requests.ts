@@ -24,7 +24,7 @@ import { MultiMap } from './multi-map.js';
  */
 export const REQUEST_KINDS = {
   command: {
-    replies: ['command_output', 'command_done', 'error'],
+    replies: ['command_output', 'input_consumed', 'command_done', 'error'],
     final: ['command_done', 'error'],
   },
   app_command: {

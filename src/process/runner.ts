@@ -216,12 +216,21 @@ export class RunningCommand {
     return this.#paused;
   }
 
-  /** Writes to the child's stdin; false when it has none or it is closed. */
-  write(bytes: Buffer): boolean {
+  /**
+   * Writes to the child's stdin; false when it has none or it is closed. `taken` runs once the
+   * bytes have left the agent for the child's pipe (what a stdin window counts as consumed).
+   */
+  write(bytes: Buffer, taken?: () => void): boolean {
     const stdin = this.#child?.stdin;
     if (!stdin || stdin.destroyed || stdin.writableEnded) return false;
-    stdin.write(bytes);
+    if (taken) stdin.write(bytes, () => taken());
+    else stdin.write(bytes);
     return true;
+  }
+
+  /** Stdin bytes written and not yet taken by the child's pipe (held in the agent's memory). */
+  get inputPending(): number {
+    return this.#child?.stdin?.writableLength ?? 0;
   }
 
   endInput(): boolean {

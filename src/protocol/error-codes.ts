@@ -95,6 +95,11 @@ export const ErrorCode = {
   invalidFrame: 'invalid_frame',
   /** A binary frame for a stream number that no open request or session of this connection uses. */
   unknownByteStream: 'unknown_byte_stream',
+  /**
+   * A command's client sent stdin past the agent's bound (16 MiB not yet taken by the command),
+   * ignoring `input_consumed`: the command was cancelled. Logged by the agent.
+   */
+  inputOverflow: 'input_overflow',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

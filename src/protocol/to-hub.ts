@@ -87,7 +87,14 @@ export const commandDonePayload = object({
   duration_ms: optional(number({ integer: true, min: 0 })),
 });
 
+/**
+ * How many stdin bytes of a byte-stream command the command has taken so far (cumulative): the
+ * client keeps its unconsumed stdin under a window with it (docs/protocol.md, raw bytes).
+ */
+export const inputConsumedPayload = object({ bytes: number({ integer: true, min: 0 }) });
+
 export const toHubValidators: ValidatorSet = {
+  input_consumed: inputConsumedPayload,
   hello: helloPayload,
   telemetry: telemetryPayload,
   command_output: commandOutputPayload,

@@ -45,6 +45,13 @@ export class SegmentReader {
     for (;;) {
       const end = this.segment.end;
       if (this.#offset >= end) return { kind: 'end' };
+      const written = this.segment.written?.get(this.#offset);
+      if (written) {
+        // Appended by this process a moment ago: no need to read it back and check it again.
+        this.segment.written?.delete(this.#offset);
+        this.#offset += written.bytes;
+        return { kind: 'entry', entry: written.entry };
+      }
       const relative = this.#offset - this.#bufferStart;
       const available = Math.min(this.#bufferLength, end - this.#bufferStart);
       if (relative >= 0 && relative < available) {

@@ -85,7 +85,14 @@ export class SegmentWriter {
       });
     }
     this.#unsynced = true;
-    entries.forEach((entry, i) => noteRecord(this.segment, entry.seq, entry.tsMs, sizes[i] ?? 0));
+    const written = (this.segment.written ??= new Map());
+    let offset = before;
+    entries.forEach((entry, i) => {
+      const bytes = sizes[i] ?? 0;
+      written.set(offset, { entry, bytes });
+      offset += bytes;
+      noteRecord(this.segment, entry.seq, entry.tsMs, bytes);
+    });
   }
 
   /** fdatasync if anything was written since the last one. */
@@ -97,6 +104,7 @@ export class SegmentWriter {
 
   close(): void {
     this.segment.active = false;
+    delete this.segment.written; // a reader behind reads the rest from the file
     if (this.#fd === null) return;
     const fd = this.#fd;
     this.#fd = null;

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { LANES, type Lane } from './lanes.js';
+import type { SpoolEntry } from './record-codec.js';
 
 /**
  * What the spool knows of one segment file without reading it again: its lane, the range of
@@ -18,6 +19,12 @@ export interface SegmentInfo {
   lastTsMs: number;
   /** Still being appended to. */
   active: boolean;
+  /**
+   * Records this process appended to the active segment and no reader has taken yet, by file
+   * offset: a reader takes them from here instead of reading the file back (the write stays:
+   * it is what survives a crash). At most one segment's worth, dropped when the segment closes.
+   */
+  written?: Map<number, { entry: SpoolEntry; bytes: number }>;
 }
 
 const NAME = /^([a-z]+)-(\d{16})\.seg$/;

@@ -208,7 +208,13 @@ describe('hub /v1/stream', () => {
         ErrorCode.invalidPayload,
         'r3',
       ],
-      ['a binary frame', Buffer.from([1, 2, 3]), ErrorCode.invalidJson, undefined],
+      // Binary frames carry stdin for byte streams (docs/protocol.md, raw bytes): 3 bytes is no header.
+      [
+        'a binary frame too short for its header',
+        Buffer.from([1, 2, 3]),
+        ErrorCode.invalidFrame,
+        undefined,
+      ],
       [
         'a frame nested 5000 deep',
         `{"type":"command","request_id":"r4","payload":{"device_id":"${DEVICE_ID}","x":${'['.repeat(5000)}${']'.repeat(5000)}}}`,
