@@ -254,6 +254,14 @@ describe('console in chromium', () => {
     await page.screenshot({ path: shot, fullPage: true });
     if (process.env['IOTTLY_DOCS_SCREENSHOTS'] === '1') copyFileSync(shot, DOCS_SCREENSHOT);
     await page.keyboard.press('q');
+    // top leaves its last frame on the screen and flushes unread input as it ends: wait for the
+    // prompt below it before typing again.
+    await page.waitForFunction(() => {
+      const rows = [...(document.querySelector('#shell .xterm-rows')?.children ?? [])]
+        .map((row) => (row.textContent ?? '').replace(/\u00a0/g, ' ').trimEnd())
+        .filter((row) => row !== '');
+      return /[#$]$/.test(rows.at(-1) ?? '');
+    });
     await typeLine(page, 'echo after-top');
     await screenShows(page, /^after-top *$/m);
 
