@@ -1,19 +1,12 @@
 /// <reference lib="dom" />
 // The callbacks given to page.evaluate and waitForFunction run in the page.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { spawnAgent, type AgentProcess } from '../helpers/agent-process.js';
-import {
-  BROWSER_WAIT_MS,
-  SCREENSHOT_DIR,
-  freePort,
-  launchChromium,
-  openConsole,
-} from '../helpers/browser.js';
+import { BROWSER_WAIT_MS, freePort, launchChromium, openConsole } from '../helpers/browser.js';
 import type { Owner } from '../helpers/owner.js';
 
 /**
@@ -248,11 +241,16 @@ describe('console in chromium', () => {
     await typeLine(page, 'top -d 1');
     await screenShows(page, /load average|Tasks:/);
     await chartGrows(page, 'cpu');
-    // The whole page: the terminal is below the charts.
-    mkdirSync(SCREENSHOT_DIR, { recursive: true });
-    const shot = join(SCREENSHOT_DIR, 'console-shell.png');
-    await page.screenshot({ path: shot, fullPage: true });
+    // A window tall enough for the charts and the whole terminal (top redraws at the new size).
+    await page.setViewportSize({ width: 1280, height: 1440 });
+    await page.waitForFunction(
+      (old) => document.querySelector<HTMLElement>('#shell')?.dataset['rows'] !== old.split(' ')[0],
+      before,
+    );
+    await screenShows(page, /load average|Tasks:/);
+    const shot = await c.screenshot('console-shell.png');
     if (process.env['IOTTLY_DOCS_SCREENSHOTS'] === '1') copyFileSync(shot, DOCS_SCREENSHOT);
+    await page.setViewportSize({ width: 1280, height: 860 });
     await page.keyboard.press('q');
     // top leaves its last frame on the screen and flushes unread input as it ends: wait for the
     // prompt below it before typing again.
