@@ -24,7 +24,14 @@ import {
 import { SubscriptionRegistry, type StreamDemand } from './subscriptions.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { LogCode } from '../log/log-codes.js';
-import { ByteFd, ByteKind, encodeByteFrame, type ByteFrame } from '../protocol/byte-frame.js';
+import {
+  ByteFd,
+  ByteKind,
+  MAX_BYTE_FRAME_DATA,
+  encodeByteFrame,
+  type ByteFrame,
+} from '../protocol/byte-frame.js';
+import { HeldSessionInput } from './held-session-input.js';
 import { OutputChunks, inputPayloads, outputBytes, outputFdNumber, reframe } from './byte-relay.js';
 
 /**
@@ -90,6 +97,8 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly #maxRequestsPerClient: number;
   readonly #sendsDemand: boolean;
   readonly #whenHeard: (deviceId: string, heard: () => void) => void;
+  /** Keystrokes, a resize and a close for sessions whose device link is down. */
+  readonly #heldSessionInput = new HeldSessionInput<ForwardedRequest<ClientLink, DeviceLink>>();
   /** Binary output being turned into `command_output` for a client that did not ask for bytes. */
   readonly #outputChunks = new WeakMap<ForwardedRequest<ClientLink, DeviceLink>, OutputChunks>();
   /** Stdin bytes turned into `command_input` for a device without bytes, per request. */
@@ -176,6 +185,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     if (demand.length > 0) this.#sendDemand(link, demand);
     const rebound = this.requests.rebind((device) => device.deviceId === link.deviceId, link);
     this.#failLost(this.lostRequests.hello(link, rebound, openRequestsClaim(hello), processedSeq));
+    for (const request of rebound) this.#sendHeldSessionInput(request);
   }
 
   deviceProcessed(link: DeviceLink, seq: number): void {
@@ -476,6 +486,11 @@ export class Broker implements DeviceEvents, ClientEvents {
       return;
     }
     const { device } = request;
+    if (request.kind === 'session' && !this.#sessionLinkUp(request)) {
+      // An eof means nothing to a terminal (Ctrl-D is a byte).
+      if (frame.kind === ByteKind.data) this.#holdKeys(request, frame.data);
+      return;
+    }
     if (device.backedUp) {
       refuse(
         ErrorCode.deviceBusy,
@@ -488,14 +503,7 @@ export class Broker implements DeviceEvents, ClientEvents {
       return;
     }
     if (request.kind === 'session') {
-      // Keystrokes to a device without binary frames: `session_input`, base64.
-      if (frame.kind === ByteKind.data)
-        for (const payload of inputPayloads(frame, request.id, SESSION_INPUT_PIECE_BYTES))
-          device.send({
-            type: 'session_input',
-            request_id: request.id,
-            payload: { request_id: request.id, data: payload.data },
-          });
+      if (frame.kind === ByteKind.data) this.#sendSessionKeys(request, frame.data);
       return;
     }
     for (const payload of inputPayloads(frame, request.id))
@@ -699,6 +707,10 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
+    if (kind === 'session' && !this.#sessionLinkUp(request)) {
+      this.#holdSessionFollowUp(request, frame);
+      return;
+    }
     // Cancelling frees the device; input adds to what it has not read.
     if (
       (frame.type === 'command_input' || frame.type === 'session_input') &&
@@ -710,6 +722,69 @@ export class Broker implements DeviceEvents, ClientEvents {
       request_id: request.id,
       payload: { ...originalPayload(frame), request_id: request.id },
     });
+  }
+
+  /** Whether a session's device link is the device's live one (not a closed, dropped one). */
+  #sessionLinkUp(request: ForwardedRequest<ClientLink, DeviceLink>): boolean {
+    return this.devices.onlineLink(request.device.deviceId) === request.device;
+  }
+
+  #holdKeys(request: ForwardedRequest<ClientLink, DeviceLink>, bytes: Uint8Array): void {
+    if (!this.#heldSessionInput.keys(request, bytes))
+      this.#logger.debug(
+        { deviceId: request.device.deviceId, bytes: bytes.length },
+        'keystrokes for a session whose device is away dropped: too many held',
+      );
+  }
+
+  /** `session_input`, `session_resize` or `session_close` while the device's link is down. */
+  #holdSessionFollowUp(
+    request: ForwardedRequest<ClientLink, DeviceLink>,
+    frame: ParsedFrame,
+  ): void {
+    if (frame.type === 'session_input') {
+      const { data } = frame.payload as { data: string };
+      this.#holdKeys(request, Buffer.from(data, 'base64'));
+    } else if (frame.type === 'session_resize') {
+      this.#heldSessionInput.resize(request, frame.payload as { rows: number; cols: number });
+    } else this.#heldSessionInput.close(request);
+  }
+
+  /** Once the device is back on a new link: what its session's client sent meanwhile. */
+  #sendHeldSessionInput(request: ForwardedRequest<ClientLink, DeviceLink>): void {
+    if (request.kind !== 'session') return;
+    const held = this.#heldSessionInput.take(request);
+    if (!held) return;
+    if (held.size > 0) this.#sendSessionKeys(request, Buffer.concat(held.bytes));
+    const id = request.id;
+    if (held.resize)
+      request.device.send({
+        type: 'session_resize',
+        request_id: id,
+        payload: { request_id: id, ...held.resize },
+      });
+    if (held.close)
+      request.device.send({ type: 'session_close', request_id: id, payload: { request_id: id } });
+  }
+
+  /** Keystrokes to the session's device: a binary frame where its link has them, else JSON. */
+  #sendSessionKeys(request: ForwardedRequest<ClientLink, DeviceLink>, bytes: Uint8Array): void {
+    const { device } = request;
+    if (request.deviceStream !== undefined && device.speaksBytes && device.sendBytes) {
+      const frame = { kind: ByteKind.data, stream: request.deviceStream, fd: ByteFd.stdin, seq: 0 };
+      for (let at = 0; at < bytes.length; at += MAX_BYTE_FRAME_DATA)
+        device.sendBytes(
+          encodeByteFrame({ ...frame, data: bytes.subarray(at, at + MAX_BYTE_FRAME_DATA) }),
+        );
+      return;
+    }
+    const frame = { kind: ByteKind.data, stream: 1, fd: ByteFd.stdin, seq: 0, data: bytes };
+    for (const payload of inputPayloads(frame, request.id, SESSION_INPUT_PIECE_BYTES))
+      device.send({
+        type: 'session_input',
+        request_id: request.id,
+        payload: { request_id: request.id, data: payload.data },
+      });
   }
 
   /**

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, readlinkSync } from 'node:fs';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { CLI_PATH, spawnAgent, statusIs } from '../helpers/agent-process.js';
 import { childrenOf } from '../helpers/commands-harness.js';
 import type { Owner } from '../helpers/owner.js';
@@ -23,9 +23,10 @@ interface Operator {
   exited: Promise<number | null>;
 }
 
-async function operatorShell(t: Owner, args: string[]): Promise<Operator> {
-  const hub = await startHub(t);
-  const agent = spawnAgent(t, ['run'], {
+/** A hub and an agent for the file's tests (starting an agent is most of a test's time). */
+async function deviceRig(owner: Owner): Promise<string> {
+  const hub = await startHub(owner);
+  const agent = spawnAgent(owner, ['run'], {
     IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
     IOTTLY_DEVICE_ID: DEVICE_ID,
     IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
@@ -33,13 +34,18 @@ async function operatorShell(t: Owner, args: string[]): Promise<Operator> {
     IOTTLY_COMMANDS_KILL_GRACE_MS: '300',
   });
   await agent.waitForLog(statusIs('online'));
+  return hub.url;
+}
+
+/** `iottly-agent shell DEVICE ARGS` in a pty of its own, as an operator's terminal. */
+function operatorShell(t: Owner, hubUrl: string, args: string[]): Operator {
   const line = [process.execPath, CLI_PATH, 'shell', DEVICE_ID, ...args]
     .map((word) => `'${word.replace(/'/g, `'\\''`)}'`)
     .join(' ');
   const child = spawn('/usr/bin/script', ['-q', '-e', '-f', '-c', line, '/dev/null'], {
     env: {
       PATH: process.env.PATH ?? '',
-      IOTTLY_HUB_URL: hub.url,
+      IOTTLY_HUB_URL: hubUrl,
       IOTTLY_API_KEY: API_KEY,
       TERM: 'xterm',
     },
@@ -103,8 +109,18 @@ function cliTerminal(scriptPid: number): string {
 }
 
 describe('iottly-agent shell', () => {
+  const stops: (() => void | Promise<void>)[] = [];
+  const suite: Owner = { after: (fn) => void stops.push(fn) };
+  let hubUrl = '';
+  before(async () => {
+    hubUrl = await deviceRig(suite);
+  });
+  after(async () => {
+    for (const stop of stops.reverse()) await stop();
+  });
+
   it('runs commands in a remote terminal, follows a local resize, exits with the remote status', async (t) => {
-    const operator = await operatorShell(t, BASH);
+    const operator = operatorShell(t, hubUrl, BASH);
     operator.type('echo ready-$((6*7))\r');
     await operator.waitFor(/ready-42/);
     // The local window changes: the CLI gets SIGWINCH and the remote terminal follows.
@@ -121,7 +137,7 @@ describe('iottly-agent shell', () => {
   });
 
   it('drops the session on ~. after a newline, with 255 as ssh does', async (t) => {
-    const operator = await operatorShell(t, BASH);
+    const operator = operatorShell(t, hubUrl, BASH);
     operator.type('echo up-$((2+3))\r');
     await operator.waitFor(/up-5/);
     operator.type('\r~.');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
 import { spawnAgent, statusIs, type AgentProcess } from '../helpers/agent-process.js';
 import { processesWith, uniqueMarker } from '../helpers/commands-harness.js';
@@ -50,9 +50,28 @@ async function shellRig(
   return { hub, agent, client };
 }
 
+/** An Owner for what a suite shares: stopped after its last test. */
+function suiteOwner(): Owner & { stop(): Promise<void> } {
+  const stops: (() => void | Promise<void>)[] = [];
+  return {
+    after: (fn) => void stops.push(fn),
+    stop: async () => {
+      for (const stop of stops.reverse()) await stop();
+    },
+  };
+}
+
 describe('shell sessions end to end', () => {
-  it('gives a pty of the size asked for, resizes it, and ends with the exit status (binary frames)', async (t) => {
-    const rig = await shellRig(t);
+  // The first tests share one hub and agent: starting an agent is most of a test's time.
+  const suite = suiteOwner();
+  let shared: Awaited<ReturnType<typeof shellRig>>;
+  before(async () => {
+    shared = await shellRig(suite);
+  });
+  after(() => suite.stop());
+
+  it('gives a pty of the size asked for, resizes it, and ends with the exit status (binary frames)', async () => {
+    const rig = shared;
     const session = new ShellSessionClient(rig.client, 's1', 7);
     session.open({ rows: 33, cols: 101, ...BASH });
     await session.waitFor(/PROMPT> /);
@@ -72,8 +91,8 @@ describe('shell sessions end to end', () => {
     assert.equal(done.payload.closed, false);
   });
 
-  it('sends Ctrl-C to the foreground job only: the shell survives', async (t) => {
-    const rig = await shellRig(t);
+  it('sends Ctrl-C to the foreground job only: the shell survives', async () => {
+    const rig = shared;
     const session = new ShellSessionClient(rig.client, 's2');
     const marker = uniqueMarker();
     session.open({ rows: 24, cols: 80, ...BASH });
@@ -89,8 +108,8 @@ describe('shell sessions end to end', () => {
     assert.equal((await session.done()).payload.exit_code, 0);
   });
 
-  it('ends every process of the session on session_close, also those that ignore HUP and TERM', async (t) => {
-    const rig = await shellRig(t);
+  it('ends every process of the session on session_close, also those that ignore HUP and TERM', async () => {
+    const rig = shared;
     const session = new ShellSessionClient(rig.client, 's3');
     const marker = uniqueMarker();
     session.open({ rows: 24, cols: 80, ...BASH });
@@ -143,6 +162,15 @@ describe('shell sessions end to end', () => {
     await echo.waitFor(/allowed/);
     assert.equal((await echo.done()).payload.exit_code, 0);
 
+    // A cwd that is not there is named, not reported as script's ENOENT.
+    const nowhere = new ShellSessionClient(rig.client, 'r4');
+    nowhere.open({ rows: 24, cols: 80, argv: ['/bin/echo', 'x'], cwd: '/nonexistent-dir' });
+    const failed = await nowhere.done();
+    assert.match(
+      String((failed.payload.error as { message: string }).message),
+      /cwd "\/nonexistent-dir" does not exist/,
+    );
+
     const off = await shellRig(t, { IOTTLY_SHELL_ENABLED: 'false' });
     const disabled = new ShellSessionClient(off.client, 'r3');
     disabled.open({ rows: 24, cols: 80, ...BASH });
@@ -174,10 +202,18 @@ describe('shell sessions end to end', () => {
     await session.waitFor(/END-OF-\$\(\(40\+2\)\)\r\n/);
     cut.setMode('reset');
     await rig.agent.waitForLog((l) => l.status?.kind === 'backoff', 5_000);
+    // Typed while the device is away: the hub holds it for the session until it is back.
+    session.type('echo typed-$((40+3))\r');
+    session.resize(30, 90);
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     cut.setMode('pass');
     await session.waitFor(/END-OF-42\r\n/, 10_000);
-    const numbers = session.screen.match(/^\d+\r$/gm)?.map((line) => Number(line.trim()));
+    await session.waitFor(/typed-43\r\n/);
+    session.type('stty size\r');
+    await session.waitFor(/[\r\n]30 90\r\n/);
+    // The terminal echoes the keys typed ahead as they arrive, maybe in the middle of a number.
+    const screen = session.screen.split('echo typed-$((40+3))\r\n').join('');
+    const numbers = screen.match(/^\d+\r$/gm)?.map((line) => Number(line.trim()));
     assert.deepEqual(
       numbers,
       Array.from({ length: 3000 }, (_, i) => i + 1),

@@ -4,6 +4,7 @@ import { EscapeFilter } from '../../src/cli/escape-filter.js';
 import { doneStatus, parseShellArgs, SHELL_FAILED } from '../../src/cli/shell.js';
 import { sessionOpenPayload } from '../../src/commands/shell/session-payloads.js';
 import { sttyLine, sttyResizeArgv } from '../../src/commands/shell/terminal-size.js';
+import { HeldSessionInput } from '../../src/hub/held-session-input.js';
 import { sessionResizePayload } from '../../src/protocol/sessions.js';
 
 describe('the ~ escape of iottly-agent shell', () => {
@@ -82,5 +83,23 @@ describe('session payloads and sizes', () => {
       'cols',
       '3',
     ]);
+  });
+});
+
+describe('session input held while the device is away', () => {
+  it('keeps keystrokes up to its bound, the last size and a close, then forgets them', () => {
+    const held = new HeldSessionInput<object>(4);
+    const session = {};
+    assert.equal(held.keys(session, Buffer.from('ab')), true);
+    assert.equal(held.keys(session, Buffer.from('cde')), false);
+    assert.equal(held.keys(session, Buffer.from('cd')), true);
+    held.resize(session, { rows: 1, cols: 2 });
+    held.resize(session, { rows: 3, cols: 4 });
+    held.close(session);
+    const taken = held.take(session);
+    assert.equal(Buffer.concat(taken?.bytes ?? []).toString(), 'abcd');
+    assert.deepEqual(taken?.resize, { rows: 3, cols: 4 });
+    assert.equal(taken?.close, true);
+    assert.equal(held.take(session), null);
   });
 });

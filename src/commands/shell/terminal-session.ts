@@ -1,6 +1,6 @@
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import type { KillFunction } from '../../process/process-group.js';
-import type { SpawnFunction } from '../../process/runner.js';
+import { cwdProblem, type SpawnFunction } from '../../process/runner.js';
 import type { Clock, TimerHandle } from '../../time/clock.js';
 import { sttyLine, type TerminalSize } from './terminal-size.js';
 
@@ -331,6 +331,13 @@ export class TerminalSession {
     return new Promise((resolve) => this.#deps.clock.setTimeout(resolve, ms));
   }
 
+  /** A failed chdir looks like a failed exec (`spawn /usr/bin/script ENOENT`): name the cwd. */
+  #startFailure(err: NodeJS.ErrnoException): string {
+    const cwd = this.#spec.cwd;
+    const problem = cwd === undefined ? null : cwdProblem(cwd);
+    return problem === null ? err.message : `cwd ${JSON.stringify(cwd)} ${problem}`;
+  }
+
   #failed(err: NodeJS.ErrnoException): TerminalResult {
     this.#finished = true;
     this.#clearIdle();
@@ -340,7 +347,7 @@ export class TerminalSession {
       idle: false,
       closed: this.#closed,
       durationMs: Math.round(this.#deps.clock.now() - this.#startedAt),
-      error: { code: err.code ?? 'EUNKNOWN', message: err.message },
+      error: { code: err.code ?? 'EUNKNOWN', message: this.#startFailure(err) },
     };
   }
 }
