@@ -4,10 +4,11 @@ import type {
   CommandDonePayload,
   CommandOutputPayload,
 } from '../protocol/to-client.js';
+import type { ByteFrame } from '../protocol/byte-frame.js';
 import { Banner } from './banner.js';
 import { openBrowserSocket } from './browser-socket.js';
 import { DeviceList } from './device-list.js';
-import { offeredStreams, parseDevices, type Device } from './devices.js';
+import { offeredStreams, offersShell, parseDevices, type Device } from './devices.js';
 import { byId } from './dom.js';
 import { takeSessionFromFragment } from './session-fragment.js';
 import { KeyPrompt } from './key-prompt.js';
@@ -15,8 +16,11 @@ import { SessionKeeper } from './session-keeper.js';
 import { SettingsPanel } from './settings-panel.js';
 import { SignIn } from './sign-in.js';
 import { StreamClient, type ConnectionStatus } from './stream-client.js';
+import { CommandPane } from './command-pane.js';
+import { PanelTabs } from './panel-tabs.js';
+import { ShellSession } from './shell-session.js';
+import { ShellView } from './shell-view.js';
 import { TelemetryCharts } from './telemetry-charts.js';
-import { Terminal } from './terminal.js';
 import { DEVICES_REFRESH_MEASURE, recordTiming } from './timing.js';
 import { WebhooksApi } from './webhooks-api.js';
 import { WebhooksPanel } from './webhooks-panel.js';
@@ -24,7 +28,12 @@ import { WebhooksPanel } from './webhooks-panel.js';
 /**
  * The console page: wires the session, the `/v1/stream` connection and the views. It is a
  * client of the platform API like any backend: `GET /v1/devices` for the list, `subscribe`
- * for the selected device's charts, `command`/`command_cancel` for the terminal.
+ * for the selected device's charts, a shell session (`session_open`, bytes both ways) for the
+ * terminal's Shell tab and `command`/`command_cancel` for its One command tab.
+ *
+ * The Shell tab opens a session by itself once per selected device (when the device is online
+ * and the hub connected); after it ends, Enter or "New session" opens another. Selecting
+ * another device closes the session.
  */
 export const DEVICE_POLL_MS = 5_000;
 /** How often the charts ask the device to sample (the agent's minimum is 1 s by default). */
@@ -37,7 +46,14 @@ export class ConsoleApp {
   readonly #signIn: SignIn;
   readonly #list: DeviceList;
   readonly #charts: TelemetryCharts;
-  readonly #terminal: Terminal;
+  readonly #commandPane: CommandPane;
+  readonly #shellView: ShellView;
+  readonly #shell: ShellSession;
+  readonly #tabs: PanelTabs;
+  /** The device the Shell tab last opened a session on by itself (once per selection). */
+  #shellOpenedFor: string | null = null;
+  /** What the line above the terminal last said of the session (opening, open, how it ended). */
+  #shellNote = '';
   readonly #title: HTMLElement;
   readonly #notice: HTMLElement;
   #devices: Device[] = [];
@@ -68,6 +84,7 @@ export class ConsoleApp {
       random: Math.random,
       onStatus: (status) => this.#onStatus(status),
       onFrame: (frame) => this.#onFrame(frame),
+      onBytes: (frame) => this.#onBytes(frame),
     });
     this.#banner = new Banner(byId('banner'), () => this.#client.start());
     this.#signIn = new SignIn(byId('sign-in'), async (apiKey) => {
@@ -76,9 +93,39 @@ export class ConsoleApp {
     });
     this.#list = new DeviceList(byId('device-browser'), (id) => this.#select(id));
     this.#charts = new TelemetryCharts(byId('charts'));
-    this.#terminal = new Terminal(byId('terminal'), {
+    this.#commandPane = new CommandPane(byId('command-pane'), {
       run: (command, timeoutS) => this.#run(command, timeoutS),
       cancel: () => this.#cancelCommand(),
+    });
+    this.#shell = new ShellSession(
+      {
+        send: (message) => this.#client.send(message),
+        sendBytes: (frame) => this.#client.sendBytes(frame),
+      },
+      {
+        output: (bytes) => this.#shellView.write(bytes),
+        opened: ({ tty }) => this.#showShellState(tty ? `session on ${tty}` : 'session open'),
+        ended: (text, ok) => {
+          this.#shellView.note(`session ended: ${text}`, ok ? 'ok' : 'bad');
+          this.#showShellState(`ended: ${text} · press Enter for a new session`);
+        },
+      },
+      () => this.#nextId++,
+    );
+    this.#shellView = new ShellView(byId('shell'), {
+      keys: (text) => {
+        if (this.#shell.active) this.#shell.type(text);
+        else if (text === '\r') this.#newShell();
+      },
+      binary: (bytes) => this.#shell.input(bytes),
+      resized: (rows, cols) => this.#shell.resize(rows, cols),
+      newSession: () => this.#newShell(),
+    });
+    this.#tabs = new PanelTabs(byId('terminal'), (tab) => {
+      if (tab !== 'shell') return;
+      this.#shellView.fit();
+      this.#openShellOnce();
+      this.#shellView.focus();
     });
     this.#title = byId('device-title');
     this.#notice = byId('device-notice');
@@ -131,14 +178,17 @@ export class ConsoleApp {
     if (status.kind === 'open') {
       this.#subscription = null;
       this.#subscribeSelected();
+      this.#openShellOnce();
       void this.#refreshDevices();
       return;
     }
-    // The hub ends a client's subscriptions and cancels its commands when it disconnects.
+    // The hub ends a client's subscriptions, sessions and commands when it disconnects.
     this.#subscription = null;
+    this.#shell.connectionLost();
+    this.#showShellState();
     if (this.#command) {
       this.#command = null;
-      this.#terminal.failed(
+      this.#commandPane.failed(
         'connection_lost',
         'the hub connection dropped; the hub cancels the command',
       );
@@ -188,7 +238,9 @@ export class ConsoleApp {
     this.#list.render(this.#devices, this.#selected, Date.now());
     const device = this.#device();
     if (!device) return;
-    this.#terminal.setTarget(device.device_id, device.connected);
+    this.#commandPane.setTarget(device.device_id, device.connected);
+    this.#openShellOnce();
+    if (!this.#shell.active) this.#showShellState();
     this.#notice.textContent = device.connected
       ? ''
       : 'offline: charts resume and commands can run when it reconnects';
@@ -205,6 +257,10 @@ export class ConsoleApp {
   #select(deviceId: string): void {
     if (deviceId === this.#selected) return;
     this.#unsubscribe();
+    this.#shell.close();
+    this.#shellView.reset();
+    this.#shellOpenedFor = null;
+    this.#shellNote = '';
     this.#selected = deviceId;
     this.#shownStreams = '';
     this.#title.textContent = deviceId;
@@ -213,6 +269,59 @@ export class ConsoleApp {
 
   #device(): Device | undefined {
     return this.#devices.find((d) => d.device_id === this.#selected);
+  }
+
+  /** The Shell tab's session for the selected device, opened once per selection. */
+  #openShellOnce(): void {
+    const device = this.#device();
+    if (!device || this.#shellOpenedFor === device.device_id) return;
+    if (this.#openShell(device)) this.#shellOpenedFor = device.device_id;
+  }
+
+  #newShell(): void {
+    const device = this.#device();
+    if (!device || !this.#shellPossible(device)) return;
+    this.#shell.close();
+    this.#shellView.reset();
+    this.#openShell(device);
+    this.#shellView.focus();
+  }
+
+  #shellPossible(device: Device): boolean {
+    return (
+      this.#tabs.current === 'shell' &&
+      this.#client.status.kind === 'open' &&
+      device.connected &&
+      offersShell(device)
+    );
+  }
+
+  #openShell(device: Device): boolean {
+    if (!this.#shellPossible(device) || this.#shell.active) return false;
+    this.#shellView.fit();
+    const opened = this.#shell.open(device.device_id, this.#shellView.rows, this.#shellView.cols);
+    if (opened) this.#showShellState('opening a shell…');
+    return opened;
+  }
+
+  /** The line above the terminal: the session's state, or why none can open. */
+  #showShellState(state?: string): void {
+    const device = this.#device();
+    const connected = this.#client.status.kind === 'open';
+    if (state !== undefined) this.#shellNote = state;
+    const canOpen = connected && device?.connected === true && offersShell(device);
+    let text = this.#shellNote;
+    if (!device) text = 'no device selected';
+    else if (!connected) text = 'not connected to the hub';
+    else if (!device.connected) text = 'offline';
+    else if (!offersShell(device))
+      text = 'no shell sessions here (shell.enabled or commands.enabled is off, or an older agent)';
+    else if (text === '' && !this.#shell.active) text = 'no session: press Enter or New session';
+    this.#shellView.setStatus(device ? `${device.device_id} · ${text}` : text, canOpen);
+  }
+
+  #onBytes(frame: ByteFrame): void {
+    this.#shell.onBytes(frame);
   }
 
   #subscribeSelected(): void {
@@ -254,7 +363,7 @@ export class ConsoleApp {
     if (timeoutS !== undefined) payload['timeout_s'] = timeoutS;
     if (!this.#client.send({ type: 'command', request_id: requestId, payload })) return false;
     this.#command = { requestId };
-    this.#terminal.started(command);
+    this.#commandPane.started(command);
     return true;
   }
 
@@ -269,6 +378,7 @@ export class ConsoleApp {
   }
 
   #onFrame(frame: ParsedFrame): void {
+    if (this.#shell.onFrame(frame)) return;
     const requestId = frame.request_id;
     switch (frame.type) {
       case 'telemetry': {
@@ -292,18 +402,18 @@ export class ConsoleApp {
       }
       case 'command_output':
         if (this.#command?.requestId === requestId)
-          this.#terminal.output(frame.payload as CommandOutputPayload);
+          this.#commandPane.output(frame.payload as CommandOutputPayload);
         return;
       case 'command_done':
         if (this.#command?.requestId !== requestId) return;
         this.#command = null;
-        this.#terminal.done(frame.payload as CommandDonePayload);
+        this.#commandPane.done(frame.payload as CommandDonePayload);
         return;
       case 'error': {
         const { code, message } = frame.payload as { code: string; message?: string };
         if (this.#command && this.#command.requestId === requestId) {
           this.#command = null;
-          this.#terminal.failed(code, message ?? '');
+          this.#commandPane.failed(code, message ?? '');
         } else if (requestId !== undefined && requestId === `cancel-${this.#command?.requestId}`) {
           // The command ended before the cancel arrived: its command_done says how.
         } else if (this.#subscription?.requestId === requestId) {

@@ -38,6 +38,14 @@ export function parseDevices(body: unknown): Device[] {
   });
 }
 
+/** What an agent lists in `hello` while it accepts shell sessions (docs/protocol.md). */
+export const SHELL_CAPABILITY = 'shell';
+
+/** Whether the device takes shell sessions now (an older agent, or shells turned off: no). */
+export function offersShell(device: Device): boolean {
+  return device.capabilities.includes(SHELL_CAPABILITY);
+}
+
 /** The telemetry streams a device announces (`telemetry:<name>`), in display order. */
 export function offeredStreams(device: Device): string[] {
   const names = device.capabilities

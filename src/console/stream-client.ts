@@ -1,4 +1,10 @@
 import { backoffDelay, restartDelay, type RandomSource } from '../time/backoff.js';
+import {
+  binaryData,
+  decodeByteFrame,
+  encodeByteFrame,
+  type ByteFrame,
+} from '../protocol/byte-frame.js';
 import { parseFrame, type ParsedFrame } from '../protocol/parse.js';
 import { toClientValidators } from '../protocol/to-client.js';
 import type { Recovery } from './session-keeper.js';
@@ -18,6 +24,9 @@ import { CloseCode } from '../protocol/close-codes.js';
  * room of open consoles does not come back in lockstep. A close 1001 ("server restart") of a
  * working connection retries after about 1 s. One dial at a time; every frame is validated
  * before the app sees it, and one that fails is dropped and counted, never thrown.
+ *
+ * Binary frames (docs/protocol.md, "Raw bytes") carry a shell session's keystrokes and output:
+ * decoded with the shared codec and handed to `onBytes`, or counted as bad like a JSON frame.
  */
 export const RECONNECT = { initialDelayMs: 1_000, maxDelayMs: 30_000 } as const;
 export const DIAL_TIMEOUT_MS = 10_000;
@@ -41,7 +50,8 @@ export interface SocketEvents {
 /** A WebSocket as the client uses it (the browser's, or `ws` in tests), events already wired. */
 export interface SocketHandle {
   isOpen(): boolean;
-  send(data: string): void;
+  /** A string goes as a text frame, bytes as a binary frame. */
+  send(data: string | Uint8Array): void;
   close(code?: number, reason?: string): void;
 }
 
@@ -66,6 +76,8 @@ export interface StreamClientOptions {
   random: RandomSource;
   onStatus: (status: ConnectionStatus) => void;
   onFrame: (frame: ParsedFrame) => void;
+  /** A binary frame that decoded (bytes of a stream the app opened, or a late one). */
+  onBytes?: (frame: ByteFrame) => void;
 }
 
 export class StreamClient {
@@ -101,6 +113,13 @@ export class StreamClient {
   send(message: { type: string; payload: Record<string, unknown>; request_id?: string }): boolean {
     if (this.#status.kind !== 'open' || !this.#socket?.isOpen()) return false;
     this.#socket.send(JSON.stringify(message));
+    return true;
+  }
+
+  /** Sends one binary frame if the connection is open; false when it is not (nothing queued). */
+  sendBytes(frame: ByteFrame): boolean {
+    if (this.#status.kind !== 'open' || !this.#socket?.isOpen()) return false;
+    this.#socket.send(encodeByteFrame(frame));
     return true;
   }
 
@@ -195,6 +214,12 @@ export class StreamClient {
   }
 
   #onMessage(data: unknown): void {
+    if (data instanceof ArrayBuffer || data instanceof Uint8Array) {
+      const decoded = decodeByteFrame(binaryData(data));
+      if (decoded.ok && this.#o.onBytes) this.#o.onBytes(decoded.frame);
+      else this.#badFrames += 1;
+      return;
+    }
     if (typeof data !== 'string') {
       this.#badFrames += 1;
       return;

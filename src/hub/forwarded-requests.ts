@@ -80,10 +80,17 @@ export class ForwardedRequests<C, D> {
   readonly #byDevice = new MultiMap<D, ForwardedRequest<C, D>>();
   readonly #byDeviceStream = new Map<number, ForwardedRequest<C, D>>();
   readonly #byClientStream = new Map<C, Map<number, ForwardedRequest<C, D>>>();
-  #lastDeviceStream = 0;
+  #lastDeviceStream: number;
 
-  constructor(ids: IdSource) {
+  /**
+   * `firstDeviceStream`: where this hub's numbering starts, random by default. An agent keeps a
+   * shell session (and its stream number) over a short link drop, also when the hub itself
+   * restarted and forgot it; a new hub counting from 1 again gave its first byte request the
+   * number of that session, which the agent refused (`stream 1 is already in use`).
+   */
+  constructor(ids: IdSource, firstDeviceStream = 1 + Math.floor(Math.random() * 2 ** 31)) {
     this.#ids = ids;
+    this.#lastDeviceStream = firstDeviceStream - 1;
   }
 
   open(

@@ -14,8 +14,8 @@ import { errorBody, methodNotAllowed, sendJson } from './http-reply.js';
  * memory, so a request never touches the file system and no path from a request ever reaches
  * it (a name is looked up in the set; `..`, slashes and anything else unknown are simply not
  * there). Everything the page needs is in the folder: it loads nothing from elsewhere and works
- * offline. The page gets a strict Content-Security-Policy: its own scripts and styles only,
- * connections to this hub only.
+ * offline. The page gets a strict Content-Security-Policy: its own scripts and styles only
+ * (plus the terminal's generated styles), connections to this hub only.
  */
 export const INDEX_FILE = 'index.html';
 /** The page's script, as the build names it; only a built folder has it. */
@@ -34,7 +34,10 @@ const CONTENT_TYPES: Record<string, string> = {
 const PAGE_POLICY = [
   "default-src 'none'",
   "script-src 'self'",
-  "style-src 'self'",
+  // xterm.js (the console's terminal) writes its colours and cell sizes into <style> elements
+  // it makes at run time, which only 'unsafe-inline' allows. Scripts stay 'self' only, and the
+  // page puts what devices send into text nodes, so no markup from outside reaches the page.
+  "style-src 'self' 'unsafe-inline'",
   "img-src 'self' data:",
   "connect-src 'self'",
   "base-uri 'none'",

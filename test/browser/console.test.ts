@@ -1,7 +1,9 @@
 /// <reference lib="dom" />
 // The callbacks given to page.evaluate and waitForFunction run in the page.
 import assert from 'node:assert/strict';
+import { copyFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { spawnAgent, type AgentProcess } from '../helpers/agent-process.js';
 import { BROWSER_WAIT_MS, freePort, launchChromium, openConsole } from '../helpers/browser.js';
@@ -10,8 +12,11 @@ import type { Owner } from '../helpers/owner.js';
 /**
  * The console in a real browser (Debian's chromium, headless), against the real processes:
  * `iottly-agent demo` (what `npm start` runs), and `iottly-agent hub` + `iottly-agent run` for a
- * hub restart and an expired session. Screenshots go to test-output/browser/.
+ * hub restart and an expired session. Screenshots go to test-output/browser/; with
+ * IOTTLY_DOCS_SCREENSHOTS=1 the shell's is also written to docs/console.png (README shows it).
  */
+const DOCS_SCREENSHOT = fileURLToPath(new URL('../../docs/console.png', import.meta.url));
+
 async function waitForOutput(process: AgentProcess, pattern: RegExp): Promise<RegExpExecArray> {
   const deadline = Date.now() + BROWSER_WAIT_MS;
   for (;;) {
@@ -74,14 +79,47 @@ async function chartGrows(page: Page, stream: string): Promise<void> {
   );
 }
 
-/** Runs a command in the terminal and waits for its status line. */
+/** Runs a command in the terminal's One command tab and waits for its status line. */
 async function run(page: Page, command: string, timeoutS = '30'): Promise<string> {
+  await page.click('#tab-command');
   const statuses = await page.locator('#output .status').count();
   await page.fill('#timeout', timeoutS);
   await page.fill('#command', command);
   await page.press('#command', 'Enter');
   await page.locator('#output .status').nth(statuses).waitFor();
   return (await page.locator('#output .status').nth(statuses).textContent()) ?? '';
+}
+
+/** The xterm screen as text, one line a row (what the DOM renderer drew). */
+const screenText = (page: Page): Promise<string> =>
+  page.$eval('#shell .xterm-rows', (rows) =>
+    [...rows.children].map((row) => (row.textContent ?? '').replace(/\u00a0/g, ' ')).join('\n'),
+  );
+
+/** Waits until the terminal's screen matches `pattern`; returns the match. */
+async function screenShows(page: Page, pattern: RegExp): Promise<RegExpExecArray> {
+  try {
+    await page.waitForFunction(
+      ([source, flags]) =>
+        new RegExp(source, flags).test(
+          [...(document.querySelector('#shell .xterm-rows')?.children ?? [])]
+            .map((row) => (row.textContent ?? '').replace(/\u00a0/g, ' '))
+            .join('\n'),
+        ),
+      [pattern.source, pattern.flags] as const,
+    );
+  } catch (err) {
+    throw new Error(`the screen never showed ${pattern}:\n${await screenText(page)}`, {
+      cause: err,
+    });
+  }
+  return pattern.exec(await screenText(page)) as RegExpExecArray;
+}
+
+/** Types into the shell as a person would: keystrokes into xterm, then Enter. */
+async function typeLine(page: Page, line: string): Promise<void> {
+  await page.keyboard.type(line);
+  await page.keyboard.press('Enter');
 }
 
 async function signIn(page: Page, key: string): Promise<void> {
@@ -159,6 +197,123 @@ describe('console in chromium', () => {
     await page.close();
     demo.child.kill('SIGINT');
     assert.equal((await demo.exited()).code, 0);
+  });
+
+  it('the Shell tab is a real terminal: typed output, colours, top, a resize, paste, copy, the exit status', async (t) => {
+    const port = await freePort();
+    const hub = startHub(t, port);
+    await waitForOutput(hub, /listening on/);
+    startAgent(t, port);
+
+    const c = await openConsole(browser, `http://127.0.0.1:${port}/`);
+    const { page } = c;
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], {
+      origin: `http://127.0.0.1:${port}`,
+    });
+    await signIn(page, 'K');
+    await page.locator('.device[data-device-id="dev1"][data-connected="true"]').waitFor();
+    // The Shell tab opens a session by itself, sized to its panel.
+    await page.locator('#shell .shell-status', { hasText: 'session open' }).waitFor();
+    await page.click('#shell .xterm-screen');
+
+    await typeLine(page, 'echo hi-$((6*7))');
+    await screenShows(page, /^hi-42 *$/m);
+
+    await typeLine(page, "printf '\\033[31mred-text\\033[0m\\n'");
+    await screenShows(page, /^red-text *$/m);
+    const colours = await page.$$eval('#shell .xterm-rows span', (spans) => {
+      const red = spans.find((s) => s.textContent === 'red-text');
+      const plain = spans.find((s) => s.textContent?.includes('hi-42'));
+      return [red && getComputedStyle(red).color, plain && getComputedStyle(plain).color];
+    });
+    assert.ok(colours[0] && colours[1], `spans found: ${colours.join(', ')}`);
+    assert.notEqual(colours[0], colours[1], 'the escape sequence gave the text its colour');
+
+    const size = async () =>
+      page.$eval(
+        '#shell',
+        (el) => `${(el as HTMLElement).dataset['rows']} ${(el as HTMLElement).dataset['cols']}`,
+      );
+    const before = await size();
+    await typeLine(page, 'echo size=$(stty size)');
+    assert.equal((await screenShows(page, /^size=(\d+ \d+) *$/m))[1], before);
+
+    await typeLine(page, 'top -d 1');
+    await screenShows(page, /load average|Tasks:/);
+    await chartGrows(page, 'cpu');
+    // A window tall enough for the charts and the whole terminal (top redraws at the new size).
+    await page.setViewportSize({ width: 1280, height: 1440 });
+    await page.waitForFunction(
+      (old) => document.querySelector<HTMLElement>('#shell')?.dataset['rows'] !== old.split(' ')[0],
+      before,
+    );
+    await screenShows(page, /load average|Tasks:/);
+    const shot = await c.screenshot('console-shell.png');
+    if (process.env['IOTTLY_DOCS_SCREENSHOTS'] === '1') copyFileSync(shot, DOCS_SCREENSHOT);
+    await page.setViewportSize({ width: 1280, height: 860 });
+    await page.keyboard.press('q');
+    // top leaves its last frame on the screen and flushes unread input as it ends: wait for the
+    // prompt below it before typing again.
+    await page.waitForFunction(() => {
+      const rows = [...(document.querySelector('#shell .xterm-rows')?.children ?? [])]
+        .map((row) => (row.textContent ?? '').replace(/\u00a0/g, ' ').trimEnd())
+        .filter((row) => row !== '');
+      return /[#$]$/.test(rows.at(-1) ?? '');
+    });
+    await typeLine(page, 'echo after-top');
+    await screenShows(page, /^after-top *$/m);
+
+    // The page gets smaller: the terminal refits and the remote side sees the new size.
+    await page.setViewportSize({ width: 1000, height: 640 });
+    await page.waitForFunction(
+      (old) =>
+        `${document.querySelector<HTMLElement>('#shell')?.dataset['rows']} ${document.querySelector<HTMLElement>('#shell')?.dataset['cols']}` !==
+        old,
+      before,
+    );
+    const after = await size();
+    await typeLine(page, 'clear; echo size=$(stty size)');
+    assert.equal((await screenShows(page, /^size=(\d+ \d+) *$/m))[1], after);
+    const [rows = 0, cols = 0] = after.split(' ').map(Number);
+    const [rowsBefore = 0, colsBefore = 0] = before.split(' ').map(Number);
+    assert.ok(rows < rowsBefore && cols < colsBefore, `${before} → ${after}`);
+
+    // Paste goes through xterm as input; copy takes xterm's selection.
+    await page.$eval('#shell .xterm-helper-textarea', (area) => {
+      const data = new DataTransfer();
+      data.setData('text/plain', 'echo pasted-$((2+3))');
+      area.dispatchEvent(
+        new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }),
+      );
+    });
+    await page.keyboard.press('Enter');
+    await screenShows(page, /^pasted-5 *$/m);
+    const row = await page.$$eval('#shell .xterm-rows > div', (rows) =>
+      rows.findIndex((r) => /^pasted-5\s*$/.test((r.textContent ?? '').replace(/\u00a0/g, ' '))),
+    );
+    const box = await page.locator('#shell .xterm-rows > div').nth(row).boundingBox();
+    assert.ok(box);
+    await page.mouse.dblclick(box.x + 8, box.y + box.height / 2);
+    await page.keyboard.press('Control+Shift+C');
+    await page.waitForFunction(async () => (await navigator.clipboard.readText()) === 'pasted-5');
+
+    // The session's end is shown with its exit status; Enter opens the next one.
+    await typeLine(page, 'exit 3');
+    await screenShows(page, /\[session ended: exit 3 · [\d.]+ (ms|s)\]/);
+    await page.keyboard.press('Enter');
+    await page.locator('#shell .shell-status', { hasText: 'session open' }).waitFor();
+    await typeLine(page, 'echo again-$((1+1))');
+    await screenShows(page, /^again-2 *$/m);
+
+    // One command at a time, with its exit code, in the other tab.
+    assert.match(await run(page, 'echo one; exit 4'), /^exit 4 · /);
+    assert.equal((await page.locator('#output .stdout').last().textContent())?.trim(), 'one');
+    assert.equal(await page.locator('#shell').isVisible(), false);
+    await page.click('#tab-shell');
+    await typeLine(page, 'echo back-in-shell');
+    await screenShows(page, /^back-in-shell *$/m);
+    assert.deepEqual(c.problems, [], 'no console errors, no CSP violations');
+    await page.close();
   });
 
   it('a hub restart shows the reconnect banner, then the console recovers', async (t) => {

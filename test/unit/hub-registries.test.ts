@@ -4,6 +4,7 @@ import { DeviceRegistry, summary } from '../../src/hub/device-registry.js';
 import type { IdSource } from '../../src/hub/ids.js';
 import { ForwardedRequests, isFinalReply, isReply } from '../../src/hub/forwarded-requests.js';
 import { SubscriptionRegistry } from '../../src/hub/subscriptions.js';
+import { MAX_STREAM_NUMBER } from '../../src/protocol/byte-frame.js';
 import type { HelloPayload } from '../../src/protocol/to-hub.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
@@ -63,6 +64,20 @@ describe('SubscriptionRegistry', () => {
 });
 
 describe('ForwardedRequests', () => {
+  it('numbers device streams from a random start, so a restarted hub does not reuse the old ones', () => {
+    const bytes = { device: true, client: undefined };
+    const firsts = Array.from(
+      { length: 4 },
+      () =>
+        new ForwardedRequests<string, string>(counterIds()).open('session', 'c', 's', 'd', bytes)
+          .deviceStream,
+    );
+    assert.ok(new Set(firsts).size > 1, `first numbers of four hubs: ${firsts.join(', ')}`);
+    const wrapping = new ForwardedRequests<string, string>(counterIds(), MAX_STREAM_NUMBER);
+    assert.equal(wrapping.open('command', 'c', 'a', 'd', bytes).deviceStream, MAX_STREAM_NUMBER);
+    assert.equal(wrapping.open('command', 'c', 'b', 'd', bytes).deviceStream, 1);
+  });
+
   it('keys requests by hub id, finds by client request id, and closes by client or device', () => {
     const requests = new ForwardedRequests<string, string>(counterIds());
     const r1 = requests.open('command', 'client-a', 'cmd-1', 'dev-link-1');

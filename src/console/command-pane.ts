@@ -3,7 +3,7 @@ import { h } from './dom.js';
 import type { CommandDonePayload, CommandOutputPayload } from '../protocol/to-client.js';
 
 /**
- * The terminal pane: a command line, a timeout field, Run and Cancel, and the transcript.
+ * The "One command" pane (beside the shell): a command line, a timeout field, Run and Cancel, and the transcript.
  * One command runs at a time. Output streams in as it arrives, stderr in its own colour;
  * each command ends with a status line (exit code, signal, timeout/cancel, duration). The
  * transcript is capped (oldest lines go first), so a chatty command cannot eat the tab's memory.
@@ -11,13 +11,13 @@ import type { CommandDonePayload, CommandOutputPayload } from '../protocol/to-cl
 export const MAX_TRANSCRIPT_CHARS = 1_000_000;
 const HISTORY_SIZE = 50;
 
-export interface TerminalActions {
+export interface CommandPaneActions {
   /** Starts a command; returns false when it could not be sent (not connected). */
   run(command: string, timeoutS: number | undefined): boolean;
   cancel(): void;
 }
 
-export class Terminal {
+export class CommandPane {
   readonly #form: HTMLFormElement;
   readonly #command: HTMLInputElement;
   readonly #timeout: HTMLInputElement;
@@ -31,7 +31,7 @@ export class Terminal {
   #chars = 0;
   #target = '';
 
-  constructor(root: HTMLElement, actions: TerminalActions) {
+  constructor(root: HTMLElement, actions: CommandPaneActions) {
     this.#form = root.querySelector('form') as HTMLFormElement;
     this.#command = root.querySelector('#command') as HTMLInputElement;
     this.#timeout = root.querySelector('#timeout') as HTMLInputElement;
