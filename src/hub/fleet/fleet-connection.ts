@@ -137,10 +137,10 @@ export class FleetConnection {
    * Publishes `payload` (QoS 1) while online; false when not (nothing is queued for a later
    * connection: what the hub sends is about the present).
    */
-  publish(topic: string, payload: string, retain = false): boolean {
+  publish(topic: string, payload: string, retain = false, qos: 0 | 1 = 1): boolean {
     const client = this.#client;
     if (!client || this.#status.kind !== 'online') return false;
-    client.publish(topic, payload, { qos: 1, retain, properties: JSON_PROPERTIES }, (err) => {
+    client.publish(topic, payload, { qos, retain, properties: JSON_PROPERTIES }, (err) => {
       if (err) this.#o.logger.debug({ err: err.message, topic }, 'publish failed');
     });
     return true;

@@ -634,7 +634,15 @@ export class Fleet implements FleetPort {
           send: () => this.#publishCursor(device),
         });
         device.cursors.note(ackSeq);
-        device.link?.send({ type: 'ack', payload: { seq: ackSeq } });
+        // At QoS 0: an ack is cumulative, so one lost is made up by the next (or the next
+        // welcome's last_seq), and the agent writes no PUBACK for each (an idle agent's CPU).
+        if (device.link)
+          this.#connection.publish(
+            deviceTopic(device.id, 'down'),
+            JSON.stringify({ type: 'ack', payload: { seq: ackSeq } }),
+            false,
+            0,
+          );
       },
     });
     device.acks.note(seq);
