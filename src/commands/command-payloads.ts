@@ -47,16 +47,26 @@ export const commandPayload: Validator<Infer<typeof commandShape>> = (value, pat
       error: `${path}: expected exactly one of "command" (string) and "argv" (array)`,
     };
   }
-  if (argv !== undefined && (argv.length === 0 || argv[0] === '')) {
-    return { ok: false, error: `${path}.argv: expected a non-empty array with a program first` };
-  }
-  for (const key of Object.keys(env ?? {})) {
-    if (key === '' || key.includes('=') || key.includes('\0')) {
-      return { ok: false, error: `${path}.env: "${key}" is not a valid variable name` };
-    }
-  }
-  return r;
+  const problem = programProblem(path, argv, env);
+  return problem === undefined ? r : { ok: false, error: problem };
 };
+
+/**
+ * What is wrong with a request's `argv` and `env` (commands and shell sessions alike): an
+ * empty program, or a variable name the environment cannot hold; undefined when nothing is.
+ */
+export function programProblem(
+  path: string,
+  argv: readonly string[] | undefined,
+  env: Readonly<Record<string, string>> | undefined,
+): string | undefined {
+  if (argv !== undefined && (argv.length === 0 || argv[0] === ''))
+    return `${path}.argv: expected a non-empty array with a program first`;
+  for (const key of Object.keys(env ?? {}))
+    if (key === '' || key.includes('=') || key.includes('\0'))
+      return `${path}.env: "${key}" is not a valid variable name`;
+  return undefined;
+}
 export type CommandPayload = Infer<typeof commandShape>;
 
 /** `command_cancel`: the running command named by `payload.request_id` (or the envelope's). */

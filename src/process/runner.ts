@@ -3,6 +3,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Clock, TimerHandle } from '../time/clock.js';
 import type { OutputFd } from './coalescer.js';
+import { childClosed } from './child-closed.js';
 import { OutputBudget } from './output-budget.js';
 import { runningMembers } from './group-members.js';
 import { ProcessGroup, type KillFunction } from './process-group.js';
@@ -260,19 +261,7 @@ export class RunningCommand {
     }
     this.#child = child;
     child.stdin?.on('error', () => {}); // EPIPE when the child stops reading: not our failure
-    const closed = new Promise<{
-      code: number | null;
-      signal: NodeJS.Signals | null;
-      error?: NodeJS.ErrnoException;
-    }>((resolve) => {
-      child.once('error', (error: NodeJS.ErrnoException) => {
-        // A failed spawn has no pid and emits no 'close' on some paths; settle here.
-        if (child.pid === undefined) resolve({ code: null, signal: null, error });
-      });
-      child.once('close', (code: number | null, signal: NodeJS.Signals | null) =>
-        resolve({ code, signal }),
-      );
-    });
+    const closed = childClosed(child);
     if (child.pid !== undefined) {
       this.#group = new ProcessGroup({
         pgid: child.pid,

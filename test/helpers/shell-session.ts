@@ -6,6 +6,9 @@ import {
 } from '../../src/protocol/byte-frame.js';
 import { DEVICE_ID, type Frame, type Peer } from './ws.js';
 
+/** A generous deadline for what a shell shows: bash starting on a loaded CI machine is slow. */
+const EVENT_WAIT_MS = 15_000;
+
 /**
  * A shell session seen from a `/v1/stream` client: opens it, types into it, and keeps the
  * terminal's output so that a test can wait for text on the screen. With a `stream` number the
@@ -96,12 +99,12 @@ export class ShellSessionClient {
   }
 
   /** Resolves when the output holds a match of `pattern`; rejects after `timeoutMs`. */
-  waitFor(pattern: RegExp, timeoutMs = 5_000): Promise<RegExpMatchArray> {
+  waitFor(pattern: RegExp, timeoutMs = EVENT_WAIT_MS): Promise<RegExpMatchArray> {
     return this.#until(() => this.screen.match(pattern), timeoutMs, `output matching ${pattern}`);
   }
 
   /** The session's `session_done`. */
-  done(timeoutMs = 5_000): Promise<Frame> {
+  done(timeoutMs = EVENT_WAIT_MS): Promise<Frame> {
     return this.#until(() => this.#done, timeoutMs, 'session_done');
   }
 

@@ -71,7 +71,7 @@ function operatorShell(t: Owner, hubUrl: string, args: string[]): Operator {
     screen: () => text,
     type: (keys) => child.stdin.write(keys),
     exited,
-    waitFor: (pattern, timeoutMs = 5_000) =>
+    waitFor: (pattern, timeoutMs = 15_000) =>
       new Promise((resolve, reject) => {
         const check = (): void => {
           if (!pattern.test(text)) return;

@@ -99,10 +99,10 @@ describe('shell sessions end to end', () => {
     session.open({ rows: 24, cols: 80, ...BASH });
     await session.waitFor(/PROMPT> /);
     session.type(`sleep ${marker}; echo "after=$?"\r`);
-    await waitFor(() => processesWith(marker).length === 1, 5_000);
+    await waitFor(() => processesWith(marker).length === 1, 15_000);
     session.type('\x03');
     // bash sees its job die of SIGINT and drops the rest of the line; the shell itself is alive.
-    await waitFor(() => processesWith(marker).length === 0, 5_000);
+    await waitFor(() => processesWith(marker).length === 0, 15_000);
     session.type('echo still-$((6*7))\r');
     await session.waitFor(/still-42/);
     session.type('exit\r');
@@ -117,7 +117,7 @@ describe('shell sessions end to end', () => {
     await session.waitFor(/PROMPT> /);
     // A background job in a process group of its own, and a nohup'd one that ignores TERM too.
     session.type(`sleep ${marker} & (trap '' HUP TERM; nohup sleep ${marker} >/dev/null 2>&1 &)\r`);
-    await waitFor(() => processesWith(marker).length === 2, 5_000);
+    await waitFor(() => processesWith(marker).length === 2, 15_000);
     session.close();
     const done = await session.done();
     assert.equal(done.payload.closed, true);
@@ -132,7 +132,7 @@ describe('shell sessions end to end', () => {
     session.open({ rows: 24, cols: 80, ...BASH });
     await session.waitFor(/PROMPT> /);
     session.type(`sleep ${marker} &\r`);
-    await waitFor(() => processesWith(marker).length === 1, 5_000);
+    await waitFor(() => processesWith(marker).length === 1, 15_000);
     const done = await session.done(5_000);
     assert.equal(done.payload.idle, true);
     assert.deepEqual(processesWith(marker), []);
@@ -145,7 +145,7 @@ describe('shell sessions end to end', () => {
     session.open({ rows: 24, cols: 80, ...BASH });
     await session.waitFor(/PROMPT> /);
     session.type(`(trap '' HUP TERM; sleep ${marker}) & sleep ${marker}\r`);
-    await waitFor(() => processesWith(marker).length >= 2, 5_000);
+    await waitFor(() => processesWith(marker).length >= 2, 15_000);
     const exit = await rig.agent.kill('SIGTERM');
     assert.equal(exit.code, 0);
     assert.deepEqual(processesWith(marker), []);
@@ -205,19 +205,19 @@ describe('shell sessions end to end', () => {
     orphan.open({ rows: 24, cols: 80, ...BASH });
     await orphan.waitFor(/PROMPT> /);
     orphan.type(`sleep ${marker}\r`);
-    await waitFor(() => processesWith(marker).length === 1, 5_000);
+    await waitFor(() => processesWith(marker).length === 1, 15_000);
     // Output made while the link is down: the spool keeps it and resends it after the welcome.
     session.type('sleep 1; seq 1 3000; echo END-OF-$((40+2))\r');
     await session.waitFor(/END-OF-\$\(\(40\+2\)\)\r\n/);
     cut.setMode('reset');
-    await rig.agent.waitForLog((l) => l.status?.kind === 'backoff', 5_000);
+    await rig.agent.waitForLog((l) => l.status?.kind === 'backoff', 15_000);
     // Typed while the device is away: the hub holds it for the session until it is back.
     session.type('echo typed-$((40+3))\r');
     session.resize(30, 90);
     leaving.ws.terminate();
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     cut.setMode('pass');
-    await waitFor(() => processesWith(marker).length === 0, 5_000);
+    await waitFor(() => processesWith(marker).length === 0, 15_000);
     await session.waitFor(/END-OF-42\r\n/, 10_000);
     await session.waitFor(/typed-43\r\n/);
     session.type('stty size\r');

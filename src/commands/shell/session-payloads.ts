@@ -15,6 +15,7 @@ import {
 } from '../../protocol/schema.js';
 import { streamNumber } from '../../protocol/byte-frame.js';
 import { terminalCols, terminalRows } from '../../protocol/sessions.js';
+import { programProblem } from '../command-payloads.js';
 
 const MAX_COMMAND_CHARS = 64 * 1024;
 
@@ -37,13 +38,6 @@ export const sessionOpenPayload: Validator<SessionOpenPayload> = (value, path) =
   if (command !== undefined && argv !== undefined) {
     return { ok: false, error: `${path}: expected at most one of "command" and "argv"` };
   }
-  if (argv !== undefined && (argv.length === 0 || argv[0] === '')) {
-    return { ok: false, error: `${path}.argv: expected a non-empty array with a program first` };
-  }
-  for (const key of Object.keys(env ?? {})) {
-    if (key === '' || key.includes('=') || key.includes('\0')) {
-      return { ok: false, error: `${path}.env: "${key}" is not a valid variable name` };
-    }
-  }
-  return r;
+  const problem = programProblem(path, argv, env);
+  return problem === undefined ? r : { ok: false, error: problem };
 };

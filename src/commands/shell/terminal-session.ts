@@ -1,4 +1,5 @@
 import type { ChildProcess, SpawnOptions } from 'node:child_process';
+import { childClosed } from '../../process/child-closed.js';
 import type { KillFunction } from '../../process/process-group.js';
 import { cwdProblem, type SpawnFunction } from '../../process/runner.js';
 import type { Clock, TimerHandle } from '../../time/clock.js';
@@ -192,18 +193,7 @@ export class TerminalSession {
     }
     this.#child = child;
     child.stdin?.on('error', () => {}); // EPIPE once `script` is gone: not our failure
-    const closed = new Promise<{
-      code: number | null;
-      signal: NodeJS.Signals | null;
-      error?: NodeJS.ErrnoException;
-    }>((resolve) => {
-      child.once('error', (error: NodeJS.ErrnoException) => {
-        if (child.pid === undefined) resolve({ code: null, signal: null, error });
-      });
-      child.once('close', (code: number | null, signal: NodeJS.Signals | null) =>
-        resolve({ code, signal }),
-      );
-    });
+    const closed = childClosed(child);
     if (child.pid !== undefined) {
       const pid = child.pid;
       child.stdout?.on('data', (bytes: Buffer) => {
