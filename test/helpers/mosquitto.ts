@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './browser.js';
 import { mosquittoConfig } from './mosquitto-config.js';
 import type { Owner } from './owner.js';
-import { tempDir } from './temp-dir.js';
 
 /**
  * A real mosquitto (Debian's package; `.ci/run` installs it) on a free loopback port, with
@@ -56,7 +56,9 @@ export async function startMosquitto(
     throw new Error(
       `no mosquitto at ${MOSQUITTO_PATH}: apt-get install mosquitto (or set IOTTLY_MOSQUITTO)`,
     );
-  const dir = tempDir('iottly-mosquitto-', owner);
+  // Removed after mosquitto has ended, in the same hook: an owner runs its hooks in the order
+  // they came, and a folder removed first could still be written by an autosave (ENOTEMPTY).
+  const dir = mkdtempSync(join(tmpdir(), 'iottly-mosquitto-'));
   const port = await freePort();
   const extraConfig = options.extraConfig ?? [];
   // Staying root (unless the test names a user) keeps persistence what the tests say it is.
@@ -102,8 +104,11 @@ export async function startMosquitto(
     running.kill(signal);
     await exited;
   };
+  owner.after(async () => {
+    await end('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
   await start();
-  owner.after(() => end('SIGKILL'));
   return {
     port,
     url: `mqtt://127.0.0.1:${port}`,
