@@ -73,6 +73,11 @@ export interface BrokerOptions {
    * client. 0: a disconnect ends it at once (`device_offline`).
    */
   requestGraceMs?: number;
+  /**
+   * Whether a request a device's hello lists and this hub does not know is this hub's own from
+   * before a restart (default true). Over an MQTT broker another hub may hold it: false.
+   */
+  ownsEveryRequest?: boolean;
   /** Hears every valid device frame the hub handles (webhooks post them). */
   onDeviceMessage?: (deviceId: string, frame: ParsedFrame) => void;
   maxSubscriptionsPerClient?: number;
@@ -97,6 +102,7 @@ export class Broker implements DeviceEvents, ClientEvents {
   readonly #maxSubscriptionsPerClient: number;
   readonly #maxRequestsPerClient: number;
   readonly #sendsDemand: boolean;
+  readonly #ownsEveryRequest: boolean;
   readonly #whenHeard: (deviceId: string, heard: () => void) => void;
   /** Sessions no client waits for any more, to close when their device is back. */
   readonly #orphanSessions = new OrphanSessions();
@@ -157,6 +163,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     this.requests = new ForwardedRequests(options.requestIds ?? options.ids);
     this.lostRequests = new LostRequests(this.requests);
     this.#sendsDemand = options.sendsDemand ?? true;
+    this.#ownsEveryRequest = options.ownsEveryRequest ?? true;
     this.#whenHeard = options.whenHeard ?? ((_deviceId, heard) => heard());
     this.subscriptions.onStreamsChanged((deviceId, _names, demand) => {
       const device = this.devices.onlineLink(deviceId);
@@ -194,8 +201,29 @@ export class Broker implements DeviceEvents, ClientEvents {
     for (const request of rebound) this.#sendHeldSessionInput(request);
     for (const id of this.#orphanSessions.take(link.deviceId)) {
       if (claim && !claim.openRequests.includes(id)) continue;
-      link.send({ type: 'session_close', request_id: id, payload: { request_id: id } });
+      this.#closeSession(link, id);
     }
+    if (claim && this.#ownsEveryRequest) this.#closeUnknownSessions(link, claim.openRequests);
+  }
+
+  /**
+   * Requests the agent holds that this hub does not know were forwarded by an earlier process of
+   * this hub, whose clients went with it. A shell session among them would run on with no one
+   * to read it (a `top` is never idle), so each is sent `session_close`; the agent ignores one
+   * that names a command, which ends at its own timeout as documented.
+   */
+  #closeUnknownSessions(link: DeviceLink, openRequests: readonly string[]): void {
+    const unknown = openRequests.filter((id) => this.requests.get(id) === undefined);
+    if (unknown.length === 0) return;
+    this.#logger.info(
+      { deviceId: link.deviceId, requests: unknown.length },
+      "closing the shell sessions among the device's requests this hub does not know (an earlier hub process's)",
+    );
+    for (const id of unknown) this.#closeSession(link, id);
+  }
+
+  #closeSession(link: DeviceLink, id: string): void {
+    link.send({ type: 'session_close', request_id: id, payload: { request_id: id } });
   }
 
   deviceProcessed(link: DeviceLink, seq: number): void {

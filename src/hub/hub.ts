@@ -250,6 +250,7 @@ export class Hub {
         ? {
             requestIds: hubRequestIds(hubId, this.#ids),
             sendsDemand: false,
+            ownsEveryRequest: false,
             whenHeard: (deviceId: string, heard: () => void) =>
               this.#fleet ? this.#fleet.whenHeard(deviceId, heard) : heard(),
           }
