@@ -78,11 +78,12 @@ describe('shell sessions end to end', () => {
     session.type('stty size; tty\r');
     await session.waitFor(/[\r\n]33 101\r\n/);
     await session.waitFor(/\/dev\/pts\/\d+\r\n/);
-    // SIGWINCH reaches the foreground program: a trap in the shell sees it, and stty the size.
-    session.type("trap 'echo WINCH-SEEN' WINCH; echo trap-$((1+1))\r");
+    // SIGWINCH reaches the foreground program: a trap in the shell sees it and prints the size.
+    // stty sets rows, then columns (a SIGWINCH each): the trap's last run sees both.
+    session.type('trap \'echo WINCH-SEEN-$(stty size | tr " " x)\' WINCH; echo trap-$((1+1))\r');
     await session.waitFor(/trap-2\r\n/); // the trap is set before the window changes
     session.resize(40, 120);
-    await session.waitFor(/WINCH-SEEN/);
+    await session.waitFor(/WINCH-SEEN-40x120/);
     session.type('stty size\r');
     await session.waitFor(/[\r\n]40 120\r\n/);
     session.type('exit 7\r');
