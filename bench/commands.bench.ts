@@ -13,20 +13,10 @@
  * The agent and the hub run as processes (dist/cli.js), the client in this one. ssh needs
  * `sshd` (apt-get install openssh-server); without it those rows say "skipped".
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import {
-  closeSync,
-  createReadStream,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeSync,
-} from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WebSocket, WebSocketServer } from 'ws';
@@ -41,6 +31,7 @@ import { STOPPED_BY_CALLER } from '../test/helpers/owner.js';
 import { cpuSeconds, descendantsOf, memoryOf, percentile } from './lib/proc-stats.js';
 import { startHubProcess } from './lib/hub-process.js';
 import { reportRows } from './lib/results.js';
+import { startSshd, type Sshd } from './lib/sshd-peer.js';
 
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 300);
 const FILE_BYTES = Number(process.env.BENCH_FILE_MIB ?? 256) * 1024 * 1024;
@@ -119,123 +110,6 @@ async function bareWsThroughput(file: string, framing: 'binary' | 'json'): Promi
   return received / MB / seconds;
 }
 
-interface Sshd {
-  pid: number;
-  /** ssh's arguments up to the remote command. */
-  args: string[];
-  run(args: string[]): Promise<void>;
-  /** The same over a second ControlMaster whose sessions read no rc file. */
-  noRc: { args: string[]; run(args: string[]): Promise<void> };
-  stop(): void;
-}
-
-async function startSshd(): Promise<Sshd | null> {
-  if (!existsSync('/usr/sbin/sshd') || spawnSync('which', ['ssh']).status !== 0) return null;
-  const dir = join(work, 'ssh');
-  mkdirSync(dir);
-  mkdirSync('/run/sshd', { recursive: true });
-  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host')]);
-  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'user')]);
-  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'norc')]);
-  // The second key's sessions get HOME=<an empty folder>: bash finds no ~/.bashrc to read.
-  const emptyHome = join(dir, 'empty-home');
-  mkdirSync(emptyHome);
-  const keys = join(dir, 'authorized_keys');
-  writeFileText(
-    keys,
-    [
-      readFileSync(join(dir, 'user.pub'), 'utf8').trim(),
-      `environment="HOME=${emptyHome}" ${readFileSync(join(dir, 'norc.pub'), 'utf8').trim()}`,
-    ].join('\n'),
-  );
-  const port = await freePort();
-  const config = [
-    `Port ${port}`,
-    'ListenAddress 127.0.0.1',
-    `HostKey ${join(dir, 'host')}`,
-    `AuthorizedKeysFile ${keys}`,
-    'PermitUserEnvironment yes',
-    `PidFile ${join(dir, 'sshd.pid')}`,
-    'PermitRootLogin yes',
-    'PasswordAuthentication no',
-    'UsePAM no',
-    'StrictModes no',
-  ].join('\n');
-  const configPath = join(dir, 'sshd_config');
-  writeFileText(configPath, config);
-  const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', configPath], { stdio: 'ignore' });
-  const user = process.env.USER ?? 'root';
-  const client = (key: string, ctl: string): string[] => [
-    '-i',
-    join(dir, key),
-    '-p',
-    String(port),
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'LogLevel=ERROR',
-    '-o',
-    'ControlMaster=auto',
-    '-o',
-    `ControlPath=${join(dir, ctl)}`,
-    '-o',
-    'ControlPersist=120',
-    '-o',
-    'IdentitiesOnly=yes',
-    `${user}@127.0.0.1`,
-  ];
-  const base = client('user', 'ctl');
-  const noRc = client('norc', 'ctl-norc');
-  const runWith = async (base: string[], args: string[]): Promise<void> => {
-    const child = spawn('ssh', [...base, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const [code] = (await once(child, 'close')) as [number];
-    if (code !== 0) throw new Error(`ssh ${args.join(' ')}: exit ${code}`);
-  };
-  const run = (args: string[]): Promise<void> => runWith(base, args);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await run(['true']); // also opens the master connection
-      break;
-    } catch (err) {
-      if (attempt > 50) {
-        sshd.kill();
-        console.error(`sshd did not come up: ${(err as Error).message}`);
-        return null;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  await runWith(noRc, ['true']); // the second master
-  return {
-    pid: sshd.pid as number,
-    args: base,
-    run,
-    noRc: { args: noRc, run: (args) => runWith(noRc, args) },
-    stop: () => {
-      spawnSync('ssh', [...base, '-O', 'exit']);
-      spawnSync('ssh', [...noRc, '-O', 'exit']);
-      sshd.kill();
-    },
-  };
-}
-
-function writeFileText(path: string, text: string): void {
-  const fd = openSync(path, 'w');
-  writeSync(fd, `${text}\n`);
-  closeSync(fd);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  return port;
-}
-
 // ── through hub and agent ────────────────────────────────────────────────────────────────
 
 let nextId = 0;
@@ -282,7 +156,7 @@ async function main(): Promise<void> {
     IOTTLY_LOG_LEVEL: 'info', // the production default: its log lines are part of the cost
     IOTTLY_COMMANDS_MAX_OUTPUT_BYTES: String(2 * FILE_BYTES),
   });
-  const sshd = await startSshd();
+  const sshd = await startSshd(work);
   try {
     await agent.waitForLog(statusIs('online'));
     const client = await connectClient(hub.wsUrl);

@@ -14,10 +14,9 @@
  *
  * ssh needs `sshd` (apt-get install openssh-server); without it the peer is "skipped".
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI_PATH, spawnAgent, statusIs } from '../test/helpers/agent-process.js';
@@ -26,6 +25,7 @@ import { API_KEY, DEVICE_ID, DEVICE_TOKEN } from '../test/helpers/ws.js';
 import { startHubProcess } from './lib/hub-process.js';
 import { percentile } from './lib/proc-stats.js';
 import { reportRows } from './lib/results.js';
+import { startSshd } from './lib/sshd-peer.js';
 
 const RUNS = Number(process.env.BENCH_ECHO_RUNS ?? 500);
 const REMOTE = 'stty raw -echo; echo READY; exec cat';
@@ -77,76 +77,6 @@ async function ended(child: ChildProcess): Promise<void> {
   await once(child, 'exit');
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  server.close();
-  return port;
-}
-
-/** sshd on a loopback port for this run, and ssh's arguments over a ControlMaster. */
-async function startSshd(): Promise<{ args: string[]; stop(): void } | null> {
-  if (!existsSync('/usr/sbin/sshd') || spawnSync('which', ['ssh']).status !== 0) return null;
-  const dir = join(work, 'ssh');
-  mkdirSync(dir);
-  mkdirSync('/run/sshd', { recursive: true });
-  for (const key of ['host', 'user'])
-    spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, key)]);
-  const port = await freePort();
-  const config = join(dir, 'sshd_config');
-  writeFileSync(
-    config,
-    [
-      `Port ${port}`,
-      'ListenAddress 127.0.0.1',
-      `HostKey ${join(dir, 'host')}`,
-      `AuthorizedKeysFile ${join(dir, 'user.pub')}`,
-      `PidFile ${join(dir, 'sshd.pid')}`,
-      'PermitRootLogin yes',
-      'PasswordAuthentication no',
-      'UsePAM no',
-      'StrictModes no',
-    ].join('\n') + '\n',
-  );
-  const sshd = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: 'ignore' });
-  const args = [
-    '-i',
-    join(dir, 'user'),
-    '-p',
-    String(port),
-    '-o',
-    'StrictHostKeyChecking=no',
-    '-o',
-    'UserKnownHostsFile=/dev/null',
-    '-o',
-    'LogLevel=ERROR',
-    '-o',
-    'ControlMaster=auto',
-    '-o',
-    `ControlPath=${join(dir, 'ctl')}`,
-    '-o',
-    'ControlPersist=120',
-    `${process.env.USER ?? 'root'}@127.0.0.1`,
-  ];
-  for (let attempt = 0; ; attempt++) {
-    if (spawnSync('ssh', [...args, 'true'], { stdio: 'ignore' }).status === 0) break;
-    if (attempt > 50) {
-      sshd.kill();
-      return null;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    args,
-    stop: () => {
-      spawnSync('ssh', [...args, '-O', 'exit'], { stdio: 'ignore' });
-      sshd.kill();
-    },
-  };
-}
-
 function p(samples: number[]): string {
   return `${percentile(samples, 50).toFixed(2)} / ${percentile(samples, 99).toFixed(2)}`;
 }
@@ -159,7 +89,7 @@ async function main(): Promise<void> {
     IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
     IOTTLY_LOG_LEVEL: 'info',
   });
-  const sshd = await startSshd();
+  const sshd = await startSshd(work);
   try {
     await agent.waitForLog(statusIs('online'));
     console.log(`node ${process.version}, ${RUNS} keystrokes each\n`);
