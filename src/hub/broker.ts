@@ -460,27 +460,18 @@ export class Broker implements DeviceEvents, ClientEvents {
     const { client, clientStream } = request;
     if (clientStream === undefined || !client.sendBytes) return false;
     const seq = typeof frame.raw.seq === 'number' ? frame.raw.seq : 0;
+    let fd: ByteFd;
+    let data: Uint8Array;
     if (frame.type === 'session_output') {
-      const { data } = frame.payload as { data: string };
-      return client.sendBytes(
-        encodeByteFrame({
-          kind: ByteKind.data,
-          stream: clientStream,
-          fd: ByteFd.stdout,
-          seq,
-          data: Buffer.from(data, 'base64'),
-        }),
-      );
+      fd = ByteFd.stdout;
+      data = Buffer.from((frame.payload as { data: string }).data, 'base64');
+    } else {
+      const payload = frame.payload as { chunk: string; fd: string; encoding?: string };
+      fd = outputFdNumber(payload.fd);
+      data = outputBytes(payload);
     }
-    const payload = frame.payload as { chunk: string; fd: string; encoding?: string };
     return client.sendBytes(
-      encodeByteFrame({
-        kind: ByteKind.data,
-        stream: clientStream,
-        fd: outputFdNumber(payload.fd),
-        seq,
-        data: outputBytes(payload),
-      }),
+      encodeByteFrame({ kind: ByteKind.data, stream: clientStream, fd, seq, data }),
     );
   }
 
@@ -828,8 +819,7 @@ export class Broker implements DeviceEvents, ClientEvents {
         request_id: id,
         payload: { request_id: id, ...held.resize },
       });
-    if (held.close)
-      request.device.send({ type: 'session_close', request_id: id, payload: { request_id: id } });
+    if (held.close) this.#closeSession(request.device, id);
   }
 
   /** Keystrokes to the session's device: a binary frame where its link has them, else JSON. */
@@ -934,12 +924,19 @@ function sessionOutputMessage(
     },
     requestId,
   );
-  return seq > 0 ? Object.assign(message, { seq }) : message;
+  return withSeq(message, seq);
 }
 
 /** A `command_output` for a JSON client, from bytes (the device's seq, as on a relayed frame). */
 function outputMessage(payload: object, requestId: string | undefined, seq: number): Message {
-  const message = withRequestId({ type: 'command_output', payload: { ...payload } }, requestId);
+  return withSeq(
+    withRequestId({ type: 'command_output', payload: { ...payload } }, requestId),
+    seq,
+  );
+}
+
+/** The device's seq on a message made from its bytes (0: none, as for a flushed remainder). */
+function withSeq(message: Message, seq: number): Message {
   return seq > 0 ? Object.assign(message, { seq }) : message;
 }
 
