@@ -22,14 +22,25 @@ const MAX_COMMAND_CHARS = 64 * 1024;
 const MAX_INPUT_CHARS = 512 * 1024;
 const requestId = () => string({ minLength: 1, maxLength: 200 });
 
-const commandShape = object({
-  device_id: optional(deviceId()),
+/**
+ * What a program to run is made of, with its bounds: a `command` and a shell session's
+ * `session_open` take the same (and programProblem checks both the same way).
+ */
+export const PROGRAM_FIELDS = {
   command: optional(string({ minLength: 1, maxLength: MAX_COMMAND_CHARS })),
   argv: optional(array(string({ maxLength: MAX_COMMAND_CHARS }), { maxItems: 1024 })),
-  stream_output: optional(boolean()),
-  timeout_s: optional(number({ min: 0.001, max: 31_536_000 })),
   cwd: optional(string({ minLength: 1, maxLength: 4096 })),
   env: optional(record(string({ maxLength: MAX_COMMAND_CHARS }), { maxKeys: 256 })),
+};
+
+const commandShape = object({
+  device_id: optional(deviceId()),
+  command: PROGRAM_FIELDS.command,
+  argv: PROGRAM_FIELDS.argv,
+  stream_output: optional(boolean()),
+  timeout_s: optional(number({ min: 0.001, max: 31_536_000 })),
+  cwd: PROGRAM_FIELDS.cwd,
+  env: PROGRAM_FIELDS.env,
   stdin: optional(boolean()),
   pty: optional(boolean()),
   /** The hub's stream number: answer with binary frames (docs/protocol.md, raw bytes). */

@@ -4,29 +4,16 @@
  * bounds and env-name rules as a `command`.
  */
 import { deviceId } from '../../protocol/fields.js';
-import {
-  array,
-  object,
-  optional,
-  record,
-  string,
-  type Infer,
-  type Validator,
-} from '../../protocol/schema.js';
+import { object, optional, type Infer, type Validator } from '../../protocol/schema.js';
 import { streamNumber } from '../../protocol/byte-frame.js';
 import { terminalCols, terminalRows } from '../../protocol/sessions.js';
-import { programProblem } from '../command-payloads.js';
-
-const MAX_COMMAND_CHARS = 64 * 1024;
+import { PROGRAM_FIELDS, programProblem } from '../command-payloads.js';
 
 const sessionOpenShape = object({
   device_id: optional(deviceId()),
   rows: terminalRows(),
   cols: terminalCols(),
-  command: optional(string({ minLength: 1, maxLength: MAX_COMMAND_CHARS })),
-  argv: optional(array(string({ maxLength: MAX_COMMAND_CHARS }), { maxItems: 1024 })),
-  cwd: optional(string({ minLength: 1, maxLength: 4096 })),
-  env: optional(record(string({ maxLength: MAX_COMMAND_CHARS }), { maxKeys: 256 })),
+  ...PROGRAM_FIELDS,
   stream: optional(streamNumber()),
 });
 export type SessionOpenPayload = Infer<typeof sessionOpenShape>;
