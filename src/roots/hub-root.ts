@@ -118,11 +118,13 @@ export async function runHub(
     path: options.deviceTokensPath,
     ...(deps.readBounded ? { read: deps.readBounded } : {}),
   });
+  const loadStarted = clock.now();
   const credentials = tokens.load();
   if (tokens.path !== null) {
+    const ms = Math.round(clock.now() - loadStarted);
     logger.info(
-      { devices: credentials.size },
-      `device tokens read from ${tokens.path}: ${credentials.size} devices`,
+      { devices: credentials.size, ms },
+      `device tokens read from ${tokens.path}: ${credentials.size} devices in ${ms} ms`,
     );
   }
   const consoleFiles = deps.consoleFiles === undefined ? embeddedConsole() : deps.consoleFiles;
@@ -152,7 +154,7 @@ export async function runHub(
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
   let stopping: Promise<void> | null = null;
   const hangups = deps.hangups ?? process;
-  const onHangup = (): void => reloadDeviceTokens(hub, tokens, logger);
+  const onHangup = (): void => reloadDeviceTokens(hub, tokens, logger, clock);
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       for (const signal of SIGNALS) signals.off(signal, onSignal);
@@ -193,7 +195,13 @@ export async function runHub(
  * SIGHUP: reads `--device-tokens` again and swaps the set whole, logging what changed; a file
  * that cannot be read or has a bad line is logged and the devices the hub had are kept.
  */
-function reloadDeviceTokens(hub: Hub, tokens: DeviceTokensSource, logger: Logger): void {
+function reloadDeviceTokens(
+  hub: Hub,
+  tokens: DeviceTokensSource,
+  logger: Logger,
+  clock: Clock,
+): void {
+  const started = clock.now();
   let next;
   try {
     next = tokens.load();
@@ -212,6 +220,7 @@ function reloadDeviceTokens(hub: Hub, tokens: DeviceTokensSource, logger: Logger
       removed: change.removed.length,
       changed: change.changed.length,
       devices: next.size,
+      ms: Math.round(clock.now() - started),
     },
     `device tokens reloaded from ${tokens.path}: ${change.added.length} added, ${change.removed.length} removed, ${change.changed.length} changed (${next.size} devices)`,
   );
