@@ -49,12 +49,12 @@ export class DeviceTokensSource {
       } catch (err) {
         throw new DeviceTokensFileError(`${path}: cannot read it: ${(err as Error).message}`);
       }
-      for (const entry of parseDeviceTokensFile(content, path)) {
-        entries.push({ ...entry, source: `${path}:${entry.line}` });
-      }
+      for (const entry of parseDeviceTokensFile(content, path)) entries.push(entry);
     }
     try {
-      return new DeviceCredentials(entries);
+      return new DeviceCredentials(entries, (entry) =>
+        entry.line !== undefined ? `${path}:${entry.line}` : '--device-token',
+      );
     } catch (err) {
       throw new DeviceTokensFileError((err as Error).message);
     }
