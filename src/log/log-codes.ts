@@ -153,7 +153,7 @@ export const LogCode = {
    */
   deviceTokensInvalid: 'device_tokens_invalid',
   /** A device's token was removed or changed by a reload: its link was closed with 4003. */
-  deviceCredentialsRevoked: 'device_credentials_revoked',
+  deviceCredentialsRevoked: 'credentials_revoked',
   /** `hub --broker`: a retained fleet message (presence, cursor, wants) was malformed; ignored. */
   fleetMessageInvalid: 'fleet_message_invalid',
 } as const;

@@ -89,7 +89,7 @@ describe('hub --device-tokens FILE', () => {
     hub.child.kill('SIGHUP');
     const change = await hub.waitForLog(reloaded, EVENTUALLY_MS);
     assert.deepEqual([change.added, change.removed, change.changed, change.devices], [1, 1, 0, 1]);
-    await hub.waitForLog((l) => l.code === 'device_credentials_revoked' && l.deviceId === 'dev1');
+    await hub.waitForLog((l) => l.code === 'credentials_revoked' && l.deviceId === 'dev1');
     await agent1.waitForLog(
       (l) => l.code === `closed_${CloseCode.credentialsRevoked}`,
       EVENTUALLY_MS,
