@@ -26,6 +26,12 @@ import type { DeviceSecret } from './device-tokens-file.js';
 const DIGEST_BYTES = 32;
 /** 128 bits of the index: two distinct digests share it with negligible probability. */
 const INDEX_BYTES = 16;
+/** The slab doubles from here as entries come (a generator does not say how many). */
+const INITIAL_SLOTS = 1024;
+const PLACEHOLDER: DeviceCredentialEntry = {
+  deviceId: '',
+  secret: { kind: 'token', token: '' },
+};
 
 export type DeviceAuthResult =
   | { ok: true; deviceId: string }
@@ -57,25 +63,32 @@ export class DeviceCredentials {
   readonly #slot = new Map<string, number>();
   readonly #byIndex = new Map<string, string>();
   readonly #digests: Buffer;
-  readonly #mask: Buffer;
+  readonly #mask = randomBytes(INDEX_BYTES);
   readonly #scratch = Buffer.alloc(INDEX_BYTES);
 
   /**
    * Throws a TypeError naming the entry's source for a bad id, an id given twice or two devices
-   * sharing a token (they could not be told apart). `where` names an entry in those messages;
-   * it is asked only then, so a 100,000-line file builds no 100,000 `FILE:LINE` strings.
+   * sharing a token (they could not be told apart). `entries` may be a generator: each entry is
+   * let go once its digest is in the slab. `where` names an entry in those messages; it is asked
+   * only then, so a 100,000-line file builds no 100,000 `FILE:LINE` strings.
    */
   constructor(
-    entries: readonly DeviceCredentialEntry[],
+    entries: Iterable<DeviceCredentialEntry>,
     where: (entry: DeviceCredentialEntry) => string = (entry) => entry.source ?? 'deviceTokens',
   ) {
-    this.#mask = randomBytes(INDEX_BYTES);
-    this.#digests = Buffer.alloc(entries.length * DIGEST_BYTES);
-    const sourceAt = (slot: number | undefined): string => {
-      const entry = slot === undefined ? undefined : entries[slot];
-      return entry ? where(entry) : '?';
+    let slab = Buffer.alloc(INITIAL_SLOTS * DIGEST_BYTES);
+    // What names each entry in a later message: its line, or its source.
+    const origins: Array<number | string | undefined> = [];
+    const originAt = (slot: number | undefined): string => {
+      const origin = slot === undefined ? undefined : origins[slot];
+      return where(
+        typeof origin === 'number'
+          ? { ...PLACEHOLDER, line: origin }
+          : { ...PLACEHOLDER, source: origin ?? '?' },
+      );
     };
-    entries.forEach((entry, i) => {
+    let i = 0;
+    for (const entry of entries) {
       const { deviceId, secret } = entry;
       if (!DEVICE_ID_PATTERN.test(deviceId)) {
         throw new TypeError(
@@ -85,7 +98,7 @@ export class DeviceCredentials {
       const earlier = this.#slot.get(deviceId);
       if (earlier !== undefined) {
         throw new TypeError(
-          `${where(entry)}: device "${deviceId}" is given again (first in ${sourceAt(earlier)})`,
+          `${where(entry)}: device "${deviceId}" is given again (first in ${originAt(earlier)})`,
         );
       }
       const digest = digestOf(secret, () => where(entry), deviceId);
@@ -93,14 +106,23 @@ export class DeviceCredentials {
       const holder = this.#byIndex.get(index);
       if (holder !== undefined) {
         throw new TypeError(
-          `${where(entry)}: device "${deviceId}" shares its token with "${holder}" (${sourceAt(this.#slot.get(holder))})`,
+          `${where(entry)}: device "${deviceId}" shares its token with "${holder}" (${originAt(this.#slot.get(holder))})`,
         );
       }
-      digest.copy(this.#digests, i * DIGEST_BYTES);
+      if ((i + 1) * DIGEST_BYTES > slab.length) {
+        const larger = Buffer.alloc(slab.length * 2);
+        slab.copy(larger);
+        slab = larger;
+      }
+      digest.copy(slab, i * DIGEST_BYTES);
       const id = ownCopy(deviceId);
       this.#slot.set(id, i);
       this.#byIndex.set(index, id);
-    });
+      origins.push(entry.line ?? entry.source);
+      i += 1;
+    }
+    this.#digests = Buffer.alloc(i * DIGEST_BYTES);
+    slab.copy(this.#digests, 0, 0, i * DIGEST_BYTES);
   }
 
   /** `--device-token ID=TOKEN` pairs (and the demo's one device). */

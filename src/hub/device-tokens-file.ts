@@ -47,10 +47,36 @@ export class DeviceTokensFileError extends CodedError {
 }
 
 /**
- * Parses the file's content (`path` names it in errors). Ids given twice are refused here; two
- * devices sharing a token are refused where the digests are compared (device-credentials.ts).
+ * Parses the file's content (`path` names it in errors) into its entries; an id given twice is
+ * refused. Two devices sharing a token are refused where the digests are compared
+ * (device-credentials.ts).
  */
 export function parseDeviceTokensFile(content: Buffer | string, path: string): DeviceTokenEntry[] {
+  const entries: DeviceTokenEntry[] = [];
+  const lineOf = new Map<string, number>();
+  for (const entry of deviceTokenEntries(content, path)) {
+    const earlier = lineOf.get(entry.deviceId);
+    if (earlier !== undefined) {
+      fail(
+        path,
+        entry.line,
+        `device "${entry.deviceId}" is given again (first on line ${earlier})`,
+      );
+    }
+    lineOf.set(entry.deviceId, entry.line);
+    entries.push(entry);
+  }
+  return entries;
+}
+
+/**
+ * The same, one entry at a time and without the check for ids given twice (its consumer makes
+ * it): a 100,000-line file then never holds 100,000 entries at once, only what is kept of them.
+ */
+export function* deviceTokenEntries(
+  content: Buffer | string,
+  path: string,
+): Generator<DeviceTokenEntry> {
   const bytes = typeof content === 'string' ? Buffer.byteLength(content) : content.length;
   if (bytes > MAX_DEVICE_TOKENS_FILE_BYTES) {
     throw new DeviceTokensFileError(
@@ -58,8 +84,7 @@ export function parseDeviceTokensFile(content: Buffer | string, path: string): D
     );
   }
   const text = typeof content === 'string' ? content : content.toString('utf8');
-  const entries: DeviceTokenEntry[] = [];
-  const lineOf = new Map<string, number>();
+  let count = 0;
   let start = 0;
   let number = 0;
   while (start <= text.length) {
@@ -76,18 +101,10 @@ export function parseDeviceTokensFile(content: Buffer | string, path: string): D
     }
     const line = raw.trim();
     if (line === '' || line.startsWith('#')) continue;
-    if (entries.length === MAX_DEVICE_TOKENS) {
-      fail(path, number, `more than ${MAX_DEVICE_TOKENS} devices`);
-    }
-    const entry = parseLine(line, path, number);
-    const earlier = lineOf.get(entry.deviceId);
-    if (earlier !== undefined) {
-      fail(path, number, `device "${entry.deviceId}" is given again (first on line ${earlier})`);
-    }
-    lineOf.set(entry.deviceId, number);
-    entries.push(entry);
+    if (count === MAX_DEVICE_TOKENS) fail(path, number, `more than ${MAX_DEVICE_TOKENS} devices`);
+    count += 1;
+    yield parseLine(line, path, number);
   }
-  return entries;
 }
 
 function nextLineEnd(text: string, from: number): number {

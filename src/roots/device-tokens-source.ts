@@ -3,7 +3,7 @@ import { DeviceCredentials, type DeviceCredentialEntry } from '../hub/device-cre
 import {
   DeviceTokensFileError,
   MAX_DEVICE_TOKENS_FILE_BYTES,
-  parseDeviceTokensFile,
+  deviceTokenEntries,
 } from '../hub/device-tokens-file.js';
 
 /** Reads at most `maxBytes` (one more tells a larger file); a FIFO or /dev/zero cannot run on. */
@@ -36,26 +36,28 @@ export class DeviceTokensSource {
   }
 
   load(): DeviceCredentials {
-    const entries: DeviceCredentialEntry[] = [...this.#flagTokens].map(([deviceId, token]) => ({
-      deviceId,
-      secret: { kind: 'token', token },
-      source: '--device-token',
-    }));
     const path = this.#path;
+    let content: Buffer | null = null;
     if (path !== null) {
-      let content: Buffer;
       try {
         content = this.#read(path, MAX_DEVICE_TOKENS_FILE_BYTES);
       } catch (err) {
         throw new DeviceTokensFileError(`${path}: cannot read it: ${(err as Error).message}`);
       }
-      for (const entry of parseDeviceTokensFile(content, path)) entries.push(entry);
+    }
+    const flagTokens = this.#flagTokens;
+    function* entries(): Generator<DeviceCredentialEntry> {
+      for (const [deviceId, token] of flagTokens) {
+        yield { deviceId, secret: { kind: 'token', token }, source: '--device-token' };
+      }
+      if (path !== null && content !== null) yield* deviceTokenEntries(content, path);
     }
     try {
-      return new DeviceCredentials(entries, (entry) =>
-        entry.line !== undefined ? `${path}:${entry.line}` : '--device-token',
+      return new DeviceCredentials(entries(), (entry) =>
+        entry.line !== undefined ? `${path}:${entry.line}` : (entry.source ?? '--device-token'),
       );
     } catch (err) {
+      if (err instanceof DeviceTokensFileError) throw err;
       throw new DeviceTokensFileError((err as Error).message);
     }
   }
