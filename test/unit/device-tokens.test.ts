@@ -220,7 +220,13 @@ describe('device credentials (hashed)', () => {
 
 describe('device tokens source', () => {
   it('joins --device-token flags and the file; a conflict names both', () => {
-    const files: Record<string, string> = { '/ok': `b=${TB}\n`, '/clash': `# x\na=${TB}\n` };
+    const files: Record<string, string> = {
+      '/ok': `b=${TB}\n`,
+      '/clash': `# x\na=${TB}\n`,
+      '/twice': `b=${TB}\n\nb=${TC}\n`,
+      '/shared': `b=${TB}\nc=sha256:${hex(TB)}\n`,
+      '/bad': `b=${TB}\nc\n`,
+    };
     const read = (path: string): Buffer => {
       const text = files[path];
       if (text === undefined) throw new Error('ENOENT: no such file');
@@ -238,5 +244,23 @@ describe('device tokens source', () => {
       () => source('/gone').load(),
       /^DeviceTokensFileError: \/gone: cannot read it: ENOENT/,
     );
+    for (const [path, message] of [
+      [
+        '/twice',
+        /^DeviceTokensFileError: \/twice:3: device "b" is given again \(first in \/twice:1\)$/,
+      ],
+      [
+        '/shared',
+        /^DeviceTokensFileError: \/shared:2: device "c" shares its token with "b" \(\/shared:1\)$/,
+      ],
+      ['/bad', /^DeviceTokensFileError: \/bad:2: expected DEVICE_ID=TOKEN/],
+    ] as const) {
+      assert.throws(
+        () => source(path).load(),
+        (err: Error & { code?: string }) =>
+          err.code === 'device_tokens_invalid' && message.test(String(err)),
+        path,
+      );
+    }
   });
 });
