@@ -5,17 +5,28 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CloseCode } from '../../src/protocol/close-codes.js';
 import { ExitCode } from '../../src/cli/exit-codes.js';
-import { spawnAgent, statusIs, type AgentProcess, type LogLine } from '../helpers/agent-process.js';
+import {
+  CLI_PATH,
+  spawnAgent,
+  statusIs,
+  type AgentProcess,
+  type LogLine,
+} from '../helpers/agent-process.js';
 import type { Owner } from '../helpers/owner.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { API_KEY, connectDevice, expectRefused } from '../helpers/ws.js';
+import { spawnFleetHub } from '../helpers/fleet-hub-process.js';
+import { startMosquitto } from '../helpers/mosquitto.js';
+import { execFile } from 'node:child_process';
+import { userInfo } from 'node:os';
+import { promisify } from 'node:util';
 
 /**
  * `iottly-agent hub --device-tokens FILE` as a process, with agents as processes: a device from
  * the file connects; after the file loses it and the hub gets SIGHUP, its link is closed 4003 and
  * its redial refused; a device added to the file connects without a restart; a broken file on
  * SIGHUP is logged and the devices the hub had are kept. No token reaches the hub's output or
- * its state dir.
+ * its state dir. With --broker, one file feeds broker-config and the hub's list of devices.
  */
 const TOKEN_1 = 'tok1-Q8zRw3mV0pL5kN2x-secret';
 const TOKEN_2 = 'tok2-J4hT9bY1cF6uE7s0-secret';
@@ -55,12 +66,15 @@ function runAgent(owner: Owner, url: string, deviceId: string, token: string): A
   });
 }
 
-async function connected(url: string): Promise<string[]> {
+async function listed(url: string): Promise<Array<{ device_id: string; connected: boolean }>> {
   const response = await fetch(`${url}/v1/devices`, {
     headers: { Authorization: `Bearer ${API_KEY}` },
   });
-  const devices = (await response.json()) as Array<{ device_id: string; connected: boolean }>;
-  return devices.filter((d) => d.connected).map((d) => d.device_id);
+  return (await response.json()) as Array<{ device_id: string; connected: boolean }>;
+}
+
+async function connected(url: string): Promise<string[]> {
+  return (await listed(url)).filter((d) => d.connected).map((d) => d.device_id);
 }
 
 const reloaded = (l: LogLine): boolean => l.code === 'device_tokens_reloaded';
@@ -154,5 +168,50 @@ describe('hub --device-tokens FILE', () => {
       ),
     );
     assert.ok(!hub.output().includes(TOKEN_1));
+  });
+
+  it('with --broker: the same file feeds broker-config and lists the fleet; SIGHUP lists a new device', async (t) => {
+    const dir = tempDir('hub-tokens-broker-', t);
+    const file = join(dir, 'fleet.tokens');
+    const hubPasswordFile = join(dir, 'hub-password');
+    const hubPassword = 'hub-password-0123456789';
+    writeFileSync(file, `dev1=${TOKEN_1}\n`, { mode: 0o600 });
+    writeFileSync(hubPasswordFile, `${hubPassword}\n`, { mode: 0o600 });
+    const out = join(dir, 'mosquitto');
+    await promisify(execFile)(process.execPath, [
+      CLI_PATH,
+      'broker-config',
+      'mosquitto',
+      '--out',
+      out,
+      '--device-tokens',
+      file,
+      '--hub-credential',
+      `hubs=${hubPassword}`,
+    ]);
+    const broker = await startMosquitto(t, {
+      passwordFile: join(out, 'passwords'),
+      aclFile: join(out, 'acl'),
+      extraConfig: [`user ${userInfo().username}`],
+    });
+    const { process: hub, url } = await spawnFleetHub(t, broker.url, [
+      '--broker-username',
+      'hubs',
+      '--broker-password-file',
+      hubPasswordFile,
+      '--device-tokens',
+      file,
+    ]);
+    // Listed from the file, offline: no agent is on the broker.
+    const fleet = async () => (await listed(url)).map((d) => [d.device_id, d.connected]);
+    assert.deepEqual(await fleet(), [['dev1', false]]);
+    writeFileSync(file, `dev1=${TOKEN_1}\ndev2=sha256:${sha256(TOKEN_2)}\n`);
+    hub.child.kill('SIGHUP');
+    const change = await hub.waitForLog(reloaded, EVENTUALLY_MS);
+    assert.deepEqual([change.added, change.removed, change.changed], [1, 0, 0]);
+    assert.deepEqual(await fleet(), [
+      ['dev1', false],
+      ['dev2', false],
+    ]);
   });
 });
