@@ -18,6 +18,9 @@ import { API_KEY, connectDevice, expectRefused } from '../helpers/ws.js';
 import { spawnFleetHub } from '../helpers/fleet-hub-process.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { execFile } from 'node:child_process';
+import { pino } from 'pino';
+import { Hub } from '../../src/hub/hub.js';
+import { DeviceCredentials } from '../../src/hub/device-credentials.js';
 import { userInfo } from 'node:os';
 import { promisify } from 'node:util';
 
@@ -213,5 +216,44 @@ describe('hub --device-tokens FILE', () => {
       ['dev1', false],
       ['dev2', false],
     ]);
+  });
+
+  it('closes with 4003 a device whose token changed, and leaves the others', async (t) => {
+    const TOKEN_3 = 'tok3-Xw2Nq7Lr5Ts1Vb8Kp-secret';
+    const credentials = (pairs: Array<[string, string]>) =>
+      DeviceCredentials.fromTokens(new Map(pairs), 'test');
+    const hub = new Hub({
+      port: 0,
+      apiKeys: [API_KEY],
+      deviceTokens: credentials([
+        ['dev1', TOKEN_1],
+        ['dev3', TOKEN_3],
+      ]),
+      logger: pino({ level: 'silent' }),
+    });
+    t.after(() => hub.stop());
+    const { url } = await hub.start();
+    const ws = url.replace(/^http/, 'ws');
+    const dev1 = await connectDevice(ws, 'dev1', TOKEN_1);
+    const dev3 = await connectDevice(ws, 'dev3', TOKEN_3);
+    const change = hub.replaceDeviceCredentials(
+      credentials([
+        ['dev1', TOKEN_2],
+        ['dev3', TOKEN_3],
+      ]),
+    );
+    assert.deepEqual(change, { added: [], removed: [], changed: ['dev1'] });
+    assert.deepEqual(await dev1.closed, {
+      code: CloseCode.credentialsRevoked,
+      reason: 'credentials revoked',
+    });
+    const refused = await expectRefused(`${ws}/v1/device`, {
+      headers: { Authorization: `Bearer ${TOKEN_1}` },
+    });
+    assert.equal(refused.status, 401);
+    const renewed = await connectDevice(ws, 'dev1', TOKEN_2);
+    assert.equal(dev3.ws.readyState, dev3.ws.OPEN, 'an unchanged device keeps its link');
+    renewed.ws.close();
+    dev3.ws.close();
   });
 });
