@@ -199,10 +199,12 @@ async function checkConfig(argv: string[]): Promise<number> {
 }
 
 async function hub(argv: string[]): Promise<number> {
-  const [{ parseHubArgs }, { HubListenError, runHub }] = await Promise.all([
-    import('./cli/hub-args.js'),
-    import('./roots/hub-root.js'),
-  ]);
+  const [{ parseHubArgs }, { HubListenError, runHub }, { DeviceTokensFileError }] =
+    await Promise.all([
+      import('./cli/hub-args.js'),
+      import('./roots/hub-root.js'),
+      import('./hub/device-tokens-file.js'),
+    ]);
   const options = parseHubArgs(argv);
   const logger = createLogger({
     level: options.logLevel,
@@ -219,6 +221,11 @@ async function hub(argv: string[]): Promise<number> {
       banner: process.stderr,
     });
   } catch (err) {
+    if (err instanceof DeviceTokensFileError) {
+      // A configuration the hub cannot start with: restarting cannot help (as the agent's 78).
+      process.stderr.write(`iottly-agent: hub: --device-tokens ${err.message}\n`);
+      return ExitCode.config;
+    }
     if (!(err instanceof HubListenError)) throw err;
     process.stderr.write(`iottly-agent: ${err.message}\n`);
     return ExitCode.unavailable;

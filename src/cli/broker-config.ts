@@ -9,6 +9,12 @@ import {
 } from '../broker-access/mosquitto-passwords.js';
 import { deviceUserProblem, hubUserProblem } from '../broker-access/mosquitto-users.js';
 import { writeFileAtomic } from './atomic-file.js';
+import {
+  DeviceTokensFileError,
+  MAX_DEVICE_TOKENS_FILE_BYTES,
+  parseDeviceTokensFile,
+} from '../hub/device-tokens-file.js';
+import { readFileAtMost, type ReadBounded } from '../roots/device-tokens-source.js';
 import { ExitCode } from './exit-codes.js';
 import { UsageError } from './usage-error.js';
 
@@ -30,6 +36,8 @@ device and hub each time, then reload mosquitto (SIGHUP). At least one device an
   --out DIR                        where to write passwords and acl (created if missing)
   --device-token ID=TOKEN          a device and its auth.token (repeatable)
   --device-token-file FILE         the same, one ID=TOKEN per line (repeatable)
+  --device-tokens FILE             the hub's --device-tokens file (the same format and bounds;
+                                   its sha256: lines are refused: mosquitto needs the token)
   --hub-credential USER=PASSWORD   a hub's broker user (repeatable)
   --hub-credential-file FILE       the same, one USER=PASSWORD per line (repeatable)
 
@@ -54,11 +62,13 @@ export interface BrokerConfigDependencies {
   /** Salts for the password hashes (default crypto.randomBytes). */
   randomBytes?: (size: number) => Buffer;
   writeFile?: (path: string, content: string, mode: number) => void;
+  /** How --device-tokens is read (default: from disk, at most its size bound). */
+  readBounded?: ReadBounded;
 }
 
 /** Writes the files; returns the exit code. A bad command line throws a UsageError (64). */
 export function runBrokerConfig(argv: string[], deps: BrokerConfigDependencies): number {
-  const args = parseBrokerConfigArgs(argv, deps.readFile);
+  const args = parseBrokerConfigArgs(argv, deps.readFile, deps.readBounded);
   const salt = (): Buffer => (deps.randomBytes ?? randomBytes)(MOSQUITTO_SALT_BYTES);
   const passwords = mosquittoPasswordFile([...args.devices, ...args.hubs], salt);
   const acl = mosquittoAclFile(args.hubs.map((hub) => hub.username));
@@ -81,6 +91,7 @@ export function runBrokerConfig(argv: string[], deps: BrokerConfigDependencies):
 export function parseBrokerConfigArgs(
   argv: string[],
   readFile: (path: string) => string,
+  readBounded: ReadBounded = readFileAtMost,
 ): BrokerConfigArgs {
   let parsed;
   try {
@@ -92,6 +103,7 @@ export function parseBrokerConfigArgs(
         out: { type: 'string' },
         'device-token': { type: 'string', multiple: true },
         'device-token-file': { type: 'string', multiple: true },
+        'device-tokens': { type: 'string', multiple: true },
         'hub-credential': { type: 'string', multiple: true },
         'hub-credential-file': { type: 'string', multiple: true },
       },
@@ -119,6 +131,7 @@ export function parseBrokerConfigArgs(
     [
       ...fromArgs('--device-token', values['device-token']),
       ...fromFiles('--device-token-file', values['device-token-file']),
+      ...(values['device-tokens'] ?? []).flatMap((path) => tokensFileEntries(path, readBounded)),
     ],
     'device',
     deviceUserProblem,
@@ -133,7 +146,7 @@ export function parseBrokerConfigArgs(
   );
   if (devices.length === 0) {
     throw new UsageError(
-      'broker-config: expected at least one --device-token or --device-token-file entry',
+      'broker-config: expected at least one --device-token, --device-token-file or --device-tokens entry',
     );
   }
   if (hubs.length === 0) {
@@ -170,6 +183,38 @@ function fileEntries(flag: string, path: string, readFile: (path: string) => str
     .filter(({ text }) => text.trim() !== '' && !text.startsWith('#'));
   if (entries.length === 0) throw new UsageError(`${flag}: "${path}" holds no entries`);
   return entries;
+}
+
+/**
+ * The hub's `--device-tokens FILE` (hub/device-tokens-file.ts), each line an entry named
+ * `--device-tokens FILE:LINE`. A `sha256:` line is refused: mosquitto's `$7$` hash is PBKDF2 of
+ * the token under a salt of its own, which a digest cannot give.
+ */
+function tokensFileEntries(path: string, readBounded: ReadBounded): Entry[] {
+  let content: Buffer;
+  try {
+    content = readBounded(path, MAX_DEVICE_TOKENS_FILE_BYTES);
+  } catch (err) {
+    throw new UsageError(`--device-tokens: cannot read "${path}": ${(err as Error).message}`);
+  }
+  let parsed;
+  try {
+    parsed = parseDeviceTokensFile(content, path);
+  } catch (err) {
+    if (err instanceof DeviceTokensFileError)
+      throw new UsageError(`--device-tokens ${err.message}`);
+    throw err;
+  }
+  if (parsed.length === 0) throw new UsageError(`--device-tokens: "${path}" holds no entries`);
+  return parsed.map(({ deviceId, secret, line }) => {
+    const source = `--device-tokens ${path}:${line}`;
+    if (secret.kind === 'sha256') {
+      throw new UsageError(
+        `${source}: device "${deviceId}" is given as sha256: — mosquitto's password file needs the token itself (the hub alone can take a digest)`,
+      );
+    }
+    return { source, text: `${deviceId}=${secret.token}` };
+  });
 }
 
 function credentials(

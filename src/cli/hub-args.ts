@@ -47,6 +47,7 @@ export function parseHubArgs(
         port: { type: 'string' },
         'api-key': { type: 'string', multiple: true },
         'device-token': { type: 'string', multiple: true },
+        'device-tokens': { type: 'string' },
         'ping-interval-ms': { type: 'string' },
         'pong-timeout-ms': { type: 'string' },
         'session-ttl-s': { type: 'string' },
@@ -90,6 +91,10 @@ export function parseHubArgs(
     throw new UsageError('--device-token: expected a different token for every device');
   }
 
+  const deviceTokensPath = values['device-tokens'] ?? null;
+  if (deviceTokensPath !== null && deviceTokensPath.trim() === '')
+    throw new UsageError('--device-tokens: expected a file path');
+
   const certPath = values['tls-cert'];
   const keyPath = values['tls-key'];
   if ((certPath === undefined) !== (keyPath === undefined)) {
@@ -121,6 +126,7 @@ export function parseHubArgs(
     apiKeys,
     apiKeyGenerated,
     deviceTokens,
+    deviceTokensPath,
     pingIntervalMs: integer(
       '--ping-interval-ms',
       values['ping-interval-ms'],

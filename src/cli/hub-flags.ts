@@ -6,6 +6,8 @@ export const HUB_FLAGS = `  --host HOST                     interface to listen 
   --port PORT                     TCP port, 0 = any free one (0)
   --api-key KEY                   an accepted API key (repeatable; one is generated if none)
   --device-token ID=TOKEN         a device allowed to connect (repeatable)
+  --device-tokens FILE            the fleet's devices, one ID=TOKEN or ID=sha256:HEX a line;
+                                  read again on SIGHUP (README: "Device tokens file")
   --ping-interval-ms MS           ping period on both endpoints (30000)
   --pong-timeout-ms MS            a peer whose pong is later than this is terminated (10000)
   --session-ttl-s S               lifetime of browser session tokens (900)

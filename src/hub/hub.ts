@@ -7,7 +7,12 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { MAX_FRAME_BYTES } from '../protocol/message.js';
 import { systemClock, type Clock } from '../time/clock.js';
-import { ApiKeys, DeviceCredentials } from './auth.js';
+import { ApiKeys } from './auth.js';
+import {
+  DeviceCredentials,
+  diffCredentials,
+  type CredentialsChange,
+} from './device-credentials.js';
 import {
   Broker,
   DEFAULT_MAX_PUSH_BACK_MS,
@@ -39,6 +44,7 @@ import { fetchPoster, type Poster } from './webhooks/http-poster.js';
 import type { WebhookSpec } from './webhooks/webhook.js';
 import { Webhooks } from './webhooks/webhooks.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { LogCode } from '../log/log-codes.js';
 import { Fleet } from './fleet/fleet.js';
 import type { FleetSettings } from './fleet/fleet-settings.js';
 import { hubRequestIds, randomHubId } from './fleet/hub-id.js';
@@ -89,8 +95,11 @@ export interface HubOptions {
   port?: number;
   /** Keys accepted on `/v1/stream` and `/v1/devices`. */
   apiKeys: readonly string[];
-  /** Device id → token: the devices allowed on `/v1/device`. */
-  deviceTokens: ReadonlyMap<string, string>;
+  /**
+   * The devices allowed on `/v1/device`: id → token, or a DeviceCredentials set (digests only,
+   * from `--device-tokens FILE`); replaced while running with `replaceDeviceCredentials`.
+   */
+  deviceTokens: ReadonlyMap<string, string> | DeviceCredentials;
   pingIntervalMs?: number;
   pongTimeoutMs?: number;
   /** How long a graceful WebSocket close may take before the socket is terminated. */
@@ -167,7 +176,7 @@ export class Hub {
   readonly #apiKeys: ApiKeys;
   readonly #sessionTokens: SessionTokens;
   readonly #staticFiles: StaticFiles;
-  readonly #credentials: DeviceCredentials;
+  #credentials: DeviceCredentials;
   readonly #broker: Broker;
   readonly #cursors: DeliveryCursors;
   readonly #ackIntervalMs: number;
@@ -226,7 +235,10 @@ export class Hub {
       clock: this.#clock,
       ...(options.sessionTtlMs !== undefined ? { ttlMs: options.sessionTtlMs } : {}),
     });
-    this.#credentials = new DeviceCredentials(options.deviceTokens);
+    this.#credentials =
+      options.deviceTokens instanceof DeviceCredentials
+        ? options.deviceTokens
+        : DeviceCredentials.fromTokens(options.deviceTokens);
     this.#webhooks = new Webhooks({
       policy: { ...DEFAULT_POST_POLICY, ...options.webhookPolicy },
       post: options.post ?? fetchPoster,
@@ -428,6 +440,38 @@ export class Hub {
   /** The hub's share of a fleet on an MQTT broker (`fleet` option), or null. */
   get fleet(): Fleet | null {
     return this.#fleet;
+  }
+
+  /**
+   * Takes a new set of device credentials (a SIGHUP reload of `--device-tokens`) and says what
+   * changed. From now on only the new set opens `/v1/device`; a device removed or given another
+   * token is disconnected with 4003 (credentials revoked): it holds a credential the hub no longer
+   * accepts, and its redial is refused with 401 unless it has the new token. New devices are
+   * listed (offline) at once. On an MQTT broker the broker checks credentials, not the hub, so
+   * this only updates the list of known devices.
+   */
+  replaceDeviceCredentials(next: DeviceCredentials): CredentialsChange {
+    const change = diffCredentials(this.#credentials, next);
+    this.#credentials = next;
+    for (const id of change.added) this.#broker.devices.remember(id, null);
+    const revoked = new Set([...change.removed, ...change.changed]);
+    if (revoked.size > 0) {
+      for (const peer of this.#peers) {
+        if (peer instanceof DevicePeer && revoked.has(peer.deviceId)) {
+          this.#logger.warn(
+            { code: LogCode.deviceCredentialsRevoked, deviceId: peer.deviceId },
+            'device disconnected: its token was removed or changed',
+          );
+          void peer.close(CloseCode.credentialsRevoked, 'credentials revoked');
+        }
+      }
+    }
+    return change;
+  }
+
+  /** How many devices hold credentials (`--device-token` and `--device-tokens`). */
+  get credentialCount(): number {
+    return this.#credentials.size;
   }
 
   /** Hears every change of the set of streams clients want from a device. */

@@ -142,6 +142,18 @@ export const LogCode = {
   webhookQueueFull: 'webhook_queue_full',
   /** `hub --broker`: the connection to the MQTT broker failed or was lost; the hub redials. */
   brokerLinkFailed: 'broker_link_failed',
+  /**
+   * `--device-tokens FILE` was read again (SIGHUP): how many devices were added, removed and
+   * given another token, and how many the hub now holds.
+   */
+  deviceTokensReloaded: 'device_tokens_reloaded',
+  /**
+   * `--device-tokens FILE` cannot be read or has a bad line (the message names FILE:LINE). At
+   * start the hub exits 78; on a SIGHUP reload it keeps the devices it had.
+   */
+  deviceTokensInvalid: 'device_tokens_invalid',
+  /** A device's token was removed or changed by a reload: its link was closed with 4003. */
+  deviceCredentialsRevoked: 'credentials_revoked',
   /** `hub --broker`: a retained fleet message (presence, cursor, wants) was malformed; ignored. */
   fleetMessageInvalid: 'fleet_message_invalid',
 } as const;

@@ -16,6 +16,11 @@ export const CloseCode = {
   /** The peer did not answer a ping in time. */
   noPong: 4001,
   /**
+   * The device's token was removed from the hub's `--device-tokens` file or changed there (a
+   * SIGHUP reload): the link is closed, and a redial with the old token is refused with 401.
+   */
+  credentialsRevoked: 4003,
+  /**
    * The peer did not read what the hub sent it (its send queue passed its byte limit, or it held
    * a device's output back too long): "policy violation" (1008) in the private range, as no
    * standard code says "slow consumer".

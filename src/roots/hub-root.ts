@@ -10,6 +10,7 @@ import { parseWebhooksFile } from '../hub/webhooks/webhooks-file.js';
 import { LogCode } from '../log/log-codes.js';
 import type { FileSource } from '../hub/file-source.js';
 import { embeddedConsole } from './embedded-console.js';
+import { DeviceTokensSource, type ReadBounded } from './device-tokens-source.js';
 
 /**
  * Runs the hub for `iottly-agent hub`: reads the TLS files, starts listening, prints where (to
@@ -25,6 +26,8 @@ export interface HubRunOptions {
   /** No --api-key was given: `apiKeys` holds one generated key, which the CLI prints. */
   apiKeyGenerated: boolean;
   deviceTokens: Map<string, string>;
+  /** `--device-tokens FILE` (read at start and on SIGHUP), or null. */
+  deviceTokensPath: string | null;
   pingIntervalMs: number;
   pongTimeoutMs: number;
   sessionTtlMs: number;
@@ -53,6 +56,12 @@ export interface SignalSource {
   off(signal: 'SIGTERM' | 'SIGINT', listener: () => void): unknown;
 }
 
+/** Where SIGHUP comes from: it reloads `--device-tokens FILE`. */
+export interface HangupSource {
+  on(signal: 'SIGHUP', listener: () => void): unknown;
+  off(signal: 'SIGHUP', listener: () => void): unknown;
+}
+
 export interface RunHubDependencies {
   logger: Logger;
   clock: Clock;
@@ -61,6 +70,10 @@ export interface RunHubDependencies {
   banner: { write(text: string): unknown };
   /** Where SIGTERM/SIGINT come from (default: this process). */
   signals?: SignalSource;
+  /** Where SIGHUP comes from (default: this process); listened to only with --device-tokens. */
+  hangups?: HangupSource;
+  /** How `--device-tokens FILE` is read (default: at most its size bound, from disk). */
+  readBounded?: ReadBounded;
   ids?: IdSource;
   /** How the hub's MQTT client is made (with `--broker`; MQTT.js's `connect` by default). */
   createMqttClient?: CreateMqttClient;
@@ -99,12 +112,27 @@ export async function runHub(
     ? webhooksFrom(read(deps, '--webhooks', options.webhooksPath), options.webhooksPath)
     : [];
   const fleet = options.broker ? fleetSettings(options.broker, deps) : undefined;
+  // A bad file stops the start here (DeviceTokensFileError: the CLI exits 78), before listening.
+  const tokens = new DeviceTokensSource({
+    flagTokens: options.deviceTokens,
+    path: options.deviceTokensPath,
+    ...(deps.readBounded ? { read: deps.readBounded } : {}),
+  });
+  const loadStarted = clock.now();
+  const credentials = tokens.load();
+  if (tokens.path !== null) {
+    const ms = Math.round(clock.now() - loadStarted);
+    logger.info(
+      { devices: credentials.size, ms },
+      `device tokens read from ${tokens.path}: ${credentials.size} devices in ${ms} ms`,
+    );
+  }
   const consoleFiles = deps.consoleFiles === undefined ? embeddedConsole() : deps.consoleFiles;
   const hub = new Hub({
     host: options.host,
     port: options.port,
     apiKeys: options.apiKeys,
-    deviceTokens: options.deviceTokens,
+    deviceTokens: credentials,
     pingIntervalMs: options.pingIntervalMs,
     pongTimeoutMs: options.pongTimeoutMs,
     sessionTtlMs: options.sessionTtlMs,
@@ -125,9 +153,12 @@ export async function runHub(
   let resolveDone: () => void = () => {};
   const done = new Promise<void>((resolve) => (resolveDone = resolve));
   let stopping: Promise<void> | null = null;
+  const hangups = deps.hangups ?? process;
+  const onHangup = (): void => reloadDeviceTokens(hub, tokens, logger, clock);
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       for (const signal of SIGNALS) signals.off(signal, onSignal);
+      if (tokens.path !== null) hangups.off('SIGHUP', onHangup);
       try {
         await starting.catch(() => {}); // a failed start is reported by the caller's await
         await hub.stop();
@@ -142,6 +173,7 @@ export async function runHub(
     void stop();
   };
   for (const signal of SIGNALS) signals.once(signal, onSignal);
+  if (tokens.path !== null) hangups.on('SIGHUP', onHangup);
 
   const { url, port } = await starting.catch(async (err: unknown) => {
     await stop();
@@ -157,6 +189,41 @@ export async function runHub(
   }
 
   return { hub, url, port, stop, done };
+}
+
+/**
+ * SIGHUP: reads `--device-tokens` again and swaps the set whole, logging what changed; a file
+ * that cannot be read or has a bad line is logged and the devices the hub had are kept.
+ */
+function reloadDeviceTokens(
+  hub: Hub,
+  tokens: DeviceTokensSource,
+  logger: Logger,
+  clock: Clock,
+): void {
+  const started = clock.now();
+  let next;
+  try {
+    next = tokens.load();
+  } catch (err) {
+    logger.error(
+      { code: LogCode.deviceTokensInvalid, devices: hub.credentialCount },
+      `device tokens not reloaded, keeping the ${hub.credentialCount} devices the hub had: ${(err as Error).message}`,
+    );
+    return;
+  }
+  const change = hub.replaceDeviceCredentials(next);
+  logger.info(
+    {
+      code: LogCode.deviceTokensReloaded,
+      added: change.added.length,
+      removed: change.removed.length,
+      changed: change.changed.length,
+      devices: next.size,
+      ms: Math.round(clock.now() - started),
+    },
+    `device tokens reloaded from ${tokens.path}: ${change.added.length} added, ${change.removed.length} removed, ${change.changed.length} changed (${next.size} devices)`,
+  );
 }
 
 function fleetSettings(broker: HubBrokerOptions, deps: RunHubDependencies): FleetSettings {

@@ -41,11 +41,14 @@ export interface Mosquitto {
   start(): Promise<void>;
   restart(): Promise<void>;
   kill(): Promise<void>;
+  /** SIGHUP: mosquitto reads its password and ACL files again; resolves at its "Reloading" line. */
+  reload(timeoutMs?: number): Promise<void>;
   /** Resolves at mosquitto's next autosave after now (its "Saving in-memory database" line). */
   nextSave(timeoutMs?: number): Promise<void>;
 }
 
 const SAVE_LINE = 'Saving in-memory database';
+const RELOAD_LINE = 'Reloading config';
 
 export async function startMosquitto(
   owner: Owner,
@@ -121,6 +124,16 @@ export async function startMosquitto(
       await start();
     },
     kill: () => end('SIGKILL'),
+    async reload(timeoutMs = 10_000) {
+      const reloads = (): number => logText.split(RELOAD_LINE).length;
+      const before = reloads();
+      child?.kill('SIGHUP');
+      const deadline = Date.now() + timeoutMs;
+      while (reloads() === before) {
+        if (Date.now() > deadline) throw new Error(`mosquitto did not reload in ${timeoutMs} ms`);
+        await sleep(50);
+      }
+    },
     async nextSave(timeoutMs = 10_000) {
       const saves = (): number => logText.split(SAVE_LINE).length;
       const before = saves();

@@ -138,6 +138,39 @@ describe('broker-config mosquitto with a real mosquitto', () => {
     assert.doesNotMatch(broker.log(), /Error/);
   });
 
+  it("feeds mosquitto from the hub's --device-tokens file: a device removed from it is disconnected at mosquitto's reload and refused after", async (t) => {
+    const dir = tempDir('iottly-broker-tokens-', t);
+    const tokensFile = join(dir, 'fleet.tokens');
+    const hubFile = join(dir, 'hubs');
+    const fleetTokens = { dev1: 'tok-dev1-Q8zRw3mV0pL5kN2x', dev2: 'tok-dev2-J4hT9bY1cF6uE7s0' };
+    writeFileSync(hubFile, `hub-a=${HUBS['hub-a']}\n`, { mode: 0o600 });
+    const out = join(dir, 'mosquitto');
+    const writeFiles = async (lines: string[]): Promise<string> => {
+      writeFileSync(tokensFile, `# the fleet, as the hub reads it\n${lines.join('\n')}\n`);
+      const args = ['broker-config', 'mosquitto', '--out', out, '--device-tokens', tokensFile];
+      return (await run(process.execPath, [CLI_PATH, ...args, '--hub-credential-file', hubFile]))
+        .stdout;
+    };
+    assert.match(
+      await writeFiles([`dev1=${fleetTokens.dev1}`, `dev2=${fleetTokens.dev2}`]),
+      /\(2 devices, 1 hub\)/,
+    );
+    const broker = await startMosquitto(t, {
+      passwordFile: join(out, 'passwords'),
+      aclFile: join(out, 'acl'),
+      extraConfig: [`user ${userInfo().username}`],
+    });
+    const dev1 = await connect(t, broker, 'dev1', fleetTokens.dev1);
+    const dev2 = await connect(t, broker, 'dev2', fleetTokens.dev2);
+    const dev1Closed = new Promise<void>((resolve) => dev1.mqtt.once('close', () => resolve()));
+
+    await writeFiles([`dev2=${fleetTokens.dev2}`]);
+    await broker.reload();
+    await dev1Closed;
+    assert.equal(dev2.mqtt.connected, true, 'a device still in the file stays');
+    await assert.rejects(connect(t, broker, 'dev1', fleetTokens.dev1), { code: NOT_AUTHORIZED });
+  });
+
   it('lets a device in with its token and refuses a wrong token or an unknown user', async (t) => {
     const { broker } = await fleetBroker(t);
     const dev1 = await device(t, broker, 'dev1');

@@ -10,6 +10,7 @@ import {
 } from '../../src/broker-access/mosquitto-passwords.js';
 import { writeFileAtomic } from '../../src/cli/atomic-file.js';
 import { parseBrokerConfigArgs, runBrokerConfig } from '../../src/cli/broker-config.js';
+import { UsageError } from '../../src/cli/usage-error.js';
 import { tempDir } from '../helpers/temp-dir.js';
 
 /**
@@ -103,6 +104,52 @@ describe('broker-config command line', () => {
     });
   });
 
+  it("reads the hub's --device-tokens file, refusing its sha256: lines and naming FILE:LINE", () => {
+    const token = 'token-0123456789abcdef';
+    const digest = 'a'.repeat(64);
+    const files: Record<string, string> = {
+      '/fleet': `# the hub's file\ndev2=${token}\n\ndev3 = ${token}x\n`,
+      '/hashed': `dev2=${token}\ndev4=sha256:${digest}\n`,
+      '/short': 'dev2=abc\n',
+      '/clash': `dev1=${token}\n`,
+      '/empty': '# no one yet\n',
+    };
+    const readBounded = (path: string): Buffer => {
+      const text = files[path];
+      if (text === undefined) throw new Error('ENOENT: no such file');
+      return Buffer.from(text);
+    };
+    const parse = (...extra: string[]) =>
+      parseBrokerConfigArgs([...base, ...extra], noFiles, readBounded);
+    assert.deepEqual(parse('--device-tokens', '/fleet').devices, [
+      { username: 'dev2', password: token },
+      { username: 'dev3', password: `${token}x` },
+    ]);
+    const refusals: Array<[string[], RegExp]> = [
+      [
+        ['--device-tokens', '/hashed'],
+        /^--device-tokens \/hashed:2: device "dev4" is given as sha256: — mosquitto's password file needs the token itself/,
+      ],
+      [
+        ['--device-tokens', '/short'],
+        /^--device-tokens \/short:1: device "dev2": a token of 3 characters/,
+      ],
+      [
+        ['--device-token', 'dev1=a', '--device-tokens', '/clash'],
+        /^--device-tokens \/clash:1: device "dev1" is given twice$/,
+      ],
+      [['--device-tokens', '/empty'], /^--device-tokens: "\/empty" holds no entries$/],
+      [['--device-tokens', '/gone'], /^--device-tokens: cannot read "\/gone": ENOENT/],
+    ];
+    for (const [extra, message] of refusals) {
+      assert.throws(
+        () => parse(...extra),
+        (err: Error) => err instanceof UsageError && message.test(err.message),
+        extra.join(' '),
+      );
+    }
+  });
+
   it('refuses what mosquitto could not hold or the fleet could not use, naming the entry', () => {
     const files: Record<string, string> = {
       '/empty': '# nothing yet\n\n',
@@ -114,7 +161,7 @@ describe('broker-config command line', () => {
       [['emqx', '--out', '/x'], /expected the broker kind \(mosquitto\), got "emqx"/],
       [['mosquitto', '--device-token', 'a=b', '--hub-credential', 'h=p'], /--out DIR is required/],
       [[...base, '--bogus'], /broker-config: Unknown option '--bogus'/],
-      [base, /expected at least one --device-token or --device-token-file entry/],
+      [base, /expected at least one --device-token, --device-token-file or --device-tokens entry/],
       [
         ['mosquitto', '--out', '/x', '--device-token', 'dev1=a'],
         /expected at least one --hub-credential or --hub-credential-file entry/,

@@ -25,6 +25,7 @@ describe('parseHubArgs', () => {
       apiKeys: ['ik_dev_fixed'],
       apiKeyGenerated: true,
       deviceTokens: new Map(),
+      deviceTokensPath: null,
       pingIntervalMs: 30_000,
       pongTimeoutMs: 10_000,
       sessionTtlMs: 900_000,
@@ -126,6 +127,8 @@ describe('parseHubArgs', () => {
       'dev-1=t=with=equals',
       '--device-token',
       'dev-2=t2',
+      '--device-tokens',
+      'fleet.tokens',
       '--ping-interval-ms',
       '1000',
       '--pong-timeout-ms',
@@ -150,6 +153,7 @@ describe('parseHubArgs', () => {
         ['dev-1', 't=with=equals'],
         ['dev-2', 't2'],
       ]),
+      deviceTokensPath: 'fleet.tokens',
       pingIntervalMs: 1000,
       pongTimeoutMs: 500,
       sessionTtlMs: 60_000,
@@ -179,6 +183,7 @@ describe('parseHubArgs', () => {
     usage(['--device-token', 'dev-1='], /^--device-token: expected a non-empty token for "dev-1"$/);
     usage(['--device-token', 'a=t', '--device-token', 'a=u'], /device "a" is given twice/);
     usage(['--device-token', 'a=t', '--device-token', 'b=t'], /a different token for every device/);
+    usage(['--device-tokens', ''], /^--device-tokens: expected a file path$/);
     usage(['--api-key', ''], /^--api-key: /);
     usage(['--host', ''], /^--host: /);
     usage(['--tls-cert', 'c.pem'], /--tls-cert and --tls-key: expected both/);

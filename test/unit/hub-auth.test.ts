@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ApiKeys, DeviceCredentials, bearerToken, presentedApiKey } from '../../src/hub/auth.js';
+import { ApiKeys, bearerToken, presentedApiKey } from '../../src/hub/auth.js';
+import { DeviceCredentials } from '../../src/hub/device-credentials.js';
 
 describe('hub auth', () => {
   it('reads bearer tokens', () => {
@@ -30,7 +31,7 @@ describe('hub auth', () => {
   });
 
   it('finds the device of a token and checks the claimed id', () => {
-    const credentials = new DeviceCredentials(
+    const credentials = DeviceCredentials.fromTokens(
       new Map([
         ['a', 'ta'],
         ['b', 'tb'],
@@ -62,11 +63,11 @@ describe('hub auth', () => {
   });
 
   it('refuses bad device credentials up front', () => {
-    assert.throws(() => new DeviceCredentials(new Map([['bad id', 't']])), /does not match/);
-    assert.throws(() => new DeviceCredentials(new Map([['a', '']])), /empty/);
+    assert.throws(() => DeviceCredentials.fromTokens(new Map([['bad id', 't']])), /does not match/);
+    assert.throws(() => DeviceCredentials.fromTokens(new Map([['a', '']])), /empty/);
     assert.throws(
       () =>
-        new DeviceCredentials(
+        DeviceCredentials.fromTokens(
           new Map([
             ['a', 't'],
             ['b', 't'],
