@@ -226,7 +226,7 @@ export class Spool {
     if (!this.#started) throw new Error('spool: append before start()');
     const appendedAtMs = this.#o.clock.now();
     const entry: PendingEntry = { seq: ++this.#lastSeq, lane, tsMs, body, compact, appendedAtMs };
-    if (!this.#o.writeBeforeSend && entry.seq > this.#reservedSeq) this.#reserveSeqs();
+    if (this.#sendsFromMemory() && entry.seq > this.#reservedSeq) this.#reserveSeqs();
     this.#state(lane).pending.push(entry);
     this.#pendingBytes += body.length;
     if (this.#mode === 'disk') {
@@ -283,9 +283,20 @@ export class Spool {
   setOnline(online: boolean): void {
     if (this.#online === online) return;
     this.#online = online;
-    if (this.#o.writeBeforeSend) return;
-    if (online) this.#o.onSendable?.();
-    else if (this.#pendingBytes > 0) this.flush();
+    if (this.#o.writeBeforeSend || this.#closed) return;
+    if (online) {
+      // What was appended offline and not yet written may leave now: reserve above it first.
+      if (this.#pendingBytes > 0 && this.#lastSeq > this.#reservedSeq) this.#reserveSeqs();
+      this.#o.onSendable?.();
+      return;
+    }
+    this.flush();
+    if (this.#mode === 'disk' && this.#reservedSeq > 0) {
+      // Every record that left is on disk now, and offline none leaves unwritten: the exact
+      // floor, so that a crash before the link is back leaves no gap in the seqs.
+      this.#reservedSeq = 0;
+      this.#saveMeta();
+    }
   }
 
   /** `seq` was handed to the link (the hub may process it even if its ack never comes). */
@@ -446,7 +457,7 @@ export class Spool {
     if (this.#mode === 'disk') {
       // Every record is on disk or acknowledged now: the next run numbers on from the last seq
       // exactly, without the gap a reservation leaves after a crash.
-      if (this.#reservedSeq > 0) this.#reservedSeq = this.#lastSeq;
+      this.#reservedSeq = 0;
       try {
         if (this.#fsync.policy !== 'never') this.#syncAll();
       } catch (err) {

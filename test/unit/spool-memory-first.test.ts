@@ -121,6 +121,22 @@ describe('Spool, memory first', () => {
     spool.close();
   });
 
+  it('a crash while offline leaves no gap: going offline writes the exact floor', () => {
+    const { open } = setup();
+    const first = open();
+    first.setOnline(true);
+    appendMany(first, 5);
+    first.setOnline(false);
+    appendMany(first, 2); // 6, 7: offline, not yet written when the process dies
+    const second = open();
+    assert.deepEqual(
+      readAll(second).map((e) => e.seq),
+      [1, 2, 3, 4, 5],
+    );
+    assert.equal(second.append('telemetry', 0, body(6)), 6, 'no seq of 6 or 7 ever left');
+    second.close();
+  });
+
   it('past spillAtBytes writes at once instead of holding more in memory', () => {
     const { open, fs } = setup({ spillAtBytes: 4096 });
     const spool = open();
