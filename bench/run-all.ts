@@ -40,6 +40,8 @@ const BENCHES: Bench[] = [
   // Keystroke echo in a shell session beside ssh -tt.
   { name: 'shell', file: 'shell.bench.ts' },
   { name: 'spool', file: 'spool.ts' },
+  // Bytes written, fsyncs and renames per hour: memory first beside write before send.
+  { name: 'flash', file: 'flash.ts', args: ['--seconds', '60'] },
   {
     name: 'startup',
     file: 'startup.ts',

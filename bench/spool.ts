@@ -81,6 +81,9 @@ function writeThroughSpool(): {
     retryIntervalMs: 10_000,
     memoryMaxMessages: 10_000,
     memoryMaxBytes: 16 * 1024 * 1024,
+    writeBeforeSend: true, // the write path is what this row measures
+    spillAfterMs: 1_000,
+    spillAtBytes: 4 * 1024 * 1024,
     fs: nodeSpoolFs,
     // The device times are a day old on purpose; keep them inside maxAge.
     clock: { ...systemClock, date: () => new Date(Date.UTC(2026, 4, 7)) },

@@ -29,6 +29,7 @@ export const Defaults = {
   storageFlushIntervalMs: 50,
   storageFsyncIntervalMs: 5_000,
   storageRetryIntervalMs: 10_000,
+  storageSpillAfterMs: 1_000,
   deliveryWindowMessages: 20_000,
   localMaxApps: 64,
   localMaxLineBytes: 1 << 20,
@@ -161,6 +162,16 @@ export const schema = {
       doc: 'Messages older than this many seconds are dropped (and reported); 0 keeps them however old.',
       format: Format.seconds,
       default: Defaults.storageMaxAgeS,
+    },
+    writeBeforeSend: {
+      doc: 'true: every message is written to the spool before it is sent (most flash wear; kill -9 loses nothing written). false (memory first): while the link is up messages are sent from memory and written only if still unacknowledged after spillAfterMs, or when the link goes down; kill -9 loses at most the unacknowledged messages of the last spillAfterMs.',
+      format: Format.strictBoolean,
+      default: false,
+    },
+    spillAfterMs: {
+      doc: 'With writeBeforeSend=false, how long a sent message may wait for its acknowledgement in memory before it is written to the spool.',
+      format: Format.ms,
+      default: Defaults.storageSpillAfterMs,
     },
     flushIntervalMs: {
       doc: 'Batches of messages are written to the spool at least this far apart (and before they are sent); a message after a quiet spell is written at once.',

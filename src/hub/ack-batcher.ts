@@ -4,9 +4,14 @@ import type { Clock, TimerHandle } from '../time/clock.js';
  * The hub's acknowledgements to one device link: cumulative, and at most one per `intervalMs`
  * (the first at once, the rest at the end of the interval, carrying the highest seq by then).
  * A busy device gets a few acks a second, a quiet one an ack right after each message.
+ *
+ * With `maxBytes`, messages worth that many bytes since the last ack are acknowledged at once:
+ * an agent keeps what it sent in memory until it is acknowledged (and writes it to disk if that
+ * takes long), so a fast stream of output needs acks by volume, not only by time.
  */
 export interface AckBatcherOptions {
   intervalMs: number;
+  maxBytes?: number;
   clock: Clock;
   send: (seq: number) => void;
 }
@@ -15,15 +20,22 @@ export class AckBatcher {
   readonly #o: AckBatcherOptions;
   #highest = -1;
   #lastSentAt = -Infinity;
+  #bytesSinceAck = 0;
   #timer: TimerHandle | null = null;
 
   constructor(options: AckBatcherOptions) {
     this.#o = options;
   }
 
-  /** `seq` has been processed (or was a duplicate of a processed one). */
-  note(seq: number): void {
+  /** `seq` (of `bytes`) has been processed (or was a duplicate of a processed one). */
+  note(seq: number, bytes = 0): void {
     this.#highest = Math.max(this.#highest, seq);
+    this.#bytesSinceAck += bytes;
+    if (this.#o.maxBytes !== undefined && this.#bytesSinceAck >= this.#o.maxBytes) {
+      this.flushPending();
+      if (this.#bytesSinceAck > 0) this.#flush(); // no timer was waiting: ack now all the same
+      return;
+    }
     if (this.#timer) return;
     const wait = this.#lastSentAt + this.#o.intervalMs - this.#o.clock.now();
     if (wait <= 0) this.#flush();
@@ -44,6 +56,7 @@ export class AckBatcher {
 
   #flush(): void {
     this.#timer = null;
+    this.#bytesSinceAck = 0;
     // A duplicate of something already acked is answered again: its ack may have been lost.
     this.#lastSentAt = this.#o.clock.now();
     this.#o.send(this.#highest);

@@ -56,6 +56,13 @@ export interface DevicePeerOptions extends PeerSettings {
 
 const validSeq = seqNumber();
 
+/**
+ * A device's messages worth this many bytes are acknowledged at once, whatever the interval:
+ * an agent sending from memory keeps the unacknowledged ones there (4 MiB at most before it
+ * writes them to disk), so at output speed an ack every 200 ms would come too late.
+ */
+export const ACK_BYTES = 512 * 1024;
+
 export class DevicePeer implements DeviceLink {
   readonly deviceId: string;
   readonly #o: DevicePeerOptions;
@@ -72,6 +79,7 @@ export class DevicePeer implements DeviceLink {
     this.#logger = options.logger;
     this.#acks = new AckBatcher({
       intervalMs: options.ackIntervalMs,
+      maxBytes: ACK_BYTES,
       clock: options.clock,
       send: (seq) => this.#peer.send({ type: 'ack', payload: { seq } }),
     });
@@ -197,7 +205,7 @@ export class DevicePeer implements DeviceLink {
     }
     if (seq > 0) {
       this.#o.events.deviceProcessed(this, seq);
-      this.#acks.note(seq);
+      this.#acks.note(seq, data.length);
     }
   }
 
@@ -254,7 +262,7 @@ export class DevicePeer implements DeviceLink {
     }
     if (typeof seq === 'number') {
       this.#o.events.deviceProcessed(this, seq);
-      this.#acks.note(seq);
+      this.#acks.note(seq, text.length);
     }
   }
 

@@ -173,10 +173,16 @@ function createLink(config: AgentConfig, secrets: RunSecrets, deps: AgentDepende
 
 /** Memory the spool may use for messages while the disk refuses writes. */
 const MEMORY_SPOOL_MAX_BYTES = 16 * 1024 * 1024;
+/**
+ * Memory first: unwritten messages past this many bytes are written at once. A quarter of the
+ * memory bound, so a fast command's output is written long before anything would be dropped.
+ */
+const SPILL_AT_BYTES = 4 * 1024 * 1024;
 
 /** Acknowledged delivery from the disk spool; the spool opens when the agent starts. */
 function spoolOutbox(config: AgentConfig, logger: Logger, clock: Clock, fs: SpoolFs): SpoolOutbox {
   const { storage } = config;
+  const memoryMaxBytes = Math.min(storage.maxBytes, MEMORY_SPOOL_MAX_BYTES);
   return openSpoolOutbox(
     {
       dir: storage.dir,
@@ -188,7 +194,10 @@ function spoolOutbox(config: AgentConfig, logger: Logger, clock: Clock, fs: Spoo
       fsyncIntervalMs: storage.fsyncIntervalMs,
       retryIntervalMs: storage.retryIntervalMs,
       memoryMaxMessages: config.outbox.maxMessages,
-      memoryMaxBytes: Math.min(storage.maxBytes, MEMORY_SPOOL_MAX_BYTES),
+      memoryMaxBytes,
+      writeBeforeSend: storage.writeBeforeSend,
+      spillAfterMs: storage.spillAfterMs,
+      spillAtBytes: Math.min(SPILL_AT_BYTES, Math.floor(memoryMaxBytes / 4)),
       fs,
       clock,
       logger,

@@ -133,6 +133,7 @@ export class SpoolOutbox implements DeliveryOutbox {
    * means the hub does not acknowledge.
    */
   attach(sink: OutboxSink, lastSeq?: number): void {
+    this.#spool.setOnline(true);
     this.#acksFromHub = lastSeq !== undefined;
     if (lastSeq !== undefined) {
       this.#spool.settleInFlight(lastSeq);
@@ -146,6 +147,7 @@ export class SpoolOutbox implements DeliveryOutbox {
   }
 
   detach(): void {
+    this.#spool.setOnline(false);
     this.#sink = null;
     this.#wasBackedUp = true;
   }
@@ -197,7 +199,8 @@ export class SpoolOutbox implements DeliveryOutbox {
     // they are exactly the states in which a producer should wait.
     return (
       this.#inFlightCount() >= this.#o.windowMessages ||
-      sink.bufferedAmount() >= this.#o.highWaterBytes
+      sink.bufferedAmount() >= this.#o.highWaterBytes ||
+      this.#spool.memoryFull
     );
   }
 

@@ -15,15 +15,24 @@ import { META_FILE, metaPath, readMeta, writeMeta, type StoreMeta } from './stor
 import { LogCode } from '../log/log-codes.js';
 
 /**
- * The disk spool: every message the agent sends lives here, numbered by `seq`, until the hub
+ * The spool: every message the agent sends lives here, numbered by `seq`, until the hub
  * acknowledges it.
  *
  *     append ─▶ pending (memory) ─flush (batched)─▶ lane segment files ─▶ next(after) ─▶ outbox
  *                                                                   ack ─▶ release whole segments
  *
+ * Two ways to use the disk (`writeBeforeSend`):
  * - Write before send: in disk mode only flushed records are handed out, so whatever the hub
  *   may have seen is in the kernel and survives `kill -9`; the seq counter can never go back
  *   below a seq that left the process.
+ * - Memory first (the default): while the link is up, pending records are sendable at once and
+ *   most are acknowledged before they are ever written. A record is written (spilled) once it
+ *   has waited `spillAfterMs` unacknowledged, when pending records pass `spillAtBytes`, when the
+ *   link goes down (and, while it is down, as in write before send), and at close. `kill -9`
+ *   loses at most the unacknowledged records of the last `spillAfterMs`. The counter is
+ *   protected by a reservation: store.json promises the next run a floor `SEQ_RESERVATION`
+ *   seqs ahead of the last one given out, renewed when it is reached, so a seq that left the
+ *   process is never given out again even if its record never reached the disk.
  * - Bounded: `maxBytes` and `maxAgeMs` over all segments, oldest telemetry evicted first
  *   (retention.ts); pending memory is bounded by `memoryMaxMessages`/`memoryMaxBytes` too.
  *   Every eviction is counted in the drop ledger.
@@ -55,6 +64,12 @@ export interface SpoolOptions {
   retryIntervalMs: number;
   memoryMaxMessages: number;
   memoryMaxBytes: number;
+  /** True: every record on disk before it is sent; false: memory first (see above). */
+  writeBeforeSend: boolean;
+  /** Memory first: an unacknowledged record is written once it is this old. */
+  spillAfterMs: number;
+  /** Memory first: pending records past this many bytes are written at once. */
+  spillAtBytes: number;
   fs: SpoolFs;
   clock: Clock;
   logger: Logger;
@@ -86,12 +101,17 @@ export interface SpoolStats {
   droppedByLane: Record<Lane, number>;
 }
 
+/** A record not on disk yet, with when it was appended (for spilling it in time). */
+interface PendingEntry extends SpoolEntry {
+  readonly appendedAtMs: number;
+}
+
 interface LaneState {
   readonly lane: Lane;
   /** Oldest first; the active segment, if any, is last. */
   segments: SegmentInfo[];
   writer: SegmentWriter | null;
-  pending: SpoolEntry[];
+  pending: PendingEntry[];
   reader: SegmentReader | null;
   peeked: SpoolEntry | null;
 }
@@ -104,6 +124,12 @@ const FLUSH_BYTES = 256 * 1024;
 const MAINTENANCE_MS = 60_000;
 /** The acknowledged seq is saved at most this often (it only saves resending). */
 const META_SAVE_MS = 1_000;
+/**
+ * Memory first: how far ahead of the last seq given out store.json's floor is promised. One
+ * store.json write per this many messages (at the default telemetry rate, one every few days);
+ * a `kill -9` makes the next run skip at most this many seqs, which the hub takes as a gap.
+ */
+export const SEQ_RESERVATION = 65_536;
 
 export class Spool {
   readonly #o: SpoolOptions;
@@ -137,6 +163,11 @@ export class Spool {
   #retryTimer: TimerHandle | null = null;
   #metaTimer: TimerHandle | null = null;
   #maintenanceTimer: TimerHandle | null = null;
+  #spillTimer: TimerHandle | null = null;
+  /** Memory first: the floor store.json promises (seqs up to it may have left unwritten). */
+  #reservedSeq = 0;
+  /** Memory first: the outbox has a link (records go out at once and wait in memory). */
+  #online = false;
   #started = false;
   #closed = false;
 
@@ -193,14 +224,23 @@ export class Spool {
     // A message numbered before the store is read would make it a store opened late, whose
     // unacknowledged messages are given up (#open): the store is read first.
     if (!this.#started) throw new Error('spool: append before start()');
-    const entry: SpoolEntry = { seq: ++this.#lastSeq, lane, tsMs, body, compact };
+    const appendedAtMs = this.#o.clock.now();
+    const entry: PendingEntry = { seq: ++this.#lastSeq, lane, tsMs, body, compact, appendedAtMs };
+    if (this.#sendsFromMemory() && entry.seq > this.#reservedSeq) this.#reserveSeqs();
     this.#state(lane).pending.push(entry);
     this.#pendingBytes += body.length;
-    this.#boundMemory();
     if (this.#mode === 'disk') {
-      if (this.#pendingBytes >= FLUSH_BYTES) this.flush();
-      else this.#scheduleFlush(lane === 'command' ? 0 : this.#flushDelay());
+      if (!this.#sendsFromMemory()) {
+        if (this.#pendingBytes >= FLUSH_BYTES) this.flush();
+        else this.#scheduleFlush(lane === 'command' ? 0 : this.#flushDelay());
+      } else if (
+        this.#pendingBytes >= this.#o.spillAtBytes ||
+        this.#unflushedCount() >= this.#o.memoryMaxMessages
+      ) {
+        this.flush(); // to disk rather than past the memory bounds, where records are dropped
+      } else this.#scheduleSpill();
     }
+    this.#boundMemory();
     return entry.seq;
   }
 
@@ -224,7 +264,39 @@ export class Spool {
 
   /** Whether messages exist that `next` will hand out later (appended, not yet flushed). */
   hasUnflushed(): boolean {
-    return this.#mode === 'disk' && this.#pendingBytes > 0;
+    return !this.#pendingSendable() && this.#pendingBytes > 0;
+  }
+
+  /**
+   * Memory first: unacknowledged records fill half of `spillAtBytes`. A producer that can wait
+   * (a command's output) should, so that its records are acknowledged before they must be
+   * written; one that cannot (telemetry) goes on, and what waits too long is spilled.
+   */
+  get memoryFull(): boolean {
+    return this.#sendsFromMemory() && this.#pendingBytes >= this.#o.spillAtBytes / 2;
+  }
+
+  /**
+   * Memory first: whether the outbox has a link. Going offline writes what waits in memory (it
+   * may wait long now), and until the link is back records are written before they are sent.
+   */
+  setOnline(online: boolean): void {
+    if (this.#online === online) return;
+    this.#online = online;
+    if (this.#o.writeBeforeSend || this.#closed) return;
+    if (online) {
+      // What was appended offline and not yet written may leave now: reserve above it first.
+      if (this.#pendingBytes > 0 && this.#lastSeq > this.#reservedSeq) this.#reserveSeqs();
+      this.#o.onSendable?.();
+      return;
+    }
+    this.flush();
+    if (this.#mode === 'disk' && this.#reservedSeq > 0) {
+      // Every record that left is on disk now, and offline none leaves unwritten: the exact
+      // floor, so that a crash before the link is back leaves no gap in the seqs.
+      this.#reservedSeq = 0;
+      this.#saveMeta();
+    }
   }
 
   /** `seq` was handed to the link (the hub may process it even if its ack never comes). */
@@ -252,6 +324,7 @@ export class Spool {
         state.pending.shift();
       }
     }
+    if (this.#pendingBytes === 0) this.#cancelSpill(); // nothing left that could come of age
     const released: SegmentInfo[] = [];
     for (const state of this.#lanes.values()) {
       for (const segment of state.segments) {
@@ -262,7 +335,9 @@ export class Spool {
       this.#seqFloor = Math.max(this.#seqFloor, ...released.map((s) => s.lastSeq));
       this.#saveMeta(); // before the files go: the counter must never fall back
       for (const segment of released) this.#removeSegment(segment);
-    } else {
+    } else if (this.#o.writeBeforeSend) {
+      // Memory first saves no acknowledged seq on its own: the hub's welcome says where to
+      // resume, and a store.json rename a second is flash wear for nothing.
       this.#metaTimer ??= this.#o.clock.setTimeout(() => {
         this.#metaTimer = null;
         this.#saveMeta();
@@ -375,10 +450,14 @@ export class Spool {
     this.#settleUncertain(this.#ackedSeq, true); // not confirmed before shutdown: count as dropped
     this.flush();
     this.#closed = true;
+    this.#cancelSpill();
     for (const timer of [this.#retryTimer, this.#metaTimer, this.#maintenanceTimer]) {
       if (timer) this.#o.clock.clearTimeout(timer);
     }
     if (this.#mode === 'disk') {
+      // Every record is on disk or acknowledged now: the next run numbers on from the last seq
+      // exactly, without the gap a reservation leaves after a crash.
+      this.#reservedSeq = 0;
       try {
         if (this.#fsync.policy !== 'never') this.#syncAll();
       } catch (err) {
@@ -576,10 +655,19 @@ export class Spool {
 
   // ── writing ──────────────────────────────────────────────────────────────────────────────
 
-  /** Writes one lane's pending messages as one batch; true if anything was written. */
-  #writePending(state: LaneState): boolean {
-    if (state.pending.length === 0) return false;
-    const batch = state.pending;
+  /**
+   * Writes one lane's pending messages (those appended by `appendedBy`, all by default) as one
+   * batch; true if anything was written.
+   */
+  #writePending(state: LaneState, appendedBy = Number.POSITIVE_INFINITY): boolean {
+    let count = 0;
+    while (
+      count < state.pending.length &&
+      (state.pending[count] as PendingEntry).appendedAtMs <= appendedBy
+    )
+      count++;
+    if (count === 0) return false;
+    const batch = count === state.pending.length ? state.pending : state.pending.slice(0, count);
     const encoded = batch.map(encodeRecord);
     const bytes = encoded.reduce((n, b) => n + b.length, 0);
     const nowMs = this.#o.clock.now();
@@ -606,9 +694,67 @@ export class Spool {
       batch,
       encoded.map((b) => b.length),
     );
-    state.pending = [];
+    state.pending = batch === state.pending ? [] : state.pending.slice(count);
     for (const entry of batch) this.#pendingBytes -= entry.body.length;
     return true;
+  }
+
+  // ── memory first ─────────────────────────────────────────────────────────────────────────
+
+  /** Records go out from memory before they are written (memory first, link up, disk fine). */
+  #sendsFromMemory(): boolean {
+    return !this.#o.writeBeforeSend && this.#online;
+  }
+
+  /** Pending records may be handed out: memory first with a link, or the disk is gone. */
+  #pendingSendable(): boolean {
+    return this.#mode === 'memory' || this.#sendsFromMemory();
+  }
+
+  /** Wakes up when the oldest pending record comes of age (one timer, however many records). */
+  #scheduleSpill(): void {
+    if (this.#spillTimer || this.#closed) return;
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const state of this.#lanes.values()) {
+      oldest = Math.min(oldest, state.pending[0]?.appendedAtMs ?? oldest);
+    }
+    if (oldest === Number.POSITIVE_INFINITY) return;
+    const delayMs = Math.max(0, oldest + this.#o.spillAfterMs - this.#o.clock.now());
+    this.#spillTimer = this.#o.clock.setTimeout(() => {
+      this.#spillTimer = null;
+      this.#spill();
+    }, delayMs);
+    this.#spillTimer.unref?.();
+  }
+
+  #cancelSpill(): void {
+    if (this.#spillTimer) this.#o.clock.clearTimeout(this.#spillTimer);
+    this.#spillTimer = null;
+  }
+
+  /** Writes the records that waited `spillAfterMs` unacknowledged (and those about to). */
+  #spill(): void {
+    if (this.#closed || this.#mode !== 'disk' || !this.#sendsFromMemory()) return;
+    // Those coming of age within a flush interval go in the same batch: at most one write per
+    // flush interval, as in write before send.
+    const appendedBy = this.#o.clock.now() - this.#o.spillAfterMs + this.#o.flushIntervalMs;
+    let wrote = false;
+    try {
+      for (const state of this.#lanes.values()) {
+        wrote = this.#writePending(state, appendedBy) || wrote;
+      }
+      if (wrote && this.#fsync.due()) this.#syncAll();
+    } catch (err) {
+      this.#degrade(err, 'cannot write to the spool');
+    }
+    this.#enforceRetention();
+    this.#scheduleSpill();
+  }
+
+  /** Promises the next run a floor above every seq this one may send before writing it. */
+  #reserveSeqs(): void {
+    this.#reservedSeq = this.#lastSeq + SEQ_RESERVATION;
+    this.#saveMeta();
   }
 
   /** With an age limit, a segment spans at most a tenth of it, so age eviction stays fine-grained. */
@@ -714,7 +860,7 @@ export class Spool {
       if (!following) break;
       state.reader = new SegmentReader(this.#o.fs, following);
     }
-    if (this.#mode === 'memory') {
+    if (this.#pendingSendable()) {
       const entry = firstAbove(state.pending, after);
       if (entry) {
         state.peeked = entry;
@@ -838,7 +984,7 @@ export class Spool {
         state.pending.length > 0 &&
         (count > memoryMaxMessages || this.#pendingBytes > memoryMaxBytes)
       ) {
-        last = state.pending.shift() as SpoolEntry;
+        last = state.pending.shift() as PendingEntry;
         this.#pendingBytes -= last.body.length;
         if (state.peeked === last) state.peeked = null;
         count--;
@@ -881,12 +1027,15 @@ export class Spool {
       storeId: this.#storeId,
       deviceId: this.#o.deviceId,
       ackedSeq: this.#ackedSeq,
-      seqFloor: Math.max(this.#seqFloor, this.#lastSeq - this.#unflushedCount()),
+      seqFloor: Math.max(this.#seqFloor, this.#lastSeq - this.#unflushedCount(), this.#reservedSeq),
       drops: this.#drops.pending(),
     });
   }
 
-  /** Messages numbered but not on disk yet: their seqs never left the process in disk mode. */
+  /**
+   * Messages numbered but not on disk yet: with write before send their seqs never left the
+   * process in disk mode (memory first has the reservation instead).
+   */
   #unflushedCount(): number {
     let n = 0;
     for (const state of this.#lanes.values()) n += state.pending.length;

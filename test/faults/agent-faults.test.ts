@@ -10,11 +10,14 @@ import { Rig, sleep } from './rig.js';
  * mid-stream, a full spool, a torn record, a read-only spool directory.
  */
 const NOBODY = { uid: 65534, gid: 65534 };
+/** Every message on disk before it is sent (the spool's behaviour before memory first). */
+const WRITE_BEFORE_SEND = { IOTTLY_STORAGE_WRITE_BEFORE_SEND: 'true' };
+const SPILL_AFTER_MS = 1_000;
 
 describe('delivery through agent and disk faults', () => {
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
-    it(`agent ${signal} mid-stream, then restarted`, async (t) => {
-      const rig = new Rig(t);
+    it(`agent ${signal} mid-stream, then restarted (write before send: nothing lost)`, async (t) => {
+      const rig = new Rig(t, { agentEnv: WRITE_BEFORE_SEND });
       await rig.start();
       rig.collector.runCommand(400);
       await rig.collector.until(() => rig.collector.output.length > 0, 5_000, 'first output');
@@ -36,6 +39,57 @@ describe('delivery through agent and disk faults', () => {
       rig.collector.assertComplete();
     });
   }
+
+  it('agent SIGKILL mid-stream, memory first: only the last spillAfterMs unacknowledged is lost', async (t) => {
+    const rig = new Rig(t, {
+      agentEnv: {
+        IOTTLY_STORAGE_SPILL_AFTER_MS: String(SPILL_AFTER_MS),
+        // The agent must still count the link as up when it dies (going offline writes all).
+        IOTTLY_HEARTBEAT_INTERVAL_MS: '10000',
+        IOTTLY_HEARTBEAT_TIMEOUT_MS: '10000',
+      },
+    });
+    await rig.start();
+    rig.collector.runCommand(400);
+    await rig.collector.firstOutput();
+    rig.proxy.setMode('blackhole'); // nothing is acknowledged: after 1 s it must be on disk
+    await sleep(2_500);
+    const killedAt = Date.now();
+    await rig.agent.kill('SIGKILL');
+    rig.proxy.setMode('reset');
+    rig.proxy.setMode('pass');
+    const restarted = rig.startAgent();
+    await restarted.waitForLog(statusIs('online'), 10_000);
+    const healed = Date.now();
+    await rig.collector.madeAfter(healed + 1_000);
+    rig.collector.assertOutput(400, { complete: false });
+
+    // The next run numbers on above the reservation: the first jump in the seqs is the restart.
+    const seqs = rig.collector.received.map((r) => r.seq);
+    const jump = seqs.findIndex((seq, i) => i > 0 && seq > (seqs[i - 1] as number) + 1);
+    assert.ok(jump > 0, 'a gap where the unwritten seqs of the killed run were');
+    const gap = new Set<number>();
+    for (let seq = (seqs[jump - 1] as number) + 1; seq < (seqs[jump] as number); seq++)
+      gap.add(seq);
+    rig.collector.assertComplete(gap);
+    // Of the killed run, telemetry (20 Hz) came without a hole up to spillAfterMs before the
+    // kill (and a flush interval and a sample of slack): that much was written and resent.
+    const before = rig.collector.received
+      .slice(0, jump)
+      .filter((r) => r.type === 'telemetry')
+      .map((r) => r.tsMs);
+    const holes = before.filter((ts, i) => i > 0 && ts - (before[i - 1] as number) > 200);
+    assert.deepEqual(holes, [], 'telemetry of the killed run without a hole');
+    const lastKept = before.at(-1) as number;
+    assert.ok(
+      lastKept >= killedAt - SPILL_AFTER_MS - 300,
+      `telemetry kept up to ${killedAt - lastKept} ms before the kill (at most ${SPILL_AFTER_MS} + 300 lost)`,
+    );
+
+    rig.collector.runCommand(40);
+    await rig.collector.commandDone();
+    rig.collector.assertOutput(40);
+  });
 
   it('a spool at its byte limit: oldest telemetry dropped, drop report received, nothing else lost', async (t) => {
     // Room for the command's output (~10 kB), not for several seconds of telemetry besides.
@@ -97,7 +151,8 @@ describe('delivery through agent and disk faults', () => {
   it('a read-only spool directory degrades to memory, then recovers', async (t) => {
     const rig = new Rig(t, {
       agentUser: NOBODY, // root ignores file modes
-      agentEnv: { IOTTLY_STORAGE_MAX_BYTES: '65536' },
+      // Memory first writes nothing while acks come; this is about a disk that refuses writes.
+      agentEnv: { IOTTLY_STORAGE_MAX_BYTES: '65536', ...WRITE_BEFORE_SEND },
     });
     await rig.start();
     rig.collector.runCommand(200);

@@ -59,7 +59,9 @@ describe('delivery through hub and agent SIGKILLs (agent over MQTT, two hubs)', 
   });
 
   it('agent SIGKILLed mid-stream, then restarted: the spool resends, nothing reaches the client twice', async (t) => {
-    const rig = new BrokerRig(t);
+    // Write before send: nothing is lost to the kill (memory first loses the last second's
+    // unacknowledged messages; agent-faults.test.ts proves that bound).
+    const rig = new BrokerRig(t, { agentEnv: { IOTTLY_STORAGE_WRITE_BEFORE_SEND: 'true' } });
     await rig.start();
     const { collector } = rig;
     collector.runCommand(400);

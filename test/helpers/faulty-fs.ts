@@ -13,6 +13,8 @@ export class FaultyFs implements SpoolFs {
   readError: string | null = null;
   writes = 0;
   syncs = 0;
+  /** Whole-file replacements (store.json: write, fsync, rename). */
+  replaces = 0;
 
   mkdirp(path: string): void {
     this.#failWrite();
@@ -76,6 +78,7 @@ export class FaultyFs implements SpoolFs {
   }
   replaceFile(path: string, data: string): void {
     this.#failWrite();
+    this.replaces++;
     nodeSpoolFs.replaceFile(path, data);
   }
 

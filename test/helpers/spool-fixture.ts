@@ -29,6 +29,10 @@ export function spoolFixture(overrides: Partial<SpoolOptions> = {}) {
       retryIntervalMs: 1_000,
       memoryMaxMessages: 1_000,
       memoryMaxBytes: 1 << 20,
+      // Most spool tests are about the disk path; memory first says so where it is meant.
+      writeBeforeSend: true,
+      spillAfterMs: 1_000,
+      spillAtBytes: 256 * 1024,
       fs,
       clock,
       logger: log.logger,

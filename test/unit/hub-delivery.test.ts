@@ -61,4 +61,22 @@ describe('AckBatcher', () => {
     assert.deepEqual(sent, [1, 21, 41, 50, 50]);
     acks.stop();
   });
+
+  it('with maxBytes, acks at once when that much arrived since the last ack', () => {
+    const clock = new FakeClock();
+    const sent: number[] = [];
+    const acks = new AckBatcher({
+      intervalMs: 200,
+      maxBytes: 1_000,
+      clock,
+      send: (seq) => sent.push(seq),
+    });
+    acks.note(1, 100);
+    assert.deepEqual(sent, [1], 'the first at once, as always');
+    for (let seq = 2; seq <= 30; seq++) acks.note(seq, 100); // no time passes
+    assert.deepEqual(sent, [1, 11, 21], 'one ack per 1,000 bytes');
+    clock.advance(200);
+    assert.deepEqual(sent, [1, 11, 21, 30], 'the rest at the end of the interval');
+    acks.stop();
+  });
 });
