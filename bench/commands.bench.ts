@@ -4,21 +4,25 @@
  *   latency     `true` from a /v1/stream client through hub and agent (p50, p99), beside a bare
  *               Node spawn of `sh -c true` and `ssh true` over a ControlMaster connection
  *   throughput  a 256 MiB text file `cat`ed through agent and hub to a seed JSON client (MB/s,
- *               agent CPU seconds per 100 MB, peak agent RSS), beside a bare ws JSON stream;
+ *               CPU seconds per 100 MB of the agent, the hub and the client, peak agent RSS),
+ *               beside a bare ws stream of the same JSON messages in chunks of the same size;
  *               and by `iottly-agent exec DEVICE -- cat` (raw bytes, a process like ssh) beside
+ *               the bare two-hop relay of the same shape (bench/floors/two-hop-relay.mjs) and
  *               `ssh cat` over a ControlMaster, with the login shell's rc files read (root's
  *               ~/.bashrc, as Debian's bash does under sshd) and skipped (HOME pointed at an empty
  *               folder for that key)
  *
- * The agent and the hub run as processes (dist/cli.js), the client in this one. ssh needs
+ * The agent, the hub and the exec client run as processes (dist/cli.js), the seed JSON client
+ * in this one (a bare ws that parses each frame once, as the floor's client does). ssh needs
  * `sshd` (apt-get install openssh-server); without it those rows say "skipped".
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
   CLI_PATH,
@@ -26,10 +30,16 @@ import {
   statusIs,
   type AgentProcess,
 } from '../test/helpers/agent-process.js';
-import { API_KEY, DEVICE_ID, DEVICE_TOKEN, connectClient, type Peer } from '../test/helpers/ws.js';
+import { API_KEY, DEVICE_ID, DEVICE_TOKEN } from '../test/helpers/ws.js';
 import { STOPPED_BY_CALLER } from '../test/helpers/owner.js';
-import { cpuSeconds, descendantsOf, memoryOf, percentile } from './lib/proc-stats.js';
-import { startHubProcess } from './lib/hub-process.js';
+import {
+  cpuSeconds,
+  descendantsOf,
+  memoryOf,
+  percentile,
+  reapedChildrenCpuSeconds,
+} from './lib/proc-stats.js';
+import { startHubProcess, type HubProcess } from './lib/hub-process.js';
 import { reportRows } from './lib/results.js';
 import { startSshd, type Sshd } from './lib/sshd-peer.js';
 
@@ -37,6 +47,16 @@ const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 300);
 const FILE_BYTES = Number(process.env.BENCH_FILE_MIB ?? 256) * 1024 * 1024;
 const MB = 1e6;
 const work = mkdtempSync(join(tmpdir(), 'bench-commands-'));
+const RELAY_SCRIPT = fileURLToPath(new URL('./floors/two-hop-relay.mjs', import.meta.url));
+
+/** CPU seconds per 100 MB of the file. */
+const per100 = (cpuS: number): number => (cpuS / (FILE_BYTES / MB)) * 100;
+
+/** This process's own CPU seconds (user + system). */
+function ownCpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
 
 function row(name: string, value: string, floor = ''): void {
   console.log(`${name.padEnd(52)} ${value.padStart(14)}  ${floor}`);
@@ -64,24 +84,32 @@ async function bareSpawnLatency(): Promise<number[]> {
 }
 
 /**
- * The file over one loopback ws hop in 64 KiB frames: `binary` is the transport's own ceiling;
- * `json` wraps each chunk as a `command_output` text frame and parses it at the client, the
- * least any JSON protocol pays, and the floor the agent's path is judged against.
+ * The file over one loopback ws hop, both ends in this process: `binary` is the transport's own
+ * ceiling; `json` wraps each chunk in the very `command_output` the hub sends a seed client
+ * (same fields, same order, chunks of the size the hub sent in this run) and parses it once at
+ * the client, the least any JSON protocol pays, and the floor the agent's path is judged
+ * against. Returns MB/s and this process's CPU s per 100 MB (both ends together).
  */
-async function bareWsThroughput(file: string, framing: 'binary' | 'json'): Promise<number> {
+async function bareWsThroughput(
+  file: string,
+  framing: 'binary' | 'json',
+  chunkBytes = 64 * 1024,
+): Promise<{ mbps: number; cpuPer100: number }> {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await once(wss, 'listening');
   const { port } = wss.address() as AddressInfo;
   wss.on('connection', (ws) => {
-    const stream = createReadStream(file, { highWaterMark: 64 * 1024 });
+    const stream = createReadStream(file, { highWaterMark: chunkBytes });
+    let seq = 0;
     stream.on('data', (chunk) => {
       if (framing === 'binary') ws.send(chunk, { binary: true });
       else
         ws.send(
           JSON.stringify({
             type: 'command_output',
-            request_id: 'floor',
-            payload: { stream: 'stdout', chunk: chunk.toString() },
+            payload: { chunk: chunk.toString(), fd: 'stdout' },
+            request_id: 'b1',
+            seq: ++seq,
           }),
         );
       if (ws.bufferedAmount > 1 << 20) {
@@ -93,6 +121,7 @@ async function bareWsThroughput(file: string, framing: 'binary' | 'json'): Promi
     });
     stream.on('end', () => ws.close());
   });
+  const cpu0 = ownCpuSeconds();
   const t = performance.now();
   const client = new WebSocket(`ws://127.0.0.1:${port}`, { perMessageDeflate: false });
   let received = 0;
@@ -105,16 +134,77 @@ async function bareWsThroughput(file: string, framing: 'binary' | 'json'): Promi
   });
   await once(client, 'close');
   const seconds = (performance.now() - t) / 1000;
+  const cpuPer100 = per100(ownCpuSeconds() - cpu0);
   wss.close();
   if (received !== FILE_BYTES) throw new Error(`bare ws: ${received} bytes`);
-  return received / MB / seconds;
+  return { mbps: received / MB / seconds, cpuPer100 };
+}
+
+interface RelayFloor {
+  mbps: number;
+  /** CPU s per 100 MB of each process: the agent's, the hub's and the exec client's places. */
+  senderCpuPer100: number;
+  relayCpuPer100: number;
+  receiverCpuPer100: number;
+}
+
+/**
+ * The file through bench/floors/two-hop-relay.mjs (sender → relay → receiver, three plain Node
+ * processes, binary frames) into this process, as `exec -- cat`'s stdout is.
+ */
+async function twoHopRelayThroughput(file: string): Promise<RelayFloor> {
+  const cpuOf = (child: ChildProcess): Promise<number> =>
+    new Promise((resolve) => {
+      let text = '';
+      child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      child.once('close', () => resolve(Number(/^cpu (\S+)$/m.exec(text)?.[1] ?? NaN)));
+    });
+  const node = (args: string[]): ChildProcess =>
+    spawn(process.execPath, [RELAY_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const relay = node(['relay']);
+  const relayCpu = cpuOf(relay);
+  const port = await new Promise<number>((resolve, reject) => {
+    let text = '';
+    relay.stdout?.on('data', (chunk: Buffer) => {
+      text += chunk.toString();
+      const match = /^port (\d+)$/m.exec(text);
+      if (match) resolve(Number(match[1]));
+    });
+    relay.once('close', (code) => reject(new Error(`two-hop relay exited (${code})`)));
+  });
+  const url = `ws://127.0.0.1:${port}`;
+  const t = performance.now();
+  const receiver = node(['receive', url]);
+  const receiverCpu = cpuOf(receiver);
+  let received = 0;
+  receiver.stdout?.on('data', (chunk: Buffer) => (received += chunk.length));
+  const sender = node(['send', url, file]);
+  const senderCpu = cpuOf(sender);
+  const [code] = (await once(receiver, 'close')) as [number];
+  const seconds = (performance.now() - t) / 1000;
+  relay.kill('SIGTERM');
+  if (received !== FILE_BYTES || code !== 0)
+    throw new Error(`two-hop relay: ${received} bytes, exit ${code}`);
+  return {
+    mbps: FILE_BYTES / MB / seconds,
+    senderCpuPer100: per100(await senderCpu),
+    relayCpuPer100: per100(await relayCpu),
+    receiverCpuPer100: per100(await receiverCpu),
+  };
 }
 
 // ── through hub and agent ────────────────────────────────────────────────────────────────
 
+/** A seed client on /v1/stream: a bare ws, each frame parsed once by whoever listens. */
+async function openSeedClient(hubUrl: string): Promise<WebSocket> {
+  const ws = new WebSocket(`${hubUrl}/v1/stream?api_key=${API_KEY}`, { perMessageDeflate: false });
+  await once(ws, 'open');
+  return ws;
+}
+
 let nextId = 0;
 function runCommand(
-  client: Peer,
+  client: WebSocket,
   payload: Record<string, unknown>,
   onChunk?: (chunk: string) => void,
 ): Promise<Record<string, unknown>> {
@@ -129,13 +219,13 @@ function runCommand(
       if (frame.request_id !== requestId) return;
       if (frame.type === 'command_output') onChunk?.(frame.payload.chunk as string);
       else {
-        client.ws.off('message', onMessage);
+        client.off('message', onMessage);
         if (frame.type === 'command_done') resolve(frame.payload);
         else reject(new Error(JSON.stringify(frame.payload)));
       }
     };
-    client.ws.on('message', onMessage);
-    client.ws.send(
+    client.on('message', onMessage);
+    client.send(
       JSON.stringify({
         type: 'command',
         request_id: requestId,
@@ -159,7 +249,7 @@ async function main(): Promise<void> {
   const sshd = await startSshd(work);
   try {
     await agent.waitForLog(statusIs('online'));
-    const client = await connectClient(hub.wsUrl);
+    const client = await openSeedClient(hub.wsUrl);
     const pid = agent.child.pid as number;
 
     console.log(
@@ -201,35 +291,49 @@ async function main(): Promise<void> {
       `\nthroughput of cat ${FILE_BYTES / 1048576} MiB                            MB/s   CPU s/100 MB   peak RSS`,
     );
     let received = 0;
+    let chunks = 0;
     let peakRss = memoryOf(pid).rssBytes;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, memoryOf(pid).rssBytes)), 20);
     const cpu0 = cpuSeconds(pid);
+    const hubCpu0 = cpuSeconds(hub.pid);
+    const clientCpu0 = ownCpuSeconds();
     const t = performance.now();
     const done = await runCommand(
       client,
       { argv: ['cat', file], stream_output: true, timeout_s: 600 },
-      (chunk) => (received += Buffer.byteLength(chunk)),
+      (chunk) => {
+        received += Buffer.byteLength(chunk);
+        chunks++;
+      },
     );
     const seconds = (performance.now() - t) / 1000;
     clearInterval(sampler);
-    const agentCpu = cpuSeconds(pid) - cpu0;
+    const cpuPer100 = per100(cpuSeconds(pid) - cpu0);
+    const hubCpuPer100 = per100(cpuSeconds(hub.pid) - hubCpu0);
+    const clientCpuPer100 = per100(ownCpuSeconds() - clientCpu0);
     if (received !== FILE_BYTES || done.exit_code !== 0)
       throw new Error(`received ${received} bytes, done ${JSON.stringify(done)}`);
     const ours = FILE_BYTES / MB / seconds;
-    const cpuPer100 = (agentCpu / (FILE_BYTES / MB)) * 100;
+    // The floor's chunks are the size the hub's were (a 64 KiB pipe read, as a rule).
+    const chunkBytes = Math.round(FILE_BYTES / chunks);
     row(
       'seed client ← hub (JSON from bytes) ← agent ← cat',
       `${ours.toFixed(0)}`,
       `${cpuPer100.toFixed(2)} s   ${(peakRss / 1048576).toFixed(0)} MiB`,
     );
     row('  agent CPU ceiling (100 MB / its CPU s per 100 MB)', `${(100 / cpuPer100).toFixed(0)}`);
-    const jsonFloor = await bareWsThroughput(file, 'json');
+    row(
+      '  CPU s/100 MB: hub, seed client (this process)',
+      `${hubCpuPer100.toFixed(2)}, ${clientCpuPer100.toFixed(2)}`,
+      `${chunks} chunks of ${(chunkBytes / 1024).toFixed(1)} KiB on average`,
+    );
+    const jsonFloor = await bareWsThroughput(file, 'json', chunkBytes);
     row(
       'floor: bare ws JSON text frames, one hop',
-      `${jsonFloor.toFixed(0)}`,
-      `ours/floor ${(ours / jsonFloor).toFixed(2)}`,
+      `${jsonFloor.mbps.toFixed(0)}`,
+      `${jsonFloor.cpuPer100.toFixed(2)} s (both ends)   ours/floor ${(ours / jsonFloor.mbps).toFixed(2)}`,
     );
-    const binaryFloor = await bareWsThroughput(file, 'binary');
+    const binaryFloor = (await bareWsThroughput(file, 'binary')).mbps;
     row(
       'floor: bare ws binary frames, one hop',
       `${binaryFloor.toFixed(0)}`,
@@ -244,11 +348,25 @@ async function main(): Promise<void> {
         `${sshT.cpuPer100.toFixed(2)} s (sshd side)   ours/ssh ${(ours / sshT.mbps).toFixed(2)}`,
       );
     } else row('floor: ssh cat over ControlMaster', 'skipped (no sshd)');
-    const exec = await execThroughput(hub.wsUrl, pid, file);
+    const exec = await execThroughput(hub, pid, file);
     row(
       'iottly-agent exec DEVICE -- cat (binary frames)',
       `${exec.mbps.toFixed(0)}`,
       `${exec.cpuPer100.toFixed(2)} s   ${(exec.peakRss / 1048576).toFixed(0)} MiB`,
+    );
+    row(
+      '  CPU s/100 MB: agent, hub, exec client',
+      `${exec.cpuPer100.toFixed(2)}, ${exec.hubCpuPer100.toFixed(2)}, ${exec.clientCpuPer100.toFixed(2)}`,
+    );
+    const relay = await twoHopRelayThroughput(file);
+    row(
+      'floor: bare two-hop ws relay, three Node processes',
+      `${relay.mbps.toFixed(0)}`,
+      `exec/floor ${(exec.mbps / relay.mbps).toFixed(2)}`,
+    );
+    row(
+      '  CPU s/100 MB: sender, relay, receiver',
+      `${relay.senderCpuPer100.toFixed(2)}, ${relay.relayCpuPer100.toFixed(2)}, ${relay.receiverCpuPer100.toFixed(2)}`,
     );
     let sshNoRc: { mbps: number; cpuPer100: number } | null = null;
     if (sshd) {
@@ -265,7 +383,7 @@ async function main(): Promise<void> {
           `exec/ssh ${(exec.mbps / sshT.mbps).toFixed(2)}`,
         );
     }
-    client.ws.close();
+    client.close();
 
     const noSsh = { value: null, note: 'openssh-server not installed' };
     const sshPeer = (value: (ssh: NonNullable<typeof sshT>) => number) => ({
@@ -291,22 +409,31 @@ async function main(): Promise<void> {
         unit: 'MB/s',
         better: 'higher',
         ours,
-        floor: jsonFloor,
+        floor: jsonFloor.mbps,
         floorName: 'bare ws JSON frames, one hop',
         peer: sshPeer((ssh) => ssh.mbps),
-        note: `bare ws binary frames: ${binaryFloor.toFixed(0)} MB/s`,
+        note: `goal ≥ 0.8× the floor; bare ws binary frames: ${binaryFloor.toFixed(0)} MB/s`,
+      },
+      {
+        figure: 'hub CPU per 100 MB of command output (JSON for a seed client)',
+        unit: 's',
+        better: 'lower',
+        ours: hubCpuPer100,
+        floor: jsonFloor.cpuPer100,
+        floorName: 'bare ws JSON hop, sender and client in one process',
+        note: `the seed client (the bench) used ${clientCpuPer100.toFixed(2)} s`,
       },
       {
         figure: `exec DEVICE -- cat ${FILE_BYTES / 1048576} MiB (raw bytes)`,
         unit: 'MB/s',
         better: 'higher',
         ours: exec.mbps,
-        floor: binaryFloor,
-        floorName: 'bare ws binary frames, one hop',
+        floor: relay.mbps,
+        floorName: 'bare two-hop ws relay, three Node processes',
         ...(sshNoRc
           ? {
               peer: { name: 'ssh cat over ControlMaster, rc skipped', value: sshNoRc.mbps },
-              note: `goal ≥ ssh's; ssh with rc files read: ${sshT?.mbps.toFixed(0) ?? '?'} MB/s`,
+              note: `goal ≥ ssh's; ssh with rc files read: ${sshT?.mbps.toFixed(0) ?? '?'} MB/s; one bare binary hop: ${binaryFloor.toFixed(0)} MB/s`,
             }
           : { peer: { name: 'ssh cat over ControlMaster', ...noSsh } }),
       },
@@ -315,14 +442,30 @@ async function main(): Promise<void> {
         unit: 's',
         better: 'lower',
         ours: exec.cpuPer100,
-        floor: null,
-        floorName: 'none (peer only)',
+        floor: relay.senderCpuPer100,
+        floorName: "the bare relay's sender (file → ws)",
         ...(sshNoRc
           ? {
               peer: { name: "sshd's side of ssh cat, rc skipped", value: sshNoRc.cpuPer100 },
               note: `goal ≤ 2× sshd's; with rc files read: ${sshT?.cpuPer100.toFixed(2) ?? '?'} s`,
             }
           : { peer: { name: "sshd's side of ssh cat", ...noSsh } }),
+      },
+      {
+        figure: 'hub CPU per 100 MB of exec -- cat output',
+        unit: 's',
+        better: 'lower',
+        ours: exec.hubCpuPer100,
+        floor: relay.relayCpuPer100,
+        floorName: 'the bare relay process',
+      },
+      {
+        figure: 'exec client CPU per 100 MB of exec -- cat output',
+        unit: 's',
+        better: 'lower',
+        ours: exec.clientCpuPer100,
+        floor: relay.receiverCpuPer100,
+        floorName: "the bare relay's receiver (ws → stdout)",
       },
       {
         figure: 'agent CPU per 100 MB of command output',
@@ -365,22 +508,31 @@ async function sshThroughput(
 
 /**
  * `iottly-agent exec DEVICE -- cat FILE` as a process (as an operator runs it), its stdout piped
- * into this one as ssh's is; the agent's CPU over the transfer.
+ * into this one as ssh's is; the CPU of the agent, the hub and the exec client over the transfer
+ * (the client's from this process's reaped-children counters: it has exited by then).
  */
 async function execThroughput(
-  hubUrl: string,
+  hub: HubProcess,
   agentPid: number,
   file: string,
-): Promise<{ mbps: number; cpuPer100: number; peakRss: number }> {
+): Promise<{
+  mbps: number;
+  cpuPer100: number;
+  hubCpuPer100: number;
+  clientCpuPer100: number;
+  peakRss: number;
+}> {
   let peakRss = memoryOf(agentPid).rssBytes;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, memoryOf(agentPid).rssBytes)), 20);
   const cpu0 = cpuSeconds(agentPid);
+  const hubCpu0 = cpuSeconds(hub.pid);
+  const clientCpu0 = reapedChildrenCpuSeconds();
   const t = performance.now();
   const child = spawn(
     process.execPath,
     [CLI_PATH, 'exec', '-n', '--timeout', '600', DEVICE_ID, '--', 'cat', file],
     {
-      env: { ...process.env, IOTTLY_HUB_URL: hubUrl, IOTTLY_API_KEY: API_KEY },
+      env: { ...process.env, IOTTLY_HUB_URL: hub.wsUrl, IOTTLY_API_KEY: API_KEY },
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
@@ -393,7 +545,9 @@ async function execThroughput(
     throw new Error(`exec cat: ${received} bytes, exit ${code}`);
   return {
     mbps: FILE_BYTES / MB / seconds,
-    cpuPer100: ((cpuSeconds(agentPid) - cpu0) / (FILE_BYTES / MB)) * 100,
+    cpuPer100: per100(cpuSeconds(agentPid) - cpu0),
+    hubCpuPer100: per100(cpuSeconds(hub.pid) - hubCpu0),
+    clientCpuPer100: per100(reapedChildrenCpuSeconds() - clientCpu0),
     peakRss,
   };
 }

@@ -14,6 +14,20 @@ export function cpuSeconds(pid: number, procRoot = '/proc'): number {
 }
 
 /**
+ * cutime + cstime of a process (this one by default), in seconds: the CPU of its children that
+ * have ended and been reaped. Around one child's run this is that child's whole CPU, which
+ * /proc/<child>/stat can no longer give once the child has exited.
+ */
+export function reapedChildrenCpuSeconds(
+  pid: number | 'self' = 'self',
+  procRoot = '/proc',
+): number {
+  const stat = readFileSync(`${procRoot}/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / USER_HZ;
+}
+
+/**
  * Nanoseconds of CPU used so far by every thread of a process, from schedstat: at 1 Hz a
  * process uses a few ms a minute, below the 10 ms tick `cpuSeconds` counts in.
  */

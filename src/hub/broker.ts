@@ -275,8 +275,12 @@ export class Broker implements DeviceEvents, ClientEvents {
     } else if (frame.kind === ByteKind.data) {
       let chunks = this.#outputChunks.get(request);
       if (!chunks) this.#outputChunks.set(request, (chunks = new OutputChunks()));
-      const chunk = chunks.take(frame.fd, frame.data);
-      if (chunk) relayed = client.send(outputMessage(chunk, request.clientRequestId, frame.seq));
+      // A frame may make several chunks: the device's seq goes on the last (the frame is whole).
+      const pieces = chunks.take(frame.fd, frame.data);
+      for (const [i, chunk] of pieces.entries()) {
+        const seq = i === pieces.length - 1 ? frame.seq : 0;
+        relayed = client.send(outputMessage(chunk, request.clientRequestId, seq));
+      }
     }
     if (relayed) this.#pushBack.relayed(link, client);
   }

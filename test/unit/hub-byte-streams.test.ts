@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { beforeEach, describe, it } from 'node:test';
 import type { Broker } from '../../src/hub/broker.js';
+import { OUTPUT_PIECE_BYTES } from '../../src/hub/byte-relay.js';
 import {
   ByteFd,
   ByteKind,
@@ -113,6 +114,23 @@ describe('Broker: byte streams between clients and a device', () => {
       ],
     );
     assert.equal(seed.sent.at(-1)?.type, 'command_done');
+  });
+
+  it('cuts a large frame into command_output chunks of at most 64 KiB on character borders, the seq on the last', () => {
+    const seedStream = broker.requests.get('req_2')?.deviceStream as number;
+    // 3-byte characters, so no 64 KiB border falls between two of them; then a cut one.
+    const text = Buffer.concat([Buffer.from('€'.repeat(70_000)), Buffer.from([0xe2, 0x82])]);
+    broker.deviceBytes(device, { ...wire(seedStream, 1, text), seq: 9 });
+    broker.deviceBytes(device, { ...wire(seedStream, 1, Buffer.from([0xac])), seq: 10 });
+    const outputs = seed.sent.filter((m) => m.type === 'command_output');
+    const chunks = outputs.map((m) => m.payload.chunk as string);
+    assert.equal(chunks.join(''), '€'.repeat(70_001));
+    assert.ok(chunks.every((chunk) => Buffer.byteLength(chunk) <= OUTPUT_PIECE_BYTES));
+    assert.equal(outputs.length, 5); // 210,002 bytes: four pieces, then the finished character
+    assert.deepEqual(
+      outputs.map((m) => (m as { seq?: number }).seq),
+      [undefined, undefined, undefined, 9, 10],
+    );
   });
 
   it('forwards stdin frames under the device number; a backed-up device pauses the client until it drains', () => {

@@ -20,8 +20,14 @@ class RecordingSocket extends EventEmitter {
   closedWith: [number, string] | null = null;
   readonly pending: { bytes: number; done?: () => void }[] = [];
 
-  send(data: string, done?: () => void): void {
-    const bytes = Buffer.byteLength(data);
+  /** ws's signature: options (text or binary) may come before the callback. */
+  send(
+    data: string | Uint8Array,
+    options?: { binary?: boolean } | (() => void),
+    callback?: () => void,
+  ): void {
+    const done = typeof options === 'function' ? options : callback;
+    const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     this.bufferedAmount += bytes;
     this.pending.push({ bytes, ...(done ? { done } : {}) });
   }
