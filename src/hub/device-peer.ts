@@ -5,7 +5,7 @@ import { parseFrame, type FrameError, type ParsedFrame } from '../protocol/parse
 import { HELLO, toHubValidators, type HelloPayload } from '../protocol/to-hub.js';
 import type { TimerHandle } from '../time/clock.js';
 import { seqNumber } from '../protocol/fields.js';
-import { AckBatcher } from './ack-batcher.js';
+import { ACK_BYTES, AckBatcher } from './ack-batcher.js';
 import { welcomeMessage } from './welcome.js';
 import type { DeliveryCursors } from './delivery-cursors.js';
 import type { DeviceEvents, DeviceLink } from './links.js';
@@ -56,12 +56,6 @@ export interface DevicePeerOptions extends PeerSettings {
 
 const validSeq = seqNumber();
 
-/**
- * A device's messages worth this many bytes are acknowledged at once, whatever the interval:
- * an agent sending from memory keeps the unacknowledged ones there (4 MiB at most before it
- * writes them to disk), so at output speed an ack every 200 ms would come too late.
- */
-export const ACK_BYTES = 512 * 1024;
 
 export class DevicePeer implements DeviceLink {
   readonly deviceId: string;

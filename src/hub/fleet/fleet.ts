@@ -16,7 +16,7 @@ import { parseFrame, type FrameError, type ParsedFrame } from '../../protocol/pa
 import { HELLO, toHubValidators, type HelloPayload } from '../../protocol/to-hub.js';
 import type { RandomSource } from '../../time/backoff.js';
 import type { Clock, TimerHandle } from '../../time/clock.js';
-import { AckBatcher } from '../ack-batcher.js';
+import { ACK_BYTES, AckBatcher } from '../ack-batcher.js';
 import { failure } from '../device-peer.js';
 import { welcomeMessage } from '../welcome.js';
 import type { Broker } from '../broker.js';
@@ -622,9 +622,10 @@ export class Fleet implements FleetPort {
   }
 
   /** The owner acknowledges `seq` (cumulatively, batched); the cursor follows (throttled). */
-  #acknowledge(device: FleetDevice, seq: number): void {
+  #acknowledge(device: FleetDevice, seq: number, bytes = 0): void {
     device.acks ??= new AckBatcher({
       intervalMs: this.#o.ackIntervalMs,
+      maxBytes: ACK_BYTES,
       clock: this.#o.clock,
       send: (ackSeq) => {
         device.acknowledged.raise(device.processed.storeId ?? NO_STORE, ackSeq);
@@ -645,7 +646,7 @@ export class Fleet implements FleetPort {
           );
       },
     });
-    device.acks.note(seq);
+    device.acks.note(seq, bytes);
   }
 
   // ── frames on `up` ───────────────────────────────────────────────────────────────────────
@@ -697,7 +698,7 @@ export class Fleet implements FleetPort {
     const post = owner && device.processed.advance(valid.value);
     if (relay || post) this.#handle(device, frame, relay, post);
     if (relay) this.#broker.deviceProcessed(link, valid.value);
-    if (owner) this.#acknowledge(device, valid.value);
+    if (owner) this.#acknowledge(device, valid.value, payload.length);
   }
 
   #handle(device: FleetDevice, frame: ParsedFrame, relay: boolean, post: boolean): void {
