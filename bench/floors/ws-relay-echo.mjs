@@ -45,10 +45,15 @@ if (role === 'relay') {
     });
     script.stdout.on('data', (bytes) => socket.send(bytes));
     socket.on('message', (data) => script.stdin.write(data));
-    // `script` ends its program on SIGTERM; stdin's end means nothing to a raw terminal.
-    const end = () => script.kill('SIGTERM');
+    // `script` ends its program on SIGTERM (stdin's end means nothing to a raw terminal); one
+    // stuck past a second is killed, and so is one left when this process exits another way.
+    const end = () => {
+      script.kill('SIGTERM');
+      setTimeout(() => script.kill('SIGKILL'), 1_000).unref();
+    };
     socket.on('close', end);
     process.on('SIGTERM', end);
+    process.on('exit', () => script.kill('SIGKILL'));
     script.on('exit', () => process.exit(0));
   });
   socket.on('error', fail);
