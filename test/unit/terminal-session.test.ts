@@ -136,6 +136,20 @@ describe('TerminalSession', () => {
     assert.equal(r.live.size, 0);
   });
 
+  it('steady traffic keeps a session alive past many timeouts; it ends one timeout after the last', async () => {
+    const r = rig([]);
+    const session = TerminalSession.start({ ...spec, idleTimeoutMs: 1_000 }, r.deps, () => {});
+    for (let i = 0; i < 10; i++) {
+      r.clock.advance(400);
+      assert.equal(session.write(Buffer.from('x')), true);
+    }
+    r.clock.advance(999);
+    assert.equal(r.signals.length, 0, 'still within the timeout of the last keystroke');
+    r.clock.advance(1);
+    const result = await settle(r.clock, session.result);
+    assert.equal(result.idle, true);
+  });
+
   it('reports the program’s exit status and ends what it left behind', async () => {
     const r = rig([]);
     const session = TerminalSession.start(spec, r.deps, () => {});

@@ -92,6 +92,8 @@ export class TerminalSession {
   #pendingSize: TerminalSize | null = null;
   #sizing = false;
   #idleTimer: TimerHandle | null = null;
+  /** When a keystroke, resize or output last came (the idle timeout counts from here). */
+  #lastActivity = 0;
   #killTimer: TimerHandle | null = null;
   #ending = false;
   #idle = false;
@@ -255,13 +257,31 @@ export class TerminalSession {
     }
   }
 
+  /**
+   * Traffic only records the time: a keystroke and its echo are on the round trip an operator
+   * waits for, and re-arming a timer for each would cost two timer-list operations there. One
+   * timer runs until the deadline and, finding traffic since, re-arms for what is left.
+   */
   #touch(): void {
     if (this.#spec.idleTimeoutMs <= 0 || this.#ending) return;
-    this.#clearIdle();
-    this.#idleTimer = this.#deps.clock.setTimeout(() => {
-      this.#idle = true;
-      this.#end(this.#spec.killGraceMs);
-    }, this.#spec.idleTimeoutMs);
+    this.#lastActivity = this.#deps.clock.now();
+    if (!this.#idleTimer) this.#armIdle(this.#spec.idleTimeoutMs);
+  }
+
+  #armIdle(ms: number): void {
+    this.#idleTimer = this.#deps.clock.setTimeout(() => this.#checkIdle(), ms);
+  }
+
+  #checkIdle(): void {
+    this.#idleTimer = null;
+    if (this.#ending) return;
+    const left = this.#lastActivity + this.#spec.idleTimeoutMs - this.#deps.clock.now();
+    if (left > 0) {
+      this.#armIdle(left);
+      return;
+    }
+    this.#idle = true;
+    this.#end(this.#spec.killGraceMs);
   }
 
   #clearIdle(): void {
