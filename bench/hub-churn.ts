@@ -28,7 +28,8 @@ import { census, censusDiff } from './lib/heap-census.js';
 import { InspectorSession } from './lib/inspector-session.js';
 import { memoryOf } from './lib/proc-stats.js';
 import { COMMAND_MIX } from './soak/command-mix.js';
-import { growthOf } from './soak/growth.js';
+import { fullCollections, type FullCollection } from './soak/gc-trace.js';
+import { growthOf, slopePerHour } from './soak/growth.js';
 import { SoakClient } from './soak/soak-client.js';
 
 const { values } = parseArgs({
@@ -49,7 +50,7 @@ const TOKEN = 'churn-token';
 const STREAMS = ['cpu', 'memory'];
 const MiB = 1024 * 1024;
 
-const gcLog = { markCompacts: [] as string[] };
+const gcLog = { markCompacts: [] as FullCollection[] };
 
 interface HeapSample {
   tMs: number;
@@ -104,7 +105,7 @@ async function startHub(): Promise<{
   child.stdout?.on('data', (chunk: Buffer) => {
     const lines = (partial + chunk.toString()).split('\n');
     partial = lines.pop() ?? '';
-    for (const line of lines) if (line.includes('Mark-Compact')) gcLog.markCompacts.push(line);
+    for (const line of lines) gcLog.markCompacts.push(...fullCollections(line));
   });
   let stderr = '';
   return new Promise((resolve, reject) => {
@@ -112,8 +113,7 @@ async function startHub(): Promise<{
       stderr += chunk.toString();
       const inspectorUrl = /Debugger listening on (ws:\/\/\S+)/.exec(stderr)?.[1];
       const url = /listening on (http:\/\/\S+)/.exec(stderr)?.[1];
-      if (inspectorUrl && url)
-        resolve({ child, port: Number(new URL(url).port), inspectorUrl });
+      if (inspectorUrl && url) resolve({ child, port: Number(new URL(url).port), inspectorUrl });
     });
     child.once('exit', (code) => reject(new Error(`hub exited (${code}): ${stderr}`)));
   });
@@ -252,8 +252,12 @@ async function main(): Promise<void> {
     console.log(
       `hub RssAnon:           ${anon.perHour.toFixed(2)} MiB/h (99 % bounds ${anon.lowerPerHour.toFixed(2)} … ${anon.upperPerHour.toFixed(2)})`,
     );
+    // The hub's clock for --trace-gc starts with its isolate, a second or so before t0: close enough.
+    const collections = gcLog.markCompacts.filter((c) => c.atMs >= WARMUP_MS);
+    const afterGc = slopePerHour(collections.map((c) => ({ tMs: c.atMs, value: c.afterMiB })));
     console.log(
-      `V8 mark-compacts in the hub: ${gcLog.markCompacts.length} (forced ones included); last: ${gcLog.markCompacts.at(-1)?.trim() ?? '—'}`,
+      `hub heap after each full collection (--trace-gc, forced ones included): ${collections.length} after ${WARMUP_MS / 1000} s, ` +
+        `${collections[0]?.afterMiB ?? '—'} → ${collections.at(-1)?.afterMiB ?? '—'} MiB, ${afterGc.perHour.toFixed(2)} MiB/h (99 % bounds ${afterGc.lowerPerHour.toFixed(2)} … ${afterGc.upperPerHour.toFixed(2)})`,
     );
     console.log(
       `load: ${main.counts.sent} commands from the steady client, ${n} short-lived clients, ${cuts} cuts, ${main.telemetryReceived} telemetry samples`,

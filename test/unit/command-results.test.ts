@@ -198,4 +198,3 @@ describe('CommandResults', () => {
     assert.ok(results.outputCapacity < 300);
   });
 });
-
