@@ -1,20 +1,25 @@
 /**
- * `npm run bench:hub-churn -- [--minutes 6] [--sample-s 30] [--snapshots DIR]`: what does the hub
- * keep? The soak's load on the hub, many times faster, with the hub's heap read after a forced
- * collection:
+ * `npm run bench:hub-churn -- [--minutes 6] [--sample-s 30] [--snapshots DIR] [--rest] [--natural]`:
+ * what does the hub keep? The soak's load on the hub, many times faster, with the hub's heap
+ * read after a forced collection:
  *
- *     `iottly-agent run` ──▶ FaultProxy ──▶ `iottly-agent hub` (node --expose-gc --inspect)
+ *     `iottly-agent run` ──▶ FaultProxy ──▶ `iottly-agent hub` (--expose-gc --trace-gc --inspect)
  *      cpu+memory every 20 ms                 ├──▶ SoakClient: subscribed, a command every 300 ms
  *                                             ├──▶ a short-lived stream client every 250 ms:
  *                                             │    subscribes, sends a command, leaves 0–400 ms on
- *                                             └──▶ REST: a command (wait=0) and a session every 500 ms
+ *                                             └──▶ with --rest: a Command API command (wait=0),
+ *                                                  a session token and GET /v1/devices every 500 ms
  *
  * The link is cut every 8 s for 2.5 s (blackhole, every third a reset). Every `--sample-s` the
- * hub collects its garbage (twice, through the inspector) and reports its heap; the growth of
- * `heapUsed` after collection is the slope of those figures after the first minute (warm-up:
- * V8's code and the first links). With `--snapshots DIR`, heap snapshots at the first sample
- * after the warm-up and at the end are written there and counted by constructor (the rows that
- * grew are printed).
+ * hub collects its garbage (twice, through the inspector; not with --natural) and reports its
+ * heap; the growth of `heapUsed` after collection is the slope of those figures after the first
+ * minute (warm-up: the first links). With `--snapshots DIR`, heap snapshots at the first sample
+ * after the warm-up and at the end are written there and counted by kind of object
+ * (heap-census.ts): the rows that grew are printed. Each snapshot costs the hub about 70 MiB of
+ * RssAnon for good (its RssAnon column means nothing after the first).
+ *
+ * Without --rest everything the hub holds is flat but V8's compiled code (README "Soak"). With
+ * it, the Command API's result store fills up to its bound (1,000 results, 15 minutes).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';

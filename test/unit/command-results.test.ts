@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import {
   CommandResults,
   DEFAULT_COMMAND_RESULT_LIMITS,
+  ENTRY_OVERHEAD_BYTES,
   type CommandResultLimits,
   type CommandResultView,
 } from '../../src/hub/command-api/command-results.js';
@@ -75,7 +76,7 @@ describe('CommandResults', () => {
   });
 
   it('keeps its bytes under maxBytes: old results go first, then output is clipped', () => {
-    const { results } = store({ maxBytes: 4096, maxOutputBytes: 4096 });
+    const { results } = store({ maxBytes: ENTRY_OVERHEAD_BYTES + 4096, maxOutputBytes: 4096 });
     results.open('old', 'dev1', 'command');
     results.output('old', 'stdout', Buffer.alloc(2000, 0x61));
     results.end('old', DONE);
@@ -83,7 +84,7 @@ describe('CommandResults', () => {
     results.output('new', 'stdout', Buffer.alloc(2000, 0x62));
     assert.equal(results.get('old'), undefined, 'the ended result was evicted for the new output');
     results.output('new', 'stdout', Buffer.alloc(4000, 0x63));
-    assert.ok(results.bytes <= 4096, `${results.bytes} bytes held`);
+    assert.ok(results.bytes <= ENTRY_OVERHEAD_BYTES + 4096, `${results.bytes} bytes held`);
     results.end('new', DONE);
     assert.equal(results.get('new')?.result?.output_clipped, true);
   });
@@ -99,7 +100,7 @@ describe('CommandResults', () => {
     assert.equal(results.get('ended'), undefined);
     assert.equal(results.has('ended'), false);
     assert.equal(results.get('running')?.state, 'running');
-    assert.equal(results.bytes, results.size * 256);
+    assert.equal(results.bytes, results.size * ENTRY_OVERHEAD_BYTES);
   });
 
   it('wakes a waiter at the end and tells onEnd it was waited for; unwaited otherwise', async () => {
@@ -187,14 +188,14 @@ describe('CommandResults', () => {
   });
 
   it('gives back what a trimmed output no longer needs', () => {
-    const { results } = store({ maxBytes: 656 });
+    const { results } = store({ maxBytes: ENTRY_OVERHEAD_BYTES + 400 });
     results.open('c1', 'dev1', 'command');
     results.output('c1', 'stdout', Buffer.alloc(300, 0x61));
     results.end('c1', { ...DONE, note: 'y'.repeat(200) });
     const result = results.get('c1')?.result;
     assert.equal(result?.output_clipped, true);
     assert.equal(results.outputCapacity, String(result?.stdout).length);
-    assert.ok(results.bytes <= 656);
+    assert.ok(results.bytes <= ENTRY_OVERHEAD_BYTES + 400);
     assert.ok(results.outputCapacity < 300);
   });
 });

@@ -46,8 +46,13 @@ export const DEFAULT_COMMAND_RESULT_LIMITS: CommandResultLimits = {
   maxOutputBytes: DEFAULT_MAX_COMMAND_OUTPUT_BYTES,
 };
 
-/** What an entry costs beyond its output and ending: ids, times, the map slot. */
-const ENTRY_OVERHEAD_BYTES = 256;
+/**
+ * What an entry costs beyond its output and ending: the entry, its ids and times, the two output
+ * buffers, the waiters' set, the map slot, and the ending as an object rather than its JSON.
+ * Measured: 1,000 ended results of 5 bytes of output took 1.15 MiB of heap after a full
+ * collection, where this figure said 256 bytes each. So the byte bound counts them as they are.
+ */
+export const ENTRY_OVERHEAD_BYTES = 1024;
 
 export type CommandKind = 'command' | 'app_command';
 export type OutputFd = 'stdout' | 'stderr';
