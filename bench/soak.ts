@@ -11,7 +11,9 @@
  * dead must come back `request_lost` once the agent reconnects, one sent after it found out
  * `device_offline`. The agent process is read from /proc every second (RssAnon, RSS, open fds,
  * descendants, and any process carrying this run's mark in its environment), its V8 heap comes
- * from its own `vitals` log line; a row is printed every 10 s.
+ * from its own `vitals` log line; a row is printed every 10 s. The hub's RssAnon is read too, and
+ * the hub runs with V8's --trace-gc: the heap its full collections leave is what it keeps
+ * (reported, not judged: under this load it makes few of them).
  *
  * The run fails (exit 1) when, after the warm-up (the first 2 minutes, or 20 % of a longer run):
  * - RssAnon grows faster than 5 MiB/h: the lower bound of the one-sided 99 % interval of the
