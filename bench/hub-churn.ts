@@ -71,8 +71,9 @@ interface HeapSample {
 const MEMORY_AFTER_GC = `(() => {
   ${values.natural ? '' : 'gc(); gc();'}
   const m = process.memoryUsage();
-  const old = process.getBuiltinModule('v8').getHeapSpaceStatistics()
-    .find((s) => s.space_name === 'old_space');
+  // process.getBuiltinModule: Node 20.16 on; before it the old-space column reads 0.
+  const v8 = process.getBuiltinModule ? process.getBuiltinModule('v8') : null;
+  const old = v8 && v8.getHeapSpaceStatistics().find((s) => s.space_name === 'old_space');
   return { heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external,
     arrayBuffers: m.arrayBuffers, oldSpaceUsed: old ? old.space_used_size : 0 };
 })()`;
