@@ -11,7 +11,9 @@
  * dead must come back `request_lost` once the agent reconnects, one sent after it found out
  * `device_offline`. The agent process is read from /proc every second (RssAnon, RSS, open fds,
  * descendants, and any process carrying this run's mark in its environment), its V8 heap comes
- * from its own `vitals` log line; a row is printed every 10 s.
+ * from its own `vitals` log line; a row is printed every 10 s. The hub's RssAnon is read too, and
+ * the hub runs with V8's --trace-gc: the heap its full collections leave is what it keeps
+ * (reported, not judged: under this load it makes few of them).
  *
  * The run fails (exit 1) when, after the warm-up (the first 2 minutes, or 20 % of a longer run):
  * - RssAnon grows faster than 5 MiB/h: the lower bound of the one-sided 99 % interval of the
@@ -40,7 +42,6 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import {
   CLI_PATH,
-  spawnAgent,
   spawnAgentCommand,
   statusIs,
   type AgentProcess,
@@ -51,7 +52,14 @@ import { STOPPED_BY_CALLER } from '../test/helpers/owner.js';
 import { descendantsOf, memoryOf, openFdCount, processesWithEnv } from './lib/proc-stats.js';
 import { reportRows, type BenchRow } from './lib/results.js';
 import { COMMAND_MIX } from './soak/command-mix.js';
-import { growthOf, windowMinima, type Growth, type TimedValue } from './soak/growth.js';
+import { fullCollections, type FullCollection } from './soak/gc-trace.js';
+import {
+  growthOf,
+  slopePerHour,
+  windowMinima,
+  type Growth,
+  type TimedValue,
+} from './soak/growth.js';
 import { SoakClient } from './soak/soak-client.js';
 
 const { values } = parseArgs({
@@ -129,8 +137,15 @@ function thermalFixture(): { sysRoot: string; tick(tMs: number): void } {
   return { sysRoot, tick };
 }
 
-async function startHub(): Promise<{ hub: AgentProcess; port: number }> {
-  const hub = spawnAgent(STOPPED_BY_CALLER, [
+/**
+ * The hub runs with V8's --trace-gc: its full collections (gc-trace.ts) say what heap it keeps,
+ * which its RssAnon alone does not (see the report's `hub V8 heap` line).
+ */
+async function startHub(): Promise<{ hub: AgentProcess; port: number; startedMs: number }> {
+  const startedMs = performance.now();
+  const hub = spawnAgentCommand(STOPPED_BY_CALLER, process.execPath, [
+    '--trace-gc',
+    CLI_PATH,
     'hub',
     '--port',
     '0',
@@ -148,7 +163,7 @@ async function startHub(): Promise<{ hub: AgentProcess; port: number }> {
     'debug',
   ]);
   const line = await hub.waitForLog((l) => l.msg === 'hub listening', 10_000);
-  return { hub, port: Number(new URL(String(line.url)).port) };
+  return { hub, port: Number(new URL(String(line.url)).port), startedMs };
 }
 
 function startAgent(proxyPort: number, sysRoot: string): AgentProcess {
@@ -257,7 +272,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Ma
 
 async function main(): Promise<void> {
   const thermal = thermalFixture();
-  const { hub, port } = await startHub();
+  const { hub, port, startedMs: hubStartedMs } = await startHub();
   const proxy = await FaultProxy.start(STOPPED_BY_CALLER, port);
   const client = await SoakClient.connect(`ws://127.0.0.1:${port}`, API_KEY, DEVICE, STREAMS);
   const agent = startAgent(proxy.port, thermal.sysRoot);
@@ -401,7 +416,12 @@ async function main(): Promise<void> {
     const stopMs = performance.now() - stopStarted;
     if (exit.code !== 0)
       failures.push(`agent exit on SIGTERM: code ${exit.code}, signal ${exit.signal}`);
-    report(client, stopMs, [agentLog, hubLog]);
+    // --trace-gc times are the hub's own, from its start: moved onto the run's clock.
+    const hubCollections = fullCollections(hub.output()).map((c) => ({
+      ...c,
+      atMs: c.atMs - (t0 - hubStartedMs),
+    }));
+    report(client, stopMs, [agentLog, hubLog], hubCollections);
   } finally {
     stopping = true;
     client.close();
@@ -417,7 +437,12 @@ function formatTime(ms: number): string {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
 }
 
-function report(client: SoakClient, stopMs: number, logs: readonly LogReader[]): void {
+function report(
+  client: SoakClient,
+  stopMs: number,
+  logs: readonly LogReader[],
+  hubCollections: readonly FullCollection[],
+): void {
   const after = (pick: (s: ProcSample) => number): TimedValue[] =>
     samples.map((s) => ({ tMs: s.tMs, value: pick(s) }));
   // Memory is judged from the end of the warm-up or V8's first full collection, the later.
@@ -458,6 +483,10 @@ function report(client: SoakClient, stopMs: number, logs: readonly LogReader[]):
     WARMUP_MS,
     2 * GROWTH_WINDOW_MS,
   );
+  // What the hub keeps: its heap after each full collection past the warm-up (not judged: a
+  // slow run has few of them; see README "Soak").
+  const hubKept = hubCollections.filter((c) => c.atMs >= WARMUP_MS);
+  const hubHeap = slopePerHour(hubKept.map((c) => ({ tMs: c.atMs, value: c.afterMiB })));
   const fdFloors = windowMinima(fdSamples, WARMUP_MS, GROWTH_WINDOW_MS);
   const fdRise = (fdFloors.at(-1)?.value ?? 0) - (fdFloors[0]?.value ?? 0);
   const seq = client.ledger.summary();
@@ -500,6 +529,9 @@ function report(client: SoakClient, stopMs: number, logs: readonly LogReader[]):
     `  agent open fds   ${perHour(fds, 'fds', 0)}; floor ${fdFloors[0]?.value ?? '—'} → ${fdFloors.at(-1)?.value ?? '—'} (tolerance ${FD_TOLERANCE})`,
   );
   console.log(`  hub RssAnon      ${perHour(hub, 'MiB')} (60-second windows)`);
+  console.log(
+    `  hub V8 heap      ${hubKept.length < 2 ? `— (${hubKept.length} full collections after the warm-up)` : `${perHour(hubHeap, 'MiB', 2).replace(/windows$/, 'full collections')}: ${hubKept[0]?.afterMiB} → ${hubKept.at(-1)?.afterMiB} MiB kept, ${hubKept[0]?.committedMiB} → ${hubKept.at(-1)?.committedMiB} MiB committed`}`,
+  );
   console.log(
     `  child processes  ${strays.length} samples with a command process alive and no command in flight`,
   );
@@ -552,7 +584,8 @@ function report(client: SoakClient, stopMs: number, logs: readonly LogReader[]):
           firstFullGcS: fullGcMs === null ? null : fullGcMs / 1000,
           memoryVerdict,
           telemetryIntervalMs: SAMPLE_INTERVAL_MS,
-          growth: { rssAnon, rss, heap, heapTotal, fds, hubRssAnon: hub },
+          growth: { rssAnon, rss, heap, heapTotal, fds, hubRssAnon: hub, hubHeapAfterGc: hubHeap },
+          hubFullCollections: hubCollections,
           fdFloorRise: fdRise,
           strays,
           commands: counts,

@@ -3,9 +3,11 @@ import { describe, it } from 'node:test';
 import {
   CommandResults,
   DEFAULT_COMMAND_RESULT_LIMITS,
+  ENTRY_OVERHEAD_BYTES,
   type CommandResultLimits,
   type CommandResultView,
 } from '../../src/hub/command-api/command-results.js';
+import { MIN_OUTPUT_CAPACITY } from '../../src/hub/command-api/output-buffer.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 /** The Command API's result store: bounded in count, bytes and time, and who waited. */
@@ -74,7 +76,7 @@ describe('CommandResults', () => {
   });
 
   it('keeps its bytes under maxBytes: old results go first, then output is clipped', () => {
-    const { results } = store({ maxBytes: 4096, maxOutputBytes: 4096 });
+    const { results } = store({ maxBytes: ENTRY_OVERHEAD_BYTES + 4096, maxOutputBytes: 4096 });
     results.open('old', 'dev1', 'command');
     results.output('old', 'stdout', Buffer.alloc(2000, 0x61));
     results.end('old', DONE);
@@ -82,7 +84,7 @@ describe('CommandResults', () => {
     results.output('new', 'stdout', Buffer.alloc(2000, 0x62));
     assert.equal(results.get('old'), undefined, 'the ended result was evicted for the new output');
     results.output('new', 'stdout', Buffer.alloc(4000, 0x63));
-    assert.ok(results.bytes <= 4096, `${results.bytes} bytes held`);
+    assert.ok(results.bytes <= ENTRY_OVERHEAD_BYTES + 4096, `${results.bytes} bytes held`);
     results.end('new', DONE);
     assert.equal(results.get('new')?.result?.output_clipped, true);
   });
@@ -98,7 +100,7 @@ describe('CommandResults', () => {
     assert.equal(results.get('ended'), undefined);
     assert.equal(results.has('ended'), false);
     assert.equal(results.get('running')?.state, 'running');
-    assert.equal(results.bytes, results.size * 256);
+    assert.equal(results.bytes, results.size * ENTRY_OVERHEAD_BYTES);
   });
 
   it('wakes a waiter at the end and tells onEnd it was waited for; unwaited otherwise', async () => {
@@ -163,5 +165,37 @@ describe('CommandResults', () => {
     results.end('d', { exit_code: 2 });
     assert.equal(results.get('d')?.result?.exit_code, 1);
     assert.equal(ended.length, 1);
+  });
+
+  it('holds output in memory of its own: at most twice the output while running, exactly it once ended', () => {
+    // Each chunk is what Buffer.from makes of a frame's string: a slice of Node's shared pool.
+    // Kept as such, a chunk of one byte held its whole 8 KiB slab (and a Buffer object besides).
+    const { results } = store();
+    const pieces = 2_000;
+    for (let c = 0; c < 10; c++) results.open(`c${c}`, 'dev1', 'command');
+    for (let i = 0; i < pieces; i++)
+      results.output(`c${i % 10}`, i % 3 === 0 ? 'stderr' : 'stdout', Buffer.from('x'));
+    const output = pieces; // one byte each
+    // Running: doubling from MIN_OUTPUT_CAPACITY, never more than twice what each fd holds.
+    assert.ok(
+      results.outputCapacity <= 2 * output + 20 * MIN_OUTPUT_CAPACITY,
+      `${results.outputCapacity} bytes held for ${output} bytes of output`,
+    );
+    for (let c = 0; c < 10; c++) results.end(`c${c}`, DONE);
+    assert.equal(results.outputCapacity, output);
+    assert.equal(results.get('c0')?.result?.stdout, 'x'.repeat(133));
+    assert.equal(results.get('c0')?.result?.stderr, 'x'.repeat(67));
+  });
+
+  it('gives back what a trimmed output no longer needs', () => {
+    const { results } = store({ maxBytes: ENTRY_OVERHEAD_BYTES + 400 });
+    results.open('c1', 'dev1', 'command');
+    results.output('c1', 'stdout', Buffer.alloc(300, 0x61));
+    results.end('c1', { ...DONE, note: 'y'.repeat(200) });
+    const result = results.get('c1')?.result;
+    assert.equal(result?.output_clipped, true);
+    assert.equal(results.outputCapacity, String(result?.stdout).length);
+    assert.ok(results.bytes <= ENTRY_OVERHEAD_BYTES + 400);
+    assert.ok(results.outputCapacity < 300);
   });
 });

@@ -8,6 +8,7 @@ import {
   type TimedValue,
 } from '../../bench/soak/growth.js';
 import { SeqLedger } from '../../bench/soak/seq-ledger.js';
+import { fullCollections } from '../../bench/soak/gc-trace.js';
 
 const HOUR_MS = 3_600_000;
 
@@ -89,5 +90,19 @@ describe('SeqLedger', () => {
     const ledger = new SeqLedger();
     for (const seq of [1041, 1042, 1043]) ledger.observe(seq);
     assert.equal(ledger.summary().missing, 0);
+  });
+
+  it("reads V8's full collections from --trace-gc output and nothing else", () => {
+    const text = [
+      '[18686:0xa50be50]       47 ms: Scavenge 8.1 (10.3) -> 7.6 (10.4) MB, 4.34 / 0.00 ms  (average mu = 1.000, current mu = 1.000) allocation failure; ',
+      '{"level":"info","msg":"hub listening"}',
+      '[18686:0xa50be50]       58 ms: Mark-Compact 7.9 (10.4) -> 6.5 (15.4) MB, 10.07 / 0.00 ms  (average mu = 1.000, current mu = 1.000) testing; GC in old space requested',
+      '[18686:0xa50be50]   612345 ms: Mark-Compact (reduce) 10.2 (13.4) -> 9.9 (11.4) MB, 3.10 / 0.00 ms  (average mu = 0.998, current mu = 0.990) memory reducer; GC in old space requested',
+      '[18686:0xa50be50]   612',
+    ].join('\n');
+    assert.deepEqual(fullCollections(text), [
+      { atMs: 58, afterMiB: 6.5, committedMiB: 15.4 },
+      { atMs: 612_345, afterMiB: 9.9, committedMiB: 11.4 },
+    ]);
   });
 });

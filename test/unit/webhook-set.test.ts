@@ -25,6 +25,7 @@ const logger = pino({ level: 'silent' });
 /** Short timeouts and back-off for the real queues; a hung first attempt is retried soon. */
 const policy: PostPolicy = {
   maxPending: 100,
+  maxPendingBytes: 1024 * 1024,
   maxAttempts: 5,
   timeoutMs: 2_000,
   backoff: { initialDelayMs: 50, maxDelayMs: 200 },

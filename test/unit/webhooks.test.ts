@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { PostQueue, type PostPolicy } from '../../src/hub/webhooks/post-queue.js';
 import type { Poster, WebhookRequest } from '../../src/hub/webhooks/http-poster.js';
@@ -13,6 +15,7 @@ const logger = pino({ level: 'silent' });
 const hook: Webhook = { id: 'wh_1', description: 'd', url: 'https://x.example/h', type: 'user' };
 const policy: PostPolicy = {
   maxPending: 3,
+  maxPendingBytes: 1024,
   maxAttempts: 3,
   timeoutMs: 1_000,
   backoff: { initialDelayMs: 100, maxDelayMs: 400 },
@@ -41,6 +44,10 @@ function scriptedPoster(): {
 }
 
 const tick = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** A full collection, without running the test process with --expose-gc. */
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
 
 describe('PostQueue', () => {
   function queue(post: Poster, clock = new FakeClock()) {
@@ -123,6 +130,54 @@ describe('PostQueue', () => {
       calls.map((c) => c.request.body),
       ['a', 'c', 'd', 'e'],
     );
+  });
+
+  it('drops the oldest waiting bodies beyond maxPendingBytes, keeping the newest', async () => {
+    const { post, calls } = scriptedPoster();
+    const { q } = queue(post);
+    q.push('in flight');
+    await tick();
+    q.push('x'.repeat(600));
+    q.push('é'.repeat(300)); // 600 bytes of UTF-8: both together pass 1024
+    assert.deepEqual(
+      { pending: q.stats().pending, bytes: q.pendingBytes, dropped: q.stats().dropped },
+      { pending: 1, bytes: 600, dropped: 1 },
+    );
+    q.push('y'.repeat(2000)); // alone past the bound: kept, the one before it dropped
+    assert.deepEqual(
+      { pending: q.stats().pending, bytes: q.pendingBytes, dropped: q.stats().dropped },
+      { pending: 1, bytes: 2000, dropped: 2 },
+    );
+    calls[0]?.answer(200);
+    await tick();
+    assert.equal(calls[1]?.request.body, 'y'.repeat(2000));
+    assert.equal(q.pendingBytes, 0);
+  });
+
+  it('lets a dropped body go at once while a post hangs on a dead receiver', async () => {
+    // Dropped bodies stayed in the queue's array until the loop took its next post: with a
+    // receiver that never answers, every body pushed meanwhile was kept, past maxPending.
+    const { post } = scriptedPoster();
+    const q = new PostQueue({
+      webhook: hook,
+      policy: { ...policy, maxPendingBytes: 1 << 30 }, // only the count bounds it here
+      post,
+      clock: new FakeClock(),
+      random: () => 1,
+      logger,
+    });
+    q.push('in flight');
+    await tick();
+    collectGarbage();
+    const before = process.memoryUsage().heapUsed;
+    const bodies = 2_000;
+    for (let i = 0; i < bodies; i++) q.push(Buffer.alloc(10_000, `${i} `).toString('latin1')); // flat strings, 20 MB in all
+    collectGarbage();
+    const grown = process.memoryUsage().heapUsed - before;
+    assert.equal(q.stats().pending, 3);
+    assert.equal(q.stats().dropped, bodies - 3);
+    assert.ok(grown < 4 * 1024 * 1024, `the heap grew ${grown} bytes for 3 waiting bodies`);
+    await q.stop();
   });
 
   it('stop() aborts the request in flight and ends the loop', async () => {

@@ -1,4 +1,5 @@
 import { isoNow, type Clock, type TimerHandle } from '../../time/clock.js';
+import { OutputBuffer } from './output-buffer.js';
 
 /**
  * What the Command API keeps of each command it forwarded: the output as it comes, then how it
@@ -45,8 +46,13 @@ export const DEFAULT_COMMAND_RESULT_LIMITS: CommandResultLimits = {
   maxOutputBytes: DEFAULT_MAX_COMMAND_OUTPUT_BYTES,
 };
 
-/** What an entry costs beyond its output and ending: ids, times, the map slot. */
-const ENTRY_OVERHEAD_BYTES = 256;
+/**
+ * What an entry costs beyond its output and ending: the entry, its ids and times, the two output
+ * buffers, the waiters' set, the map slot, and the ending as an object rather than its JSON.
+ * Measured: 1,000 ended results of 5 bytes of output took 1.15 MiB of heap after a full
+ * collection, where this figure said 256 bytes each. So the byte bound counts them as they are.
+ */
+export const ENTRY_OVERHEAD_BYTES = 1024;
 
 export type CommandKind = 'command' | 'app_command';
 export type OutputFd = 'stdout' | 'stderr';
@@ -77,7 +83,8 @@ interface Entry {
   deviceId: string;
   kind: CommandKind;
   createdAt: string;
-  output: Record<OutputFd, Buffer[]>;
+  /** Each in memory of its own, never a slice of Node's pool (see OutputBuffer). */
+  output: Record<OutputFd, OutputBuffer>;
   outputBytes: number;
   clipped: boolean;
   ending: Record<string, unknown> | null;
@@ -106,6 +113,17 @@ export class CommandResults {
     return this.#bytes;
   }
 
+  /**
+   * Bytes of memory the kept output occupies (the buffers' capacity): at most twice the output
+   * counted in `bytes` while commands run, exactly it once they ended. For tests and diagnostics.
+   */
+  get outputCapacity(): number {
+    let total = 0;
+    for (const entry of this.#entries.values())
+      total += entry.output.stdout.capacity + entry.output.stderr.capacity;
+    return total;
+  }
+
   has(id: string): boolean {
     this.#expire();
     return this.#entries.has(id);
@@ -126,7 +144,10 @@ export class CommandResults {
       deviceId,
       kind,
       createdAt: isoNow(this.#o.clock),
-      output: { stdout: [], stderr: [] },
+      output: {
+        stdout: new OutputBuffer(this.#o.limits.maxOutputBytes),
+        stderr: new OutputBuffer(this.#o.limits.maxOutputBytes),
+      },
       outputBytes: 0,
       clipped: false,
       ending: null,
@@ -160,7 +181,7 @@ export class CommandResults {
     this.#bytes -= bytes.length - kept.length;
     if (kept.length < bytes.length) entry.clipped = true;
     if (kept.length === 0) return;
-    entry.output[fd].push(kept);
+    entry.output[fd].append(kept);
     entry.outputBytes += kept.length;
   }
 
@@ -177,6 +198,8 @@ export class CommandResults {
     // older results, then from its own output's tail.
     this.#makeRoom(entry);
     this.#trimOutput(entry, this.#bytes - this.#o.limits.maxBytes);
+    entry.output.stdout.seal();
+    entry.output.stderr.seal();
     const waited = entry.waiters.size > 0;
     for (const wake of [...entry.waiters]) wake();
     this.#o.onEnd(view(entry), waited);
@@ -235,16 +258,14 @@ export class CommandResults {
   /** Drops up to `excess` bytes from the end of the entry's output (stderr's first). */
   #trimOutput(entry: Entry, excess: number): void {
     for (const fd of ['stderr', 'stdout'] as const) {
-      const pieces = entry.output[fd];
-      while (excess > 0 && pieces.length > 0) {
-        const last = pieces.pop() as Buffer;
-        const cut = Math.min(excess, last.length);
-        if (cut < last.length) pieces.push(last.subarray(0, last.length - cut));
-        entry.outputBytes -= cut;
-        this.#bytes -= cut;
-        excess -= cut;
-        entry.clipped = true;
-      }
+      const output = entry.output[fd];
+      const cut = Math.min(Math.max(0, excess), output.length);
+      if (cut === 0) continue;
+      output.truncate(output.length - cut);
+      entry.outputBytes -= cut;
+      this.#bytes -= cut;
+      excess -= cut;
+      entry.clipped = true;
     }
   }
 
@@ -283,7 +304,7 @@ function resultOf(entry: Entry, ending: Record<string, unknown>): Record<string,
   if (entry.kind !== 'command') return { ...ending };
   const result: Record<string, unknown> = { ...ending };
   for (const fd of ['stdout', 'stderr'] as const) {
-    const bytes = Buffer.concat(entry.output[fd]);
+    const bytes = entry.output[fd].bytes();
     const text = utf8OrNull(bytes);
     result[fd] = text ?? bytes.toString('base64');
     if (text === null) result[`${fd}_encoding`] = 'base64';

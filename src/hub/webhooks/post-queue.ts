@@ -10,9 +10,14 @@ import { LogCode } from '../../log/log-codes.js';
  * retries run out), in order: one request in flight at a time, so the receiver sees messages
  * in the order the hub got them. A failed attempt (network error, timeout, 5xx, 408, 429) is
  * retried after a jittered exponential back-off, at most `maxAttempts` times in all; any other
- * status (2xx accepted, 3xx/4xx refused) ends the post. Beyond `maxPending` waiting bodies the
- * oldest is dropped and counted: a dead receiver costs bounded memory, and since each webhook
- * has its own queue it never delays the device path or the other webhooks.
+ * status (2xx accepted, 3xx/4xx refused) ends the post. Beyond `maxPending` waiting bodies, or
+ * `maxPendingBytes` of them (UTF-8), the oldest are dropped and counted: a dead receiver costs
+ * bounded memory, and since each webhook has its own queue it never delays the device path or
+ * the other webhooks. The newest body is always kept, so the bytes can pass the bound by at most
+ * one body (one device frame, MAX_FRAME_BYTES). A dropped body is let go at once: its slot was
+ * kept until the loop took the next post, which with a dead receiver (six attempts, each up to
+ * `timeoutMs`, and the back-off between) held every body pushed in those minutes, far beyond
+ * `maxPending`.
  *
  * README and the log codes call a post a delivery (`webhook_delivery_failed`); the code says
  * post, because here delivery means the agent's acknowledged, seq-numbered delivery
@@ -23,6 +28,7 @@ import { LogCode } from '../../log/log-codes.js';
  */
 export interface PostPolicy {
   maxPending: number;
+  maxPendingBytes: number;
   maxAttempts: number;
   timeoutMs: number;
   backoff: BackoffOptions;
@@ -30,6 +36,8 @@ export interface PostPolicy {
 
 export const DEFAULT_POST_POLICY: PostPolicy = {
   maxPending: 1_000,
+  /** 1,000 bodies of a typical message are well under; a few large frames reach it. */
+  maxPendingBytes: 16 * 1024 * 1024,
   maxAttempts: 6,
   timeoutMs: 10_000,
   backoff: { initialDelayMs: 500, maxDelayMs: 30_000 },
@@ -52,10 +60,20 @@ export interface PostStats {
   dropped: number;
 }
 
+interface Pending {
+  body: string;
+  bytes: number;
+}
+
+/** What a slot holds once its body was taken or dropped: nothing that costs memory. */
+const GONE: Pending = { body: '', bytes: 0 };
+
 export class PostQueue {
   readonly #o: PostQueueOptions;
-  #pending: string[] = [];
+  /** Waiting bodies from `#head` on; the slots before it are GONE until compacted. */
+  #pending: Pending[] = [];
   #head = 0;
+  #pendingBytes = 0;
   #running = false;
   #stopped = false;
   readonly #abort = new AbortController();
@@ -70,29 +88,57 @@ export class PostQueue {
 
   push(body: string): void {
     if (this.#stopped) return;
-    if (this.#pending.length - this.#head >= this.#o.policy.maxPending) {
-      this.#head++;
-      this.#stats.dropped++;
-      if (this.#stats.dropped === 1 || this.#stats.dropped % 1000 === 0) {
-        this.#o.logger.warn(
-          {
-            code: LogCode.webhookQueueFull,
-            webhook: this.#o.webhook.id,
-            dropped: this.#stats.dropped,
-          },
-          'webhook is not keeping up: dropping its oldest pending deliveries',
-        );
-      }
-    }
-    this.#pending.push(body);
+    const bytes = Buffer.byteLength(body);
+    this.#pending.push({ body, bytes });
+    this.#pendingBytes += bytes;
+    const { maxPending, maxPendingBytes } = this.#o.policy;
+    while (
+      this.#waiting() > maxPending ||
+      (this.#pendingBytes > maxPendingBytes && this.#waiting() > 1)
+    )
+      this.#dropOldest();
+    this.#compact();
     if (!this.#running) {
       this.#running = true;
       this.#loop = this.#run();
     }
   }
 
+  #waiting(): number {
+    return this.#pending.length - this.#head;
+  }
+
+  /** Takes the oldest waiting body out of the queue (its slot no longer holds it). */
+  #take(): string {
+    const { body, bytes } = this.#pending[this.#head] as Pending;
+    this.#pending[this.#head] = GONE;
+    this.#pendingBytes -= bytes;
+    this.#head++;
+    return body;
+  }
+
+  #dropOldest(): void {
+    this.#take();
+    this.#stats.dropped++;
+    if (this.#stats.dropped === 1 || this.#stats.dropped % 1000 === 0) {
+      this.#o.logger.warn(
+        {
+          code: LogCode.webhookQueueFull,
+          webhook: this.#o.webhook.id,
+          dropped: this.#stats.dropped,
+        },
+        'webhook is not keeping up: dropping its oldest pending deliveries',
+      );
+    }
+  }
+
+  /** UTF-8 bytes of the waiting bodies (for tests and diagnostics). */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
+  }
+
   stats(): PostStats {
-    return { pending: this.#pending.length - this.#head, ...this.#stats };
+    return { pending: this.#waiting(), ...this.#stats };
   }
 
   /** Abandons what is pending and aborts the request in flight. */
@@ -107,8 +153,7 @@ export class PostQueue {
   async #run(): Promise<void> {
     while (!this.#stopped && this.#head < this.#pending.length) {
       // Taken out before it is sent, so a push() that overflows drops only waiting bodies.
-      const body = this.#pending[this.#head] as string;
-      this.#head++;
+      const body = this.#take();
       this.#compact();
       await this.#post(body);
     }
