@@ -9,6 +9,7 @@ import {
   bodyOf,
   decodeRecord,
   encodeRecord,
+  encodeRecords,
   frameOf,
   isCompactable,
   recordTime,
@@ -108,6 +109,22 @@ describe('spool record codec', () => {
     assert.equal(laneOf('status'), 'status');
     assert.equal(laneOf('errors'), 'status');
     assert.equal(laneOf('my-app'), 'user');
+  });
+
+  it('encodes a batch as the records one by one would be, back to back', () => {
+    const batch: SpoolEntry[] = [
+      entry(1),
+      { ...entry(2, '{"type":"x","payload":{"t":"héllo ✓ \ud83d"}}'), compact: true },
+      { seq: 3, lane: 'command', tsMs: 5, body: Uint8Array.from([1, 2, 3, 0, 0]), compact: false },
+      entry(4, '{}'),
+    ];
+    const { data, sizes } = encodeRecords(batch, 3);
+    const one = batch.slice(0, 3).map((e) => encodeRecord(e));
+    assert.deepEqual(data, Buffer.concat(one));
+    assert.deepEqual(
+      sizes,
+      one.map((b) => b.length),
+    );
   });
 
   it('reads a canonical ISO time exactly as Date.parse does, and nothing else', () => {
