@@ -159,6 +159,29 @@ describe('LineSplitter', () => {
     assert.deepEqual(overflow, [120]);
   });
 
+  it('frames any cut of the same bytes into the same lines as one read does', () => {
+    const text = '{"a":"é€😀"}\r\n\n  \n{"b":[1,2]}\n{"c":"\u00ff"}\n{"tail"';
+    const bytes = Buffer.concat([Buffer.from(text), Buffer.from([0xe2, 0x82, 0x0a, 0x7b, 0x7d])]);
+    const whole = split([bytes]);
+    assert.deepEqual(whole.lines.slice(0, 3), ['{"a":"é€😀"}', '{"b":[1,2]}', '{"c":"ÿ"}']);
+    assert.equal(whole.lines[3], '{"tail"\ufffd'); // a broken character, as decoding it alone gives
+    for (let a = 0; a <= bytes.length; a++) {
+      for (let b = a; b <= bytes.length; b += 3) {
+        const cut = split([bytes.subarray(0, a), bytes.subarray(a, b), bytes.subarray(b)]);
+        assert.deepEqual(cut, whole, `cut at ${a}, ${b}`);
+      }
+    }
+  });
+
+  it('stops at an over-long line in the middle of a read, after the lines before it', () => {
+    const { lines, overflow } = split([
+      Buffer.from(`{"a":1}\n${'x'.repeat(150)}\n{"b":2}\n`),
+      Buffer.from('{"c":3}\n'),
+    ]);
+    assert.deepEqual(lines, ['{"a":1}']);
+    assert.deepEqual(overflow, [150]);
+  });
+
   it('accepts a line of exactly the limit', () => {
     const { lines, overflow } = split([Buffer.from(`${'x'.repeat(100)}\n`)]);
     assert.equal(lines.length, 1);
