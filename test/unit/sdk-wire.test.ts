@@ -121,6 +121,45 @@ describe('SDK wire: agent lines', () => {
   });
 });
 
+describe('SDK wire: data lines', () => {
+  it('takes the known fields of a data line, ignores others, and names each fault', () => {
+    const line = (data: unknown): string => JSON.stringify({ data });
+    const plain = line({ sdkclient: { name: 'a', x: 1 }, payload: { t: 1 }, extra: [] });
+    assert.deepEqual(parseAppLine(plain), {
+      ok: true,
+      value: { kind: 'data', app: 'a', payload: { t: 1 }, lineLength: plain.length },
+    });
+    const onChannel = line({ sdkclient: { name: 'a' }, payload: {}, channel: 'sensors' });
+    assert.deepEqual(parseAppLine(onChannel), {
+      ok: true,
+      value: {
+        kind: 'data',
+        app: 'a',
+        payload: {},
+        channel: 'sensors',
+        lineLength: onChannel.length,
+      },
+    });
+    const faults: Array<[unknown, string]> = [
+      [[], 'data: expected object, got array'],
+      [{ payload: {} }, 'data.sdkclient: required'],
+      [{ sdkclient: { name: 'a' } }, 'data.payload: required'],
+      [{ sdkclient: { name: 'a' }, payload: [1] }, 'data.payload: expected object, got array'],
+      [{ sdkclient: {}, payload: {} }, 'data.sdkclient.name: required'],
+      [{ sdkclient: { name: '' }, payload: {} }, 'data.sdkclient.name: expected string matching'],
+      [{ sdkclient: { name: 'a' }, payload: {}, channel: 7 }, 'data.channel: expected string'],
+      [{ sdkclient: { name: 'a' }, payload: {}, channel: 'a\nb' }, 'data.channel: expected'],
+    ];
+    for (const [data, error] of faults) {
+      const r = parseAppLine(line(data));
+      assert.ok(
+        !r.ok && r.error.startsWith(error),
+        `${JSON.stringify(data)}: ${JSON.stringify(r)}`,
+      );
+    }
+  });
+});
+
 describe('LineSplitter', () => {
   function split(chunks: Buffer[], maxLineBytes = 100): { lines: string[]; overflow: number[] } {
     const lines: string[] = [];
