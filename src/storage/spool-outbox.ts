@@ -9,7 +9,7 @@ import type {
 import { encodeByteFrame } from '../protocol/byte-frame.js';
 import type { AgentMessage } from '../protocol/message.js';
 import { laneOf } from './lanes.js';
-import { frameOf, isCompactable } from './record-codec.js';
+import { bodyOf, frameOf, recordTime } from './record-codec.js';
 import type { DropRecord } from './drop-ledger.js';
 import { isUsableSeqBase } from '../protocol/seq-range.js';
 import { Spool, type SpoolOptions } from './spool.js';
@@ -94,16 +94,10 @@ export class SpoolOutbox implements DeliveryOutbox {
 
   enqueue(message: AgentMessage): void {
     const lane = laneOf(message.channel);
-    const tsMs = Date.parse(message.ts);
-    const compact = isCompactable(lane, message.channel, message.ts, tsMs);
+    const { tsMs, compact } = recordTime(lane, message);
     // The spool numbers the message; `seq` is put in front when it is sent, with `channel` and
-    // `ts` for a compact record (JSON.stringify leaves out the undefined fields).
-    const body = JSON.stringify(
-      compact
-        ? { ...message, seq: undefined, channel: undefined, ts: undefined }
-        : { ...message, seq: undefined },
-    );
-    this.#spool.append(lane, Number.isFinite(tsMs) ? Math.max(0, tsMs) : 0, body, compact);
+    // `ts` for a compact record.
+    this.#spool.append(lane, tsMs, bodyOf(message, compact), compact);
     this.#pump();
   }
 

@@ -4,7 +4,7 @@ import type { Clock, TimerHandle } from '../time/clock.js';
 import { DropLedger, type DropReason, type DropRecord, type DroppedRange } from './drop-ledger.js';
 import { FsyncSchedule, type FsyncPolicy } from './fsync-policy.js';
 import { LANES, type Lane } from './lanes.js';
-import { SEGMENT_MAGIC, encodeRecord, type SpoolEntry } from './record-codec.js';
+import { SEGMENT_MAGIC, encodeRecords, type SpoolEntry } from './record-codec.js';
 import { chooseEvictions } from './retention.js';
 import { newSegmentInfo, noteRecord, parseSegmentFileName, type SegmentInfo } from './segment.js';
 import { SegmentReader } from './segment-reader.js';
@@ -668,8 +668,8 @@ export class Spool {
       count++;
     if (count === 0) return false;
     const batch = count === state.pending.length ? state.pending : state.pending.slice(0, count);
-    const encoded = batch.map(encodeRecord);
-    const bytes = encoded.reduce((n, b) => n + b.length, 0);
+    const encoded = encodeRecords(batch, count);
+    const bytes = encoded.data.length;
     const nowMs = this.#o.clock.now();
     let writer = state.writer;
     if (
@@ -689,11 +689,7 @@ export class Spool {
       state.segments.push(writer.segment);
       state.writer = writer;
     }
-    writer.append(
-      Buffer.concat(encoded, bytes),
-      batch,
-      encoded.map((b) => b.length),
-    );
+    writer.append(encoded.data, batch, encoded.sizes);
     state.pending = batch === state.pending ? [] : state.pending.slice(count);
     for (const entry of batch) this.#pendingBytes -= entry.body.length;
     return true;

@@ -121,6 +121,45 @@ describe('SDK wire: agent lines', () => {
   });
 });
 
+describe('SDK wire: data lines', () => {
+  it('takes the known fields of a data line, ignores others, and names each fault', () => {
+    const line = (data: unknown): string => JSON.stringify({ data });
+    const plain = line({ sdkclient: { name: 'a', x: 1 }, payload: { t: 1 }, extra: [] });
+    assert.deepEqual(parseAppLine(plain), {
+      ok: true,
+      value: { kind: 'data', app: 'a', payload: { t: 1 }, lineLength: plain.length },
+    });
+    const onChannel = line({ sdkclient: { name: 'a' }, payload: {}, channel: 'sensors' });
+    assert.deepEqual(parseAppLine(onChannel), {
+      ok: true,
+      value: {
+        kind: 'data',
+        app: 'a',
+        payload: {},
+        channel: 'sensors',
+        lineLength: onChannel.length,
+      },
+    });
+    const faults: Array<[unknown, string]> = [
+      [[], 'data: expected object, got array'],
+      [{ payload: {} }, 'data.sdkclient: required'],
+      [{ sdkclient: { name: 'a' } }, 'data.payload: required'],
+      [{ sdkclient: { name: 'a' }, payload: [1] }, 'data.payload: expected object, got array'],
+      [{ sdkclient: {}, payload: {} }, 'data.sdkclient.name: required'],
+      [{ sdkclient: { name: '' }, payload: {} }, 'data.sdkclient.name: expected string matching'],
+      [{ sdkclient: { name: 'a' }, payload: {}, channel: 7 }, 'data.channel: expected string'],
+      [{ sdkclient: { name: 'a' }, payload: {}, channel: 'a\nb' }, 'data.channel: expected'],
+    ];
+    for (const [data, error] of faults) {
+      const r = parseAppLine(line(data));
+      assert.ok(
+        !r.ok && r.error.startsWith(error),
+        `${JSON.stringify(data)}: ${JSON.stringify(r)}`,
+      );
+    }
+  });
+});
+
 describe('LineSplitter', () => {
   function split(chunks: Buffer[], maxLineBytes = 100): { lines: string[]; overflow: number[] } {
     const lines: string[] = [];
@@ -157,6 +196,29 @@ describe('LineSplitter', () => {
     ]);
     assert.deepEqual(lines, []);
     assert.deepEqual(overflow, [120]);
+  });
+
+  it('frames any cut of the same bytes into the same lines as one read does', () => {
+    const text = '{"a":"é€😀"}\r\n\n  \n{"b":[1,2]}\n{"c":"\u00ff"}\n{"tail"';
+    const bytes = Buffer.concat([Buffer.from(text), Buffer.from([0xe2, 0x82, 0x0a, 0x7b, 0x7d])]);
+    const whole = split([bytes]);
+    assert.deepEqual(whole.lines.slice(0, 3), ['{"a":"é€😀"}', '{"b":[1,2]}', '{"c":"ÿ"}']);
+    assert.equal(whole.lines[3], '{"tail"\ufffd'); // a broken character, as decoding it alone gives
+    for (let a = 0; a <= bytes.length; a++) {
+      for (let b = a; b <= bytes.length; b += 3) {
+        const cut = split([bytes.subarray(0, a), bytes.subarray(a, b), bytes.subarray(b)]);
+        assert.deepEqual(cut, whole, `cut at ${a}, ${b}`);
+      }
+    }
+  });
+
+  it('stops at an over-long line in the middle of a read, after the lines before it', () => {
+    const { lines, overflow } = split([
+      Buffer.from(`{"a":1}\n${'x'.repeat(150)}\n{"b":2}\n`),
+      Buffer.from('{"c":3}\n'),
+    ]);
+    assert.deepEqual(lines, ['{"a":1}']);
+    assert.deepEqual(overflow, [150]);
   });
 
   it('accepts a line of exactly the limit', () => {

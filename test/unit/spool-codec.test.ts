@@ -3,11 +3,16 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { crc32, tableCrc32 } from '../../src/storage/crc32.js';
 import { laneOf } from '../../src/storage/lanes.js';
+import { canonicalIsoMs } from '../../src/storage/iso-ms.js';
+import type { AgentMessage } from '../../src/protocol/message.js';
 import {
+  bodyOf,
   decodeRecord,
   encodeRecord,
+  encodeRecords,
   frameOf,
   isCompactable,
+  recordTime,
   type SpoolEntry,
 } from '../../src/storage/record-codec.js';
 
@@ -104,5 +109,93 @@ describe('spool record codec', () => {
     assert.equal(laneOf('status'), 'status');
     assert.equal(laneOf('errors'), 'status');
     assert.equal(laneOf('my-app'), 'user');
+  });
+
+  it('encodes a batch as the records one by one would be, back to back', () => {
+    const batch: SpoolEntry[] = [
+      entry(1),
+      { ...entry(2, '{"type":"x","payload":{"t":"héllo ✓ \ud83d"}}'), compact: true },
+      { seq: 3, lane: 'command', tsMs: 5, body: Uint8Array.from([1, 2, 3, 0, 0]), compact: false },
+      entry(4, '{}'),
+    ];
+    const { data, sizes } = encodeRecords(batch, 3);
+    const one = batch.slice(0, 3).map((e) => encodeRecord(e));
+    assert.deepEqual(data, Buffer.concat(one));
+    assert.deepEqual(
+      sizes,
+      one.map((b) => b.length),
+    );
+  });
+
+  it('reads a canonical ISO time exactly as Date.parse does, and nothing else', () => {
+    for (let i = 0; i < 20_000; i++) {
+      const ms = Math.floor(Math.random() * Date.UTC(9999, 11, 31, 23, 59, 59, 999));
+      const ts = new Date(ms).toISOString();
+      assert.equal(canonicalIsoMs(ts), ms, ts);
+    }
+    for (const ts of [
+      '2024-02-29T23:59:59.999Z',
+      '2000-02-29T00:00:00.000Z',
+      '1970-01-01T00:00:00.000Z',
+    ])
+      assert.equal(canonicalIsoMs(ts), Date.parse(ts), ts);
+    for (const ts of [
+      '2026-02-30T00:00:00.000Z', // Date.parse takes it as March 2: not what was stamped
+      '2023-02-29T00:00:00.000Z',
+      '1900-02-29T00:00:00.000Z',
+      '2026-04-31T00:00:00.000Z',
+      '2026-13-01T00:00:00.000Z',
+      '2026-00-01T00:00:00.000Z',
+      '2026-05-06T24:00:00.000Z',
+      '2026-05-06T14:60:00.000Z',
+      '2026-05-06T14:22:60.000Z',
+      '2026-05-06T14:22:46Z',
+      '2026-05-06T14:22:46.123+00:00',
+      '2026-05-06 14:22:46.123Z',
+      '2026-05-06T1a:22:46.123Z',
+      '2026-05-06T14:22:46.12xZ',
+      '1969-12-31T23:59:59.999Z',
+      '+010000-01-01T00:00:00.000Z',
+      '',
+    ])
+      assert.equal(canonicalIsoMs(ts), null, ts);
+  });
+
+  it('decides a record time and compactness as Date.parse and isCompactable do', () => {
+    const cases: Array<[string | undefined, string]> = [
+      ['telemetry', '2026-05-06T14:22:46.123Z'],
+      ['telemetry', '2026-05-06T14:22:46Z'],
+      ['telemetry', '2026-02-30T00:00:00.000Z'],
+      ['telemetry', '1969-12-31T23:59:59.999Z'],
+      ['telemetry', 'yesterday'],
+      ['errors', '2026-05-06T14:22:46.123Z'],
+      ['my-app', '2026-05-06T14:22:46.123Z'],
+      [undefined, '2026-05-06T14:22:46.123Z'],
+    ];
+    for (const [channel, ts] of cases) {
+      const lane = laneOf(channel);
+      const parsed = Date.parse(ts);
+      assert.deepEqual(recordTime(lane, { type: 't', channel, ts, payload: {} }), {
+        tsMs: Number.isFinite(parsed) ? Math.max(0, parsed) : 0,
+        compact: isCompactable(lane, channel, ts, parsed),
+      });
+    }
+  });
+
+  it('builds a body as JSON.stringify of the message without seq (and channel, ts) would', () => {
+    const messages = [
+      { type: 'telemetry', channel: 'telemetry', ts: 'T', payload: { v: 1, s: 'é"\\' } },
+      { seq: 4, type: 'x', payload: { a: [1, { b: null }] }, ts: 'T', extra: undefined },
+      { 'we"ird\nkey': 1, type: 'x', ts: 'T', payload: {}, fn: () => 1, n: Number.NaN },
+      { ts: 'T', type: 'x', payload: { toJSON: () => 'custom' }, when: new Date(0) },
+      { type: 'x', ts: 'T', payload: {} },
+    ] as unknown as AgentMessage[];
+    for (const message of messages) {
+      assert.equal(bodyOf(message, false), JSON.stringify({ ...message, seq: undefined }));
+      assert.equal(
+        bodyOf(message, true),
+        JSON.stringify({ ...message, seq: undefined, channel: undefined, ts: undefined }),
+      );
+    }
   });
 });
