@@ -168,6 +168,7 @@ function createLink(config: AgentConfig, secrets: RunSecrets, deps: AgentDepende
     ...common,
     userAgent: `iottly-agent/${AGENT_VERSION}`,
     createSocket: deps.createSocket,
+    afterTurn: (run) => setImmediate(run),
   });
 }
 
