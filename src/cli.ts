@@ -5,10 +5,11 @@
  * demo, publish, broker-config) is imported when that command runs: `run` on a small device
  * should not parse, compile and keep the hub's modules.
  */
+import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import type { Agent } from './agent/agent.js';
 import { createAgent, realAgentDependencies } from './roots/agent-root.js';
-import { readInventory } from './agent/inventory.js';
+import { readInventoryInChild, selfInvocation } from './cli/inventory-child.js';
 import { parseAgentArgs } from './cli/agent-args.js';
 import { ExitCode } from './cli/exit-codes.js';
 import { exitOnFatalError } from './cli/fatal.js';
@@ -73,6 +74,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'shell':
       return shell(rest);
+    case 'inventory': {
+      // What `run` reads in a child of its own, so the agent never loads systeminformation.
+      const { readSystemInventory } = await import('./agent/system-inventory.js');
+      process.stdout.write(`${JSON.stringify(await readSystemInventory())}\n`);
+      return ExitCode.ok;
+    }
     case 'demo': {
       const { runDemo } = await import('./demo/demo.js');
       await runDemo({ stopSignal: onShutdownSignal() });
@@ -112,6 +119,13 @@ async function shell(args: string[]): Promise<number> {
   });
 }
 
+/** This process is the single-executable binary (`node:sea`, where this Node has it). */
+function isSingleExecutable(): boolean {
+  const { getBuiltinModule } = process as { getBuiltinModule?: (id: string) => unknown };
+  const sea = getBuiltinModule?.call(process, 'node:sea') as { isSea?: () => boolean } | undefined;
+  return sea?.isSea?.() ?? false;
+}
+
 /** `--help` or `-h` among a command's arguments (before a `--` that ends the options). */
 function wantsHelp(args: string[]): boolean {
   const options = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
@@ -141,6 +155,12 @@ async function run(argv: string[]): Promise<number> {
     level: loaded.config.log.level,
     pretty: prettyLogs(loaded.config.log.format as LogFormat, process.stdout.isTTY === true),
   });
+  // Read while the spool opens: the hello needs it only once the agent is built.
+  const inventory = readInventoryInChild({
+    ...selfInvocation(process.execPath, process.argv, isSingleExecutable()),
+    spawn,
+    env: process.env,
+  });
   let agent: Agent | null = null;
   exitOnFatalError({ logger, abort: () => agent?.abort() ?? 0 });
   logger.info(
@@ -168,10 +188,7 @@ async function run(argv: string[]): Promise<number> {
   agent = createAgent(
     loaded.config,
     secrets,
-    await realAgentDependencies(
-      { logger, inventory: await readInventory() },
-      loaded.config.server.url,
-    ),
+    await realAgentDependencies({ logger, inventory: await inventory }, loaded.config.server.url),
   );
   await agent.start();
   systemd.ready(agent.context);
