@@ -151,7 +151,7 @@ function loadFromArgs(argv: string[]): LoadedConfig & { secrets: RunSecrets } {
 async function run(argv: string[]): Promise<number> {
   const loaded = loadFromArgs(argv);
   const { secrets } = loaded;
-  const logger = createLogger({
+  const logger = await createLogger({
     level: loaded.config.log.level,
     pretty: prettyLogs(loaded.config.log.format as LogFormat, process.stdout.isTTY === true),
   });
@@ -223,7 +223,7 @@ async function hub(argv: string[]): Promise<number> {
       import('./hub/device-tokens-file.js'),
     ]);
   const options = parseHubArgs(argv);
-  const logger = createLogger({
+  const logger = await createLogger({
     level: options.logLevel,
     name: 'hub',
     pretty: prettyLogs(options.logFormat, process.stdout.isTTY === true),

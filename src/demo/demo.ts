@@ -29,8 +29,8 @@ const DEMO_INTERVAL_MS = 2_000;
 export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptions): Promise<void> {
   const apiKey = `ik_demo_${randomBytes(12).toString('base64url')}`;
   const token = randomBytes(18).toString('base64url');
-  const hubLogger = createLogger({ level: 'info', pretty: true, name: 'hub' });
-  const agentLogger = createLogger({ level: 'info', pretty: true, name: 'agent' });
+  const hubLogger = await createLogger({ level: 'info', pretty: true, name: 'hub' });
+  const agentLogger = await createLogger({ level: 'info', pretty: true, name: 'agent' });
 
   const consoleFiles = embeddedConsole();
   const hub = new Hub({
