@@ -1,7 +1,7 @@
 import { SYSTEM_SOCKET_PATH } from '../config/default-paths.js';
 import { INSECURE_PERMISSIONS_FLAG } from '../config/permissions.js';
 import { DEFAULT_CONFIG_PATH, envName, flagName, leafAt, leafKeys } from '../config/schema.js';
-import { BROKER_CONFIG_HELP } from './broker-config.js';
+import { BROKER_CONFIG_HELP } from './broker-config-help.js';
 import { EXEC_HELP } from './exec-help.js';
 import { HUB_FLAGS } from './hub-flags.js';
 
