@@ -133,6 +133,8 @@ async function main(): Promise<void> {
       floor: floor.pid as number,
       ...(collectd ? { peer: collectd.pid } : {}),
     };
+    // Frames are counted over the window too, not over the settling time.
+    const framesAtStart = { ws: client.frames(), mqtt: mqttClient.frames(), floor: sink.frames() };
     const cpuAtStart = Object.fromEntries(
       Object.entries(pids).map(([name, pid]) => [name, cpuNanos(pid)]),
     );
@@ -150,9 +152,9 @@ async function main(): Promise<void> {
     const oursMqtt = measure('oursMqtt');
     const bare = measure('floor');
     const peer = collectd ? measure('peer') : null;
-    const delivered = client.frames();
-    const deliveredMqtt = mqttClient.frames();
-    const floorFrames = sink.frames();
+    const delivered = client.frames() - framesAtStart.ws;
+    const deliveredMqtt = mqttClient.frames() - framesAtStart.mqtt;
+    const floorFrames = sink.frames() - framesAtStart.floor;
     client.close();
     mqttClient.close();
     const collectdRun = await collectd?.stop();
