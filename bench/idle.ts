@@ -12,9 +12,13 @@
  *          second, read with plain readFileSync + parse (bench/floors/bare-ws-sampler.mjs)
  *   peer   collectd with the cpu and memory plugins at the same 1 s interval, CSV output
  *
- * All four run at once for `--seconds` (default 60) after the agent is online; then RssAnon
- * (private memory: what grows when something leaks) and RSS are read, and CPU % over the
- * window from schedstat. The temperature comes from a fixture thermal zone, so the figure is
+ * All four run at once for `--seconds` (default 60), from `--settle` seconds (default 15) after
+ * the agents are online; then RssAnon (private memory: what grows when something leaks) and RSS
+ * are read, and CPU % over the window from schedstat. The settling time keeps start-up out of
+ * an idle figure: about 8 s after start V8's memory reducer runs two or three full collections
+ * in every process (about 50 ms of CPU in the agent, measured with --trace-gc and --cpu-prof),
+ * once; over a 60 s window from `online` that one-off was a third of the agent's figure.
+ * `--settle 0` measures from `online` as before. The temperature comes from a fixture thermal zone, so the figure is
  * the same on a VM without one. `IOTTLY_*` variables set for this script reach both agents, to
  * measure what a setting costs: `IOTTLY_STORAGE_FSYNC=never npm run bench:idle`.
  */
@@ -36,6 +40,8 @@ import { cpuNanos, memoryOf, type MemoryFigures } from './lib/proc-stats.js';
 import { reportRows, type BenchRow } from './lib/results.js';
 
 const SECONDS = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 60;
+const settleAt = process.argv.indexOf('--settle');
+const SETTLE_SECONDS = settleAt >= 0 ? Number(process.argv[settleAt + 1]) : 15;
 const STREAMS = ['cpu', 'memory', 'temperature'];
 const FLOOR_SCRIPT = fileURLToPath(new URL('./floors/bare-ws-sampler.mjs', import.meta.url));
 const MiB = 2 ** 20;
@@ -119,12 +125,16 @@ async function main(): Promise<void> {
     floor.stdout.resume();
     const client = await subscribedClient(hub.wsUrl);
     const mqttClient = await subscribedClient(brokerHub.wsUrl);
+    if (!(SETTLE_SECONDS >= 0)) throw new Error('--settle takes a number of seconds (0 or more)');
+    await new Promise((resolve) => setTimeout(resolve, SETTLE_SECONDS * 1000));
     const pids = {
       ours: agent.child.pid as number,
       oursMqtt: mqttAgent.child.pid as number,
       floor: floor.pid as number,
       ...(collectd ? { peer: collectd.pid } : {}),
     };
+    // Frames are counted over the window too, not over the settling time.
+    const framesAtStart = { ws: client.frames(), mqtt: mqttClient.frames(), floor: sink.frames() };
     const cpuAtStart = Object.fromEntries(
       Object.entries(pids).map(([name, pid]) => [name, cpuNanos(pid)]),
     );
@@ -142,9 +152,9 @@ async function main(): Promise<void> {
     const oursMqtt = measure('oursMqtt');
     const bare = measure('floor');
     const peer = collectd ? measure('peer') : null;
-    const delivered = client.frames();
-    const deliveredMqtt = mqttClient.frames();
-    const floorFrames = sink.frames();
+    const delivered = client.frames() - framesAtStart.ws;
+    const deliveredMqtt = mqttClient.frames() - framesAtStart.mqtt;
+    const floorFrames = sink.frames() - framesAtStart.floor;
     client.close();
     mqttClient.close();
     const collectdRun = await collectd?.stop();
@@ -208,7 +218,9 @@ async function main(): Promise<void> {
         note: `${deliveredMqtt} telemetry frames reached a client of the hub on the broker`,
       },
     ];
-    console.log(`idle, ${seconds.toFixed(0)} s side by side after the agent was online`);
+    console.log(
+      `idle, ${seconds.toFixed(0)} s side by side, from ${SETTLE_SECONDS} s after the agents were online`,
+    );
     console.log('                              RssAnon MiB   RSS MiB   CPU % of a core');
     const line = (name: string, m: Measured): void =>
       console.log(

@@ -8,6 +8,7 @@
  * loaded `exec -- cat` of 256 MiB spent twice the CPU (0.2 s more to start, and a heap big
  * enough that its output buffers brought 19 full garbage collections instead of none).
  */
+import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import type { Agent } from './agent/agent.js';
 import { parseAgentArgs } from './cli/agent-args.js';
@@ -74,6 +75,12 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'shell':
       return shell(rest);
+    case 'inventory': {
+      // What `run` reads in a child of its own, so the agent never loads systeminformation.
+      const { readSystemInventory } = await import('./agent/system-inventory.js');
+      process.stdout.write(`${JSON.stringify(await readSystemInventory())}\n`);
+      return ExitCode.ok;
+    }
     case 'demo': {
       const { runDemo } = await import('./demo/demo.js');
       await runDemo({ stopSignal: onShutdownSignal() });
@@ -113,6 +120,13 @@ async function shell(args: string[]): Promise<number> {
   });
 }
 
+/** This process is the single-executable binary (`node:sea`, where this Node has it). */
+function isSingleExecutable(): boolean {
+  const { getBuiltinModule } = process as { getBuiltinModule?: (id: string) => unknown };
+  const sea = getBuiltinModule?.call(process, 'node:sea') as { isSea?: () => boolean } | undefined;
+  return sea?.isSea?.() ?? false;
+}
+
 /** `--help` or `-h` among a command's arguments (before a `--` that ends the options). */
 function wantsHelp(args: string[]): boolean {
   const options = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
@@ -138,13 +152,17 @@ function loadFromArgs(argv: string[]): LoadedConfig & { secrets: RunSecrets } {
 async function run(argv: string[]): Promise<number> {
   const loaded = loadFromArgs(argv);
   const { secrets } = loaded;
-  const [{ createAgent, realAgentDependencies }, { readInventory }] = await Promise.all([
-    import('./roots/agent-root.js'),
-    import('./agent/inventory.js'),
-  ]);
-  const logger = createLogger({
+  const [{ createAgent, realAgentDependencies }, { readInventoryInChild, selfInvocation }] =
+    await Promise.all([import('./roots/agent-root.js'), import('./cli/inventory-child.js')]);
+  const logger = await createLogger({
     level: loaded.config.log.level,
     pretty: prettyLogs(loaded.config.log.format as LogFormat, process.stdout.isTTY === true),
+  });
+  // Read while the spool opens: the hello needs it only once the agent is built.
+  const inventory = readInventoryInChild({
+    ...selfInvocation(process.execPath, process.argv, isSingleExecutable()),
+    spawn,
+    env: process.env,
   });
   let agent: Agent | null = null;
   exitOnFatalError({ logger, abort: () => agent?.abort() ?? 0 });
@@ -173,10 +191,7 @@ async function run(argv: string[]): Promise<number> {
   agent = createAgent(
     loaded.config,
     secrets,
-    await realAgentDependencies(
-      { logger, inventory: await readInventory() },
-      loaded.config.server.url,
-    ),
+    await realAgentDependencies({ logger, inventory: await inventory }, loaded.config.server.url),
   );
   await agent.start();
   systemd.ready(agent.context);
@@ -211,7 +226,7 @@ async function hub(argv: string[]): Promise<number> {
       import('./hub/device-tokens-file.js'),
     ]);
   const options = parseHubArgs(argv);
-  const logger = createLogger({
+  const logger = await createLogger({
     level: options.logLevel,
     name: 'hub',
     pretty: prettyLogs(options.logFormat, process.stdout.isTTY === true),

@@ -1,7 +1,7 @@
 import { SYSTEM_SOCKET_PATH } from '../config/default-paths.js';
 import { INSECURE_PERMISSIONS_FLAG } from '../config/permissions.js';
 import { DEFAULT_CONFIG_PATH, envName, flagName, leafAt, leafKeys } from '../config/schema.js';
-import { BROKER_CONFIG_HELP } from './broker-config.js';
+import { BROKER_CONFIG_HELP } from './broker-config-help.js';
 import { EXEC_HELP } from './exec-help.js';
 import { HUB_FLAGS } from './hub-flags.js';
 
@@ -21,6 +21,7 @@ commands:
   publish        send JSON to the cloud through the running agent: [--channel C] [--app NAME] ['<json>'] (or stdin)
   exec           run a command on a device through the hub, bytes in and out: [--hub URL] [--api-key KEY] DEVICE -- CMD [ARGS…]
   demo           a hub and an agent on loopback, with readable logs (what \`npm start\` runs)
+  inventory      print what this device says about itself in hello (hostname, os, model, …) as JSON
   version        print the agent version
 
 \`iottly-agent <command> --help\` lists the command's flags. Every configuration key is also a

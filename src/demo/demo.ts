@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAgent, realAgentDependencies } from '../roots/agent-root.js';
 import { embeddedConsole } from '../roots/embedded-console.js';
-import { readInventory } from '../agent/inventory.js';
+import { readSystemInventory } from '../agent/system-inventory.js';
 import { loadConfig } from '../config/load.js';
 import { Hub } from '../hub/hub.js';
 import { createLogger } from '../log/logger.js';
@@ -29,8 +29,8 @@ const DEMO_INTERVAL_MS = 2_000;
 export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptions): Promise<void> {
   const apiKey = `ik_demo_${randomBytes(12).toString('base64url')}`;
   const token = randomBytes(18).toString('base64url');
-  const hubLogger = createLogger({ level: 'info', pretty: true, name: 'hub' });
-  const agentLogger = createLogger({ level: 'info', pretty: true, name: 'agent' });
+  const hubLogger = await createLogger({ level: 'info', pretty: true, name: 'hub' });
+  const agentLogger = await createLogger({ level: 'info', pretty: true, name: 'agent' });
 
   const consoleFiles = embeddedConsole();
   const hub = new Hub({
@@ -67,7 +67,7 @@ export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptio
     config,
     { token, tls: {} },
     await realAgentDependencies(
-      { logger: agentLogger, inventory: await readInventory() },
+      { logger: agentLogger, inventory: await readSystemInventory() },
       config.server.url,
     ),
   );

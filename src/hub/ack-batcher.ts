@@ -2,7 +2,8 @@ import type { Clock, TimerHandle } from '../time/clock.js';
 
 /**
  * The hub's acknowledgements to one device link: cumulative, and at most one per `intervalMs`
- * (the first at once, the rest at the end of the interval, carrying the highest seq by then).
+ * (the first at once, or at the end of the current turn with `afterTurn`; the rest at the end of
+ * the interval, carrying the highest seq by then).
  * A busy device gets a few acks a second, a quiet one an ack right after each message.
  *
  * With `maxBytes`, messages worth that many bytes since the last ack are acknowledged at once:
@@ -21,6 +22,13 @@ export interface AckBatcherOptions {
   maxBytes?: number;
   clock: Clock;
   send: (seq: number) => void;
+  /**
+   * Runs a function after the current turn of the event loop (setImmediate). With it, the ack
+   * that would go at once waits for the end of the turn instead, so the frames of one read (an
+   * agent's telemetry tick: a frame per stream) share one ack rather than the first getting
+   * its own and the rest another at the end of the interval.
+   */
+  afterTurn?: (run: () => void) => void;
 }
 
 export class AckBatcher {
@@ -29,6 +37,8 @@ export class AckBatcher {
   #lastSentAt = -Infinity;
   #bytesSinceAck = 0;
   #timer: TimerHandle | null = null;
+  /** An ack waits for the end of the current turn (afterTurn). */
+  #turnQueued = false;
 
   constructor(options: AckBatcherOptions) {
     this.#o = options;
@@ -43,14 +53,23 @@ export class AckBatcher {
       if (this.#bytesSinceAck > 0) this.#flush(); // no timer was waiting: ack now all the same
       return;
     }
-    if (this.#timer) return;
+    if (this.#timer || this.#turnQueued) return;
     const wait = this.#lastSentAt + this.#o.intervalMs - this.#o.clock.now();
-    if (wait <= 0) this.#flush();
-    else this.#timer = this.#o.clock.setTimeout(() => this.#flush(), wait);
+    if (wait > 0) this.#timer = this.#o.clock.setTimeout(() => this.#flush(), wait);
+    else if (this.#o.afterTurn) {
+      this.#turnQueued = true;
+      this.#o.afterTurn(() => {
+        if (this.#turnQueued) this.#flush();
+      });
+    } else this.#flush();
   }
 
   /** Sends now what waits for the end of the interval, if anything does. */
   flushPending(): void {
+    if (this.#turnQueued) {
+      this.#flush();
+      return;
+    }
     if (!this.#timer) return;
     this.#o.clock.clearTimeout(this.#timer);
     this.#flush();
@@ -59,10 +78,12 @@ export class AckBatcher {
   stop(): void {
     if (this.#timer) this.#o.clock.clearTimeout(this.#timer);
     this.#timer = null;
+    this.#turnQueued = false;
   }
 
   #flush(): void {
     this.#timer = null;
+    this.#turnQueued = false;
     this.#bytesSinceAck = 0;
     // A duplicate of something already acked is answered again: its ack may have been lost.
     this.#lastSentAt = this.#o.clock.now();

@@ -47,6 +47,8 @@ export interface DevicePeerOptions extends PeerSettings {
   cursors: DeliveryCursors;
   /** At most one `ack` per this many ms. */
   ackIntervalMs: number;
+  /** After the current turn of the event loop (see AckBatcher); setImmediate unless given. */
+  afterTurn?: (run: () => void) => void;
   /**
    * How long an authenticated link may stay without `hello`. Past it the link is closed 1008:
    * a socket that answers pings but never says who it is would otherwise hold a slot for ever.
@@ -75,6 +77,7 @@ export class DevicePeer implements DeviceLink {
       intervalMs: options.ackIntervalMs,
       maxBytes: ACK_BYTES,
       clock: options.clock,
+      afterTurn: options.afterTurn ?? ((run) => setImmediate(run)),
       send: (seq) => this.#peer.send({ type: 'ack', payload: { seq } }),
     });
     this.#peer = new PeerSocket({

@@ -1,12 +1,12 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
 
 /**
  * pino logs to stdout: JSON lines for machines (journald, pipes, files), human-readable lines
  * when stdout is a terminal (`auto`), or either by choice (`log.format`, the hub's --log-format). Secrets are kept out in two layers: nothing logs a token or key on
  * purpose, and these paths are censored in case an object holding one is ever logged whole.
  * (A pino transport would run in a worker thread, which a single-executable build cannot load;
- * pretty printing therefore runs as a plain synchronous stream.)
+ * pretty printing therefore runs as a plain synchronous stream. pino-pretty and its dozen
+ * modules are loaded only then: an agent logging JSON on a device never holds them.)
  */
 export const REDACT_PATHS = [
   'token',
@@ -45,11 +45,11 @@ export interface LoggerOptions {
   name?: string;
 }
 
-export function createLogger(options: LoggerOptions): Logger {
+export async function createLogger(options: LoggerOptions): Promise<Logger> {
   const destination =
     options.destination ??
     (options.pretty
-      ? pretty({
+      ? (await import('pino-pretty')).default({
           colorize: process.stdout.isTTY ?? false,
           sync: true,
           ignore: 'pid,hostname,status',

@@ -6,7 +6,7 @@ import { Agent, type Feature } from '../agent/agent.js';
 import { Connection, type SocketFactory } from '../agent/connection.js';
 import type { Inventory } from '../agent/inventory.js';
 import type { Link } from '../agent/link.js';
-import { MqttLink, createMqttClient, type MqttClientFactory } from '../agent/mqtt-link.js';
+import type { MqttClientFactory, MqttLinkOptions } from '../agent/mqtt-link.js';
 import { VitalsFeature } from '../agent/vitals.js';
 import { isMqttUrl, type AgentConfig } from '../config/load.js';
 import type { RunSecrets } from '../config/resolve.js';
@@ -37,6 +37,8 @@ export interface AgentDependencies {
   createSocket: SocketFactory;
   /** Makes the MQTT client of an mqtt:// or mqtts:// `server.url`. */
   createMqttClient: MqttClientFactory;
+  /** Makes the MQTT link of such a `server.url` (the MQTT code is loaded only for one). */
+  createMqttLink: (options: MqttLinkOptions) => Link;
   /** The process environment: commands' and command streams' base, systemd's RUNTIME_DIRECTORY. */
   env: Readonly<Record<string, string | undefined>>;
   /** Starts commands, actions and command streams (each in a process group of its own). */
@@ -54,23 +56,29 @@ export interface AgentDependencies {
 
 /**
  * This process and this machine: what the agent runs with outside tests. Only the transport that
- * `serverUrl` names is loaded: an agent on an MQTT broker never loads ws.
+ * `serverUrl` names is loaded: an agent on an MQTT broker never loads ws, and one on a hub never
+ * loads the MQTT client.
  */
 export async function realAgentDependencies(
   given: Pick<AgentDependencies, 'logger' | 'inventory'>,
   serverUrl: string,
 ): Promise<AgentDependencies> {
-  const createSocket: SocketFactory = isMqttUrl(new URL(serverUrl))
+  const mqtt = isMqttUrl(new URL(serverUrl)) ? await import('../agent/mqtt-link.js') : null;
+  const createSocket: SocketFactory = mqtt
     ? () => {
         throw new Error(`server.url ${serverUrl} is MQTT: this agent dials no WebSocket`);
       }
     : (await import('../agent/web-socket.js')).createWebSocket;
+  const notMqtt = (): never => {
+    throw new Error(`server.url ${serverUrl} is not MQTT: this agent dials no broker`);
+  };
   return {
     ...given,
     clock: systemClock,
     random: Math.random,
     createSocket,
-    createMqttClient,
+    createMqttClient: mqtt?.createMqttClient ?? notMqtt,
+    createMqttLink: mqtt ? (options) => new mqtt.MqttLink(options) : notMqtt,
     env: process.env,
     spawn: nodeSpawn,
     kill: killProcess,
@@ -158,7 +166,7 @@ function createLink(config: AgentConfig, secrets: RunSecrets, deps: AgentDepende
     logger: deps.logger,
   };
   if (isMqttUrl(new URL(config.server.url))) {
-    return new MqttLink({
+    return deps.createMqttLink({
       ...common,
       sessionExpiryS: config.mqtt.sessionExpiryS,
       createMqttClient: deps.createMqttClient,
@@ -168,6 +176,7 @@ function createLink(config: AgentConfig, secrets: RunSecrets, deps: AgentDepende
     ...common,
     userAgent: `iottly-agent/${AGENT_VERSION}`,
     createSocket: deps.createSocket,
+    afterTurn: (run) => setImmediate(run),
   });
 }
 

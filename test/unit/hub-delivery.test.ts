@@ -62,6 +62,38 @@ describe('AckBatcher', () => {
     acks.stop();
   });
 
+  it('with afterTurn, the frames of one turn share the ack that would go at once', () => {
+    const clock = new FakeClock();
+    const sent: number[] = [];
+    const turnEnds: Array<() => void> = [];
+    const endTurn = () => turnEnds.splice(0).forEach((run) => run());
+    const acks = new AckBatcher({
+      intervalMs: 200,
+      clock,
+      afterTurn: (run) => turnEnds.push(run),
+      send: (seq) => sent.push(seq),
+    });
+    acks.note(1);
+    acks.note(2);
+    acks.note(3); // a telemetry tick: three frames in one read
+    assert.deepEqual(sent, [], 'not before the turn ends');
+    endTurn();
+    assert.deepEqual(sent, [3], 'one ack for the three');
+    clock.advance(1_000);
+    acks.note(4);
+    acks.note(5);
+    endTurn();
+    assert.deepEqual(sent, [3, 5], 'the next tick, a second later: one ack again');
+    acks.note(6);
+    acks.stop(); // the link closed before the interval ended
+    clock.advance(1_000);
+    endTurn();
+    acks.note(7);
+    acks.stop(); // the link closed within the turn: nothing is sent on it
+    endTurn();
+    assert.deepEqual(sent, [3, 5]);
+  });
+
   it('with maxBytes, acks at once when that much arrived since the last ack', () => {
     const clock = new FakeClock();
     const sent: number[] = [];
