@@ -1,6 +1,13 @@
 import type { Clock, TimerHandle } from '../time/clock.js';
 
 /**
+ * A device's messages worth this many bytes are acknowledged at once, whatever the interval:
+ * an agent sending from memory keeps the unacknowledged ones there (its command output waits
+ * at 2 MiB), so at output speed an ack every 200 ms would come too late.
+ */
+export const ACK_BYTES = 512 * 1024;
+
+/**
  * The hub's acknowledgements to one device link: cumulative, and at most one per `intervalMs`
  * (the first at once, or at the end of the current turn with `afterTurn`; the rest at the end of
  * the interval, carrying the highest seq by then).
@@ -10,13 +17,6 @@ import type { Clock, TimerHandle } from '../time/clock.js';
  * an agent keeps what it sent in memory until it is acknowledged (and writes it to disk if that
  * takes long), so a fast stream of output needs acks by volume, not only by time.
  */
-/**
- * A device's messages worth this many bytes are acknowledged at once, whatever the interval:
- * an agent sending from memory keeps the unacknowledged ones there (its command output waits
- * at 2 MiB), so at output speed an ack every 200 ms would come too late.
- */
-export const ACK_BYTES = 512 * 1024;
-
 export interface AckBatcherOptions {
   intervalMs: number;
   maxBytes?: number;
