@@ -141,7 +141,8 @@ function thermalFixture(root: string): string {
 }
 
 async function stopTrace(strace: ChildProcess | null): Promise<void> {
-  if (!strace || strace.exitCode !== null) return;
+  // strace ends by SIGINT: then exitCode stays null and signalCode says so.
+  if (!strace || strace.exitCode !== null || strace.signalCode !== null) return;
   strace.kill('SIGINT');
   await once(strace, 'exit');
 }
