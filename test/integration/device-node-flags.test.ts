@@ -44,9 +44,9 @@ describe('device V8 flags', () => {
     });
     const starting = await agent.waitForLog((l) => l.msg === 'iottly-agent starting');
     assert.equal(starting.deviceNodeOptions, true);
-    // 64 MiB of old space plus the young generation (at most 48 MiB on 64-bit): not V8's
+    // 128 MiB of old space plus the young generation (at most 48 MiB on 64-bit): not V8's
     // default here, which follows the machine's memory (GiBs).
-    assert.ok(Number(starting.heapLimitMiB) <= 64 + 48, `heapLimitMiB ${starting.heapLimitMiB}`);
+    assert.ok(Number(starting.heapLimitMiB) <= 128 + 48, `heapLimitMiB ${starting.heapLimitMiB}`);
     await agent.waitForLog(statusIs('online'));
     assert.equal(await execOutput(hub, ['sh', '-c', 'printf "[%s]" "$NODE_OPTIONS"']), '[]');
   });
