@@ -45,6 +45,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
   CLI_PATH,
@@ -84,6 +85,8 @@ const { values } = parseArgs({
     /** The agent's NODE_OPTIONS: a device's (the unit's) unless told; '' for V8's defaults. */
     'node-options': { type: 'string', default: DEVICE_NODE_OPTIONS },
     'gc-every-s': { type: 'string', default: '10' },
+    /** A deliberate leak in the agent (soak/leak.cjs), to check that the rule catches it. */
+    'leak-bytes-per-s': { type: 'string', default: '0' },
     /** Node flags on the agent's command line: V8 flags NODE_OPTIONS refuses (--optimize-for-size). */
     'node-args': { type: 'string', default: '' },
     /** KEY=VALUE for the agent's environment (an experiment: MALLOC_ARENA_MAX=2…); repeatable. */
@@ -94,7 +97,13 @@ const MINUTES = Number(values.minutes);
 const SAMPLE_INTERVAL_MS = Number(values['interval-ms']);
 /** How often the soak forces a full collection in the agent and reads it after (0: never). */
 const GC_EVERY_MS = Number(values['gc-every-s']) * 1000;
-if (!(MINUTES > 0) || !(SAMPLE_INTERVAL_MS >= 1) || !(GC_EVERY_MS >= 0)) {
+const LEAK_BYTES_PER_S = Number(values['leak-bytes-per-s']);
+if (
+  !(MINUTES > 0) ||
+  !(SAMPLE_INTERVAL_MS >= 1) ||
+  !(GC_EVERY_MS >= 0) ||
+  !(LEAK_BYTES_PER_S >= 0)
+) {
   console.error(
     'usage: npm run soak -- --minutes N [--json out.json] [--interval-ms MS] [--gc-every-s S] [--node-options=FLAGS]',
   );
@@ -215,6 +224,9 @@ function startAgent(proxyPort: number, sysRoot: string): AgentProcess {
   const nodeArgs = [
     ...(GC_EVERY_MS > 0 ? ['--inspect=127.0.0.1:0'] : []),
     ...values['node-args'].split(' ').filter(Boolean),
+    ...(LEAK_BYTES_PER_S > 0
+      ? ['--require', fileURLToPath(new URL('./soak/leak.cjs', import.meta.url))]
+      : []),
   ];
   return spawnAgentCommand(STOPPED_BY_CALLER, process.execPath, [...nodeArgs, CLI_PATH, 'run'], {
     IOTTLY_SERVER_URL: `ws://127.0.0.1:${proxyPort}/v1/device`,
@@ -234,6 +246,7 @@ function startAgent(proxyPort: number, sysRoot: string): AgentProcess {
     IOTTLY_VITALS_INTERVAL_S: String(ROW_EVERY_MS / 1000),
     IOTTLY_LOG_LEVEL: 'info', // the production default: its log lines are part of the cost
     ...(values['node-options'] === '' ? {} : { NODE_OPTIONS: values['node-options'] }),
+    ...(LEAK_BYTES_PER_S > 0 ? { SOAK_LEAK_BYTES_PER_S: String(LEAK_BYTES_PER_S) } : {}),
     ...Object.fromEntries(
       values['agent-env'].map((pair) => [
         pair.slice(0, pair.indexOf('=')),
