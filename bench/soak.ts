@@ -45,7 +45,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+
 import { parseArgs } from 'node:util';
 import {
   CLI_PATH,
@@ -85,7 +85,7 @@ const { values } = parseArgs({
     /** The agent's NODE_OPTIONS: a device's (the unit's) unless told; '' for V8's defaults. */
     'node-options': { type: 'string', default: DEVICE_NODE_OPTIONS },
     'gc-every-s': { type: 'string', default: '10' },
-    /** A deliberate leak in the agent (soak/leak.cjs), to check that the rule catches it. */
+    /** A deliberate leak in the agent (soak/leak.mjs), to check that the rule catches it. */
     'leak-bytes-per-s': { type: 'string', default: '0' },
     /** Node flags on the agent's command line: V8 flags NODE_OPTIONS refuses (--optimize-for-size). */
     'node-args': { type: 'string', default: '' },
@@ -224,9 +224,7 @@ function startAgent(proxyPort: number, sysRoot: string): AgentProcess {
   const nodeArgs = [
     ...(GC_EVERY_MS > 0 ? ['--inspect=127.0.0.1:0'] : []),
     ...values['node-args'].split(' ').filter(Boolean),
-    ...(LEAK_BYTES_PER_S > 0
-      ? ['--require', fileURLToPath(new URL('./soak/leak.cjs', import.meta.url))]
-      : []),
+    ...(LEAK_BYTES_PER_S > 0 ? ['--import', new URL('./soak/leak.mjs', import.meta.url).href] : []),
   ];
   return spawnAgentCommand(STOPPED_BY_CALLER, process.execPath, [...nodeArgs, CLI_PATH, 'run'], {
     IOTTLY_SERVER_URL: `ws://127.0.0.1:${proxyPort}/v1/device`,

@@ -20,12 +20,21 @@
  * It does not lower the steady state: in 10-minute soaks V8 committed the same 19.2–19.4 MiB of
  * heap with and without it (README "Soak" has the figures).
  *
+ * Why `--v8-pool-size=1`: V8's background threads (4 by default: concurrent marking, sweeping,
+ * compiling) each touch their own stack and malloc arena. With one, the agent's RssAnon over
+ * the last 2 minutes of 10-minute soaks was 23.6–25.1 and 24.8–26.3 MiB, against 25.7–31.8 MiB
+ * in five runs without it (2 with 2 threads: 25.9–27.4), for about 0.1 % of a core more (1.16–
+ * 1.20 % against 1.00–1.16 %): a device's agent has little to do in parallel.
+ *
  * What is left out, measured in the same soaks: `--max-semi-space-size=1` (V8 already keeps the
- * young generation small at this allocation rate; RssAnon ended higher, CPU +5 %), and
- * `--optimize-for-size`, `--lite-mode`, `--jitless`, which trade CPU a device pays all day for a
- * few MiB and are refused in NODE_OPTIONS anyway (except `--jitless`).
+ * young generation small at this allocation rate; RssAnon ended higher), `MALLOC_ARENA_MAX=2`
+ * (no change beyond noise), and `--optimize-for-size`, `--lite-mode`, `--jitless`, which trade
+ * CPU a device pays all day for a few MiB and are refused in NODE_OPTIONS (but `--jitless`).
  */
-export const DEVICE_NODE_FLAGS: readonly string[] = ['--max-old-space-size=128'];
+export const DEVICE_NODE_FLAGS: readonly string[] = [
+  '--max-old-space-size=128',
+  '--v8-pool-size=1',
+];
 
 /** The value of `NODE_OPTIONS` the unit sets. */
 export const DEVICE_NODE_OPTIONS = DEVICE_NODE_FLAGS.join(' ');

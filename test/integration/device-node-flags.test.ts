@@ -29,8 +29,9 @@ async function execOutput(hub: TestHub, argv: string[]): Promise<string> {
 
 describe('device V8 flags', () => {
   it('the systemd unit sets exactly DEVICE_NODE_OPTIONS', () => {
-    const lines = UNIT.split('\n').filter((l) => l.startsWith('Environment=NODE_OPTIONS='));
-    assert.deepEqual(lines, [`Environment=NODE_OPTIONS=${DEVICE_NODE_OPTIONS}`]);
+    const lines = UNIT.split('\n').filter((l) => l.includes('NODE_OPTIONS='));
+    // Quoted: systemd splits an unquoted Environment= value at spaces.
+    assert.deepEqual(lines, [`Environment="NODE_OPTIONS=${DEVICE_NODE_OPTIONS}"`]);
   });
 
   it('caps the agent heap, logged at start, and its commands start without NODE_OPTIONS', async (t) => {

@@ -1,9 +1,9 @@
 /**
- * A deliberate leak, loaded into the agent under soak with `--require` by
+ * A deliberate leak, loaded into the agent under soak with `--import` by
  * `npm run soak -- --leak-bytes-per-s N`: it keeps N bytes of strings a second, forever. It
  * shows that the soak's memory rule catches a leak of that size in a run of that length.
  */
-const { randomBytes } = require('node:crypto');
+import { randomBytes } from 'node:crypto';
 
 const bytesPerSecond = Number(process.env.SOAK_LEAK_BYTES_PER_S);
 const kept = [];
