@@ -10,10 +10,12 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
+import { getHeapStatistics } from 'node:v8';
 import type { Agent } from './agent/agent.js';
 import { parseAgentArgs } from './cli/agent-args.js';
 import { ExitCode } from './cli/exit-codes.js';
 import { exitOnFatalError } from './cli/fatal.js';
+import { takeDeviceNodeOptions } from './cli/node-flags.js';
 import { onShutdownSignal } from './cli/signals.js';
 import { UsageError } from './cli/usage-error.js';
 import { commandHelp, HELP_FLAGS, USAGE } from './cli/help.js';
@@ -166,8 +168,16 @@ async function run(argv: string[]): Promise<number> {
   });
   let agent: Agent | null = null;
   exitOnFatalError({ logger, abort: () => agent?.abort() ?? 0 });
+  // Before any command can start: they must not inherit the unit's heap cap.
+  const deviceNodeOptions = takeDeviceNodeOptions(process.env);
   logger.info(
-    { version: AGENT_VERSION, config: loaded.filePath ?? '(defaults, env, flags)' },
+    {
+      version: AGENT_VERSION,
+      config: loaded.filePath ?? '(defaults, env, flags)',
+      // Whether the device's V8 limit is on (src/cli/node-flags.ts): V8 took it at start-up.
+      heapLimitMiB: Math.round(getHeapStatistics().heap_size_limit / 1024 / 1024),
+      deviceNodeOptions,
+    },
     'iottly-agent starting',
   );
   const spoolLock = await lockSpoolDir(loaded.config.storage.dir, { logger }).catch(
