@@ -58,7 +58,6 @@ export interface DevicePeerOptions extends PeerSettings {
 
 const validSeq = seqNumber();
 
-
 export class DevicePeer implements DeviceLink {
   readonly deviceId: string;
   readonly #o: DevicePeerOptions;
