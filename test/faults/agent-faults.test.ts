@@ -24,12 +24,7 @@ describe('delivery through agent and disk faults', () => {
       rig.proxy.setMode('blackhole'); // messages pile up unacknowledged in the spool
       await sleep(500);
       await rig.agent.kill(signal); // the agent's end ends its command too
-      rig.proxy.setMode('reset');
-      rig.proxy.setMode('pass');
-      const restarted = rig.startAgent();
-      await restarted.waitForLog(statusIs('online'), 10_000);
-      const healed = Date.now();
-      await rig.collector.madeAfter(healed + 1_000);
+      await rig.restartAgent();
       if (signal === 'SIGTERM') await rig.collector.commandDone(); // reported before it stopped
       rig.collector.assertOutput(400, { complete: false });
       // A new command on the restarted agent streams completely.
@@ -56,12 +51,7 @@ describe('delivery through agent and disk faults', () => {
     await sleep(2_500);
     const killedAt = Date.now();
     await rig.agent.kill('SIGKILL');
-    rig.proxy.setMode('reset');
-    rig.proxy.setMode('pass');
-    const restarted = rig.startAgent();
-    await restarted.waitForLog(statusIs('online'), 10_000);
-    const healed = Date.now();
-    await rig.collector.madeAfter(healed + 1_000);
+    await rig.restartAgent();
     rig.collector.assertOutput(400, { complete: false });
 
     // The next run numbers on above the reservation: the first jump in the seqs is the restart.

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { spawnAgent, type AgentProcess, type LogLine } from '../helpers/agent-process.js';
+import { spawnAgent, statusIs, type AgentProcess, type LogLine } from '../helpers/agent-process.js';
 import { FaultProxy } from '../helpers/fault-proxy.js';
 import type { Owner } from '../helpers/owner.js';
 import { API_KEY, Collector, DEVICE } from './collector.js';
@@ -84,6 +84,20 @@ export class Rig {
 
   startAgent(extraEnv: Record<string, string> = {}): AgentProcess {
     return this.#agents.start(`ws://127.0.0.1:${this.proxy.port}/v1/device`, extraEnv);
+  }
+
+  /**
+   * After the agent was killed: the link reset (the killed run's connection gone), a new agent
+   * started through the passing proxy; resolves once it is online and telemetry made a second
+   * after that has come, so everything the killed run left is in by then.
+   */
+  async restartAgent(): Promise<AgentProcess> {
+    this.proxy.setMode('reset');
+    this.proxy.setMode('pass');
+    const restarted = this.startAgent();
+    await restarted.waitForLog(statusIs('online'), 10_000);
+    await this.collector.madeAfter(Date.now() + 1_000);
+    return restarted;
   }
 
   /** Restarts the hub on its port while the proxy refuses the agent, so the collector is back first. */
