@@ -9,7 +9,16 @@ import tseslint from 'typescript-eslint';
  */
 const BASE = ['protocol', 'time', 'log'];
 const FEATURE = ['agent', 'process', ...BASE];
-const DEVICE = ['agent', 'process', 'storage', 'commands', 'telemetry', 'local', 'systemd'];
+const DEVICE = [
+  'agent',
+  'process',
+  'storage',
+  'commands',
+  'forward',
+  'telemetry',
+  'local',
+  'systemd',
+];
 export const ROOMS = {
   protocol: [],
   time: [],
@@ -18,6 +27,7 @@ export const ROOMS = {
   process: BASE,
   storage: FEATURE,
   commands: FEATURE,
+  forward: FEATURE,
   telemetry: FEATURE,
   local: FEATURE,
   systemd: FEATURE,

@@ -58,6 +58,8 @@ export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptio
       'auth.token': token,
       'storage.dir': spoolDir,
       'local.enabled': 'false', // the demo writes nothing to disk, a socket file included
+      // `iottly-agent forward demo-device 8080:localhost:80` reaches this machine's loopback.
+      'forward.enabled': 'true',
     },
     readFile: () => {
       throw Object.assign(new Error('the demo reads no file'), { code: 'ENOENT' });
