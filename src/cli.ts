@@ -77,6 +77,25 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'shell':
       return shell(rest);
+    case 'forward': {
+      // Loaded only here: the agent's own start-up never reads it.
+      const [{ parseForwardArgs }, { runForward }] = await Promise.all([
+        import('./cli/forward-args.js'),
+        import('./cli/forward.js'),
+      ]);
+      return runForward(parseForwardArgs(rest, process.env), {
+        stdout: process.stdout,
+        stderr: process.stderr,
+        onInterrupt: (listener) => {
+          process.on('SIGINT', listener);
+          process.on('SIGTERM', listener);
+          return () => {
+            process.off('SIGINT', listener);
+            process.off('SIGTERM', listener);
+          };
+        },
+      });
+    }
     case 'inventory': {
       // What `run` reads in a child of its own, so the agent never loads systeminformation.
       const { readSystemInventory } = await import('./agent/system-inventory.js');

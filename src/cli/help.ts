@@ -3,6 +3,7 @@ import { INSECURE_PERMISSIONS_FLAG } from '../config/permissions.js';
 import { DEFAULT_CONFIG_PATH, envName, flagName, leafAt, leafKeys } from '../config/schema.js';
 import { BROKER_CONFIG_HELP } from './broker-config-help.js';
 import { EXEC_HELP } from './exec-help.js';
+import { FORWARD_HELP } from './forward-help.js';
 import { HUB_FLAGS } from './hub-flags.js';
 
 /**
@@ -20,6 +21,7 @@ commands:
   shell          an interactive terminal on a device through the hub: DEVICE [-- CMD …] (--hub, --api-key)
   publish        send JSON to the cloud through the running agent: [--channel C] [--app NAME] ['<json>'] (or stdin)
   exec           run a command on a device through the hub, bytes in and out: [--hub URL] [--api-key KEY] DEVICE -- CMD [ARGS…]
+  forward        a local port carried to HOST:PORT as the device sees it, as ssh -L: DEVICE [BIND:]LPORT:HOST:PORT (--hub, --api-key)
   demo           a hub and an agent on loopback, with readable logs (what \`npm start\` runs)
   inventory      print what this device says about itself in hello (hostname, os, model, …) as JSON
   version        print the agent version
@@ -51,6 +53,8 @@ ${HUB_FLAGS}`;
       return BROKER_CONFIG_HELP;
     case 'exec':
       return EXEC_HELP;
+    case 'forward':
+      return FORWARD_HELP;
     case 'publish':
       return `usage: iottly-agent publish [flags] ['<json>']
 
