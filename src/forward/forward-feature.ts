@@ -105,9 +105,8 @@ export class ForwardFeature implements Feature {
         ErrorCode.busy,
         `${this.#tunnels.size} forwards are open, the most this device allows (forward.maxConnections)`,
       );
+    // The core refused a stream number already in use.
     const stream = request.stream;
-    if (stream !== null && context.router.hasStream(stream))
-      return refuse(ErrorCode.invalidPayload, `session_open: stream ${stream} is already open`);
 
     const { settings } = this.#o;
     const tunnel = new ForwardTunnel({

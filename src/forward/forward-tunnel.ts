@@ -81,7 +81,8 @@ export class ForwardTunnel {
   #earlyBytes = 0;
   /** Input written while write() said the socket was full: reported at 'drain'. */
   #unreported = 0;
-  #caughtUpScheduled = false;
+  #takenUntold = 0;
+  #takenScheduled = false;
   #inputEnded = false;
   #outputEnded = false;
   #bytesIn = 0;
@@ -156,6 +157,7 @@ export class ForwardTunnel {
   input(bytes: Buffer): void {
     if (this.#state === 'ended' || this.#inputEnded || bytes.length === 0) return;
     this.#bytesIn += bytes.length;
+    this.#o.report.received(bytes.length);
     this.#touch();
     if (this.#socket === null) {
       this.#early.push(bytes);
@@ -238,8 +240,7 @@ export class ForwardTunnel {
     const socket = this.#socket as Socket;
     const accepted = socket.write(bytes);
     if (accepted && this.#unreported === 0) {
-      this.#o.report.taken(bytes.length);
-      this.#scheduleCaughtUp();
+      this.#taken(bytes.length);
       return;
     }
     this.#unreported += bytes.length;
@@ -248,18 +249,24 @@ export class ForwardTunnel {
 
   #onDrain(): void {
     if (this.#state === 'ended' || this.#unreported === 0) return;
-    this.#o.report.taken(this.#unreported);
+    const taken = this.#unreported;
     this.#unreported = 0;
-    this.#scheduleCaughtUp();
+    this.#taken(taken);
   }
 
-  /** One `input_consumed` for all the frames of a burst, once it has been taken. */
-  #scheduleCaughtUp(): void {
-    if (this.#caughtUpScheduled) return;
-    this.#caughtUpScheduled = true;
+  /**
+   * Input the socket has taken, told to the InputReport once per burst of frames (it reports
+   * when caught up): one `input_consumed` per turn of the event loop, not one per frame.
+   */
+  #taken(bytes: number): void {
+    this.#takenUntold += bytes;
+    if (this.#takenScheduled) return;
+    this.#takenScheduled = true;
     setImmediate(() => {
-      this.#caughtUpScheduled = false;
-      if (this.#state !== 'ended' && this.#unreported === 0) this.#o.report.caughtUp();
+      this.#takenScheduled = false;
+      const taken = this.#takenUntold;
+      this.#takenUntold = 0;
+      if (this.#state !== 'ended') this.#o.report.taken(taken);
     });
   }
 
