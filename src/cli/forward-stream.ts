@@ -112,12 +112,10 @@ export class ForwardStream {
       return;
     }
     const bytes = Buffer.from(data.buffer, data.byteOffset, data.length);
-    if (this.#unwritten === 0 && this.#o.socket.write(bytes)) {
-      this.#took(bytes.length);
-      return;
-    }
-    this.#unwritten += bytes.length;
-    this.#o.socket.write(bytes);
+    const accepted = this.#o.socket.write(bytes);
+    // Taken at once only while nothing waits for 'drain'; otherwise with what waits, at 'drain'.
+    if (accepted && this.#unwritten === 0) this.#took(bytes.length);
+    else this.#unwritten += bytes.length;
   }
 
   /** The WebSocket drained: read the local socket again if the window allows. */
