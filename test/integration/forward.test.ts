@@ -333,6 +333,38 @@ describe('port forwarding (iottly-agent forward)', () => {
     assert.equal(closed.reason, 'idle');
   });
 
+  it('serves a client without binary frames in JSON, and session_close ends the tunnel', async (t) => {
+    const client = await connectClient(rig.hub.wsUrl);
+    t.after(() => client.ws.terminate());
+    client.send({
+      type: 'session_open',
+      request_id: 'j-1',
+      payload: { device_id: DEVICE_ID, kind: 'forward', host: '127.0.0.1', port: echoPort },
+    });
+    const opened = await client.inbox.next((f) => f.type === 'session_opened');
+    assert.deepEqual(opened.payload, { address: '127.0.0.1', port: echoPort });
+    const data = randomBytes(1000);
+    client.send({
+      type: 'session_input',
+      request_id: 'j-1',
+      payload: { data: data.toString('base64') },
+    });
+    const echoed: Buffer[] = [];
+    while (Buffer.concat(echoed).length < data.length) {
+      const output = await client.inbox.next((f) => f.type === 'session_output');
+      echoed.push(Buffer.from(String(output.payload.data), 'base64'));
+    }
+    assert.deepEqual(Buffer.concat(echoed), data);
+    const consumed = await client.inbox.next((f) => f.type === 'input_consumed');
+    assert.equal(consumed.payload.bytes, data.length);
+    client.send({ type: 'session_close', request_id: 'j-1', payload: {} });
+    const done = await client.inbox.next((f) => f.type === 'session_done');
+    assert.equal(done.payload.closed, true);
+    assert.equal(done.payload.exit_code, null);
+    assert.equal(done.payload.bytes_in, 1000);
+    assert.equal(done.payload.bytes_out, 1000);
+  });
+
   /** A bare stream client's forward session that sends nothing: its `session_done`. */
   async function openSession(
     t: Owner,
