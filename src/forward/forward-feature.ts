@@ -161,6 +161,7 @@ export class ForwardFeature implements Feature {
       untrack();
       this.#tunnels.delete(requestId);
     });
+    tunnel.begin();
     void this.#policy.check(payload.host, payload.port).then((decision) => {
       if (decision.ok) tunnel.connect(decision.address, decision.family, payload.port);
       else

@@ -117,6 +117,20 @@ export class ForwardTunnel {
     this.#end(reason, { code, message });
   }
 
+  /**
+   * Starts the connect timeout, which covers resolving the name too: a resolver that does not
+   * answer must not hold a forward (and its place under forward.maxConnections) for ever.
+   */
+  begin(): void {
+    this.#after(this.#o.connectTimeoutMs, () => {
+      if (this.#state === 'resolving' || this.#state === 'connecting')
+        this.#end('connect_failed', {
+          code: ErrorCode.forwardFailed,
+          message: `${this.#o.target}: no connection within ${this.#o.connectTimeoutMs} ms (forward.connectTimeoutMs)`,
+        });
+    });
+  }
+
   /** Connects to the address the policy checked (never the name again). */
   connect(address: string, family: number, port: number): void {
     if (this.#state !== 'resolving') return;
@@ -124,13 +138,6 @@ export class ForwardTunnel {
     this.#address = address;
     const socket = this.#o.connect({ host: address, port, family, allowHalfOpen: true });
     this.#socket = socket;
-    this.#after(this.#o.connectTimeoutMs, () => {
-      if (this.#state === 'connecting')
-        this.#end('connect_failed', {
-          code: ErrorCode.forwardFailed,
-          message: `${this.#o.target}: no connection within ${this.#o.connectTimeoutMs} ms`,
-        });
-    });
     socket.once('connect', () => this.#onConnect(port));
     socket.on('data', (chunk: Buffer) => this.#onOutput(chunk));
     socket.on('end', () => this.#onTargetEnd());

@@ -124,6 +124,21 @@ describe('ForwardTunnel', () => {
     assert.deepEqual(errors, ['input_overflow']);
   });
 
+  it('gives up within connectTimeoutMs when the name never resolves', async () => {
+    const errors: unknown[] = [];
+    const t = new ForwardTunnel({
+      ...baseOptions(),
+      connectTimeoutMs: 50,
+      reply: (type, payload) => void (type === 'error' && errors.push(payload.code)),
+    });
+    // The tunnel's timers do not hold a process open (the agent's link does): this one does.
+    const alive = setTimeout(() => undefined, 10_000);
+    t.begin(); // and no connect(): the resolver has not answered
+    await t.done;
+    clearTimeout(alive);
+    assert.deepEqual(errors, ['forward_failed']);
+  });
+
   it('stops reading the target at the window and goes on when acknowledged; half-close both ways', async () => {
     const port = await target((socket) => {
       socket.end(Buffer.alloc(4 * MiB, 2));
