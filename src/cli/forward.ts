@@ -48,6 +48,7 @@ export function runForward(args: ForwardArgs, io: ForwardIo): Promise<number> {
     let attempt = 0;
     let retryTimer: NodeJS.Timeout | null = null;
     let nextStream = 0;
+    let everOpen = false;
     const log = (line: string): void => void io.stderr.write(`iottly-agent forward: ${line}\n`);
 
     const link: StreamLink = {
@@ -180,6 +181,8 @@ export function runForward(args: ForwardArgs, io: ForwardIo): Promise<number> {
       ws.on('open', () => {
         if (state !== 'connecting') return;
         state = 'open';
+        if (everOpen) log('reconnected to the hub');
+        everOpen = true;
         for (const local of waiting.splice(0)) if (!local.destroyed) openStream(local);
       });
       ws.on('message', onMessage);

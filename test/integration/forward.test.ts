@@ -365,6 +365,34 @@ describe('port forwarding (iottly-agent forward)', () => {
     assert.equal(done.payload.bytes_out, 1000);
   });
 
+  it('redials a dropped hub: the connections it carried close, new ones work once it is back', async (t) => {
+    const first = await startHub(t);
+    const hubPort = Number(new URL(first.url).port);
+    const agent = runAgent(t, first.wsUrl, DEVICE_ID, DEVICE_TOKEN, {
+      IOTTLY_FORWARD_ENABLED: 'true',
+      IOTTLY_RECONNECT_INITIAL_DELAY_MS: '100',
+      IOTTLY_RECONNECT_MAX_DELAY_MS: '400',
+    });
+    await agent.waitForLog(statusIs('online'));
+    const cli = await forwardCli(t, first.url, DEVICE_ID, `127.0.0.1:${echoPort}`);
+    const held = netConnect({ port: cli.port, host: '127.0.0.1' });
+    held.on('error', () => undefined);
+    held.write('ping');
+    await once(held, 'data');
+    const heldClosed = once(held, 'close');
+    await first.stop();
+    await heldClosed;
+    await waitFor(() => /reconnecting in/.test(cli.stderr()), 5_000);
+    const second = await startHub(t, { port: hubPort });
+    await agent.waitForLog(
+      (l) => statusIs('online')(l) && l !== agent.logs.find(statusIs('online')),
+    );
+    await waitFor(() => /reconnected to the hub/.test(cli.stderr()), 10_000);
+    const data = randomBytes(64 * 1024);
+    assert.equal(sha256(await roundTrip(cli.port, data)), sha256(data));
+    await second.stop();
+  });
+
   /** A bare stream client's forward session that sends nothing: its `session_done`. */
   async function openSession(
     t: Owner,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type NetConnectOpts, type Server, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { InputReport, OutputWindow } from '../../src/agent/session-window.js';
@@ -38,7 +38,7 @@ function baseOptions() {
     sendOutput: () => undefined,
     sendEof: () => undefined,
     reply: () => undefined,
-    connect: (options: Parameters<typeof connect>[0]) => connect(options),
+    connect: (options: NetConnectOpts) => connect(options),
     connectTimeoutMs: 5_000,
     idleTimeoutMs: 0,
     maxDurationMs: 0,
