@@ -3,9 +3,10 @@ import { constants } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { posix } from 'node:path';
 import type { Logger } from 'pino';
-import { InputReport, SESSION_WINDOW_BYTES } from '../agent/session-window.js';
+import { InputReport } from '../agent/session-window.js';
 import { ErrorCode } from '../protocol/error-codes.js';
 import { devicePartName, type FilePutPayload } from '../protocol/file-sessions.js';
+import { SESSION_WINDOW_BYTES } from '../protocol/sessions.js';
 import { hashPrefix } from './hash-range.js';
 import { fsRefusal, NO_FOLLOW, quote, type PathPolicy, type ResolvedPath } from './path-policy.js';
 import { TransferError, type TransferReplies } from './transfer-end.js';
@@ -109,6 +110,7 @@ export class FilePut {
       );
     this.#queue.push(bytes);
     this.#queued += bytes.length;
+    this.#report.received(bytes.length);
     this.#pump();
   }
 
@@ -164,7 +166,7 @@ export class FilePut {
     if (this.#writing || this.#state !== 'receiving') return;
     const next = this.#queue.shift();
     if (next === undefined) {
-      this.#report.caughtUp();
+      this.#report.flush();
       if (this.#inputEnded && this.#offset + this.#written < this.#size)
         void this.#fail(
           new TransferError(
@@ -181,7 +183,7 @@ export class FilePut {
         this.#writing = null;
         if (this.#state !== 'receiving') return;
         if (this.#offset + this.#written === this.#size && this.#queue.length === 0) {
-          this.#report.caughtUp();
+          this.#report.flush();
           void this.#finish();
         } else this.#pump();
       },
