@@ -4,6 +4,7 @@ import { chmod, open, rename, stat, unlink, type FileHandle } from 'node:fs/prom
 import { basename, dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { MAX_BYTE_FRAME_DATA } from '../protocol/byte-frame.js';
+import { ErrorCode } from '../protocol/error-codes.js';
 import { DEVICE_ID_PATTERN } from '../protocol/fields.js';
 import { clientPartName, MAX_FILE_MODE } from '../protocol/file-sessions.js';
 import { isPlainObject } from '../protocol/schema.js';
@@ -53,7 +54,13 @@ export function retryDelayMs(attempt: number): number {
 }
 
 /** Refusals worth another attempt: the device or its link was briefly away or busy. */
-const RETRYABLE = new Set(['device_offline', 'device_busy', 'busy', 'request_lost', 'data_lost']);
+const RETRYABLE = new Set<string>([
+  ErrorCode.deviceOffline,
+  ErrorCode.deviceBusy,
+  ErrorCode.busy,
+  ErrorCode.requestLost,
+  ErrorCode.dataLost,
+]);
 
 /** `DEVICE:/abs/path` → its parts; null for a local path. Device ids may hold ':', paths start with '/'. */
 export function remoteSpec(arg: string): { deviceId: string; path: string } | null {
@@ -176,6 +183,8 @@ class LocalError extends Error {
 /** The ending of a session that did not complete: retry, or fail with its code. */
 function unfinished(end: SessionEnd, what: string): Attempt {
   if (end.kind === 'dropped') return { kind: 'retry', message: `${what}: ${end.message}` };
+  if (end.kind === 'refused')
+    return { kind: 'fail', exit: ExitCode.execFailed, message: `${what}: ${end.message}` };
   const error = end.payload.error;
   if (isPlainObject(error)) {
     const code = String(error.code);
@@ -183,7 +192,7 @@ function unfinished(end: SessionEnd, what: string): Attempt {
     if (RETRYABLE.has(code)) return { kind: 'retry', message };
     return {
       kind: 'fail',
-      exit: code === 'file_corrupt' ? ExitCode.dataErr : ExitCode.execFailed,
+      exit: code === ErrorCode.fileCorrupt ? ExitCode.dataErr : ExitCode.execFailed,
       message,
     };
   }

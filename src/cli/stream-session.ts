@@ -17,7 +17,10 @@ import { isPlainObject } from '../protocol/schema.js';
  * (with or without an error), or the socket gone before it (a drop the caller may retry).
  */
 export type SessionEnd =
-  { kind: 'done'; payload: Record<string, unknown> } | { kind: 'dropped'; message: string };
+  | { kind: 'done'; payload: Record<string, unknown> }
+  | { kind: 'dropped'; message: string }
+  /** The hub refused the connection itself (an HTTP status at the upgrade): no retry helps. */
+  | { kind: 'refused'; message: string };
 
 export interface SessionHandlers {
   /** A JSON reply of the session other than `session_done` (session_opened, input_consumed, error). */
@@ -79,17 +82,11 @@ export class StreamSession {
       const status = res.statusCode ?? 0;
       res.resume();
       this.#finish({
-        kind: 'done',
-        payload: {
-          exit_code: null,
-          error: {
-            code: status === 401 || status === 403 ? 'unauthorized' : 'http_error',
-            message:
-              status === 401 || status === 403
-                ? `the hub refused the API key (HTTP ${status})`
-                : `the hub answered HTTP ${status} at ${url}`,
-          },
-        },
+        kind: 'refused',
+        message:
+          status === 401 || status === 403
+            ? `the hub refused the API key (HTTP ${status})`
+            : `the hub answered HTTP ${status} at ${url}`,
       });
     });
     socket.on('error', (err) =>
