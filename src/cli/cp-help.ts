@@ -7,11 +7,11 @@ export const CP_RETRIES = 5;
 export const CP_HELP = `usage: iottly-agent cp [flags] LOCAL DEVICE:PATH    (upload)
        iottly-agent cp [flags] DEVICE:PATH LOCAL    (download)
 
-Copies one file to or from DEVICE through the hub, as scp does. PATH is absolute and must lie in
-the device's files.allowPaths; a PATH or LOCAL ending in / (or naming a directory) gets the
-other side's file name. The file is streamed (never held in memory), checked with sha256 end to
-end, and written beside its target under a temporary name, renamed into place only once whole
-and verified. An interrupted copy resumes where it stopped: run the same command again (a
+Copies one file to or from DEVICE through the hub, as scp does. PATH is absolute and must lie
+in the device's files.allowPaths; a PATH ending in /, or a LOCAL ending in / or naming a
+directory, gets the other side's file name. The file is streamed (never held in memory),
+checked with sha256 end to end, and written beside its target under a temporary name, renamed
+into place only once whole and verified. An interrupted copy resumes where it stopped: run the same command again (a
 dropped hub connection is retried at once, ${CP_RETRIES} times with back-off).
 
   --hub URL          the hub (http, https, ws or wss; its /v1/stream). Default: IOTTLY_HUB_URL
