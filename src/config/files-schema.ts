@@ -10,6 +10,7 @@ import { Format } from './formats.js';
  */
 export const FilesDefaults = {
   maxBytes: 1024 * 1024 * 1024,
+  partMaxAgeH: 72,
 } as const;
 
 export const filesSchema = {
@@ -27,5 +28,10 @@ export const filesSchema = {
     doc: 'Largest file a transfer may write or read, in bytes; a larger one is refused (file_too_large).',
     format: Format.positiveInt,
     default: FilesDefaults.maxBytes,
+  },
+  partMaxAgeH: {
+    doc: 'An upload given up leaves its temporary file (.NAME.SHA.iottly-part) for a resume; one untouched this many hours is removed before the next upload into its folder.',
+    format: Format.positiveInt,
+    default: FilesDefaults.partMaxAgeH,
   },
 };

@@ -15,6 +15,7 @@ import type { Account } from './access.js';
 import { FileGet } from './file-get.js';
 import { FilePut } from './file-put.js';
 import { PathPolicy, quote } from './path-policy.js';
+import { removeStaleParts } from './stale-parts.js';
 import type { TransferReplies } from './transfer-end.js';
 
 /**
@@ -28,6 +29,8 @@ export interface FilesSettings {
   enabled: boolean;
   allowPaths: readonly string[];
   maxBytes: number;
+  /** Upload parts untouched this long are removed (before the next upload into their folder). */
+  partMaxAgeH: number;
 }
 
 export interface FilesFeatureOptions {
@@ -187,6 +190,17 @@ export class FilesFeature implements Feature {
       return;
     }
     this.#parts.add(put.partPath);
+    const stale = await removeStaleParts(
+      resolved.dir,
+      this.#o.settings.partMaxAgeH * 3_600_000,
+      context.clock.date().getTime(),
+      this.#parts,
+    );
+    if (stale.length > 0)
+      context.logger.info(
+        { removed: stale, partMaxAgeH: this.#o.settings.partMaxAgeH },
+        'stale upload parts removed',
+      );
     const untrack = this.#track(context, request, put, {
       input: (bytes) => put.input(bytes),
       end: () => put.endInput(),

@@ -10,6 +10,7 @@ import {
   readFileSync,
   statSync,
   symlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -344,6 +345,22 @@ describe('iottly-agent cp and file sessions', () => {
       assert.equal(got.code, ErrorCode.fileCorrupt, got.message);
       assert.equal(existsSync(join(root, 'corrupt.txt')), false);
       assert.equal(existsSync(devicePart(root, 'corrupt.txt', payload.sha256)), false);
+    });
+
+    it('removes upload parts older than files.partMaxAgeH before an upload into their folder', async () => {
+      const old = join(root, `.old.bin.${'1'.repeat(16)}.iottly-part`);
+      const fresh = join(root, `.fresh.bin.${'2'.repeat(16)}.iottly-part`);
+      writeFileSync(old, 'given up');
+      writeFileSync(fresh, 'resumable');
+      const hoursAgo = (h: number) => new Date(Date.now() - h * 3_600_000);
+      utimesSync(old, hoursAgo(73), hoursAgo(73));
+      utimesSync(fresh, hoursAgo(71), hoursAgo(71));
+      const content = Buffer.from('new file\n');
+      const got = await open(put(join(root, 'new.txt'), content), content);
+      assert.equal(got.done.exit_code, 0, got.message);
+      assert.equal(existsSync(old), false);
+      assert.equal(existsSync(fresh), true);
+      await agent.waitForLog((l) => l.msg === 'stale upload parts removed');
     });
 
     it('answers bad file_put and file_get payloads with invalid_payload and keeps serving', async () => {
