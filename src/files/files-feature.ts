@@ -56,6 +56,11 @@ export class FilesFeature implements Feature {
   readonly #transfers = new Map<string, Transfer>();
   /** Uploads by their part's path: two at once would interleave their bytes. */
   readonly #parts = new Set<string>();
+  /** Request ids whose open is still checking the policy (not yet in #transfers). */
+  readonly #pending = new Set<string>();
+  /** The placeholder follower of each pending open, and the ones closed while pending. */
+  readonly #early = new Map<string, () => void>();
+  readonly #closedEarly = new Set<string>();
   #stopping = false;
 
   constructor(options: FilesFeatureOptions) {
@@ -79,13 +84,57 @@ export class FilesFeature implements Feature {
     context.sessions.register('file_put', {
       payload: filePutPayload,
       open: (payload: FilePutPayload, request: SessionOpenRequest) =>
-        void this.#put(context, payload, request),
+        this.#opening(context, request, payload.path, () => this.#put(context, payload, request)),
     });
     context.sessions.register('file_get', {
       payload: fileGetPayload,
       open: (payload: FileGetPayload, request: SessionOpenRequest) =>
-        void this.#get(context, payload, request),
+        this.#opening(context, request, payload.path, () => this.#get(context, payload, request)),
     });
+  }
+
+  /**
+   * Runs an open (policy checks on the disk, then the transfer) with its request id held, so a
+   * duplicate is refused meanwhile; whatever it throws becomes an `error` frame, never an
+   * unhandled rejection that would end the agent.
+   */
+  #opening(
+    context: AgentContext,
+    request: SessionOpenRequest,
+    path: string,
+    open: () => Promise<void>,
+  ): void {
+    const replies = this.#replies(context, request, path);
+    if (this.#pending.has(request.requestId) || this.#transfers.has(request.requestId)) {
+      replies.fail(ErrorCode.duplicateRequest, `request ${request.requestId} is already running`);
+      return;
+    }
+    if (this.#transfers.size + this.#pending.size >= MAX_TRANSFERS) {
+      replies.fail(
+        ErrorCode.busy,
+        `${this.#transfers.size + this.#pending.size} file transfers are running, the most at once`,
+      );
+      return;
+    }
+    this.#pending.add(request.requestId);
+    // Until the transfer tracks itself, a session_close is remembered here, not dropped.
+    const early = context.sessions.track(request.requestId, {
+      close: () => this.#closedEarly.add(request.requestId),
+    });
+    this.#early.set(request.requestId, early);
+    open()
+      .catch((err: unknown) =>
+        replies.fail(
+          ErrorCode.internalError,
+          `file transfer failed: ${(err as Error)?.message ?? String(err)}`,
+        ),
+      )
+      .finally(() => {
+        this.#pending.delete(request.requestId);
+        this.#closedEarly.delete(request.requestId);
+        this.#early.get(request.requestId)?.();
+        this.#early.delete(request.requestId);
+      });
   }
 
   async stop(): Promise<void> {
@@ -127,17 +176,6 @@ export class FilesFeature implements Feature {
       replies.fail(ErrorCode.busy, 'the agent is shutting down');
       return false;
     }
-    if (this.#transfers.has(request.requestId)) {
-      replies.fail(ErrorCode.duplicateRequest, `request ${request.requestId} is already running`);
-      return false;
-    }
-    if (this.#transfers.size >= MAX_TRANSFERS) {
-      replies.fail(
-        ErrorCode.busy,
-        `${this.#transfers.size} file transfers are running, the most at once`,
-      );
-      return false;
-    }
     if (request.stream !== null && context.router.hasStream(request.stream)) {
       replies.fail(
         ErrorCode.invalidPayload,
@@ -165,7 +203,6 @@ export class FilesFeature implements Feature {
     }
     const owner = this.#owner(payload.owner);
     if (!owner.ok) return replies.fail(owner.code, owner.message);
-    // Hold the request id while the policy runs (a duplicate open is refused meanwhile).
     const resolved = await this.#policy.resolve(payload.path, 'write');
     if (!resolved.ok) return replies.fail(resolved.code, resolved.message);
     if (this.#stopping) return replies.fail(ErrorCode.busy, 'the agent is shutting down');
@@ -182,14 +219,32 @@ export class FilesFeature implements Feature {
         context.emit('input_consumed', Channel.commands, { bytes }, request.requestId),
       logger: context.logger,
     });
-    if (this.#parts.has(put.partPath) || this.#transfers.has(request.requestId)) {
+    if (this.#parts.has(put.partPath)) {
       replies.fail(
         ErrorCode.busy,
         `an upload to ${quote(payload.path)} of the same content is running`,
       );
       return;
     }
+    // Tracked first: a session_close from now on reaches it (it ends before it opens).
+    const untrack = this.#track(context, request, put, {
+      input: (bytes) => put.input(bytes),
+      end: () => put.endInput(),
+    });
     this.#parts.add(put.partPath);
+    void put.done.finally(() => {
+      untrack();
+      this.#parts.delete(put.partPath);
+    });
+    context.logger.info(
+      {
+        request_id: request.requestId,
+        requested_by: request.requestedBy,
+        path: payload.path,
+        size: payload.size,
+      },
+      'file upload started',
+    );
     const stale = await removeStaleParts(
       resolved.dir,
       this.#o.settings.partMaxAgeH * 3_600_000,
@@ -201,23 +256,6 @@ export class FilesFeature implements Feature {
         { removed: stale, partMaxAgeH: this.#o.settings.partMaxAgeH },
         'stale upload parts removed',
       );
-    const untrack = this.#track(context, request, put, {
-      input: (bytes) => put.input(bytes),
-      end: () => put.endInput(),
-    });
-    context.logger.info(
-      {
-        request_id: request.requestId,
-        requested_by: request.requestedBy,
-        path: payload.path,
-        size: payload.size,
-      },
-      'file upload started',
-    );
-    void put.done.finally(() => {
-      untrack();
-      this.#parts.delete(put.partPath);
-    });
     await put.start();
   }
 
@@ -231,11 +269,6 @@ export class FilesFeature implements Feature {
     const resolved = await this.#policy.resolve(payload.path, 'read');
     if (!resolved.ok) return replies.fail(resolved.code, resolved.message);
     if (this.#stopping) return replies.fail(ErrorCode.busy, 'the agent is shutting down');
-    if (this.#transfers.has(request.requestId))
-      return replies.fail(
-        ErrorCode.duplicateRequest,
-        `request ${request.requestId} is already running`,
-      );
     const { stream } = request;
     const get: FileGet = new FileGet({
       requestId: request.requestId,
@@ -284,7 +317,11 @@ export class FilesFeature implements Feature {
     input: { input?: (bytes: Buffer) => void; end?: () => void },
   ): () => void {
     const { requestId, stream } = request;
+    this.#early.get(requestId)?.();
+    this.#early.delete(requestId);
     this.#transfers.set(requestId, transfer);
+    if (this.#closedEarly.delete(requestId))
+      queueMicrotask(() => void transfer.close('closed by its client'));
     const untrack = context.sessions.track(requestId, {
       ...(input.input ? { input: input.input } : {}),
       ack: (bytes) => {
