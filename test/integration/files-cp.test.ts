@@ -363,6 +363,55 @@ describe('iottly-agent cp and file sessions', () => {
       await agent.waitForLog((l) => l.msg === 'stale upload parts removed');
     });
 
+    it('serves clients without binary frames with session_input and session_output (base64)', async () => {
+      const content = randomBytes(300 * 1024);
+      const sha256 = createHash('sha256').update(content).digest('hex');
+      const path = join(root, 'json.bin');
+      client.send({
+        type: 'session_open',
+        request_id: 'json-up',
+        payload: { device_id: DEVICE_ID, kind: 'file_put', path, size: content.length, sha256 },
+      });
+      const opened = await client.inbox.next(
+        (f) => f.request_id === 'json-up' && f.type === 'session_opened',
+        10_000,
+      );
+      assert.equal(opened.payload.offset, 0);
+      for (let at = 0; at < content.length; at += 100 * 1024)
+        client.send({
+          type: 'session_input',
+          request_id: 'json-up',
+          payload: { data: content.subarray(at, at + 100 * 1024).toString('base64') },
+        });
+      const upDone = await client.inbox.next(
+        (f) => f.request_id === 'json-up' && f.type === 'session_done',
+        10_000,
+      );
+      assert.deepEqual(upDone.payload, { exit_code: 0, bytes: content.length, sha256 });
+
+      client.send({
+        type: 'session_open',
+        request_id: 'json-down',
+        payload: { device_id: DEVICE_ID, kind: 'file_get', path },
+      });
+      const pieces: Buffer[] = [];
+      for (;;) {
+        const frame = await client.inbox.next(
+          (f) =>
+            f.request_id === 'json-down' &&
+            (f.type === 'session_output' || f.type === 'session_done'),
+          10_000,
+        );
+        if (frame.type === 'session_done') {
+          assert.equal(frame.payload.exit_code, 0);
+          assert.equal(frame.payload.sha256, sha256);
+          break;
+        }
+        pieces.push(Buffer.from(String(frame.payload.data), 'base64'));
+      }
+      assert.ok(Buffer.concat(pieces).equals(content));
+    });
+
     it('answers bad file_put and file_get payloads with invalid_payload and keeps serving', async () => {
       const bad: Record<string, unknown>[] = [
         { kind: 'file_get' },
