@@ -317,6 +317,13 @@ describe('iottly-agent cp and file sessions', () => {
       assert.equal(inside.done.exit_code, 0);
     });
 
+    it('announces the capability files only where files.enabled', () => {
+      const capabilities = (id: string) =>
+        hub.hub.devices().find((device) => device.device_id === id)?.capabilities;
+      assert.ok(capabilities(DEVICE_ID)?.includes('files'));
+      assert.ok(!capabilities(OTHER_DEVICE_ID)?.includes('files'));
+    });
+
     it('refuses a file over files.maxBytes, a missing file, and a device with files off', async () => {
       const big = await open({
         kind: 'file_put',
