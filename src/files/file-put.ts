@@ -95,6 +95,12 @@ export class FilePut {
 
   /** Input bytes (a binary frame's data or a decoded `session_input`). */
   input(bytes: Buffer): void {
+    if (this.#state === 'opening' && bytes.length > 0)
+      // Where they belong depends on the offset session_opened will give: a hole otherwise.
+      return void this.#failLater(
+        ErrorCode.invalidPayload,
+        'input before session_opened (its offset says where the bytes start)',
+      );
     if (this.#state !== 'receiving' || bytes.length === 0) return;
     if (this.#inputEnded)
       return void this.#failLater(ErrorCode.invalidPayload, 'input after its end');
