@@ -223,6 +223,36 @@ describe('iottly-agent cp and file sessions', () => {
     assert.equal(await sha256Of(local), sha256);
   });
 
+  it('continues an upload when the same cp runs again after the first was killed', async () => {
+    const local = join(work, 'killed-up.bin');
+    const sha256 = await randomFile(local, 16 * MIB);
+    const part = devicePart(root, 'killed-up.bin', sha256);
+    const proxy = await FaultProxy.start(suite, Number(new URL(hub.url).port));
+    proxy.throttle(8 * MIB);
+    const target = `${DEVICE_ID}:${root}/killed-up.bin`;
+    const child = spawn(process.execPath, [CLI_PATH, 'cp', local, target], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        IOTTLY_HUB_URL: `http://127.0.0.1:${proxy.port}`,
+        IOTTLY_API_KEY: API_KEY,
+      },
+      stdio: 'ignore',
+    });
+    const exited = once(child, 'exit');
+    try {
+      await grown(part, 2 * MIB);
+    } finally {
+      child.kill('SIGKILL');
+      await exited;
+    }
+    const again = await cp(hub.url, [local, target]);
+    assert.equal(again.code, 0, again.stderr);
+    const resumed = /resuming at byte (\d+) of/.exec(again.stderr);
+    assert.ok(resumed, again.stderr);
+    assert.ok(Number(resumed[1]) >= 2 * MIB, `resumed at ${resumed[1]}`);
+    assert.equal(await sha256Of(join(root, 'killed-up.bin')), sha256);
+  });
+
   describe('refusals', () => {
     let client: Peer;
     let next = 0;
