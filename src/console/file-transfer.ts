@@ -12,12 +12,6 @@ export interface TransferTransport {
   sendBytes(frame: ByteFrame): boolean;
 }
 
-/**
- * Input bytes a client may have sent and not yet seen taken (`input_consumed`), and output
- * bytes the device sends ahead of `session_ack`: the contract's SESSION_WINDOW_BYTES.
- */
-export const SESSION_WINDOW_BYTES = 1024 * 1024;
-
 export type TransferPhase =
   | 'hashing' // upload: reading the file once for its sha256, which the open carries
   | 'opening' // session_open sent, waiting for session_opened

@@ -1,9 +1,9 @@
 import { ByteFd, ByteKind } from '../protocol/byte-frame.js';
 import type { ParsedFrame } from '../protocol/parse.js';
+import { SESSION_WINDOW_BYTES } from '../protocol/sessions.js';
 import {
   errorOf,
   failureOf,
-  SESSION_WINDOW_BYTES,
   SHA256_HEX,
   TransferError,
   type TransferProgress,

@@ -9,11 +9,8 @@ import {
   FileDownload,
   MAX_DOWNLOAD_BYTES,
 } from '../../src/console/file-download.js';
-import {
-  SESSION_WINDOW_BYTES,
-  type TransferProgress,
-  type TransferResult,
-} from '../../src/console/file-transfer.js';
+import type { TransferProgress, TransferResult } from '../../src/console/file-transfer.js';
+import { SESSION_WINDOW_BYTES } from '../../src/protocol/sessions.js';
 import { FileUpload, UPLOAD_FRAME_BYTES, type FileSource } from '../../src/console/file-upload.js';
 
 /**
