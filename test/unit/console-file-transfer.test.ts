@@ -11,6 +11,7 @@ import {
 } from '../../src/console/file-download.js';
 import type { TransferProgress, TransferResult } from '../../src/console/file-transfer.js';
 import { SESSION_WINDOW_BYTES } from '../../src/protocol/sessions.js';
+import { StreamClient, type SocketEvents } from '../../src/console/stream-client.js';
 import { FileUpload, UPLOAD_FRAME_BYTES, type FileSource } from '../../src/console/file-upload.js';
 
 /**
@@ -380,5 +381,38 @@ describe('console: file download', () => {
     assert.equal(baseName('/etc/hostname'), 'hostname');
     assert.equal(baseName('/srv/dir/'), 'dir');
     assert.equal(baseName('/'), 'download');
+  });
+});
+
+describe('console: stream client and the transfers’ replies', () => {
+  it('passes input_consumed (relayed by the hub for a session) to the app, validated', async () => {
+    const frames: ParsedFrame[] = [];
+    let events: SocketEvents | undefined;
+    const client = new StreamClient({
+      streamUrl: 'ws://hub/v1/stream',
+      sessions: { token: async () => 'ist_x', recover: async () => 'ask', expired: false },
+      createSocket: (_url, e) => {
+        events = e;
+        return { isOpen: () => true, send: () => {}, close: () => {} };
+      },
+      timers: { setTimeout: () => 0, clearTimeout: () => {} },
+      now: () => 0,
+      random: () => 0.5,
+      onStatus: () => {},
+      onFrame: (f) => frames.push(f),
+    });
+    client.start();
+    await new Promise((resolve) => setImmediate(resolve));
+    (events as SocketEvents).open();
+    const message = (payload: unknown) =>
+      JSON.stringify({ type: 'input_consumed', request_id: 'put-40', payload });
+    (events as SocketEvents).message(message({ bytes: 262144 }));
+    (events as SocketEvents).message(message({ bytes: -1 }));
+    assert.deepEqual(
+      frames.map((f) => [f.type, f.request_id, f.payload]),
+      [['input_consumed', 'put-40', { bytes: 262144 }]],
+    );
+    assert.equal(client.badFrames, 1, 'a negative count is refused, not believed');
+    client.stop();
   });
 });
