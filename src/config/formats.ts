@@ -67,6 +67,8 @@ export const Format = {
   optionalGroup: 'optional-group',
   /** Routine name → command line (a JSON object in env and flags). */
   actionMap: 'action-map',
+  /** Absolute directory paths: a JSON array, or "/a,/b" (files.allowPaths). */
+  absolutePathList: 'absolute-path-list',
 } as const;
 
 const MAX_ACTIONS = 64;
@@ -183,6 +185,25 @@ export function registerFormats(): void {
           throw new Error(`${expected}; bad name "${name.slice(0, 40)}"`);
         if (typeof line !== 'string' || line.trim() === '' || line.length > 4096)
           throw new Error(`${expected}; "${name}" needs a non-empty command line`);
+      }
+    },
+  });
+  convict.addFormat({
+    name: Format.absolutePathList,
+    coerce: coerceList,
+    validate(value: unknown) {
+      if (!Array.isArray(value) || value.length > 64)
+        throw new Error('must be a JSON array (or a comma list) of at most 64 absolute paths');
+      for (const item of value) {
+        if (
+          typeof item !== 'string' ||
+          !item.startsWith('/') ||
+          item.includes('\0') ||
+          item.length > 4096
+        )
+          throw new Error(`"${String(item).slice(0, 80)}" is not an absolute path`);
+        if (item.split('/').includes('..'))
+          throw new Error(`"${item.slice(0, 80)}": a root may not contain ".."`);
       }
     },
   });

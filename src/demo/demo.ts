@@ -48,6 +48,8 @@ export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptio
   const wsUrl = url.replace(/^http/, 'ws');
   // The demo's spool is temporary: removed when the demo ends.
   const spoolDir = mkdtempSync(join(tmpdir(), 'iottly-demo-spool-'));
+  // The one directory `iottly-agent cp` may use on the demo device; removed at the end too.
+  const filesDir = mkdtempSync(join(tmpdir(), 'iottly-demo-files-'));
 
   const { config } = loadConfig({
     configPath: undefined,
@@ -58,6 +60,8 @@ export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptio
       'auth.token': token,
       'storage.dir': spoolDir,
       'local.enabled': 'false', // the demo writes nothing to disk, a socket file included
+      'files.enabled': 'true',
+      'files.allowPaths': filesDir,
     },
     readFile: () => {
       throw Object.assign(new Error('the demo reads no file'), { code: 'ENOENT' });
@@ -89,6 +93,7 @@ export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptio
         : ['  console:  not in this build (run `npm start` from the repository for it)']),
       `  devices:  curl -s -H 'Authorization: Bearer ${apiKey}' ${url}/v1/devices`,
       `  stream:   ${wsUrl}/v1/stream?api_key=${apiKey}`,
+      `  files:    iottly-agent cp --hub ${url} --api-key ${apiKey} FILE ${DEMO_DEVICE}:${filesDir}/`,
       `  watching telemetry every ${DEMO_INTERVAL_MS / 1000} s as a stream client would:`,
       '  Ctrl-C to stop.',
       '',
@@ -108,4 +113,5 @@ export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptio
   await agent.stop();
   await hub.stop();
   rmSync(spoolDir, { recursive: true, force: true });
+  rmSync(filesDir, { recursive: true, force: true });
 }
