@@ -203,6 +203,16 @@ describe('console: file upload', () => {
     assert.equal(h.upload.onFrame(frame('session_done', 'put-40', { exit_code: 0 })), false);
   });
 
+  it('cancel while hashing sends nothing at all and ends it once', async () => {
+    const h = uploadHarness();
+    h.upload.start({ deviceId: 'dev1', path: '/srv/a' }, source(randomBytes(3_000_000)));
+    h.upload.cancel();
+    await settle();
+    assert.deepEqual(h.sent, [], 'no session_open after the cancel');
+    assert.deepEqual(h.ended, [{ ok: false, code: 'cancelled', message: 'cancelled' }]);
+    assert.equal(h.upload.active, false);
+  });
+
   it('a read failing ends it with read_failed; not connected ends it at the open', async () => {
     const h = uploadHarness();
     h.upload.start(
