@@ -47,6 +47,10 @@ export const TransferError = {
   sha256Mismatch: 'sha256_mismatch',
   /** The device's replies broke the contract (more bytes than the size it announced, …). */
   protocol: 'protocol_error',
+  /** The device ended the session with no error and no success (exit code not 0). */
+  failed: 'failed',
+  /** The page could not send `session_open` (not connected to the hub, or busy). */
+  notSent: 'not_sent',
 } as const;
 
 export const SHA256_HEX = /^[0-9a-f]{64}$/;
@@ -60,7 +64,7 @@ export function failureOf(
   const exit = done['exit_code'];
   return {
     ok: false,
-    code: 'failed',
+    code: TransferError.failed,
     message: `the device ended the transfer (exit ${exit === null ? 'none' : String(exit)})`,
   };
 }

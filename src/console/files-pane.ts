@@ -1,5 +1,5 @@
 import { MAX_DOWNLOAD_BYTES } from './file-download.js';
-import type { TransferProgress, TransferResult } from './file-transfer.js';
+import { TransferError, type TransferProgress, type TransferResult } from './file-transfer.js';
 import type { FileSource } from './file-upload.js';
 import { h } from './dom.js';
 import './files-pane.css';
@@ -165,7 +165,11 @@ export class FilesPane {
   }
 
   #notStarted(): void {
-    this.ended({ ok: false, code: 'not_sent', message: 'not connected to the hub, or busy' });
+    this.ended({
+      ok: false,
+      code: TransferError.notSent,
+      message: 'not connected to the hub, or busy',
+    });
   }
 
   #refuse(text: string): void {
