@@ -77,6 +77,11 @@ export class FileUpload {
   /** Which start() the async reads belong to: a read that returns after the end is dropped. */
   #run = 0;
   #reading = false;
+  /**
+   * One slice read while the window is full, so the bytes are at hand when the device reports it
+   * has taken some (a Blob read takes a trip to the browser's file backend): at most one frame.
+   */
+  #ahead: { offset: number; length: number; bytes: Promise<Uint8Array> } | null = null;
 
   constructor(transport: TransferTransport, sink: UploadSink, nextId: () => number) {
     this.#transport = transport;
@@ -215,12 +220,15 @@ export class FileUpload {
           this.#report();
           return;
         }
-        const room = SESSION_WINDOW_BYTES - (s.sent - s.consumed);
-        const length = Math.min(UPLOAD_FRAME_BYTES, s.source.size - s.next, room);
-        if (length <= 0) return; // the next input_consumed calls again
+        const length = Math.min(UPLOAD_FRAME_BYTES, s.source.size - s.next);
+        if (SESSION_WINDOW_BYTES - (s.sent - s.consumed) < length) {
+          // The window is full: read the next slice meanwhile, the next input_consumed sends it.
+          this.#readAhead(s.source, s.next, length);
+          return;
+        }
         let bytes: Uint8Array;
         try {
-          bytes = await s.source.read(s.next, length);
+          bytes = await this.#read(s.source, s.next, length);
         } catch (err) {
           if (this.#run === run) this.#fail(TransferError.readFailed, (err as Error).message);
           return;
@@ -238,6 +246,21 @@ export class FileUpload {
     } finally {
       this.#reading = false;
     }
+  }
+
+  /** The slice read ahead, if it is this one; else a read of it. */
+  #read(source: FileSource, offset: number, length: number): Promise<Uint8Array> {
+    const ahead = this.#ahead;
+    this.#ahead = null;
+    if (ahead && ahead.offset === offset && ahead.length === length) return ahead.bytes;
+    return source.read(offset, length);
+  }
+
+  #readAhead(source: FileSource, offset: number, length: number): void {
+    if (this.#ahead) return;
+    const bytes = source.read(offset, length);
+    bytes.catch(() => {}); // a failure shows when the slice is sent, not as an unhandled one
+    this.#ahead = { offset, length, bytes };
   }
 
   #report(): void {
@@ -275,6 +298,7 @@ export class FileUpload {
   #end(result: TransferResult): void {
     this.#state = { kind: 'idle' };
     this.#run += 1; // reads still in flight belong to no upload now
+    this.#ahead = null;
     this.#sink.ended(result);
   }
 }

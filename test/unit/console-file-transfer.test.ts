@@ -110,13 +110,16 @@ describe('console: file upload', () => {
     // The device takes bytes: the window moves by as much, never past it.
     h.upload.onFrame(frame('input_consumed', 'put-40', { bytes: 300_000 }));
     await settle();
-    assert.equal(sentBytes(h.bytes), SESSION_WINDOW_BYTES + 300_000);
+    assert.equal(sentBytes(h.bytes), SESSION_WINDOW_BYTES + UPLOAD_FRAME_BYTES, 'one more frame');
     assert.deepEqual(h.progress.at(-1), { phase: 'sending', done: 300_000, total: content.length });
     for (let taken = 0; taken < content.length;) {
       taken = Math.min(content.length, taken + 500_000);
       h.upload.onFrame(frame('input_consumed', 'put-40', { bytes: taken }));
       await settle();
-      assert.ok(sentBytes(h.bytes) - taken <= SESSION_WINDOW_BYTES);
+      const inFlight = sentBytes(h.bytes) - taken;
+      assert.ok(inFlight <= SESSION_WINDOW_BYTES, 'never past the window');
+      const left = content.length - taken;
+      assert.ok(inFlight >= Math.min(left, SESSION_WINDOW_BYTES - UPLOAD_FRAME_BYTES), 'kept full');
     }
     const data = Buffer.concat(h.bytes.filter((f) => f.kind === ByteKind.data).map((f) => f.data));
     assert.ok(data.equals(content), 'every byte once, in order');
