@@ -18,6 +18,7 @@ const DEVICE = [
   'telemetry',
   'local',
   'systemd',
+  'files',
 ];
 export const ROOMS = {
   protocol: [],
@@ -31,6 +32,7 @@ export const ROOMS = {
   telemetry: FEATURE,
   local: FEATURE,
   systemd: FEATURE,
+  files: FEATURE,
   hub: BASE,
   'broker-access': ['protocol'],
   console: ['protocol', 'time'],

@@ -96,6 +96,11 @@ async function main(argv: string[]): Promise<number> {
         },
       });
     }
+    case 'cp': {
+      // Loaded only here: the agent's own start-up never reads it.
+      const { parseCpArgs, runCp } = await import('./cli/cp.js');
+      return runCp(parseCpArgs(rest, process.env), { stderr: process.stderr });
+    }
     case 'inventory': {
       // What `run` reads in a child of its own, so the agent never loads systeminformation.
       const { readSystemInventory } = await import('./agent/system-inventory.js');

@@ -70,6 +70,8 @@ export const Format = {
   actionMap: 'action-map',
   /** `host:port` patterns with `*` (forward.allow): a JSON array, or "localhost:*,[::1]:22". */
   forwardTargets: 'forward-targets',
+  /** Absolute directory paths: a JSON array, or "/a,/b" (files.allowPaths). */
+  absolutePathList: 'absolute-path-list',
 } as const;
 
 const MAX_ACTIONS = 64;
@@ -187,6 +189,25 @@ export function registerFormats(): void {
           throw new Error(`${expected}; bad name "${name.slice(0, 40)}"`);
         if (typeof line !== 'string' || line.trim() === '' || line.length > 4096)
           throw new Error(`${expected}; "${name}" needs a non-empty command line`);
+      }
+    },
+  });
+  convict.addFormat({
+    name: Format.absolutePathList,
+    coerce: coerceList,
+    validate(value: unknown) {
+      if (!Array.isArray(value) || value.length > 64)
+        throw new Error('must be a JSON array (or a comma list) of at most 64 absolute paths');
+      for (const item of value) {
+        if (
+          typeof item !== 'string' ||
+          !item.startsWith('/') ||
+          item.includes('\0') ||
+          item.length > 4096
+        )
+          throw new Error(`"${String(item).slice(0, 80)}" is not an absolute path`);
+        if (item.split('/').includes('..'))
+          throw new Error(`"${item.slice(0, 80)}": a root may not contain ".."`);
       }
     },
   });

@@ -3,6 +3,7 @@ import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.js';
 import { commandsSchema } from './commands-schema.js';
 import { shellSchema } from './shell-schema.js';
 import { forwardSchema } from './forward-schema.js';
+import { filesSchema } from './files-schema.js';
 import { SYSTEM_SOCKET_PATH, SYSTEM_STATE_DIR } from './default-paths.js';
 import { Format } from './formats.js';
 import { telemetryConfigSchema } from './telemetry-schema.js';
@@ -279,6 +280,7 @@ export const schema = {
   commands: commandsSchema,
   shell: shellSchema,
   forward: forwardSchema,
+  files: filesSchema,
 } satisfies SchemaTree;
 
 /** `heartbeat.intervalMs` → `IOTTLY_HEARTBEAT_INTERVAL_MS`. */
