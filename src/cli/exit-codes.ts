@@ -24,6 +24,8 @@ export const ExitCode = {
    * `exec`: the hub or the device could not run the command (unreachable hub, refused key, unknown
    * or offline device, command refused, link lost): as ssh does, 255; the reason is on stderr.
    * `shell` and `cp` alike (cp: also a transfer the device refused, file_denied and the like).
+   * `forward`: the local port cannot be bound, or the hub refused the API key (a refused or
+   * failed connection closes only that connection; a dropped hub link is redialled).
    */
   execFailed: 255,
 } as const;

@@ -4,6 +4,7 @@ import { DEFAULT_CONFIG_PATH, envName, flagName, leafAt, leafKeys } from '../con
 import { BROKER_CONFIG_HELP } from './broker-config-help.js';
 import { CP_HELP } from './cp-help.js';
 import { EXEC_HELP } from './exec-help.js';
+import { FORWARD_HELP } from './forward-help.js';
 import { HUB_FLAGS } from './hub-flags.js';
 
 /**
@@ -22,6 +23,7 @@ commands:
   cp             copy a file to or from a device through the hub: LOCAL DEVICE:PATH, DEVICE:PATH LOCAL (--hub, --api-key)
   publish        send JSON to the cloud through the running agent: [--channel C] [--app NAME] ['<json>'] (or stdin)
   exec           run a command on a device through the hub, bytes in and out: [--hub URL] [--api-key KEY] DEVICE -- CMD [ARGS…]
+  forward        a local port carried to HOST:PORT as the device sees it, as ssh -L: DEVICE [BIND:]LPORT:HOST:PORT (--hub, --api-key)
   demo           a hub and an agent on loopback, with readable logs (what \`npm start\` runs)
   inventory      print what this device says about itself in hello (hostname, os, model, …) as JSON
   version        print the agent version
@@ -53,6 +55,8 @@ ${HUB_FLAGS}`;
       return BROKER_CONFIG_HELP;
     case 'exec':
       return EXEC_HELP;
+    case 'forward':
+      return FORWARD_HELP;
     case 'cp':
       return CP_HELP;
     case 'publish':

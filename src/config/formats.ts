@@ -2,6 +2,7 @@ import convict from 'convict';
 import { allowEnvList } from '../commands/env-policy.js';
 import { APP_NAME_PATTERN } from '../protocol/apps.js';
 import { decodeJson } from '../protocol/bounded-json.js';
+import { forwardAllowList } from '../forward/forward-targets.js';
 import { MAX_OPEN_REQUESTS } from '../protocol/to-hub.js';
 import type { Validator } from '../protocol/schema.js';
 import {
@@ -67,6 +68,8 @@ export const Format = {
   optionalGroup: 'optional-group',
   /** Routine name → command line (a JSON object in env and flags). */
   actionMap: 'action-map',
+  /** `host:port` patterns with `*` (forward.allow): a JSON array, or "localhost:*,[::1]:22". */
+  forwardTargets: 'forward-targets',
   /** Absolute directory paths: a JSON array, or "/a,/b" (files.allowPaths). */
   absolutePathList: 'absolute-path-list',
 } as const;
@@ -157,6 +160,7 @@ export function registerFormats(): void {
   validatedFormat(Format.telemetryPerStream, perStreamSettings, coerceJson);
   validatedFormat(Format.telemetryCustom, customStreams, coerceJson);
   validatedFormat(Format.envNameList, allowEnvList, coerceList);
+  validatedFormat(Format.forwardTargets, forwardAllowList, coerceList);
   convict.addFormat({
     name: Format.strictBoolean,
     coerce: (value: unknown) => (value === 'true' ? true : value === 'false' ? false : value),

@@ -60,6 +60,8 @@ export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptio
       'auth.token': token,
       'storage.dir': spoolDir,
       'local.enabled': 'false', // the demo writes nothing to disk, a socket file included
+      // `iottly-agent forward demo-device 8080:localhost:80` reaches this machine's loopback.
+      'forward.enabled': 'true',
       'files.enabled': 'true',
       'files.allowPaths': filesDir,
     },
@@ -93,6 +95,8 @@ export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptio
         : ['  console:  not in this build (run `npm start` from the repository for it)']),
       `  devices:  curl -s -H 'Authorization: Bearer ${apiKey}' ${url}/v1/devices`,
       `  stream:   ${wsUrl}/v1/stream?api_key=${apiKey}`,
+      `  forward:  iottly-agent forward --hub ${url} --api-key ${apiKey} ${DEMO_DEVICE} 8080:localhost:PORT`,
+      '            (a port of this machine through the demo device, loopback only)',
       `  files:    iottly-agent cp --hub ${url} --api-key ${apiKey} FILE ${DEMO_DEVICE}:${filesDir}/`,
       `  watching telemetry every ${DEMO_INTERVAL_MS / 1000} s as a stream client would:`,
       '  Ctrl-C to stop.',
