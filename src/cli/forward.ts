@@ -73,22 +73,25 @@ export function runForward(args: ForwardArgs, io: ForwardIo): Promise<number> {
       });
     }
 
-    const server: Server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (local) => {
-      if (state === 'stopped') return void local.destroy();
-      if (state !== 'open') {
-        if (waiting.length >= MAX_WAITING) {
-          log(`the hub is not connected and ${MAX_WAITING} connections wait: closing a new one`);
-          return void local.destroy();
+    const server: Server = createServer(
+      { allowHalfOpen: true, pauseOnConnect: true, noDelay: true },
+      (local) => {
+        if (state === 'stopped') return void local.destroy();
+        if (state !== 'open') {
+          if (waiting.length >= MAX_WAITING) {
+            log(`the hub is not connected and ${MAX_WAITING} connections wait: closing a new one`);
+            return void local.destroy();
+          }
+          waiting.push(local);
+          local.once('close', () => {
+            const index = waiting.indexOf(local);
+            if (index >= 0) waiting.splice(index, 1);
+          });
+          return;
         }
-        waiting.push(local);
-        local.once('close', () => {
-          const index = waiting.indexOf(local);
-          if (index >= 0) waiting.splice(index, 1);
-        });
-        return;
-      }
-      openStream(local);
-    });
+        openStream(local);
+      },
+    );
 
     const openStream = (local: Socket): void => {
       do nextStream = nextStream >= MAX_STREAM ? 1 : nextStream + 1;

@@ -20,7 +20,9 @@ export function createForwardFeature(
 ): ForwardFeature {
   return new ForwardFeature({
     settings: config.forward,
-    connect: deps.connect ?? ((options) => netConnect(options)),
+    // No Nagle: a tunnel carries what the client sends when it sends it (an ssh keystroke, an
+    // HTTP request), as the client's own connection would; coalescing is the client's choice.
+    connect: deps.connect ?? ((options) => netConnect({ ...options, noDelay: true })),
     lookup: deps.lookup ?? systemLookup,
   });
 }
