@@ -77,6 +77,18 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'shell':
       return shell(rest);
+    case 'keygen': {
+      const { runKeygen } = await import('./cli/artifact-signing.js');
+      return runKeygen(rest, { stdout: process.stdout, stderr: process.stderr });
+    }
+    case 'sign': {
+      const { runSign } = await import('./cli/artifact-signing.js');
+      return runSign(rest, {
+        stdout: process.stdout,
+        stderr: process.stderr,
+        readFile: (path) => readFileSync(path, 'utf8'),
+      });
+    }
     case 'inventory': {
       // What `run` reads in a child of its own, so the agent never loads systeminformation.
       const { readSystemInventory } = await import('./agent/system-inventory.js');
