@@ -562,7 +562,9 @@ export class Hub {
         });
         return;
       }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#acceptClient(ws));
+      this.#wss.handleUpgrade(req, socket, head, (ws) =>
+        this.#acceptClient(ws, req.socket.remoteAddress),
+      );
     } else {
       rejectUpgrade(socket, 404, ErrorCode.notFound, 'no WebSocket endpoint here');
     }
@@ -590,7 +592,7 @@ export class Hub {
     peer.start();
   }
 
-  #acceptClient(ws: WebSocket): void {
+  #acceptClient(ws: WebSocket, remote: string | undefined): void {
     if (this.#state !== 'listening') {
       ws.terminate();
       return;
@@ -600,6 +602,7 @@ export class Hub {
     const peer = new ClientPeer({
       socket: ws,
       id,
+      remote,
       clock: this.#clock,
       logger: this.#logger.child({ clientId: id }),
       ...this.#timing,
