@@ -128,7 +128,7 @@ export class UpdateFeature implements Feature {
       );
       return;
     }
-    const verdict = judgeAtStart(state, this.#o.version, this.#o.clock.now() / 1000);
+    const verdict = judgeAtStart(state, this.#o.version, this.#o.clock.date().getTime() / 1000);
     switch (verdict.kind) {
       case 'none':
         if (state === null) await clearState(paths); // damaged: forget it
@@ -419,7 +419,7 @@ export class UpdateFeature implements Feature {
         );
         return;
       }
-      const nowS = Math.floor(this.#o.clock.now() / 1000);
+      const nowS = Math.floor(this.#o.clock.date().getTime() / 1000);
       await swapIn(
         paths,
         part.path,
