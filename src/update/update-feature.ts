@@ -326,7 +326,7 @@ export class UpdateFeature implements Feature {
       ended(result);
     };
     const input = (bytes: Buffer): void => {
-      if (over) return;
+      if (over || closing) return;
       if (report.pending + bytes.length > MAX_PENDING_BYTES) {
         end({
           code: ErrorCode.updateCorrupt,
@@ -363,7 +363,13 @@ export class UpdateFeature implements Feature {
           });
       });
     };
-    const untrack = context.sessions.track(requestId, { input, close: () => end('closed') });
+    // A close keeps what arrived before it: the writes queued so far finish first.
+    let closing = false;
+    const close = (): void => {
+      closing = true;
+      void writing.then(() => end('closed'));
+    };
+    const untrack = context.sessions.track(requestId, { input, close });
     const closeStream =
       stream === null
         ? () => {}

@@ -328,14 +328,15 @@ describe('agent self-update (issue 17)', { concurrency: false }, () => {
     }
     const cut = await pushUpdate(connection, 'r-cut', good, { sendBytes: 1024 * 1024 });
     assert.equal(cut.type, 'session_done');
-    assert.equal(payloadOf(cut).closed, true);
+    assert.equal(payloadOf(cut).closed, true, JSON.stringify(cut));
+    assert.equal(payloadOf(cut).bytes, 1024 * 1024, JSON.stringify(cut));
     assert.equal(sha(r.binary), before);
     assert.equal(existsSync(installPaths(r.binary).state), false);
     assert.equal(r.supervisor.exits.length, 0, 'the agent never restarted');
     // A second session resumes from what arrived (its offset); bytes that differ from the
     // signed ones are caught by the sha256 at the end, and nothing is installed.
     const damaged = Buffer.from(bytes);
-    damaged[damaged.length - 10] ^= 0xff;
+    damaged.writeUInt8(damaged.readUInt8(damaged.length - 10) ^ 0xff, damaged.length - 10);
     const resumed = await pushUpdate(connection, 'r-resume', good, { wire: damaged });
     assert.equal(resumed.type, 'error');
     assert.equal(payloadOf(resumed).code, ErrorCode.updateCorrupt);
