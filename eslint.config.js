@@ -9,7 +9,16 @@ import tseslint from 'typescript-eslint';
  */
 const BASE = ['protocol', 'time', 'log'];
 const FEATURE = ['agent', 'process', ...BASE];
-const DEVICE = ['agent', 'process', 'storage', 'commands', 'telemetry', 'local', 'systemd', 'update'];
+const DEVICE = [
+  'agent',
+  'process',
+  'storage',
+  'commands',
+  'telemetry',
+  'local',
+  'systemd',
+  'update',
+];
 export const ROOMS = {
   protocol: [],
   time: [],
