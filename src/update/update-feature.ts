@@ -457,6 +457,8 @@ export class UpdateFeature implements Feature {
       },
       `update to ${payload.version} installed; restarting into it`,
     );
+    // No other update until the restart: this process no longer runs the installed binary.
+    this.#stopping = true;
     session.reply('session_done', { exit_code: 0, bytes: payload.size, sha256: payload.sha256 });
     this.#o.requestRestart(`updated to ${payload.version}`);
   }
