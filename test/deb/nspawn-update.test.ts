@@ -2,7 +2,15 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { defaultCacheDir } from '../../scripts/binaries/base-binary.js';
@@ -26,6 +34,31 @@ const BOOT_TIMEOUT_MS = 240_000;
 const BINARY = join(RELEASE_DIR, 'iottly-agent-linux-x64');
 const INSTALL = new URL('../../scripts/install.sh', import.meta.url).pathname;
 
+/**
+ * The Debian 12 root nspawn-boot.test.ts caches, when it is there; else one of this file's own
+ * (the two files may run at once on a cold cache, and must not debootstrap into one folder).
+ */
+function debianRoot(): string {
+  const cache = dirname(defaultCacheDir());
+  const shared = join(cache, 'debootstrap-bookworm');
+  if (existsSync(join(shared, '.complete'))) return shared;
+  const own = join(cache, 'debootstrap-bookworm-update');
+  if (existsSync(join(own, '.complete'))) return own;
+  const partial = `${own}.partial`;
+  rmSync(partial, { recursive: true, force: true });
+  const made = run('debootstrap', [
+    '--variant=minbase',
+    '--include=systemd,systemd-sysv,dbus,libstdc++6',
+    'bookworm',
+    partial,
+    'http://deb.debian.org/debian',
+  ]);
+  assert.equal(made.code, 0, `debootstrap failed:\n${made.stderr.slice(-2000)}`);
+  writeFileSync(join(partial, '.complete'), '');
+  renameSync(partial, own);
+  return own;
+}
+
 /** Waits for /update-done (the test writes it), then saves the agent's journal and powers off. */
 const REPORT_UNIT = `[Unit]
 Description=Report on iottly-agent for the update test, then power off
@@ -46,8 +79,7 @@ describe('an update rolled back under systemd (install.sh layout, systemd-nspawn
 
   it('restores the previous binary after a build that exits at start, and reports it', async (t) => {
     assert.ok(existsSync(BINARY), `${BINARY} is missing: run npm run build:binaries first`);
-    const base = join(dirname(defaultCacheDir()), 'debootstrap-bookworm');
-    assert.ok(existsSync(join(base, '.complete')), `${base}: run nspawn-boot.test.ts first`);
+    const base = debianRoot();
     const root = `${base}.update-${process.pid}`;
     rmSync(root, { recursive: true, force: true });
     assert.equal(run('cp', ['-a', base, root]).code, 0);
