@@ -14,9 +14,11 @@ const DEVICE = [
   'process',
   'storage',
   'commands',
+  'forward',
   'telemetry',
   'local',
   'systemd',
+  'files',
   'update',
 ];
 export const ROOMS = {
@@ -27,9 +29,11 @@ export const ROOMS = {
   process: BASE,
   storage: FEATURE,
   commands: FEATURE,
+  forward: FEATURE,
   telemetry: FEATURE,
   local: FEATURE,
   systemd: FEATURE,
+  files: FEATURE,
   update: FEATURE,
   hub: BASE,
   'broker-access': ['protocol'],
