@@ -19,6 +19,7 @@ const DEVICE = [
   'local',
   'systemd',
   'files',
+  'update',
 ];
 export const ROOMS = {
   protocol: [],
@@ -33,6 +34,7 @@ export const ROOMS = {
   local: FEATURE,
   systemd: FEATURE,
   files: FEATURE,
+  update: FEATURE,
   hub: BASE,
   'broker-access': ['protocol'],
   console: ['protocol', 'time'],

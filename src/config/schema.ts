@@ -4,6 +4,7 @@ import { commandsSchema } from './commands-schema.js';
 import { shellSchema } from './shell-schema.js';
 import { forwardSchema } from './forward-schema.js';
 import { filesSchema } from './files-schema.js';
+import { updateSchema } from './update-schema.js';
 import { SYSTEM_SOCKET_PATH, SYSTEM_STATE_DIR } from './default-paths.js';
 import { Format } from './formats.js';
 import { telemetryConfigSchema } from './telemetry-schema.js';
@@ -281,6 +282,7 @@ export const schema = {
   shell: shellSchema,
   forward: forwardSchema,
   files: filesSchema,
+  update: updateSchema,
 } satisfies SchemaTree;
 
 /** `heartbeat.intervalMs` → `IOTTLY_HEARTBEAT_INTERVAL_MS`. */

@@ -31,6 +31,7 @@ import {
 } from './schema.js';
 import type { ValidatorSet } from './parse.js';
 import { sessionDonePayload, sessionOpenedPayload, sessionOutputPayload } from './sessions.js';
+import { updateResultPayload } from './update-session.js';
 
 /**
  * Most requests an agent may say it holds open in `hello.open_requests` (`commands.maxConcurrent`
@@ -109,6 +110,7 @@ export const toHubValidators: ValidatorSet = {
   session_opened: sessionOpenedPayload,
   session_output: sessionOutputPayload,
   session_done: sessionDonePayload,
+  update_result: updateResultPayload,
 };
 
 /** The agent's hello must come first; everything else is refused until it has. */

@@ -25,6 +25,7 @@ import { createShellFeature } from './shell-wiring.js';
 import { createForwardFeature } from './forward-wiring.js';
 import { createFilesFeature } from './files-wiring.js';
 import { createLocalApps } from './local-apps-wiring.js';
+import { createUpdateFeature, type UpdateHost } from './update-wiring.js';
 
 /**
  * Builds an Agent from validated configuration. Every side effect comes in as a dependency and
@@ -54,6 +55,8 @@ export interface AgentDependencies {
   /** The spool's file operations (tests inject disk faults here). */
   spoolFs: SpoolFs;
   features?: Feature[];
+  /** The process the agent runs in, for updates (absent: updates are refused). */
+  updateHost?: UpdateHost;
 }
 
 /**
@@ -133,6 +136,12 @@ export function createAgent(
           }),
         ]
       : []),
+    createUpdateFeature(config, {
+      clock,
+      version: AGENT_VERSION,
+      arch: process.arch,
+      host: deps.updateHost,
+    }),
     ...(deps.features ?? []),
   ];
   const outbox = spoolOutbox(config, deps.logger, clock, deps.spoolFs);

@@ -18,8 +18,10 @@ const ROOT = new URL('../../', import.meta.url).pathname;
  * 1.2 MiB unpacked (185 files: the compiled agent and hub, the console with its source maps,
  * README). They leave room for a third more code; one binary (26 MiB as .xz, 107 MiB as is) or a
  * stray folder of build output overshoots them by orders of magnitude, the slip they catch.
+ * Issues 16 and 17 (file transfers, forwards, agent updates) brought it to 513 KiB packed: the
+ * packed budget went from 512 to 640 KiB, still far below one binary.
  */
-const PACKED_BUDGET_BYTES = 512 * 1024;
+const PACKED_BUDGET_BYTES = 640 * 1024;
 const UNPACKED_BUDGET_BYTES = 2 * 1024 * 1024;
 
 const NEEDED = [
@@ -32,6 +34,7 @@ const NEEDED = [
   'dist/console/console.css',
   'systemd/iottly-agent.service',
   'systemd/hardening-strict.conf',
+  'systemd/iottly-agent-update-guard',
   'scripts/install.sh',
 ];
 
