@@ -100,6 +100,13 @@ export const ErrorCode = {
    * ignoring `input_consumed`: the command was cancelled. Logged by the agent.
    */
   inputOverflow: 'input_overflow',
+  /**
+   * An artifact upload the hub refuses (HTTP 400): a version or arch that is not a valid name, a
+   * signature file that is not one, or bytes whose size or sha256 are not the ones it names.
+   */
+  invalidArtifact: 'invalid_artifact',
+  /** An agent update that did not end with the new version running (`update_state` `cause`). */
+  updateFailed: 'update_failed',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

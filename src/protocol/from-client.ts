@@ -13,6 +13,7 @@ import {
   sessionResizePayload,
 } from './sessions.js';
 import { streamNumber } from './byte-frame.js';
+import { updateRequestPayload } from './updates.js';
 
 export const subscribePayload = object({
   device_id: deviceId(),
@@ -58,4 +59,5 @@ export const fromClientValidators: ValidatorSet = {
   session_input: sessionInputPayload,
   session_resize: sessionResizePayload,
   session_close: sessionClosePayload,
+  update_request: updateRequestPayload,
 };

@@ -1,4 +1,5 @@
 /** Messages an agent sends to the hub, one validator each (the hub validates every frame). */
+import { updateResultPayload } from './updates.js';
 import {
   appCallDonePayload,
   appCallPayload,
@@ -109,6 +110,7 @@ export const toHubValidators: ValidatorSet = {
   session_opened: sessionOpenedPayload,
   session_output: sessionOutputPayload,
   session_done: sessionDonePayload,
+  update_result: updateResultPayload,
 };
 
 /** The agent's hello must come first; everything else is refused until it has. */

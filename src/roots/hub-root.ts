@@ -39,6 +39,10 @@ export interface HubRunOptions {
   /** Delivery cursors survive restarts here; null: memory only. */
   stateDir: string | null;
   maxSubscriptionsPerClient: number;
+  /** `--artifacts DIR`; null: the hub's default (`<stateDir>/artifacts`, or none). */
+  artifactsDir: string | null;
+  artifactMaxBytes: number;
+  updateConcurrency: number;
   /** `--broker …`: serve the fleet of an MQTT broker; null: devices on `/v1/device`. */
   broker: HubBrokerOptions | null;
 }
@@ -137,6 +141,9 @@ export async function runHub(
     pongTimeoutMs: options.pongTimeoutMs,
     sessionTtlMs: options.sessionTtlMs,
     maxSubscriptionsPerClient: options.maxSubscriptionsPerClient,
+    artifactMaxBytes: options.artifactMaxBytes,
+    updateConcurrency: options.updateConcurrency,
+    ...(options.artifactsDir !== null ? { artifactsDir: options.artifactsDir } : {}),
     webhooks,
     logger,
     clock,

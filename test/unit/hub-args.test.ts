@@ -35,6 +35,9 @@ describe('parseHubArgs', () => {
       logFormat: 'auto',
       stateDir: null,
       maxSubscriptionsPerClient: 100,
+      artifactsDir: null,
+      artifactMaxBytes: 268_435_456,
+      updateConcurrency: 4,
       broker: null,
     });
   });
@@ -163,6 +166,9 @@ describe('parseHubArgs', () => {
       logFormat: 'auto',
       stateDir: null,
       maxSubscriptionsPerClient: 100,
+      artifactsDir: null,
+      artifactMaxBytes: 268_435_456,
+      updateConcurrency: 4,
       broker: null,
     });
   });
