@@ -8,10 +8,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import type { AgentContext } from '../src/agent/agent.js';
 import { MemoryOutbox } from '../src/agent/outbox.js';
 import { Router } from '../src/agent/router.js';
+import { SessionKinds } from '../src/agent/session-kinds.js';
 import { Defaults } from '../src/config/schema.js';
 import { LocalApps } from '../src/local/local-apps.js';
 import { systemClock } from '../src/time/clock.js';
@@ -83,7 +84,7 @@ function fakeContext(onEmit: () => void): AgentContext {
     clock: systemClock,
     logger,
     outbox: new MemoryOutbox({ maxMessages: 10, highWaterBytes: 1 }),
-    router: new Router(() => {}),
+    ...routerAndSessions(logger),
     emit: onEmit,
     speaksBytes: () => false,
     emitBytes: () => {},
@@ -187,4 +188,17 @@ try {
   ]);
 } finally {
   rmSync(dir, { recursive: true, force: true });
+}
+
+function routerAndSessions(logger: Logger): { router: Router; sessions: SessionKinds } {
+  const router = new Router(() => {});
+  return {
+    router,
+    sessions: new SessionKinds(
+      router,
+      logger,
+      () => {},
+      () => false,
+    ),
+  };
 }

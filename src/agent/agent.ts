@@ -11,6 +11,7 @@ import type { Link } from './link.js';
 import type { DeliveryOutbox, DeliveryStats, OutboundBytes, Outbox, OutboxSink } from './outbox.js';
 import { BYTES_CAPABILITY } from '../protocol/byte-frame.js';
 import { Router } from './router.js';
+import { SessionKinds, type SessionRegistry } from './session-kinds.js';
 import { ChangedOnly, describeStatus, type ConnectionStatus } from './connection-status.js';
 import { LogCode } from '../log/log-codes.js';
 
@@ -26,6 +27,8 @@ export interface AgentContext {
   readonly logger: Logger;
   readonly outbox: Outbox;
   readonly router: Router;
+  /** Sessions of every kind: a feature serves a kind and tracks its sessions' follow-ups. */
+  readonly sessions: SessionRegistry;
   /** `channel` null: none (an app's message sent without one). */
   emit(
     type: string,
@@ -99,12 +102,20 @@ export class Agent {
     this.#outbox = options.outbox;
     this.#link = options.link;
     this.#router = new Router((error) => this.#onBadFrame(error));
+    const sessions = new SessionKinds(
+      this.#router,
+      options.logger,
+      (requestId, code, message) =>
+        this.emit('error', Channel.errors, { code, message }, requestId),
+      () => this.#speaksBytes,
+    );
     this.#context = {
       deviceId: options.deviceId,
       clock: options.clock,
       logger: options.logger,
       outbox: this.#outbox,
       router: this.#router,
+      sessions,
       emit: (type, channel, payload, requestId) => this.emit(type, channel, payload, requestId),
       speaksBytes: () => this.#speaksBytes,
       emitBytes: (frame) => this.#outbox.enqueueBytes(frame, options.clock.date().getTime()),

@@ -32,6 +32,12 @@ import {
   type ByteFrame,
 } from '../protocol/byte-frame.js';
 import { HeldSessionInput } from './held-session-input.js';
+import {
+  DEFAULT_SESSION_KIND,
+  MAX_REQUESTED_BY_CHARS,
+  SESSION_WINDOW_BYTES,
+  type SessionForwardPayload,
+} from '../protocol/sessions.js';
 import { OrphanSessions } from './orphan-sessions.js';
 import { OutputChunks, inputPayloads, outputBytes, outputFdNumber, reframe } from './byte-relay.js';
 
@@ -126,6 +132,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     session_input: (client, frame) => this.#followUp(client, frame),
     session_resize: (client, frame) => this.#followUp(client, frame),
     session_close: (client, frame) => this.#followUp(client, frame),
+    session_ack: (client, frame) => this.#followUp(client, frame),
   };
 
   readonly #deviceHandlers: Record<string, DeviceHandler> = {
@@ -429,7 +436,13 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
-    if (frame.type === 'input_consumed' && request.clientStream === undefined) return;
+    // A seed client's command knows no input_consumed; every session's client may use it.
+    if (
+      frame.type === 'input_consumed' &&
+      request.kind === 'command' &&
+      request.clientStream === undefined
+    )
+      return;
     if (isFinalReply(request.kind, frame.type)) this.#flushOutputChunks(request);
     const relayed =
       (frame.type === 'command_output' || frame.type === 'session_output') &&
@@ -524,8 +537,8 @@ export class Broker implements DeviceEvents, ClientEvents {
     }
     const { device } = request;
     if (request.kind === 'session' && !this.#sessionLinkUp(request)) {
-      // An eof means nothing to a terminal (Ctrl-D is a byte).
       if (frame.kind === ByteKind.data) this.#holdKeys(request, frame.data);
+      else this.#heldSessionInput.eof(request);
       return;
     }
     if (request.deviceStream !== undefined && device.speaksBytes && device.sendBytes) {
@@ -707,6 +720,18 @@ export class Broker implements DeviceEvents, ClientEvents {
       return;
     }
     const kind = FORWARDED_KIND[frame.type] ?? 'command';
+    const session = kind === 'session' ? (frame.payload as SessionForwardPayload) : undefined;
+    const sessionKind = session ? (session.kind ?? DEFAULT_SESSION_KIND) : undefined;
+    if (sessionKind === 'shell' && (session?.rows === undefined || session.cols === undefined)) {
+      client.refuse(
+        frameError(
+          ErrorCode.invalidPayload,
+          'session_open: rows and cols are required for a shell session',
+          frame,
+        ),
+      );
+      return;
+    }
     const carriesBytes = kind === 'command' || kind === 'session';
     const clientStream = carriesBytes ? (frame.payload as { stream?: number }).stream : undefined;
     if (clientStream !== undefined && this.requests.byClientStream(client, clientStream)) {
@@ -719,14 +744,20 @@ export class Broker implements DeviceEvents, ClientEvents {
       );
       return;
     }
-    const request = this.requests.open(kind, client, frame.request_id, device, {
-      device: carriesBytes && device.speaksBytes === true,
-      client: clientStream,
-    });
+    const request = this.requests.open(
+      kind,
+      client,
+      frame.request_id,
+      device,
+      { device: carriesBytes && device.speaksBytes === true, client: clientStream },
+      sessionKind,
+    );
     const payload = { ...originalPayload(frame) };
     // The device's stream number is the hub's: the client's own never reaches the device.
     delete payload.stream;
     if (request.deviceStream !== undefined) payload.stream = request.deviceStream;
+    // Who asked is the hub's to say (the device logs it), never the client's.
+    if (session) payload.requested_by = requestedBy(client);
     let sent: boolean;
     try {
       sent = device.send({ type: frame.type, request_id: request.id, payload });
@@ -754,7 +785,7 @@ export class Broker implements DeviceEvents, ClientEvents {
     const request =
       target === undefined ? undefined : this.requests.findByClientRequest(client, target);
     const kind = frame.type.startsWith('session_') ? 'session' : 'command';
-    const noun = kind === 'session' ? 'shell session' : 'command';
+    const noun = kind === 'session' ? 'session' : 'command';
     if (!request || request.kind !== kind) {
       client.refuse(
         frameError(
@@ -789,12 +820,28 @@ export class Broker implements DeviceEvents, ClientEvents {
     return this.devices.onlineLink(request.device.deviceId) === request.device;
   }
 
+  /**
+   * A session's input while its device is away. A terminal's keystrokes past the bound are
+   * dropped, as a terminal would under a flood; a bulk session's client keeps no more than its
+   * window in flight, so input past the window cannot be held without losing bytes the transfer
+   * needs: that session is ended (`data_lost`) instead of going on with a hole.
+   */
   #holdKeys(request: ForwardedRequest<ClientLink, DeviceLink>, bytes: Uint8Array): void {
-    if (!this.#heldSessionInput.keys(request, bytes))
-      this.#logger.debug(
-        { deviceId: request.device.deviceId, bytes: bytes.length },
-        'keystrokes for a session whose device is away dropped: too many held',
-      );
+    if (request.sessionKind === 'shell') {
+      if (!this.#heldSessionInput.keys(request, bytes))
+        this.#logger.debug(
+          { deviceId: request.device.deviceId, bytes: bytes.length },
+          'keystrokes for a session whose device is away dropped: too many held',
+        );
+      return;
+    }
+    if (this.#heldSessionInput.keys(request, bytes, SESSION_WINDOW_BYTES)) return;
+    const message = `more than ${SESSION_WINDOW_BYTES} bytes of input arrived for a ${request.sessionKind} session while its device was away (its window)`;
+    this.#logger.warn({ code: ErrorCode.dataLost, deviceId: request.device.deviceId }, message);
+    this.#heldSessionInput.take(request);
+    this.requests.close(request.id);
+    this.#orphanSessions.add(request.device.deviceId, request.id);
+    this.#endRequest(request, { code: ErrorCode.dataLost, message });
   }
 
   /** `session_input`, `session_resize` or `session_close` while the device's link is down. */
@@ -807,6 +854,8 @@ export class Broker implements DeviceEvents, ClientEvents {
       this.#holdKeys(request, Buffer.from(data, 'base64'));
     } else if (frame.type === 'session_resize') {
       this.#heldSessionInput.resize(request, frame.payload as { rows: number; cols: number });
+    } else if (frame.type === 'session_ack') {
+      this.#heldSessionInput.ack(request, (frame.payload as { bytes: number }).bytes);
     } else this.#heldSessionInput.close(request);
   }
 
@@ -817,6 +866,22 @@ export class Broker implements DeviceEvents, ClientEvents {
     if (!held) return;
     if (held.size > 0) this.#sendSessionKeys(request, Buffer.concat(held.bytes));
     const id = request.id;
+    if (held.eof && request.deviceStream !== undefined && request.device.sendBytes)
+      request.device.sendBytes(
+        encodeByteFrame({
+          kind: ByteKind.eof,
+          stream: request.deviceStream,
+          fd: ByteFd.stdin,
+          seq: 0,
+          data: new Uint8Array(0),
+        }),
+      );
+    if (held.ack !== null)
+      request.device.send({
+        type: 'session_ack',
+        request_id: id,
+        payload: { request_id: id, bytes: held.ack },
+      });
     if (held.resize)
       request.device.send({
         type: 'session_resize',
@@ -898,6 +963,15 @@ const CANCEL_TYPE: Partial<Record<RequestKind, string>> = {
   command: 'command_cancel',
   session: 'session_close',
 };
+
+/** Who opened a session, as the device's log says it: the client's id and address. */
+function requestedBy(client: ClientLink): string {
+  const who =
+    client.remote === undefined
+      ? `client ${client.id}`
+      : `client ${client.id} from ${client.remote}`;
+  return who.slice(0, MAX_REQUESTED_BY_CHARS);
+}
 
 /** `"a", "b"` — clipped, so that a long list does not make a long error. */
 function namesList(names: readonly string[], max = 20): string {

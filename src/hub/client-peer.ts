@@ -15,11 +15,14 @@ import { PeerSocket, peerSettings, type PeerSettings, type PeerStats } from './p
  */
 export interface ClientPeerOptions extends PeerSettings {
   id: string;
+  /** The client's address (the upgrade request's socket), for the logs of what it asks. */
+  remote?: string;
   events: ClientEvents;
 }
 
 export class ClientPeer implements ClientLink {
   readonly id: string;
+  readonly remote: string | undefined;
   readonly #o: ClientPeerOptions;
   readonly #peer: PeerSocket;
   #dropped = 0;
@@ -27,6 +30,7 @@ export class ClientPeer implements ClientLink {
   constructor(options: ClientPeerOptions) {
     this.#o = options;
     this.id = options.id;
+    this.remote = options.remote;
     this.#peer = new PeerSocket({
       ...peerSettings(options),
       onText: (text) => this.#onText(text),

@@ -1,4 +1,5 @@
 import { MAX_STREAM_NUMBER } from '../protocol/byte-frame.js';
+import type { SessionKind } from '../protocol/sessions.js';
 import { uniqueId, type IdSource } from './ids.js';
 import { MultiMap } from './multi-map.js';
 
@@ -32,7 +33,7 @@ export const REQUEST_KINDS = {
     final: ['app_command_done', 'error'],
   },
   session: {
-    replies: ['session_opened', 'session_output', 'session_done', 'error'],
+    replies: ['session_opened', 'session_output', 'input_consumed', 'session_done', 'error'],
     final: ['session_done', 'error'],
   },
 } as const satisfies Record<string, { replies: readonly string[]; final: readonly string[] }>;
@@ -56,6 +57,8 @@ export interface ForwardedRequest<C, D> {
   readonly deviceStream: number | undefined;
   /** The client's stream number (it asked for bytes), if any. */
   readonly clientStream: number | undefined;
+  /** A session's kind (what carries its bytes on the device); undefined for other requests. */
+  readonly sessionKind: SessionKind | undefined;
 }
 
 /** The stream numbers a request is opened with. */
@@ -99,6 +102,7 @@ export class ForwardedRequests<C, D> {
     clientRequestId: string | undefined,
     device: D,
     streams: RequestStreams = { device: false, client: undefined },
+    sessionKind?: SessionKind,
   ): ForwardedRequest<C, D> {
     const id = uniqueId(this.#ids, 'req', (candidate) => this.#byId.has(candidate));
     const request: ForwardedRequest<C, D> = {
@@ -110,6 +114,7 @@ export class ForwardedRequests<C, D> {
       unconfirmed: false,
       deviceStream: streams.device ? this.#nextDeviceStream() : undefined,
       clientStream: streams.client,
+      sessionKind,
     };
     this.#byId.set(id, request);
     if (request.deviceStream !== undefined) this.#byDeviceStream.set(request.deviceStream, request);

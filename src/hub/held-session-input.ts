@@ -1,34 +1,44 @@
 /**
- * What a shell session's client sends while the device's link is down (the session outlives a
- * short drop, and so does its route, for the request grace): the keystrokes, the last window
- * size and a close, held for the session and sent once the device is back, in that order.
- * Bounded: keystrokes past `maxBytes` are dropped (a terminal is typed into, not fed files).
+ * What a session's client sends while the device's link is down (the session outlives a short
+ * drop, and so does its route, for the request grace): the input, its end, the last window size,
+ * the last `session_ack` and a close, held for the session and sent once the device is back, in
+ * that order. Bounded in bytes by the caller: a shell's keystrokes past 64 KiB are dropped (a
+ * terminal is typed into, not fed files); a bulk session's client never has more than its window
+ * in flight, so input past the window means something is wrong and the session is ended.
  */
 export interface HeldInput {
   bytes: Buffer[];
   size: number;
+  /** The client ended its input (a bulk session's eof; a terminal has none). */
+  eof: boolean;
   resize: { rows: number; cols: number } | null;
+  /** The last `session_ack` count. */
+  ack: number | null;
   close: boolean;
 }
 
-/** Keystrokes held per session while its device is away. */
+/** Keystrokes held per shell session while its device is away. */
 export const MAX_HELD_SESSION_INPUT_BYTES = 64 * 1024;
 
 export class HeldSessionInput<R extends object> {
   readonly #held = new WeakMap<R, HeldInput>();
-  readonly #maxBytes: number;
 
-  constructor(maxBytes = MAX_HELD_SESSION_INPUT_BYTES) {
-    this.#maxBytes = maxBytes;
-  }
-
-  /** Holds keystrokes; false when they do not fit (dropped). */
-  keys(request: R, bytes: Uint8Array): boolean {
+  /** Holds input; false when it does not fit under `maxBytes` (not held). */
+  keys(request: R, bytes: Uint8Array, maxBytes = MAX_HELD_SESSION_INPUT_BYTES): boolean {
     const held = this.#entry(request);
-    if (held.size + bytes.length > this.#maxBytes) return false;
+    if (held.size + bytes.length > maxBytes) return false;
     held.bytes.push(Buffer.from(bytes));
     held.size += bytes.length;
     return true;
+  }
+
+  eof(request: R): void {
+    this.#entry(request).eof = true;
+  }
+
+  ack(request: R, bytes: number): void {
+    const held = this.#entry(request);
+    held.ack = Math.max(held.ack ?? 0, bytes);
   }
 
   resize(request: R, size: { rows: number; cols: number }): void {
@@ -48,7 +58,11 @@ export class HeldSessionInput<R extends object> {
 
   #entry(request: R): HeldInput {
     let held = this.#held.get(request);
-    if (!held) this.#held.set(request, (held = { bytes: [], size: 0, resize: null, close: false }));
+    if (!held)
+      this.#held.set(
+        request,
+        (held = { bytes: [], size: 0, eof: false, resize: null, ack: null, close: false }),
+      );
     return held;
   }
 }

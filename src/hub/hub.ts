@@ -52,7 +52,7 @@ import { hubRequestIds, randomHubId } from './fleet/hub-id.js';
 import type { ClientEvents, ClientLink, DeviceEvents } from './links.js';
 import { ArtifactStore } from './updates/artifact-store.js';
 import { DEFAULT_UPDATE_CONCURRENCY, UpdateManager } from './updates/update-manager.js';
-import { UPDATE_WINDOW_BYTES } from './updates/update-window.js';
+import { SESSION_WINDOW_BYTES } from '../protocol/sessions.js';
 import type {
   UpdateRequestPayload,
   UpdateResultPayload,
@@ -361,7 +361,7 @@ export class Hub {
             'updateConcurrency',
             options.updateConcurrency ?? DEFAULT_UPDATE_CONCURRENCY,
           ),
-          window: UPDATE_WINDOW_BYTES,
+          window: SESSION_WINDOW_BYTES,
           onState: (view) => this.#broadcastUpdate(view),
         })
       : null;
@@ -384,10 +384,21 @@ export class Hub {
     };
     this.#clientEvents = {
       clientAttached: (link) => broker.clientAttached(link),
-      clientFrame: (link, frame) =>
-        frame.type === 'update_request'
-          ? this.#updateRequest(link, frame)
-          : broker.clientFrame(link, frame),
+      clientFrame: (link, frame) => {
+        if (frame.type === 'update_request') return this.#updateRequest(link, frame);
+        if (frame.type === 'session_open' && frame.payload.kind === 'update') {
+          // Only the hub's update manager opens these (it is not a ClientPeer): a client asks
+          // with update_request, so that what a device runs comes from the hub's artifacts.
+          const error: FrameError = {
+            code: ErrorCode.invalidPayload,
+            message: 'session_open: kind "update" is opened by the hub; send update_request',
+            type: frame.type,
+          };
+          if (frame.request_id !== undefined) error.request_id = frame.request_id;
+          return link.refuse(error);
+        }
+        broker.clientFrame(link, frame);
+      },
       clientBytes: (link, frame) => broker.clientBytes(link, frame),
       clientClosed: (link, code, reason) => broker.clientClosed(link, code, reason),
     };
@@ -657,7 +668,9 @@ export class Hub {
         });
         return;
       }
-      this.#wss.handleUpgrade(req, socket, head, (ws) => this.#acceptClient(ws));
+      this.#wss.handleUpgrade(req, socket, head, (ws) =>
+        this.#acceptClient(ws, req.socket.remoteAddress),
+      );
     } else {
       rejectUpgrade(socket, 404, ErrorCode.notFound, 'no WebSocket endpoint here');
     }
@@ -685,7 +698,7 @@ export class Hub {
     peer.start();
   }
 
-  #acceptClient(ws: WebSocket): void {
+  #acceptClient(ws: WebSocket, remote: string | undefined): void {
     if (this.#state !== 'listening') {
       ws.terminate();
       return;
@@ -695,6 +708,7 @@ export class Hub {
     const peer = new ClientPeer({
       socket: ws,
       id,
+      remote,
       clock: this.#clock,
       logger: this.#logger.child({ clientId: id }),
       ...this.#timing,

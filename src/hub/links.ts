@@ -38,6 +38,8 @@ export interface DeviceLink extends Link {
 export interface ClientLink extends Link {
   /** An id for logs and accessors; not sent to anyone. */
   readonly id: string;
+  /** The client's address, for logs (undefined for the hub's own in-process clients). */
+  readonly remote?: string;
   /**
    * Sends a frame the client can do without (telemetry, app events): while the client is
    * backed up it is dropped, counted, and the client told how many once it drains.

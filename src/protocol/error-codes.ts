@@ -101,6 +101,26 @@ export const ErrorCode = {
    */
   inputOverflow: 'input_overflow',
   /**
+   * A file transfer refused: `files.enabled` is false, the path is outside `files.allowPaths`
+   * (also through a symlink or `..`), or the user transfers run as may not read or write it.
+   */
+  fileDenied: 'file_denied',
+  /** A `file_get` for a file that does not exist (or is not a regular file). */
+  fileNotFound: 'file_not_found',
+  /** A file larger than `files.maxBytes`. */
+  fileTooLarge: 'file_too_large',
+  /** What arrived does not have the sha256 it was sent with: nothing was written in its place. */
+  fileCorrupt: 'file_corrupt',
+  /** A port forward refused: `forward.enabled` is false, or `forward.allow` has no such target. */
+  forwardDenied: 'forward_denied',
+  /** A port forward's target could not be reached (refused, timed out, no such host). */
+  forwardFailed: 'forward_failed',
+  /**
+   * The hub could not hold a session's input while its device was away (more than the session's
+   * window): the session was ended rather than have bytes silently go missing.
+   */
+  dataLost: 'data_lost',
+  /**
    * An artifact upload the hub refuses (HTTP 400): a version or arch that is not a valid name, a
    * signature file that is not one, or bytes whose size or sha256 are not the ones it names.
    */

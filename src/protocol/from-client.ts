@@ -7,6 +7,7 @@ import { deviceId, streamIntervalMs, streamName } from './fields.js';
 import { array, object, optional, string, type Infer } from './schema.js';
 import type { ValidatorSet } from './parse.js';
 import {
+  sessionAckPayload,
   sessionClosePayload,
   sessionForwardPayload,
   sessionInputPayload,
@@ -59,5 +60,6 @@ export const fromClientValidators: ValidatorSet = {
   session_input: sessionInputPayload,
   session_resize: sessionResizePayload,
   session_close: sessionClosePayload,
+  session_ack: sessionAckPayload,
   update_request: updateRequestPayload,
 };

@@ -87,18 +87,23 @@ describe('session payloads and sizes', () => {
 });
 
 describe('session input held while the device is away', () => {
-  it('keeps keystrokes up to its bound, the last size and a close, then forgets them', () => {
-    const held = new HeldSessionInput<object>(4);
+  it('keeps input up to its bound, an eof, the last size and ack and a close, then forgets them', () => {
+    const held = new HeldSessionInput<object>();
     const session = {};
-    assert.equal(held.keys(session, Buffer.from('ab')), true);
-    assert.equal(held.keys(session, Buffer.from('cde')), false);
-    assert.equal(held.keys(session, Buffer.from('cd')), true);
+    assert.equal(held.keys(session, Buffer.from('ab'), 4), true);
+    assert.equal(held.keys(session, Buffer.from('cde'), 4), false);
+    assert.equal(held.keys(session, Buffer.from('cd'), 4), true);
     held.resize(session, { rows: 1, cols: 2 });
     held.resize(session, { rows: 3, cols: 4 });
+    held.ack(session, 10);
+    held.ack(session, 7);
+    held.eof(session);
     held.close(session);
     const taken = held.take(session);
     assert.equal(Buffer.concat(taken?.bytes ?? []).toString(), 'abcd');
     assert.deepEqual(taken?.resize, { rows: 3, cols: 4 });
+    assert.equal(taken?.ack, 10);
+    assert.equal(taken?.eof, true);
     assert.equal(taken?.close, true);
     assert.equal(held.take(session), null);
   });

@@ -4,6 +4,7 @@ import { after, describe, it } from 'node:test';
 import type { AgentContext } from '../../src/agent/agent.js';
 import type { Outbox } from '../../src/agent/outbox.js';
 import { Router } from '../../src/agent/router.js';
+import { SessionKinds } from '../../src/agent/session-kinds.js';
 import type { ConnectionStatus } from '../../src/agent/connection-status.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { FrameError } from '../../src/protocol/parse.js';
@@ -64,6 +65,12 @@ function harness(
     logger,
     outbox: {} as Outbox,
     router,
+    sessions: new SessionKinds(
+      router,
+      logger,
+      () => {},
+      () => false,
+    ),
     emit: (type, channel, payload) => emitted.push({ type, channel, payload }),
     speaksBytes: () => false,
     emitBytes: () => {},

@@ -1,15 +1,9 @@
 import { basename } from 'node:path';
-import type { Logger } from 'pino';
 import type { AgentContext, Feature } from '../../agent/agent.js';
+import type { SessionOpenRequest } from '../../agent/session-kinds.js';
 import { ByteFd, ByteKind } from '../../protocol/byte-frame.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import { Channel } from '../../protocol/message.js';
-import type { ParsedFrame } from '../../protocol/parse.js';
-import {
-  sessionClosePayload,
-  sessionInputPayload,
-  sessionResizePayload,
-} from '../../protocol/sessions.js';
 import type { RunAs } from '../../process/run-as.js';
 import { resolveProgram } from '../../process/program-path.js';
 import { CommandPolicy, type PolicyOptions } from '../command-policy.js';
@@ -87,23 +81,9 @@ export class ShellFeature implements Feature {
   }
 
   start(context: AgentContext): void {
-    context.router.register('session_open', sessionOpenPayload, (payload, frame) =>
-      this.#open(context, payload, frame),
-    );
-    context.router.register('session_input', sessionInputPayload, (payload, frame) => {
-      const session = this.#find(context.logger, payload.request_id, frame);
-      if (session && !session.write(Buffer.from(payload.data, 'base64'))) {
-        context.logger.debug({ request_id: session.requestId }, 'session input dropped');
-      }
-    });
-    context.router.register('session_resize', sessionResizePayload, (payload, frame) => {
-      this.#find(context.logger, payload.request_id, frame)?.resize(payload);
-    });
-    context.router.register('session_close', sessionClosePayload, (payload, frame) => {
-      const session = this.#find(context.logger, payload.request_id, frame);
-      if (!session) return;
-      context.logger.info({ request_id: session.requestId }, 'shell session closed by its client');
-      session.close();
+    context.sessions.register('shell', {
+      payload: sessionOpenPayload,
+      open: (payload, request) => this.#open(context, payload, request),
     });
   }
 
@@ -120,26 +100,14 @@ export class ShellFeature implements Feature {
     return sessions.length;
   }
 
-  #find(logger: Logger, id: string | undefined, frame: ParsedFrame): RemoteSession | undefined {
-    const requestId = id ?? frame.request_id;
-    const session = requestId === undefined ? undefined : this.#sessions.get(requestId);
-    // No error frame: the hub would relay it as the end of a session that may still run.
-    if (!session) logger.debug({ request_id: requestId, type: frame.type }, 'no such session');
-    return session;
-  }
-
-  #open(context: AgentContext, payload: SessionOpenPayload, frame: ParsedFrame): void {
-    const requestId = frame.request_id;
+  #open(context: AgentContext, payload: SessionOpenPayload, request: SessionOpenRequest): void {
+    const { requestId, stream } = request;
     const reply = (type: string, body: Record<string, unknown>): void =>
       context.emit(type, type === 'error' ? Channel.errors : Channel.commands, body, requestId);
     const refuse = (code: ErrorCode, message: string): void => {
       context.logger.warn({ code, request_id: requestId }, message);
       reply('error', { code, message });
     };
-    if (requestId === undefined) {
-      refuse(ErrorCode.invalidPayload, 'session_open: request_id is required');
-      return;
-    }
     const refusal = this.#refusal(payload);
     if (refusal) {
       refuse(refusal.code, refusal.message);
@@ -155,12 +123,6 @@ export class ShellFeature implements Feature {
         ErrorCode.commandFailed,
         `shell session could not start: program ${JSON.stringify(payload.argv?.[0]?.slice(0, 200))} not found in the agent's PATH`,
       );
-      return;
-    }
-    // On a link with binary frames the terminal's bytes travel raw under the hub's number.
-    const stream = payload.stream !== undefined && context.speaksBytes() ? payload.stream : null;
-    if (stream !== null && context.router.hasStream(stream)) {
-      refuse(ErrorCode.invalidPayload, `session_open: stream ${stream} is already open`);
       return;
     }
     const sendOutput =
@@ -194,20 +156,32 @@ export class ShellFeature implements Feature {
         request_id: requestId,
         command: payload.command ?? payload.argv?.join(' ') ?? this.#shell(),
         pid: session.pid,
+        requested_by: request.requestedBy,
       },
       'shell session started',
     );
+    const keystrokes = (bytes: Buffer): void => {
+      if (!session.write(bytes))
+        context.logger.debug({ request_id: requestId }, 'session input dropped');
+    };
+    const untrack = context.sessions.track(requestId, {
+      input: keystrokes,
+      resize: (size) => session.resize(size),
+      close: () => {
+        context.logger.info({ request_id: requestId }, 'shell session closed by its client');
+        session.close();
+      },
+    });
     // Keystrokes as binary frames (fd 0); an eof means nothing to a terminal (Ctrl-D is a byte).
     const closeStream =
       stream === null
         ? null
         : context.router.openStream(stream, (frame) => {
             if (frame.kind !== ByteKind.data || frame.fd !== ByteFd.stdin) return;
-            const bytes = Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.length);
-            if (!session.write(bytes))
-              context.logger.debug({ request_id: requestId }, 'session input dropped');
+            keystrokes(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.length));
           });
     void session.done.finally(() => {
+      untrack();
       closeStream?.();
       this.#sessions.release(requestId);
     });
