@@ -9,7 +9,7 @@ import tseslint from 'typescript-eslint';
  */
 const BASE = ['protocol', 'time', 'log'];
 const FEATURE = ['agent', 'process', ...BASE];
-const DEVICE = ['agent', 'process', 'storage', 'commands', 'telemetry', 'local', 'systemd'];
+const DEVICE = ['agent', 'process', 'storage', 'commands', 'telemetry', 'local', 'systemd', 'update'];
 export const ROOMS = {
   protocol: [],
   time: [],
@@ -21,6 +21,7 @@ export const ROOMS = {
   telemetry: FEATURE,
   local: FEATURE,
   systemd: FEATURE,
+  update: FEATURE,
   hub: BASE,
   'broker-access': ['protocol'],
   console: ['protocol', 'time'],

@@ -77,6 +77,18 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'shell':
       return shell(rest);
+    case 'keygen': {
+      const { runKeygen } = await import('./cli/artifact-signing.js');
+      return runKeygen(rest, { stdout: process.stdout, stderr: process.stderr });
+    }
+    case 'sign': {
+      const { runSign } = await import('./cli/artifact-signing.js');
+      return runSign(rest, {
+        stdout: process.stdout,
+        stderr: process.stderr,
+        readFile: (path) => readFileSync(path, 'utf8'),
+      });
+    }
     case 'inventory': {
       // What `run` reads in a child of its own, so the agent never loads systeminformation.
       const { readSystemInventory } = await import('./agent/system-inventory.js');
@@ -188,6 +200,15 @@ async function run(argv: string[]): Promise<number> {
     },
   );
   const stopSignal = onShutdownSignal();
+  // An update (or its rollback) stops the agent as a signal would, then exits for a restart.
+  let restartReason: string | null = null;
+  let restart: (reason: string) => void = () => {};
+  const restartRequested = new Promise<string>((resolve) => {
+    restart = (reason) => {
+      restartReason ??= reason;
+      resolve(reason);
+    };
+  });
   const systemd = new ServiceNotifier({
     environment: takeNotifyEnvironment(process.env, process.pid),
     clock: systemClock,
@@ -198,28 +219,36 @@ async function run(argv: string[]): Promise<number> {
     },
     path: process.env.PATH ?? '/usr/bin:/bin',
   });
-  agent = createAgent(
-    loaded.config,
-    secrets,
-    await realAgentDependencies({ logger, inventory: await inventory }, loaded.config.server.url),
-  );
+  agent = createAgent(loaded.config, secrets, {
+    ...(await realAgentDependencies(
+      { logger, inventory: await inventory },
+      loaded.config.server.url,
+    )),
+    updateHost: {
+      execPath: process.execPath,
+      singleExecutable: isSingleExecutable(),
+      requestRestart: (reason) => restart(reason),
+    },
+  });
   await agent.start();
   systemd.ready(agent.context);
-  const signal = await stopSignal;
-  logger.info({ signal }, 'shutting down');
+  const signal = await Promise.race([stopSignal, restartRequested]);
+  if (restartReason === null) logger.info({ signal }, 'shutting down');
+  else logger.info({ reason: restartReason }, 'restarting: stopping first');
+  const exitCode = restartReason === null ? ExitCode.ok : ExitCode.restart;
   const deadline = systemClock.setTimeout(() => {
     logger.error(
       { timeoutMs: loaded.config.shutdown.timeoutMs },
       'shutdown took too long; exiting anyway',
     );
-    process.exit(ExitCode.ok);
+    process.exit(exitCode);
   }, loaded.config.shutdown.timeoutMs);
   await systemd.stopping();
   await agent.stop();
   await spoolLock.release();
   systemClock.clearTimeout(deadline);
   logger.info('stopped');
-  return ExitCode.ok;
+  return exitCode;
 }
 
 async function checkConfig(argv: string[]): Promise<number> {

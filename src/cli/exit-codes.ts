@@ -1,6 +1,11 @@
 /** Process exit codes (sysexits.h where one fits); README lists them, systemd keys off 78. */
 export const ExitCode = {
   ok: 0,
+  /**
+   * The agent installed an update, or rolled one back, and stopped so that it runs again as the
+   * binary now in place: systemd's Restart=always starts it (README "Updating the agent").
+   */
+  restart: 3,
   /** The command line could not be understood. */
   usage: 64,
   /** Input data was not valid (`publish`: a message that is not a JSON object). */

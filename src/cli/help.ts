@@ -20,6 +20,8 @@ commands:
   shell          an interactive terminal on a device through the hub: DEVICE [-- CMD …] (--hub, --api-key)
   publish        send JSON to the cloud through the running agent: [--channel C] [--app NAME] ['<json>'] (or stdin)
   exec           run a command on a device through the hub, bytes in and out: [--hub URL] [--api-key KEY] DEVICE -- CMD [ARGS…]
+  keygen         make an ed25519 key pair for signing agent updates: [--out DIR]
+  sign           sign an agent binary for updates: BINARY --key KEY [--version V] [--arch A]
   demo           a hub and an agent on loopback, with readable logs (what \`npm start\` runs)
   inventory      print what this device says about itself in hello (hostname, os, model, …) as JSON
   version        print the agent version

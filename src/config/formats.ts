@@ -4,6 +4,7 @@ import { APP_NAME_PATTERN } from '../protocol/apps.js';
 import { decodeJson } from '../protocol/bounded-json.js';
 import { MAX_OPEN_REQUESTS } from '../protocol/to-hub.js';
 import type { Validator } from '../protocol/schema.js';
+import { isPublicKeyText } from '../protocol/update-signature.js';
 import {
   builtinStreamList,
   customStreams,
@@ -67,6 +68,12 @@ export const Format = {
   optionalGroup: 'optional-group',
   /** Routine name → command line (a JSON object in env and flags). */
   actionMap: 'action-map',
+  /** Trusted ed25519 keys of updates: a JSON array of "ed25519:<base64>", or a comma list. */
+  updatePublicKeys: 'update-public-keys',
+  /** A duration in whole seconds, 1 s to a day. */
+  positiveSeconds: 'positive-seconds',
+  /** Failed starts of an updated agent before the guard rolls back, 1 to 100. */
+  updateMaxStarts: 'update-max-starts',
 } as const;
 
 const MAX_ACTIONS = 64;
@@ -123,6 +130,22 @@ export function registerFormats(): void {
   integerFormat(Format.positiveInt, 1, 2 ** 40);
   integerFormat(Format.openRequestLimit, 1, MAX_OPEN_REQUESTS);
   integerFormat(Format.seconds, 0, 10 * 366 * 86_400);
+  integerFormat(Format.positiveSeconds, 1, 86_400);
+  integerFormat(Format.updateMaxStarts, 1, 100);
+  convict.addFormat({
+    name: Format.updatePublicKeys,
+    coerce: coerceList,
+    validate(value: unknown) {
+      const expected =
+        'must be a list of at most 16 ed25519 public keys, each "ed25519:<base64>" as iottly-agent keygen prints it';
+      if (!Array.isArray(value) || value.length > 16) throw new Error(expected);
+      for (const key of value)
+        if (typeof key !== 'string' || !isPublicKeyText(key))
+          throw new Error(
+            `${expected}; got ${typeof key === 'string' ? `"${key.slice(0, 24)}…"` : typeof key}`,
+          );
+    },
+  });
   convict.addFormat({
     name: Format.serverUrl,
     validate(value: unknown) {

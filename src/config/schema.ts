@@ -2,6 +2,7 @@ import { FSYNC_POLICIES } from '../storage/fsync-policy.js';
 import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.js';
 import { commandsSchema } from './commands-schema.js';
 import { shellSchema } from './shell-schema.js';
+import { updateSchema } from './update-schema.js';
 import { SYSTEM_SOCKET_PATH, SYSTEM_STATE_DIR } from './default-paths.js';
 import { Format } from './formats.js';
 import { telemetryConfigSchema } from './telemetry-schema.js';
@@ -277,6 +278,7 @@ export const schema = {
   telemetry: telemetryConfigSchema,
   commands: commandsSchema,
   shell: shellSchema,
+  update: updateSchema,
 } satisfies SchemaTree;
 
 /** `heartbeat.intervalMs` → `IOTTLY_HEARTBEAT_INTERVAL_MS`. */

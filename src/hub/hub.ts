@@ -52,12 +52,10 @@ import { hubRequestIds, randomHubId } from './fleet/hub-id.js';
 import type { ClientEvents, ClientLink, DeviceEvents } from './links.js';
 import { ArtifactStore } from './updates/artifact-store.js';
 import { DEFAULT_UPDATE_CONCURRENCY, UpdateManager } from './updates/update-manager.js';
+import type { UpdateResultPayload } from '../protocol/update-session.js';
+import type { TrustedKey } from '../protocol/update-signature.js';
 import { SESSION_WINDOW_BYTES } from '../protocol/sessions.js';
-import type {
-  UpdateRequestPayload,
-  UpdateResultPayload,
-  UpdateStateView,
-} from '../protocol/updates.js';
+import type { UpdateRequestPayload, UpdateStateView } from '../protocol/updates.js';
 import { join } from 'node:path';
 
 /**
@@ -175,6 +173,8 @@ export interface HubOptions {
   artifactMaxBytes?: number;
   /** Devices downloading an update at once (default 4). */
   updateConcurrency?: number;
+  /** Uploads signed by none of these keys are refused (`--update-key`; empty: any signer). */
+  updateKeys?: readonly TrustedKey[];
 }
 
 export type HubState = 'idle' | 'starting' | 'listening' | 'stopping' | 'stopped';
@@ -340,6 +340,7 @@ export class Hub {
         ? new ArtifactStore({
             dir: artifactsDir,
             now: () => this.#clock.date(),
+            trustedKeys: options.updateKeys ?? [],
             ...(options.artifactMaxBytes !== undefined
               ? { maxBytes: count('artifactMaxBytes', options.artifactMaxBytes) }
               : {}),

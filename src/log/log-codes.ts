@@ -156,6 +156,17 @@ export const LogCode = {
   deviceCredentialsRevoked: 'credentials_revoked',
   /** `hub --broker`: a retained fleet message (presence, cursor, wants) was malformed; ignored. */
   fleetMessageInvalid: 'fleet_message_invalid',
+  /** An update's bytes are verified and the new binary swapped in; the agent restarts into it. */
+  updateInstalled: 'update_installed',
+  /** The updated agent came online in time: the update stays (`update_result` ok). */
+  updateConfirmed: 'update_confirmed',
+  /**
+   * The previous binary was restored: the new one did not come online within
+   * `update.healthTimeoutS` (by the agent), or crashed at start (by the update guard).
+   */
+  updateRolledBack: 'update_rolled_back',
+  /** The update's state or files could not be read or written; the running binary stays. */
+  updateFailed: 'update_failed',
 } as const;
 
 export type LogCode = (typeof LogCode)[keyof typeof LogCode];

@@ -120,6 +120,23 @@ export const ErrorCode = {
    * window): the session was ended rather than have bytes silently go missing.
    */
   dataLost: 'data_lost',
+  // Agent updates (issue 17; docs/protocol.md "Updating the agent").
+  /**
+   * The device does not take updates: `update.enabled` false, no `update.publicKeys`, an agent
+   * installed by the .deb (update it with apt), not a single binary, or an install directory
+   * it cannot write.
+   */
+  updateDenied: 'update_denied',
+  /** The artifact's signature is by no trusted key, does not verify, or differs from the request. */
+  updateBadSignature: 'update_bad_signature',
+  /** The artifact is built for another architecture than this agent's. */
+  updateWrongArch: 'update_wrong_arch',
+  /** The artifact's version is not newer than the running one and `downgrade` was not set. */
+  updateNotNewer: 'update_not_newer',
+  /** The artifact is larger than `update.maxBytes`. */
+  updateTooLarge: 'update_too_large',
+  /** The bytes received are not the artifact: fewer (truncated), more, or another sha256. */
+  updateCorrupt: 'update_corrupt',
   /**
    * An artifact upload the hub refuses (HTTP 400): a version or arch that is not a valid name, a
    * signature file that is not one, or bytes whose size or sha256 are not the ones it names.

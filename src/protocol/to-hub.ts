@@ -1,5 +1,4 @@
 /** Messages an agent sends to the hub, one validator each (the hub validates every frame). */
-import { updateResultPayload } from './updates.js';
 import {
   appCallDonePayload,
   appCallPayload,
@@ -32,6 +31,7 @@ import {
 } from './schema.js';
 import type { ValidatorSet } from './parse.js';
 import { sessionDonePayload, sessionOpenedPayload, sessionOutputPayload } from './sessions.js';
+import { updateResultPayload } from './update-session.js';
 
 /**
  * Most requests an agent may say it holds open in `hello.open_requests` (`commands.maxConcurrent`

@@ -23,6 +23,7 @@ import { AGENT_VERSION } from '../version.js';
 import { createCommandsFeature } from './commands-wiring.js';
 import { createShellFeature } from './shell-wiring.js';
 import { createLocalApps } from './local-apps-wiring.js';
+import { createUpdateFeature, type UpdateHost } from './update-wiring.js';
 
 /**
  * Builds an Agent from validated configuration. Every side effect comes in as a dependency and
@@ -52,6 +53,8 @@ export interface AgentDependencies {
   /** The spool's file operations (tests inject disk faults here). */
   spoolFs: SpoolFs;
   features?: Feature[];
+  /** The process the agent runs in, for updates (absent: updates are refused). */
+  updateHost?: UpdateHost;
 }
 
 /**
@@ -129,6 +132,12 @@ export function createAgent(
           }),
         ]
       : []),
+    createUpdateFeature(config, {
+      clock,
+      version: AGENT_VERSION,
+      arch: process.arch,
+      host: deps.updateHost,
+    }),
     ...(deps.features ?? []),
   ];
   const outbox = spoolOutbox(config, deps.logger, clock, deps.spoolFs);

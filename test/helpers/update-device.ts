@@ -136,7 +136,7 @@ export function signatureFor(
     arch,
     size: bytes.length,
     sha256: createHash('sha256').update(bytes).digest('hex'),
-    key_id: 'test',
+    key_id: '0123456789abcdef',
     signature: randomBytes(64).toString('base64'),
   };
 }

@@ -94,7 +94,7 @@ describe('hub: agent artifacts (REST)', () => {
     const shapeless = await uploadArtifact(hub, V2, 'arm64', bytes, { version: V2 });
     assert.equal(shapeless.status, 400);
     assert.equal((shapeless.body.error as { code: string }).code, ErrorCode.invalidArtifact);
-    assert.match((shapeless.body.error as { message: string }).message, /signature\.arch/);
+    assert.match((shapeless.body.error as { message: string }).message, /signature\.format/);
 
     const other = signatureFor(V2, 'arm64', randomBytes(50_000));
     const mismatch = await uploadArtifact(hub, V2, 'arm64', bytes, other);
@@ -268,7 +268,13 @@ describe('hub: agent updates', () => {
     await waitForUpdateState(hub, DEVICE_ID, 'rolled_back');
     back.send({
       type: 'update_result',
-      payload: { version: V2, state: 'rolled_back', cause: 'the new agent exited with status 3' },
+      payload: {
+        version: V2,
+        from: OLD,
+        ok: false,
+        cause: 'crashed',
+        message: 'the new agent exited with status 3',
+      },
     });
     await waitFor(
       () => hub.hub.updates?.state(DEVICE_ID)?.cause === 'the new agent exited with status 3',

@@ -5,12 +5,13 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decodeJson } from '../../protocol/bounded-json.js';
+import { MAX_SIGNATURE_BYTES } from '../../protocol/updates.js';
 import {
-  ARTIFACT_ARCH_PATTERN,
-  ARTIFACT_VERSION_PATTERN,
-  MAX_SIGNATURE_BYTES,
-  signatureFileShape,
-} from '../../protocol/updates.js';
+  ARTIFACT_ARCHES,
+  VERSION_PATTERN,
+  artifactSignature,
+} from '../../protocol/update-artifact.js';
+import { verifyArtifactSignature, type TrustedKey } from '../../protocol/update-signature.js';
 
 /**
  * The agent builds the hub can hand to devices, on disk under `--artifacts DIR`:
@@ -62,8 +63,17 @@ export class ArtifactStore {
   readonly #now: () => Date;
   readonly #artifacts = new Map<string, Artifact>();
 
-  constructor(options: { dir: string; maxBytes?: number; now?: () => Date }) {
+  readonly #trustedKeys: readonly TrustedKey[];
+
+  constructor(options: {
+    dir: string;
+    maxBytes?: number;
+    now?: () => Date;
+    /** `--update-keys`: uploads signed by no key of these are refused (empty: any signer). */
+    trustedKeys?: readonly TrustedKey[];
+  }) {
     this.dir = options.dir;
+    this.#trustedKeys = options.trustedKeys ?? [];
     this.maxBytes = options.maxBytes ?? DEFAULT_MAX_ARTIFACT_BYTES;
     this.#now = options.now ?? (() => new Date());
   }
@@ -74,7 +84,7 @@ export class ArtifactStore {
     rmSync(join(this.dir, '.incoming'), { recursive: true, force: true });
     this.#artifacts.clear();
     for (const version of readdirSync(this.dir)) {
-      if (!ARTIFACT_VERSION_PATTERN.test(version)) continue;
+      if (!VERSION_PATTERN.test(version)) continue;
       let arches: string[];
       try {
         arches = readdirSync(join(this.dir, version));
@@ -82,7 +92,7 @@ export class ArtifactStore {
         continue;
       }
       for (const arch of arches) {
-        if (!ARTIFACT_ARCH_PATTERN.test(arch)) continue;
+        if (!isArch(arch)) continue;
         const where = join(this.dir, version, arch);
         try {
           const meta = JSON.parse(readFileSync(join(where, 'meta.json'), 'utf8')) as ArtifactInfo;
@@ -133,14 +143,18 @@ export class ArtifactStore {
       code: 'invalid_artifact',
       message,
     });
-    if (!ARTIFACT_VERSION_PATTERN.test(version))
-      return bad(`version: expected ${ARTIFACT_VERSION_PATTERN.source}, got "${clip(version)}"`);
-    if (!ARTIFACT_ARCH_PATTERN.test(arch))
-      return bad(`arch: expected ${ARTIFACT_ARCH_PATTERN.source}, got "${clip(arch)}"`);
+    if (!VERSION_PATTERN.test(version))
+      return bad(`version: expected MAJOR.MINOR.PATCH[-pre][+build], got "${clip(version)}"`);
+    if (!isArch(arch))
+      return bad(`arch: expected one of ${ARTIFACT_ARCHES.join(', ')}, got "${clip(arch)}"`);
     const json = decodeJson(signatureText, { maxBytes: MAX_SIGNATURE_BYTES });
     if (!json.ok) return bad(`signature: expected a JSON signature file, got ${json.message}`);
-    const shape = signatureFileShape(json.value, 'signature');
+    const shape = artifactSignature(json.value, 'signature');
     if (!shape.ok) return bad(shape.error);
+    if (this.#trustedKeys.length > 0) {
+      const check = verifyArtifactSignature(shape.value, this.#trustedKeys);
+      if (!check.ok) return bad(`signature: ${check.message} (--update-keys)`);
+    }
     const signature = json.value as Record<string, unknown>;
     if (shape.value.version !== version || shape.value.arch !== arch)
       return bad(
@@ -239,6 +253,10 @@ export class ArtifactStore {
   open(artifact: Artifact): Promise<FileHandle> {
     return open(artifact.path, 'r');
   }
+}
+
+function isArch(text: string): boolean {
+  return (ARTIFACT_ARCHES as readonly string[]).includes(text);
 }
 
 function key(version: string, arch: string): string {

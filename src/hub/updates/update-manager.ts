@@ -7,10 +7,10 @@ import type { HelloPayload } from '../../protocol/to-hub.js';
 import {
   FINAL_UPDATE_STATES,
   type UpdateRequestPayload,
-  type UpdateResultPayload,
   type UpdateStateName,
   type UpdateStateView,
 } from '../../protocol/updates.js';
+import type { UpdateResultPayload } from '../../protocol/update-session.js';
 import { isoNow, type Clock, type TimerHandle } from '../../time/clock.js';
 import type { DeviceRecord } from '../device-registry.js';
 import type { ClientEvents } from '../links.js';
@@ -247,12 +247,14 @@ export class UpdateManager {
       return;
     }
     if (job.state !== 'restarting' && !FINAL_UPDATE_STATES.has(job.state)) return;
-    this.#finish(
-      job,
-      result.state,
-      result.state === 'done' ? null : ErrorCode.updateFailed,
-      result.cause ?? null,
-    );
+    if (result.ok) this.#finish(job, 'done', null, null);
+    else
+      this.#finish(
+        job,
+        'rolled_back',
+        result.cause ?? ErrorCode.updateFailed,
+        result.message ?? `rolled back to ${result.from} (${result.cause ?? 'no cause given'})`,
+      );
   }
 
   /** The hub is stopping: running sessions are closed on their devices. */
