@@ -13,6 +13,7 @@ import {
 import { DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT } from '../hub/broker.js';
 import { DEFAULT_SESSION_TTL_MS } from '../hub/session-tokens.js';
 import { DEFAULT_MAX_ARTIFACT_BYTES } from '../hub/updates/artifact-store.js';
+import { isPublicKeyText } from '../protocol/update-signature.js';
 import { DEFAULT_UPDATE_CONCURRENCY } from '../hub/updates/update-manager.js';
 
 export { UsageError };
@@ -66,6 +67,7 @@ export function parseHubArgs(
         artifacts: { type: 'string' },
         'artifact-max-bytes': { type: 'string' },
         'update-concurrency': { type: 'string' },
+        'update-key': { type: 'string', multiple: true },
         'broker-username': { type: 'string' },
         'broker-password-file': { type: 'string' },
         'broker-ca': { type: 'string' },
@@ -170,6 +172,13 @@ export function parseHubArgs(
       1,
       Number.MAX_SAFE_INTEGER,
     ),
+    updateKeys: (values['update-key'] ?? []).map((key) => {
+      if (!isPublicKeyText(key))
+        throw new UsageError(
+          `--update-key: expected ed25519:<base64 of 32 bytes> (iottly-agent keygen), got "${clip(key)}"`,
+        );
+      return key;
+    }),
     updateConcurrency: integer(
       '--update-concurrency',
       values['update-concurrency'],

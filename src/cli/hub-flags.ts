@@ -18,6 +18,8 @@ export const HUB_FLAGS = `  --host HOST                     interface to listen 
                                   none without --state-dir); README: "Updating the agent"
   --artifact-max-bytes N          largest artifact upload (268435456)
   --update-concurrency N          devices downloading an update at once (4)
+  --update-key ed25519:KEY        refuse artifact uploads signed by no such key (repeatable;
+                                  none: the devices alone judge the signer)
   --webhooks FILE                 a JSON array of webhooks to start with
   --broker URL                    serve the fleet of an MQTT broker (mqtt://, mqtts://): any number
                                   of hubs on one broker serve one fleet; /v1/device is off

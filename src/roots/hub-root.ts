@@ -3,6 +3,7 @@ import { CodedError } from '../protocol/coded-error.js';
 import type { Clock } from '../time/clock.js';
 import type { LogFormat } from '../log/logger.js';
 import { Hub } from '../hub/hub.js';
+import { parsePublicKey } from '../protocol/update-signature.js';
 import type { IdSource } from '../hub/ids.js';
 import type { CreateMqttClient } from '../hub/fleet/fleet-connection.js';
 import type { FleetSettings } from '../hub/fleet/fleet-settings.js';
@@ -43,6 +44,8 @@ export interface HubRunOptions {
   artifactsDir: string | null;
   artifactMaxBytes: number;
   updateConcurrency: number;
+  /** `--update-key`: ed25519 public keys an upload must be signed by (empty: any). */
+  updateKeys: string[];
   /** `--broker …`: serve the fleet of an MQTT broker; null: devices on `/v1/device`. */
   broker: HubBrokerOptions | null;
 }
@@ -143,6 +146,7 @@ export async function runHub(
     maxSubscriptionsPerClient: options.maxSubscriptionsPerClient,
     artifactMaxBytes: options.artifactMaxBytes,
     updateConcurrency: options.updateConcurrency,
+    updateKeys: options.updateKeys.map(parsePublicKey),
     ...(options.artifactsDir !== null ? { artifactsDir: options.artifactsDir } : {}),
     webhooks,
     logger,

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import {
+  parsePublicKey,
+  publicKeyText,
+  signArtifact,
+} from '../../src/protocol/update-signature.js';
 import { describe, it } from 'node:test';
 import { ErrorCode } from '../../src/protocol/error-codes.js';
 import { rest } from '../helpers/command-api.js';
@@ -112,6 +117,28 @@ describe('hub: agent artifacts (REST)', () => {
     );
     assert.equal(badPath.status, 404); // `..` never reaches a route
     assert.deepEqual((await rest(hub, 'GET', '/v1/artifacts')).body, []);
+  });
+
+  it('refuses uploads signed by no --update-key when it has some', async (t) => {
+    const trusted = generateKeyPairSync('ed25519');
+    const other = generateKeyPairSync('ed25519');
+    const hub = await setUp(t, { updateKeys: [parsePublicKey(publicKeyText(trusted.publicKey))] });
+    const bytes = randomBytes(2000);
+    const signedBy = (key: KeyObject) =>
+      signArtifact(
+        {
+          version: V2,
+          arch: 'arm64',
+          size: bytes.length,
+          sha256: createHash('sha256').update(bytes).digest('hex'),
+        },
+        key.export({ format: 'pem', type: 'pkcs8' }).toString(),
+      );
+    const refused = await uploadArtifact(hub, V2, 'arm64', bytes, signedBy(other.privateKey));
+    assert.equal(refused.status, 400);
+    assert.match((refused.body.error as { message: string }).message, /--update-key/);
+    const taken = await uploadArtifact(hub, V2, 'arm64', bytes, signedBy(trusted.privateKey));
+    assert.equal(taken.status, 201);
   });
 
   it('says how to keep artifacts when the hub keeps none', async (t) => {

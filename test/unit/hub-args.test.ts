@@ -38,6 +38,7 @@ describe('parseHubArgs', () => {
       artifactsDir: null,
       artifactMaxBytes: 268_435_456,
       updateConcurrency: 4,
+      updateKeys: [],
       broker: null,
     });
   });
@@ -169,6 +170,7 @@ describe('parseHubArgs', () => {
       artifactsDir: null,
       artifactMaxBytes: 268_435_456,
       updateConcurrency: 4,
+      updateKeys: [],
       broker: null,
     });
   });

@@ -153,7 +153,7 @@ export class ArtifactStore {
     if (!shape.ok) return bad(shape.error);
     if (this.#trustedKeys.length > 0) {
       const check = verifyArtifactSignature(shape.value, this.#trustedKeys);
-      if (!check.ok) return bad(`signature: ${check.message} (--update-keys)`);
+      if (!check.ok) return bad(`signature: ${check.message} (the hub's --update-key)`);
     }
     const signature = json.value as Record<string, unknown>;
     if (shape.value.version !== version || shape.value.arch !== arch)
