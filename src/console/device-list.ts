@@ -7,6 +7,7 @@ import {
   type StatusFilter,
 } from './device-filter.js';
 import { rowWindow } from './row-window.js';
+import { updateText } from './update-panel.js';
 import { DEVICE_SEARCH_MEASURE, recordTiming } from './timing.js';
 import './device-list.css';
 
@@ -188,9 +189,11 @@ export class DeviceList {
 
   #fill(row: Row, device: Device): void {
     const selected = device.device_id === this.#selectedId;
-    const seen = device.connected
-      ? `connected · seen ${ago(device.last_seen, this.#nowMs)}`
-      : `offline · last seen ${ago(device.last_seen, this.#nowMs)}`;
+    const seen =
+      (device.connected
+        ? `connected · seen ${ago(device.last_seen, this.#nowMs)}`
+        : `offline · last seen ${ago(device.last_seen, this.#nowMs)}`) +
+      (device.update ? ` · ${updateText(device.update)}` : '');
     const facts: [string, string | null][] = [
       ['os', device.os],
       ['model', device.model ?? device.arch],

@@ -55,7 +55,8 @@ import { DEFAULT_UPDATE_CONCURRENCY, UpdateManager } from './updates/update-mana
 import type { UpdateResultPayload } from '../protocol/update-session.js';
 import type { TrustedKey } from '../protocol/update-signature.js';
 import { SESSION_WINDOW_BYTES } from '../protocol/sessions.js';
-import type { UpdateRequestPayload, UpdateStateView } from '../protocol/updates.js';
+import type { UpdateStateView } from '../protocol/updates.js';
+import type { UpdateRequestPayload } from '../protocol/update-request.js';
 import { join } from 'node:path';
 
 /**

@@ -14,7 +14,7 @@ import {
   sessionResizePayload,
 } from './sessions.js';
 import { streamNumber } from './byte-frame.js';
-import { updateRequestPayload } from './updates.js';
+import { updateRequestPayload } from './update-request.js';
 
 export const subscribePayload = object({
   device_id: deviceId(),

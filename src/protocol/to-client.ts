@@ -3,6 +3,7 @@
  * console in the browser) checks before it believes a frame. Shapes follow the platform docs;
  * see docs/protocol.md.
  */
+import { updateStatePayload } from './updates.js';
 import { deviceId, errorCode, errorText, isoTimestamp, streamName } from './fields.js';
 import { number, object, optional, string, type Infer } from './schema.js';
 import type { ValidatorSet } from './parse.js';
@@ -39,4 +40,5 @@ export const toClientValidators: ValidatorSet = {
   session_opened: sessionOpenedPayload,
   session_output: sessionOutputPayload,
   session_done: sessionDonePayload,
+  update_state: updateStatePayload,
 };

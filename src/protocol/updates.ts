@@ -1,24 +1,14 @@
 /**
- * The hub's side of agent updates on the wire (docs/protocol.md, "Agent updates: the hub"): a
- * client's `update_request` and the `update_state` event clients receive. The signature file
- * and the device's messages are in update-artifact.ts and update-session.ts.
+ * The hub's side of agent updates on the wire (docs/protocol.md, "Agent updates: the hub"): the
+ * `update_state` event clients receive (the console too: nothing here needs Node). A client's
+ * `update_request` is in update-request.ts, the signature file and the device's messages in
+ * update-artifact.ts and update-session.ts.
  */
 import { deviceId } from './fields.js';
-import { array, boolean, object, optional, type Infer } from './schema.js';
-import { agentVersion, artifactArch } from './update-artifact.js';
+import { literal, nullable, number, object, string } from './schema.js';
 
 /** Largest signature file (JSON): a few fields and a 64-byte signature fit many times over. */
 export const MAX_SIGNATURE_BYTES = 4096;
-
-/** Which devices an update is for: a list, an architecture, or every device. */
-export const updateRequestPayload = object({
-  version: agentVersion(),
-  devices: optional(array(deviceId(), { maxItems: 10_000 })),
-  arch: optional(artifactArch()),
-  all: optional(boolean()),
-  downgrade: optional(boolean()),
-});
-export type UpdateRequestPayload = Infer<typeof updateRequestPayload>;
 
 export const UPDATE_STATES = [
   'pending',
@@ -36,6 +26,19 @@ export const FINAL_UPDATE_STATES: ReadonlySet<UpdateStateName> = new Set([
   'rolled_back',
   'failed',
 ]);
+
+/**
+ * `update_state` as a client checks it: the fields it shows (the hub sends them all, see
+ * UpdateStateView).
+ */
+export const updateStatePayload = object({
+  device_id: deviceId(),
+  version: string({ maxLength: 64 }),
+  state: literal(...UPDATE_STATES),
+  bytes: number({ integer: true, min: 0 }),
+  size: number({ integer: true, min: 0 }),
+  cause: nullable(string({ maxLength: 4096 })),
+});
 
 /** One device's update as clients see it (`update_state` events, `/v1/devices`, `/v1/updates`). */
 export interface UpdateStateView {

@@ -6,11 +6,11 @@ import type { FrameError, ParsedFrame } from '../../protocol/parse.js';
 import type { HelloPayload } from '../../protocol/to-hub.js';
 import {
   FINAL_UPDATE_STATES,
-  type UpdateRequestPayload,
   type UpdateStateName,
   type UpdateStateView,
 } from '../../protocol/updates.js';
 import type { UpdateResultPayload } from '../../protocol/update-session.js';
+import type { UpdateRequestPayload } from '../../protocol/update-request.js';
 import { isoNow, type Clock, type TimerHandle } from '../../time/clock.js';
 import type { DeviceRecord } from '../device-registry.js';
 import type { ClientEvents } from '../links.js';

@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decodeJson } from '../../protocol/bounded-json.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
-import { MAX_SIGNATURE_BYTES, updateRequestPayload } from '../../protocol/updates.js';
+import { MAX_SIGNATURE_BYTES } from '../../protocol/updates.js';
+import { updateRequestPayload } from '../../protocol/update-request.js';
 import { errorBody, methodNotAllowed, sendJson } from '../http-reply.js';
 import { decodedOrNull, readBody } from '../http-request.js';
 import type { ArtifactStore } from './artifact-store.js';
