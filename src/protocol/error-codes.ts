@@ -142,8 +142,6 @@ export const ErrorCode = {
    * signature file that is not one, or bytes whose size or sha256 are not the ones it names.
    */
   invalidArtifact: 'invalid_artifact',
-  /** An agent update that did not end with the new version running (`update_state` `cause`). */
-  updateFailed: 'update_failed',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decodeJson } from '../../protocol/bounded-json.js';
+import { ErrorCode } from '../../protocol/error-codes.js';
 import { MAX_SIGNATURE_BYTES } from '../../protocol/updates.js';
 import {
   ARTIFACT_ARCHES,
@@ -49,12 +50,12 @@ export type PutResult =
   | {
       ok: false;
       status: 400 | 413;
-      code: 'invalid_artifact' | 'payload_too_large';
+      code: typeof ErrorCode.invalidArtifact | typeof ErrorCode.payloadTooLarge;
       message: string;
     };
 
 export class ArtifactTooLarge extends Error {
-  readonly code = 'payload_too_large';
+  readonly code = ErrorCode.payloadTooLarge;
 }
 
 export class ArtifactStore {
@@ -140,7 +141,7 @@ export class ArtifactStore {
     const bad = (message: string): PutResult => ({
       ok: false,
       status: 400,
-      code: 'invalid_artifact',
+      code: ErrorCode.invalidArtifact,
       message,
     });
     if (!VERSION_PATTERN.test(version))
@@ -164,7 +165,7 @@ export class ArtifactStore {
       return {
         ok: false,
         status: 413,
-        code: 'payload_too_large',
+        code: ErrorCode.payloadTooLarge,
         message: `an artifact is at most ${this.maxBytes} bytes (--artifact-max-bytes)`,
       };
 
@@ -197,7 +198,7 @@ export class ArtifactStore {
         return {
           ok: false,
           status: 413,
-          code: 'payload_too_large',
+          code: ErrorCode.payloadTooLarge,
           message: `an artifact is at most ${this.maxBytes} bytes (--artifact-max-bytes)`,
         };
       throw err;

@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { ErrorCode } from '../../protocol/error-codes.js';
+import { LogCode } from '../../log/log-codes.js';
 import type { Message } from '../../protocol/message.js';
 import type { FrameError, ParsedFrame } from '../../protocol/parse.js';
 import type { HelloPayload } from '../../protocol/to-hub.js';
@@ -252,7 +253,7 @@ export class UpdateManager {
       this.#finish(
         job,
         'rolled_back',
-        result.cause ?? ErrorCode.updateFailed,
+        result.cause ?? LogCode.updateFailed,
         result.message ?? `rolled back to ${result.from} (${result.cause ?? 'no cause given'})`,
       );
   }
@@ -360,11 +361,7 @@ export class UpdateManager {
           job.cause = null;
           this.#set(job, 'restarting');
         } else
-          this.#retryOrFail(
-            job,
-            code ?? ErrorCode.updateFailed,
-            cause ?? 'the update session ended',
-          );
+          this.#retryOrFail(job, code ?? LogCode.updateFailed, cause ?? 'the update session ended');
         this.#schedule();
         return;
       }
