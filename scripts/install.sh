@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs iottly-agent as a systemd service from a directory holding the release files
-# (iottly-agent-linux-<arch>[.xz], SHA256SUMS, iottly-agent.service, this script).
+# (iottly-agent-linux-<arch>[.xz], SHA256SUMS, iottly-agent.service, iottly-agent-update-guard,
+# this script).
 # Safe to run again: it upgrades the binary and unit and leaves what is already right alone.
 # It checks everything first (staging the binary, unit and config in a temporary directory) and
 # only then changes anything, so a failed check leaves the system as it was.
@@ -12,7 +13,15 @@
 # --root DIR installs into DIR instead of / (CI tests it that way; nothing is started then).
 set -eu
 
-BIN_PATH=/usr/local/bin/iottly-agent
+# The binary lives in a folder of its own that the agent's user owns, so that the agent can
+# update itself there (README "Updating the agent"); the command is a symlink to it.
+LIB_DIR=/usr/local/lib/iottly-agent
+BIN_PATH=$LIB_DIR/iottly-agent
+LINK_PATH=/usr/local/bin/iottly-agent
+LINK_TARGET=../lib/iottly-agent/iottly-agent
+# Root's, outside the agent's folder: run before every start, it restores a failed update.
+GUARD_NAME=iottly-agent-update-guard
+GUARD_PATH=/usr/local/lib/$GUARD_NAME
 UNIT_NAME=iottly-agent.service
 UNIT_PATH=/etc/systemd/system/$UNIT_NAME
 CONFIG_DIR=/etc/iottly-agent
@@ -194,8 +203,33 @@ stage_unit() {
   here=$(script_dir)
   dir=$(find_file "$UNIT_NAME" "$FROM" "$here" "$here/../systemd") ||
     die "cannot find $UNIT_NAME (looked in ${FROM:-} $here $here/../systemd; use --from DIR)"
-  # The unit names the .deb's /usr/bin; a script install lives in /usr/local/bin.
-  sed "s#^ExecStart=/usr/bin/iottly-agent #ExecStart=$BIN_PATH #" "$dir/$UNIT_NAME" >"$STAGE/$UNIT_NAME"
+  # The unit names the .deb's /usr/bin and /usr/lib; a script install lives in /usr/local/lib.
+  sed -e "s#^ExecStart=/usr/bin/iottly-agent #ExecStart=$BIN_PATH #" \
+    -e "s#^ExecStartPre=-/bin/sh /usr/lib/iottly-agent/$GUARD_NAME /usr/bin/iottly-agent\$#ExecStartPre=-/bin/sh $GUARD_PATH $BIN_PATH#" \
+    "$dir/$UNIT_NAME" >"$STAGE/$UNIT_NAME"
+  gdir=$(find_file "$GUARD_NAME" "$FROM" "$here" "$here/../systemd") ||
+    die "cannot find $GUARD_NAME (looked in ${FROM:-} $here $here/../systemd; use --from DIR)"
+  cp "$gdir/$GUARD_NAME" "$STAGE/$GUARD_NAME"
+}
+
+service_uid() {
+  awk -F: -v name="$SERVICE_USER" '$1 == name { print $3 }' "$ROOT/etc/passwd"
+}
+
+# The agent's folder and binary are its user's (it replaces the binary there when it updates);
+# the command in /usr/local/bin is a relative symlink to it (relative: right under --root too).
+install_binary() {
+  mkdir -p "$ROOT$LIB_DIR"
+  chown "$(service_uid):$(service_gid)" "$ROOT$LIB_DIR"
+  chmod 0755 "$ROOT$LIB_DIR"
+  put_file "$STAGE/iottly-agent" "$ROOT$BIN_PATH" 0755
+  chown "$(service_uid):$(service_gid)" "$ROOT$BIN_PATH"
+  if [ "$(readlink "$ROOT$LINK_PATH" 2>/dev/null || true)" != "$LINK_TARGET" ]; then
+    ln -sfn "$LINK_TARGET" "$ROOT$LINK_PATH.tmp"
+    mv -f "$ROOT$LINK_PATH.tmp" "$ROOT$LINK_PATH"
+    CHANGED=1
+    say "linked $LINK_PATH to $BIN_PATH"
+  fi
 }
 
 # ---- the service user -----------------------------------------------------------------------
@@ -311,7 +345,8 @@ install_all() {
 
   mkdir -p "$ROOT/usr/local/bin" "$ROOT/etc/systemd/system"
   ensure_user
-  put_file "$STAGE/iottly-agent" "$ROOT$BIN_PATH" 0755
+  install_binary
+  put_file "$STAGE/$GUARD_NAME" "$ROOT$GUARD_PATH" 0755
   put_file "$STAGE/$UNIT_NAME" "$ROOT$UNIT_PATH" 0644
   write_config
   if systemd_live; then
@@ -340,9 +375,12 @@ uninstall_all() {
   elif [ -f "$ROOT$UNIT_PATH" ]; then
     systemctl_offline disable "$UNIT_NAME" >/dev/null 2>&1 || true
   fi
-  rm -f "$ROOT/etc/systemd/system/multi-user.target.wants/$UNIT_NAME" "$ROOT$UNIT_PATH" "$ROOT$BIN_PATH"
+  rm -f "$ROOT/etc/systemd/system/multi-user.target.wants/$UNIT_NAME" "$ROOT$UNIT_PATH" \
+    "$ROOT$LINK_PATH" "$ROOT$GUARD_PATH"
+  # The binary's folder: the binary, the previous one an update kept, its state and part files.
+  rm -rf "$ROOT$LIB_DIR"
   if systemd_live; then systemctl daemon-reload; fi
-  say "removed $UNIT_NAME and $BIN_PATH"
+  say "removed $UNIT_NAME, $LINK_PATH and $LIB_DIR"
   if [ "$PURGE" = 1 ]; then
     rm -rf "$ROOT$CONFIG_DIR" "$ROOT$STATE_DIR"
     if has_entry passwd "$SERVICE_USER"; then

@@ -64,6 +64,12 @@ function layout(binary: string): { path: string; source: string; mode: number }[
   const systemd = join(ROOT, 'systemd');
   return [
     { path: 'usr/bin/iottly-agent', source: binary, mode: 0o755 },
+    // The unit runs it before every start; a .deb agent refuses updates, so it finds no trial.
+    {
+      path: 'usr/lib/iottly-agent/iottly-agent-update-guard',
+      source: join(systemd, 'iottly-agent-update-guard'),
+      mode: 0o755,
+    },
     {
       path: 'lib/systemd/system/iottly-agent.service',
       source: join(systemd, 'iottly-agent.service'),

@@ -1,5 +1,5 @@
 import { constants } from 'node:fs';
-import { link, open, rename, unlink } from 'node:fs/promises';
+import { chmod, copyFile, link, open, rename, unlink } from 'node:fs/promises';
 
 /**
  * File operations that survive a power cut once they return: data fsync'd before a rename makes
@@ -38,5 +38,14 @@ export async function removeIfThere(path: string): Promise<void> {
 /** `target` becomes a second name of `source` (replacing what `target` was). */
 export async function hardLinkOver(source: string, target: string): Promise<void> {
   await removeIfThere(target);
-  await link(source, target);
+  try {
+    await link(source, target);
+  } catch (err) {
+    // fs.protected_hardlinks: a user may not link a file it does not own (a binary root
+    // installed). A copy keeps the previous binary all the same, at the cost of its bytes.
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    await copyFile(source, target);
+    await chmod(target, 0o755);
+    await fsyncPath(target);
+  }
 }

@@ -128,7 +128,7 @@ export class UpdateFeature implements Feature {
       );
       return;
     }
-    const verdict = judgeAtStart(state, this.#o.version, this.#o.clock.now() / 1000);
+    const verdict = judgeAtStart(state, this.#o.version, this.#o.clock.date().getTime() / 1000);
     switch (verdict.kind) {
       case 'none':
         if (state === null) await clearState(paths); // damaged: forget it
@@ -326,7 +326,7 @@ export class UpdateFeature implements Feature {
       ended(result);
     };
     const input = (bytes: Buffer): void => {
-      if (over) return;
+      if (over || closing) return;
       if (report.pending + bytes.length > MAX_PENDING_BYTES) {
         end({
           code: ErrorCode.updateCorrupt,
@@ -363,7 +363,13 @@ export class UpdateFeature implements Feature {
           });
       });
     };
-    const untrack = context.sessions.track(requestId, { input, close: () => end('closed') });
+    // A close keeps what arrived before it: the writes queued so far finish first.
+    let closing = false;
+    const close = (): void => {
+      closing = true;
+      void writing.then(() => end('closed'));
+    };
+    const untrack = context.sessions.track(requestId, { input, close });
     const closeStream =
       stream === null
         ? () => {}
@@ -419,7 +425,7 @@ export class UpdateFeature implements Feature {
         );
         return;
       }
-      const nowS = Math.floor(this.#o.clock.now() / 1000);
+      const nowS = Math.floor(this.#o.clock.date().getTime() / 1000);
       await swapIn(
         paths,
         part.path,

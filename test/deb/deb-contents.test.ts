@@ -47,6 +47,10 @@ describe('the .deb packages', () => {
       assert.match(entry('etc/iottly-agent/config.json'), /^-rw-r----- root\/root/);
       assert.match(entry('etc/iottly-agent/'), /^drwxr-x--- root\/root/);
       assert.match(entry('usr/share/doc/iottly-agent/hardening-strict.conf'), /^-rw-r--r--/);
+      assert.match(
+        entry('usr/lib/iottly-agent/iottly-agent-update-guard'),
+        /^-rwxr-xr-x root\/root/,
+      );
       assert.match(listing.split('\n')[0] ?? '', /^drwxr-xr-x root\/root .* \.\/$/);
 
       const binary = readFileSync(join(RELEASE_DIR, binaryName(target)));

@@ -38,6 +38,10 @@ function makeRelease(names: string[]): string {
   }
   writeFileSync(join(dir, 'SHA256SUMS'), `${sums.join('\n')}\n`);
   copyFileSync(join(REPO, 'systemd', 'iottly-agent.service'), join(dir, 'iottly-agent.service'));
+  copyFileSync(
+    join(REPO, 'systemd', 'iottly-agent-update-guard'),
+    join(dir, 'iottly-agent-update-guard'),
+  );
   writeFileSync(join(dir, 'token'), `${TOKEN}\n`, { mode: 0o600 });
   copyFileSync(INSTALL, join(dir, 'install.sh'));
   return dir;
@@ -97,14 +101,28 @@ describe('scripts/install.sh into a temporary root', () => {
       /^iottly:x:\d+:\d+:Iottly edge agent:\/var\/lib\/iottly-agent:\/usr\/sbin\/nologin$/m,
     );
 
-    const binary = join(root, 'usr/local/bin/iottly-agent');
+    const binary = join(root, 'usr/local/lib/iottly-agent/iottly-agent');
     assert.equal(readFileSync(binary, 'utf8'), '#!/bin/sh\necho "iottly-agent-linux-arm64"\n');
     assert.equal(mode(binary), '755');
+    // The agent's own folder and binary (it updates itself there); the command links to it.
+    assert.equal(statSync(binary).uid, uid);
+    assert.equal(statSync(join(root, 'usr/local/lib/iottly-agent')).uid, uid);
+    assert.equal(
+      readlinkSync(join(root, 'usr/local/bin/iottly-agent')),
+      '../lib/iottly-agent/iottly-agent',
+    );
+    const guard = join(root, 'usr/local/lib/iottly-agent-update-guard');
+    assert.equal(mode(guard), '755');
+    assert.equal(statSync(guard).uid, 0);
 
     const unit = readFileSync(join(root, 'etc/systemd/system/iottly-agent.service'), 'utf8');
     assert.match(
       unit,
-      /^ExecStart=\/usr\/local\/bin\/iottly-agent run --config \/etc\/iottly-agent\/config.json$/m,
+      /^ExecStart=\/usr\/local\/lib\/iottly-agent\/iottly-agent run --config \/etc\/iottly-agent\/config.json$/m,
+    );
+    assert.match(
+      unit,
+      /^ExecStartPre=-\/bin\/sh \/usr\/local\/lib\/iottly-agent-update-guard \/usr\/local\/lib\/iottly-agent\/iottly-agent$/m,
     );
     const wants = join(root, 'etc/systemd/system/multi-user.target.wants/iottly-agent.service');
     assert.ok(lstatSync(wants).isSymbolicLink());
@@ -253,6 +271,8 @@ describe('scripts/install.sh into a temporary root', () => {
     );
     for (const gone of [
       'usr/local/bin/iottly-agent',
+      'usr/local/lib/iottly-agent',
+      'usr/local/lib/iottly-agent-update-guard',
       'etc/systemd/system/iottly-agent.service',
       'etc/systemd/system/multi-user.target.wants/iottly-agent.service',
     ]) {

@@ -253,7 +253,7 @@ export class UpdateManager {
       this.#finish(
         job,
         'rolled_back',
-        result.cause ?? LogCode.updateFailed,
+        result.cause ?? LogCode.updateRolledBack,
         result.message ?? `rolled back to ${result.from} (${result.cause ?? 'no cause given'})`,
       );
   }
