@@ -218,7 +218,7 @@ export class DeviceList {
         h('span', { class: 'device-id', title: device.device_id }, device.device_id),
         h('span', { class: 'fact-agent', title: 'agent version' }, device.agent_version ?? ''),
       ),
-      h('div', { class: 'device-seen' }, seen),
+      h('div', { class: 'device-seen', title: seen }, seen),
       h(
         'dl',
         { class: 'device-facts' },
