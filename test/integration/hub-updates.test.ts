@@ -270,6 +270,25 @@ describe('hub: agent updates', () => {
     assert.equal(device.received, 20_000);
   });
 
+  it('starts again where the device stopped when its link dropped mid-download', async (t) => {
+    const hub = await setUp(t, { requestGraceMs: 0 });
+    const bytes = randomBytes(3 * 1024 * 1024);
+    await uploadArtifact(hub, V2, 'arm64', bytes);
+    const first = await dev1(hub, { autoConsume: false });
+    await rest(hub, 'POST', '/v1/updates', { version: V2, devices: [DEVICE_ID] });
+    await waitFor(() => first.received === SESSION_WINDOW_BYTES, 5_000);
+    first.consume(512 * 1024);
+    await waitFor(() => hub.hub.updates?.state(DEVICE_ID)?.bytes === 512 * 1024);
+    first.ws.terminate(); // the link is cut: the session ends device_offline, the job waits
+    await waitForUpdateState(hub, DEVICE_ID, 'pending');
+    assert.equal(hub.hub.updates?.state(DEVICE_ID)?.code, ErrorCode.deviceOffline);
+    const back = await dev1(hub, { resumeFrom: Buffer.from(bytes.subarray(0, 512 * 1024)) });
+    t.after(() => back.ws.terminate());
+    await waitForUpdateState(hub, DEVICE_ID, 'restarting');
+    assert.equal(back.received, bytes.length - 512 * 1024);
+    assert.equal(back.sha256, createHash('sha256').update(bytes).digest('hex'));
+  });
+
   it('resumes from the offset the device has', async (t) => {
     const hub = await setUp(t);
     const bytes = randomBytes(2 * 1024 * 1024);
@@ -338,6 +357,7 @@ describe('hub: agent updates', () => {
       await waitFor(() => device.received === target, 5_000);
       for (const stats of hub.hub.peerStats()) maxQueued = Math.max(maxQueued, stats.queuedBytes);
     }
+    t.diagnostic(`most bytes unreported ${device.maxAhead}, largest send queue ${maxQueued}`);
     assert.ok(device.maxAhead <= SESSION_WINDOW_BYTES, `ahead ${device.maxAhead}`);
     assert.ok(maxQueued <= SESSION_WINDOW_BYTES + 64 * 1024, `queued ${maxQueued}`);
     await waitForUpdateState(hub, DEVICE_ID, 'restarting');
