@@ -1,5 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { CloseCode } from '../../protocol/close-codes.js';
 import { ErrorCode } from '../../protocol/error-codes.js';
 import { LogCode } from '../../log/log-codes.js';
 import type { Message } from '../../protocol/message.js';
@@ -258,13 +259,17 @@ export class UpdateManager {
       );
   }
 
-  /** The hub is stopping: running sessions are closed on their devices. */
+  /**
+   * The hub is stopping: running sessions are closed on their devices (as a departing client's
+   * are; each device keeps its part file for a resume).
+   */
   close(): void {
     this.#closed = true;
     for (const job of this.#jobs.values()) {
       if (job.retryTimer) this.#o.clock.clearTimeout(job.retryTimer);
       this.#release(job);
     }
+    this.#o.broker.clientClosed(this.#link, CloseCode.goingAway, 'hub stopping');
   }
 
   #schedule(): void {
