@@ -9,7 +9,18 @@ import tseslint from 'typescript-eslint';
  */
 const BASE = ['protocol', 'time', 'log'];
 const FEATURE = ['agent', 'process', ...BASE];
-const DEVICE = ['agent', 'process', 'storage', 'commands', 'telemetry', 'local', 'systemd', 'update'];
+const DEVICE = [
+  'agent',
+  'process',
+  'storage',
+  'commands',
+  'forward',
+  'telemetry',
+  'local',
+  'systemd',
+  'files',
+  'update',
+];
 export const ROOMS = {
   protocol: [],
   time: [],
@@ -18,9 +29,11 @@ export const ROOMS = {
   process: BASE,
   storage: FEATURE,
   commands: FEATURE,
+  forward: FEATURE,
   telemetry: FEATURE,
   local: FEATURE,
   systemd: FEATURE,
+  files: FEATURE,
   update: FEATURE,
   hub: BASE,
   'broker-access': ['protocol'],

@@ -39,6 +39,10 @@ const BENCHES: Bench[] = [
   { name: 'commands', file: 'commands.bench.ts' },
   // Keystroke echo in a shell session beside ssh -tt.
   { name: 'shell', file: 'shell.bench.ts' },
+  // TCP port forwarding: MB/s, connection set-up and agent CPU beside ssh -L.
+  { name: 'forward', file: 'forward.bench.ts' },
+  // iottly-agent cp each way beside scp, with the agent's CPU per 100 MB.
+  { name: 'files', file: 'files.bench.ts' },
   { name: 'spool', file: 'spool.ts' },
   // Bytes written, fsyncs and renames per hour: memory first beside write before send.
   { name: 'flash', file: 'flash.ts', args: ['--seconds', '60'] },

@@ -77,6 +77,30 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'shell':
       return shell(rest);
+    case 'forward': {
+      // Loaded only here: the agent's own start-up never reads it.
+      const [{ parseForwardArgs }, { runForward }] = await Promise.all([
+        import('./cli/forward-args.js'),
+        import('./cli/forward.js'),
+      ]);
+      return runForward(parseForwardArgs(rest, process.env), {
+        stdout: process.stdout,
+        stderr: process.stderr,
+        onInterrupt: (listener) => {
+          process.on('SIGINT', listener);
+          process.on('SIGTERM', listener);
+          return () => {
+            process.off('SIGINT', listener);
+            process.off('SIGTERM', listener);
+          };
+        },
+      });
+    }
+    case 'cp': {
+      // Loaded only here: the agent's own start-up never reads it.
+      const { parseCpArgs, runCp } = await import('./cli/cp.js');
+      return runCp(parseCpArgs(rest, process.env), { stderr: process.stderr });
+    }
     case 'keygen': {
       const { runKeygen } = await import('./cli/artifact-signing.js');
       return runKeygen(rest, { stdout: process.stdout, stderr: process.stderr });

@@ -2,7 +2,9 @@ import { SYSTEM_SOCKET_PATH } from '../config/default-paths.js';
 import { INSECURE_PERMISSIONS_FLAG } from '../config/permissions.js';
 import { DEFAULT_CONFIG_PATH, envName, flagName, leafAt, leafKeys } from '../config/schema.js';
 import { BROKER_CONFIG_HELP } from './broker-config-help.js';
+import { CP_HELP } from './cp-help.js';
 import { EXEC_HELP } from './exec-help.js';
+import { FORWARD_HELP } from './forward-help.js';
 import { HUB_FLAGS } from './hub-flags.js';
 
 /**
@@ -18,8 +20,10 @@ commands:
   hub            run the reference hub (--host, --port, --api-key, --device-token ID=TOKEN, …)
   broker-config  write mosquitto's password and ACL files for a fleet on a broker (mosquitto --out DIR, …)
   shell          an interactive terminal on a device through the hub: DEVICE [-- CMD …] (--hub, --api-key)
+  cp             copy a file to or from a device through the hub: LOCAL DEVICE:PATH, DEVICE:PATH LOCAL (--hub, --api-key)
   publish        send JSON to the cloud through the running agent: [--channel C] [--app NAME] ['<json>'] (or stdin)
   exec           run a command on a device through the hub, bytes in and out: [--hub URL] [--api-key KEY] DEVICE -- CMD [ARGS…]
+  forward        a local port carried to HOST:PORT as the device sees it, as ssh -L: DEVICE [BIND:]LPORT:HOST:PORT (--hub, --api-key)
   keygen         make an ed25519 key pair for signing agent updates: [--out DIR]
   sign           sign an agent binary for updates: BINARY --key KEY [--version V] [--arch A]
   demo           a hub and an agent on loopback, with readable logs (what \`npm start\` runs)
@@ -51,8 +55,26 @@ devices come from an MQTT broker, and any number of hubs on that broker serve on
 ${HUB_FLAGS}`;
     case 'broker-config':
       return BROKER_CONFIG_HELP;
+    case 'keygen':
+      return `usage: iottly-agent keygen [--out DIR] [--force]
+
+Makes an ed25519 key pair for signing agent updates: DIR/iottly-update.key (the private key,
+0600: keep it off devices and hubs) and DIR/iottly-update.pub, whose text (also printed) goes
+into the devices' update.publicKeys. DIR defaults to the current folder; an existing key is kept
+unless --force.`;
+    case 'sign':
+      return `usage: iottly-agent sign BINARY --key KEY [--version V] [--arch A] [--out FILE]
+
+Writes BINARY.sig (or FILE), the detached signature of an agent build: version, arch, size,
+sha256 and key id, signed with KEY (from iottly-agent keygen). The version is read by running
+\`BINARY version\` and the arch (x64, arm64, arm) from its ELF header unless given.
+README "Updating the agent".`;
     case 'exec':
       return EXEC_HELP;
+    case 'forward':
+      return FORWARD_HELP;
+    case 'cp':
+      return CP_HELP;
     case 'publish':
       return `usage: iottly-agent publish [flags] ['<json>']
 

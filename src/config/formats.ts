@@ -2,6 +2,7 @@ import convict from 'convict';
 import { allowEnvList } from '../commands/env-policy.js';
 import { APP_NAME_PATTERN } from '../protocol/apps.js';
 import { decodeJson } from '../protocol/bounded-json.js';
+import { forwardAllowList } from '../forward/forward-targets.js';
 import { MAX_OPEN_REQUESTS } from '../protocol/to-hub.js';
 import type { Validator } from '../protocol/schema.js';
 import { isPublicKeyText } from '../protocol/update-signature.js';
@@ -68,6 +69,10 @@ export const Format = {
   optionalGroup: 'optional-group',
   /** Routine name → command line (a JSON object in env and flags). */
   actionMap: 'action-map',
+  /** `host:port` patterns with `*` (forward.allow): a JSON array, or "localhost:*,[::1]:22". */
+  forwardTargets: 'forward-targets',
+  /** Absolute directory paths: a JSON array, or "/a,/b" (files.allowPaths). */
+  absolutePathList: 'absolute-path-list',
   /** Trusted ed25519 keys of updates: a JSON array of "ed25519:<base64>", or a comma list. */
   updatePublicKeys: 'update-public-keys',
   /** A duration in whole seconds, 1 s to a day. */
@@ -178,6 +183,7 @@ export function registerFormats(): void {
   validatedFormat(Format.telemetryPerStream, perStreamSettings, coerceJson);
   validatedFormat(Format.telemetryCustom, customStreams, coerceJson);
   validatedFormat(Format.envNameList, allowEnvList, coerceList);
+  validatedFormat(Format.forwardTargets, forwardAllowList, coerceList);
   convict.addFormat({
     name: Format.strictBoolean,
     coerce: (value: unknown) => (value === 'true' ? true : value === 'false' ? false : value),
@@ -206,6 +212,25 @@ export function registerFormats(): void {
           throw new Error(`${expected}; bad name "${name.slice(0, 40)}"`);
         if (typeof line !== 'string' || line.trim() === '' || line.length > 4096)
           throw new Error(`${expected}; "${name}" needs a non-empty command line`);
+      }
+    },
+  });
+  convict.addFormat({
+    name: Format.absolutePathList,
+    coerce: coerceList,
+    validate(value: unknown) {
+      if (!Array.isArray(value) || value.length > 64)
+        throw new Error('must be a JSON array (or a comma list) of at most 64 absolute paths');
+      for (const item of value) {
+        if (
+          typeof item !== 'string' ||
+          !item.startsWith('/') ||
+          item.includes('\0') ||
+          item.length > 4096
+        )
+          throw new Error(`"${String(item).slice(0, 80)}" is not an absolute path`);
+        if (item.split('/').includes('..'))
+          throw new Error(`"${item.slice(0, 80)}": a root may not contain ".."`);
       }
     },
   });

@@ -2,6 +2,8 @@ import { FSYNC_POLICIES } from '../storage/fsync-policy.js';
 import { LOG_FORMATS, LOG_LEVELS } from '../log/logger.js';
 import { commandsSchema } from './commands-schema.js';
 import { shellSchema } from './shell-schema.js';
+import { forwardSchema } from './forward-schema.js';
+import { filesSchema } from './files-schema.js';
 import { updateSchema } from './update-schema.js';
 import { SYSTEM_SOCKET_PATH, SYSTEM_STATE_DIR } from './default-paths.js';
 import { Format } from './formats.js';
@@ -278,6 +280,8 @@ export const schema = {
   telemetry: telemetryConfigSchema,
   commands: commandsSchema,
   shell: shellSchema,
+  forward: forwardSchema,
+  files: filesSchema,
   update: updateSchema,
 } satisfies SchemaTree;
 

@@ -17,6 +17,10 @@ import { SettingsPanel } from './settings-panel.js';
 import { SignIn } from './sign-in.js';
 import { StreamClient, type ConnectionStatus } from './stream-client.js';
 import { CommandPane } from './command-pane.js';
+import { FileDownload } from './file-download.js';
+import type { TransferTransport } from './file-transfer.js';
+import { FileUpload } from './file-upload.js';
+import { FilesPane } from './files-pane.js';
 import { PanelTabs } from './panel-tabs.js';
 import { ShellSession } from './shell-session.js';
 import { UpdatePanel } from './update-panel.js';
@@ -31,7 +35,8 @@ import { WebhooksPanel } from './webhooks-panel.js';
  * The console page: wires the session, the `/v1/stream` connection and the views. It is a
  * client of the platform API like any backend: `GET /v1/devices` for the list, `subscribe`
  * for the selected device's charts, a shell session (`session_open`, bytes both ways) for the
- * terminal's Shell tab and `command`/`command_cancel` for its One command tab.
+ * terminal's Shell tab, `command`/`command_cancel` for its One command tab, and `file_put` /
+ * `file_get` sessions for its Files tab (one transfer at a time, cancelled with the selection).
  *
  * The Shell tab opens a session by itself once per selected device (when the device is online
  * and the hub connected); after it ends, Enter or "New session" opens another. Selecting
@@ -53,6 +58,9 @@ export class ConsoleApp {
   readonly #updates: UpdatePanel;
   readonly #shell: ShellSession;
   readonly #tabs: PanelTabs;
+  readonly #filesPane: FilesPane;
+  readonly #upload: FileUpload;
+  readonly #download: FileDownload;
   /** The device the Shell tab last opened a session on by itself (once per selection). */
   #shellOpenedFor: string | null = null;
   /** What the line above the terminal last said of the session (opening, open, how it ended). */
@@ -123,6 +131,43 @@ export class ConsoleApp {
       binary: (bytes) => this.#shell.input(bytes),
       resized: (rows, cols) => this.#shell.resize(rows, cols),
       newSession: () => this.#newShell(),
+    });
+    const transfers: TransferTransport = {
+      send: (message) => this.#client.send(message),
+      sendBytes: (frame) => this.#client.sendBytes(frame),
+    };
+    this.#upload = new FileUpload(
+      transfers,
+      {
+        progress: (p) => this.#filesPane.progress(p),
+        ended: (result) => this.#filesPane.ended(result),
+      },
+      () => this.#nextId++,
+    );
+    this.#download = new FileDownload(
+      transfers,
+      {
+        progress: (p) => this.#filesPane.progress(p),
+        file: (parts, info) => this.#filesPane.save(parts, info),
+        ended: (result) => this.#filesPane.ended(result),
+      },
+      () => this.#nextId++,
+    );
+    this.#filesPane = new FilesPane(byId('files-pane'), {
+      upload: (source, path, mode) => {
+        const device = this.#device();
+        if (!device || this.#download.active) return false;
+        return this.#upload.start({ deviceId: device.device_id, path, mode }, source);
+      },
+      download: (path) => {
+        const device = this.#device();
+        if (!device || this.#upload.active) return false;
+        return this.#download.start(device.device_id, path);
+      },
+      cancel: () => {
+        this.#upload.cancel();
+        this.#download.cancel();
+      },
     });
     this.#tabs = new PanelTabs(byId('terminal'), (tab) => {
       if (tab !== 'shell') return;
@@ -202,6 +247,8 @@ export class ConsoleApp {
     this.#subscription = null;
     this.#shell.connectionLost();
     this.#showShellState();
+    this.#upload.connectionLost();
+    this.#download.connectionLost();
     if (this.#command) {
       this.#command = null;
       this.#commandPane.failed(
@@ -256,6 +303,7 @@ export class ConsoleApp {
     this.#updates.show(device);
     if (!device) return;
     this.#commandPane.setTarget(device.device_id, device.connected);
+    this.#filesPane.setTarget(device.device_id, device.connected);
     this.#openShellOnce();
     if (!this.#shell.active) this.#showShellState();
     this.#notice.textContent = device.connected
@@ -276,6 +324,9 @@ export class ConsoleApp {
     this.#unsubscribe();
     this.#shell.close();
     this.#shellView.reset();
+    this.#upload.cancel();
+    this.#download.cancel();
+    this.#filesPane.reset();
     this.#shellOpenedFor = null;
     this.#shellNote = '';
     this.#selected = deviceId;
@@ -339,6 +390,7 @@ export class ConsoleApp {
 
   #onBytes(frame: ByteFrame): void {
     this.#shell.onBytes(frame);
+    this.#download.onBytes(frame);
   }
 
   #subscribeSelected(): void {
@@ -396,6 +448,7 @@ export class ConsoleApp {
 
   #onFrame(frame: ParsedFrame): void {
     if (this.#shell.onFrame(frame)) return;
+    if (this.#upload.onFrame(frame) || this.#download.onFrame(frame)) return;
     const requestId = frame.request_id;
     switch (frame.type) {
       case 'update_state': {

@@ -48,6 +48,8 @@ export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptio
   const wsUrl = url.replace(/^http/, 'ws');
   // The demo's spool is temporary: removed when the demo ends.
   const spoolDir = mkdtempSync(join(tmpdir(), 'iottly-demo-spool-'));
+  // The one directory `iottly-agent cp` may use on the demo device; removed at the end too.
+  const filesDir = mkdtempSync(join(tmpdir(), 'iottly-demo-files-'));
 
   const { config } = loadConfig({
     configPath: undefined,
@@ -58,6 +60,10 @@ export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptio
       'auth.token': token,
       'storage.dir': spoolDir,
       'local.enabled': 'false', // the demo writes nothing to disk, a socket file included
+      // `iottly-agent forward demo-device 8080:localhost:80` reaches this machine's loopback.
+      'forward.enabled': 'true',
+      'files.enabled': 'true',
+      'files.allowPaths': filesDir,
     },
     readFile: () => {
       throw Object.assign(new Error('the demo reads no file'), { code: 'ENOENT' });
@@ -89,6 +95,9 @@ export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptio
         : ['  console:  not in this build (run `npm start` from the repository for it)']),
       `  devices:  curl -s -H 'Authorization: Bearer ${apiKey}' ${url}/v1/devices`,
       `  stream:   ${wsUrl}/v1/stream?api_key=${apiKey}`,
+      `  forward:  iottly-agent forward --hub ${url} --api-key ${apiKey} ${DEMO_DEVICE} 8080:localhost:PORT`,
+      '            (a port of this machine through the demo device, loopback only)',
+      `  files:    iottly-agent cp --hub ${url} --api-key ${apiKey} FILE ${DEMO_DEVICE}:${filesDir}/`,
       `  watching telemetry every ${DEMO_INTERVAL_MS / 1000} s as a stream client would:`,
       '  Ctrl-C to stop.',
       '',
@@ -108,4 +117,5 @@ export async function runDemo({ stopSignal, stdout = process.stdout }: DemoOptio
   await agent.stop();
   await hub.stop();
   rmSync(spoolDir, { recursive: true, force: true });
+  rmSync(filesDir, { recursive: true, force: true });
 }

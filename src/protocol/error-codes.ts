@@ -97,7 +97,9 @@ export const ErrorCode = {
   unknownByteStream: 'unknown_byte_stream',
   /**
    * A command's client sent stdin past the agent's bound (16 MiB not yet taken by the command),
-   * ignoring `input_consumed`: the command was cancelled. Logged by the agent.
+   * ignoring `input_consumed`: the command was cancelled. Logged by the agent. A forward's client
+   * that sends twice its window past what the target took has its forward ended with it (an
+   * `error` frame).
    */
   inputOverflow: 'input_overflow',
   /**

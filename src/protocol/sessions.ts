@@ -117,6 +117,8 @@ export const sessionDonePayload = object({
   signal: optional(nullable(string({ pattern: /^SIG[A-Z0-9]+$/ }))),
   idle: optional(boolean()),
   closed: optional(boolean()),
+  /** forward: ended by forward.maxDurationS. */
+  timed_out: optional(boolean()),
   duration_ms: optional(number({ integer: true, min: 0 })),
   /** file_get, file_put, update: bytes moved in this session; sha256: of the whole file. */
   bytes: optional(byteCount()),

@@ -7,7 +7,7 @@ import { updateStatePayload } from './updates.js';
 import { deviceId, errorCode, errorText, isoTimestamp, streamName } from './fields.js';
 import { number, object, optional, string, type Infer } from './schema.js';
 import type { ValidatorSet } from './parse.js';
-import { commandDonePayload, commandOutputPayload } from './to-hub.js';
+import { commandDonePayload, commandOutputPayload, inputConsumedPayload } from './to-hub.js';
 import { sessionDonePayload, sessionOpenedPayload, sessionOutputPayload } from './sessions.js';
 
 const subscriptionId = () => string({ minLength: 1, maxLength: 100 });
@@ -40,5 +40,8 @@ export const toClientValidators: ValidatorSet = {
   session_opened: sessionOpenedPayload,
   session_output: sessionOutputPayload,
   session_done: sessionDonePayload,
+  // Relayed by the hub under the client's request_id: how many input bytes a session (or a
+  // command with stdin) has taken, which moves the sender's window (docs/protocol.md).
+  input_consumed: inputConsumedPayload,
   update_state: updateStatePayload,
 };

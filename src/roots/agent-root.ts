@@ -22,6 +22,8 @@ import { systemClock, type Clock } from '../time/clock.js';
 import { AGENT_VERSION } from '../version.js';
 import { createCommandsFeature } from './commands-wiring.js';
 import { createShellFeature } from './shell-wiring.js';
+import { createForwardFeature } from './forward-wiring.js';
+import { createFilesFeature } from './files-wiring.js';
 import { createLocalApps } from './local-apps-wiring.js';
 import { createUpdateFeature, type UpdateHost } from './update-wiring.js';
 
@@ -122,6 +124,8 @@ export function createAgent(
     }),
     createCommandsFeature(config, { runner, env, uid }),
     createShellFeature(config, { clock, spawn: deps.spawn, kill: deps.kill, env, uid }),
+    createForwardFeature(config),
+    createFilesFeature(config, { uid }),
     ...(localApps ? [localApps] : []),
     ...(config.vitals.intervalS > 0
       ? [

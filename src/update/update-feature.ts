@@ -282,9 +282,26 @@ export class UpdateFeature implements Feature {
       },
       `update to ${payload.version} requested`,
     );
-    void this.#receive(context, payload, request, this.#o.paths as InstallPaths).finally(() => {
-      this.#active = null;
-    });
+    void this.#receive(context, payload, request, this.#o.paths as InstallPaths)
+      .catch((err: unknown) => {
+        // Nothing of an update may take the agent down: the session fails, the binary stays.
+        context.logger.error(
+          { code: LogCode.updateFailed, err, request_id: requestId },
+          'update failed',
+        );
+        context.emit(
+          'error',
+          Channel.errors,
+          {
+            code: ErrorCode.internalError,
+            message: `update failed: ${(err as Error)?.message ?? String(err)}`,
+          },
+          requestId,
+        );
+      })
+      .finally(() => {
+        this.#active = null;
+      });
   }
 
   async #receive(
@@ -457,6 +474,8 @@ export class UpdateFeature implements Feature {
       },
       `update to ${payload.version} installed; restarting into it`,
     );
+    // No other update until the restart: this process no longer runs the installed binary.
+    this.#stopping = true;
     session.reply('session_done', { exit_code: 0, bytes: payload.size, sha256: payload.sha256 });
     this.#o.requestRestart(`updated to ${payload.version}`);
   }

@@ -32,6 +32,7 @@ const NEEDED = [
   'dist/console/console.css',
   'systemd/iottly-agent.service',
   'systemd/hardening-strict.conf',
+  'systemd/iottly-agent-update-guard',
   'scripts/install.sh',
 ];
 
