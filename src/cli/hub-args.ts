@@ -12,6 +12,9 @@ import {
 } from '../hub/hub.js';
 import { DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT } from '../hub/broker.js';
 import { DEFAULT_SESSION_TTL_MS } from '../hub/session-tokens.js';
+import { DEFAULT_MAX_ARTIFACT_BYTES } from '../hub/updates/artifact-store.js';
+import { isPublicKeyText } from '../protocol/update-signature.js';
+import { DEFAULT_UPDATE_CONCURRENCY } from '../hub/updates/update-manager.js';
 
 export { UsageError };
 
@@ -27,6 +30,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_SUBSCRIPTIONS_PER_CLIENT = 100_000;
 /** A day: a "short-lived" token that outlives that is a second API key. */
 const MAX_SESSION_TTL_S = 86_400;
+/** Each download holds a window of the artifact in the hub: a bound keeps the sum bounded. */
+const MAX_UPDATE_CONCURRENCY = 256;
 
 /**
  * Parses the flags of `iottly-agent hub` (listed in hub-flags.ts). Bad flags throw a UsageError
@@ -59,6 +64,10 @@ export function parseHubArgs(
         'state-dir': { type: 'string' },
         'max-subscriptions-per-client': { type: 'string' },
         broker: { type: 'string' },
+        artifacts: { type: 'string' },
+        'artifact-max-bytes': { type: 'string' },
+        'update-concurrency': { type: 'string' },
+        'update-key': { type: 'string', multiple: true },
         'broker-username': { type: 'string' },
         'broker-password-file': { type: 'string' },
         'broker-ca': { type: 'string' },
@@ -155,6 +164,28 @@ export function parseHubArgs(
     logLevel,
     logFormat,
     stateDir: stateDir(values['state-dir'], values.broker !== undefined),
+    artifactsDir: artifactsDir(values.artifacts, values.broker !== undefined),
+    artifactMaxBytes: integer(
+      '--artifact-max-bytes',
+      values['artifact-max-bytes'],
+      DEFAULT_MAX_ARTIFACT_BYTES,
+      1,
+      Number.MAX_SAFE_INTEGER,
+    ),
+    updateKeys: (values['update-key'] ?? []).map((key) => {
+      if (!isPublicKeyText(key))
+        throw new UsageError(
+          `--update-key: expected ed25519:<base64 of 32 bytes> (iottly-agent keygen), got "${clip(key)}"`,
+        );
+      return key;
+    }),
+    updateConcurrency: integer(
+      '--update-concurrency',
+      values['update-concurrency'],
+      DEFAULT_UPDATE_CONCURRENCY,
+      1,
+      MAX_UPDATE_CONCURRENCY,
+    ),
     broker: brokerOptions(values),
     maxSubscriptionsPerClient: integer(
       '--max-subscriptions-per-client',
@@ -230,6 +261,16 @@ function stateDir(path: string | undefined, onBroker: boolean): string | null {
       '--state-dir: not with --broker (the fleet keeps its delivery cursors on the broker)',
     );
   if (path.trim() === '') throw new UsageError('--state-dir: expected a directory path');
+  return path;
+}
+
+function artifactsDir(path: string | undefined, onBroker: boolean): string | null {
+  if (path === undefined) return null;
+  if (onBroker)
+    throw new UsageError(
+      "--artifacts: not with --broker (updates travel on a device's own WebSocket link)",
+    );
+  if (path.trim() === '') throw new UsageError('--artifacts: expected a directory path');
   return path;
 }
 

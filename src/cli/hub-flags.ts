@@ -14,6 +14,12 @@ export const HUB_FLAGS = `  --host HOST                     interface to listen 
   --tls-cert FILE --tls-key FILE  serve https/wss (both or neither)
   --state-dir DIR                 keep delivery cursors here across restarts (memory only)
   --max-subscriptions-per-client N  subscriptions one stream client may hold (100)
+  --artifacts DIR                 keep agent artifacts for updates here (<state-dir>/artifacts;
+                                  none without --state-dir); README: "Updating the agent"
+  --artifact-max-bytes N          largest artifact upload (268435456)
+  --update-concurrency N          devices downloading an update at once (4)
+  --update-key ed25519:KEY        refuse artifact uploads signed by no such key (repeatable;
+                                  none: the devices alone judge the signer)
   --webhooks FILE                 a JSON array of webhooks to start with
   --broker URL                    serve the fleet of an MQTT broker (mqtt://, mqtts://): any number
                                   of hubs on one broker serve one fleet; /v1/device is off

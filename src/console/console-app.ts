@@ -23,6 +23,8 @@ import { FileUpload } from './file-upload.js';
 import { FilesPane } from './files-pane.js';
 import { PanelTabs } from './panel-tabs.js';
 import { ShellSession } from './shell-session.js';
+import { UpdatePanel } from './update-panel.js';
+import { UpdatesApi } from './updates-api.js';
 import { ShellView } from './shell-view.js';
 import { TelemetryCharts } from './telemetry-charts.js';
 import { DEVICES_REFRESH_MEASURE, recordTiming } from './timing.js';
@@ -53,6 +55,7 @@ export class ConsoleApp {
   readonly #charts: TelemetryCharts;
   readonly #commandPane: CommandPane;
   readonly #shellView: ShellView;
+  readonly #updates: UpdatePanel;
   readonly #shell: ShellSession;
   readonly #tabs: PanelTabs;
   readonly #filesPane: FilesPane;
@@ -174,6 +177,7 @@ export class ConsoleApp {
     });
     this.#title = byId('device-title');
     this.#notice = byId('device-notice');
+    const keys = new KeyPrompt(document.body);
     const webhooks = new WebhooksPanel({
       api: new WebhooksApi({
         baseUrl: origin,
@@ -183,9 +187,21 @@ export class ConsoleApp {
           return this.#sessions.authorization();
         },
       }),
-      keys: new KeyPrompt(document.body),
+      keys,
     });
     new SettingsPanel(byId('settings-panel'), byId('settings'), webhooks);
+    this.#updates = new UpdatePanel(
+      byId('device-update'),
+      new UpdatesApi({
+        baseUrl: origin,
+        fetch: (url, init) => fetch(url, { ...init, cache: 'no-store' }),
+        sessionAuthorization: async () => {
+          await this.#sessions.token();
+          return this.#sessions.authorization();
+        },
+      }),
+      keys,
+    );
     byId('sign-out').addEventListener('click', () => {
       this.#sessions.signOut();
       window.location.reload();
@@ -284,6 +300,7 @@ export class ConsoleApp {
     }
     this.#list.render(this.#devices, this.#selected, Date.now());
     const device = this.#device();
+    this.#updates.show(device);
     if (!device) return;
     this.#commandPane.setTarget(device.device_id, device.connected);
     this.#filesPane.setTarget(device.device_id, device.connected);
@@ -434,6 +451,15 @@ export class ConsoleApp {
     if (this.#upload.onFrame(frame) || this.#download.onFrame(frame)) return;
     const requestId = frame.request_id;
     switch (frame.type) {
+      case 'update_state': {
+        // Progress between two polls of the list: the device's row and header follow it.
+        const view = frame.payload as unknown as NonNullable<Device['update']>;
+        const device = this.#devices.find((d) => d.device_id === view.device_id);
+        if (!device) return;
+        device.update = { ...(device.update ?? view), ...view };
+        this.#renderDevices();
+        return;
+      }
       case 'telemetry': {
         const t = frame.payload as ClientTelemetryPayload;
         if (this.#subscription?.id !== t.subscription_id) return;

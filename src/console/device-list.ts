@@ -7,6 +7,7 @@ import {
   type StatusFilter,
 } from './device-filter.js';
 import { rowWindow } from './row-window.js';
+import { updateText } from './update-panel.js';
 import { DEVICE_SEARCH_MEASURE, recordTiming } from './timing.js';
 import './device-list.css';
 
@@ -188,9 +189,11 @@ export class DeviceList {
 
   #fill(row: Row, device: Device): void {
     const selected = device.device_id === this.#selectedId;
-    const seen = device.connected
-      ? `connected · seen ${ago(device.last_seen, this.#nowMs)}`
-      : `offline · last seen ${ago(device.last_seen, this.#nowMs)}`;
+    const seen =
+      (device.connected
+        ? `connected · seen ${ago(device.last_seen, this.#nowMs)}`
+        : `offline · last seen ${ago(device.last_seen, this.#nowMs)}`) +
+      (device.update ? ` · ${updateText(device.update)}` : '');
     const facts: [string, string | null][] = [
       ['os', device.os],
       ['model', device.model ?? device.arch],
@@ -215,7 +218,7 @@ export class DeviceList {
         h('span', { class: 'device-id', title: device.device_id }, device.device_id),
         h('span', { class: 'fact-agent', title: 'agent version' }, device.agent_version ?? ''),
       ),
-      h('div', { class: 'device-seen' }, seen),
+      h('div', { class: 'device-seen', title: seen }, seen),
       h(
         'dl',
         { class: 'device-facts' },

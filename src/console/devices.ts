@@ -33,9 +33,31 @@ export function parseDevices(body: unknown): Device[] {
         arch: text('arch'),
         model: text('model'),
         capabilities,
+        update: parseUpdate(d['update']),
       },
     ];
   });
+}
+
+/** A device's last update as the hub lists it; null when absent or not of the right shape. */
+function parseUpdate(value: unknown): Device['update'] {
+  if (typeof value !== 'object' || value === null) return null;
+  const u = value as Record<string, unknown>;
+  if (typeof u['version'] !== 'string' || typeof u['state'] !== 'string') return null;
+  const count = (key: string): number => (typeof u[key] === 'number' ? (u[key] as number) : 0);
+  const text = (key: string): string | null =>
+    typeof u[key] === 'string' ? (u[key] as string) : null;
+  return {
+    device_id: typeof u['device_id'] === 'string' ? u['device_id'] : '',
+    version: u['version'],
+    arch: text('arch') ?? '',
+    state: u['state'] as NonNullable<Device['update']>['state'],
+    bytes: count('bytes'),
+    size: count('size'),
+    cause: text('cause'),
+    code: text('code'),
+    updated_at: text('updated_at') ?? '',
+  };
 }
 
 /** What an agent lists in `hello` while it accepts shell sessions (docs/protocol.md). */

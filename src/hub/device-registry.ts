@@ -3,8 +3,9 @@ import type { HelloPayload } from '../protocol/to-hub.js';
 import type { Clock } from '../time/clock.js';
 
 export type { DeviceSummary };
+import type { UpdateStateView } from '../protocol/updates.js';
 
-export interface DeviceRecord extends DeviceSummary {
+export interface DeviceRecord extends Omit<DeviceSummary, 'update'> {
   /** The last `hello` (hostname, os, kernel, arch, model, capabilities, …), kept for later use. */
   hello: HelloPayload | null;
 }
@@ -140,8 +141,11 @@ function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-/** The public view of a device (GET /v1/devices): the summary fields only. */
-export function summary(record: DeviceRecord): DeviceSummary {
+/** The public view of a device (GET /v1/devices): the summary fields, and its last update. */
+export function summary(
+  record: DeviceRecord,
+  update: UpdateStateView | null = null,
+): DeviceSummary {
   const { device_id, connected, connected_since, last_seen, agent_version } = record;
   const { hostname, os, kernel, arch, model, capabilities } = record;
   return {
@@ -156,5 +160,6 @@ export function summary(record: DeviceRecord): DeviceSummary {
     arch,
     model,
     capabilities,
+    update,
   };
 }

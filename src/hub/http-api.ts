@@ -19,6 +19,9 @@ import type { SessionTokens } from './session-tokens.js';
 import type { StaticFiles } from './static-files.js';
 import { handleWebhooks, isWebhooksPath, webhooksScope } from './webhooks/webhook-routes.js';
 import type { Webhooks } from './webhooks/webhooks.js';
+import type { ArtifactStore } from './updates/artifact-store.js';
+import type { UpdateManager } from './updates/update-manager.js';
+import { handleUpdates, isReadOnly, updateRoute } from './updates/update-routes.js';
 
 /**
  * The hub's plain HTTP endpoints:
@@ -32,6 +35,8 @@ import type { Webhooks } from './webhooks/webhooks.js';
  *     POST /v1/devices/{id}/commands, /v1/devices/{id}/app-commands, GET and DELETE
  *                       /v1/commands/{id}: the Command API, the API key only; see
  *                       command-api/command-routes.ts
+ *     /v1/artifacts, /v1/updates  agent updates: GET with the API key or a session token, the
+ *                       rest with the API key; updates/update-routes.ts
  *     GET /             the console and its files (static-files.ts)
  *
  * `/v1/device` and `/v1/stream` answer 426 without a WebSocket upgrade; anything else is 404.
@@ -49,6 +54,9 @@ export interface HttpApiOptions {
   devices: () => DeviceSummary[];
   webhooks?: Webhooks;
   commandApi?: CommandApi;
+  /** Agent artifacts and updates (null: the hub keeps none, the endpoints say so). */
+  artifacts?: ArtifactStore | null;
+  updates?: UpdateManager | null;
   logger: Logger;
 }
 
@@ -61,6 +69,8 @@ export function createHttpApi({
   devices,
   webhooks,
   commandApi,
+  artifacts = null,
+  updates = null,
   logger,
 }: HttpApiOptions): RequestHandler {
   /**
@@ -100,6 +110,18 @@ export function createHttpApi({
         logger.error({ err }, 'command API request failed');
         if (!res.headersSent)
           sendJson(res, 500, errorBody(ErrorCode.internalError, 'internal error'));
+      });
+      return;
+    }
+    const update = updateRoute(url.pathname);
+    if (update) {
+      if (!authorized(req, res, url, isReadOnly(req) ? KEY_OR_SESSION : API_KEY_ONLY)) return;
+      handleUpdates(req, res, update, artifacts, updates).catch((err: unknown) => {
+        logger.error({ err }, 'update request failed');
+        if (!res.headersSent)
+          sendJson(res, 500, errorBody(ErrorCode.internalError, 'internal error'), {
+            Connection: 'close',
+          });
       });
       return;
     }

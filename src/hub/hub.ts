@@ -37,7 +37,8 @@ import { SessionTokens } from './session-tokens.js';
 import { folderSource, type FileSource } from './file-source.js';
 import { StaticFiles, defaultConsoleDir } from './static-files.js';
 import type { PeerStats } from './peer-socket.js';
-import type { ParsedFrame } from '../protocol/parse.js';
+import type { FrameError, ParsedFrame } from '../protocol/parse.js';
+import type { Message } from '../protocol/message.js';
 import type { StreamsChangedListener } from './subscriptions.js';
 import { DEFAULT_POST_POLICY, type PostPolicy } from './webhooks/post-queue.js';
 import { fetchPoster, type Poster } from './webhooks/http-poster.js';
@@ -48,6 +49,15 @@ import { LogCode } from '../log/log-codes.js';
 import { Fleet } from './fleet/fleet.js';
 import type { FleetSettings } from './fleet/fleet-settings.js';
 import { hubRequestIds, randomHubId } from './fleet/hub-id.js';
+import type { ClientEvents, ClientLink, DeviceEvents } from './links.js';
+import { ArtifactStore } from './updates/artifact-store.js';
+import { DEFAULT_UPDATE_CONCURRENCY, UpdateManager } from './updates/update-manager.js';
+import type { UpdateResultPayload } from '../protocol/update-session.js';
+import type { TrustedKey } from '../protocol/update-signature.js';
+import { SESSION_WINDOW_BYTES } from '../protocol/sessions.js';
+import type { UpdateStateView } from '../protocol/updates.js';
+import type { UpdateRequestPayload } from '../protocol/update-request.js';
+import { join } from 'node:path';
 
 /**
  * The reference hub: the cloud side an agent talks to, in one process and in memory, for
@@ -155,6 +165,17 @@ export interface HubOptions {
    * broker only, so that every hub sees every device the same way.
    */
   fleet?: FleetSettings;
+  /**
+   * Where agent artifacts are kept (`--artifacts DIR`); by default `<stateDir>/artifacts` when
+   * `stateDir` is set, else none (null: none either way). See updates/artifact-store.ts.
+   */
+  artifactsDir?: string | null;
+  /** Largest artifact upload (default 256 MiB). */
+  artifactMaxBytes?: number;
+  /** Devices downloading an update at once (default 4). */
+  updateConcurrency?: number;
+  /** Uploads signed by none of these keys are refused (`--update-key`; empty: any signer). */
+  updateKeys?: readonly TrustedKey[];
 }
 
 export type HubState = 'idle' | 'starting' | 'listening' | 'stopping' | 'stopped';
@@ -184,6 +205,11 @@ export class Hub {
   readonly #webhooks: Webhooks;
   readonly #commandApi: CommandApi;
   readonly #fleet: Fleet | null;
+  readonly #artifacts: ArtifactStore | null;
+  readonly #updates: UpdateManager | null;
+  /** The broker's events as the peers report them, with the update manager's share taken out. */
+  readonly #deviceEvents: DeviceEvents;
+  readonly #clientEvents: ClientEvents;
   readonly #server: Server;
   readonly #wss: WebSocketServer;
   readonly #peers = new Set<Peer>();
@@ -303,6 +329,81 @@ export class Hub {
       limits: commandResultLimits({ ...DEFAULT_COMMAND_RESULT_LIMITS, ...options.commandResults }),
       postResult: (msg) => this.#webhooks.postMessage(msg),
     });
+    const artifactsDir =
+      options.artifactsDir !== undefined
+        ? options.artifactsDir
+        : options.stateDir !== undefined
+          ? join(options.stateDir, 'artifacts')
+          : null;
+    // Updates travel as binary frames on the device's own link: not through an MQTT broker.
+    this.#artifacts =
+      artifactsDir !== null && !options.fleet
+        ? new ArtifactStore({
+            dir: artifactsDir,
+            now: () => this.#clock.date(),
+            trustedKeys: options.updateKeys ?? [],
+            ...(options.artifactMaxBytes !== undefined
+              ? { maxBytes: count('artifactMaxBytes', options.artifactMaxBytes) }
+              : {}),
+          })
+        : null;
+    const broker = this.#broker;
+    this.#updates = this.#artifacts
+      ? new UpdateManager({
+          broker,
+          store: this.#artifacts,
+          devices: {
+            record: (id) => broker.devices.record(id),
+            records: () => broker.devices.records(),
+            online: (id) => broker.devices.onlineLink(id) !== null,
+          },
+          clock: this.#clock,
+          logger: this.#logger.child({ component: 'updates' }),
+          concurrency: count(
+            'updateConcurrency',
+            options.updateConcurrency ?? DEFAULT_UPDATE_CONCURRENCY,
+          ),
+          window: SESSION_WINDOW_BYTES,
+          onState: (view) => this.#broadcastUpdate(view),
+        })
+      : null;
+    const updates = this.#updates;
+    this.#deviceEvents = {
+      deviceAttached: (link) => broker.deviceAttached(link),
+      deviceReady: (link, hello, seq) => {
+        broker.deviceReady(link, hello, seq);
+        updates?.deviceReady(link.deviceId, hello);
+      },
+      deviceSeen: (link) => broker.deviceSeen(link),
+      deviceFrame: (link, frame) => {
+        if (frame.type !== 'update_result') return broker.deviceFrame(link, frame);
+        updates?.deviceResult(link.deviceId, frame.payload as UpdateResultPayload);
+        postMessage(link.deviceId, frame);
+      },
+      deviceProcessed: (link, seq) => broker.deviceProcessed(link, seq),
+      deviceBytes: (link, frame) => broker.deviceBytes(link, frame),
+      deviceClosed: (link, code, reason) => broker.deviceClosed(link, code, reason),
+    };
+    this.#clientEvents = {
+      clientAttached: (link) => broker.clientAttached(link),
+      clientFrame: (link, frame) => {
+        if (frame.type === 'update_request') return this.#updateRequest(link, frame);
+        if (frame.type === 'session_open' && frame.payload.kind === 'update') {
+          // Only the hub's update manager opens these (it is not a ClientPeer): a client asks
+          // with update_request, so that what a device runs comes from the hub's artifacts.
+          const error: FrameError = {
+            code: ErrorCode.invalidPayload,
+            message: 'session_open: kind "update" is opened by the hub; send update_request',
+            type: frame.type,
+          };
+          if (frame.request_id !== undefined) error.request_id = frame.request_id;
+          return link.refuse(error);
+        }
+        broker.clientFrame(link, frame);
+      },
+      clientBytes: (link, frame) => broker.clientBytes(link, frame),
+      clientClosed: (link, code, reason) => broker.clientClosed(link, code, reason),
+    };
     const { consoleDir, consoleFiles } = options;
     this.#staticFiles = new StaticFiles({
       source: () => {
@@ -315,9 +416,14 @@ export class Hub {
       apiKeys: this.#apiKeys,
       sessions: this.#sessionTokens,
       staticFiles: this.#staticFiles,
-      devices: () => this.devices().map(summary),
+      devices: () =>
+        this.devices().map((record) =>
+          summary(record, this.#updates?.state(record.device_id) ?? null),
+        ),
       webhooks: this.#webhooks,
       commandApi: this.#commandApi,
+      artifacts: this.#artifacts,
+      updates: this.#updates,
       logger: this.#logger,
     });
     this.#tls = options.tls !== undefined;
@@ -352,6 +458,7 @@ export class Hub {
     try {
       this.#cursors.restore();
       this.#staticFiles.load();
+      this.#artifacts?.load();
     } catch (err) {
       this.#state = 'stopped';
       return Promise.reject(err as Error);
@@ -485,6 +592,7 @@ export class Hub {
     this.#state = 'stopping';
     // Before the device links close: the Command API's running commands are cancelled on them.
     this.#commandApi.close();
+    this.#updates?.close();
     if (wasListening) {
       const serverClosed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
       this.#server.closeIdleConnections();
@@ -582,7 +690,7 @@ export class Hub {
       logger: this.#logger.child({ deviceId }),
       ...this.#timing,
       ...this.#sendBounds,
-      events: this.#broker,
+      events: this.#deviceEvents,
       cursors: this.#cursors,
       ackIntervalMs: this.#ackIntervalMs,
       helloTimeoutMs: this.#helloTimeoutMs,
@@ -607,12 +715,62 @@ export class Hub {
       logger: this.#logger.child({ clientId: id }),
       ...this.#timing,
       ...this.#sendBounds,
-      events: this.#broker,
+      events: this.#clientEvents,
     });
     this.#track(peer);
     void peer.closed.then(() => this.#clientIds.delete(id));
     this.#broker.clientAttached(peer);
     peer.start();
+  }
+
+  /** The agent artifacts this hub keeps (`--artifacts`), or null. */
+  get artifacts(): ArtifactStore | null {
+    return this.#artifacts;
+  }
+
+  /** The agent updates this hub runs, or null without artifacts. */
+  get updates(): UpdateManager | null {
+    return this.#updates;
+  }
+
+  /**
+   * `update_request` from a stream client: answered `update_requested` with each device's
+   * state, or an `error`. Every client then hears `update_state` as the devices go.
+   */
+  #updateRequest(client: ClientLink, frame: ParsedFrame): void {
+    const refuse = (code: ErrorCode, message: string): void => {
+      const error: FrameError = { code, message, type: frame.type };
+      if (frame.request_id !== undefined) error.request_id = frame.request_id;
+      client.refuse(error);
+    };
+    if (!this.#updates) {
+      refuse(
+        ErrorCode.notFound,
+        'this hub keeps no agent artifacts: start it with --artifacts DIR (or --state-dir DIR)',
+      );
+      return;
+    }
+    const started = this.#updates.request(frame.payload as UpdateRequestPayload);
+    if (!started.ok) {
+      refuse(started.error.code, started.error.message);
+      return;
+    }
+    const reply: Message = {
+      type: 'update_requested',
+      payload: { version: started.version, devices: started.devices },
+    };
+    if (frame.request_id !== undefined) reply.request_id = frame.request_id;
+    client.send(reply);
+  }
+
+  /**
+   * An update's state to every stream client. Offered, as telemetry is: a client that does not
+   * read misses some (and is told how many); the last state of each device is in /v1/devices.
+   */
+  #broadcastUpdate(view: UpdateStateView): void {
+    for (const peer of this.#peers) {
+      if (peer instanceof ClientPeer) peer.offer({ type: 'update_state', payload: { ...view } });
+    }
   }
 
   #track(peer: Peer & { closed: Promise<void> }): void {

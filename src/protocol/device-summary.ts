@@ -1,3 +1,5 @@
+import type { UpdateStateView } from './updates.js';
+
 /**
  * One device as `GET /v1/devices` lists it (docs/protocol.md). A plain type with no imports, so
  * the hub and the browser console share it.
@@ -18,4 +20,9 @@ export interface DeviceSummary {
   model: string | null;
   /** `telemetry:<stream>` for each stream it offers, `commands`, … ([] before the first hello). */
   capabilities: string[];
+  /**
+   * The device's last agent update asked through this hub (null: none since the hub started;
+   * absent from hubs before updates).
+   */
+  update?: UpdateStateView | null;
 }

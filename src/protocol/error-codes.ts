@@ -139,6 +139,11 @@ export const ErrorCode = {
   updateTooLarge: 'update_too_large',
   /** The bytes received are not the artifact: fewer (truncated), more, or another sha256. */
   updateCorrupt: 'update_corrupt',
+  /**
+   * An artifact upload the hub refuses (HTTP 400): a version or arch that is not a valid name, a
+   * signature file that is not one, or bytes whose size or sha256 are not the ones it names.
+   */
+  invalidArtifact: 'invalid_artifact',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

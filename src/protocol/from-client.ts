@@ -14,6 +14,7 @@ import {
   sessionResizePayload,
 } from './sessions.js';
 import { streamNumber } from './byte-frame.js';
+import { updateRequestPayload } from './update-request.js';
 
 export const subscribePayload = object({
   device_id: deviceId(),
@@ -60,4 +61,5 @@ export const fromClientValidators: ValidatorSet = {
   session_resize: sessionResizePayload,
   session_close: sessionClosePayload,
   session_ack: sessionAckPayload,
+  update_request: updateRequestPayload,
 };

@@ -3,6 +3,7 @@
  * console in the browser) checks before it believes a frame. Shapes follow the platform docs;
  * see docs/protocol.md.
  */
+import { updateStatePayload } from './updates.js';
 import { deviceId, errorCode, errorText, isoTimestamp, streamName } from './fields.js';
 import { number, object, optional, string, type Infer } from './schema.js';
 import type { ValidatorSet } from './parse.js';
@@ -42,4 +43,5 @@ export const toClientValidators: ValidatorSet = {
   // Relayed by the hub under the client's request_id: how many input bytes a session (or a
   // command with stdin) has taken, which moves the sender's window (docs/protocol.md).
   input_consumed: inputConsumedPayload,
+  update_state: updateStatePayload,
 };

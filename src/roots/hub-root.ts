@@ -3,6 +3,7 @@ import { CodedError } from '../protocol/coded-error.js';
 import type { Clock } from '../time/clock.js';
 import type { LogFormat } from '../log/logger.js';
 import { Hub } from '../hub/hub.js';
+import { parsePublicKey } from '../protocol/update-signature.js';
 import type { IdSource } from '../hub/ids.js';
 import type { CreateMqttClient } from '../hub/fleet/fleet-connection.js';
 import type { FleetSettings } from '../hub/fleet/fleet-settings.js';
@@ -39,6 +40,12 @@ export interface HubRunOptions {
   /** Delivery cursors survive restarts here; null: memory only. */
   stateDir: string | null;
   maxSubscriptionsPerClient: number;
+  /** `--artifacts DIR`; null: the hub's default (`<stateDir>/artifacts`, or none). */
+  artifactsDir: string | null;
+  artifactMaxBytes: number;
+  updateConcurrency: number;
+  /** `--update-key`: ed25519 public keys an upload must be signed by (empty: any). */
+  updateKeys: string[];
   /** `--broker …`: serve the fleet of an MQTT broker; null: devices on `/v1/device`. */
   broker: HubBrokerOptions | null;
 }
@@ -137,6 +144,10 @@ export async function runHub(
     pongTimeoutMs: options.pongTimeoutMs,
     sessionTtlMs: options.sessionTtlMs,
     maxSubscriptionsPerClient: options.maxSubscriptionsPerClient,
+    artifactMaxBytes: options.artifactMaxBytes,
+    updateConcurrency: options.updateConcurrency,
+    updateKeys: options.updateKeys.map(parsePublicKey),
+    ...(options.artifactsDir !== null ? { artifactsDir: options.artifactsDir } : {}),
     webhooks,
     logger,
     clock,

@@ -27,6 +27,7 @@ const SUMMARY_KEYS = [
   'last_seen',
   'model',
   'os',
+  'update',
 ];
 
 describe('hub HTTP', () => {
@@ -86,6 +87,7 @@ describe('hub HTTP', () => {
         arch: null,
         model: null,
         capabilities: [],
+        update: null,
       });
     }
     device.ws.close();

@@ -35,6 +35,10 @@ describe('parseHubArgs', () => {
       logFormat: 'auto',
       stateDir: null,
       maxSubscriptionsPerClient: 100,
+      artifactsDir: null,
+      artifactMaxBytes: 268_435_456,
+      updateConcurrency: 4,
+      updateKeys: [],
       broker: null,
     });
   });
@@ -163,6 +167,10 @@ describe('parseHubArgs', () => {
       logFormat: 'auto',
       stateDir: null,
       maxSubscriptionsPerClient: 100,
+      artifactsDir: null,
+      artifactMaxBytes: 268_435_456,
+      updateConcurrency: 4,
+      updateKeys: [],
       broker: null,
     });
   });

@@ -127,6 +127,7 @@ describe('DeviceRegistry', () => {
       arch: null,
       model: null,
       capabilities: [],
+      update: null,
     });
     const first = { deviceId: 'dev' };
     assert.equal(registry.attach(first), null);

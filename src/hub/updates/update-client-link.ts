@@ -1,0 +1,122 @@
+import type { Logger } from 'pino';
+import { ErrorCode } from '../../protocol/error-codes.js';
+import type { Message } from '../../protocol/message.js';
+import type { FrameError, ParsedFrame } from '../../protocol/parse.js';
+import type { ByteFrame } from '../../protocol/byte-frame.js';
+import type { ClientEvents, ClientLink } from '../links.js';
+
+/**
+ * The update manager as one stream client of the broker, in process (as the Command API's
+ * RestClientLink): its `session_open` {kind: "update"} takes the path of any client's session
+ * (device routing, the route grace across a link drop, held input, `session_done` exactly once),
+ * and the artifact's bytes go in as a client's fd 0 frames. Replies come back through `send`,
+ * by the session's request_id, to the listener the manager registered for it.
+ *
+ * The broker pauses a client whose stdin goes to a backed-up device (`pauseReading`): here that
+ * pauses every sender of this link until the device drains (`resumeReading`).
+ */
+export interface UpdateClientLinkOptions {
+  id: string;
+  events: ClientEvents;
+  logger: Logger;
+}
+
+export type ReplyListener = (message: Message) => void;
+
+export class UpdateClientLink implements ClientLink {
+  readonly id: string;
+  readonly backedUp = false;
+  readonly #o: UpdateClientLinkOptions;
+  readonly #listeners = new Map<string, ReplyListener>();
+  readonly #resume = new Set<() => void>();
+  #paused = false;
+  #refusal: FrameError | null = null;
+  #submitting = false;
+
+  constructor(options: UpdateClientLinkOptions) {
+    this.#o = options;
+    this.id = options.id;
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  /** Hands `frame` to the broker; the refusal it answered with, or null when it went on. */
+  submit(frame: ParsedFrame): FrameError | null {
+    this.#submitting = true;
+    this.#refusal = null;
+    try {
+      this.#o.events.clientFrame(this, frame);
+    } catch (err) {
+      this.#o.logger.error(
+        { code: ErrorCode.internalError, err, type: frame.type },
+        'update request failed',
+      );
+      this.#refusal = { code: ErrorCode.internalError, message: `${frame.type}: internal error` };
+    } finally {
+      this.#submitting = false;
+    }
+    return this.#refusal;
+  }
+
+  /** One input frame of an open session (the broker routes it by the stream number). */
+  sendInput(frame: ByteFrame): void {
+    this.#o.events.clientBytes(this, frame);
+  }
+
+  listen(requestId: string, listener: ReplyListener): () => void {
+    this.#listeners.set(requestId, listener);
+    return () => {
+      if (this.#listeners.get(requestId) === listener) this.#listeners.delete(requestId);
+    };
+  }
+
+  /** Runs `listener` once when the broker lets this link send again. */
+  whenResumed(listener: () => void): void {
+    this.#resume.add(listener);
+  }
+
+  send(message: Message): boolean {
+    const id = message.request_id;
+    if (id !== undefined) this.#listeners.get(id)?.(message);
+    return true;
+  }
+
+  /** Nothing is offered to the update manager: it subscribes to nothing. */
+  offer(): boolean {
+    return false;
+  }
+
+  /** A device's output for an update session (it sends none): dropped. */
+  sendBytes(): boolean {
+    return true;
+  }
+
+  pauseReading(): void {
+    this.#paused = true;
+  }
+
+  resumeReading(): void {
+    this.#paused = false;
+    const listeners = [...this.#resume];
+    this.#resume.clear();
+    for (const listener of listeners) listener();
+  }
+
+  onDrain(): () => void {
+    return () => {};
+  }
+
+  refuse(error: FrameError): void {
+    if (this.#submitting) {
+      this.#refusal ??= error;
+      return;
+    }
+    this.#o.logger.warn({ code: error.code, type: error.type }, 'update request refused');
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
