@@ -49,8 +49,9 @@ export type SignedFields = Omit<ArtifactSignature, 'signature' | 'format'>;
  * format line. Text rather than JSON so that no serializer's key order or number format can
  * change what was signed; every value is already restricted to characters without `=` or `\n`.
  */
-export function canonicalSignedBytes(fields: SignedFields): Buffer {
-  return Buffer.from(
+export function canonicalSignedBytes(fields: SignedFields): Uint8Array {
+  // TextEncoder, not Buffer: the console reaches this module through the shared validators.
+  return new TextEncoder().encode(
     [
       SIGNATURE_FORMAT,
       `version=${fields.version}`,
@@ -60,7 +61,6 @@ export function canonicalSignedBytes(fields: SignedFields): Buffer {
       `key_id=${fields.key_id}`,
       '',
     ].join('\n'),
-    'utf8',
   );
 }
 
