@@ -35,7 +35,7 @@ describe('artifact signatures', () => {
 
   it('sign the canonical lines, in order, nothing else', () => {
     assert.equal(
-      canonicalSignedBytes({ ...FIELDS, key_id: '0123456789abcdef' }).toString(),
+      new TextDecoder().decode(canonicalSignedBytes({ ...FIELDS, key_id: '0123456789abcdef' })),
       `iottly-agent-signature/1\nversion=0.2.0\narch=x64\nsize=1234\nsha256=${'a'.repeat(64)}\nkey_id=0123456789abcdef\n`,
     );
   });
