@@ -102,6 +102,10 @@ async function main(): Promise<void> {
     IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
     IOTTLY_LOG_LEVEL: 'info',
     IOTTLY_TELEMETRY_STREAMS: '[]',
+    // BENCH_AGENT_PROFILE_DIR: a V8 CPU profile of the agent (its .cpuprofile at its exit).
+    ...(process.env.BENCH_AGENT_PROFILE_DIR
+      ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_AGENT_PROFILE_DIR}` }
+      : {}),
     IOTTLY_FILES_ENABLED: 'true',
     IOTTLY_FILES_ALLOW_PATHS: device,
   });
@@ -147,7 +151,7 @@ async function main(): Promise<void> {
     }
 
     const line = (name: string, value: string, note = ''): void =>
-      console.log(`${name.padEnd(44)} ${value.padStart(12)}  ${note}`);
+      console.log(`${name.padEnd(52)} ${value.padStart(12)}  ${note}`);
     const show = (what: string, ours: Figures, peer: Figures | null): void => {
       line(
         `${what}: iottly-agent cp`,

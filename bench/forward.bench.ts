@@ -127,6 +127,10 @@ async function main(): Promise<void> {
     IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
     IOTTLY_LOG_LEVEL: 'info',
     IOTTLY_TELEMETRY_STREAMS: '[]',
+    // BENCH_AGENT_PROFILE_DIR: a V8 CPU profile of the agent (its .cpuprofile at its exit).
+    ...(process.env.BENCH_AGENT_PROFILE_DIR
+      ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_AGENT_PROFILE_DIR}` }
+      : {}),
     IOTTLY_FORWARD_ENABLED: 'true',
   });
   const source = await startSource();
@@ -176,7 +180,7 @@ async function main(): Promise<void> {
     }
 
     const row = (name: string, value: string, note = ''): void =>
-      console.log(`${name.padEnd(48)} ${value.padStart(16)}  ${note}`);
+      console.log(`${name.padEnd(54)} ${value.padStart(16)}  ${note}`);
     row('throughput, MB/s (target → client)', '');
     row('  iottly-agent forward → hub → agent → target', oursMbps.toFixed(0));
     row('  ssh -L over ControlMaster', ssh ? ssh.mbps.toFixed(0) : 'skipped (no sshd)');
