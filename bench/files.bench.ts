@@ -32,7 +32,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_PATH, spawnAgent, statusIs } from '../test/helpers/agent-process.js';
+import { CLI_PATH, spawnAgentCommand, statusIs } from '../test/helpers/agent-process.js';
 import { STOPPED_BY_CALLER } from '../test/helpers/owner.js';
 import { API_KEY, DEVICE_ID, DEVICE_TOKEN } from '../test/helpers/ws.js';
 import { startHubProcess } from './lib/hub-process.js';
@@ -96,19 +96,23 @@ async function main(): Promise<void> {
   mkdirSync(device);
   makeRandomFile(local);
   const hub = await startHubProcess(new Map([[DEVICE_ID, DEVICE_TOKEN]]), API_KEY);
-  const agent = spawnAgent(STOPPED_BY_CALLER, ['run'], {
-    IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
-    IOTTLY_DEVICE_ID: DEVICE_ID,
-    IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
-    IOTTLY_LOG_LEVEL: 'info',
-    IOTTLY_TELEMETRY_STREAMS: '[]',
-    // BENCH_AGENT_PROFILE_DIR: a V8 CPU profile of the agent (its .cpuprofile at its exit).
-    ...(process.env.BENCH_AGENT_PROFILE_DIR
-      ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_AGENT_PROFILE_DIR}` }
-      : {}),
-    IOTTLY_FILES_ENABLED: 'true',
-    IOTTLY_FILES_ALLOW_PATHS: device,
-  });
+  // BENCH_AGENT_PROFILE_DIR: a V8 CPU profile of the agent (its .cpuprofile at its exit).
+  const profileDir = process.env.BENCH_AGENT_PROFILE_DIR;
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const agent = spawnAgentCommand(
+    STOPPED_BY_CALLER,
+    process.execPath,
+    [...profile, CLI_PATH, 'run'],
+    {
+      IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
+      IOTTLY_DEVICE_ID: DEVICE_ID,
+      IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
+      IOTTLY_LOG_LEVEL: 'info',
+      IOTTLY_TELEMETRY_STREAMS: '[]',
+      IOTTLY_FILES_ENABLED: 'true',
+      IOTTLY_FILES_ALLOW_PATHS: device,
+    },
+  );
   const sshd = await startSshd(work);
   try {
     await agent.waitForLog(statusIs('online'));

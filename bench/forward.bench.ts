@@ -24,7 +24,7 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_PATH, spawnAgent, statusIs } from '../test/helpers/agent-process.js';
+import { CLI_PATH, spawnAgentCommand, statusIs } from '../test/helpers/agent-process.js';
 import { freePort } from '../test/helpers/browser.js';
 import { STOPPED_BY_CALLER } from '../test/helpers/owner.js';
 import { API_KEY, DEVICE_ID, DEVICE_TOKEN } from '../test/helpers/ws.js';
@@ -121,18 +121,22 @@ const p = (samples: number[]): string =>
 
 async function main(): Promise<void> {
   const hub = await startHubProcess(new Map([[DEVICE_ID, DEVICE_TOKEN]]), API_KEY);
-  const agent = spawnAgent(STOPPED_BY_CALLER, ['run'], {
-    IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
-    IOTTLY_DEVICE_ID: DEVICE_ID,
-    IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
-    IOTTLY_LOG_LEVEL: 'info',
-    IOTTLY_TELEMETRY_STREAMS: '[]',
-    // BENCH_AGENT_PROFILE_DIR: a V8 CPU profile of the agent (its .cpuprofile at its exit).
-    ...(process.env.BENCH_AGENT_PROFILE_DIR
-      ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${process.env.BENCH_AGENT_PROFILE_DIR}` }
-      : {}),
-    IOTTLY_FORWARD_ENABLED: 'true',
-  });
+  // BENCH_AGENT_PROFILE_DIR: a V8 CPU profile of the agent (its .cpuprofile at its exit).
+  const profileDir = process.env.BENCH_AGENT_PROFILE_DIR;
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const agent = spawnAgentCommand(
+    STOPPED_BY_CALLER,
+    process.execPath,
+    [...profile, CLI_PATH, 'run'],
+    {
+      IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
+      IOTTLY_DEVICE_ID: DEVICE_ID,
+      IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
+      IOTTLY_LOG_LEVEL: 'info',
+      IOTTLY_TELEMETRY_STREAMS: '[]',
+      IOTTLY_FORWARD_ENABLED: 'true',
+    },
+  );
   const source = await startSource();
   const sshd = await startSshd(work);
   let cli: ChildProcess | null = null;
