@@ -16,13 +16,12 @@
  * in this one (a bare ws that parses each frame once, as the floor's client does). ssh needs
  * `sshd` (apt-get install openssh-server); without it those rows say "skipped".
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import {
   CLI_PATH,
@@ -42,12 +41,12 @@ import {
 import { startHubProcess, type HubProcess } from './lib/hub-process.js';
 import { reportRows } from './lib/results.js';
 import { startSshd, type Sshd } from './lib/sshd-peer.js';
+import { twoHopRelayThroughput } from './lib/two-hop-relay.js';
 
 const LATENCY_RUNS = Number(process.env.BENCH_LATENCY_RUNS ?? 300);
 const FILE_BYTES = Number(process.env.BENCH_FILE_MIB ?? 256) * 1024 * 1024;
 const MB = 1e6;
 const work = mkdtempSync(join(tmpdir(), 'bench-commands-'));
-const RELAY_SCRIPT = fileURLToPath(new URL('./floors/two-hop-relay.mjs', import.meta.url));
 
 /** CPU seconds per 100 MB of the file. */
 const per100 = (cpuS: number): number => (cpuS / (FILE_BYTES / MB)) * 100;
@@ -138,59 +137,6 @@ async function bareWsThroughput(
   wss.close();
   if (received !== FILE_BYTES) throw new Error(`bare ws: ${received} bytes`);
   return { mbps: received / MB / seconds, cpuPer100 };
-}
-
-interface RelayFloor {
-  mbps: number;
-  /** CPU s per 100 MB of each process: the agent's, the hub's and the exec client's places. */
-  senderCpuPer100: number;
-  relayCpuPer100: number;
-  receiverCpuPer100: number;
-}
-
-/**
- * The file through bench/floors/two-hop-relay.mjs (sender → relay → receiver, three plain Node
- * processes, binary frames) into this process, as `exec -- cat`'s stdout is.
- */
-async function twoHopRelayThroughput(file: string): Promise<RelayFloor> {
-  const cpuOf = (child: ChildProcess): Promise<number> =>
-    new Promise((resolve) => {
-      let text = '';
-      child.stderr?.on('data', (chunk: Buffer) => (text += chunk.toString()));
-      child.once('close', () => resolve(Number(/^cpu (\S+)$/m.exec(text)?.[1] ?? NaN)));
-    });
-  const node = (args: string[]): ChildProcess =>
-    spawn(process.execPath, [RELAY_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const relay = node(['relay']);
-  const relayCpu = cpuOf(relay);
-  const port = await new Promise<number>((resolve, reject) => {
-    let text = '';
-    relay.stdout?.on('data', (chunk: Buffer) => {
-      text += chunk.toString();
-      const match = /^port (\d+)$/m.exec(text);
-      if (match) resolve(Number(match[1]));
-    });
-    relay.once('close', (code) => reject(new Error(`two-hop relay exited (${code})`)));
-  });
-  const url = `ws://127.0.0.1:${port}`;
-  const t = performance.now();
-  const receiver = node(['receive', url]);
-  const receiverCpu = cpuOf(receiver);
-  let received = 0;
-  receiver.stdout?.on('data', (chunk: Buffer) => (received += chunk.length));
-  const sender = node(['send', url, file]);
-  const senderCpu = cpuOf(sender);
-  const [code] = (await once(receiver, 'close')) as [number];
-  const seconds = (performance.now() - t) / 1000;
-  relay.kill('SIGTERM');
-  if (received !== FILE_BYTES || code !== 0)
-    throw new Error(`two-hop relay: ${received} bytes, exit ${code}`);
-  return {
-    mbps: FILE_BYTES / MB / seconds,
-    senderCpuPer100: per100(await senderCpu),
-    relayCpuPer100: per100(await relayCpu),
-    receiverCpuPer100: per100(await receiverCpu),
-  };
 }
 
 // ── through hub and agent ────────────────────────────────────────────────────────────────
@@ -372,7 +318,7 @@ async function main(): Promise<void> {
       '  CPU s/100 MB: agent, hub, exec client',
       `${exec.cpuPer100.toFixed(2)}, ${exec.hubCpuPer100.toFixed(2)}, ${exec.clientCpuPer100.toFixed(2)}`,
     );
-    const relay = await twoHopRelayThroughput(file);
+    const relay = await twoHopRelayThroughput(file, FILE_BYTES);
     row(
       'floor: bare two-hop ws relay, three Node processes',
       `${relay.mbps.toFixed(0)}`,

@@ -8,7 +8,10 @@
  *          ControlMaster connection to a private sshd (bench/lib/sshd-peer.ts):
  *          MB/s, and the CPU of sshd's side per 100 MB (its session processes and the
  *          remote scp each copy starts, sampled while it runs since it exits with the copy)
- *   floor  a local copy of the file (fs.copyFile): what no transfer of it can beat here
+ *   floor  the design's: the file through the bare two-hop ws relay (three Node processes, two
+ *          WebSocket hops, binary frames, push-back; bench/lib/two-hop-relay.ts), MB/s and each
+ *          process's CPU per 100 MB (the sender is the agent's place on a download, the
+ *          receiver on an upload); and a local copy of the file (fs.copyFile) as a note
  *
  * The file is random bytes (BENCH_FILE_MIB, 100 MiB by default) in a temporary folder; both
  * tools write it to disk on the other side, and cp also hashes it at both ends (sha256).
@@ -29,13 +32,14 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_PATH, spawnAgent, statusIs } from '../test/helpers/agent-process.js';
+import { CLI_PATH, spawnAgentCommand, statusIs } from '../test/helpers/agent-process.js';
 import { STOPPED_BY_CALLER } from '../test/helpers/owner.js';
 import { API_KEY, DEVICE_ID, DEVICE_TOKEN } from '../test/helpers/ws.js';
 import { startHubProcess } from './lib/hub-process.js';
 import { cpuSeconds, descendantsOf } from './lib/proc-stats.js';
 import { reportRows, type BenchRow } from './lib/results.js';
 import { startSshd, type Sshd } from './lib/sshd-peer.js';
+import { twoHopRelayThroughput } from './lib/two-hop-relay.js';
 
 const FILE_BYTES = Number(process.env.BENCH_FILE_MIB ?? 100) * 1024 * 1024;
 const MB = 1e6;
@@ -92,15 +96,23 @@ async function main(): Promise<void> {
   mkdirSync(device);
   makeRandomFile(local);
   const hub = await startHubProcess(new Map([[DEVICE_ID, DEVICE_TOKEN]]), API_KEY);
-  const agent = spawnAgent(STOPPED_BY_CALLER, ['run'], {
-    IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
-    IOTTLY_DEVICE_ID: DEVICE_ID,
-    IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
-    IOTTLY_LOG_LEVEL: 'info',
-    IOTTLY_TELEMETRY_STREAMS: '[]',
-    IOTTLY_FILES_ENABLED: 'true',
-    IOTTLY_FILES_ALLOW_PATHS: device,
-  });
+  // BENCH_AGENT_PROFILE_DIR: a V8 CPU profile of the agent (its .cpuprofile at its exit).
+  const profileDir = process.env.BENCH_AGENT_PROFILE_DIR;
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const agent = spawnAgentCommand(
+    STOPPED_BY_CALLER,
+    process.execPath,
+    [...profile, CLI_PATH, 'run'],
+    {
+      IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
+      IOTTLY_DEVICE_ID: DEVICE_ID,
+      IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
+      IOTTLY_LOG_LEVEL: 'info',
+      IOTTLY_TELEMETRY_STREAMS: '[]',
+      IOTTLY_FILES_ENABLED: 'true',
+      IOTTLY_FILES_ALLOW_PATHS: device,
+    },
+  );
   const sshd = await startSshd(work);
   try {
     await agent.waitForLog(statusIs('online'));
@@ -111,6 +123,7 @@ async function main(): Promise<void> {
     const t = performance.now();
     copyFileSync(local, join(work, 'floor.bin'));
     const floorMbps = FILE_BYTES / MB / ((performance.now() - t) / 1000);
+    const relay = await twoHopRelayThroughput(local, FILE_BYTES);
 
     const cp = async (args: string[]): Promise<Figures> => {
       const cpu0 = cpuSeconds(pid);
@@ -142,7 +155,7 @@ async function main(): Promise<void> {
     }
 
     const line = (name: string, value: string, note = ''): void =>
-      console.log(`${name.padEnd(44)} ${value.padStart(12)}  ${note}`);
+      console.log(`${name.padEnd(52)} ${value.padStart(12)}  ${note}`);
     const show = (what: string, ours: Figures, peer: Figures | null): void => {
       line(
         `${what}: iottly-agent cp`,
@@ -159,7 +172,17 @@ async function main(): Promise<void> {
     };
     show('upload', up, scpUp);
     show('download', down, scpDown);
-    line('floor: local copy (copyFile)', `${floorMbps.toFixed(0)} MB/s`);
+    line(
+      'floor: bare two-hop ws relay, three Node processes',
+      `${relay.mbps.toFixed(0)} MB/s`,
+      `up/floor ${(up.mbps / relay.mbps).toFixed(2)}   down/floor ${(down.mbps / relay.mbps).toFixed(2)}`,
+    );
+    line(
+      '  CPU s/100 MB: sender, relay, receiver',
+      `${relay.senderCpuPer100.toFixed(2)}, ${relay.relayCpuPer100.toFixed(2)}, ${relay.receiverCpuPer100.toFixed(2)}`,
+      `agent/floor up ${(up.cpuPer100 / relay.receiverCpuPer100).toFixed(2)}   down ${(down.cpuPer100 / relay.senderCpuPer100).toFixed(2)}`,
+    );
+    line('local copy (copyFile)', `${floorMbps.toFixed(0)} MB/s`);
 
     const peerOf = (figures: Figures | null, pick: (f: Figures) => number) =>
       figures
@@ -176,18 +199,23 @@ async function main(): Promise<void> {
           unit: 'MB/s',
           better: 'higher',
           ours: ours.mbps,
-          floor: floorMbps,
-          floorName: 'local copyFile of the same file',
+          floor: relay.mbps,
+          floorName: 'bare two-hop ws relay, three Node processes',
           peer: peerOf(peer, (f) => f.mbps),
+          note: `goal ≥ scp's; local copyFile: ${floorMbps.toFixed(0)} MB/s`,
         },
         {
           figure: `cp ${what}: agent CPU per 100 MB`,
           unit: 's',
           better: 'lower',
           ours: ours.cpuPer100,
-          floor: null,
-          floorName: '',
+          floor: what === 'upload' ? relay.receiverCpuPer100 : relay.senderCpuPer100,
+          floorName:
+            what === 'upload'
+              ? "the bare relay's receiver (ws → pipe)"
+              : "the bare relay's sender (file → ws)",
           peer: peerOf(peer, (f) => f.cpuPer100),
+          note: `goal ≤ 2× sshd's; relay CPU per 100 MB: sender ${relay.senderCpuPer100.toFixed(2)}, relay ${relay.relayCpuPer100.toFixed(2)}, receiver ${relay.receiverCpuPer100.toFixed(2)} s`,
         },
       );
     }

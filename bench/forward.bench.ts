@@ -5,7 +5,10 @@
  *   ours   `iottly-agent forward DEVICE 0:127.0.0.1:SRC` (a process, as an operator runs it) →
  *          hub → agent → a TCP source on this machine; a client of the local port reads it all
  *   peer   `ssh -L` added to a ControlMaster connection to a private sshd (bench/lib/sshd-peer.ts)
- *   floor  the source read directly, no forward at all
+ *   floor  the design's: as many bytes through the bare two-hop ws relay (three Node processes,
+ *          two WebSocket hops, binary frames, push-back; bench/lib/two-hop-relay.ts), MB/s and
+ *          each process's CPU per 100 MB (the sender is the agent's place); and the source
+ *          read directly, no forward at all (for set-up latency, and as a note)
  *
  * Figures: MB/s of one connection reading BENCH_FORWARD_MB (default 128) MiB from the target;
  * connection set-up latency (connect to the local port until the target's first byte, which it
@@ -17,11 +20,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_PATH, spawnAgent, statusIs } from '../test/helpers/agent-process.js';
+import { CLI_PATH, spawnAgentCommand, statusIs } from '../test/helpers/agent-process.js';
 import { freePort } from '../test/helpers/browser.js';
 import { STOPPED_BY_CALLER } from '../test/helpers/owner.js';
 import { API_KEY, DEVICE_ID, DEVICE_TOKEN } from '../test/helpers/ws.js';
@@ -29,6 +32,7 @@ import { startHubProcess } from './lib/hub-process.js';
 import { cpuSeconds, descendantsOf, percentile } from './lib/proc-stats.js';
 import { reportRows } from './lib/results.js';
 import { startSshd, type Sshd } from './lib/sshd-peer.js';
+import { twoHopRelayThroughput } from './lib/two-hop-relay.js';
 
 const MB = 1_000_000;
 const TRANSFER_BYTES = Number(process.env.BENCH_FORWARD_MB ?? 128) * 1024 * 1024;
@@ -117,14 +121,22 @@ const p = (samples: number[]): string =>
 
 async function main(): Promise<void> {
   const hub = await startHubProcess(new Map([[DEVICE_ID, DEVICE_TOKEN]]), API_KEY);
-  const agent = spawnAgent(STOPPED_BY_CALLER, ['run'], {
-    IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
-    IOTTLY_DEVICE_ID: DEVICE_ID,
-    IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
-    IOTTLY_LOG_LEVEL: 'info',
-    IOTTLY_TELEMETRY_STREAMS: '[]',
-    IOTTLY_FORWARD_ENABLED: 'true',
-  });
+  // BENCH_AGENT_PROFILE_DIR: a V8 CPU profile of the agent (its .cpuprofile at its exit).
+  const profileDir = process.env.BENCH_AGENT_PROFILE_DIR;
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  const agent = spawnAgentCommand(
+    STOPPED_BY_CALLER,
+    process.execPath,
+    [...profile, CLI_PATH, 'run'],
+    {
+      IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
+      IOTTLY_DEVICE_ID: DEVICE_ID,
+      IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
+      IOTTLY_LOG_LEVEL: 'info',
+      IOTTLY_TELEMETRY_STREAMS: '[]',
+      IOTTLY_FORWARD_ENABLED: 'true',
+    },
+  );
   const source = await startSource();
   const sshd = await startSshd(work);
   let cli: ChildProcess | null = null;
@@ -136,6 +148,15 @@ async function main(): Promise<void> {
     );
 
     const directMbps = await bulk(source.port);
+    // The relay floor reads a file: the source's bytes, as many.
+    const relayFile = join(work, 'relay.bin');
+    const fd = openSync(relayFile, 'w');
+    const block = Buffer.alloc(1 << 20, 0x5a);
+    for (let at = 0; at < TRANSFER_BYTES; at += block.length)
+      writeSync(fd, block, 0, Math.min(block.length, TRANSFER_BYTES - at));
+    closeSync(fd);
+    const relay = await twoHopRelayThroughput(relayFile, TRANSFER_BYTES);
+    rmSync(relayFile);
     const direct = await setUps(source.port);
 
     cli = spawn(process.execPath, [CLI_PATH, 'forward', DEVICE_ID, `0:127.0.0.1:${source.port}`], {
@@ -163,11 +184,16 @@ async function main(): Promise<void> {
     }
 
     const row = (name: string, value: string, note = ''): void =>
-      console.log(`${name.padEnd(48)} ${value.padStart(16)}  ${note}`);
+      console.log(`${name.padEnd(54)} ${value.padStart(16)}  ${note}`);
     row('throughput, MB/s (target → client)', '');
     row('  iottly-agent forward → hub → agent → target', oursMbps.toFixed(0));
     row('  ssh -L over ControlMaster', ssh ? ssh.mbps.toFixed(0) : 'skipped (no sshd)');
-    row('  floor: the target read directly', directMbps.toFixed(0));
+    row(
+      '  floor: bare two-hop ws relay, three Node processes',
+      relay.mbps.toFixed(0),
+      `ours/floor ${(oursMbps / relay.mbps).toFixed(2)}`,
+    );
+    row('  the target read directly', directMbps.toFixed(0));
     row('connection set-up to first byte, ms p50 / p99', '');
     row('  iottly-agent forward', p(ours));
     row('  ssh -L over ControlMaster', ssh ? p(ssh.setUps) : 'skipped (no sshd)');
@@ -175,6 +201,11 @@ async function main(): Promise<void> {
     row('CPU s per 100 MB', '');
     row('  agent', agentPer100.toFixed(2));
     row("  sshd's side", ssh ? ssh.cpuPer100.toFixed(2) : 'skipped (no sshd)');
+    row(
+      '  floor: relay sender, relay, receiver',
+      `${relay.senderCpuPer100.toFixed(2)}, ${relay.relayCpuPer100.toFixed(2)}, ${relay.receiverCpuPer100.toFixed(2)}`,
+      `agent/sender ${(agentPer100 / relay.senderCpuPer100).toFixed(2)}`,
+    );
 
     const noSsh = { value: null, note: 'openssh-server not installed' };
     reportRows([
@@ -183,10 +214,10 @@ async function main(): Promise<void> {
         unit: 'MB/s',
         better: 'higher',
         ours: oursMbps,
-        floor: directMbps,
-        floorName: 'the target read directly on loopback',
+        floor: relay.mbps,
+        floorName: 'bare two-hop ws relay, three Node processes',
         peer: { name: 'ssh -L over ControlMaster', ...(ssh ? { value: ssh.mbps } : noSsh) },
-        note: 'goal ≥ ssh -L',
+        note: `goal ≥ ssh -L; the target read directly: ${directMbps.toFixed(0)} MB/s`,
       },
       ...[50, 99].map((q) => ({
         figure: `forward connection set-up to first byte, p${q}`,
@@ -205,10 +236,10 @@ async function main(): Promise<void> {
         unit: 's',
         better: 'lower',
         ours: agentPer100,
-        floor: null,
-        floorName: '',
+        floor: relay.senderCpuPer100,
+        floorName: "the bare relay's sender (file → ws)",
         peer: { name: "sshd's side of ssh -L", ...(ssh ? { value: ssh.cpuPer100 } : noSsh) },
-        note: "goal ≤ 2× sshd's",
+        note: `goal ≤ 2× sshd's; relay CPU per 100 MB: relay ${relay.relayCpuPer100.toFixed(2)}, receiver ${relay.receiverCpuPer100.toFixed(2)} s`,
       },
     ]);
   } finally {
