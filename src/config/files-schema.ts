@@ -11,6 +11,7 @@ import { Format } from './formats.js';
 export const FilesDefaults = {
   maxBytes: 1024 * 1024 * 1024,
   partMaxAgeH: 72,
+  idleTimeoutS: 600,
 } as const;
 
 export const filesSchema = {
@@ -33,5 +34,10 @@ export const filesSchema = {
     doc: 'An upload given up leaves its temporary file (.NAME.SHA.iottly-part) for a resume; one untouched this many hours is removed before the next upload into its folder.',
     format: Format.positiveInt,
     default: FilesDefaults.partMaxAgeH,
+  },
+  idleTimeoutS: {
+    doc: 'A transfer with no byte and no acknowledgement from its client this many seconds is ended (session_done idle: true; an upload keeps its part for a resume). 0: never.',
+    format: Format.seconds,
+    default: FilesDefaults.idleTimeoutS,
   },
 };

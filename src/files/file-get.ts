@@ -107,7 +107,8 @@ export class FileGet {
     this.#window.acked(bytes);
   }
 
-  async close(reason: string): Promise<void> {
+  /** `idle`: ended by files.idleTimeoutS, not by its client (session_done says which). */
+  async close(reason: string, idle = false): Promise<void> {
     if (this.#state === 'ended') return this.done;
     this.#state = 'ended';
     this.#stopListening();
@@ -119,7 +120,8 @@ export class FileGet {
     );
     this.#o.replies.emit('session_done', {
       exit_code: null,
-      closed: true,
+      closed: !idle,
+      idle,
       bytes: Math.max(sent, 0),
     });
     this.#resolveDone();

@@ -127,7 +127,8 @@ export class FilePut {
   }
 
   /** session_close, the client gone, agent shutdown: keep what came for a resume. */
-  async close(reason: string): Promise<void> {
+  /** `idle`: ended by files.idleTimeoutS, not by its client (session_done says which). */
+  async close(reason: string, idle = false): Promise<void> {
     if (this.#state === 'ended' || this.#state === 'finishing') return this.done;
     this.#state = 'ended';
     this.#queue.length = 0;
@@ -138,7 +139,12 @@ export class FilePut {
       { request_id: this.requestId, path: this.#o.payload.path, bytes: this.#written, reason },
       'file upload interrupted: part kept for a resume',
     );
-    this.#o.replies.emit('session_done', { exit_code: null, closed: true, bytes: this.#written });
+    this.#o.replies.emit('session_done', {
+      exit_code: null,
+      closed: !idle,
+      idle,
+      bytes: this.#written,
+    });
     this.#resolveDone();
   }
 

@@ -16,6 +16,7 @@ import { FileGet } from './file-get.js';
 import { FilePut } from './file-put.js';
 import { PathPolicy, quote } from './path-policy.js';
 import { removeStaleParts } from './stale-parts.js';
+import { IdleDeadline } from '../time/idle-deadline.js';
 import type { TransferReplies } from './transfer-end.js';
 
 /**
@@ -31,6 +32,8 @@ export interface FilesSettings {
   maxBytes: number;
   /** Upload parts untouched this long are removed (before the next upload into their folder). */
   partMaxAgeH: number;
+  /** A transfer with no byte or ack from its client this long is ended (0: never). */
+  idleTimeoutS: number;
 }
 
 export interface FilesFeatureOptions {
@@ -322,9 +325,26 @@ export class FilesFeature implements Feature {
     this.#transfers.set(requestId, transfer);
     if (this.#closedEarly.delete(requestId))
       queueMicrotask(() => void transfer.close('closed by its client'));
+    // A client that stops (frozen, or its close lost with a hub) would hold the transfer's slot
+    // and its part for good: no byte and no ack for files.idleTimeoutS ends it, part kept.
+    const { idleTimeoutS } = this.#o.settings;
+    const idle = new IdleDeadline(
+      context.clock,
+      idleTimeoutS * 1000,
+      () => void transfer.close(`no byte or ack from its client for ${idleTimeoutS} s`, true),
+    );
+    idle.start();
     const untrack = context.sessions.track(requestId, {
-      ...(input.input ? { input: input.input } : {}),
+      ...(input.input
+        ? {
+            input: (bytes: Buffer) => {
+              idle.touch();
+              input.input?.(bytes);
+            },
+          }
+        : {}),
       ack: (bytes) => {
+        idle.touch();
         if (transfer instanceof FileGet) transfer.ack(bytes);
       },
       close: () => void transfer.close('closed by its client'),
@@ -334,6 +354,7 @@ export class FilesFeature implements Feature {
         ? null
         : context.router.openStream(stream, (frame) => {
             if (frame.fd !== ByteFd.stdin) return;
+            idle.touch();
             if (frame.kind === ByteKind.eof) input.end?.();
             else
               input.input?.(
@@ -341,6 +362,7 @@ export class FilesFeature implements Feature {
               );
           });
     return () => {
+      idle.stop();
       untrack();
       closeStream?.();
       if (this.#transfers.get(requestId) === transfer) this.#transfers.delete(requestId);

@@ -496,3 +496,45 @@ describe('iottly-agent cp and file sessions', () => {
     });
   });
 });
+
+describe('file sessions whose client goes quiet', () => {
+  it('ends a transfer after files.idleTimeoutS without a byte or an ack, keeping the part', async (t) => {
+    const root = tempDir('iottly-files-idle-', t);
+    const hub = await startHub(t);
+    const agent = spawnAgent(t, ['run'], {
+      IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
+      IOTTLY_TELEMETRY_STREAMS: '[]',
+      IOTTLY_DEVICE_ID: DEVICE_ID,
+      IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
+      IOTTLY_FILES_ENABLED: 'true',
+      IOTTLY_FILES_ALLOW_PATHS: root,
+      IOTTLY_FILES_IDLE_TIMEOUT_S: '1',
+    });
+    await agent.waitForLog(statusIs('online'));
+    const client = await connectClient(hub.wsUrl);
+    t.after(() => client.ws.terminate());
+    const content = Buffer.from('0123456789');
+    const sha256 = createHash('sha256').update(content).digest('hex');
+    client.send({
+      type: 'session_open',
+      request_id: 'quiet',
+      payload: {
+        device_id: DEVICE_ID,
+        kind: 'file_put',
+        path: join(root, 'quiet.txt'),
+        size: content.length,
+        sha256,
+      },
+    });
+    await client.inbox.next((f) => f.type === 'session_opened', 10_000);
+    client.send({
+      type: 'session_input',
+      request_id: 'quiet',
+      payload: { data: content.subarray(0, 4).toString('base64') },
+    });
+    const done = await client.inbox.next((f) => f.type === 'session_done', 10_000);
+    assert.deepEqual(done.payload, { exit_code: null, closed: false, idle: true, bytes: 4 });
+    assert.equal(readFileSync(devicePart(root, 'quiet.txt', sha256)).toString(), '0123');
+    assert.equal(existsSync(join(root, 'quiet.txt')), false);
+  });
+});
