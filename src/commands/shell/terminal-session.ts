@@ -2,6 +2,7 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { childClosed } from '../../process/child-closed.js';
 import type { KillFunction } from '../../process/process-group.js';
 import { cwdProblem, type SpawnFunction } from '../../process/runner.js';
+import { IdleDeadline } from '../../time/idle-deadline.js';
 import type { Clock, TimerHandle } from '../../time/clock.js';
 import { sttyLine, type TerminalSize } from './terminal-size.js';
 
@@ -91,9 +92,8 @@ export class TerminalSession {
   /** A size asked for before the slave was found, or while a `stty` runs: applied next. */
   #pendingSize: TerminalSize | null = null;
   #sizing = false;
-  #idleTimer: TimerHandle | null = null;
-  /** When a keystroke, resize or output last came (the idle timeout counts from here). */
-  #lastActivity = 0;
+  /** No keystroke, resize or output for the idle timeout ends the session. */
+  readonly #idleDeadline: IdleDeadline;
   #killTimer: TimerHandle | null = null;
   #ending = false;
   #idle = false;
@@ -115,6 +115,11 @@ export class TerminalSession {
     this.#deps = deps;
     this.#onOutput = onOutput;
     this.#startedAt = deps.clock.now();
+    this.#idleDeadline = new IdleDeadline(deps.clock, spec.idleTimeoutMs, () => {
+      if (this.#ending) return;
+      this.#idle = true;
+      this.#end(this.#spec.killGraceMs);
+    });
     this.result = this.#run();
   }
 
@@ -257,36 +262,13 @@ export class TerminalSession {
     }
   }
 
-  /**
-   * Traffic only records the time: a keystroke and its echo are on the round trip an operator
-   * waits for, and re-arming a timer for each would cost two timer-list operations there. One
-   * timer runs until the deadline and, finding traffic since, re-arms for what is left.
-   */
+  /** A keystroke and its echo are on the round trip an operator waits for: a touch is cheap. */
   #touch(): void {
-    if (this.#spec.idleTimeoutMs <= 0 || this.#ending) return;
-    this.#lastActivity = this.#deps.clock.now();
-    if (!this.#idleTimer) this.#armIdle(this.#spec.idleTimeoutMs);
-  }
-
-  #armIdle(ms: number): void {
-    this.#idleTimer = this.#deps.clock.setTimeout(() => this.#checkIdle(), ms);
-  }
-
-  #checkIdle(): void {
-    this.#idleTimer = null;
-    if (this.#ending) return;
-    const left = this.#lastActivity + this.#spec.idleTimeoutMs - this.#deps.clock.now();
-    if (left > 0) {
-      this.#armIdle(left);
-      return;
-    }
-    this.#idle = true;
-    this.#end(this.#spec.killGraceMs);
+    if (!this.#ending) this.#idleDeadline.touch();
   }
 
   #clearIdle(): void {
-    if (this.#idleTimer) this.#deps.clock.clearTimeout(this.#idleTimer);
-    this.#idleTimer = null;
+    this.#idleDeadline.stop();
   }
 
   /**
