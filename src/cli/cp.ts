@@ -324,6 +324,8 @@ async function prepareDownload(args: CpArgs): Promise<Prepared> {
       : args.localPath;
   const part = join(dirname(target), clientPartName(basename(target)));
   const what = `${args.deviceId}:${args.remotePath} → ${target}`;
+  /** A part that is not a prefix of the device's file (it changed since) is dropped once. */
+  let startedOver = false;
   return {
     attempt: async (requestId, say) => {
       // The part is continued from its length; what it holds is hashed again on each attempt.
@@ -343,6 +345,15 @@ async function prepareDownload(args: CpArgs): Promise<Prepared> {
       }
       if (offset > 0) say(`resuming at byte ${offset}`);
       const result = await download(args, requestId, handle, offset, hash);
+      if (result.kind !== 'verified' && offset > 0 && !startedOver && partMismatch(result)) {
+        startedOver = true;
+        await handle.close().catch(() => undefined);
+        await unlink(part).catch(() => undefined);
+        return {
+          kind: 'retry',
+          message: `${what}: the local part (${offset} bytes) is not the start of the device's file, which changed since: starting over`,
+        };
+      }
       if (result.kind !== 'verified') {
         await handle.sync().catch(() => undefined);
         await handle.close().catch(() => undefined);
@@ -372,6 +383,16 @@ async function prepareDownload(args: CpArgs): Promise<Prepared> {
     | { kind: 'verified'; size: number; sha256: string; mode: number }
     | { kind: 'corrupt'; attempt: Attempt }
     | { kind: 'other'; attempt: Attempt };
+
+  /** The received file's sha256 differed, or the device said file_corrupt (a part too long). */
+  function partMismatch(result: Downloaded): boolean {
+    if (result.kind === 'corrupt') return true;
+    return (
+      result.kind === 'other' &&
+      result.attempt.kind === 'fail' &&
+      result.attempt.exit === ExitCode.dataErr
+    );
+  }
 
   function download(
     args: CpArgs,

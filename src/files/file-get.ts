@@ -77,9 +77,10 @@ export class FileGet {
           `${quote(this.#o.path)} has ${st.size} bytes, over files.maxBytes (${this.#o.maxBytes})`,
         );
       if (offset > st.size)
+        // The client's part cannot be a prefix of this file: it changed since (cp starts over).
         throw new TransferError(
-          ErrorCode.invalidPayload,
-          `offset ${offset} is past the end of ${quote(this.#o.path)} (${st.size} bytes): remove the local part and start again`,
+          ErrorCode.fileCorrupt,
+          `offset ${offset} is past the end of ${quote(this.#o.path)} (${st.size} bytes): the file changed since the part was made`,
         );
       this.#size = st.size;
       this.#o.replies.emit('session_opened', { size: st.size, mode: st.mode & 0o7777 });

@@ -111,7 +111,10 @@ export const ErrorCode = {
   fileNotFound: 'file_not_found',
   /** A file larger than `files.maxBytes`. */
   fileTooLarge: 'file_too_large',
-  /** What arrived does not have the sha256 it was sent with: nothing was written in its place. */
+  /**
+   * What arrived does not have the sha256 it was sent with (nothing was written in its place),
+   * or a resumed download's offset is past the end of the device's file (it changed since).
+   */
   fileCorrupt: 'file_corrupt',
   /** A port forward refused: `forward.enabled` is false, or `forward.allow` has no such target. */
   forwardDenied: 'forward_denied',

@@ -223,6 +223,20 @@ describe('iottly-agent cp and file sessions', () => {
     assert.equal(await sha256Of(local), sha256);
   });
 
+  it('starts a download over when the device file no longer starts with the local part', async () => {
+    const sha256 = await randomFile(join(root, 'changed.bin'), 64 * 1024);
+    const part = join(work, '.changed.bin.iottly-part');
+    for (const stale of [randomBytes(1000), randomBytes(100 * 1024)]) {
+      // Another content's first bytes, then a part longer than the file itself.
+      writeFileSync(part, stale);
+      const run = await cp(hub.url, [`${DEVICE_ID}:${root}/changed.bin`, `${work}/`]);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /is not the start of the device's file, which changed since/);
+      assert.equal(await sha256Of(join(work, 'changed.bin')), sha256);
+      assert.equal(existsSync(part), false);
+    }
+  });
+
   it('continues an upload when the same cp runs again after the first was killed', async () => {
     const local = join(work, 'killed-up.bin');
     const sha256 = await randomFile(local, 16 * MIB);
