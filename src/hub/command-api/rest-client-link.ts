@@ -1,5 +1,5 @@
+import { FrameSubmission } from '../frame-submission.js';
 import type { Logger } from 'pino';
-import { ErrorCode } from '../../protocol/error-codes.js';
 import type { Message } from '../../protocol/message.js';
 import type { FrameError, ParsedFrame } from '../../protocol/parse.js';
 import type { ClientEvents, ClientLink } from '../links.js';
@@ -27,31 +27,17 @@ export class RestClientLink implements ClientLink {
   readonly id: string;
   readonly backedUp = false;
   readonly #o: RestClientLinkOptions;
-  /** Set during `submit`: the refusal of the frame being handled, if any. */
-  #refusal: FrameError | null = null;
-  #submitting = false;
+  readonly #submission: FrameSubmission;
 
   constructor(options: RestClientLinkOptions) {
     this.#o = options;
     this.id = options.id;
+    this.#submission = new FrameSubmission(options.logger, 'command API request');
   }
 
   /** Hands `frame` to the broker; the refusal it answered with, or null when it went on. */
   submit(frame: ParsedFrame): FrameError | null {
-    this.#submitting = true;
-    this.#refusal = null;
-    try {
-      this.#o.events.clientFrame(this, frame);
-    } catch (err) {
-      this.#o.logger.error(
-        { code: ErrorCode.internalError, err, type: frame.type },
-        'command API request failed',
-      );
-      this.#refusal = { code: ErrorCode.internalError, message: `${frame.type}: internal error` };
-    } finally {
-      this.#submitting = false;
-    }
-    return this.#refusal;
+    return this.#submission.submit(frame, (f) => this.#o.events.clientFrame(this, f));
   }
 
   send(message: Message): boolean {
@@ -86,12 +72,7 @@ export class RestClientLink implements ClientLink {
   }
 
   refuse(error: FrameError): void {
-    if (this.#submitting) {
-      this.#refusal ??= error;
-      return;
-    }
-    // The broker refuses only while it handles a frame; one outside is logged, not lost silently.
-    this.#o.logger.warn({ code: error.code, type: error.type }, 'command API request refused');
+    this.#submission.refused(error);
   }
 
   close(): Promise<void> {

@@ -1,5 +1,5 @@
+import { FrameSubmission } from '../frame-submission.js';
 import type { Logger } from 'pino';
-import { ErrorCode } from '../../protocol/error-codes.js';
 import type { Message } from '../../protocol/message.js';
 import type { FrameError, ParsedFrame } from '../../protocol/parse.js';
 import type { ByteFrame } from '../../protocol/byte-frame.js';
@@ -30,12 +30,12 @@ export class UpdateClientLink implements ClientLink {
   readonly #listeners = new Map<string, ReplyListener>();
   readonly #resume = new Set<() => void>();
   #paused = false;
-  #refusal: FrameError | null = null;
-  #submitting = false;
+  readonly #submission: FrameSubmission;
 
   constructor(options: UpdateClientLinkOptions) {
     this.#o = options;
     this.id = options.id;
+    this.#submission = new FrameSubmission(options.logger, 'update request');
   }
 
   get paused(): boolean {
@@ -44,20 +44,7 @@ export class UpdateClientLink implements ClientLink {
 
   /** Hands `frame` to the broker; the refusal it answered with, or null when it went on. */
   submit(frame: ParsedFrame): FrameError | null {
-    this.#submitting = true;
-    this.#refusal = null;
-    try {
-      this.#o.events.clientFrame(this, frame);
-    } catch (err) {
-      this.#o.logger.error(
-        { code: ErrorCode.internalError, err, type: frame.type },
-        'update request failed',
-      );
-      this.#refusal = { code: ErrorCode.internalError, message: `${frame.type}: internal error` };
-    } finally {
-      this.#submitting = false;
-    }
-    return this.#refusal;
+    return this.#submission.submit(frame, (f) => this.#o.events.clientFrame(this, f));
   }
 
   /** One input frame of an open session (the broker routes it by the stream number). */
@@ -109,11 +96,7 @@ export class UpdateClientLink implements ClientLink {
   }
 
   refuse(error: FrameError): void {
-    if (this.#submitting) {
-      this.#refusal ??= error;
-      return;
-    }
-    this.#o.logger.warn({ code: error.code, type: error.type }, 'update request refused');
+    this.#submission.refused(error);
   }
 
   close(): Promise<void> {
