@@ -32,9 +32,9 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_PATH, spawnAgentCommand, statusIs } from '../test/helpers/agent-process.js';
-import { STOPPED_BY_CALLER } from '../test/helpers/owner.js';
+import { CLI_PATH, statusIs } from '../test/helpers/agent-process.js';
 import { API_KEY, DEVICE_ID, DEVICE_TOKEN } from '../test/helpers/ws.js';
+import { spawnBenchAgent } from './lib/bench-agent.js';
 import { startHubProcess } from './lib/hub-process.js';
 import { cpuSeconds, descendantsOf } from './lib/proc-stats.js';
 import { reportRows, type BenchRow } from './lib/results.js';
@@ -96,23 +96,10 @@ async function main(): Promise<void> {
   mkdirSync(device);
   makeRandomFile(local);
   const hub = await startHubProcess(new Map([[DEVICE_ID, DEVICE_TOKEN]]), API_KEY);
-  // BENCH_AGENT_PROFILE_DIR: a V8 CPU profile of the agent (its .cpuprofile at its exit).
-  const profileDir = process.env.BENCH_AGENT_PROFILE_DIR;
-  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const agent = spawnAgentCommand(
-    STOPPED_BY_CALLER,
-    process.execPath,
-    [...profile, CLI_PATH, 'run'],
-    {
-      IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
-      IOTTLY_DEVICE_ID: DEVICE_ID,
-      IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
-      IOTTLY_LOG_LEVEL: 'info',
-      IOTTLY_TELEMETRY_STREAMS: '[]',
-      IOTTLY_FILES_ENABLED: 'true',
-      IOTTLY_FILES_ALLOW_PATHS: device,
-    },
-  );
+  const agent = spawnBenchAgent(hub, {
+    IOTTLY_FILES_ENABLED: 'true',
+    IOTTLY_FILES_ALLOW_PATHS: device,
+  });
   const sshd = await startSshd(work);
   try {
     await agent.waitForLog(statusIs('online'));

@@ -24,10 +24,10 @@ import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI_PATH, spawnAgentCommand, statusIs } from '../test/helpers/agent-process.js';
+import { CLI_PATH, statusIs } from '../test/helpers/agent-process.js';
 import { freePort } from '../test/helpers/browser.js';
-import { STOPPED_BY_CALLER } from '../test/helpers/owner.js';
 import { API_KEY, DEVICE_ID, DEVICE_TOKEN } from '../test/helpers/ws.js';
+import { spawnBenchAgent } from './lib/bench-agent.js';
 import { startHubProcess } from './lib/hub-process.js';
 import { cpuSeconds, descendantsOf, percentile } from './lib/proc-stats.js';
 import { reportRows } from './lib/results.js';
@@ -121,22 +121,7 @@ const p = (samples: number[]): string =>
 
 async function main(): Promise<void> {
   const hub = await startHubProcess(new Map([[DEVICE_ID, DEVICE_TOKEN]]), API_KEY);
-  // BENCH_AGENT_PROFILE_DIR: a V8 CPU profile of the agent (its .cpuprofile at its exit).
-  const profileDir = process.env.BENCH_AGENT_PROFILE_DIR;
-  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
-  const agent = spawnAgentCommand(
-    STOPPED_BY_CALLER,
-    process.execPath,
-    [...profile, CLI_PATH, 'run'],
-    {
-      IOTTLY_SERVER_URL: `${hub.wsUrl}/v1/device`,
-      IOTTLY_DEVICE_ID: DEVICE_ID,
-      IOTTLY_AUTH_TOKEN: DEVICE_TOKEN,
-      IOTTLY_LOG_LEVEL: 'info',
-      IOTTLY_TELEMETRY_STREAMS: '[]',
-      IOTTLY_FORWARD_ENABLED: 'true',
-    },
-  );
+  const agent = spawnBenchAgent(hub, { IOTTLY_FORWARD_ENABLED: 'true' });
   const source = await startSource();
   const sshd = await startSshd(work);
   let cli: ChildProcess | null = null;
