@@ -1,4 +1,5 @@
 import { CodedError } from '../protocol/coded-error.js';
+import { hubRefusal, hubRequest, type HubFetch } from './hub-request.js';
 
 /**
  * The console's client of agent updates (docs/protocol.md, "Agent updates: the hub"). Listing
@@ -16,10 +17,7 @@ export interface ListedArtifact {
   sha256: string;
 }
 
-export type UpdatesFetch = (
-  url: string,
-  init: { method: string; headers: Record<string, string>; body?: string },
-) => Promise<{ status: number; json(): Promise<unknown> }>;
+export type UpdatesFetch = HubFetch;
 
 export interface UpdatesApiOptions {
   baseUrl: string;
@@ -63,20 +61,18 @@ export class UpdatesApi {
     headers: Record<string, string>,
     body?: unknown,
   ): Promise<unknown> {
-    const res = await this.#o.fetch(`${this.#o.baseUrl}${path}`, {
+    const answer = await hubRequest(
+      this.#o.fetch,
+      `${this.#o.baseUrl}${path}`,
       method,
-      headers: {
-        ...headers,
-        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const answer = await res.json().catch(() => null);
-    if (res.status >= 200 && res.status < 300) return answer;
-    const error = (answer as { error?: { code?: unknown; message?: unknown } } | null)?.error;
+      headers,
+      body,
+    );
+    if (answer.status >= 200 && answer.status < 300) return answer.body;
+    const refusal = hubRefusal(answer.body);
     throw new UpdatesApiError(
-      typeof error?.code === 'string' ? error.code : 'http_error',
-      typeof error?.message === 'string' ? error.message : `HTTP ${res.status}`,
+      refusal.code ?? 'http_error',
+      refusal.message ?? `HTTP ${answer.status}`,
     );
   }
 }

@@ -1,4 +1,5 @@
 import { CodedError } from '../protocol/coded-error.js';
+import { hubRefusal, hubRequest, type HubFetch } from './hub-request.js';
 
 /**
  * The console's client of `/v1/webhooks` (docs/protocol.md, REST). Listing goes with the page's
@@ -25,10 +26,7 @@ export interface ListedWebhook {
 /** What the hub answered a test message with (`POST /v1/webhooks/{id}/test`). */
 export type TestOutcome = { status: number } | { status: null; failure: string; message: string };
 
-export type WebhookFetch = (
-  url: string,
-  init: { method: string; headers: Record<string, string>; body?: string },
-) => Promise<{ status: number; json(): Promise<unknown> }>;
+export type WebhookFetch = HubFetch;
 
 export interface WebhooksApiOptions {
   /** The hub's origin ('' in the page: same origin). */
@@ -77,20 +75,19 @@ export class WebhooksApi {
     headers: Record<string, string>,
     body?: unknown,
   ): Promise<unknown> {
-    const res = await this.#o.fetch(`${this.#o.baseUrl}${path}`, {
+    const answer = await hubRequest(
+      this.#o.fetch,
+      `${this.#o.baseUrl}${path}`,
       method,
-      headers: body === undefined ? headers : { ...headers, 'Content-Type': 'application/json' },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    const answer = res.status === 204 ? null : await res.json().catch(() => null);
-    if (res.status >= 400) {
-      const error = (answer as { error?: { code?: unknown; message?: unknown } } | null)?.error;
-      throw new WebhooksApiError(
-        typeof error?.code === 'string' ? error.code : `http_${res.status}`,
-        typeof error?.message === 'string' ? error.message : `the hub answered ${res.status}`,
-      );
-    }
-    return answer;
+      headers,
+      body,
+    );
+    if (answer.status < 400) return answer.body;
+    const refusal = hubRefusal(answer.body);
+    throw new WebhooksApiError(
+      refusal.code ?? `http_${answer.status}`,
+      refusal.message ?? `the hub answered ${answer.status}`,
+    );
   }
 }
 
