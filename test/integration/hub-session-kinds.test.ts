@@ -61,6 +61,20 @@ function input(stream: number, data: Uint8Array | null): Uint8Array {
   });
 }
 
+/** A client's upload (stream 3) forwarded to the device, whose link then drops. */
+async function uploadWithDeviceAway(t: Owner) {
+  const { hub, device, client } = await setUp(t);
+  client.send({
+    type: 'session_open',
+    request_id: 'up',
+    payload: { device_id: DEVICE_ID, kind: 'file_put', stream: 3 },
+  });
+  const open = await device.inbox.nextOfType('session_open');
+  device.ws.terminate();
+  await waitFor(() => hub.hub.devices().every((d) => !d.connected));
+  return { hub, client, open };
+}
+
 describe('hub: sessions of every kind', () => {
   it('asks rows and cols of a shell only, and says who asked whatever the client claims', async (t) => {
     const { device, client } = await setUp(t);
@@ -116,15 +130,7 @@ describe('hub: sessions of every kind', () => {
   });
 
   it('holds input, its end and the last ack while the device is away', async (t) => {
-    const { hub, device, client } = await setUp(t);
-    client.send({
-      type: 'session_open',
-      request_id: 'up',
-      payload: { device_id: DEVICE_ID, kind: 'file_put', stream: 3 },
-    });
-    const open = await device.inbox.nextOfType('session_open');
-    device.ws.terminate();
-    await waitFor(() => hub.hub.devices().every((d) => !d.connected));
+    const { hub, client, open } = await uploadWithDeviceAway(t);
     const piece = Buffer.alloc(300 * 1024, 1);
     client.ws.send(input(3, piece));
     client.ws.send(input(3, null));
@@ -141,15 +147,7 @@ describe('hub: sessions of every kind', () => {
   });
 
   it('ends a bulk session whose input outgrows its window while the device is away', async (t) => {
-    const { hub, device, client } = await setUp(t);
-    client.send({
-      type: 'session_open',
-      request_id: 'up',
-      payload: { device_id: DEVICE_ID, kind: 'file_put', stream: 3 },
-    });
-    const open = await device.inbox.nextOfType('session_open');
-    device.ws.terminate();
-    await waitFor(() => hub.hub.devices().every((d) => !d.connected));
+    const { hub, client, open } = await uploadWithDeviceAway(t);
     const piece = Buffer.alloc(512 * 1024, 2);
     for (let sent = 0; sent <= SESSION_WINDOW_BYTES; sent += piece.length)
       client.ws.send(input(3, piece));
