@@ -8,11 +8,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino, type Logger } from 'pino';
+import { pino } from 'pino';
 import type { AgentContext } from '../src/agent/agent.js';
 import { MemoryOutbox } from '../src/agent/outbox.js';
-import { Router } from '../src/agent/router.js';
-import { SessionKinds } from '../src/agent/session-kinds.js';
+import { routerAndSessions } from '../test/helpers/router-sessions.js';
 import { Defaults } from '../src/config/schema.js';
 import { LocalApps } from '../src/local/local-apps.js';
 import { systemClock } from '../src/time/clock.js';
@@ -188,17 +187,4 @@ try {
   ]);
 } finally {
   rmSync(dir, { recursive: true, force: true });
-}
-
-function routerAndSessions(logger: Logger): { router: Router; sessions: SessionKinds } {
-  const router = new Router(() => {});
-  return {
-    router,
-    sessions: new SessionKinds(
-      router,
-      logger,
-      () => {},
-      () => false,
-    ),
-  };
 }

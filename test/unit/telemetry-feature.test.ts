@@ -3,8 +3,7 @@ import { childBaseEnv } from '../../src/process/child-env.js';
 import { after, describe, it } from 'node:test';
 import type { AgentContext } from '../../src/agent/agent.js';
 import type { Outbox } from '../../src/agent/outbox.js';
-import { Router } from '../../src/agent/router.js';
-import { SessionKinds } from '../../src/agent/session-kinds.js';
+import { routerAndSessions } from '../helpers/router-sessions.js';
 import type { ConnectionStatus } from '../../src/agent/connection-status.js';
 import { loadConfig } from '../../src/config/load.js';
 import type { FrameError } from '../../src/protocol/parse.js';
@@ -57,7 +56,7 @@ function harness(
   const { logger, lines } = captureLogger();
   const emitted: Emitted[] = [];
   const badFrames: FrameError[] = [];
-  const router = new Router((e) => badFrames.push(e));
+  const { router, sessions } = routerAndSessions(logger, (e) => badFrames.push(e));
   const statusListeners = new Set<(s: ConnectionStatus) => void>();
   const context: AgentContext = {
     deviceId: 'dev-1',
@@ -65,12 +64,7 @@ function harness(
     logger,
     outbox: {} as Outbox,
     router,
-    sessions: new SessionKinds(
-      router,
-      logger,
-      () => {},
-      () => false,
-    ),
+    sessions,
     emit: (type, channel, payload) => emitted.push({ type, channel, payload }),
     speaksBytes: () => false,
     emitBytes: () => {},

@@ -1,10 +1,8 @@
-import type { Logger } from 'pino';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { AgentContext } from '../../src/agent/agent.js';
 import { MemoryOutbox } from '../../src/agent/outbox.js';
-import { Router } from '../../src/agent/router.js';
-import { SessionKinds } from '../../src/agent/session-kinds.js';
+import { routerAndSessions } from '../helpers/router-sessions.js';
 import { VitalsFeature } from '../../src/agent/vitals.js';
 import { loadConfig } from '../../src/config/load.js';
 import { FakeClock } from '../helpers/fake-clock.js';
@@ -108,16 +106,3 @@ describe('VitalsFeature', () => {
     );
   });
 });
-
-function routerAndSessions(logger: Logger): { router: Router; sessions: SessionKinds } {
-  const router = new Router(() => {});
-  return {
-    router,
-    sessions: new SessionKinds(
-      router,
-      logger,
-      () => {},
-      () => false,
-    ),
-  };
-}
