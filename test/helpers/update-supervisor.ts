@@ -124,10 +124,11 @@ export class UpdateSupervisor {
     await this.#done;
   }
 
-  /** The log, one line each, for a failing assertion or a report. */
-  transcript(): string {
+  /** The log, one line each (those `only` matches), for a failing assertion or a report. */
+  transcript(only?: RegExp): string {
     return this.lines
       .map((l) => `[start ${l.start}] ${l.msg}${l.code ? ` (${String(l.code)})` : ''}`)
+      .filter((line) => only === undefined || only.test(line))
       .join('\n');
   }
 }

@@ -131,13 +131,7 @@ describe('agent self-update (issue 17)', { concurrency: false }, () => {
     await r.supervisor.waitFor((l) => l.code === 'update_confirmed');
     assert.equal(existsSync(installPaths(r.binary).state), false);
     assert.equal(readFileSync(installPaths(r.binary).previous, 'utf8').includes(CLI_PATH), true);
-    t.diagnostic(
-      r.supervisor
-        .transcript()
-        .split('\n')
-        .filter((l) => /update|guard|exited|starting/.test(l))
-        .join('\n'),
-    );
+    t.diagnostic(r.supervisor.transcript(/update|guard|exited|starting/));
   });
 
   it('rolls back a build that exits at start (the guard), and the old build reports it', async (t) => {
@@ -161,13 +155,7 @@ describe('agent self-update (issue 17)', { concurrency: false }, () => {
       [3, 1, 1],
       'restart into the new build, which failed twice (update.maxStarts 2)',
     );
-    t.diagnostic(
-      r.supervisor
-        .transcript()
-        .split('\n')
-        .filter((l) => /update|guard|exited|broken/.test(l))
-        .join('\n'),
-    );
+    t.diagnostic(r.supervisor.transcript(/update|guard|exited|broken/));
   });
 
   it('rolls back a build that starts but never comes online', async (t) => {
@@ -195,13 +183,7 @@ describe('agent self-update (issue 17)', { concurrency: false }, () => {
       r.supervisor.lines.some((l) => l.code === 'update_rolled_back' && l.start === 2),
       'the new build rolled itself back',
     );
-    t.diagnostic(
-      r.supervisor
-        .transcript()
-        .split('\n')
-        .filter((l) => /update|guard|exited|rolled/.test(l))
-        .join('\n'),
-    );
+    t.diagnostic(r.supervisor.transcript(/update|guard|exited|rolled/));
   });
 
   it('refuses a bad signature, a wrong architecture, an older version and a truncated download, changing nothing', async (t) => {
